@@ -1,0 +1,5 @@
+"""The tickwire agent SDK: subclass :class:`Agent`, write ``act``, call :func:`run`."""
+from .agent import Agent
+from .runtime import AgentConfig, AgentResult, run
+
+__all__ = ["Agent", "AgentConfig", "AgentResult", "run"]

@@ -1,0 +1,6 @@
+"""``python -m agents`` is ``tickwire agent``."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

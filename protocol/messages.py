@@ -1,0 +1,180 @@
+"""Protocol messages: frozen dataclasses, one per kind, and their wire form.
+
+On the wire every message is a msgpack map ``{"v": VERSION, "kind": KIND, <fields>}``
+(see PROTOCOL.md); numpy arrays inside ``payload``/``world``/``scores`` use the codec's
+array extension. :func:`encode` and :func:`decode` are the only entry points.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
+
+from .codec import Frame, decode_payload, encode_payload
+from .errors import ProtocolError
+from .limits import DEFAULT_LIMITS, Limits
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Join:
+    """agent → server (control): ask for a player slot."""
+    KIND: ClassVar[str] = "join"
+    name: str
+    slot: int | None = None
+    capabilities: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """server → agent (control): you are ``player``; subscribe to ``topic``, then send READY."""
+    KIND: ClassVar[str] = "welcome"
+    run: str
+    player: int
+    name: str
+    seed: int
+    token: str
+    topic: bytes
+    mode: str
+    deadline_ms: int | None
+    ticks: int
+    players: int
+    world: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """agent → server (actions): proves the action path is connected."""
+    KIND: ClassVar[str] = "ready"
+    run: str
+    player: int
+    token: str
+
+
+@dataclass(frozen=True)
+class State:
+    """server → all (state): the shared observation for ``tick``."""
+    KIND: ClassVar[str] = "state"
+    run: str
+    tick: int
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class Action:
+    """agent → server (actions): the player's action for ``tick``."""
+    KIND: ClassVar[str] = "action"
+    run: str
+    tick: int
+    player: int
+    seq: int
+    token: str
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """server → all (state): sent when nothing else was published for a while."""
+    KIND: ClassVar[str] = "heartbeat"
+    run: str
+    tick: int
+
+
+@dataclass(frozen=True)
+class Leave:
+    """agent → server (control): the agent is going away on purpose."""
+    KIND: ClassVar[str] = "leave"
+    run: str
+    player: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class End:
+    """server → all (state and control): the run is over."""
+    KIND: ClassVar[str] = "end"
+    run: str
+    tick: int
+    reason: str
+    scores: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Error:
+    """server → agent (control): a request was refused; ``text`` says why and what to do."""
+    KIND: ClassVar[str] = "error"
+    code: str
+    text: str
+    run: str = ""
+
+
+Message = Union[Join, Welcome, Ready, State, Action, Heartbeat, Leave, End, Error]
+KINDS: dict[str, type] = {c.KIND: c for c in typing.get_args(Message)}
+
+
+def _checker(tp: Any) -> tuple[tuple[type, ...], bool]:
+    """(accepted python types, nullable) for a field annotation; empty tuple = anything."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        accepted, _ = _checker(inner[0])
+        return accepted, type(None) in args
+    if tp is Any:
+        return (), True
+    if tp is float:
+        return (int, float), False
+    return (tp,), False
+
+
+_SCHEMAS: dict[type, list[tuple[str, tuple[type, ...], bool, bool]]] = {}
+for _cls in KINDS.values():
+    _hints = typing.get_type_hints(_cls)
+    _SCHEMAS[_cls] = [
+        (f.name, *_checker(_hints[f.name]),
+         f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        for f in dataclasses.fields(_cls)
+    ]
+
+
+def _from_map(obj: Any) -> Message:
+    if not isinstance(obj, dict):
+        raise ProtocolError("malformed", f"a message must be a msgpack map, got "
+                            f"{type(obj).__name__}")
+    version = obj.get("v")
+    if version != VERSION:
+        raise ProtocolError("version", f"protocol version {version!r} is not supported; this "
+                            f"peer speaks version {VERSION}: upgrade the older side")
+    cls = KINDS.get(obj.get("kind"))  # type: ignore[arg-type]
+    if cls is None:
+        raise ProtocolError("malformed", f"unknown message kind {obj.get('kind')!r}; known: "
+                            f"{sorted(KINDS)}")
+    kwargs = {}
+    for name, accepted, nullable, required in _SCHEMAS[cls]:
+        if name not in obj:
+            if required:
+                raise ProtocolError("malformed", f"{cls.KIND} message lacks field {name!r}")
+            continue
+        value = obj[name]
+        if accepted and not (value is None and nullable):
+            if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+                raise ProtocolError("malformed", f"{cls.KIND}.{name} must be "
+                                    f"{'/'.join(t.__name__ for t in accepted)}, got "
+                                    f"{type(value).__name__}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def encode(msg: Message, limits: Limits = DEFAULT_LIMITS) -> list[Frame]:
+    """Encode a message into frames ready for ``socket.send_multipart``."""
+    body = {"v": VERSION, "kind": msg.KIND}
+    for name, *_ in _SCHEMAS[type(msg)]:
+        body[name] = getattr(msg, name)
+    return encode_payload(body, limits)
+
+
+def decode(frames: typing.Sequence[Frame], limits: Limits = DEFAULT_LIMITS) -> Message:
+    """Decode frames into a message; raise :class:`ProtocolError` saying what was wrong."""
+    return _from_map(decode_payload(frames, limits))

@@ -1,0 +1,9 @@
+"""``python -m server ...`` is ``tickwire server ...`` (or any subcommand named first)."""
+import sys
+
+from .cli import main
+
+argv = sys.argv[1:]
+if not argv or argv[0] not in ("run", "server", "agent", "-h", "--help"):
+    argv = ["server", *argv]
+sys.exit(main(argv))

@@ -1,0 +1,114 @@
+"""The tick barrier: who answered tick t, who is still awaited, when the tick may close.
+
+Sans-IO: times are passed in (``now``), nothing here reads a clock or touches a socket,
+so every rule is testable without sleeping. Set algebra, in the spirit of ipyparallel's
+heart monitor: ``accepting`` (may answer this tick) ⊇ ``awaited`` (the tick waits for
+them) and ``answered``.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+class Offer(str, enum.Enum):
+    """What happened to one offered action; every value but ACCEPTED is a rejection reason."""
+    ACCEPTED = "accepted"
+    STALE = "stale"              #: for a tick that has already closed
+    FUTURE = "future_tick"       #: for a tick that has not been published
+    DUPLICATE = "duplicate"      #: a second action from the same player for the same tick
+    UNKNOWN = "unknown_player"   #: not a player of this tick
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """The outcome of one tick: the accepted actions and who missed it."""
+    tick: int
+    actions: dict[int, Any]
+    missing: frozenset[int]
+    response_s: dict[int, float]
+    timed_out: bool
+
+
+class TickBarrier:
+    """Collects exactly one action per (player, tick) and says when the tick may close.
+
+    ``strict`` ticks (``deadline=None``) close only when every awaited player answered;
+    deadline ticks also close when ``now >= deadline``.
+    """
+
+    def __init__(self) -> None:
+        self.tick = -1
+        self._open = False
+        self._accepting: frozenset[int] = frozenset()
+        self._awaited: set[int] = set()
+        self._actions: dict[int, Any] = {}
+        self._response: dict[int, float] = {}
+        self._started = 0.0
+        self._deadline: float | None = None
+
+    def begin(self, tick: int, accepting: Iterable[int], awaited: Iterable[int], *,
+              now: float, deadline: float | None = None) -> None:
+        """Open ``tick``: ``accepting`` may answer, the tick waits for ``awaited`` ones."""
+        if self._open:
+            raise RuntimeError(f"tick {self.tick} is still open: close() it before begin()")
+        if tick <= self.tick:
+            raise ValueError(f"tick {tick} does not follow tick {self.tick}")
+        self.tick = tick
+        self._open = True
+        self._accepting = frozenset(accepting)
+        self._awaited = set(awaited) & self._accepting
+        self._actions = {}
+        self._response = {}
+        self._started = now
+        self._deadline = deadline
+
+    def offer(self, player: int, tick: int, action: Any, *, now: float) -> Offer:
+        """Offer one action; only ACCEPTED ones will be in the tick's result."""
+        if tick < self.tick or (tick == self.tick and not self._open):
+            return Offer.STALE
+        if tick > self.tick:
+            return Offer.FUTURE
+        if player not in self._accepting:
+            return Offer.UNKNOWN
+        if player in self._actions:
+            return Offer.DUPLICATE
+        self._actions[player] = action
+        self._response[player] = now - self._started
+        self._awaited.discard(player)
+        return Offer.ACCEPTED
+
+    def drop(self, player: int) -> None:
+        """Stop waiting for ``player`` (it died or left); an action it already sent stays."""
+        self._awaited.discard(player)
+
+    @property
+    def waiting_for(self) -> frozenset[int]:
+        return frozenset(self._awaited)
+
+    @property
+    def complete(self) -> bool:
+        """True when no awaited player is missing."""
+        return not self._awaited
+
+    def expired(self, now: float) -> bool:
+        return self._deadline is not None and now >= self._deadline
+
+    def time_left(self, now: float) -> float | None:
+        """Seconds until the deadline (None in strict ticks)."""
+        return None if self._deadline is None else max(0.0, self._deadline - now)
+
+    def close(self) -> TickResult:
+        """Close the tick; later offers for it are STALE."""
+        if not self._open:
+            raise RuntimeError("close() called with no tick open")
+        self._open = False
+        return TickResult(
+            tick=self.tick,
+            actions=dict(self._actions),
+            missing=self._accepting - self._actions.keys(),
+            response_s=dict(self._response),
+            timed_out=bool(self._awaited),
+        )

@@ -1,0 +1,91 @@
+"""The embedded default world: players move on a grid and collect resources."""
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Any
+
+import numpy as np
+
+from .world import World
+
+#: Action ids → (d_row, d_col).
+MOVES = np.array([(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)], dtype=np.int16)
+ACTION_NAMES = ["stay", "up", "down", "left", "right"]
+
+
+class GridWorld(World):
+    """A seeded multi-player resource game on a numpy grid.
+
+    Each tick every player moves one cell (or stays); a player that ends its move on a
+    resource collects it (+1 score; players move in id order, so ties are deterministic).
+    Collected resources respawn on random empty cells, keeping the count constant.
+    """
+
+    action_spec = {"type": "discrete", "n": len(MOVES), "names": ACTION_NAMES}
+
+    def __init__(self, size: int = 16, resources: int | None = None) -> None:
+        self.size = size
+        self.resources = resources
+
+    def reset(self, seed: int, players: int) -> dict[str, Any]:
+        rng = np.random.default_rng(seed)
+        cells = self.size * self.size
+        n_res = self.resources or max(4, 2 * players)
+        if n_res >= cells:
+            raise ValueError(f"{n_res} resources do not fit on a {self.size}x{self.size} grid")
+        grid = np.zeros((self.size, self.size), dtype=np.uint8)
+        grid.flat[rng.choice(cells, size=n_res, replace=False)] = 1
+        positions = rng.integers(0, self.size, size=(players, 2)).astype(np.int16)
+        return {"tick": 0, "grid": grid, "positions": positions,
+                "scores": np.zeros(players, dtype=np.int32), "rng": rng}
+
+    def observe(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {k: state[k] for k in ("tick", "grid", "positions", "scores")}
+
+    def step(self, state: dict[str, Any], actions: dict[int, Any]) -> dict[str, Any]:
+        grid, pos, scores = state["grid"].copy(), state["positions"].copy(), state["scores"].copy()
+        for pid in sorted(actions):
+            move = actions[pid] if isinstance(actions[pid], int) else 0
+            pos[pid] = np.clip(pos[pid] + MOVES[move], 0, self.size - 1)
+            r, c = pos[pid]
+            if grid[r, c]:
+                grid[r, c] = 0
+                scores[pid] += 1
+        collected = int(state["grid"].sum() - grid.sum())
+        if collected:
+            empty = np.flatnonzero(grid == 0)
+            grid.flat[state["rng"].choice(empty, size=collected, replace=False)] = 1
+        return {"tick": state["tick"] + 1, "grid": grid, "positions": pos,
+                "scores": scores, "rng": state["rng"]}
+
+    def scores(self, state: dict[str, Any]) -> list[float]:
+        return [int(s) for s in state["scores"]]
+
+    def noop(self) -> int:
+        return 0
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "size": self.size}
+
+    def render(self, state: dict[str, Any], scale: int = 16) -> np.ndarray:
+        """An RGB image (H, W, 3) of the grid: resources green, players in distinct colours."""
+        img = np.full((self.size, self.size, 3), 24, dtype=np.uint8)
+        img[state["grid"] > 0] = (40, 200, 80)
+        hues = np.linspace(0, 1, max(1, len(state["positions"])), endpoint=False)
+        for (r, c), h in zip(state["positions"], hues):
+            img[r, c] = (255 * np.array([1 - h, 0.4 + 0.6 * h, h])).astype(np.uint8)
+        return img.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def write_png(path: str, rgb: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 array as a PNG file (no imaging library needed)."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))

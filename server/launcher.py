@@ -1,0 +1,101 @@
+"""``tickwire run``: a world server in this process plus N local agent processes."""
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing as mp
+import multiprocessing.connection
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from protocol import connectable
+
+from .loop import ServerConfig, WorldServer
+from .world import World
+
+log = logging.getLogger(__name__)
+
+#: How long agents get to exit by themselves after END before they are terminated.
+AGENT_EXIT_GRACE_S = 3.0
+
+
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to SIGTERM this process when its parent dies (no orphans)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def agent_process(spec: str, connect: str, count: int, log_level: int) -> None:
+    """Entry point of a spawned agent process."""
+    _die_with_parent()
+    logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
+    from agents.cli import load_agent_class
+    from agents.runtime import AgentConfig, run
+    cls = load_agent_class(spec)
+    run([cls() for _ in range(count)], config=AgentConfig(connect=connect, join_timeout_s=30))
+
+
+class LocalRun:
+    """Owns the server, the agent processes and the temporary ipc directory of one run."""
+
+    def __init__(self, world: World, config: ServerConfig, agent_spec: str, agents: int,
+                 transport: str = "ipc", per_process: int = 1,
+                 progress: Callable[[int, WorldServer], None] | None = None,
+                 agent_log_level: int = logging.WARNING) -> None:
+        self._tmp = tempfile.mkdtemp(prefix="tw-") if transport == "ipc" else None
+        bind = f"ipc://{self._tmp}/run" if self._tmp else "tcp://127.0.0.1:0"
+        self.server = WorldServer(world, replace(config, bind=bind, players=agents), progress)
+        connect = connectable(self.server.endpoints.base)
+        ctx = mp.get_context("spawn")
+        counts = [min(per_process, agents - i) for i in range(0, agents, per_process)]
+        self.procs = [ctx.Process(target=agent_process, name=f"tickwire-agent-{i}",
+                                  args=(agent_spec, connect, n, agent_log_level))
+                      for i, n in enumerate(counts)]
+
+    def run(self) -> dict[str, Any]:
+        """Start the agents, run the world to its end, reap every agent process."""
+        try:
+            for p in self.procs:
+                p.start()
+            threading.Thread(target=self._watch, daemon=True, name="tickwire-watch").start()
+            return self.server.run()
+        finally:
+            self._reap()
+            if self._tmp:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def _watch(self) -> None:
+        """Stop the lobby early if an agent process dies before the run starts."""
+        alive = {p.sentinel: p for p in self.procs}
+        while alive and not self.server._running:
+            for sentinel in mp.connection.wait(list(alive), timeout=0.2):
+                p = alive.pop(sentinel)
+                if p.exitcode and not self.server._running:
+                    self.server.stop(f"agent process {p.name} exited with code {p.exitcode} "
+                                     "before the run started (see its error above)")
+
+    def _reap(self) -> None:
+        deadline = time.monotonic() + AGENT_EXIT_GRACE_S
+        for p in self.procs:
+            if p.pid is not None:
+                p.join(max(0.0, deadline - time.monotonic()))
+        for p in self.procs:
+            if p.is_alive():
+                log.warning("agent process %s did not exit after the run; terminating it", p.name)
+                p.terminate()
+                p.join(1.0)
+            if p.is_alive():
+                p.kill()
+                p.join(1.0)
+
+    @property
+    def exit_codes(self) -> list[int | None]:
+        return [p.exitcode for p in self.procs]
