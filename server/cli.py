@@ -45,8 +45,8 @@ def _world_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--on-missing", choices=ON_MISSING, default=env("ON_MISSING", "noop"),
                    help="action for a player that missed a tick [env TICKWIRE_ON_MISSING]")
     p.add_argument("--strikes", type=int, default=env("STRIKES", "3"),
-                   help="consecutive misses before a player is no longer waited for "
-                        "(0 = never) [env TICKWIRE_STRIKES; default 3]")
+                   help="deadline mode: consecutive misses before a player is no longer waited "
+                        "for until it answers again (0 = never) [env TICKWIRE_STRIKES; default 3]")
     p.add_argument("--lobby-timeout", type=float, default=env("LOBBY_TIMEOUT", "60"),
                    help="seconds to wait for players [env TICKWIRE_LOBBY_TIMEOUT; default 60]")
     p.add_argument("--json", action="store_true", default=env("JSON", "") == "1",

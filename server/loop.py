@@ -71,7 +71,9 @@ class WorldServer:
         self.world = world
         self.config = config
         self.run_id = secrets.token_hex(6)
-        self.roster = Roster(self.run_id, config.seed, config.players, config.strikes)
+        # Strikes are a deadline-mode policy: strict mode always waits for every live player.
+        strikes = config.strikes if config.mode == "deadline" else 0
+        self.roster = Roster(self.run_id, config.seed, config.players, strikes)
         self.barrier = TickBarrier()
         self.rejected: Counter[str] = Counter()
         self._progress = progress
@@ -273,6 +275,8 @@ class WorldServer:
         try:
             action = self.world.validate_action(msg.payload)
         except InvalidAction as e:
+            if msg.tick == self.barrier.tick:
+                self.barrier.drop(p.id)  # it answered, badly: don't stall the tick for it
             first = ("invalid_action", p.id) not in self._warned
             self._reject("invalid_action", f"player {p.id} tick {msg.tick}: {e}", p.id)
             if first:  # tell the agent once; later ones are only counted
@@ -302,7 +306,8 @@ class WorldServer:
             elif isinstance(msg, Leave):
                 self._on_leave(identity, msg)
             else:
-                self._reject("wrong_kind", f"{msg.KIND} message on the control socket")
+                self._refuse(identity, "wrong_kind", f"{msg.KIND} message on the control socket "
+                             "(only join and leave belong there)")
 
     def _welcome(self, p: Player) -> Welcome:
         cfg = self.config

@@ -73,9 +73,10 @@ class ServerSockets:
                     raise TransportError(f"cannot bind {addr}: {e}; is another server using "
                                          "it? choose another --bind address") from e
             return eps
+        host_url = base.rpartition(":")[0]
         for _ in range(50):  # port 0: find three consecutive free ports
-            url = self.state.bind(with_port(base, 0))
-            port = int(url.rsplit(":", 1)[1])
+            port = self.state.bind_to_random_port(host_url)
+            url = self.state.getsockopt_string(zmq.LAST_ENDPOINT)
             if port > 65533:
                 self.state.unbind(url)
                 continue

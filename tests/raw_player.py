@@ -1,0 +1,54 @@
+"""A player built from raw ZeroMQ sockets and the protocol module only, as PROTOCOL.md says."""
+from __future__ import annotations
+
+import zmq
+
+from protocol import Action, Join, Ready, State, Welcome, decode, derive, encode
+
+
+class RawPlayer:
+    def __init__(self, ctx: zmq.Context, base: str, name: str = "raw") -> None:
+        eps = derive(base)
+        self.name = name
+        self.sub = ctx.socket(zmq.SUB)
+        self.sub.subscribe(b"")
+        self.push = ctx.socket(zmq.PUSH)
+        self.dealer = ctx.socket(zmq.DEALER)
+        for s, addr in ((self.sub, eps.state), (self.push, eps.actions), (self.dealer, eps.control)):
+            s.linger = 0
+            s.connect(addr)
+        self.welcome: Welcome | None = None
+        self.seq = 0
+
+    def _recv(self, sock: zmq.Socket, timeout_s: float) -> list:
+        if not sock.poll(int(timeout_s * 1000)):
+            raise AssertionError(f"{self.name}: nothing received within {timeout_s} s")
+        return sock.recv_multipart()
+
+    def join(self, timeout_s: float = 30) -> Welcome:
+        self.dealer.send_multipart(encode(Join(self.name)))
+        msg = decode(self._recv(self.dealer, timeout_s))
+        assert isinstance(msg, Welcome), msg
+        self.welcome = msg
+        self.sub.subscribe(msg.topic)
+        self.push.send_multipart(encode(Ready(msg.run, msg.player, msg.token)))
+        return msg
+
+    def next_state(self, timeout_s: float = 30):
+        """The next STATE or END (heartbeats skipped)."""
+        while True:
+            msg = decode(self._recv(self.sub, timeout_s))
+            if msg.KIND in ("state", "end"):
+                return msg
+
+    def control(self, timeout_s: float = 30):
+        return decode(self._recv(self.dealer, timeout_s))
+
+    def action(self, tick: int, payload, *, run=None, player=None, token=None) -> list:
+        w = self.welcome
+        self.seq += 1
+        return encode(Action(run or w.run, tick, w.player if player is None else player,
+                             self.seq, token or w.token, payload))
+
+    def act(self, tick: int, payload) -> None:
+        self.push.send_multipart(self.action(tick, payload))

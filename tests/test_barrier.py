@@ -1,0 +1,129 @@
+"""The tick barrier and roster as pure units: no sockets, no clock, no sleeping."""
+import pytest
+
+from server.barrier import Offer, TickBarrier
+from server.roster import Roster, Status
+
+
+def test_tick_completes_when_every_awaited_player_answered():
+    b = TickBarrier()
+    b.begin(0, {0, 1, 2}, {0, 1, 2}, now=10.0)
+    assert b.offer(0, 0, "a", now=10.1) is Offer.ACCEPTED
+    assert b.offer(2, 0, "c", now=10.3) is Offer.ACCEPTED
+    assert not b.complete and b.waiting_for == {1}
+    assert b.offer(1, 0, "b", now=10.2) is Offer.ACCEPTED
+    assert b.complete
+    r = b.close()
+    assert r.actions == {0: "a", 1: "b", 2: "c"} and r.missing == frozenset() and not r.timed_out
+    assert r.response_s[2] == pytest.approx(0.3)
+
+
+def test_strict_tick_never_expires_deadline_tick_does():
+    b = TickBarrier()
+    b.begin(0, {0}, {0}, now=0.0)
+    assert not b.expired(1e9) and b.time_left(5.0) is None
+    b.close()
+    b.begin(1, {0}, {0}, now=0.0, deadline=0.05)
+    assert not b.expired(0.049) and b.expired(0.05)
+    assert b.time_left(0.02) == pytest.approx(0.03)
+    r = b.close()
+    assert r.missing == {0} and r.timed_out
+
+
+def test_stale_future_duplicate_and_unknown_offers_are_never_applied():
+    b = TickBarrier()
+    b.begin(0, {0, 1}, {0, 1}, now=0)
+    b.offer(0, 0, "first", now=0)
+    b.close()
+    b.begin(1, {0, 1}, {0, 1}, now=1)
+    assert b.offer(1, 0, "late", now=1) is Offer.STALE
+    assert b.offer(0, 2, "early", now=1) is Offer.FUTURE
+    assert b.offer(7, 1, "who", now=1) is Offer.UNKNOWN
+    assert b.offer(0, 1, "one", now=1) is Offer.ACCEPTED
+    assert b.offer(0, 1, "two", now=1) is Offer.DUPLICATE
+    r = b.close()
+    assert r.actions == {0: "one"} and r.missing == {1}
+    assert b.offer(0, 1, "after close", now=2) is Offer.STALE
+
+
+def test_dropping_a_dead_player_completes_the_tick_without_it():
+    b = TickBarrier()
+    b.begin(0, {0, 1}, {0, 1}, now=0)
+    b.offer(0, 0, "x", now=0)
+    b.drop(1)
+    assert b.complete
+    assert b.close().missing == {1}
+
+
+def test_inactive_players_may_answer_but_are_not_awaited():
+    b = TickBarrier()
+    b.begin(0, accepting={0, 1}, awaited={0}, now=0)
+    b.offer(0, 0, "x", now=0)
+    assert b.complete
+    b.close()
+    b.begin(1, accepting={0, 1}, awaited={0}, now=0)
+    assert b.offer(1, 1, "back", now=0) is Offer.ACCEPTED
+
+
+def test_misuse_is_refused_loudly():
+    b = TickBarrier()
+    with pytest.raises(RuntimeError):
+        b.close()
+    b.begin(3, {0}, {0}, now=0)
+    with pytest.raises(RuntimeError):
+        b.begin(4, {0}, {0}, now=0)
+    b.close()
+    with pytest.raises(ValueError):
+        b.begin(3, {0}, {0}, now=0)
+
+
+def _roster(n=2, strikes=3):
+    r = Roster("run", seed=1, capacity=n, strikes=strikes)
+    for i in range(n):
+        r.add(i, "p", f"id{i}".encode())
+        p = r.players[i]
+        p.subscribed = p.ready_sent = True
+        r.mark_ready_if_proven(p)
+    r.start()
+    return r
+
+
+def test_strikes_make_a_player_inactive_and_an_answer_reactivates_it():
+    r = _roster(strikes=2)
+    b = TickBarrier()
+    for tick in range(2):
+        b.begin(tick, r.accepting(), r.awaited(), now=0)
+        b.offer(0, tick, 1, now=0)
+        struck = r.apply(b.close())
+    assert [p.id for p in struck] == [1] and r.players[1].status is Status.INACTIVE
+    assert r.awaited() == [0] and r.accepting() == [0, 1]
+    b.begin(2, r.accepting(), r.awaited(), now=0)
+    b.offer(1, 2, 3, now=0.25)
+    r.apply(b.close())
+    p = r.players[1]
+    assert p.status is Status.ACTIVE and p.missed == 2 and p.answered == 1 and p.streak == 0
+
+
+def test_player_stats_report_counts_and_response_times():
+    r = _roster(n=1)
+    b = TickBarrier()
+    for tick, rt in enumerate([0.001, 0.002, 0.003]):
+        b.begin(tick, [0], [0], now=0)
+        b.offer(0, tick, 0, now=rt)
+        r.apply(b.close())
+    s = r.summary()[0]
+    assert s["answered"] == 3 and s["missed"] == 0
+    assert s["mean_ms"] == pytest.approx(2.0) and 2.9 <= s["p99_ms"] <= 3.0
+
+
+def test_roster_slots_names_and_readiness():
+    r = Roster("run", seed=1, capacity=2, strikes=0)
+    assert r.free_slot(1) == 1 and r.free_slot(5) is None
+    a = r.add(1, "bot", b"a")
+    b = r.add(r.free_slot(None), "bot", b"b")
+    assert (a.name, b.name) == ("bot", "bot-0") and r.free_slot(None) is None
+    assert a.seed != b.seed and a.token != b.token and r.by_topic(a.topic) is a
+    a.subscribed = True
+    assert not r.mark_ready_if_proven(a)  # READY on the actions path still missing
+    a.ready_sent = True
+    assert r.mark_ready_if_proven(a) and a.status is Status.READY

@@ -1,0 +1,241 @@
+"""Server and agents as real processes over real sockets; every wait bounded."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+import numpy as np
+import pytest
+import zmq
+
+from conftest import alive, children_of, player
+from protocol import End, Error, State, derive, encode
+from raw_player import RawPlayer
+
+RUN = ["-m", "server", "run"]
+
+
+def _all_answered(summary: dict, ticks: int, n: int) -> None:
+    assert summary["ticks"] == ticks and len(summary["players"]) == n
+    for p in summary["players"]:
+        assert (p["answered"], p["missed"], p["late"]) == (ticks, 0, 0), p
+    assert summary["rejected"] == {}
+
+
+@pytest.mark.parametrize("transport", ["ipc", "tcp"])
+def test_four_agents_answer_every_tick_in_strict_mode(procs, transport):
+    run = procs([*RUN, "--agents", "4", "--ticks", "200", "--transport", transport, "--json"])
+    s = run.json()
+    _all_answered(s, 200, 4)
+    assert s["reason"] == "ticks done" and len(s["state_hash"]) == 64
+    assert s["ticks_per_s"] > 0 and set(s) >= {"elapsed_s", "players", "rejected"}
+
+
+def test_human_summary_and_progress_line(procs):
+    run = procs([*RUN, "--agents", "2", "--ticks", "50"])
+    assert run.wait(60) == 0
+    assert "50 ticks in" in run.stdout and "state hash" in run.stdout
+    assert "tick 50/50" in run.stderr  # the progress line (stderr, not stdout)
+
+
+def test_thirty_two_agents_joining_at_once_all_see_tick_zero(procs):
+    # Deadline mode turns a lost tick 0 into a counted miss instead of a hang.
+    run = procs([*RUN, "--agents", "32", "--per-process", "1", "--ticks", "20", "--mode",
+                 "deadline", "--deadline-ms", "5000", "--json"])
+    s = run.json(timeout=180)
+    _all_answered(s, 20, 32)
+
+
+def test_same_seed_gives_same_state_hash_and_other_seed_does_not(procs):
+    hashes = []
+    for seed, agent in ((7, "random"), (7, "random"), (8, "random"), (7, "greedy")):
+        spec = f"agents.examples.{agent}_agent:{agent.title()}Agent"
+        hashes.append(procs([*RUN, "--agents", "3", "--ticks", "150", "--seed", str(seed),
+                             "--agent", spec, "--json"]).json()["state_hash"])
+    assert hashes[0] == hashes[1]
+    assert len({hashes[0], hashes[2], hashes[3]}) == 3
+
+
+def test_server_and_agents_started_separately_over_tcp(procs):
+    server = procs(["-m", "server", "--bind", "tcp://127.0.0.1:0", "--players", "3", "--ticks",
+                    "300", "--json"], name="server")
+    base = server.wait_for(r"listening on (tcp://127\.0\.0\.1:\d+)").group(1)
+    agents = [procs(["-m", "server", "agent", "--connect", base, "--agent",
+                     "agents.examples.greedy_agent:GreedyAgent"], name=f"agent{i}")
+              for i in range(3)]
+    _all_answered(server.json(), 300, 3)
+    for a in agents:
+        assert a.wait(15) == 0, a.stderr
+
+
+def test_environment_variables_stand_in_for_flags_and_agents_may_start_first(procs, ipc_base):
+    agents = [procs(["-m", "agents"], name=f"agent{i}",
+                    env={"TICKWIRE_CONNECT": ipc_base, "TICKWIRE_NAME": f"env-{i}"})
+              for i in range(2)]  # started before the server exists: they keep trying
+    server = procs(["-m", "server", "--json"], name="server", env={
+        "TICKWIRE_BIND": ipc_base, "TICKWIRE_PLAYERS": "2", "TICKWIRE_TICKS": "100",
+        "TICKWIRE_SEED": "5"})
+    s = server.json()
+    _all_answered(s, 100, 2)
+    assert s["seed"] == 5 and {p["name"] for p in s["players"]} == {"env-0", "env-1"}
+    for a in agents:
+        assert a.wait(15) == 0, a.stderr
+
+
+def test_user_world_and_agent_loaded_from_files(procs, tmp_path):
+    tests = os.path.dirname(__file__)
+    s = procs([*RUN, "--agents", "2", "--ticks", "5000", "--json",
+               "--world", f"{tests}/counter_world.py:CounterWorld",
+               "--agent", f"{tests}/sample_agents.py:CountingAgent"]).json()
+    # players add 1 and 2 per tick; the world says it is done once the total reaches 1000
+    assert s["reason"] == "world done" and s["ticks"] == 334 and s["players"][0]["score"] == 1002
+
+
+def test_deadline_mode_does_not_wait_for_a_slow_agent(procs, ipc_base):
+    server = procs(["-m", "server", "--bind", ipc_base, "--players", "3", "--ticks", "60",
+                    "--mode", "deadline", "--deadline-ms", "40", "--json"], name="server")
+    fast = [procs(["-m", "agents", "--connect", ipc_base, "--name", f"fast{i}"], name=f"f{i}")
+            for i in range(2)]
+    slow = procs(["-m", "agents", "--connect", ipc_base, "--name", "slow", "--agent",
+                  "agents.examples.slow_agent:SlowAgent"], name="slow",
+                 env={"TICKWIRE_SLOW_MS": "150"})
+    s = server.json()
+    by_name = {p["name"]: p for p in s["players"]}
+    for name in ("fast0", "fast1"):
+        assert by_name[name]["answered"] == 60 and by_name[name]["missed"] == 0
+    assert by_name["slow"]["missed"] >= 40 and by_name["slow"]["late"] >= 1
+    assert s["rejected"].get("stale", 0) == by_name["slow"]["late"]
+    for a in (*fast, slow):
+        assert a.wait(15) == 0
+
+
+@pytest.mark.parametrize("mode", ["strict", "deadline"])
+def test_an_agent_killed_mid_run_does_not_stop_the_run(procs, ipc_base, zctx, mode):
+    ticks = 3000
+    server = procs(["-m", "server", "--bind", ipc_base, "--players", "3", "--ticks", str(ticks),
+                    "--mode", mode, "--deadline-ms", "200", "--json"], name="server")
+    agents = [procs(["-m", "agents", "--connect", ipc_base], name=f"a{i}") for i in range(3)]
+    watch = zctx.socket(zmq.SUB)
+    watch.linger = 0
+    watch.subscribe(b"")
+    watch.connect(derive(ipc_base).state)
+    from protocol import decode
+    while True:  # wait (bounded by poll) until the run is well under way
+        assert watch.poll(30_000), "no state published within 30 s"
+        msg = decode(watch.recv_multipart())
+        if isinstance(msg, State) and msg.tick >= 50:
+            break
+    agents[1].popen.send_signal(signal.SIGKILL)
+    s = server.json()
+    assert s["ticks"] == ticks and s["reason"] == "ticks done"
+    dead = [p for p in s["players"] if p["status"] == "dead"]
+    assert len(dead) == 1 and 50 <= dead[0]["answered"] < ticks
+    assert all(p["answered"] == ticks for p in s["players"] if p["status"] != "dead")
+
+
+def test_garbage_on_actions_and_control_is_counted_and_the_run_finishes(procs, ipc_base, zctx):
+    server = procs(["-m", "server", "--bind", ipc_base, "--players", "2", "--ticks", "30",
+                    "--json"], name="server")
+    p1, p2 = RawPlayer(zctx, ipc_base, "raw1"), RawPlayer(zctx, ipc_base, "raw2")
+    w1, w2 = p1.join(), p2.join()
+    s0 = p1.next_state()
+    assert isinstance(s0, State) and s0.tick == 0 and p2.next_state().tick == 0
+    # On p1's PUSH socket (ordered): garbage, then a real action, a duplicate, an invalid one.
+    for frames in ([b"garbage"], [b"\x81", b"x"], [b"\x91" + b"\x00" * (2 << 20)],
+                   p1.action(0, 1, run="old-run"), p1.action(0, 1, player=w2.player),
+                   p1.action(0, 1, player=7), p1.action(5, 1), encode(State(w1.run, 0)),
+                   p1.action(0, 1), p1.action(0, 2), p1.action(0, 99)):
+        p1.push.send_multipart(frames)
+    # The ERROR for the invalid action proves everything before it was processed.
+    err = p1.control()
+    assert isinstance(err, Error) and err.code == "invalid_action" and "0..4" in err.text
+    # Control garbage gets an ERROR reply each.
+    for frames in ([b"junk"], encode(State(w1.run, 0))):
+        p1.dealer.send_multipart(frames)
+        assert isinstance(p1.control(), Error)
+    late_joiner = RawPlayer(zctx, ipc_base, "late")
+    late_joiner.dealer.send_multipart(encode(__import__("protocol").Join("late")))
+    refused = late_joiner.control()
+    assert refused.code == "run_in_progress" and "before it starts" in refused.text
+    p2.act(0, 0)
+    assert p1.next_state().tick == 1 and p2.next_state().tick == 1
+    p2.push.send_multipart(p2.action(0, 3))   # stale: tick 0 is closed
+    p2.push.send_multipart(p2.action(1, 50))  # invalid → ERROR → proves the stale one arrived
+    assert p2.control().code == "invalid_action"
+    for tick in range(1, 30):
+        p1.act(tick, 4)
+        p2.act(tick, 2)
+        if tick < 29:
+            assert p1.next_state().tick == tick + 1 and p2.next_state().tick == tick + 1
+    assert isinstance(p1.next_state(), End)
+    s = server.json()
+    assert s["ticks"] == 30 and s["reason"] == "ticks done"
+    assert s["rejected"] == {"malformed": 3, "oversized": 1, "wrong_run": 1, "bad_token": 1,
+                             "unknown_player": 1, "future_tick": 1, "wrong_kind": 2,
+                             "duplicate": 1, "invalid_action": 2, "stale": 1,
+                             "run_in_progress": 1}
+    assert player(s, w1.player)["answered"] == 30 and player(s, w2.player)["late"] == 1
+
+
+def test_sigint_to_tickwire_run_exits_quickly_and_leaves_no_process(procs):
+    run = procs([*RUN, "--agents", "4", "--ticks", "100000000"], name="run")
+    run.wait_for(r"all set")
+    kids = children_of(run.pid)
+    assert len(kids) >= 4
+    run.popen.send_signal(signal.SIGINT)
+    assert run.wait(5) == 130
+    assert "signal SIGINT" in run.stdout
+    assert not [k for k in kids if alive(k)]
+
+
+def test_lobby_timeout_names_who_is_missing(procs, ipc_base):
+    server = procs(["-m", "server", "--bind", ipc_base, "--players", "2", "--lobby-timeout", "2"])
+    agent = procs(["-m", "agents", "--connect", ipc_base, "--server-timeout", "30"])
+    assert server.wait(30) == 3
+    assert "1 of 2" in server.stderr and "1 slot(s) were never joined" in server.stderr
+    assert agent.wait(15) == 0  # it got END and left cleanly
+
+
+def test_a_full_server_refuses_an_extra_agent_with_a_clear_message(procs, ipc_base):
+    server = procs(["-m", "server", "--bind", ipc_base, "--players", "1", "--ticks", "1000000"])
+    procs(["-m", "agents", "--connect", ipc_base])
+    server.wait_for("all set")
+    extra = procs(["-m", "agents", "--connect", ipc_base])
+    assert extra.wait(30) == 3
+    assert "refused" in extra.stderr and "run_in_progress" not in extra.stderr.split("refused")[0]
+    server.popen.send_signal(signal.SIGTERM)
+    assert server.wait(10) == 130
+
+
+def test_agent_exits_when_the_server_goes_away(procs, ipc_base):
+    server = procs(["-m", "server", "--bind", ipc_base, "--players", "1", "--ticks", "100000000"])
+    agent = procs(["-m", "agents", "--connect", ipc_base, "--server-timeout", "2"])
+    server.wait_for("all set")
+    server.popen.send_signal(signal.SIGKILL)
+    assert agent.wait(20) == 4
+    assert "silent" in agent.stderr
+
+
+def test_invalid_actions_are_rejected_and_the_agent_is_told(procs, ipc_base):
+    server = procs(["-m", "server", "--bind", ipc_base, "--players", "1", "--ticks", "20",
+                    "--json"], name="server")
+    agent = procs(["-m", "agents", "--connect", ipc_base, "--agent",
+                   "sample_agents:InvalidAgent"], name="agent")
+    s = server.json()
+    assert s["rejected"] == {"invalid_action": 20} and s["players"][0]["missed"] == 20
+    assert agent.wait(15) == 0 and "is not an int in 0..4" in agent.stderr
+
+
+def test_an_agent_that_raises_exits_nonzero_with_traceback_and_the_run_goes_on(procs, ipc_base):
+    server = procs(["-m", "server", "--bind", ipc_base, "--players", "2", "--ticks", "100",
+                    "--json"], name="server")
+    good = procs(["-m", "agents", "--connect", ipc_base], name="good")
+    bad = procs(["-m", "agents", "--connect", ipc_base, "--agent", "sample_agents:CrashingAgent"],
+                name="bad")
+    s = server.json()
+    assert bad.wait(15) != 0 and "boom at tick 5" in bad.stderr
+    crashed = next(p for p in s["players"] if p["name"] == "CrashingAgent")
+    assert crashed["status"] == "left" and crashed["answered"] == 5
+    assert good.wait(15) == 0 and s["ticks"] == 100
