@@ -239,3 +239,44 @@ def test_an_agent_that_raises_exits_nonzero_with_traceback_and_the_run_goes_on(p
     crashed = next(p for p in s["players"] if p["name"] == "CrashingAgent")
     assert crashed["status"] == "left" and crashed["answered"] == 5
     assert good.wait(15) == 0 and s["ticks"] == 100
+
+
+def test_the_readme_example_agent_runs_from_its_file(procs):
+    root = os.path.dirname(os.path.dirname(__file__))
+    s = procs([*RUN, "--agents", "2", "--ticks", "100", "--json", "--agent",
+               f"{root}/examples/my_agent.py:MyAgent"]).json()
+    _all_answered(s, 100, 2)
+    assert sum(p["score"] for p in s["players"]) > 0
+
+
+def test_a_frozen_agent_is_declared_dead_then_rejoins_after_sigcont(procs, ipc_base, zctx):
+    server = procs(["-m", "server", "--bind", ipc_base, "--players", "2", "--ticks", "100000000",
+                    "--json"], name="server")
+    agents = [procs(["-m", "agents", "--connect", ipc_base, "--name", f"a{i}",
+                     "--server-timeout", "60"], name=f"a{i}") for i in range(2)]
+    server.wait_for("all set")
+    agents[0].popen.send_signal(signal.SIGSTOP)
+    try:
+        server.wait_for(r"player \d 'a0' disconnected", timeout=20)  # ZMTP heartbeat timeout
+    finally:
+        agents[0].popen.send_signal(signal.SIGCONT)
+    server.wait_for(r"player \d 'a0' reconnected", timeout=20)
+    watch = zctx.socket(zmq.SUB)
+    watch.linger = 0
+    watch.subscribe(b"")
+    watch.connect(derive(ipc_base).state)
+    from protocol import decode
+    first = None
+    while True:  # let both play on for a few hundred ticks
+        assert watch.poll(20_000), "the run stopped advancing after the agent came back"
+        msg = decode(watch.recv_multipart())
+        if isinstance(msg, State):
+            first = msg.tick if first is None else first
+            if msg.tick >= first + 300:
+                break
+    server.popen.send_signal(signal.SIGTERM)
+    assert server.wait(10) == 130
+    s = json.loads(server.stdout)
+    a0, a1 = (next(p for p in s["players"] if p["name"] == n) for n in ("a0", "a1"))
+    assert a0["status"] == "active" and a1["status"] == "active"
+    assert a1["answered"] >= first + 300 and 0 < a0["answered"] < a1["answered"]
