@@ -1,5 +1,6 @@
 """The tickwire agent SDK: subclass :class:`Agent`, write ``act``, call :func:`run`."""
 from .agent import Agent
 from .runtime import AgentConfig, AgentResult, run
+from .worker import Worker
 
-__all__ = ["Agent", "AgentConfig", "AgentResult", "run"]
+__all__ = ["Agent", "AgentConfig", "AgentResult", "run", "Worker"]

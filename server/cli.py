@@ -13,6 +13,7 @@ from typing import Any
 
 from agents import cli as agent_cli
 from agents.cli import DEFAULT_AGENT, env
+from agents.process import reap_resource_tracker
 from protocol import ConfigError, LobbyTimeout, TickwireError
 from protocol.loading import load_object
 
@@ -150,3 +151,5 @@ def main(argv: list[str] | None = None) -> int:
     except TickwireError as e:
         print(f"tickwire: {e}", file=sys.stderr)
         return 2
+    finally:
+        reap_resource_tracker()

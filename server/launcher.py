@@ -1,12 +1,10 @@
 """``tickwire run``: a world server in this process plus N local agent processes."""
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing as mp
 import multiprocessing.connection
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -14,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from agents.process import die_with_parent
 from protocol import connectable
 
 from .loop import ServerConfig, WorldServer
@@ -25,17 +24,9 @@ log = logging.getLogger(__name__)
 AGENT_EXIT_GRACE_S = 3.0
 
 
-def _die_with_parent() -> None:
-    """Linux: ask the kernel to SIGTERM this process when its parent dies (no orphans)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def agent_process(spec: str, connect: str, count: int, log_level: int) -> None:
     """Entry point of a spawned agent process."""
-    _die_with_parent()
+    die_with_parent()
     logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
     from agents.cli import load_agent_class
     from agents.runtime import AgentConfig, run
