@@ -27,3 +27,17 @@ def reap_resource_tracker() -> None:
             stop()
     except Exception:  # best effort at exit; never mask the real exit status
         pass
+
+
+def reap(proc, grace_s: float) -> bool:
+    """Wait up to ``grace_s`` for a multiprocessing.Process to exit, then terminate, then
+    kill it. True if it had to be stopped."""
+    proc.join(grace_s)
+    stopped = False
+    for stop in (proc.terminate, proc.kill):
+        if not proc.is_alive():
+            break
+        stop()
+        stopped = True
+        proc.join(1.0)
+    return stopped

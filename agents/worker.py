@@ -26,9 +26,12 @@ log = logging.getLogger(__name__)
 FLUSH_LINGER_MS = 10_000  #: how long close() may take to hand queued items to the chief
 
 
+TOPIC_PREFIX = b"worker."
+
+
 def worker_topic(worker_id: int) -> bytes:
     """The topic a worker subscribes to: its arrival/departure is how the chief sees it."""
-    return f"worker.{worker_id}".encode()
+    return TOPIC_PREFIX + str(worker_id).encode()
 
 
 class Worker:

@@ -28,7 +28,8 @@ from typing import Any
 
 import zmq
 
-from agents.worker import worker_process, worker_topic
+from agents.process import reap
+from agents.worker import TOPIC_PREFIX, worker_process
 from protocol import ProtocolError, TickwireError, decode_payload, derive, encode_payload
 
 log = logging.getLogger(__name__)
@@ -177,8 +178,8 @@ class Chief:
     def _drain_subscriptions(self) -> None:
         while self._pub.poll(0):
             event = self._pub.recv()
-            if event[:1] == b"\x00" and event[1:].startswith(b"worker."):
-                wid = int(event[len(b"\x00worker."):])
+            if event[:1] == b"\x00" and event[1:].startswith(TOPIC_PREFIX):
+                wid = int(event[1 + len(TOPIC_PREFIX):])
                 w = self.workers.get(wid)
                 if w is not None and w.status == "running":
                     self._mark_dead(w)
@@ -244,13 +245,7 @@ class Chief:
             log.warning("%s; terminating them", e)
         finally:
             for wid, p in self._procs.items():
-                p.join(2.0)
-                if p.is_alive():
-                    p.terminate()
-                    p.join(1.0)
-                if p.is_alive():
-                    p.kill()
-                    p.join(1.0)
+                reap(p, 2.0)
                 self.workers[wid].exitcode = p.exitcode
             self._ctx.destroy(linger=0)
             if self._tmp:

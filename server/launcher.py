@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from agents.process import die_with_parent
+from agents.process import die_with_parent, reap
 from protocol import connectable
 
 from .loop import ServerConfig, WorldServer
@@ -77,15 +77,9 @@ class LocalRun:
         deadline = time.monotonic() + AGENT_EXIT_GRACE_S
         for p in self.procs:
             if p.pid is not None:
-                p.join(max(0.0, deadline - time.monotonic()))
-        for p in self.procs:
-            if p.is_alive():
-                log.warning("agent process %s did not exit after the run; terminating it", p.name)
-                p.terminate()
-                p.join(1.0)
-            if p.is_alive():
-                p.kill()
-                p.join(1.0)
+                if reap(p, max(0.0, deadline - time.monotonic())):
+                    log.warning("agent process %s did not exit after the run and was stopped",
+                                p.name)
 
     @property
     def exit_codes(self) -> list[int | None]:

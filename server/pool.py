@@ -26,7 +26,7 @@ from typing import Any
 
 import zmq
 
-from agents.process import die_with_parent
+from agents.process import die_with_parent, reap
 from protocol import (ConfigError, ProtocolError, TickwireError, decode_payload, derive,
                       encode_payload)
 
@@ -105,15 +105,9 @@ def _answer(index: int, call: int, fn: Any, state: Any) -> list:
 
 
 def _terminate(procs: list, ctx: zmq.Context, tmp: str | None) -> None:
+    deadline = time.monotonic() + _STOP_GRACE_S
     for p in procs:
-        p.join(max(0.0, _STOP_GRACE_S / max(1, len(procs))))
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-            p.join(1.0)
-        if p.is_alive():
-            p.kill()
-            p.join(1.0)
+        reap(p, max(0.0, deadline - time.monotonic()))
     ctx.destroy(linger=0)
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
