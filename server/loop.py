@@ -287,8 +287,9 @@ class WorldServer:
         outcome = self.barrier.offer(p.id, msg.tick, action, now=time.monotonic())
         if outcome is Offer.ACCEPTED:
             return
-        if outcome is Offer.STALE:
-            p.late += 1
+        if outcome is Offer.STALE and self.roster.heard_late(p):
+            log.info("player %d %r is answering again (late); the barrier waits for it again",
+                     p.id, p.name)
         self._reject(outcome.value, f"action from player {p.id} for tick {msg.tick} during "
                      f"tick {self.barrier.tick}", p.id)
 

@@ -123,6 +123,16 @@ class Roster:
             if p.status is Status.READY:
                 p.status = Status.ACTIVE
 
+    def heard_late(self, player: Player) -> bool:
+        """A late answer: count it; an inactive player is back (the barrier waits for it
+        again), since it is evidently alive. True if it was reactivated."""
+        player.late += 1
+        if player.status is Status.INACTIVE:
+            player.status = Status.ACTIVE
+            player.streak = 0
+            return True
+        return False
+
     def accepting(self) -> list[int]:
         return [p.id for p in self.players.values() if p.status in PLAYING]
 
@@ -135,8 +145,7 @@ class Roster:
         for pid, action in result.actions.items():
             p = self.players[pid]
             p.record_answer(action, result.response_s[pid])
-            if p.status is Status.INACTIVE:
-                p.status = Status.ACTIVE
+            p.status = Status.ACTIVE if p.status is Status.INACTIVE else p.status
         for pid in result.missing:
             p = self.players[pid]
             p.missed += 1

@@ -127,3 +127,16 @@ def test_roster_slots_names_and_readiness():
     assert not r.mark_ready_if_proven(a)  # READY on the actions path still missing
     a.ready_sent = True
     assert r.mark_ready_if_proven(a) and a.status is Status.READY
+
+
+def test_a_late_answer_counts_late_and_brings_an_inactive_player_back():
+    r = _roster(strikes=1)
+    b = TickBarrier()
+    b.begin(0, r.accepting(), r.awaited(), now=0)
+    b.offer(0, 0, 1, now=0)
+    r.apply(b.close())
+    assert r.players[1].status is Status.INACTIVE
+    assert r.heard_late(r.players[1])  # its answer to tick 0 arrives after the tick closed
+    p = r.players[1]
+    assert p.late == 1 and p.status is Status.ACTIVE and r.awaited() == [0, 1]
+    assert not r.heard_late(p) and p.late == 2  # late while active: only counted

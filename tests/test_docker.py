@@ -1,0 +1,224 @@
+"""docker-compose for real: a server container and agent containers on the default world.
+
+Needs a Docker daemon (.ci/run installs and starts one). Without one the tests are skipped
+with the reason, except under CI=true, where that is a failure. The base image is a local
+stand-in for python:3.x-slim built from Debian packages (docker/build-base-image.sh),
+built once and cached by tag; pip inside `docker build` uses a host-built wheelhouse.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_IMAGE = "tickwire-base:py3"
+IMAGE = "tickwire:test"
+
+
+def _run(args: list[str], timeout: float = 300, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    out = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {out.returncode}:\n{out.stdout[-2000:]}"
+                             f"\n{out.stderr[-3000:]}")
+    return out
+
+
+def _compose_command() -> list[str] | None:
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
+                                                 capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+@pytest.fixture(scope="session")
+def compose_cmd() -> list[str]:
+    problem = None
+    if not shutil.which("docker"):
+        problem = "the docker client is not installed"
+    elif subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        problem = "no Docker daemon is running (start dockerd; .ci/run does)"
+    elif _compose_command() is None:
+        problem = "neither `docker compose` nor `docker-compose` is installed"
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Docker tests cannot run in CI: {problem}")
+        pytest.skip(problem)
+    return _compose_command()
+
+
+@pytest.fixture(scope="session")
+def image(compose_cmd: list[str]) -> str:
+    """Base image (cached by tag), host wheelhouse, then the tickwire image."""
+    _run(["bash", str(ROOT / "docker/build-base-image.sh"), BASE_IMAGE], timeout=1200)
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(ROOT / "docker/wheels"),
+          "pyzmq", "msgpack", "numpy", "setuptools>=64", "wheel"], timeout=600)
+    _run(["docker", "build", "-q", "-t", IMAGE, "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}",
+          "--build-arg", "PIP_ARGS=--no-index --find-links /wheels", str(ROOT)], timeout=900)
+    return IMAGE
+
+
+class Compose:
+    """One compose project (unique name), torn down with everything in it."""
+
+    def __init__(self, cmd: list[str], image: str, env: dict[str, str], files: list[str]) -> None:
+        self.cmd = cmd
+        self.project = f"twt{uuid.uuid4().hex[:8]}"
+        self.files = [a for f in files for a in ("-f", str(ROOT / f))]
+        self.env = {**os.environ, "TICKWIRE_IMAGE": image, "PYTHON_IMAGE": BASE_IMAGE,
+                    "PIP_ARGS": "--no-index --find-links /wheels", "TICKWIRE_JSON": "1", **env}
+
+    def __call__(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+        return _run([*self.cmd, "-p", self.project, *self.files, *args], timeout=timeout,
+                    check=check, env=self.env, cwd=ROOT)
+
+    def containers(self, service: str) -> list[str]:
+        return self("ps", "-q", service).stdout.split()
+
+    def logs(self, container: str) -> tuple[str, str]:
+        out = _run(["docker", "logs", container])
+        return out.stdout, out.stderr
+
+    def wait_exit(self, container: str, timeout: float) -> int:
+        return int(_run(["docker", "wait", container], timeout=timeout).stdout.strip())
+
+    def wait_log(self, container: str, text: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.logs(container)[1]:
+                return
+            state = _run(["docker", "inspect", "-f", "{{.State.Running}}", container]).stdout
+            if state.strip() != "true" and text not in self.logs(container)[1]:
+                raise AssertionError(f"{container} stopped before logging {text!r}:\n"
+                                     f"{self.logs(container)[1][-3000:]}")
+            time.sleep(0.2)  # polling docker logs: the container gives no other signal
+        raise AssertionError(f"{container} did not log {text!r} within {timeout} s")
+
+    def summary(self, timeout: float = 180) -> dict:
+        (server,) = self.containers("server")
+        code = self.wait_exit(server, timeout)
+        out, err = self.logs(server)
+        assert code == 0, f"server exited {code}:\n{err[-3000:]}"
+        return json.loads(out.strip().splitlines()[-1])
+
+    def down(self) -> None:
+        self("down", "-v", "-t", "2", "--remove-orphans", timeout=120, check=False)
+
+
+@pytest.fixture
+def compose(compose_cmd, image):
+    projects: list[Compose] = []
+
+    def make(env: dict[str, str] | None = None, files: tuple[str, ...] = ("docker-compose.yml",)) -> Compose:
+        c = Compose(compose_cmd, image, env or {}, list(files))
+        projects.append(c)
+        return c
+
+    yield make
+    for c in projects:
+        c.down()
+
+
+def test_compose_up_with_four_agent_replicas_every_tick_answered(compose):
+    c = compose({"TICKWIRE_PLAYERS": "4", "TICKWIRE_TICKS": "300"})
+    c("up", "-d", "--no-build", "--scale", "agent=4")
+    s = c.summary()
+    assert s["ticks"] == 300 and len(s["players"]) == 4
+    assert all(p["answered"] == 300 and p["missed"] == 0 for p in s["players"])
+    agents = c.containers("agent")
+    assert len(agents) == 4 and all(c.wait_exit(a, 30) == 0 for a in agents)
+    user = _run(["docker", "inspect", "-f", "{{.Config.User}}", agents[0]]).stdout.strip()
+    assert user == "tickwire"  # not root
+
+
+def test_the_server_reports_healthy(compose):
+    c = compose({"TICKWIRE_PLAYERS": "1", "TICKWIRE_TICKS": "100000000"})
+    c("up", "-d", "--no-build", "--scale", "agent=1")
+    (server,) = c.containers("server")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        status = _run(["docker", "inspect", "-f", "{{.State.Health.Status}}", server]).stdout.strip()
+        if status == "healthy":
+            return
+        time.sleep(0.5)  # the healthcheck runs on Docker's own schedule
+    raise AssertionError(f"server never became healthy (last status {status})")
+
+
+def test_deadline_mode_survives_a_killed_agent_container(compose):
+    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "3000", "TICKWIRE_MODE": "deadline",
+                 "TICKWIRE_DEADLINE_MS": "200"})
+    c("up", "-d", "--no-build", "--scale", "agent=3")
+    (server,) = c.containers("server")
+    c.wait_log(server, "all set")
+    victim = c.containers("agent")[0]
+    _run(["docker", "kill", victim])
+    s = c.summary()
+    assert s["ticks"] == 3000 and s["reason"] == "ticks done"
+    dead = [p for p in s["players"] if p["status"] == "dead"]
+    assert len(dead) == 1 and dead[0]["answered"] < 3000
+    assert all(p["answered"] == 3000 for p in s["players"] if p["status"] != "dead")
+
+
+def test_a_paused_agent_is_counted_late_then_answers_again(compose):
+    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "1000", "TICKWIRE_MODE": "deadline",
+                 "TICKWIRE_DEADLINE_MS": "100", "TICKWIRE_SLOW_MS": "5",
+                 "TICKWIRE_AGENT": "agents.examples.slow_agent:SlowAgent"})
+    c("up", "-d", "--no-build", "--scale", "agent=3")
+    (server,) = c.containers("server")
+    c.wait_log(server, "all set")
+    victim = c.containers("agent")[0]
+    victim_name = None
+    _run(["docker", "pause", victim])
+    try:
+        c.wait_log(server, "inactive until it answers again", timeout=30)
+        time.sleep(1.0)  # the fault itself: stay frozen a while (shorter than the 4 s heartbeat)
+    finally:
+        _run(["docker", "unpause", victim])
+    c.wait_log(server, "is answering again", timeout=30)
+    s = c.summary()
+    assert s["ticks"] == 1000
+    _, err = c.logs(server)
+    victim_name = err.split("is answering again")[0].rsplit("player ", 1)[1].split("'")[1]
+    p = next(p for p in s["players"] if p["name"] == victim_name)
+    assert p["status"] == "active" and p["late"] >= 1 and p["missed"] >= 3
+    assert p["answered"] + p["missed"] == 1000 and p["answered"] > 0
+
+
+def test_compose_down_during_a_run_stops_everything_within_ten_seconds(compose):
+    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "100000000"})
+    c("up", "-d", "--no-build", "--scale", "agent=3")
+    (server,) = c.containers("server")
+    c.wait_log(server, "all set")
+    ids = c.containers("server") + c.containers("agent")
+    t0 = time.monotonic()
+    c("down", "-t", "10", timeout=10)  # raises if it takes longer than 10 s
+    elapsed = time.monotonic() - t0
+    left = _run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={c.project}"])
+    assert left.stdout.split() == [] and elapsed < 10
+    assert ids  # they existed, and are gone
+
+
+def test_a_users_own_agent_image_runs_next_to_the_built_in_ones(compose):
+    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "200",
+                 "MY_AGENT_IMAGE": f"my-agent:test-{uuid.uuid4().hex[:6]}"},
+                files=("docker-compose.yml", "examples/docker-compose.my-agent.yml"))
+    c("build", "my-agent")
+    try:
+        c("up", "-d", "--no-build", "--scale", "agent=2")
+        s = c.summary()
+        names = sorted(p["name"] for p in s["players"])
+        assert "my-agent" in names and len(names) == 3
+        assert all(p["answered"] == 200 for p in s["players"])
+    finally:
+        _run(["docker", "rmi", "-f", c.env["MY_AGENT_IMAGE"]], check=False)
