@@ -4,6 +4,6 @@ import sys
 from .cli import main
 
 argv = sys.argv[1:]
-if not argv or argv[0] not in ("run", "server", "agent", "-h", "--help"):
+if not argv or argv[0] not in ("run", "server", "agent", "bench", "-h", "--help"):
     argv = ["server", *argv]
 sys.exit(main(argv))

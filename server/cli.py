@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "[env TICKWIRE_MIN_PLAYERS]")
     _world_arguments(srv)
 
+    sub.add_parser("bench", help="benchmark tickwire against the alternatives "
+                   "(tickwire bench --help)", add_help=False)
     agent = sub.add_parser("agent", help="run agents against a server")
     agent_cli.add_arguments(agent)
     agent.add_argument("-v", "--verbose", action="store_true")
@@ -138,6 +140,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its own parser: many flags that only it has
+        from .bench import main as bench_main
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -24,14 +24,16 @@ log = logging.getLogger(__name__)
 AGENT_EXIT_GRACE_S = 3.0
 
 
-def agent_process(spec: str, connect: str, count: int, log_level: int) -> None:
+def agent_process(spec: str, connect: str, count: int, log_level: int,
+                  server_timeout_s: float = 10.0) -> None:
     """Entry point of a spawned agent process."""
     die_with_parent()
     logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
     from agents.cli import load_agent_class
     from agents.runtime import AgentConfig, run
     cls = load_agent_class(spec)
-    run([cls() for _ in range(count)], config=AgentConfig(connect=connect, join_timeout_s=30))
+    run([cls() for _ in range(count)], config=AgentConfig(
+        connect=connect, join_timeout_s=30, server_timeout_s=server_timeout_s))
 
 
 class LocalRun:
@@ -40,7 +42,8 @@ class LocalRun:
     def __init__(self, world: World, config: ServerConfig, agent_spec: str, agents: int,
                  transport: str = "ipc", per_process: int = 1,
                  progress: Callable[[int, WorldServer], None] | None = None,
-                 agent_log_level: int = logging.WARNING) -> None:
+                 agent_log_level: int = logging.WARNING,
+                 agent_server_timeout_s: float = 10.0) -> None:
         self._tmp = tempfile.mkdtemp(prefix="tw-") if transport == "ipc" else None
         bind = f"ipc://{self._tmp}/run" if self._tmp else "tcp://127.0.0.1:0"
         self.server = WorldServer(world, replace(config, bind=bind, players=agents), progress)
@@ -48,7 +51,8 @@ class LocalRun:
         ctx = mp.get_context("spawn")
         counts = [min(per_process, agents - i) for i in range(0, agents, per_process)]
         self.procs = [ctx.Process(target=agent_process, name=f"tickwire-agent-{i}",
-                                  args=(agent_spec, connect, n, agent_log_level))
+                                  args=(agent_spec, connect, n, agent_log_level,
+                                        agent_server_timeout_s))
                       for i, n in enumerate(counts)]
 
     def run(self) -> dict[str, Any]:
