@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 JOIN_RETRY_S = 0.5
 POLL_MS = 100
+CONTROL_EVERY = 16  #: read control sockets at least every this many states
 
 
 @dataclass(frozen=True)
@@ -184,43 +185,42 @@ class _Host:
         return False
 
     def play(self) -> None:
+        """Act on each state until END. Blocks on the state socket alone (the hot path);
+        control sockets (ERROR; END is also published) are read when idle and every
+        CONTROL_EVERY states."""
         run = self.welcomes[0].run
         last_heard = time.monotonic()
         last_tick = -1
+        states = 0
         while self.end is None:
             if self.stop_reason:
                 self._leave(self.stop_reason)
                 return
-            events = dict(self.poller.poll(POLL_MS))
-            now = time.monotonic()
-            state = None
-            if self.sub in events:
-                last_heard = now
+            if self.sub.poll(POLL_MS):
+                last_heard = time.monotonic()
                 state = self._latest_state(run)
-            for i, d in enumerate(self.dealers):
-                if d in events:
-                    self._on_control(i)
-            if self.end is not None:
-                return
-            if state is not None:
-                if last_tick >= 0 and state.tick > last_tick + 1:
-                    for r in self.results:
-                        r.skipped += state.tick - last_tick - 1
-                last_tick = state.tick
-                self._act(state)
-            elif now - last_heard > self.cfg.server_timeout_s:
+                if state is not None:
+                    if last_tick >= 0 and state.tick > last_tick + 1:
+                        for r in self.results:
+                            r.skipped += state.tick - last_tick - 1
+                    last_tick = state.tick
+                    self._act(state)
+                    states += 1
+                    if states % CONTROL_EVERY:
+                        continue
+            elif time.monotonic() - last_heard > self.cfg.server_timeout_s:
                 raise TransportError(f"the server at {self.eps.base} has been silent for "
                                      f"{self.cfg.server_timeout_s:.0f} s; it is gone or "
                                      "unreachable, so this agent stops")
+            for i, d in enumerate(self.dealers):
+                while d.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    self._on_control(i)
 
     def _latest_state(self, run: str) -> State | None:
         """Drain the state socket; return the newest STATE (older ones are too late now)."""
         latest = None
-        while True:
-            try:
-                frames = self.sub.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return latest
+        while self.sub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            frames = self.sub.recv_multipart(copy=False)
             try:
                 msg = decode(frames)
             except ProtocolError as e:
@@ -233,6 +233,7 @@ class _Host:
                 return None
             if isinstance(msg, State):
                 latest = msg
+        return latest
 
     def _act(self, state: State) -> None:
         for agent, w, result in zip(self.agents, self.welcomes, self.results):

@@ -14,6 +14,7 @@ Extension types (the only ones accepted):
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,8 +49,24 @@ def _wire_array(arr: np.ndarray) -> np.ndarray:
     return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)  # keeps 0-d as 0-d
 
 
+_local = threading.local()
+
+
+def _plain_packer() -> msgpack.Packer:
+    """This thread's Packer for plain values (a failed pack leaves it clean: autoreset)."""
+    try:
+        return _local.packer
+    except AttributeError:
+        _local.packer = msgpack.Packer(use_bin_type=True, autoreset=True)
+        return _local.packer
+
+
 def encode_payload(obj: Any, limits: Limits = DEFAULT_LIMITS) -> list[Frame]:
     """Encode ``obj`` (dicts, lists, scalars, str, bytes, numpy arrays) into frames."""
+    try:  # fast path: plain msgpack types only (most actions and small states)
+        return [_plain_packer().pack(obj)]
+    except (TypeError, ValueError, OverflowError):
+        pass  # numpy values or something unencodable: the full path explains which
     buffers: list[Frame] = []
 
     def default(o: Any) -> Any:
@@ -118,7 +135,7 @@ def decode_payload(frames: Sequence[Frame], limits: Limits = DEFAULT_LIMITS) -> 
     if len(frames) > limits.max_frames:
         raise ProtocolError("oversized", f"message has {len(frames)} frames, over the limit "
                             f"of {limits.max_frames}")
-    bufs = [f.buffer if hasattr(f, "buffer") else f for f in frames]
+    bufs = [getattr(f, "buffer", f) for f in frames]
     header = bufs[0]
     if len(header) > limits.max_header_bytes:
         raise ProtocolError("oversized", f"header is {len(header)} bytes, over the limit of "

@@ -129,48 +129,62 @@ def _checker(tp: Any) -> tuple[tuple[type, ...], bool]:
     return (tp,), False
 
 
-_SCHEMAS: dict[type, list[tuple[str, tuple[type, ...], bool, bool]]] = {}
+def _compile(cls: type) -> tuple[list[str], Any]:
+    """Field names and a fast validator ``map -> cls`` for one message kind."""
+    hints = typing.get_type_hints(cls)
+    fields = []
+    for f in dataclasses.fields(cls):
+        accepted, nullable = _checker(hints[f.name])
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        fields.append((f.name, accepted, nullable, required, bool not in accepted))
+    names = [f[0] for f in fields]
+
+    def build(obj: dict) -> Message:
+        kwargs = {}
+        for name, accepted, nullable, required, no_bool in fields:
+            try:
+                value = obj[name]
+            except KeyError:
+                if required:
+                    raise ProtocolError("malformed", f"{cls.KIND} message lacks field {name!r}") from None
+                continue
+            if accepted and not (value is None and nullable) and (
+                    not isinstance(value, accepted) or (no_bool and value.__class__ is bool)):
+                raise ProtocolError("malformed", f"{cls.KIND}.{name} must be "
+                                    f"{'/'.join(t.__name__ for t in accepted)}, got "
+                                    f"{type(value).__name__}")
+            kwargs[name] = value
+        return cls(**kwargs)
+
+    return names, build
+
+
+_SCHEMAS: dict[type, list[str]] = {}
+_BUILDERS: dict[str, Any] = {}
 for _cls in KINDS.values():
-    _hints = typing.get_type_hints(_cls)
-    _SCHEMAS[_cls] = [
-        (f.name, *_checker(_hints[f.name]),
-         f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
-        for f in dataclasses.fields(_cls)
-    ]
+    _SCHEMAS[_cls], _BUILDERS[_cls.KIND] = _compile(_cls)
 
 
 def _from_map(obj: Any) -> Message:
-    if not isinstance(obj, dict):
+    if obj.__class__ is not dict:
         raise ProtocolError("malformed", f"a message must be a msgpack map, got "
                             f"{type(obj).__name__}")
     version = obj.get("v")
     if version != VERSION:
         raise ProtocolError("version", f"protocol version {version!r} is not supported; this "
                             f"peer speaks version {VERSION}: upgrade the older side")
-    cls = KINDS.get(obj.get("kind"))  # type: ignore[arg-type]
-    if cls is None:
-        raise ProtocolError("malformed", f"unknown message kind {obj.get('kind')!r}; known: "
+    kind = obj.get("kind")
+    build = _BUILDERS.get(kind) if kind.__class__ is str else None
+    if build is None:
+        raise ProtocolError("malformed", f"unknown message kind {kind!r}; known: "
                             f"{sorted(KINDS)}")
-    kwargs = {}
-    for name, accepted, nullable, required in _SCHEMAS[cls]:
-        if name not in obj:
-            if required:
-                raise ProtocolError("malformed", f"{cls.KIND} message lacks field {name!r}")
-            continue
-        value = obj[name]
-        if accepted and not (value is None and nullable):
-            if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
-                raise ProtocolError("malformed", f"{cls.KIND}.{name} must be "
-                                    f"{'/'.join(t.__name__ for t in accepted)}, got "
-                                    f"{type(value).__name__}")
-        kwargs[name] = value
-    return cls(**kwargs)
+    return build(obj)
 
 
 def encode(msg: Message, limits: Limits = DEFAULT_LIMITS) -> list[Frame]:
     """Encode a message into frames ready for ``socket.send_multipart``."""
     body = {"v": VERSION, "kind": msg.KIND}
-    for name, *_ in _SCHEMAS[type(msg)]:
+    for name in _SCHEMAS[type(msg)]:
         body[name] = getattr(msg, name)
     return encode_payload(body, limits)
 

@@ -102,24 +102,22 @@ class ServerSockets:
     def publish(self, frames: Sequence) -> None:
         self.state.send_multipart(frames, copy=False)
 
+    # Input is tested with EVENTS (no syscall, no exception) before each receive.
     def recv_subscription(self) -> bytes | None:
         """The next subscription event (``b"\\x01"+topic`` / ``b"\\x00"+topic``) or None."""
-        try:
+        if self.state.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             return self.state.recv(zmq.NOBLOCK)
-        except zmq.Again:
-            return None
+        return None
 
     def recv_action(self) -> list[bytes] | None:
-        try:
+        if self.actions.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             return self.actions.recv_multipart(zmq.NOBLOCK)
-        except zmq.Again:
-            return None
+        return None
 
     def recv_control(self) -> tuple[bytes, list[bytes]] | None:
-        try:
-            identity, *frames = self.control.recv_multipart(zmq.NOBLOCK)
-        except zmq.Again:
+        if not self.control.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             return None
+        identity, *frames = self.control.recv_multipart(zmq.NOBLOCK)
         return identity, frames
 
     def send_control(self, identity: bytes, frames: Sequence) -> None:
