@@ -284,11 +284,12 @@ class _BenchWorld:
         self.stop = False
 
     def reset(self, seed: int, players: int) -> dict:
-        self.go.wait()
-        self._t0 = self._last = time.perf_counter()
         return {"tick": 0}
 
     def observe(self, state: dict) -> dict:
+        if state["tick"] == 0:  # the run starts: park until the first window opens
+            self.go.wait()
+            self._t0 = self._last = time.perf_counter()
         return make_state(self.payload, state["tick"])
 
     def step(self, state: dict, actions: dict) -> dict:
@@ -308,18 +309,21 @@ class _BenchWorld:
 
 
 class TickwireServer(Backend):
-    """The real path: WorldServer + one agent process per player (ipc or tcp)."""
+    """The real path: WorldServer + agent processes (one per player, or one per core
+    hosting several players each: ``hosted``), over ipc or tcp."""
 
-    def __init__(self, transport: str, per_process: int = 1) -> None:
+    def __init__(self, transport: str, hosted: bool = False) -> None:
         self.transport = transport
-        self.per_process = per_process
-        self.name = f"tickwire-{transport}" + (f"-x{per_process}" if per_process > 1 else "")
+        self.hosted = hosted
+        self.name = f"tickwire-{transport}" + ("-hosted" if hosted else "")
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
         from .launcher import LocalRun
         from .loop import ServerConfig
         from .world import World
         super().start(n, payload, compute_ms)
+        # hosted: one agent process per core, each hosting ceil(n / cores) players
+        self.per_process = -(-n // (os.cpu_count() or 1)) if self.hosted else 1
         world_cls = type("BenchWorld", (_BenchWorld, World), {})
         self.world = world_cls(payload)
         os.environ[COMPUTE_ENV] = str(compute_ms)
@@ -431,6 +435,7 @@ class RayActors(Backend):
 def all_backends() -> dict[str, Callable[[], Backend]]:
     table: dict[str, Callable[[], Backend]] = {
         "tickwire-ipc": lambda: TickwireServer("ipc"),
+        "tickwire-ipc-hosted": lambda: TickwireServer("ipc", hosted=True),
         "tickwire-tcp": lambda: TickwireServer("tcp"),
         "tickwire-pool": Pool, "zmq-raw": ZmqRaw, "pool-map": PoolMap, "pipes": Pipes,
         "serial": Serial,
@@ -504,7 +509,7 @@ def measure_cell(names: list[str], n: int, payload: str, compute_ms: float, reps
 
 
 def format_table(records: list[Record]) -> str:
-    lines = [f"{'backend':<16}{'N':>5} {'payload':<7}{'ms':>4}{'ticks/s':>13}{'p50 ms':>9}"
+    lines = [f"{'backend':<21}{'N':>5} {'payload':<7}{'ms':>4}{'ticks/s':>13}{'p50 ms':>9}"
              f"{'p99 ms':>9}{'vs zmq-raw':>11}{'vs pool-map':>12}"]
     by_cell: dict[tuple, dict[str, Record]] = {}
     for r in records:
@@ -513,7 +518,7 @@ def format_table(records: list[Record]) -> str:
         for r in recs.values():
             ratio = lambda base: (f"{r.ticks_per_s / recs[base].ticks_per_s:.2f}x"  # noqa: E731
                                   if base in recs and recs[base].ticks_per_s else "-")
-            lines.append(f"{r.backend:<16}{r.n:>5} {r.payload:<7}{r.compute_ms:>4g}"
+            lines.append(f"{r.backend:<21}{r.n:>5} {r.payload:<7}{r.compute_ms:>4g}"
                          f"{r.ticks_per_s:>13,.1f}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}"
                          f"{ratio('zmq-raw'):>11}{ratio('pool-map'):>12}")
         lines.append("")

@@ -20,15 +20,19 @@ class GridWorld(World):
     Each tick every player moves one cell (or stays); a player that ends its move on a
     resource collects it (+1 score; players move in id order, so ties are deterministic).
     Collected resources respawn on random empty cells, keeping the count constant.
+    The grid is 16x16, or about 8 cells per player when there are more than 32 players.
     """
 
     action_spec = {"type": "discrete", "n": len(MOVES), "names": ACTION_NAMES}
 
-    def __init__(self, size: int = 16, resources: int | None = None) -> None:
-        self.size = size
+    def __init__(self, size: int | None = None, resources: int | None = None) -> None:
+        self.fixed_size = size
+        self.size = size or 16
         self.resources = resources
 
     def reset(self, seed: int, players: int) -> dict[str, Any]:
+        # 16x16, or larger for many players: about 8 cells per player
+        self.size = self.fixed_size or max(16, int(np.ceil(np.sqrt(8 * players))))
         rng = np.random.default_rng(seed)
         cells = self.size * self.size
         n_res = self.resources or max(4, 2 * players)
@@ -45,13 +49,16 @@ class GridWorld(World):
 
     def step(self, state: dict[str, Any], actions: dict[int, Any]) -> dict[str, Any]:
         grid, pos, scores = state["grid"].copy(), state["positions"].copy(), state["scores"].copy()
-        for pid in sorted(actions):
-            move = actions[pid] if isinstance(actions[pid], int) else 0
-            pos[pid] = np.clip(pos[pid] + MOVES[move], 0, self.size - 1)
-            r, c = pos[pid]
-            if grid[r, c]:
-                grid[r, c] = 0
-                scores[pid] += 1
+        if actions:
+            ids = np.fromiter(sorted(actions), dtype=np.int64, count=len(actions))
+            moves = np.array([a if isinstance(a, int) else 0 for a in (actions[i] for i in ids)])
+            pos[ids] = np.clip(pos[ids] + MOVES[moves], 0, self.size - 1)
+            cells = pos[ids, 0].astype(np.int64) * self.size + pos[ids, 1]
+            # the lowest id on a resource cell collects it (ids are sorted: first occurrence)
+            first_cells, first = np.unique(cells, return_index=True)
+            won = grid.flat[first_cells] > 0
+            scores[ids[first[won]]] += 1
+            grid.flat[first_cells[won]] = 0
         collected = int(state["grid"].sum() - grid.sum())
         if collected:
             empty = np.flatnonzero(grid == 0)

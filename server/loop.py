@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import secrets
 import time
 from collections import Counter
@@ -100,9 +101,10 @@ class WorldServer:
         started = time.monotonic()
         state, reason = None, "not started"
         try:
+            initial = self.world.reset(self.config.seed, self.config.players)  # fail early
             if self._lobby():
                 self.lobby_s = time.monotonic() - started
-                state, reason = self._play()
+                state, reason = self._play(initial)
             else:
                 reason = f"stopped in the lobby ({self._stop_reason})"
                 self.lobby_s = time.monotonic() - started
@@ -153,9 +155,8 @@ class WorldServer:
                          f"to {self.endpoints.base}, or lower --players / set --min-players.")
         return "\n".join(lines)
 
-    def _play(self) -> tuple[Any, str]:
+    def _play(self, state: Any) -> tuple[Any, str]:
         cfg, world, barrier = self.config, self.world, self.barrier
-        state = world.reset(cfg.seed, cfg.players)
         deadline_s = cfg.deadline_ms / 1e3 if cfg.mode == "deadline" else None
         if self._progress:
             self._progress(0, self)
@@ -391,4 +392,6 @@ class WorldServer:
             "ticks_per_s": round(self.tick / elapsed, 2) if elapsed > 0 else None,
             "state_hash": self.world.digest(state) if state is not None else None,
             "players": players, "rejected": dict(sorted(self.rejected.items())),
+            # peak resident memory of this (server) process; Linux reports KiB
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }

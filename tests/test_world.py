@@ -82,3 +82,42 @@ def test_endpoints_derive_three_addresses():
 def test_server_config_is_validated_with_the_flag_named(kw, words):
     with pytest.raises(ConfigError, match=words):
         ServerConfig(**kw)
+
+
+def test_the_grid_grows_with_many_players():
+    w = GridWorld()
+    s = w.reset(0, 1000)
+    assert s["grid"].shape == (90, 90) and s["grid"].sum() == 2000
+    assert w.reset(0, 4)["grid"].shape == (16, 16)
+    s = w.step(w.reset(0, 300), {p: 1 for p in range(300)})
+    assert s["tick"] == 1
+
+
+def _sequential_step(w, state, actions):
+    """The rules as first written: players move and collect one by one, in id order."""
+    from server.grid_world import MOVES
+    grid, pos, scores = state["grid"].copy(), state["positions"].copy(), state["scores"].copy()
+    for pid in sorted(actions):
+        pos[pid] = np.clip(pos[pid] + MOVES[actions[pid]], 0, w.size - 1)
+        r, c = pos[pid]
+        if grid[r, c]:
+            grid[r, c] = 0
+            scores[pid] += 1
+    collected = int(state["grid"].sum() - grid.sum())
+    if collected:
+        empty = np.flatnonzero(grid == 0)
+        grid.flat[state["rng"].choice(empty, size=collected, replace=False)] = 1
+    return {"tick": state["tick"] + 1, "grid": grid, "positions": pos, "scores": scores,
+            "rng": state["rng"]}
+
+
+@pytest.mark.parametrize("players", [1, 7, 64])
+def test_vectorised_step_matches_the_sequential_rules(players):
+    w = GridWorld(size=6, resources=10)  # crowded: many players contest the same cells
+    fast, slow = w.reset(3, players), w.reset(3, players)
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        acting = [p for p in range(players) if rng.random() < 0.9]  # some players missing
+        actions = {p: int(rng.integers(5)) for p in acting}
+        fast, slow = w.step(fast, actions), _sequential_step(w, slow, actions)
+        assert w.digest(fast) == w.digest(slow)

@@ -1,0 +1,29 @@
+"""`tickwire bench --quick --json` as a smoke test: it runs and reports; no timing asserted."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from server.bench import all_backends
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_benchmark_runs_every_backend_and_reports_json():
+    out = subprocess.run([sys.executable, "-m", "server", "bench", "--quick", "--json"],
+                         capture_output=True, text=True, timeout=280)
+    assert out.returncode == 0, out.stderr[-3000:]
+    records = json.loads(out.stdout)
+    cells = {(r["n"], r["payload"], r["compute_ms"]) for r in records}
+    assert cells == {(n, p, 0.0) for n in (4, 16) for p in ("small", "large")}
+    assert {r["backend"] for r in records} == set(all_backends())
+    for r in records:
+        assert set(r) >= {"backend", "n", "payload", "compute_ms", "ticks_per_s", "p50_ms", "p99_ms"}
+        assert r["ticks_per_s"] > 0 and 0 < r["p50_ms"] <= r["p99_ms"] and r["windows"] >= 3
+
+
+def test_bench_refuses_an_unknown_backend():
+    out = subprocess.run([sys.executable, "-m", "server", "bench", "--backends", "nope"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "not available here" in out.stderr
