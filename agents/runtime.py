@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import zmq
 
-from protocol import (Action, AgentError, End, Error, Heartbeat, Join, Leave, ProtocolError,
+from protocol import (Action, Actions, AgentError, End, Error, Heartbeat, Join, Leave, ProtocolError,
                       Ready, State, TransportError, Welcome, decode, derive, encode)
 
 from .agent import Agent
@@ -236,16 +236,24 @@ class _Host:
         return latest
 
     def _act(self, state: State) -> None:
-        for agent, w, result in zip(self.agents, self.welcomes, self.results):
+        """Every hosted agent acts; one ACTION, or one ACTIONS batch for several players."""
+        entries = []
+        for agent, w in zip(self.agents, self.welcomes):
             agent.tick = state.tick
-            action = agent.act(state.payload)
-            self.seq += 1
-            frames = encode(Action(w.run, state.tick, w.player, self.seq, w.token, action))
-            try:
-                self.push.send_multipart(frames, zmq.NOBLOCK, copy=False)
-                result.ticks += 1
-            except zmq.Again:
-                log.warning("could not send the action for tick %d (server unreachable)", state.tick)
+            entries.append([w.player, w.token, agent.act(state.payload)])
+        self.seq += 1
+        run = self.welcomes[0].run
+        if len(entries) == 1:
+            msg = Action(run, state.tick, entries[0][0], self.seq, entries[0][1], entries[0][2])
+        else:
+            msg = Actions(run, state.tick, self.seq, entries)
+        try:
+            self.push.send_multipart(encode(msg), zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            log.warning("could not send the action(s) for tick %d (server unreachable)", state.tick)
+            return
+        for result in self.results:
+            result.ticks += 1
 
     def _finish(self, end: End) -> None:
         if self.end is None:

@@ -76,6 +76,20 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Actions:
+    """agent → server (actions): one process's players' actions for ``tick``, in one message.
+
+    ``actions`` is a list of ``[player, token, payload]``; each entry is checked exactly like
+    an ACTION (same rules, same rejections) — it only saves messages.
+    """
+    KIND: ClassVar[str] = "actions"
+    run: str
+    tick: int
+    seq: int
+    actions: list
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """server → all (state): sent when nothing else was published for a while."""
     KIND: ClassVar[str] = "heartbeat"
@@ -111,7 +125,7 @@ class Error:
     run: str = ""
 
 
-Message = Union[Join, Welcome, Ready, State, Action, Heartbeat, Leave, End, Error]
+Message = Union[Join, Welcome, Ready, State, Action, Actions, Heartbeat, Leave, End, Error]
 KINDS: dict[str, type] = {c.KIND: c for c in typing.get_args(Message)}
 
 

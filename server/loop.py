@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from protocol import (ACTION_LIMITS, Action, ConfigError, End, Error, Heartbeat, Join, Leave,
+from protocol import (ACTION_LIMITS, Action, Actions, ConfigError, End, Error, Heartbeat, Join, Leave,
                       LobbyTimeout, ProtocolError, Ready, State, Welcome, decode, encode)
 
 from .barrier import Offer, TickBarrier
@@ -240,6 +240,8 @@ class WorldServer:
                 continue
             if isinstance(msg, Action):
                 self._on_action(msg)
+            elif isinstance(msg, Actions):
+                self._on_actions(msg)
             elif isinstance(msg, Ready):
                 self._on_ready(msg)
             else:
@@ -293,6 +295,16 @@ class WorldServer:
                      p.id, p.name)
         self._reject(outcome.value, f"action from player {p.id} for tick {msg.tick} during "
                      f"tick {self.barrier.tick}", p.id)
+
+    def _on_actions(self, msg: Actions) -> None:
+        """A batch from a process hosting several players: each entry is an ACTION."""
+        for entry in msg.actions:
+            if (entry.__class__ is not list or len(entry) != 3 or entry[0].__class__ is not int
+                    or entry[1].__class__ is not str):
+                self._reject("malformed", "an actions entry must be [player: int, token: str, "
+                             f"payload], got {entry!r:.80}")
+                continue
+            self._on_action(Action(msg.run, msg.tick, entry[0], msg.seq, entry[1], entry[2]))
 
     def _drain_control(self) -> None:
         while (got := self.sockets.recv_control()) is not None:

@@ -162,7 +162,9 @@ def test_garbage_on_actions_and_control_is_counted_and_the_run_finishes(procs, i
     p2.act(0, 0)
     assert p1.next_state().tick == 1 and p2.next_state().tick == 1
     p2.push.send_multipart(p2.action(0, 3))   # stale: tick 0 is closed
-    p2.push.send_multipart(p2.action(1, 50))  # invalid → ERROR → proves the stale one arrived
+    # invalid → ERROR → proves the stale one arrived (for the closed tick 0: an invalid answer
+    # to the open tick would release p2's place in it and race with its valid answer)
+    p2.push.send_multipart(p2.action(0, 50))
     assert p2.control().code == "invalid_action"
     for tick in range(1, 30):
         p1.act(tick, 4)
@@ -280,3 +282,35 @@ def test_a_frozen_agent_is_declared_dead_then_rejoins_after_sigcont(procs, ipc_b
     a0, a1 = (next(p for p in s["players"] if p["name"] == n) for n in ("a0", "a1"))
     assert a0["status"] == "active" and a1["status"] == "active"
     assert a1["answered"] >= first + 300 and 0 < a0["answered"] < a1["answered"]
+
+
+def test_hosting_players_in_fewer_processes_gives_the_same_run(procs):
+    runs = [procs([*RUN, "--agents", "6", "--per-process", str(k), "--ticks", "150", "--seed",
+                   "4", "--agent", "agents.examples.random_agent:RandomAgent", "--json"],
+                  name=f"k{k}").json() for k in (1, 3, 6)]
+    for s in runs:
+        _all_answered(s, 150, 6)
+    assert len({s["state_hash"] for s in runs}) == 1
+
+
+def test_a_batch_is_checked_entry_by_entry(procs, ipc_base, zctx):
+    from protocol import Actions
+    server = procs(["-m", "server", "--bind", ipc_base, "--players", "2", "--ticks", "3",
+                    "--json"], name="server")
+    p1, p2 = RawPlayer(zctx, ipc_base, "raw1"), RawPlayer(zctx, ipc_base, "raw2")
+    w1, w2 = p1.join(), p2.join()
+    assert p1.next_state().tick == 0 and p2.next_state().tick == 0
+    batch = Actions(w1.run, 0, 1, [[w1.player, w1.token, 1], [w2.player, "forged", 1],
+                                   "junk", [w2.player, w2.token], [w1.player, w1.token, 2]])
+    p1.push.send_multipart(encode(batch))
+    p1.push.send_multipart(p1.action(0, 99))  # invalid → ERROR: the batch before it was handled
+    assert p1.control().code == "invalid_action"
+    for tick in range(3):
+        p2.act(tick, 0)
+        if tick:
+            p1.act(tick, 0)
+        if tick < 2:
+            assert p1.next_state().tick == tick + 1 and p2.next_state().tick == tick + 1
+    s = server.json()
+    assert s["rejected"] == {"bad_token": 1, "malformed": 2, "duplicate": 1, "invalid_action": 1}
+    assert player(s, w1.player)["answered"] == 3 and player(s, w2.player)["answered"] == 3
