@@ -80,6 +80,8 @@ class BenchAgent(Agent):
 class Backend:
     """start(n, payload, compute_ms) once; window() many times; close() once."""
     name = "?"
+    #: measured alone, after the others: its idle background processes would slow them
+    isolated = False
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
         self.n, self.payload, self.compute_ms = n, payload, compute_ms
@@ -406,6 +408,7 @@ class _GymEnvFactory:
 class RayActors(Backend):
     """One Ray actor per player (if ray is installed)."""
     name = "ray"
+    isolated = True
 
     @staticmethod
     def available() -> bool:
@@ -419,7 +422,7 @@ class RayActors(Backend):
         import ray
         super().start(n, payload, compute_ms)
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True)
+                 ignore_reinit_error=True, _node_ip_address="127.0.0.1")  # loopback only
         actor = ray.remote(BenchPlayer)
         self.ray = ray
         self.actors = [actor.remote(i, compute_ms) for i in range(n)]
@@ -476,29 +479,30 @@ def measure_cell(names: list[str], n: int, payload: str, compute_ms: float, reps
         rates[b.name].append(len(lat) / sum(lat))
         lats[b.name].extend(lat)
 
-    if together:  # every back-end alive at once; windows interleave
-        started: list[Backend] = []
+    # Back-ends measured side by side (alternating windows) unless there would be too many
+    # processes for that, or a back-end must run alone; the rest run one at a time.
+    shared = [b for b in names if together and not getattr(factories[b], "isolated", False)]
+    started: list[Backend] = []
+    try:
+        for name in shared:
+            started.append(factories[name]())
+            started[-1].start(n, payload, compute_ms)
+            warm(started[-1])
+        for _ in range(reps):
+            for backend in started:
+                measure(backend)
+    finally:
+        for backend in started:
+            backend.close()
+    for name in (b for b in names if b not in shared):
+        backend = factories[name]()
         try:
-            for name in names:
-                started.append(factories[name]())
-                started[-1].start(n, payload, compute_ms)
-                warm(started[-1])
+            backend.start(n, payload, compute_ms)
+            warm(backend)
             for _ in range(reps):
-                for b in started:
-                    measure(b)
+                measure(backend)
         finally:
-            for b in started:
-                b.close()
-    else:  # too many processes to keep all alive: one back-end at a time
-        for name in names:
-            b = factories[name]()
-            try:
-                b.start(n, payload, compute_ms)
-                warm(b)
-                for _ in range(reps):
-                    measure(b)
-            finally:
-                b.close()
+            backend.close()
     out = []
     for name in names:
         lat_ms = np.array(lats[name]) * 1e3
