@@ -12,6 +12,7 @@ latency percentiles come from every tick of every window. Ratios are computed wi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import multiprocessing as mp
@@ -82,6 +83,12 @@ class Backend:
     name = "?"
     #: measured alone, after the others: its idle background processes would slow them
     isolated = False
+    #: an optional package the back-end needs; without it the back-end is not offered
+    requires: str | None = None
+
+    @classmethod
+    def available(cls) -> bool:
+        return cls.requires is None or importlib.util.find_spec(cls.requires) is not None
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
         self.n, self.payload, self.compute_ms = n, payload, compute_ms
@@ -358,14 +365,7 @@ class TickwireServer(Backend):
 class GymAsync(Backend):
     """Gymnasium AsyncVectorEnv: N trivial envs, the state passed as each env's action."""
     name = "gym-async"
-
-    @staticmethod
-    def available() -> bool:
-        try:
-            import gymnasium  # noqa: F401
-            return True
-        except ImportError:
-            return False
+    requires = "gymnasium"
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
         from gymnasium.vector import AsyncVectorEnv
@@ -408,15 +408,8 @@ class _GymEnvFactory:
 class RayActors(Backend):
     """One Ray actor per player (if ray is installed)."""
     name = "ray"
+    requires = "ray"
     isolated = True
-
-    @staticmethod
-    def available() -> bool:
-        try:
-            import ray  # noqa: F401
-            return True
-        except ImportError:
-            return False
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
         import ray
@@ -443,10 +436,9 @@ def all_backends() -> dict[str, Callable[[], Backend]]:
         "tickwire-pool": Pool, "zmq-raw": ZmqRaw, "pool-map": PoolMap, "pipes": Pipes,
         "serial": Serial,
     }
-    if GymAsync.available():
-        table["gym-async"] = GymAsync
-    if RayActors.available():
-        table["ray"] = RayActors
+    for optional in (GymAsync, RayActors):
+        if optional.available():
+            table[optional.name] = optional
     return table
 
 
