@@ -318,8 +318,8 @@ class _BenchWorld:
 
 
 class TickwireServer(Backend):
-    """The real path: WorldServer + agent processes (one per player, or one per core
-    hosting several players each: ``hosted``), over ipc or tcp."""
+    """The real path: WorldServer + agent processes (one per player, or ``hosted``: one per
+    core, pinned to it, hosting several players each), over ipc or tcp."""
 
     def __init__(self, transport: str, hosted: bool = False) -> None:
         self.transport = transport
@@ -338,7 +338,7 @@ class TickwireServer(Backend):
         os.environ[COMPUTE_ENV] = str(compute_ms)
         self.run = LocalRun(self.world, ServerConfig(players=n, ticks=2**62, lobby_timeout_s=300),
                             "server.bench:BenchAgent", n, self.transport, self.per_process,
-                            agent_server_timeout_s=600)
+                            agent_server_timeout_s=600, pin_cpus=self.hosted)
         self.summary: dict | None = None
         self.thread = threading.Thread(target=self._serve, daemon=True, name="bench-server")
         self.thread.start()

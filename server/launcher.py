@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import multiprocessing.connection
 import shutil
 import tempfile
@@ -25,9 +26,11 @@ AGENT_EXIT_GRACE_S = 3.0
 
 
 def agent_process(spec: str, connect: str, count: int, log_level: int,
-                  server_timeout_s: float = 10.0) -> None:
-    """Entry point of a spawned agent process."""
+                  server_timeout_s: float = 10.0, cpu: int | None = None) -> None:
+    """Entry point of a spawned agent process (pinned to ``cpu`` if given)."""
     die_with_parent()
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
     logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
     from agents.cli import load_agent_class
     from agents.runtime import AgentConfig, run
@@ -43,16 +46,18 @@ class LocalRun:
                  transport: str = "ipc", per_process: int = 1,
                  progress: Callable[[int, WorldServer], None] | None = None,
                  agent_log_level: int = logging.WARNING,
-                 agent_server_timeout_s: float = 10.0) -> None:
+                 agent_server_timeout_s: float = 10.0, pin_cpus: bool = False) -> None:
         self._tmp = tempfile.mkdtemp(prefix="tw-") if transport == "ipc" else None
         bind = f"ipc://{self._tmp}/run" if self._tmp else "tcp://127.0.0.1:0"
         self.server = WorldServer(world, replace(config, bind=bind, players=agents), progress)
         connect = connectable(self.server.endpoints.base)
         ctx = mp.get_context("spawn")
         counts = [min(per_process, agents - i) for i in range(0, agents, per_process)]
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         self.procs = [ctx.Process(target=agent_process, name=f"tickwire-agent-{i}",
                                   args=(agent_spec, connect, n, agent_log_level,
-                                        agent_server_timeout_s))
+                                        agent_server_timeout_s,
+                                        cores[i % len(cores)] if pin_cpus and cores else None))
                       for i, n in enumerate(counts)]
 
     def run(self) -> dict[str, Any]:

@@ -314,3 +314,9 @@ def test_a_batch_is_checked_entry_by_entry(procs, ipc_base, zctx):
     s = server.json()
     assert s["rejected"] == {"bad_token": 1, "malformed": 2, "duplicate": 1, "invalid_action": 1}
     assert player(s, w1.player)["answered"] == 3 and player(s, w2.player)["answered"] == 3
+
+
+def test_pinned_hosted_agents_run_on_their_cores(procs):
+    s = procs([*RUN, "--agents", "4", "--per-process", "2", "--pin-cpus", "--ticks", "100",
+               "--json"]).json()
+    _all_answered(s, 100, 4)
