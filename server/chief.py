@@ -35,6 +35,9 @@ from protocol import ProtocolError, TickwireError, decode_payload, derive, encod
 log = logging.getLogger(__name__)
 
 _END_REPEAT_S = 0.1
+#: A worker that exited or unsubscribed may still have its FIN in flight on the data socket
+#: (another connection): it is declared dead only if no FIN arrives within this time.
+FIN_GRACE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class WorkerStats:
     fin: int | None = None      #: last seq the worker says it sent
     exitcode: int | None = None
     error: str | None = None    #: the worker's traceback, if it failed
+    gone_at: float | None = field(default=None, repr=False)  #: exit/unsubscribe seen, no FIN yet
 
 
 class Chief:
@@ -135,8 +139,7 @@ class Chief:
             self._drain_pull()
         if self._pub in events:
             self._drain_subscriptions()
-        if not events:
-            self._reap()
+        self._reap()
 
     def _drain_pull(self) -> None:
         while True:
@@ -159,6 +162,8 @@ class Chief:
         if w.status == "dead" and w.exitcode is None:  # its link dropped, but it is talking
             w.status = "running"
             log.warning("worker %d is back", w.id)
+        if w.exitcode is None:  # talking again after an unsubscribe: the link came back
+            w.gone_at = None
         if "seq" in msg:
             seq = msg["seq"]
             if seq <= w.last_seq:
@@ -179,24 +184,26 @@ class Chief:
         while self._pub.poll(0):
             event = self._pub.recv()
             if event[:1] == b"\x00" and event[1:].startswith(TOPIC_PREFIX):
-                wid = int(event[1 + len(TOPIC_PREFIX):])
-                w = self.workers.get(wid)
-                if w is not None and w.status == "running":
-                    self._mark_dead(w)
+                w = self.workers.get(int(event[1 + len(TOPIC_PREFIX):]))
+                if w is not None and w.status == "running" and w.gone_at is None:
+                    w.gone_at = time.monotonic()
 
     def _reap(self) -> None:
+        """Note exited worker processes; declare dead those whose FIN never came."""
+        now = time.monotonic()
         for wid, p in self._procs.items():
             w = self.workers[wid]
             if w.exitcode is None and p.exitcode is not None:
                 w.exitcode = p.exitcode
-                if w.status == "running":
+                if w.status == "running" and w.gone_at is None:
+                    w.gone_at = now
+                if w.status == "running" and p.exitcode < 0:  # killed: no FIN can follow
                     self._mark_dead(w)
+        for w in self.workers.values():
+            if w.status == "running" and w.gone_at is not None and now - w.gone_at > FIN_GRACE_S:
+                self._mark_dead(w)
 
     def _mark_dead(self, w: WorkerStats) -> None:
-        p = self._procs.get(w.id)
-        if p is not None:
-            p.join(0.5)
-            w.exitcode = p.exitcode
         w.status = "dead"
         log.warning("worker %d is gone (%s) after %d items", w.id,
                     f"exit code {w.exitcode}" if w.exitcode is not None else "connection lost",
@@ -216,7 +223,6 @@ class Chief:
                 self._pub.send_multipart(encode_payload({"end": True}))
                 last_end = now
             self._pump(min(_END_REPEAT_S, deadline - now) * 1e3)
-            self._reap()
         self._drain_pull()
         for w in self.workers.values():
             if w.status == "finished" and w.fin != w.last_seq:
