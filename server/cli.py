@@ -17,7 +17,7 @@ from agents.process import reap_resource_tracker
 from protocol import ConfigError, LobbyTimeout, TickwireError
 from protocol.loading import load_object
 
-from .grid_world import GridWorld, write_png
+from .grid_world import write_png
 from .launcher import LocalRun
 from .loop import MODES, ON_MISSING, ServerConfig, WorldServer
 from .progress import Progress

@@ -75,10 +75,10 @@ class LocalRun:
     def _watch(self) -> None:
         """Stop the lobby early if an agent process dies before the run starts."""
         alive = {p.sentinel: p for p in self.procs}
-        while alive and not self.server._running:
+        while alive and not self.server.running:
             for sentinel in mp.connection.wait(list(alive), timeout=0.2):
                 p = alive.pop(sentinel)
-                if p.exitcode and not self.server._running:
+                if p.exitcode and not self.server.running:
                     self.server.stop(f"agent process {p.name} exited with code {p.exitcode} "
                                      "before the run started (see its error above)")
 

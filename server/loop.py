@@ -92,6 +92,11 @@ class WorldServer:
                  self.endpoints.control)
 
     # ------------------------------------------------------------------ public
+    @property
+    def running(self) -> bool:
+        """True once the lobby is over and ticks are being played."""
+        return self._running
+
     def stop(self, reason: str = "stopped") -> None:
         """Ask the loop to end after the current wait (signal-safe: sets a field)."""
         self._stop_reason = self._stop_reason or reason

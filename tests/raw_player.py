@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import zmq
 
-from protocol import Action, Join, Ready, State, Welcome, decode, derive, encode
+from protocol import Action, Join, Ready, Welcome, decode, derive, encode
 
 
 class RawPlayer:

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import zmq
 
 from sample_players import fail_after, flood

@@ -4,14 +4,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 
-import numpy as np
 import pytest
 import zmq
 
 from conftest import alive, children_of, player
-from protocol import End, Error, State, derive, encode
+from protocol import Actions, End, Error, Join, State, decode, derive, encode
 from raw_player import RawPlayer
 
 RUN = ["-m", "server", "run"]
@@ -121,7 +119,6 @@ def test_an_agent_killed_mid_run_does_not_stop_the_run(procs, ipc_base, zctx, mo
     watch.linger = 0
     watch.subscribe(b"")
     watch.connect(derive(ipc_base).state)
-    from protocol import decode
     while True:  # wait (bounded by poll) until the run is well under way
         assert watch.poll(30_000), "no state published within 30 s"
         msg = decode(watch.recv_multipart())
@@ -156,7 +153,7 @@ def test_garbage_on_actions_and_control_is_counted_and_the_run_finishes(procs, i
         p1.dealer.send_multipart(frames)
         assert isinstance(p1.control(), Error)
     late_joiner = RawPlayer(zctx, ipc_base, "late")
-    late_joiner.dealer.send_multipart(encode(__import__("protocol").Join("late")))
+    late_joiner.dealer.send_multipart(encode(Join("late")))
     refused = late_joiner.control()
     assert refused.code == "run_in_progress" and "before it starts" in refused.text
     p2.act(0, 0)
@@ -267,7 +264,6 @@ def test_a_frozen_agent_is_declared_dead_then_rejoins_after_sigcont(procs, ipc_b
     watch.linger = 0
     watch.subscribe(b"")
     watch.connect(derive(ipc_base).state)
-    from protocol import decode
     first = None
     while True:  # let both play on for a few hundred ticks
         assert watch.poll(20_000), "the run stopped advancing after the agent came back"
@@ -294,7 +290,6 @@ def test_hosting_players_in_fewer_processes_gives_the_same_run(procs):
 
 
 def test_a_batch_is_checked_entry_by_entry(procs, ipc_base, zctx):
-    from protocol import Actions
     server = procs(["-m", "server", "--bind", ipc_base, "--players", "2", "--ticks", "3",
                     "--json"], name="server")
     p1, p2 = RawPlayer(zctx, ipc_base, "raw1"), RawPlayer(zctx, ipc_base, "raw2")
