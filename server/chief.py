@@ -29,8 +29,14 @@ from typing import Any
 import zmq
 
 from agents.process import reap
-from agents.worker import TOPIC_PREFIX, worker_process
-from protocol import ProtocolError, TickwireError, decode_payload, derive, encode_payload
+from agents.worker import ALL_TOPIC, parse_worker_topic, worker_process, worker_topic
+from protocol import (
+    ProtocolError,
+    TickwireError,
+    decode_payload,
+    derive,
+    encode_payload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,7 @@ _END_REPEAT_S = 0.1
 #: A worker that exited or unsubscribed may still have its FIN in flight on the data socket
 #: (another connection): it is declared dead only if no FIN arrives within this time.
 FIN_GRACE_S = 2.0
+_DRAIN_BUDGET = 4096
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,87 @@ class WorkerStats:
     fin: int | None = None      #: last seq the worker says it sent
     exitcode: int | None = None
     error: str | None = None    #: the worker's traceback, if it failed
-    gone_at: float | None = field(default=None, repr=False)  #: exit/unsubscribe seen, no FIN yet
+    gone_at: float | None = field(default=None, repr=False)  #: departed, silent since then
+
+
+class Ledger:
+    """Sans-IO accounting of the workers: sequence checks, FIN, departures.
+
+    Time is passed in, so the rules are unit-tested without processes or sleeps. A worker
+    that exited (or whose link dropped) may still have items and its FIN in flight on the
+    data connection, behind a backlog of any length: it is declared dead only after
+    ``grace`` seconds in which nothing at all arrived from it.
+    """
+
+    def __init__(self, grace: float = FIN_GRACE_S) -> None:
+        self.grace = grace
+        self.workers: dict[int, WorkerStats] = {}
+
+    def worker(self, wid: int) -> WorkerStats:
+        return self.workers.setdefault(wid, WorkerStats(wid))
+
+    def running(self) -> list[int]:
+        return [w.id for w in self.workers.values() if w.status == "running"]
+
+    def all_done(self) -> bool:
+        return bool(self.workers) and not self.running()
+
+    def on_message(self, wid: int, msg: dict, now: float) -> Item | None:
+        """Account one decoded message; the item to deliver, if it is a new one."""
+        w = self.worker(wid)
+        if w.status == "dead" and w.exitcode is None:  # its link dropped, but it is talking
+            w.status = "running"
+            log.warning("worker %d is back", w.id)
+        if w.gone_at is not None:
+            # an exited worker's backlog is still draining: the silence clock restarts;
+            # a live one talking again after an unsubscribe has its link back
+            w.gone_at = now if w.exitcode is not None else None
+        if "seq" in msg:
+            seq = msg["seq"]
+            if seq <= w.last_seq:
+                w.duplicates += 1
+                return None
+            if seq != w.last_seq + 1:
+                w.gaps.append((w.last_seq + 1, seq))
+                log.warning("worker %d: items %d..%d never arrived", w.id, w.last_seq + 1, seq - 1)
+            w.last_seq = seq
+            w.received += 1
+            return Item(w.id, seq, msg.get("data"))
+        if "fin" in msg:
+            w.fin, w.status, w.error, w.gone_at = msg["fin"], "finished", msg.get("error"), None
+            if w.error:
+                log.error("worker %d failed:\n%s", w.id, w.error)
+        return None
+
+    def on_unsubscribe(self, wid: int, now: float) -> None:
+        """The worker's topic went away: it closed, or its link timed out."""
+        w = self.workers.get(wid)
+        if w is not None and w.status == "running" and w.gone_at is None:
+            w.gone_at = now
+
+    def on_exit(self, wid: int, exitcode: int, now: float) -> None:
+        """The worker's process ended; a killed one (negative code) cannot send a FIN."""
+        w = self.worker(wid)
+        w.exitcode = exitcode
+        if w.status != "running":
+            return
+        if exitcode < 0:
+            self._mark_dead(w)
+        elif w.gone_at is None:
+            w.gone_at = now
+
+    def expire(self, now: float) -> None:
+        """Declare dead every departed worker silent for longer than the grace period."""
+        for w in self.workers.values():
+            if w.status == "running" and w.gone_at is not None and now - w.gone_at > self.grace:
+                self._mark_dead(w)
+
+    @staticmethod
+    def _mark_dead(w: WorkerStats) -> None:
+        w.status = "dead"
+        log.warning("worker %d is gone (%s) after %d items", w.id,
+                    f"exit code {w.exitcode}" if w.exitcode is not None else "connection lost",
+                    w.received)
 
 
 class Chief:
@@ -80,7 +167,8 @@ class Chief:
         self._poller = zmq.Poller()
         self._poller.register(self._pull, zmq.POLLIN)
         self._poller.register(self._pub, zmq.POLLIN)
-        self.workers: dict[int, WorkerStats] = {}
+        self._ledger = Ledger()
+        self.workers = self._ledger.workers
         self._procs: dict[int, Any] = {}
         self._buffer: deque[Item] = deque()
         self.rejected = 0
@@ -98,7 +186,7 @@ class Chief:
         ctx = mp.get_context("spawn")
         ids = list(range(start, start + n))
         for wid in ids:
-            self.workers.setdefault(wid, WorkerStats(wid))
+            self._ledger.worker(wid)
             p = ctx.Process(target=worker_process, name=f"tickwire-worker-{wid}",
                             args=(target, self.address, wid, args))
             p.start()
@@ -111,7 +199,7 @@ class Chief:
         once every worker has finished or died and everything they sent was read."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._buffer:
-            if self._all_done():
+            if self._ledger.all_done():
                 return None
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -130,9 +218,6 @@ class Chief:
             count += 1
             yield item
 
-    def _all_done(self) -> bool:
-        return bool(self.workers) and all(w.status != "running" for w in self.workers.values())
-
     def _pump(self, timeout_ms: float) -> None:
         events = dict(self._poller.poll(max(0, int(timeout_ms))))
         if self._pull in events:
@@ -141,89 +226,74 @@ class Chief:
             self._drain_subscriptions()
         self._reap()
 
-    def _drain_pull(self) -> None:
-        while True:
+    def _drain_pull(self, budget: int | None = _DRAIN_BUDGET) -> None:
+        """Read what is queued (at most ``budget`` messages, so END and liveness checks
+        keep their turn while workers flood)."""
+        while budget is None or budget > 0:
+            if budget is not None:
+                budget -= 1
             try:
                 frames = self._pull.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
             try:
                 msg = decode_payload(frames)
-                if not isinstance(msg, dict) or type(msg.get("w")) is not int:
-                    raise ProtocolError("malformed", "worker messages are maps with an int 'w'")
+                if not isinstance(msg, dict) or type(msg.get("w")) is not int or any(
+                        k in msg and type(msg[k]) is not int for k in ("seq", "fin")):
+                    raise ProtocolError("malformed", "worker messages are maps with an int 'w' "
+                                        "(and an int 'seq' or 'fin'); send with agents.Worker")
                 wid = msg["w"]
             except ProtocolError as e:
                 self.rejected += 1
                 log.warning("rejected a message on the chief's data socket: %s", e)
                 continue
-            self._on_message(self.workers.setdefault(wid, WorkerStats(wid)), msg)
+            item = self._ledger.on_message(wid, msg, time.monotonic())
+            if item is not None:
+                self._buffer.append(item)
+            elif "fin" in msg:  # confirm: the worker may now exit without losing anything
+                self._publish(worker_topic(wid), {"ack": msg["fin"]})
 
-    def _on_message(self, w: WorkerStats, msg: dict) -> None:
-        if w.status == "dead" and w.exitcode is None:  # its link dropped, but it is talking
-            w.status = "running"
-            log.warning("worker %d is back", w.id)
-        if w.exitcode is None:  # talking again after an unsubscribe: the link came back
-            w.gone_at = None
-        if "seq" in msg:
-            seq = msg["seq"]
-            if seq <= w.last_seq:
-                w.duplicates += 1
-                return
-            if seq != w.last_seq + 1:
-                w.gaps.append((w.last_seq + 1, seq))
-                log.warning("worker %d: items %d..%d never arrived", w.id, w.last_seq + 1, seq - 1)
-            w.last_seq = seq
-            w.received += 1
-            self._buffer.append(Item(w.id, seq, msg.get("data")))
-        elif "fin" in msg:
-            w.fin, w.status, w.error = msg["fin"], "finished", msg.get("error")
-            if w.error:
-                log.error("worker %d failed:\n%s", w.id, w.error)
+    def _publish(self, topic: bytes, msg: dict) -> None:
+        try:
+            self._pub.send_multipart([topic, *encode_payload(msg)], zmq.NOBLOCK)
+        except zmq.Again:  # a worker not reading: it repeats its FIN, we repeat END
+            pass
 
     def _drain_subscriptions(self) -> None:
         while self._pub.poll(0):
             event = self._pub.recv()
-            if event[:1] == b"\x00" and event[1:].startswith(TOPIC_PREFIX):
-                w = self.workers.get(int(event[1 + len(TOPIC_PREFIX):]))
-                if w is not None and w.status == "running" and w.gone_at is None:
-                    w.gone_at = time.monotonic()
+            wid = parse_worker_topic(event[1:])
+            if wid is None:
+                continue
+            w = self.workers.get(wid)
+            if event[:1] == b"\x00":
+                self._ledger.on_unsubscribe(wid, time.monotonic())
+            elif w is not None and w.fin is not None:  # its FIN beat its subscription here
+                self._publish(worker_topic(wid), {"ack": w.fin})
 
     def _reap(self) -> None:
         """Note exited worker processes; declare dead those whose FIN never came."""
         now = time.monotonic()
         for wid, p in self._procs.items():
-            w = self.workers[wid]
-            if w.exitcode is None and p.exitcode is not None:
-                w.exitcode = p.exitcode
-                if w.status == "running" and w.gone_at is None:
-                    w.gone_at = now
-                if w.status == "running" and p.exitcode < 0:  # killed: no FIN can follow
-                    self._mark_dead(w)
-        for w in self.workers.values():
-            if w.status == "running" and w.gone_at is not None and now - w.gone_at > FIN_GRACE_S:
-                self._mark_dead(w)
-
-    def _mark_dead(self, w: WorkerStats) -> None:
-        w.status = "dead"
-        log.warning("worker %d is gone (%s) after %d items", w.id,
-                    f"exit code {w.exitcode}" if w.exitcode is not None else "connection lost",
-                    w.received)
+            if self.workers[wid].exitcode is None and p.exitcode is not None:
+                self._ledger.on_exit(wid, p.exitcode, now)
+        self._ledger.expire(now)
 
     # ------------------------------------------------------------ stopping
     def stop(self, timeout: float = 30.0) -> list[Item]:
         """Tell every worker to stop, drain until each live one's FIN; return undelivered items."""
         deadline = time.monotonic() + timeout
         last_end = 0.0
-        while any(w.status == "running" for w in self.workers.values()):
+        while self._ledger.running():
             now = time.monotonic()
             if now >= deadline:
-                late = [w.id for w in self.workers.values() if w.status == "running"]
+                late = self._ledger.running()
                 raise TickwireError(f"workers {late} did not finish within {timeout} s of END")
             if now - last_end >= _END_REPEAT_S:  # repeated: a worker still subscribing gets it
-                self._pub.send_multipart(encode_payload({"end": True}))
+                self._publish(ALL_TOPIC, {"end": True})
                 last_end = now
             self._pump(min(_END_REPEAT_S, deadline - now) * 1e3)
-        self._drain_pull()
+        self._drain_pull(budget=None)
         for w in self.workers.values():
             if w.status == "finished" and w.fin != w.last_seq:
                 log.warning("worker %d said it sent %s items but %d arrived", w.id, w.fin, w.last_seq)
@@ -240,18 +310,22 @@ class Chief:
         p = self._procs.get(worker_id)
         return None if p is None else p.pid
 
-    def close(self) -> None:
-        """Stop (if not yet), reap every worker process, close sockets."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop (if not yet), wait up to ``timeout`` s for the worker processes to exit (still
+        confirming FINs), terminate what is left, close sockets."""
         if self._closed:
             return
         self._closed = True
+        deadline = time.monotonic() + timeout
         try:
-            self.stop(timeout=10.0)
+            self.stop(timeout=timeout)
+            while any(p.is_alive() for p in self._procs.values()) and time.monotonic() < deadline:
+                self._pump(50)  # a worker re-sending its FIN is waiting for our confirmation
         except TickwireError as e:
             log.warning("%s; terminating them", e)
         finally:
             for wid, p in self._procs.items():
-                reap(p, 2.0)
+                reap(p, 0.5)
                 self.workers[wid].exitcode = p.exitcode
             self._ctx.destroy(linger=0)
             if self._tmp:

@@ -6,9 +6,11 @@ import sys
 
 import numpy as np
 import zmq
-
 from sample_players import fail_after, flood
+
+from agents import Worker
 from server import Chief
+from server.chief import Ledger
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,13 +76,28 @@ def test_garbage_on_the_chiefs_socket_is_rejected_and_counted():
         s = ctx.socket(zmq.PUSH)
         s.linger = 0
         s.connect(chief.endpoints.actions)
-        for frames in ([b"garbage"], [b"\x93\x01\x02\x03"], [b"\x81\xa1w\xa1x"]):
+        for frames in ([b"garbage"], [b"\x93\x01\x02\x03"], [b"\x81\xa1w\xa1x"],
+                       [b"\x82\xa1w\x00\xa3seq\xa1x"], [b"\x82\xa1w\x00\xa3fin\x90"]):
             s.send_multipart(frames)
         chief.spawn(fail_after, 1, args=(3,))
         assert len(list(chief.items())) == 3
         s.close()
         ctx.term()
-        assert chief.rejected == 3
+        assert chief.rejected == 5
+
+
+def test_a_worker_whose_chief_is_gone_gives_up_at_once_not_after_its_flush_timeout(caplog):
+    chief = Chief()
+    worker = Worker(chief.address, 7, flush_timeout=60)
+    try:
+        worker.send("x")
+        assert chief.recv(timeout=10).data == "x"   # the links are up
+        chief.close(timeout=0.5)                     # the chief goes away without our FIN
+        worker.close()                               # waits for no confirmation that can't come
+    finally:
+        chief.close()
+    messages = [r.getMessage() for r in caplog.records if r.name == "agents.worker"]
+    assert any("went away before confirming" in m for m in messages), messages
 
 
 def _run_example(args, cwd):
@@ -110,3 +127,58 @@ def test_the_parallel_players_example_gives_the_same_actions(tmp_path):
                         "--work-ms", "0.5"], tmp_path)
     assert out.returncode == 0, out.stderr
     assert "same actions: yes" in out.stdout and "PlayerPool" in out.stdout
+
+
+# --- the ledger's rules, with an explicit clock (pure unit: no processes) ----------------
+
+def _item(w, seq):
+    return {"w": w, "seq": seq, "data": seq}
+
+
+def test_ledger_an_exited_workers_backlog_keeps_it_alive_until_its_fin():
+    """The CI race: the process exited long ago, but its items still stream in behind a
+    backlog. Silence, not time since exit, is what makes a worker dead."""
+    led = Ledger(grace=2.0)
+    led.on_exit(0, 0, now=0.0)
+    for t in range(1, 50):                     # 49 s of draining, never 2 s apart
+        assert led.on_message(0, _item(0, t), now=float(t)) is not None
+        led.expire(now=t + 1.9)
+        assert led.workers[0].status == "running"
+    led.on_message(0, {"w": 0, "fin": 49}, now=50.0)
+    led.expire(now=100.0)
+    assert led.workers[0].status == "finished" and led.workers[0].fin == 49
+    assert led.all_done()
+
+
+def test_ledger_an_exited_worker_silent_past_the_grace_is_dead():
+    led = Ledger(grace=2.0)
+    led.on_message(0, _item(0, 1), now=0.0)
+    led.on_exit(0, 0, now=1.0)
+    led.expire(now=2.9)
+    assert led.workers[0].status == "running"
+    led.expire(now=3.1)
+    assert led.workers[0].status == "dead" and led.all_done()
+
+
+def test_ledger_a_killed_worker_is_dead_at_once_and_a_dropped_link_can_come_back():
+    led = Ledger(grace=2.0)
+    led.worker(0), led.worker(1)
+    led.on_exit(0, -9, now=0.0)
+    assert led.workers[0].status == "dead"
+    led.on_unsubscribe(1, now=0.0)             # link lost, process still running
+    led.on_message(1, _item(1, 1), now=1.0)    # ...and it talks again: not gone
+    led.expire(now=10.0)
+    assert led.workers[1].status == "running"
+    led.on_unsubscribe(1, now=10.0)
+    led.expire(now=12.5)
+    assert led.workers[1].status == "dead"
+    assert led.on_message(1, _item(1, 2), now=13.0) is not None  # reconnected
+    assert led.workers[1].status == "running"
+
+
+def test_ledger_counts_gaps_and_drops_duplicates():
+    led = Ledger()
+    assert [led.on_message(0, _item(0, s), now=0.0) is not None for s in (1, 2, 2, 5, 3)] \
+        == [True, True, False, True, False]
+    w = led.workers[0]
+    assert (w.received, w.last_seq, w.gaps, w.duplicates) == (3, 5, [(3, 5)], 2)
