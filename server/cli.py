@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--per-process", type=int, default=1,
                      help="agents hosted by each agent process (default 1)")
     run.add_argument("--pin-cpus", action="store_true",
-                     help="pin agent process i to core i mod cores (Linux): steadier ticks "
-                          "when agents compute")
+                     help="pin agent process i to core i mod cores and run it as a "
+                          "SCHED_BATCH task (Linux): steadier ticks when agents compute")
     run.add_argument("--transport", choices=("ipc", "tcp"), default="ipc",
                      help="ipc (default, fastest locally) or tcp on 127.0.0.1")
     run.add_argument("--render", metavar="PNG", help="write the final grid as a PNG image")

@@ -20,3 +20,16 @@ class CountingAgent(Agent):
     """For the counter world: always adds its player id + 1."""
     def act(self, observation):
         return self.player_id + 1
+
+
+class PlacementProbe(Agent):
+    """Writes its process's CPU affinity and scheduling policy to $PROBE_DIR/<player>.json."""
+    def setup(self, info):
+        import json
+        import os
+        with open(os.path.join(os.environ["PROBE_DIR"], f"{self.player_id}.json"), "w") as f:
+            json.dump({"cpus": sorted(os.sched_getaffinity(0)),
+                       "batch": os.sched_getscheduler(0) == os.SCHED_BATCH}, f)
+
+    def act(self, observation):
+        return 0

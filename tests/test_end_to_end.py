@@ -311,7 +311,13 @@ def test_a_batch_is_checked_entry_by_entry(procs, ipc_base, zctx):
     assert player(s, w1.player)["answered"] == 3 and player(s, w2.player)["answered"] == 3
 
 
-def test_pinned_hosted_agents_run_on_their_cores(procs):
+def test_pinned_hosted_agents_run_on_their_cores_as_batch_tasks(procs, tmp_path):
     s = procs([*RUN, "--agents", "4", "--per-process", "2", "--pin-cpus", "--ticks", "100",
-               "--json"]).json()
+               "--agent", "sample_agents:PlacementProbe", "--json"],
+              env={"PROBE_DIR": str(tmp_path)}).json()
     _all_answered(s, 100, 4)
+    cores = sorted(os.sched_getaffinity(0))
+    placed = [json.loads((tmp_path / f"{i}.json").read_text()) for i in range(4)]
+    # two processes of two players: process j is pinned to core j mod cores
+    assert sorted(p["cpus"] for p in placed) == sorted([cores[j % len(cores)]] for j in (0, 0, 1, 1))
+    assert all(p["batch"] for p in placed)
