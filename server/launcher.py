@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import multiprocessing.connection
+import os
 import shutil
 import tempfile
 import threading
