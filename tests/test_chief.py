@@ -5,10 +5,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import zmq
 from sample_players import fail_after, flood
 
 from agents import Worker
+from protocol import TickwireError
 from server import Chief
 from server.chief import Ledger
 
@@ -91,7 +93,13 @@ def test_a_worker_whose_chief_is_gone_gives_up_at_once_not_after_its_flush_timeo
     worker = Worker(chief.address, 7, flush_timeout=60)
     try:
         worker.send("x")
-        assert chief.recv(timeout=10).data == "x"   # the links are up
+        assert chief.recv(timeout=10).data == "x"   # the data link is up...
+        for _ in range(50):                          # ...and the chief's END reaches us
+            with pytest.raises(TickwireError):
+                chief.stop(timeout=0.2)              # (END sent; our FIN is not: it times out)
+            if worker.stopping:
+                break
+        assert worker.stopping
         chief.close(timeout=0.5)                     # the chief goes away without our FIN
         worker.close()                               # waits for no confirmation that can't come
     finally:
