@@ -19,9 +19,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && python -m pip --python /venv/bin/python install $PIP_ARGS -r requirements.txt
 # Source layer.
 COPY README.md ./
+COPY tickwire ./tickwire
 COPY protocol ./protocol
 COPY server ./server
 COPY agents ./agents
+COPY bench ./bench
 RUN python -m pip --python /venv/bin/python install $PIP_ARGS --no-deps .
 
 # --- final image: the base, the virtualenv, a non-root user ----------------------------

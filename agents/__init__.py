@@ -1,6 +1,7 @@
 """The tickwire agent SDK: subclass :class:`Agent`, write ``act``, call :func:`run`."""
 from .agent import Agent
-from .runtime import AgentConfig, AgentResult, run
+from .config import AgentConfig
+from .runtime import AgentResult, run
 from .worker import Worker
 
 __all__ = ["Agent", "AgentConfig", "AgentResult", "run", "Worker"]

@@ -4,8 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from protocol import End, Welcome
+from tickwire.protocol import End, Welcome
 
 
 class Agent:

@@ -6,15 +6,15 @@ import logging
 import os
 import sys
 
-from protocol import AgentError, ConfigError, TransportError
-from protocol.loading import load_object
+from tickwire.protocol import AgentError, ConfigError, TransportError
+from tickwire.protocol.loading import load_object
 
 from .agent import Agent
 from .runtime import AgentConfig, run
 
 log = logging.getLogger(__name__)
 
-DEFAULT_AGENT = "agents.examples.greedy_agent:GreedyAgent"
+DEFAULT_AGENT = "tickwire.agents.examples.greedy_agent:GreedyAgent"
 
 
 def env(name: str, default: str | None = None) -> str | None:

@@ -18,27 +18,33 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import zmq
-
-from protocol import (Action, Actions, AgentError, End, Error, Heartbeat, Join, Leave, ProtocolError,
-                      Ready, State, TransportError, Welcome, decode, derive, encode)
+from tickwire.protocol import (
+    Action,
+    Actions,
+    AgentError,
+    End,
+    Error,
+    Heartbeat,
+    Join,
+    Leave,
+    ProtocolError,
+    Ready,
+    State,
+    TransportError,
+    Welcome,
+    decode,
+    derive,
+    encode,
+)
 
 from .agent import Agent
+from .config import AgentConfig
 
 log = logging.getLogger(__name__)
 
 JOIN_RETRY_S = 0.5
 POLL_MS = 100
 CONTROL_EVERY = 16  #: read control sockets at least every this many states
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """Where to connect and how patient to be."""
-    connect: str
-    slot: int | None = None            #: ask for this player slot (K agents: slot..slot+K-1)
-    join_timeout_s: float = 60.0       #: give up if no server answers within this
-    server_timeout_s: float = 10.0     #: exit if the server is silent this long
-    handle_signals: bool = True        #: SIGINT/SIGTERM → LEAVE and exit cleanly
 
 
 @dataclass

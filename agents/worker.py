@@ -22,15 +22,14 @@ from collections.abc import Callable
 from typing import Any
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
-
-from protocol import (
+from tickwire.protocol import (
     ProtocolError,
     TransportError,
     decode_payload,
     derive,
     encode_payload,
 )
+from zmq.utils.monitor import recv_monitor_message
 
 from .process import die_with_parent
 

@@ -14,8 +14,7 @@ import collections
 
 import numpy as np
 
-from agents import Worker
-from server import Chief
+from tickwire import Chief, Worker
 
 
 def produce(worker: Worker, interval: float, seed: int) -> None:

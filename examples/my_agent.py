@@ -1,7 +1,7 @@
 """The smallest useful agent: walk toward the first resource on the grid."""
 import numpy as np
 
-from agents import Agent, run
+from tickwire import Agent, run
 
 
 class MyAgent(Agent):

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from server import PlayerPool
+from tickwire import PlayerPool
 
 
 class World:

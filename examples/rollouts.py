@@ -10,8 +10,7 @@ import sys
 
 import numpy as np
 
-from agents import Worker
-from server import Chief, GridWorld
+from tickwire import Chief, GridWorld, Worker
 
 PLAYERS = 4
 

@@ -27,10 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
-
-from agents.process import reap
-from agents.worker import ALL_TOPIC, parse_worker_topic, worker_process, worker_topic
-from protocol import (
+from tickwire.agents.process import reap
+from tickwire.agents.worker import (
+    ALL_TOPIC,
+    parse_worker_topic,
+    worker_process,
+    worker_topic,
+)
+from tickwire.protocol import (
     ProtocolError,
     TickwireError,
     decode_payload,

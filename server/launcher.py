@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from agents.process import die_with_parent, reap
-from protocol import connectable
+from tickwire.agents.process import die_with_parent, reap
+from tickwire.protocol import connectable
 
 from .loop import ServerConfig, WorldServer
 from .world import World
@@ -32,8 +32,8 @@ def agent_process(spec: str, connect: str, count: int, log_level: int,
     if cpu is not None:
         pin_to_cpu(cpu)
     logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
-    from agents.cli import load_agent_class
-    from agents.runtime import AgentConfig, run
+    from tickwire.agents.cli import load_agent_class
+    from tickwire.agents.runtime import AgentConfig, run
     cls = load_agent_class(spec)
     run([cls() for _ in range(count)], config=AgentConfig(
         connect=connect, join_timeout_s=30, server_timeout_s=server_timeout_s))

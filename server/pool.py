@@ -25,11 +25,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import zmq
-
-from agents.process import die_with_parent, reap
-from protocol import (ConfigError, ProtocolError, TickwireError, decode_payload, derive,
-                      encode_payload)
-
+from tickwire.agents.process import die_with_parent, reap
+from tickwire.protocol import (
+    ConfigError,
+    ProtocolError,
+    TickwireError,
+    decode_payload,
+    derive,
+    encode_payload,
+)
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from protocol import player_seed
+from tickwire.protocol import player_seed
 
 from .barrier import TickResult
 

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import zmq
-
-from protocol import TransportError
-from protocol.endpoints import Endpoints, derive, with_port
+from tickwire.protocol import TransportError
+from tickwire.protocol.endpoints import Endpoints, derive, with_port
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from protocol import state_digest
-from protocol.loading import load_object  # noqa: F401  (re-exported for worlds)
+from tickwire.protocol import state_digest
+from tickwire.protocol.loading import load_object  # noqa: F401  (re-exported for worlds)
 
 
 class InvalidAction(ValueError):

@@ -27,7 +27,7 @@ class Proc:
         self.out_path = workdir / f"{name}.out"
         self.err_path = workdir / f"{name}.err"
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(TESTS),
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS),
                                                                full_env.get("PYTHONPATH")]))
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.popen = subprocess.Popen([sys.executable, *args], stdout=out, stderr=err,

@@ -1,5 +1,5 @@
 """A minimal user-written world: the state is a running total of everyone's actions."""
-from server import World
+from tickwire.server import World
 
 
 class CounterWorld(World):

@@ -2,7 +2,7 @@
 import sys
 
 from sample_players import Counter
-from server import PlayerPool
+from tickwire.server import PlayerPool
 
 if __name__ == "__main__":
     with PlayerPool([Counter(i) for i in range(3)]) as pool:

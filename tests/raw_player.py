@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import zmq
-
-from protocol import Action, Join, Ready, Welcome, decode, derive, encode
+from tickwire.protocol import Action, Join, Ready, Welcome, decode, derive, encode
 
 
 class RawPlayer:

@@ -1,5 +1,5 @@
 """Agents used by the integration tests (importable as sample_agents:Name)."""
-from agents import Agent
+from tickwire.agents import Agent
 
 
 class InvalidAgent(Agent):

@@ -4,14 +4,13 @@ import subprocess
 import sys
 
 import pytest
-
-from server.bench import all_backends
+from tickwire.bench import all_backends
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_quick_benchmark_runs_every_backend_and_reports_json():
-    out = subprocess.run([sys.executable, "-m", "server", "bench", "--quick", "--json"],
+    out = subprocess.run([sys.executable, "-m", "tickwire", "bench", "--quick", "--json"],
                          capture_output=True, text=True, timeout=280)
     assert out.returncode == 0, out.stderr[-3000:]
     records = json.loads(out.stdout)
@@ -24,6 +23,6 @@ def test_quick_benchmark_runs_every_backend_and_reports_json():
 
 
 def test_bench_refuses_an_unknown_backend():
-    out = subprocess.run([sys.executable, "-m", "server", "bench", "--backends", "nope"],
+    out = subprocess.run([sys.executable, "-m", "tickwire", "bench", "--backends", "nope"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "not available here" in out.stderr

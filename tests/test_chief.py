@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import zmq
 from sample_players import fail_after, flood
-
-from agents import Worker
-from protocol import TickwireError
-from server import Chief
-from server.chief import Ledger
+from tickwire.agents import Worker
+from tickwire.protocol import TickwireError
+from tickwire.server import Chief
+from tickwire.server.chief import Ledger
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -104,13 +103,13 @@ def test_a_worker_whose_chief_is_gone_gives_up_at_once_not_after_its_flush_timeo
         worker.close()                               # waits for no confirmation that can't come
     finally:
         chief.close()
-    messages = [r.getMessage() for r in caplog.records if r.name == "agents.worker"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "tickwire.agents.worker"]
     assert any("went away before confirming" in m for m in messages), messages
 
 
 def _run_example(args, cwd):
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": ROOT})
+                          timeout=120, env={**os.environ, "PYTHONPATH": ""})
 
 
 def test_the_classic_chief_worker_example_runs_to_completion(tmp_path):

@@ -2,10 +2,18 @@
 import msgpack
 import numpy as np
 import pytest
-
-from protocol import (ALLOWED_DTYPES, Action, Limits, ProtocolError, State, decode,
-                      decode_payload, encode, encode_payload)
-from protocol.codec import EXT_FRAME_ARRAY, EXT_INLINE_ARRAY
+from tickwire.protocol import (
+    ALLOWED_DTYPES,
+    Action,
+    Limits,
+    ProtocolError,
+    State,
+    decode,
+    decode_payload,
+    encode,
+    encode_payload,
+)
+from tickwire.protocol.codec import EXT_FRAME_ARRAY, EXT_INLINE_ARRAY
 
 
 @pytest.mark.parametrize("dtype", sorted(ALLOWED_DTYPES))

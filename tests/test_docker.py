@@ -173,7 +173,7 @@ def test_deadline_mode_survives_a_killed_agent_container(compose):
 def test_a_paused_agent_is_counted_late_then_answers_again(compose):
     c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "1000", "TICKWIRE_MODE": "deadline",
                  "TICKWIRE_DEADLINE_MS": "100", "TICKWIRE_SLOW_MS": "5",
-                 "TICKWIRE_AGENT": "agents.examples.slow_agent:SlowAgent"})
+                 "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent"})
     c("up", "-d", "--no-build", "--scale", "agent=3")
     (server,) = c.containers("server")
     c.wait_log(server, "all set")

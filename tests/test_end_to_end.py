@@ -7,12 +7,11 @@ import signal
 
 import pytest
 import zmq
-
 from conftest import alive, children_of, player
-from protocol import Actions, End, Error, Join, State, decode, derive, encode
 from raw_player import RawPlayer
+from tickwire.protocol import Actions, End, Error, Join, State, decode, derive, encode
 
-RUN = ["-m", "server", "run"]
+RUN = ["-m", "tickwire.server", "run"]
 
 
 def _all_answered(summary: dict, ticks: int, n: int) -> None:
@@ -49,7 +48,7 @@ def test_thirty_two_agents_joining_at_once_all_see_tick_zero(procs):
 def test_same_seed_gives_same_state_hash_and_other_seed_does_not(procs):
     hashes = []
     for seed, agent in ((7, "random"), (7, "random"), (8, "random"), (7, "greedy")):
-        spec = f"agents.examples.{agent}_agent:{agent.title()}Agent"
+        spec = f"tickwire.agents.examples.{agent}_agent:{agent.title()}Agent"
         hashes.append(procs([*RUN, "--agents", "3", "--ticks", "150", "--seed", str(seed),
                              "--agent", spec, "--json"]).json()["state_hash"])
     assert hashes[0] == hashes[1]
@@ -57,11 +56,11 @@ def test_same_seed_gives_same_state_hash_and_other_seed_does_not(procs):
 
 
 def test_server_and_agents_started_separately_over_tcp(procs):
-    server = procs(["-m", "server", "--bind", "tcp://127.0.0.1:0", "--players", "3", "--ticks",
+    server = procs(["-m", "tickwire.server", "--bind", "tcp://127.0.0.1:0", "--players", "3", "--ticks",
                     "300", "--json"], name="server")
     base = server.wait_for(r"listening on (tcp://127\.0\.0\.1:\d+)").group(1)
-    agents = [procs(["-m", "server", "agent", "--connect", base, "--agent",
-                     "agents.examples.greedy_agent:GreedyAgent"], name=f"agent{i}")
+    agents = [procs(["-m", "tickwire.server", "agent", "--connect", base, "--agent",
+                     "tickwire.agents.examples.greedy_agent:GreedyAgent"], name=f"agent{i}")
               for i in range(3)]
     _all_answered(server.json(), 300, 3)
     for a in agents:
@@ -69,10 +68,10 @@ def test_server_and_agents_started_separately_over_tcp(procs):
 
 
 def test_environment_variables_stand_in_for_flags_and_agents_may_start_first(procs, ipc_base):
-    agents = [procs(["-m", "agents"], name=f"agent{i}",
+    agents = [procs(["-m", "tickwire.agents"], name=f"agent{i}",
                     env={"TICKWIRE_CONNECT": ipc_base, "TICKWIRE_NAME": f"env-{i}"})
               for i in range(2)]  # started before the server exists: they keep trying
-    server = procs(["-m", "server", "--json"], name="server", env={
+    server = procs(["-m", "tickwire.server", "--json"], name="server", env={
         "TICKWIRE_BIND": ipc_base, "TICKWIRE_PLAYERS": "2", "TICKWIRE_TICKS": "100",
         "TICKWIRE_SEED": "5"})
     s = server.json()
@@ -92,12 +91,12 @@ def test_user_world_and_agent_loaded_from_files(procs, tmp_path):
 
 
 def test_deadline_mode_does_not_wait_for_a_slow_agent(procs, ipc_base):
-    server = procs(["-m", "server", "--bind", ipc_base, "--players", "3", "--ticks", "60",
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "3", "--ticks", "60",
                     "--mode", "deadline", "--deadline-ms", "40", "--json"], name="server")
-    fast = [procs(["-m", "agents", "--connect", ipc_base, "--name", f"fast{i}"], name=f"f{i}")
+    fast = [procs(["-m", "tickwire.agents", "--connect", ipc_base, "--name", f"fast{i}"], name=f"f{i}")
             for i in range(2)]
-    slow = procs(["-m", "agents", "--connect", ipc_base, "--name", "slow", "--agent",
-                  "agents.examples.slow_agent:SlowAgent"], name="slow",
+    slow = procs(["-m", "tickwire.agents", "--connect", ipc_base, "--name", "slow", "--agent",
+                  "tickwire.agents.examples.slow_agent:SlowAgent"], name="slow",
                  env={"TICKWIRE_SLOW_MS": "150"})
     s = server.json()
     by_name = {p["name"]: p for p in s["players"]}
@@ -112,9 +111,9 @@ def test_deadline_mode_does_not_wait_for_a_slow_agent(procs, ipc_base):
 @pytest.mark.parametrize("mode", ["strict", "deadline"])
 def test_an_agent_killed_mid_run_does_not_stop_the_run(procs, ipc_base, zctx, mode):
     ticks = 3000
-    server = procs(["-m", "server", "--bind", ipc_base, "--players", "3", "--ticks", str(ticks),
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "3", "--ticks", str(ticks),
                     "--mode", mode, "--deadline-ms", "200", "--json"], name="server")
-    agents = [procs(["-m", "agents", "--connect", ipc_base], name=f"a{i}") for i in range(3)]
+    agents = [procs(["-m", "tickwire.agents", "--connect", ipc_base], name=f"a{i}") for i in range(3)]
     watch = zctx.socket(zmq.SUB)
     watch.linger = 0
     watch.subscribe(b"")
@@ -133,7 +132,7 @@ def test_an_agent_killed_mid_run_does_not_stop_the_run(procs, ipc_base, zctx, mo
 
 
 def test_garbage_on_actions_and_control_is_counted_and_the_run_finishes(procs, ipc_base, zctx):
-    server = procs(["-m", "server", "--bind", ipc_base, "--players", "2", "--ticks", "30",
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "2", "--ticks", "30",
                     "--json"], name="server")
     p1, p2 = RawPlayer(zctx, ipc_base, "raw1"), RawPlayer(zctx, ipc_base, "raw2")
     w1, w2 = p1.join(), p2.join()
@@ -190,18 +189,18 @@ def test_sigint_to_tickwire_run_exits_quickly_and_leaves_no_process(procs):
 
 
 def test_lobby_timeout_names_who_is_missing(procs, ipc_base):
-    server = procs(["-m", "server", "--bind", ipc_base, "--players", "2", "--lobby-timeout", "2"])
-    agent = procs(["-m", "agents", "--connect", ipc_base, "--server-timeout", "30"])
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "2", "--lobby-timeout", "2"])
+    agent = procs(["-m", "tickwire.agents", "--connect", ipc_base, "--server-timeout", "30"])
     assert server.wait(30) == 3
     assert "1 of 2" in server.stderr and "1 slot(s) were never joined" in server.stderr
     assert agent.wait(15) == 0  # it got END and left cleanly
 
 
 def test_a_full_server_refuses_an_extra_agent_with_a_clear_message(procs, ipc_base):
-    server = procs(["-m", "server", "--bind", ipc_base, "--players", "1", "--ticks", "1000000"])
-    procs(["-m", "agents", "--connect", ipc_base])
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "1", "--ticks", "1000000"])
+    procs(["-m", "tickwire.agents", "--connect", ipc_base])
     server.wait_for("all set")
-    extra = procs(["-m", "agents", "--connect", ipc_base])
+    extra = procs(["-m", "tickwire.agents", "--connect", ipc_base])
     assert extra.wait(30) == 3
     assert "refused" in extra.stderr and "run_in_progress" not in extra.stderr.split("refused")[0]
     server.popen.send_signal(signal.SIGTERM)
@@ -209,8 +208,8 @@ def test_a_full_server_refuses_an_extra_agent_with_a_clear_message(procs, ipc_ba
 
 
 def test_agent_exits_when_the_server_goes_away(procs, ipc_base):
-    server = procs(["-m", "server", "--bind", ipc_base, "--players", "1", "--ticks", "100000000"])
-    agent = procs(["-m", "agents", "--connect", ipc_base, "--server-timeout", "2"])
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "1", "--ticks", "100000000"])
+    agent = procs(["-m", "tickwire.agents", "--connect", ipc_base, "--server-timeout", "2"])
     server.wait_for("all set")
     server.popen.send_signal(signal.SIGKILL)
     assert agent.wait(20) == 4
@@ -218,9 +217,9 @@ def test_agent_exits_when_the_server_goes_away(procs, ipc_base):
 
 
 def test_invalid_actions_are_rejected_and_the_agent_is_told(procs, ipc_base):
-    server = procs(["-m", "server", "--bind", ipc_base, "--players", "1", "--ticks", "20",
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "1", "--ticks", "20",
                     "--json"], name="server")
-    agent = procs(["-m", "agents", "--connect", ipc_base, "--agent",
+    agent = procs(["-m", "tickwire.agents", "--connect", ipc_base, "--agent",
                    "sample_agents:InvalidAgent"], name="agent")
     s = server.json()
     assert s["rejected"] == {"invalid_action": 20} and s["players"][0]["missed"] == 20
@@ -228,10 +227,10 @@ def test_invalid_actions_are_rejected_and_the_agent_is_told(procs, ipc_base):
 
 
 def test_an_agent_that_raises_exits_nonzero_with_traceback_and_the_run_goes_on(procs, ipc_base):
-    server = procs(["-m", "server", "--bind", ipc_base, "--players", "2", "--ticks", "100",
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "2", "--ticks", "100",
                     "--json"], name="server")
-    good = procs(["-m", "agents", "--connect", ipc_base], name="good")
-    bad = procs(["-m", "agents", "--connect", ipc_base, "--agent", "sample_agents:CrashingAgent"],
+    good = procs(["-m", "tickwire.agents", "--connect", ipc_base], name="good")
+    bad = procs(["-m", "tickwire.agents", "--connect", ipc_base, "--agent", "sample_agents:CrashingAgent"],
                 name="bad")
     s = server.json()
     assert bad.wait(15) != 0 and "boom at tick 5" in bad.stderr
@@ -249,9 +248,9 @@ def test_the_readme_example_agent_runs_from_its_file(procs):
 
 
 def test_a_frozen_agent_is_declared_dead_then_rejoins_after_sigcont(procs, ipc_base, zctx):
-    server = procs(["-m", "server", "--bind", ipc_base, "--players", "2", "--ticks", "100000000",
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "2", "--ticks", "100000000",
                     "--json"], name="server")
-    agents = [procs(["-m", "agents", "--connect", ipc_base, "--name", f"a{i}",
+    agents = [procs(["-m", "tickwire.agents", "--connect", ipc_base, "--name", f"a{i}",
                      "--server-timeout", "60"], name=f"a{i}") for i in range(2)]
     server.wait_for("all set")
     agents[0].popen.send_signal(signal.SIGSTOP)
@@ -282,7 +281,7 @@ def test_a_frozen_agent_is_declared_dead_then_rejoins_after_sigcont(procs, ipc_b
 
 def test_hosting_players_in_fewer_processes_gives_the_same_run(procs):
     runs = [procs([*RUN, "--agents", "6", "--per-process", str(k), "--ticks", "150", "--seed",
-                   "4", "--agent", "agents.examples.random_agent:RandomAgent", "--json"],
+                   "4", "--agent", "tickwire.agents.examples.random_agent:RandomAgent", "--json"],
                   name=f"k{k}").json() for k in (1, 3, 6)]
     for s in runs:
         _all_answered(s, 150, 6)
@@ -290,7 +289,7 @@ def test_hosting_players_in_fewer_processes_gives_the_same_run(procs):
 
 
 def test_a_batch_is_checked_entry_by_entry(procs, ipc_base, zctx):
-    server = procs(["-m", "server", "--bind", ipc_base, "--players", "2", "--ticks", "3",
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "2", "--ticks", "3",
                     "--json"], name="server")
     p1, p2 = RawPlayer(zctx, ipc_base, "raw1"), RawPlayer(zctx, ipc_base, "raw2")
     w1, w2 = p1.join(), p2.join()

@@ -4,11 +4,10 @@ import signal
 
 import numpy as np
 import pytest
-
 from conftest import alive
-from protocol import ConfigError
 from sample_players import ArraySummer, Counter, Exiter, Raiser, Sleeper
-from server import PlayerDied, PlayerError, PlayerPool
+from tickwire.protocol import ConfigError
+from tickwire.server import PlayerDied, PlayerError, PlayerPool
 
 
 def test_players_keep_their_state_in_their_own_processes_and_order_is_kept():

@@ -1,11 +1,10 @@
 """The default world's rules, determinism and rendering; endpoints and config validation."""
 import numpy as np
 import pytest
-
-from protocol import ConfigError, derive, player_seed, state_digest
-from server.grid_world import GridWorld, write_png
-from server.loop import ServerConfig
-from server.world import InvalidAction
+from tickwire.protocol import ConfigError, derive, player_seed, state_digest
+from tickwire.server.grid_world import GridWorld, write_png
+from tickwire.server.loop import ServerConfig
+from tickwire.server.world import InvalidAction
 
 
 def test_same_seed_same_states_different_seed_different_states():
@@ -95,7 +94,7 @@ def test_the_grid_grows_with_many_players():
 
 def _sequential_step(w, state, actions):
     """The rules as first written: players move and collect one by one, in id order."""
-    from server.grid_world import MOVES
+    from tickwire.server.grid_world import MOVES
     grid, pos, scores = state["grid"].copy(), state["positions"].copy(), state["scores"].copy()
     for pid in sorted(actions):
         pos[pid] = np.clip(pos[pid] + MOVES[actions[pid]], 0, w.size - 1)

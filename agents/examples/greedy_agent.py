@@ -4,8 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from agents import Agent
+from tickwire.agents import Agent
 
 STAY, UP, DOWN, LEFT, RIGHT = range(5)
 

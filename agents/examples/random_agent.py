@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents import Agent
+from tickwire.agents import Agent
 
 
 class RandomAgent(Agent):

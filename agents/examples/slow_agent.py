@@ -5,7 +5,7 @@ import os
 import time
 from typing import Any
 
-from agents import Agent
+from tickwire.agents import Agent
 
 
 class SlowAgent(Agent):

@@ -28,8 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-
-from agents import Agent
+from tickwire.agents import Agent
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +188,7 @@ class Pool(Backend):
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
         super().start(n, payload, compute_ms)
-        from .pool import PlayerPool
+        from tickwire.server.pool import PlayerPool
         self.pool = PlayerPool([BenchPlayer(i, compute_ms) for i in range(n)])
 
     def tick(self, state: dict) -> list:
@@ -327,9 +326,9 @@ class TickwireServer(Backend):
         self.name = f"tickwire-{transport}" + ("-hosted" if hosted else "")
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
-        from .launcher import LocalRun
-        from .loop import ServerConfig
-        from .world import World
+        from tickwire.server.launcher import LocalRun
+        from tickwire.server.loop import ServerConfig
+        from tickwire.server.world import World
         super().start(n, payload, compute_ms)
         # hosted: one agent process per core, each hosting ceil(n / cores) players
         self.per_process = -(-n // (os.cpu_count() or 1)) if self.hosted else 1
@@ -337,7 +336,7 @@ class TickwireServer(Backend):
         self.world = world_cls(payload)
         os.environ[COMPUTE_ENV] = str(compute_ms)
         self.run = LocalRun(self.world, ServerConfig(players=n, ticks=2**62, lobby_timeout_s=300),
-                            "server.bench:BenchAgent", n, self.transport, self.per_process,
+                            "tickwire.bench:BenchAgent", n, self.transport, self.per_process,
                             agent_server_timeout_s=600, pin_cpus=self.hosted)
         self.summary: dict | None = None
         self.thread = threading.Thread(target=self._serve, daemon=True, name="bench-server")

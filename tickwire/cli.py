@@ -11,22 +11,21 @@ import signal
 import sys
 from typing import Any
 
-from agents import cli as agent_cli
-from agents.cli import DEFAULT_AGENT, env
-from agents.process import reap_resource_tracker
-from protocol import ConfigError, LobbyTimeout, TickwireError
-from protocol.loading import load_object
-
-from .grid_world import write_png
-from .launcher import LocalRun
-from .loop import MODES, ON_MISSING, ServerConfig, WorldServer
-from .progress import Progress
-from .summary import format_summary, to_json
-from .world import World
+from tickwire.agents import cli as agent_cli
+from tickwire.agents.cli import DEFAULT_AGENT, env
+from tickwire.agents.process import reap_resource_tracker
+from tickwire.protocol import ConfigError, LobbyTimeout, TickwireError
+from tickwire.protocol.loading import load_object
+from tickwire.server.grid_world import write_png
+from tickwire.server.launcher import LocalRun
+from tickwire.server.loop import MODES, ON_MISSING, ServerConfig, WorldServer
+from tickwire.server.progress import Progress
+from tickwire.server.summary import format_summary, to_json
+from tickwire.server.world import World
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORLD = "server.grid_world:GridWorld"
+DEFAULT_WORLD = "tickwire.server.grid_world:GridWorld"
 EXIT_INTERRUPTED = 130
 
 
@@ -146,7 +145,7 @@ def _serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # its own parser: many flags that only it has
-        from .bench import main as bench_main
+        from tickwire.bench import main as bench_main
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

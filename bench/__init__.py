@@ -1,0 +1,4 @@
+"""``tickwire bench``: the benchmark harness (code in :mod:`tickwire.bench.harness`)."""
+from .harness import BenchAgent, BenchPlayer, all_backends, main
+
+__all__ = ["BenchAgent", "BenchPlayer", "all_backends", "main"]

@@ -1,0 +1,44 @@
+"""The world server's configuration: one frozen dataclass, validated once at construction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tickwire.protocol import ConfigError
+
+MODES = ("strict", "deadline")
+ON_MISSING = ("noop", "repeat")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything a run of the world server needs; validated once, at construction."""
+    bind: str = "tcp://0.0.0.0:5555"
+    players: int = 2
+    ticks: int = 1000
+    seed: int = 0
+    mode: str = "strict"
+    deadline_ms: float = 100.0
+    on_missing: str = "noop"
+    strikes: int = 3
+    min_players: int | None = None
+    lobby_timeout_s: float = 60.0
+    heartbeat_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.players < 1:
+            raise ConfigError(f"--players must be at least 1, got {self.players}")
+        if self.ticks < 0:
+            raise ConfigError(f"--ticks must be >= 0, got {self.ticks}")
+        if self.mode not in MODES:
+            raise ConfigError(f"--mode must be one of {MODES}, got {self.mode!r}")
+        if self.on_missing not in ON_MISSING:
+            raise ConfigError(f"--on-missing must be one of {ON_MISSING}, got {self.on_missing!r}")
+        if not self.deadline_ms > 0:
+            raise ConfigError(f"--deadline-ms must be > 0, got {self.deadline_ms}")
+        if self.strikes < 0:
+            raise ConfigError(f"--strikes must be >= 0 (0 = never), got {self.strikes}")
+        if self.min_players is not None and not 1 <= self.min_players <= self.players:
+            raise ConfigError(f"--min-players must be in 1..--players ({self.players}), "
+                              f"got {self.min_players}")
+        if not self.lobby_timeout_s > 0:
+            raise ConfigError(f"--lobby-timeout must be > 0 s, got {self.lobby_timeout_s}")
