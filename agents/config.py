@@ -12,3 +12,6 @@ class AgentConfig:
     join_timeout_s: float = 60.0       #: give up if no server answers within this
     server_timeout_s: float = 10.0     #: exit if the server is silent this long
     handle_signals: bool = True        #: SIGINT/SIGTERM → LEAVE and exit cleanly
+    #: after the first SIGINT/SIGTERM, user code (``act()``) still running this long is
+    #: interrupted (0: only a second signal interrupts it)
+    stop_grace_s: float = 2.0
