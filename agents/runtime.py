@@ -258,7 +258,8 @@ class StopSignals:
 
     def _on_signal(self, signum: int, frame: object) -> None:
         if self.received is not None:
-            self._interrupt(signum, f"a second {signal.Signals(signum).name}")
+            self._interrupt(signum, f"a second {signal.Signals(signum).name} arrived while "
+                            f"{self._running()} is running")
         self.received = signum
         self.loop.stop_reason = f"signal {signal.Signals(signum).name}"
         if self.grace_s > 0 and hasattr(signal, "setitimer"):
@@ -266,15 +267,16 @@ class StopSignals:
             signal.setitimer(signal.ITIMER_REAL, self.grace_s)
 
     def _on_grace(self, signum: int, frame: object) -> None:
-        self._interrupt(self.received, f"{self.grace_s:g} s after "
-                        f"{signal.Signals(self.received).name}")
+        self._interrupt(self.received, f"{self._running()} is still running {self.grace_s:g} s "
+                        f"after {signal.Signals(self.received).name}")
 
-    def _interrupt(self, signum: int, when: str) -> None:
+    def _running(self) -> str:
+        return self.loop.in_user_code or "the agent"
+
+    def _interrupt(self, signum: int, why: str) -> None:
         self.disarm()
-        where = self.loop.in_user_code or "the agent"
         code = 128 + signum
-        log.error("%s is still running %s: interrupting it; the process exits (code %d)",
-                  where, when, code)
+        log.error("%s: interrupting it; the process exits with code %d", why, code)
         raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(code)
 
     def disarm(self) -> None:

@@ -277,6 +277,8 @@ class AgentRules:
     # ------------------------------------------------------------------ state socket
     def states_received(self, msgs: Sequence[Message], now: float) -> list[Decision]:
         """Decoded messages read from the state socket in one go, oldest first."""
+        if self.phase is Phase.DONE:
+            return []
         newest = None
         for msg in msgs:
             run = getattr(msg, "run", None)  # every kind sent on the state socket has one
