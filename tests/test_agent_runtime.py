@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tickwire.agents import Agent, AgentResult, run
-from tickwire.protocol import AgentError
+from tickwire.agents import Agent, AgentConfig, AgentResult, run
+from tickwire.protocol import AgentError, ConfigError
 from tickwire.server import GridWorld, ServerConfig, WorldServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,3 +241,11 @@ def test_a_second_sigterm_interrupts_act_without_waiting_for_the_grace_period(ip
                 agent.popen.send_signal(signal.SIGTERM)
         assert agent.wait(1) == 143 and time.monotonic() - sent < 20
         assert "a second SIGTERM arrived while act() is running: interrupting it" in agent.stderr
+
+
+# ---------------------------------------------------------------------- configuration
+@pytest.mark.parametrize("field, flag", [("join_timeout_s", "--join-timeout"),
+                                         ("server_timeout_s", "--server-timeout")])
+def test_a_timeout_that_is_not_positive_is_refused_naming_the_flag(field, flag):
+    with pytest.raises(ConfigError, match=f"{field} \\({flag}\\) must be > 0"):
+        AgentConfig("tcp://127.0.0.1:5555", **{field: 0})
