@@ -21,11 +21,22 @@ from collections.abc import Sequence
 
 import numpy as np
 import zmq
-from tickwire.protocol import AgentError, ProtocolError, TransportError, decode, derive, encode
+from tickwire.protocol import (
+    AgentError,
+    End,
+    ProtocolError,
+    State,
+    TransportError,
+    Welcome,
+    decode,
+    derive,
+    encode,
+)
 from tickwire.protocol.agent_rules import (
     Act,
     AgentResult,
     AgentRules,
+    Decision,
     Ended,
     Finish,
     GiveUp,
@@ -59,9 +70,11 @@ class AgentSockets:
         self.actions = self._connect(zmq.PUSH, self.endpoints.actions, immediate=True)
         self.controls = [self._connect(zmq.DEALER, self.endpoints.control, immediate=True,
                                        identity=uuid.uuid4().bytes) for _ in range(players)]
-        self.poller = zmq.Poller()
+        self.poller = zmq.Poller()  # while joining: every socket
         for s in (self.state, *self.controls):
             self.poller.register(s, zmq.POLLIN)
+        self.state_poller = zmq.Poller()  # while playing: the state socket alone
+        self.state_poller.register(self.state, zmq.POLLIN)
 
     def _connect(self, kind: int, addr: str, linger: int = 500, immediate: bool = False,
                  identity: bytes | None = None) -> zmq.Socket:
@@ -141,7 +154,7 @@ class AgentLoop:
 
     def _play_turn(self) -> None:
         """The hot path: block on the state socket; control when idle or every N states."""
-        if self.sockets.state.poll(POLL_S * 1e3):
+        if self.sockets.state_poller.poll(POLL_S * 1e3):
             self._read_states()
             self._states += 1
             if self._states % CONTROL_EVERY:
@@ -153,14 +166,16 @@ class AgentLoop:
 
     def _read_states(self) -> None:
         """Everything queued on the state socket (bounded) goes to the rules at once, so they
-        can act on the newest state."""
+        can act on the newest state. Called only when a poll said a message is there."""
         sub, msgs = self.sockets.state, []
-        while len(msgs) < MAX_DRAIN and sub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        for _ in range(MAX_DRAIN):
             frames = sub.recv_multipart(copy=False)
             try:
                 msgs.append(decode(frames))
             except ProtocolError as e:
                 log.warning("undecodable message on the state socket: %s", e)
+            if not sub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                break
         self.carry_out(self.rules.states_received(msgs, time.monotonic()))
 
     def _read_control(self, i: int) -> None:
@@ -174,7 +189,8 @@ class AgentLoop:
             self.carry_out(self.rules.control_received(i, msg, time.monotonic()))
 
     # ------------------------------------------------------------------ decisions
-    def carry_out(self, decisions: list) -> None:
+    def carry_out(self, decisions: list[Decision]) -> None:
+        """Do what the rules decided, in order (the most frequent decisions first)."""
         for d in decisions:
             kind = type(d)
             if kind is Act:
@@ -202,7 +218,7 @@ class AgentLoop:
                             send.message.tick)
             self.carry_out(self.rules.send_failed(send, time.monotonic()))
 
-    def _setup(self, i: int, welcome) -> None:
+    def _setup(self, i: int, welcome: Welcome) -> None:
         agent = self.agents[i]
         agent.player_id, agent.info = welcome.player, welcome
         agent.rng = np.random.default_rng(welcome.seed)
@@ -212,7 +228,7 @@ class AgentLoop:
         agent.setup(welcome)
         self.in_user_code = None
 
-    def _act(self, state) -> None:
+    def _act(self, state: State) -> None:
         tick, payloads = state.tick, []
         self.in_user_code = "act()"
         for agent in self.agents:
@@ -221,7 +237,7 @@ class AgentLoop:
         self.in_user_code = None
         self._send(self.rules.acted(tick, payloads))
 
-    def _call_on_end(self, end) -> None:
+    def _call_on_end(self, end: End) -> None:
         self.in_user_code = "on_end()"
         for agent in self.agents:
             agent.on_end(end)
