@@ -213,16 +213,19 @@ def test_sigterm_to_a_playing_agent_leaves_cleanly_and_exits_zero(ipc_base, agen
     assert summary["players"][0]["status"] == "left"
 
 
-def test_sigterm_to_an_agent_spinning_in_act_ends_it_after_the_grace_period(ipc_base,
-                                                                           agent_process):
+# SIGTERM ends with SystemExit(143); SIGINT with KeyboardInterrupt, which Python turns into
+# death by SIGINT (shell status 130).
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, -signal.SIGINT)])
+def test_a_signal_to_an_agent_spinning_in_act_ends_it_after_the_grace_period(
+        ipc_base, agent_process, sig, code):
     with ServerThread(ipc_base, players=1, ticks=10_000_000) as server:
         agent = agent_process("spin", ipc_base, "1")
         assert agent.read_line() == "spinning\n"
         sent = time.monotonic()
-        agent.popen.send_signal(signal.SIGTERM)
-        assert agent.wait(10) == 143
+        agent.popen.send_signal(sig)
+        assert agent.wait(10) == code
         assert time.monotonic() - sent < 8
-        assert "act() is still running 1 s after SIGTERM: interrupting it" in agent.stderr
+        assert f"act() is still running 1 s after {sig.name}: interrupting it" in agent.stderr
         summary = server.finish()  # it sent LEAVE on the way out
     assert summary["players"][0]["status"] == "left"
 
