@@ -40,6 +40,7 @@ import pytest
 
 if TYPE_CHECKING:  # tickwire's server and pyzmq load only when a fixture is used
     from tickwire.agents.agent import Agent
+    from tickwire.server.config import ServerConfig
     from tickwire.server.loop import WorldServer
     from tickwire.server.world import World
 
@@ -344,7 +345,7 @@ class LiveServer:
     summary (as ``--json`` prints it) or fails the test if the run has not ended in time.
     """
 
-    def __init__(self, world: World, config: Any) -> None:
+    def __init__(self, world: World, config: ServerConfig) -> None:
         from tickwire.protocol import connectable
         from tickwire.server.loop import WorldServer
 
@@ -425,7 +426,7 @@ class LiveServer:
 
 
 def _server_config(players: int, ticks: int, seed: int, mode: str, deadline_ms: float,
-                   bind: str, lobby_timeout_s: float, **more: Any) -> Any:
+                   bind: str, lobby_timeout_s: float, **more: Any) -> ServerConfig:
     from tickwire.server.config import ServerConfig
     return ServerConfig(bind=bind, players=players, ticks=ticks, seed=seed, mode=mode,
                         deadline_ms=deadline_ms, lobby_timeout_s=lobby_timeout_s, **more)
@@ -514,7 +515,6 @@ class MatchRunner:
             if not any(p.exitcode is None for p in procs.procs):
                 server.wait_done(min(left, 0.1))
         return True
-
 
 
 class ServerFactory:
