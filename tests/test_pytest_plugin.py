@@ -146,6 +146,7 @@ def test_an_agent_raising_in_setup_ends_the_lobby_with_its_error(pytester):
 
 def test_a_world_instance_and_agent_instances_reach_their_processes(pytester):
     pytester.makepyfile(COUNT_WORLD + '''
+import pytest
 from tickwire import Agent
 
 class Adds(Agent):
@@ -159,8 +160,16 @@ def test_match(tickwire_run):
                            transport="tcp")
     assert summary["world"] == "CountWorld"
     assert summary["players"][0]["score"] == 100 + 10 * (1 + 2)
+
+class Broken(CountWorld):
+    def step(self, state, actions):
+        raise ZeroDivisionError("the world under test is broken")
+
+def test_an_error_in_the_world_reaches_the_test(tickwire_run):
+    with pytest.raises(ZeroDivisionError, match="the world under test is broken"):
+        tickwire_run(agents=[Adds(1)], world=Broken(), ticks=10)
 ''')
-    run_inner(pytester).assert_outcomes(passed=1)
+    run_inner(pytester).assert_outcomes(passed=2)
 
 
 def test_world_and_agents_given_as_module_and_file_specs(pytester):
