@@ -1,12 +1,22 @@
 """pytest fixtures for testing your own agents and worlds with real processes and sockets.
 
-Registered through the ``pytest11`` entry point: installing tickwire is enough.
+Registered through the ``pytest11`` entry point: installing tickwire is enough::
 
-* ``tickwire_run(agents=[...], world=..., ticks=..., ...)`` runs a local match (the world
-  server in a thread of the test process, one real agent process per entry) and returns the
-  same dict as ``tickwire run --json``.
-* ``tickwire_server(players=..., ...)`` starts a live server on free ports for tests that
-  start their own agents; ``.address`` is what agents connect to, ``.wait()`` the summary.
+    def test_my_agent(tickwire_run):
+        summary = tickwire_run(agents=[MyAgent, "my_agent.py:Other"], ticks=200, seed=1)
+        assert all(p["answered"] == 200 for p in summary["players"])
+
+* ``tickwire_run(agents, world=None, *, ticks=100, seed=0, mode="strict", deadline_ms=100,
+  timeout=60, transport="ipc", **ServerConfig fields)`` runs a local match: the world server
+  in a thread of the test process (so a World *instance* works), one real agent process per
+  entry (entry ``i`` is player ``i``); returns the ``tickwire run --json`` dict, with each
+  process's exit code and error as attributes (:class:`RunSummary`). A crash in ``act`` or
+  an exiting agent shows as a ``left``/``dead`` player; a crash in ``setup`` ends the lobby
+  with the agent's error as the reason; past ``timeout`` the match is stopped and the test
+  fails saying where it was. Each call reaps its processes and removes its ipc directory.
+* ``tickwire_server(players=1, world=None, *, ticks=100, ...)`` starts a live server on
+  free tcp ports in a background thread for tests that start their own agents:
+  ``.address`` is what they connect to, ``.wait(timeout)`` the summary; stopped at teardown.
 
 How an agent class reaches its process: by reference when it has an importable home (a
 module-level class, also one defined in the test module itself): the child imports its
@@ -14,7 +24,8 @@ module by name (``spawn`` children get the test process's ``sys.path``, where py
 test's directory) or, when that fails (``--import-mode=importlib``), loads the module's file
 under the same name. Only classes without a home (defined inside a function, or in
 ``__main__``) are sent by value, with cloudpickle if it is installed. By reference keeps the
-child running exactly the module's code, helpers and imports, with no extra dependency.
+child running exactly the module's code, helpers and imports, with no extra dependency; the
+price is that the agent process imports the test module (keep its top level cheap).
 """
 from __future__ import annotations
 
@@ -466,7 +477,8 @@ class MatchRunner:
         if not recipes:
             raise ValueError("tickwire_run needs at least one agent")
         the_world = _load_world(world, self.base_dir)
-        config.setdefault("lobby_timeout_s", min(30.0, timeout))
+        # One bound for the whole match, ours: its report says who is in the lobby.
+        config.setdefault("lobby_timeout_s", timeout + 5.0)
         workdir = _ipc_dir()
         bind = f"ipc://{workdir}/run" if transport == "ipc" else "tcp://127.0.0.1:0"
         procs = AgentProcesses(recipes, workdir, join_timeout_s=timeout)
