@@ -444,10 +444,10 @@ def _server_config(players: int, ticks: int, seed: int, mode: str, deadline_ms: 
 
 
 def _ipc_dir() -> str:
-    d = tempfile.mkdtemp(prefix="tw-")
+    d = tempfile.mkdtemp(prefix="tw-pytest-")
     if len(d) > _MAX_IPC_DIR and os.path.isdir("/tmp"):
         os.rmdir(d)
-        d = tempfile.mkdtemp(prefix="tw-", dir="/tmp")
+        d = tempfile.mkdtemp(prefix="tw-pytest-", dir="/tmp")
     return d
 
 
