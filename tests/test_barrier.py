@@ -1,7 +1,7 @@
 """The tick barrier and roster as pure units: no sockets, no clock, no sleeping."""
 import pytest
-from tickwire.server.barrier import Offer, TickBarrier
-from tickwire.server.roster import Roster, Status
+from tickwire.protocol.barrier import Offer, TickBarrier
+from tickwire.protocol.roster import Roster, Status
 
 
 def test_tick_completes_when_every_awaited_player_answered():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from tickwire.protocol import ConfigError, derive, player_seed, state_digest
 from tickwire.server.grid_world import GridWorld, write_png
-from tickwire.server.loop import ServerConfig
+from tickwire.server.config import ServerConfig
 from tickwire.server.world import InvalidAction
 
 
