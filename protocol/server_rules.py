@@ -211,7 +211,7 @@ class ServerRules:
         outs: list[Output] = []
         if isinstance(msg, ProtocolError):
             self._refuse(identity, Rejection.of(msg), f"could not decode your message "
-                         f"({msg.reason}): {msg or 'no detail'}; send one msgpack map per message "
+                         f"({msg.reason}): {str(msg) or 'no detail'}; send one msgpack map per message "
                          f"with 'v': {VERSION}, 'kind' and that kind's fields as PROTOCOL.md "
                          "describes, e.g. {'v': 1, 'kind': 'join', 'name': 'me'}", outs)
         elif isinstance(msg, Join):
