@@ -135,6 +135,22 @@ class Roster:
         """Players not part of the tick being opened, with the status that keeps them out."""
         return {p.id: p.status for p in self.players.values() if p.status not in PLAYING}
 
+    def split(self) -> tuple[list[int], list[int], dict[int, Status]]:
+        """(accepting, awaited, absent) for the tick being opened, in one pass."""
+        accepting: list[int] = []
+        awaited: list[int] = []
+        absent: dict[int, Status] = {}
+        for p in self.players.values():
+            status = p.status
+            if status is Status.ACTIVE:
+                accepting.append(p.id)
+                awaited.append(p.id)
+            elif status is Status.INACTIVE:
+                accepting.append(p.id)
+            else:
+                absent[p.id] = status
+        return accepting, awaited, absent
+
     def count(self, result: TickResult, absent: dict[int, Status]) -> list[Player]:
         """Count a closed tick for everyone; return the players that missed it (in id order)."""
         players = self.players

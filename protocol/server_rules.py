@@ -122,10 +122,21 @@ class Publish(NamedTuple):
     message: Message
 
 
-class Accepted(NamedTuple):
-    """An action of ``player`` for ``tick`` is in."""
-    player: int
-    tick: int
+class Accepted:
+    """The action (or batch entry) was accepted for the open tick; nothing else to do.
+
+    One shared instance, :data:`ACCEPTED`: acceptance is the hot path, so it allocates nothing.
+    """
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ACCEPTED"
+
+
+ACCEPTED = Accepted()
+#: What :meth:`ServerRules.receive_action` returns for an accepted ACTION with nothing else to
+#: report (a shared constant: the I/O loop may test for it with ``is``).
+ACCEPTED_ONLY: tuple[Accepted] = (ACCEPTED,)
 
 
 class Rejected(NamedTuple):
@@ -170,6 +181,8 @@ class RuleSettings(Protocol):
 
 
 _NOTHING: tuple[Output, ...] = ()
+_OFFER_ACCEPTED = Offer.ACCEPTED
+_ACTIVE = Status.ACTIVE
 
 
 def _accept_any(action: Any) -> Any:
@@ -283,13 +296,13 @@ class ServerRules:
         return outs
 
     # ------------------------------------------------------------------ actions socket
-    def receive_action(self, msg: Message | ProtocolError, now: float) -> list[Output]:
+    def receive_action(self, msg: Message | ProtocolError, now: float) -> Sequence[Output]:
         """A decoded message (or the decoding error) from the actions socket."""
-        outs: list[Output] = []
         cls = msg.__class__
         if cls is Action:
-            self._action(msg.KIND, msg.run, msg.tick, msg.player, msg.token, msg.payload, now, outs)
-        elif cls is Actions:
+            return self._action(msg.KIND, msg.run, msg.tick, msg.player, msg.token, msg.payload, now)
+        outs: list[Output] = []
+        if cls is Actions:
             self._actions(msg, now, outs)
         elif cls is Ready:
             self._ready(msg, outs)
@@ -335,30 +348,34 @@ class ServerRules:
                 self._reject(Rejection.MALFORMED, "an actions entry must be [player: int, "
                              f"token: str, payload], got {entry!r:.80}", None, outs)
                 continue
-            self._action(msg.KIND, msg.run, msg.tick, entry[0], entry[1], entry[2], now, outs)
+            outs.extend(self._action(msg.KIND, msg.run, msg.tick, entry[0], entry[1], entry[2], now))
 
     def _action(self, kind: str, run: str, tick: int, pid: int, token: str, payload: Any,
-                now: float, outs: list[Output]) -> None:
+                now: float) -> Sequence[Output]:
+        """One action (or batch entry): the hot path, so the accepted case allocates nothing."""
+        outs: list[Output] = []
         p = self._sender(kind, run, pid, token, outs)
         if p is None:
-            return
+            return outs
         try:
             action = self._validate(payload)
         except InvalidAction as e:
             self._invalid(p, tick, e, outs)
-            return
+            return outs
         offer = self.barrier.offer(p.id, tick, action, now=now)
-        if offer is Offer.ACCEPTED:
-            if p.status is not Status.ACTIVE:  # an inactive player is back
-                self._change(p, PlayerEvent.ANSWERED, "answering again", outs)
-            outs.append(Accepted(p.id, tick))
-            return
+        if offer is _OFFER_ACCEPTED:
+            if p.status is _ACTIVE:
+                return ACCEPTED_ONLY
+            self._change(p, PlayerEvent.ANSWERED, "answering again", outs)  # an inactive one is back
+            outs.append(ACCEPTED)
+            return outs
         if offer is Offer.STALE:
             p.late += 1
             self._change(p, PlayerEvent.ANSWERED, "answering again (late); the barrier waits "
                          "for it again", outs)
         self._reject(_OFFER_REJECTION[offer], f"action from player {p.id} for tick {tick} "
                      f"during tick {self.barrier.tick}", p.id, outs)
+        return outs
 
     def _invalid(self, p: Player, tick: int, error: InvalidAction, outs: list[Output]) -> None:
         """Reject it; release the player's place in the open tick; tell the agent once."""
@@ -441,8 +458,8 @@ class ServerRules:
     def begin_tick(self, tick: int, now: float) -> None:
         """Open ``tick`` (its STATE is about to be published): who may answer, who is awaited."""
         self.tick = tick
-        self._absent = self.roster.absent()
-        self.barrier.begin(tick, self.roster.accepting(), self.roster.awaited(), now=now,
+        accepting, awaited, self._absent = self.roster.split()
+        self.barrier.begin(tick, accepting, awaited, now=now,
                            deadline=None if self._deadline_s is None else now + self._deadline_s)
 
     def may_close(self, now: float) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from tickwire.protocol import ACTION_LIMITS, LobbyTimeout, ProtocolError, State, decode, encode
 from tickwire.protocol.server_rules import (
-    Accepted,
+    ACCEPTED_ONLY,
     Lobby,
     Output,
     Publish,
@@ -207,7 +207,7 @@ class WorldServer:
             except ProtocolError as e:
                 msg = e
             outs = rules.receive_action(msg, now)
-            if len(outs) != 1 or outs[0].__class__ is not Accepted:  # the common case: nothing to do
+            if outs is not ACCEPTED_ONLY:  # the common case: nothing to do
                 self._carry_out(outs)
 
     def _read_control(self) -> None:

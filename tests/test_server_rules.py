@@ -21,7 +21,7 @@ from tickwire.protocol import (
     derive,
 )
 from tickwire.protocol.server_rules import (
-    Accepted,
+    ACCEPTED,
     InvalidAction,
     Lobby,
     Publish,
@@ -311,7 +311,8 @@ def test_players_not_ready_at_the_start_stay_out_and_count_as_not_joined():
 def test_an_action_for_the_open_tick_is_accepted():
     r, (w0, _) = started()
     r.begin_tick(0, now=5.0)
-    assert act(r, w0, 0, 3, now=5.002) == [Accepted(0, 0)]
+    assert list(act(r, w0, 0, 3, now=5.002)) == [ACCEPTED]
+    assert r.barrier.close().response_s == {0: pytest.approx(0.002)}
 
 
 def test_a_strict_tick_may_close_only_when_every_active_player_answered():
@@ -428,7 +429,7 @@ def test_a_corrected_action_after_a_rejected_one_for_the_same_tick_is_accepted()
     r, (w0, _) = started()
     r.begin_tick(0, 0.0)
     act(r, w0, 0, 99)
-    assert act(r, w0, 0, 3) == [Accepted(0, 0)]
+    assert list(act(r, w0, 0, 3)) == [ACCEPTED]
     r.barrier.drop(1)
     assert r.close_tick().actions[0] == 3
 
@@ -440,7 +441,7 @@ def test_a_batch_is_checked_entry_by_entry():
                                    [w1.player, w1.token], [w0.player, w0.token, 2],
                                    [w1.player, w1.token, 4]])
     outs = r.receive_action(batch, 0.0)
-    assert [o for o in outs if isinstance(o, Accepted)] == [Accepted(0, 0), Accepted(1, 0)]
+    assert outs.count(ACCEPTED) == 2 and r.barrier.close().actions == {0: 1, 1: 4}
     assert rejections(outs) == [Rejection.BAD_TOKEN, Rejection.MALFORMED, Rejection.MALFORMED,
                                 Rejection.DUPLICATE]
 
@@ -522,7 +523,7 @@ def test_an_inactive_player_is_back_on_an_answer_in_time():
     _miss_ticks(r, w0, range(1))
     r.begin_tick(1, 1.0)
     outs = act(r, w1, 1, 2, now=1.01)
-    assert Accepted(1, 1) in outs and changes(outs) == [(1, Status.INACTIVE, Status.ACTIVE)]
+    assert ACCEPTED in outs and changes(outs) == [(1, Status.INACTIVE, Status.ACTIVE)]
     act(r, w0, 1, 0, now=1.02)
     r.close_tick()
     assert r.roster.players[1].streak == 0 and r.roster.awaited() == [0, 1]
