@@ -192,12 +192,13 @@ def _accept_any(action: Any) -> Any:
 class ServerRules:
     """Everything the world server decides, for one run; feed it events, do what it returns.
 
-    ``world`` is the description sent in WELCOME; ``validate`` returns the action or raises
-    :class:`InvalidAction`; ``noop`` gives the action used for a player that missed a tick.
+    ``describe`` gives the world description sent in WELCOME (asked per WELCOME: it may depend
+    on ``World.reset``); ``validate`` returns the action or raises :class:`InvalidAction`;
+    ``noop`` gives the action used for a player that missed a tick.
     """
 
     def __init__(self, settings: RuleSettings, run_id: str | None = None, *,
-                 world: dict | None = None, validate: Callable[[Any], Any] = _accept_any,
+                 describe: Callable[[], dict] = dict, validate: Callable[[Any], Any] = _accept_any,
                  noop: Callable[[], Any] = lambda: None, endpoints: Endpoints | None = None) -> None:
         self.settings = settings
         self.run_id = run_id or secrets.token_hex(6)
@@ -208,7 +209,7 @@ class ServerRules:
         self.rejected: Counter[Rejection] = Counter()
         self.running = False
         self.tick = 0
-        self._world = world if world is not None else {}
+        self._describe = describe
         self._validate = validate
         self._noop = noop
         self._endpoints = endpoints
@@ -264,7 +265,7 @@ class ServerRules:
         return Welcome(run=self.run_id, player=p.id, name=p.name, seed=p.seed, token=p.token,
                        topic=p.topic, mode=cfg.mode,
                        deadline_ms=int(cfg.deadline_ms) if cfg.mode == "deadline" else None,
-                       ticks=cfg.ticks, players=cfg.players, world=self._world)
+                       ticks=cfg.ticks, players=cfg.players, world=self._describe())
 
     def _refuse(self, identity: bytes, reason: Rejection, text: str, outs: list[Output]) -> None:
         self._reject(reason, text, None, outs)
@@ -386,7 +387,7 @@ class ServerRules:
             self._told_invalid.add(p.id)
             outs.append(Send(p.identity, Error(
                 Rejection.INVALID_ACTION.value, f"tick {tick}: {error}; the action spec is "
-                f"{self._world.get('action_spec', {})}", self.run_id)))
+                f"{self._describe().get('action_spec', {})}", self.run_id)))
 
     # ------------------------------------------------------------------ status
     def _reject(self, reason: Rejection, text: str, player: int | None, outs: list[Output]) -> None:

@@ -67,7 +67,7 @@ class WorldServer:
             self.events.close()
             raise
         self.endpoints = self.sockets.endpoints
-        self.rules = ServerRules(config, world=world.describe(), validate=world.validate_action,
+        self.rules = ServerRules(config, describe=world.describe, validate=world.validate_action,
                                  noop=world.noop, endpoints=self.endpoints)
         self.run_id = self.rules.run_id
         self.roster = self.rules.roster

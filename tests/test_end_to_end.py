@@ -153,10 +153,14 @@ def test_garbage_on_actions_and_control_is_counted_and_the_run_finishes(procs, i
     # The ERROR for the invalid action proves everything before it was processed.
     err = p1.control()
     assert isinstance(err, Error) and err.code == "invalid_action" and "0..4" in err.text
-    # Control garbage gets an ERROR reply each.
-    for frames in ([b"junk"], encode(State(w1.run, 0))):
-        p1.dealer.send_multipart(frames)
-        assert isinstance(p1.control(), Error)
+    # Control garbage gets an ERROR reply each, saying what was wrong and what to do.
+    p1.dealer.send_multipart([b"junk"])
+    err = p1.control()
+    assert isinstance(err, Error) and err.code == "malformed"
+    assert "could not decode your message" in err.text and "PROTOCOL.md" in err.text
+    p1.dealer.send_multipart(encode(State(w1.run, 0)))
+    err = p1.control()
+    assert isinstance(err, Error) and err.code == "wrong_kind" and "only join and leave" in err.text
     late_joiner = RawPlayer(zctx, ipc_base, "late")
     late_joiner.dealer.send_multipart(encode(Join("late")))
     refused = late_joiner.control()

@@ -53,7 +53,7 @@ def validate(action):
 
 def make_rules(**settings) -> ServerRules:
     cfg = ServerConfig(**{"bind": "inproc://rules", "players": 2, **settings})
-    return ServerRules(cfg, "run1", world={"name": "Test", "action_spec": SPEC},
+    return ServerRules(cfg, "run1", describe=lambda: {"name": "Test", "action_spec": SPEC},
                        validate=validate, noop=lambda: NOOP, endpoints=derive("ipc:///tmp/x/run"))
 
 
@@ -671,3 +671,11 @@ def test_the_roster_changes_status_only_through_the_table():
 def test_leaving_is_final():
     after_left = {e: s for (st, e), s in TRANSITIONS.items() if st is Status.LEFT}
     assert set(after_left.values()) == {Status.LEFT}
+
+
+def test_the_welcome_describes_the_world_as_it_is_when_the_player_joins():
+    world = {"size": 16}
+    cfg = ServerConfig(bind="inproc://rules", players=2)
+    r = ServerRules(cfg, "run1", describe=lambda: dict(world))
+    world["size"] = 24  # e.g. World.reset grew the grid after the rules were made
+    assert join(r, b"a").world == {"size": 24}
