@@ -5,7 +5,8 @@ logs. The server's I/O loop (:mod:`tickwire.server.loop`) decodes frames, feeds 
 the time it read once per loop turn, and carries out what comes back:
 
 * :class:`Send` a message to one control identity, :class:`Publish` one on ``state``;
-* :class:`Accepted` / :class:`Rejected` (with a :class:`Rejection` reason) for each action;
+* :data:`ACCEPTED` (a shared constant) or :class:`Rejected` (with a :class:`Rejection`
+  reason) for each action;
 * :class:`StatusChange` whenever a player's status changes (decided by the one table in
   :mod:`tickwire.protocol.server_status`).
 
@@ -42,7 +43,14 @@ class InvalidAction(ProtocolError, ValueError):
 
 
 class Rejection(TextEnum):
-    """Why a message was not applied; the value is the key counted under ``rejected``."""
+    """Why a message was not applied; the value is the key counted under ``rejected``.
+
+    Which ones are answered: everything refused on the control socket gets an ERROR there
+    (undecodable, wrong kind, full, slot_taken, run_in_progress), except a LEAVE naming
+    another player (``unknown_player``, only counted); on the actions socket only
+    the first ``invalid_action`` of each player gets an ERROR (on its control socket). All
+    the others are only counted: a peer that sends junk to the fan-in socket gets no echo.
+    """
     # the codec could not decode it (ProtocolError.reason)
     MALFORMED = "malformed"
     OVERSIZED = "oversized"
@@ -72,12 +80,6 @@ class Rejection(TextEnum):
         except ValueError:
             return cls.MALFORMED
 
-
-#: Rejections answered with an ERROR on the control socket (the rest are only counted):
-#: refused JOINs, anything undecodable or out of place on control, and the first
-#: invalid action of each player.
-ANSWERED_WITH_ERROR = frozenset({Rejection.FULL, Rejection.SLOT_TAKEN, Rejection.RUN_IN_PROGRESS,
-                                 Rejection.INVALID_ACTION})
 
 _OFFER_REJECTION = {Offer.STALE: Rejection.STALE, Offer.FUTURE: Rejection.FUTURE_TICK,
                     Offer.DUPLICATE: Rejection.DUPLICATE, Offer.UNKNOWN: Rejection.UNKNOWN_PLAYER}
