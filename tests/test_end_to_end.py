@@ -69,16 +69,19 @@ def test_server_and_agents_started_separately_over_tcp(procs, tmp_path):
         assert a.wait(15) == 0, a.stderr
 
 
-def test_environment_variables_stand_in_for_flags_and_agents_may_start_first(procs, ipc_base):
+def test_environment_variables_stand_in_for_flags_and_agents_may_start_first(procs, ipc_base,
+                                                                            tmp_path):
     agents = [procs(["-m", "tickwire.agents"], name=f"agent{i}",
                     env={"TICKWIRE_CONNECT": ipc_base, "TICKWIRE_NAME": f"env-{i}"})
               for i in range(2)]  # started before the server exists: they keep trying
     server = procs(["-m", "tickwire.server", "--json"], name="server", env={
         "TICKWIRE_BIND": ipc_base, "TICKWIRE_PLAYERS": "2", "TICKWIRE_TICKS": "100",
-        "TICKWIRE_SEED": "5"})
+        "TICKWIRE_SEED": "5", "TICKWIRE_EVENTS": str(tmp_path / "events.jsonl")})
     s = server.json()
     _all_answered(s, 100, 2)
     assert s["seed"] == 5 and {p["name"] for p in s["players"]} == {"env-0", "env-1"}
+    kinds = [e["event"] for e in read_events(tmp_path / "events.jsonl")]
+    assert kinds[0] == "listening" and kinds[-2:] == ["started", "end"]
     for a in agents:
         assert a.wait(15) == 0, a.stderr
 
