@@ -1,7 +1,10 @@
-"""tickwire's wire protocol: messages, codec (msgpack + numpy), limits, errors.
+"""tickwire's wire protocol and the server's rules: messages, codec (msgpack + numpy),
+limits, errors, the tick barrier, the roster and the server's sans-IO state machine.
 
-Pure: bytes in, messages out. No sockets, no clocks, no logging.
+Pure: bytes in, messages out; events and ``now`` in, decisions out. No sockets, no clocks,
+no logging.
 """
+from .barrier import Offer, TickBarrier, TickResult
 from .codec import ALLOWED_DTYPES, decode_payload, encode_payload
 from .digest import player_seed, state_digest
 from .endpoints import Endpoints, connectable, derive
@@ -31,6 +34,9 @@ from .messages import (
                      decode,
                      encode,
 )
+from .roster import Player, Roster
+from .server_rules import InvalidAction, Lobby, Rejection, ServerRules, StopReason
+from .server_status import TRANSITIONS, IllegalTransition, PlayerEvent, Status
 
 __all__ = [
     "ALLOWED_DTYPES", "decode_payload", "encode_payload", "player_seed", "state_digest",
@@ -38,4 +44,7 @@ __all__ = [
     "ProtocolError", "TickwireError", "TransportError", "ACTION_LIMITS", "DEFAULT_LIMITS",
     "Limits", "KINDS", "VERSION", "Action", "Actions", "End", "Error", "Heartbeat", "Join", "Leave",
     "Message", "Ready", "State", "Welcome", "decode", "encode",
+    "Offer", "TickBarrier", "TickResult", "Player", "Roster", "InvalidAction", "Lobby",
+    "Rejection", "ServerRules", "StopReason", "TRANSITIONS", "IllegalTransition", "PlayerEvent",
+    "Status",
 ]

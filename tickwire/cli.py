@@ -51,6 +51,9 @@ def _world_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds to wait for players [env TICKWIRE_LOBBY_TIMEOUT; default 60]")
     p.add_argument("--json", action="store_true", default=env("JSON", "") == "1",
                    help="print the summary as one JSON object on stdout [env TICKWIRE_JSON=1]")
+    p.add_argument("--events", metavar="FILE", default=env("EVENTS"),
+                   help="append one JSON object per line for listening, started, player status "
+                        "changes and end to FILE [env TICKWIRE_EVENTS]")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -100,7 +103,7 @@ def _config(args: argparse.Namespace, **over: Any) -> ServerConfig:
         ticks=args.ticks, seed=args.seed, mode=args.mode, deadline_ms=args.deadline_ms,
         on_missing=args.on_missing, strikes=args.strikes,
         min_players=getattr(args, "min_players", None), lobby_timeout_s=args.lobby_timeout,
-        **over)
+        events_path=args.events, **over)
 
 
 def _load_world(spec: str) -> World:
