@@ -201,7 +201,7 @@ def test_a_full_server_refuses_an_extra_agent_with_a_clear_message(procs, ipc_ba
     procs(["-m", "tickwire.agents", "--connect", ipc_base])
     server.wait_for("all set")
     extra = procs(["-m", "tickwire.agents", "--connect", ipc_base])
-    assert extra.wait(30) == 3
+    assert extra.wait(30) == 5  # ExitCode.REFUSED
     assert "refused" in extra.stderr and "run_in_progress" not in extra.stderr.split("refused")[0]
     server.popen.send_signal(signal.SIGTERM)
     assert server.wait(10) == 130

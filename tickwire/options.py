@@ -240,7 +240,7 @@ def _name_variables(text: str) -> str:
     def named(m: re.Match) -> str:
         o = BY_DEST.get(m.group(1).replace("-", "_"))
         return o.names if o else m.group(0)
-    return re.sub(r"(?<![\w-])--([a-z][a-z0-9-]*)(?! \()", named, text)
+    return re.sub(r"(?<![\w-])--([a-z][a-z0-9-]*)(?! \(TICKWIRE_)", named, text)
 
 
 def _fields_for(role: str, cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
