@@ -106,6 +106,14 @@ def test_every_tickwire_command_in_the_readme_parses(argv, capsys):
     options.resolve(args, args.command, environ={})  # values convert and pass their checks
 
 
+INLINE = sorted({m.group(1) for m in re.finditer(r"`tickwire ((?:run|server|agent) [^`…]+)`", README)})
+
+
+@pytest.mark.parametrize("text", INLINE)
+def test_every_tickwire_command_in_the_text_has_those_flags(text):
+    build_parser().parse_args(shlex.split(text))  # placeholders (K) are values: flags must exist
+
+
 def test_the_readme_shows_quiet_only_where_it_exists():
     for argv in tickwire_commands():
         if "-q" in argv:
