@@ -160,7 +160,7 @@ def test_a_bad_variable_with_json_prints_one_error_object(procs):
     p = procs([*TW, "run", "--json"], env={"TICKWIRE_TICKS": "abc"})
     assert p.wait(30) == ExitCode.USAGE
     out = json.loads(p.stdout)
-    assert out["outcome"] == "usage" and out["exit_code"] == 2
+    assert out["outcome"] == "usage" and out["exit_code"] == 2 and out["reason"] == "usage error"
     assert "TICKWIRE_TICKS" in out["error"]["message"]
 
 
@@ -198,3 +198,10 @@ def test_python_m_tickwire_agents_is_tickwire_agent(procs):
 def test_parse_keeps_raw_values_for_the_table_to_check():
     args = build_parser().parse_args(["run", "--ticks", "abc"])
     assert isinstance(args, argparse.Namespace) and args.ticks == "abc"
+
+
+def test_an_unknown_flag_with_json_prints_one_error_object(capsys):
+    from tickwire.cli import main
+    assert main(["agent", "--no-such-flag", "--json"]) == ExitCode.USAGE
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "usage" and "--no-such-flag" in out["error"]["message"]

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from tickwire import exitcodes, options
 from tickwire.agents.cli import load_agent_class
@@ -39,9 +39,18 @@ def _exit_code_epilog() -> str:
     return "\n".join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises ConfigError on bad usage instead of exiting, so a usage error
+    takes the same path as every other error (exit code, and JSON with --json)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise ConfigError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command but ``bench`` (which has its own)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tickwire", epilog=_exit_code_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Lockstep worlds with agents in their own processes or containers, over "
@@ -69,10 +78,11 @@ def _outcome(code: ExitCode) -> dict[str, Any]:
 def _report_error(command: str, error: BaseException, as_json: bool) -> ExitCode:
     """Tell the user what went wrong (stderr; and one JSON object with --json)."""
     code = exitcodes.for_error(error)
-    label = {ExitCode.ERROR: "error", ExitCode.USAGE: "configuration error",
+    label = {ExitCode.ERROR: "error", ExitCode.USAGE: "usage error",
              ExitCode.TRANSPORT: "transport error"}.get(
         code, code.label.replace("_", " "))
-    print(f"tickwire {command}: {label}: {error}", file=sys.stderr, flush=True)
+    print(f"{' '.join(filter(None, ('tickwire', command)))}: {label}: {error}", file=sys.stderr,
+          flush=True)
     if as_json:
         summary = getattr(error, "summary", None) or {}
         _print_json({**summary, **_outcome(code), "reason": summary.get("reason", label),
@@ -220,7 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["bench"]:  # its own parser: many flags that only it has
         from tickwire.bench import main as bench_main
         return bench_main(argv[1:])
-    args = build_parser().parse_args(argv)  # bad usage: message and exit 2 (ExitCode.USAGE)
+    try:
+        args = build_parser().parse_args(argv)
+    except ConfigError as e:  # bad usage: unknown flag, missing command, ...
+        command = next((a for a in argv if a in COMMANDS), "")
+        return int(_report_error(command, e, "--json" in argv))
     as_json = _wants_json(args)
     try:
         values = options.resolve(args, args.command)
