@@ -216,7 +216,7 @@ def test_a_full_lobby_refuses_an_extra_agent_with_a_clear_message(procs, ipc_bas
     holder = RawPlayer(zctx, ipc_base, "holder")
     holder.join(ready=False)  # holds the only slot; never ready, so the lobby stays open
     extra = procs(["-m", "tickwire.agents", "--connect", ipc_base], name="extra")
-    assert extra.wait(30) == 3
+    assert extra.wait(30) == 5  # ExitCode.REFUSED
     assert "refused" in extra.stderr and "all 1 player slots are taken" in extra.stderr
     server.popen.send_signal(signal.SIGTERM)
     assert server.wait(10) == 130
@@ -231,7 +231,7 @@ def test_an_agent_joining_a_run_in_progress_is_refused_with_a_clear_message(proc
     procs(["-m", "tickwire.agents", "--connect", ipc_base], name="first")
     wait_event(events, event("started"), server)
     extra = procs(["-m", "tickwire.agents", "--connect", ipc_base], name="extra")
-    assert extra.wait(30) == 3
+    assert extra.wait(30) == 5  # ExitCode.REFUSED
     assert "refused" in extra.stderr and "players must join before it starts" in extra.stderr
     server.popen.send_signal(signal.SIGTERM)
     assert server.wait(10) == 130
