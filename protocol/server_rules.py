@@ -12,7 +12,8 @@ the time it read once per loop turn, and carries out what comes back:
 
 What it covers: JOIN/WELCOME/refusal, the readiness proof (subscription seen + READY seen),
 the end of the lobby, action acceptance and every rejection, the missing-action policy,
-strikes, death and reconnection, LEAVE, and when a heartbeat is due.
+strikes, death and reconnection, LEAVE, when a heartbeat is due, and with ``--tick-rate`` when
+the next tick may start (:mod:`tickwire.protocol.pacing`).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from .barrier import Offer, TickBarrier, TickResult
 from .endpoints import Endpoints
 from .errors import ProtocolError
 from .messages import VERSION, Action, Actions, End, Error, Heartbeat, Join, Leave, Message, Ready, Welcome
+from .pacing import Pacer
 from .roster import Player, Roster
 from .server_status import PLAYING, PlayerEvent, Status, TextEnum
 
@@ -216,6 +218,9 @@ class ServerRules:
         self._noop = noop
         self._endpoints = endpoints
         self._deadline_s = settings.deadline_ms / 1e3 if settings.mode == "deadline" else None
+        rate = getattr(settings, "tick_rate", None)
+        #: the fixed tick clock with --tick-rate (None: each tick starts when the last closed)
+        self.pacer = Pacer(rate) if rate else None
         self._lobby_opened = 0.0
         self._last_publish = -math.inf
         self._told_invalid: set[int] = set()
@@ -458,12 +463,23 @@ class ServerRules:
     def anyone_playing(self) -> bool:
         return any(p.status in PLAYING for p in self.roster.players.values())
 
+    def until_tick(self, now: float) -> float:
+        """Seconds until the next tick may start: 0 unless paced (``--tick-rate``)."""
+        return 0.0 if self.pacer is None else self.pacer.wait(now)
+
     def begin_tick(self, tick: int, now: float) -> None:
-        """Open ``tick`` (its STATE is about to be published): who may answer, who is awaited."""
+        """Open ``tick`` (its STATE is about to be published): who may answer, who is awaited.
+
+        Paced, a deadline-mode tick's deadline is the end of its period (``--deadline-ms`` is
+        not used); a strict tick still waits for everyone and the next one starts on the grid.
+        """
         self.tick = tick
         accepting, awaited, self._absent = self.roster.split()
-        self.barrier.begin(tick, accepting, awaited, now=now,
-                           deadline=None if self._deadline_s is None else now + self._deadline_s)
+        deadline = None if self._deadline_s is None else now + self._deadline_s
+        if self.pacer is not None:
+            period_end = self.pacer.started(now)
+            deadline = None if deadline is None else period_end
+        self.barrier.begin(tick, accepting, awaited, now=now, deadline=deadline)
 
     def may_close(self, now: float) -> bool:
         """Every awaited player answered, or the deadline passed."""
@@ -511,10 +527,12 @@ class ServerRules:
         due = self._last_publish + self.settings.heartbeat_s
         if not self.running:
             due = min(due, self._lobby_opened + self.settings.lobby_timeout_s)
-        else:
+        elif self.barrier.is_open:
             left = self.barrier.time_left(now)
             if left is not None:
                 due = min(due, now + left)
+        elif self.pacer is not None:
+            due = min(due, self.pacer.due(now))
         return max(0.0, due - now)
 
     # ------------------------------------------------------------------ end

@@ -24,6 +24,7 @@ class ServerConfig:
     lobby_timeout_s: float = 60.0
     heartbeat_s: float = 1.0
     events_path: str | None = None  #: append one JSON object per event to this file (--events)
+    tick_rate: float | None = None  #: start ticks on a fixed clock of this many Hz (--tick-rate)
 
     def __post_init__(self) -> None:
         if self.players < 1:
@@ -45,6 +46,8 @@ class ServerConfig:
             raise ConfigError(f"--lobby-timeout must be > 0 s, got {self.lobby_timeout_s}")
         if not self.heartbeat_s > 0:
             raise ConfigError(f"heartbeat_s must be > 0 s, got {self.heartbeat_s}")
+        if self.tick_rate is not None and not (0 < self.tick_rate < float("inf")):
+            raise ConfigError(f"--tick-rate must be a positive number of Hz, got {self.tick_rate}")
         if self.events_path is not None and not self.events_path:
             raise ConfigError("--events (TICKWIRE_EVENTS) must name a file; leave it unset for "
                               "no events file")

@@ -3,7 +3,9 @@
 Every decision (who may join, which action counts, who is dead, when the lobby ends, when
 a heartbeat is due) is made by :class:`tickwire.protocol.server_rules.ServerRules`. This
 module reads frames, decodes them, feeds them in with ``now`` read once per loop turn, sends
-what the rules return, calls ``World.step``, logs, and writes the events file.
+what the rules return, calls ``World.step``, logs, writes the events file, and hands each
+tick's duration to the metrics (``--metrics``). With ``--tick-rate`` it waits for the next
+tick's start time on the sockets (serving them meanwhile), never in a blind sleep.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import logging
 import resource
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tickwire.protocol import ACTION_LIMITS, LobbyTimeout, ProtocolError, State, decode, encode
 from tickwire.protocol.server_rules import (
@@ -33,6 +35,9 @@ from .events import EventLog
 from .transport import ACTIONS, CONTROL, ServerSockets, SocketOptions
 from .world import World
 
+if TYPE_CHECKING:
+    from .metrics import MetricsServer
+
 log = logging.getLogger(__name__)
 
 #: At most this many messages per socket are handled before the loop looks at the clock
@@ -51,8 +56,10 @@ class WorldServer:
 
     def __init__(self, world: World, config: ServerConfig,
                  progress: Callable[[int, "WorldServer"], None] | None = None,
-                 socket_options: SocketOptions = SocketOptions()) -> None:
+                 socket_options: SocketOptions = SocketOptions(),
+                 metrics: "MetricsServer | None" = None) -> None:
         self.world = world
+        self.metrics = metrics
         self.config = config
         self._progress = progress
         self._stop_reason: str | None = None
@@ -70,6 +77,8 @@ class WorldServer:
         self.rules = ServerRules(config, describe=world.describe, validate=world.validate_action,
                                  noop=world.noop, endpoints=self.endpoints)
         self.run_id = self.rules.run_id
+        if metrics is not None:
+            metrics.attach(self)
         self.roster = self.rules.roster
         self.barrier = self.rules.barrier
         self.rejected = self.rules.rejected
@@ -157,8 +166,10 @@ class WorldServer:
                 return state, StopReason.WORLD_DONE.value
             if not rules.anyone_playing():
                 return state, StopReason.NO_PLAYERS_LEFT.value
+            if not self._wait_for_start():
+                return state, self._stop_reason or StopReason.STOPPED.value
             frames = encode(State(self.run_id, tick, world.observe(state)))
-            now = time.monotonic()
+            now = began = time.monotonic()
             rules.begin_tick(tick, now)
             self.sockets.publish(frames)
             rules.published(now)
@@ -168,9 +179,21 @@ class WorldServer:
             if closed.changes:
                 self._carry_out(closed.changes)
             state = world.step(state, closed.actions)
+            if self.metrics is not None:
+                self.metrics.tick_done(time.monotonic() - began)
             if self._progress:
                 self._progress(tick + 1, self)
         return state, self._stop_reason or StopReason.TICKS_DONE.value
+
+    def _wait_for_start(self) -> bool:
+        """Paced runs: serve the sockets until the next tick's start time (False if stopped)."""
+        rules = self.rules
+        now = time.monotonic()
+        while not self._stop_reason:
+            if rules.until_tick(now) <= 0:
+                return True
+            now = self._turn(min(MAX_WAIT_S, rules.next_timeout(now)))
+        return False
 
     def _end(self, state: Any, reason: str) -> None:
         scores = self.world.scores(state) if state is not None else []
@@ -282,6 +305,8 @@ class WorldServer:
             "state_hash": self.world.digest(state) if state is not None else None,
             "players": players,
             "rejected": {r.value: n for r, n in sorted(self.rejected.items())},
+            # --tick-rate: target and achieved rate, p50/p99/max tick start error, skipped slots
+            "pacing": self.rules.pacer.report() if self.rules.pacer else None,
             # peak resident memory of this (server) process; Linux reports KiB
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from typing import Any, NoReturn
 
 from tickwire import exitcodes, options
@@ -75,19 +76,63 @@ def _outcome(code: ExitCode) -> dict[str, Any]:
     return {"outcome": code.label, "exit_code": int(code)}
 
 
-def _report_error(command: str, error: BaseException, as_json: bool) -> ExitCode:
-    """Tell the user what went wrong (stderr; and one JSON object with --json)."""
+def _report_error(command: str, error: BaseException, as_json: bool,
+                  summary_path: str | None = None) -> ExitCode:
+    """Tell the user what went wrong (stderr; one JSON object with --json and --summary)."""
     code = exitcodes.for_error(error)
     label = {ExitCode.ERROR: "error", ExitCode.USAGE: "usage error",
              ExitCode.TRANSPORT: "transport error"}.get(
         code, code.label.replace("_", " "))
     print(f"{' '.join(filter(None, ('tickwire', command)))}: {label}: {error}", file=sys.stderr,
           flush=True)
-    if as_json:
+    if as_json or summary_path:
         summary = getattr(error, "summary", None) or {}
-        _print_json({**summary, **_outcome(code), "reason": summary.get("reason", label),
-                     "error": {"type": type(error).__name__, "message": str(error)}})
+        obj = {**summary, **_outcome(code), "reason": summary.get("reason", label),
+               "error": {"type": type(error).__name__, "message": str(error)}}
+        if as_json:
+            _print_json(obj)
+        if summary_path:
+            _write_summary_file(summary_path, obj)
     return code
+
+
+def _summary_path(args: argparse.Namespace) -> str | None:
+    """--summary as given (flag, else variable), before validation: errors are written too."""
+    raw = getattr(args, "summary", None)
+    if raw is None and args.command in options.BY_DEST["summary"].commands:
+        raw = os.environ.get(options.BY_DEST["summary"].env, "").strip() or None
+    return raw or None
+
+
+def _check_summary_path(path: str | None) -> None:
+    """Fail before the run, not after it, if the summary file cannot be written."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise ConfigError(f"--summary (TICKWIRE_SUMMARY): cannot write {path!r}: folder "
+                          f"{folder!r} does not exist or is not writable; create it or choose "
+                          "another path", "--summary")
+
+
+def _write_summary_file(path: str, obj: dict[str, Any]) -> None:
+    """Write the summary atomically (temp file in the same folder, fsync, rename): a reader
+    never sees half a file. A failure is reported on stderr, not raised."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                                   prefix=".tickwire-summary-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(obj, sort_keys=True, default=str) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as e:
+        print(f"tickwire: could not write the summary to {path!r} (--summary): {e}",
+              file=sys.stderr, flush=True)
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _wants_json(args: argparse.Namespace) -> bool:
@@ -141,7 +186,8 @@ def _lobby_summary(server: Any, world: World, error: LobbyTimeout) -> dict[str, 
     return summary
 
 
-def _make_run(values: dict[str, Any], command: str, world: World) -> tuple[Any, Any, Any]:
+def _make_run(values: dict[str, Any], command: str, world: World,
+              metrics: Any = None) -> tuple[Any, Any, Any]:
     """(server, run callable, progress) for ``tickwire run`` or ``tickwire server``."""
     from tickwire.server.launcher import LocalRun
     from tickwire.server.loop import WorldServer
@@ -150,26 +196,39 @@ def _make_run(values: dict[str, Any], command: str, world: World) -> tuple[Any, 
     config = options.server_config(values)
     progress = None if values["quiet"] else Progress(config.ticks)
     if command == "server":
-        server = WorldServer(world, config, progress)
+        server = WorldServer(world, config, progress, metrics=metrics)
         return server, server.run, progress
     load_agent_class(values["agent"])  # fail here, not in N child processes
     runner = LocalRun(world, config, values["agent"], values["agents"], values["transport"],
                       values["per_process"], progress,
                       logging.DEBUG if values["verbose"] else logging.WARNING,
-                      pin_cpus=values["pin_cpus"])
+                      pin_cpus=values["pin_cpus"], metrics=metrics)
     return runner.server, runner.run, progress
 
 
 def _serve(values: dict[str, Any], command: str) -> ExitCode:
-    """``tickwire run`` / ``tickwire server``: play the run, print its summary."""
-    from tickwire.server.grid_world import write_png
-    from tickwire.server.summary import format_summary
-
+    """``tickwire run`` / ``tickwire server``: play the run, print (and write) its summary."""
     world = load_world(values["world"])
     if values.get("render") and not hasattr(world, "render"):
         raise ConfigError(f"--render: world {values['world']!r} has no render(state) method",
                           "--render")
-    server, run, progress = _make_run(values, command, world)
+    _check_summary_path(values["summary"])
+    metrics = None
+    if values["metrics"]:
+        from tickwire.server.metrics import MetricsServer
+        metrics = MetricsServer(values["metrics"])
+    try:
+        return _play(values, command, world, metrics)
+    finally:
+        if metrics is not None:
+            metrics.close()
+
+
+def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> ExitCode:
+    from tickwire.server.grid_world import write_png
+    from tickwire.server.summary import format_summary
+
+    server, run, progress = _make_run(values, command, world, metrics)
     received = _stop_on_signals(server)
     try:
         summary = run()
@@ -182,6 +241,8 @@ def _serve(values: dict[str, Any], command: str) -> ExitCode:
     if values.get("render") and server.final_state is not None:
         write_png(values["render"], world.render(server.final_state))  # type: ignore[attr-defined]
     code = exitcodes.for_summary(summary, interrupted=bool(received))
+    if values["summary"]:
+        _write_summary_file(values["summary"], {**summary, **_outcome(code)})
     if values["json"]:
         _print_json({**summary, **_outcome(code)})
     else:
@@ -203,14 +264,13 @@ def _result_dict(r: Any) -> dict[str, Any]:
 
 def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
     """``tickwire agent``: host ``--count`` agents of one class in this process."""
+    from tickwire.agents.container import container_name, name_agents
     from tickwire.agents.runtime import run
 
     config = options.agent_config(values)
     cls = load_agent_class(values["agent"])
     agents = [cls() for _ in range(values["count"])]
-    if values["name"]:
-        for i, a in enumerate(agents):
-            a.name = values["name"] if len(agents) == 1 else f"{values['name']}-{i}"
+    name_agents(agents, values["name"], None if values["name"] else container_name())
     results = run(agents, config=config)
     for r in results:
         log.info("%s (player %s): acted on %d ticks, skipped %d; %s", r.name, r.player,
@@ -235,16 +295,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:  # bad usage: unknown flag, missing command, ...
         command = next((a for a in argv if a in COMMANDS), "")
         return int(_report_error(command, e, "--json" in argv))
-    as_json = _wants_json(args)
+    as_json, summary_path = _wants_json(args), _summary_path(args)
     try:
         values = options.resolve(args, args.command)
         _configure_logging(values)
         command = _run_agents if args.command == "agent" else _serve
         return int(command(values, args.command))
     except (TickwireError, KeyboardInterrupt) as e:
-        return int(_report_error(args.command, e, as_json))
+        return int(_report_error(args.command, e, as_json, summary_path))
     except Exception as e:  # a bug in the user's world/agent or in tickwire: keep the traceback
         log.exception("tickwire %s failed", args.command)
-        return int(_report_error(args.command, e, as_json))
+        return int(_report_error(args.command, e, as_json, summary_path))
     finally:
         reap_resource_tracker()

@@ -100,6 +100,9 @@ OPTIONS: tuple[Option, ...] = (
            "a tick at --deadline-ms", _RS, str, _FROM_CONFIG, "server.mode", choices=MODES),
     Option("--deadline-ms", "tick deadline in deadline mode, milliseconds", _RS, float,
            _FROM_CONFIG, "server.deadline_ms", above=0, metavar="MS"),
+    Option("--tick-rate", "start ticks on a fixed clock of HZ ticks per second (real time); in "
+           "deadline mode a tick's deadline is its period", _RS, float, None, "server.tick_rate",
+           above=0, metavar="HZ"),
     Option("--on-missing", "action used for a player that missed a tick: the world's noop, or "
            "its last action", _RS, str, _FROM_CONFIG, "server.on_missing", choices=ON_MISSING),
     Option("--strikes", "deadline mode: misses in a row before a player is no longer waited for "
@@ -111,6 +114,10 @@ OPTIONS: tuple[Option, ...] = (
            _RS, float, _FROM_CONFIG, "server.lobby_timeout_s", above=0, metavar="S"),
     Option("--events", "append the run's events (JSON lines) to FILE", _RS, str, None,
            "server.events_path", metavar="FILE"),
+    Option("--summary", "also write the JSON summary to FILE (atomically), whatever the "
+           "outcome", _RS, str, None, metavar="FILE"),
+    Option("--metrics", "serve Prometheus metrics at http://HOST:PORT/metrics (needs "
+           "pip install 'tickwire[metrics]')", _RS, str, None, metavar="HOST:PORT"),
     Option("--per-process", "players hosted by each agent process (fewer processes: faster on "
            "few cores)", _R, int, 1, minimum=1, metavar="K"),
     Option("--pin-cpus", "pin agent process i to core i mod cores and run it as SCHED_BATCH "
@@ -119,7 +126,8 @@ OPTIONS: tuple[Option, ...] = (
            "ipc", choices=("ipc", "tcp")),
     Option("--render", "write the final grid as a PNG image to FILE", _R, str, None,
            metavar="FILE"),
-    Option("--name", "player name (K players: NAME-0 .. NAME-K-1); default: the class name", _A,
+    Option("--name", "player name (K players: NAME-0 .. NAME-K-1); default: in a container its "
+           "hostname, else the class name", _A,
            str, None),
     Option("--count", "players (agents) hosted by this one process", _A, int, 1, minimum=1,
            metavar="K"),
