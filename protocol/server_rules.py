@@ -271,8 +271,14 @@ class ServerRules:
         cfg = self.settings
         return Welcome(run=self.run_id, player=p.id, name=p.name, seed=p.seed, token=p.token,
                        topic=p.topic, mode=cfg.mode,
-                       deadline_ms=int(cfg.deadline_ms) if cfg.mode == "deadline" else None,
+                       deadline_ms=self._deadline_ms_told(),
                        ticks=cfg.ticks, players=cfg.players, world=self._describe())
+
+    def _deadline_ms_told(self) -> int | None:
+        """The deadline WELCOME announces: --deadline-ms, or the period when paced."""
+        if self._deadline_s is None:
+            return None
+        return int(self.pacer.period * 1e3 if self.pacer else self.settings.deadline_ms)
 
     def _refuse(self, identity: bytes, reason: Rejection, text: str, outs: list[Output]) -> None:
         self._reject(reason, text, None, outs)

@@ -3,7 +3,7 @@ passed in (no sockets, sleeps or real clocks)."""
 from __future__ import annotations
 
 import pytest
-from test_server_rules import act, started
+from test_server_rules import act, join, make_rules, started
 from tickwire.protocol.errors import ConfigError
 from tickwire.protocol.pacing import ERROR_WINDOW, Pacer
 from tickwire.server.config import ServerConfig
@@ -90,6 +90,12 @@ def test_a_paced_deadline_tick_closes_at_the_end_of_its_period_not_at_deadline_m
     assert not r.may_close(100.05)  # 50 ms: past --deadline-ms, within the period
     assert r.may_close(100.1)
     r.close_tick()
+
+
+def test_a_paced_deadline_run_announces_its_period_as_the_deadline():
+    r = make_rules(mode="deadline", deadline_ms=5.0, tick_rate=20.0)
+    assert join(r, b"id0").deadline_ms == 50
+    assert join(make_rules(tick_rate=20.0), b"id0").deadline_ms is None  # strict: no deadline
 
 
 def test_between_ticks_the_rules_wait_for_the_next_start_time():
