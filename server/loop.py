@@ -166,7 +166,7 @@ class WorldServer:
                 return state, StopReason.WORLD_DONE.value
             if not rules.anyone_playing():
                 return state, StopReason.NO_PLAYERS_LEFT.value
-            if not self._wait_for_start():
+            if rules.pacer is not None and not self._wait_for_start():
                 return state, self._stop_reason or StopReason.STOPPED.value
             frames = encode(State(self.run_id, tick, world.observe(state)))
             now = began = time.monotonic()
