@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 from conftest import accounted
-from tickwire.agents.container import container_name_from, name_agents
+from tickwire.agents.container import container_name, container_name_from, name_agents
 from tickwire.protocol.errors import ConfigError
 from tickwire.server.config import ServerConfig
 from tickwire.server.grid_world import GridWorld
@@ -156,15 +156,22 @@ def test_a_summary_folder_that_does_not_exist_fails_before_the_run(procs, tmp_pa
 
 
 # ---------------------------------------------------------------------------- container names
-@pytest.mark.parametrize("marker, cgroup, expected", [
-    (True, "0::/", "3f2a9c1b7d4e"),                                   # Docker, cgroup v2
-    (False, "12:pids:/docker/3f2a9c1b7d4e0011\n", "3f2a9c1b7d4e"),     # Docker, cgroup v1
-    (False, "0::/kubepods/besteffort/pod1\n", "3f2a9c1b7d4e"),         # Kubernetes
-    (False, "0::/user.slice/user-1000.slice\n", None),                 # a desktop
+@pytest.mark.parametrize("marker, cgroup, main, expected", [
+    (True, "0::/", True, "3f2a9c1b7d4e"),                                 # Docker, cgroup v2
+    (False, "12:pids:/docker/3f2a9c1b7d4e0011\n", True, "3f2a9c1b7d4e"),   # Docker, cgroup v1
+    (False, "0::/kubepods/besteffort/pod1\n", True, "3f2a9c1b7d4e"),       # Kubernetes
+    (False, "0::/user.slice/user-1000.slice\n", True, None),               # a desktop
+    (True, "0::/", False, None),  # one of several agents started by hand in one container
 ])
-def test_the_container_name_is_the_hostname_only_in_a_container(marker, cgroup, expected):
-    assert container_name_from(marker_file=marker, cgroup=cgroup,
-                               hostname="3f2a9c1b7d4e") == expected
+def test_the_container_name_is_the_hostname_only_for_a_containers_main_process(
+        marker, cgroup, main, expected):
+    assert container_name_from(marker_file=marker, cgroup=cgroup, hostname="3f2a9c1b7d4e",
+                               main_process=main) == expected
+
+
+def test_an_agent_started_here_is_not_the_main_process_of_a_container():
+    # this test process is not PID 1: agents it starts keep their class names
+    assert container_name() is None
 
 
 class Named:

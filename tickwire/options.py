@@ -126,8 +126,8 @@ OPTIONS: tuple[Option, ...] = (
            "ipc", choices=("ipc", "tcp")),
     Option("--render", "write the final grid as a PNG image to FILE", _R, str, None,
            metavar="FILE"),
-    Option("--name", "player name (K players: NAME-0 .. NAME-K-1); default: in a container its "
-           "hostname, else the class name", _A,
+    Option("--name", "player name (K players: NAME-0 .. NAME-K-1); default: the container's "
+           "hostname when this is a container's main process, else the class name", _A,
            str, None),
     Option("--count", "players (agents) hosted by this one process", _A, int, 1, minimum=1,
            metavar="K"),
