@@ -8,7 +8,7 @@ the addresses and one pickle per player; each player is unpickled separately, so
 names the player. Everything after that travels as :mod:`tickwire.protocol.work` messages:
 :class:`HostFailed` with this process's own traceback if a player cannot be loaded,
 :class:`HostReady`, then one :class:`HostResults` per call (or a few parts of one when the
-players are slow, so a pool timeout still gets the answers that are done).
+call is slow, so a pool timeout still gets the answers that are done).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ from .process import die_with_parent, pin_to_cpu
 
 log = logging.getLogger(__name__)
 
-#: Once a call has taken this long, the answers done so far are sent at each player's end.
+#: Once a call has taken this long, the answers done so far are sent without waiting for the
+#: rest (by a watchdog thread that wakes twice per period: no cost per call).
 PARTIAL_AFTER_S = 0.05
 
 
@@ -74,6 +76,12 @@ class Host:
             s.linger = LINGER_MS  # a failure report must reach the pool before we exit
         self.push.connect(boot.result_addr)
         self.players: list[tuple[int, Any]] = []
+        self.lock = threading.Lock()  # guards the call in progress, shared with the watchdog
+        self.call: int | None = None
+        self.started = 0.0
+        self.unsent: list = []
+        self.stopped = threading.Event()
+        self.watchdog = threading.Thread(target=self._watch, daemon=True, name="partial-answers")
 
     def send(self, msg: Any) -> None:
         self.push.send_multipart(encode_work(msg), copy=False)
@@ -94,6 +102,7 @@ class Host:
         self.sub.subscribe(ALL_TOPIC)
         self.sub.subscribe(self.boot.topic)
         self.sub.connect(self.boot.state_addr)
+        self.watchdog.start()
         self.send(HostReady(self.boot.pool, self.boot.host, [i for i, _ in self.players]))
 
     def serve(self) -> None:
@@ -119,19 +128,38 @@ class Host:
             return None
 
     def _answer(self, call: PoolCall) -> None:
-        results: list = []
-        start = time.perf_counter()
+        """Call every player; one answer at the end (the watchdog sends parts of slow calls)."""
+        with self.lock:
+            self.call, self.started, self.unsent = call.call, time.monotonic(), []
         for index, fn in self.players:
             try:
-                results.append([index, True, fn(call.state)])
+                result = [index, True, fn(call.state)]
             except Exception:
-                results.append([index, False, traceback.format_exc()])
-            if time.perf_counter() - start > PARTIAL_AFTER_S and len(results) < len(self.players):
-                self._send_results(call.call, results)
-                results = []
-        self._send_results(call.call, results)
+                result = [index, False, traceback.format_exc()]
+            with self.lock:
+                self.unsent.append(result)
+        with self.lock:
+            results, self.unsent, self.call = self.unsent, [], None
+        self._send_results(self.push, call.call, results)
 
-    def _send_results(self, call: int, results: list) -> None:
+    def _watch(self) -> None:
+        """While a call runs longer than PARTIAL_AFTER_S, send the answers done so far (on
+        this thread's own socket), so a pool timeout loses only the slow players."""
+        push = self.ctx.socket(zmq.PUSH)
+        push.linger = 0
+        push.connect(self.boot.result_addr)
+        try:
+            while not self.stopped.wait(PARTIAL_AFTER_S / 2):
+                with self.lock:
+                    if (self.call is None or not self.unsent
+                            or time.monotonic() - self.started < PARTIAL_AFTER_S):
+                        continue
+                    call, results, self.unsent = self.call, self.unsent, []
+                self._send_results(push, call, results)
+        finally:
+            push.close()
+
+    def _send_results(self, push: zmq.Socket, call: int, results: list) -> None:
         if not results:
             return
         try:
@@ -140,9 +168,12 @@ class Host:
             frames = encode_work(HostResults(self.boot.pool, self.boot.host, call, [
                 [i, False, f"its action cannot be sent back: {e}"] if ok and _unencodable(v)
                 else [i, ok, v] for i, ok, v in results]))
-        self.push.send_multipart(frames, copy=False)
+        push.send_multipart(frames, copy=False)
 
     def close(self) -> None:
+        self.stopped.set()
+        if self.watchdog.is_alive():
+            self.watchdog.join(1.0)
         self.sub.close(0)
         self.push.close()
         self.ctx.term()

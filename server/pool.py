@@ -29,7 +29,7 @@ from typing import Any
 
 from tickwire.agents.pool_host import Bootstrap, to_wire
 from tickwire.agents.process import stop_popens, usable_cores
-from tickwire.protocol import ConfigError, ProtocolError, TickwireError
+from tickwire.protocol import ConfigError, TickwireError
 from tickwire.protocol.work import (
     ALL_TOPIC,
     STOP_GRACE_S,
@@ -186,8 +186,13 @@ class _HostProcess:
         return "".join(self.tail)
 
 
-def _stop_hosts(hosts: list[_HostProcess], hub: Hub) -> None:
-    """Stop every host (bounded: STOP, then terminate, then kill), close the hub."""
+def _stop_hosts(hosts: list[_HostProcess], hub: Hub, pool_id: str) -> None:
+    """Stop every host (bounded: STOP, then terminate, then kill), close the hub. Runs at
+    close(), when the pool is garbage-collected, or at interpreter exit."""
+    try:
+        hub.publish(ALL_TOPIC, PoolStop(pool_id))
+    except Exception as e:  # never let a failed goodbye keep processes alive
+        log.debug("could not publish STOP: %s", e)
     stop_popens([h.popen for h in hosts], STOP_GRACE_S)
     for h in hosts:
         h.thread.join(_LAST_WORDS_S)
@@ -231,7 +236,7 @@ class PlayerPool:
         self._id = secrets.token_hex(8)
         self._hub = Hub(address, "pool", unlimited_out=True)
         self._hosts: list[_HostProcess] = []
-        self._finalizer = weakref.finalize(self, _stop_hosts, self._hosts, self._hub)
+        self._finalizer = weakref.finalize(self, _stop_hosts, self._hosts, self._hub, self._id)
         self._closed = False
         try:
             self._start(blobs, cores, sys.path)
@@ -384,10 +389,6 @@ class PlayerPool:
         if self._closed:
             return
         self._closed = True
-        try:
-            self._hub.publish(ALL_TOPIC, PoolStop(self._id))
-        except (ProtocolError, OSError):
-            pass
         self._finalizer()
 
     @property
