@@ -184,7 +184,7 @@ class Pipes(Backend):
 
 
 class Pool(Backend):
-    """tickwire's PlayerPool as a user gets it: hosted, one process per usable core (pinned),
+    """tickwire's PlayerPool as a user gets it: hosted, one process per usable core,
     each hosting its share of the players; ``per_player``: one process per player."""
 
     def __init__(self, per_player: bool = False) -> None:

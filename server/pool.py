@@ -205,15 +205,16 @@ class PlayerPool:
 
     ``with PlayerPool(players) as pool: actions = pool.get_actions(state)``. ``processes``
     (default: usable cores) host the players in contiguous shares; ``processes=len(players)``
-    gives one process each. ``pin`` (default: on when there is one process per usable core)
-    pins each host to its own core as a SCHED_BATCH task. Players are sent once (by value
-    if their class lives in ``__main__``: needs ``pip install 'tickwire[pool]'``).
+    gives one process each. ``pin=True`` pins each host to its own core as a SCHED_BATCH
+    task: it pays off only on a machine the pool has to itself, and costs half the tick rate
+    on a loaded one (bench/README.md), so it is off by default. Players are sent once (by
+    value if their class lives in ``__main__``: needs ``pip install 'tickwire[pool]'``).
     The hosts die with the thread that created the pool (Linux PR_SET_PDEATHSIG).
     """
 
     def __init__(self, players: Sequence[Any], *, processes: int | None = None,
                  method: str = "get_action", address: str | None = None,
-                 start_timeout: float = 60.0, pin: bool | None = None) -> None:
+                 start_timeout: float = 60.0, pin: bool = False) -> None:
         self._closed = True  # until started: close() has nothing to do
         if not players:
             raise ConfigError("PlayerPool needs at least one player")
@@ -228,7 +229,7 @@ class PlayerPool:
         blobs = [pickle_player(i, p) for i, p in enumerate(players)]
         cores = usable_cores()
         self.processes = min(self.n, processes or len(cores))
-        self.pinned = pin if pin is not None else self.processes == len(cores) > 1
+        self.pinned = bool(pin)
         self.last_missing: list[int] = []
         self._call = 0
         self._pending: int | None = None

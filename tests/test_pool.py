@@ -47,11 +47,20 @@ def test_hosted_players_keep_distinct_state_and_answers_keep_player_order():
     assert shared.calls == 0  # the caller's object was copied once, never called here
 
 
-def test_by_default_one_process_per_usable_core():
+def test_by_default_one_process_per_usable_core_unpinned():
     with PlayerPool([Counter(k) for k in range(6)]) as pool:
-        cores = len(os.sched_getaffinity(0))
-        assert pool.processes == min(6, cores) == len(set(pool.pids))
-        assert pool.pinned == (cores > 1)
+        cores = os.sched_getaffinity(0)
+        assert pool.processes == min(6, len(cores)) == len(set(pool.pids))
+        assert not pool.pinned and all(os.sched_getaffinity(p) == cores for p in set(pool.pids))
+
+
+def test_pinned_hosts_each_run_on_their_own_core_as_batch_tasks():
+    cores = sorted(os.sched_getaffinity(0))
+    with PlayerPool([Counter(k) for k in range(4)], processes=2, pin=True) as pool:
+        pool.get_actions({"tick": 0})  # hosts pin themselves before they say ready
+        hosts = sorted(set(pool.pids), key=pool.pids.index)
+        assert [os.sched_getaffinity(p) for p in hosts] == [{cores[h % len(cores)]} for h in range(2)]
+        assert all(os.sched_getscheduler(p) == os.SCHED_BATCH for p in hosts)
 
 
 def test_processes_equal_to_players_gives_one_process_per_player():
