@@ -168,7 +168,7 @@ class Host:
             frames = encode_work(HostResults(self.boot.pool, self.boot.host, call, [
                 [i, False, f"its action cannot be sent back: {e}"] if ok and _unencodable(v)
                 else [i, ok, v] for i, ok, v in results]))
-        push.send_multipart(frames, copy=False)
+        push.send_multipart(frames, copy=len(frames) == 1)  # zero-copy pays for arrays only
 
     def close(self) -> None:
         self.stopped.set()

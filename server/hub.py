@@ -78,9 +78,10 @@ class Hub:
 
     def publish(self, topic: bytes, msg: WorkMessage, block: bool = False) -> bool:
         """Send ``msg`` on ``topic``; False if it was dropped (a peer at its limit)."""
-        try:
-            self._pub.send_multipart([topic, *encode_work(msg)], 0 if block else zmq.NOBLOCK,
-                                     copy=False)
+        frames = encode_work(msg)
+        try:  # zero-copy only pays for array frames; a lone header is cheaper copied
+            self._pub.send_multipart([topic, *frames], 0 if block else zmq.NOBLOCK,
+                                     copy=len(frames) == 1)
             return True
         except zmq.Again:
             return False
