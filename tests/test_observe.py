@@ -125,6 +125,18 @@ def test_a_paced_run_with_metrics_and_a_summary_file(procs, tmp_path):
     assert not list(tmp_path.glob(".tickwire-summary-*"))  # no temp file left behind
 
 
+def test_the_human_summary_shows_the_pacing():
+    from tickwire.server.summary import format_summary
+    s = {"run": "r", "world": "W", "seed": 0, "mode": "strict", "reason": "ticks done",
+         "ticks": 10, "elapsed_s": 1.0, "lobby_s": 0.1, "ticks_per_s": 10.0, "state_hash": "h",
+         "players": [], "rejected": {},
+         "pacing": {"target_hz": 10.0, "achieved_hz": 9.95, "skipped_slots": 1,
+                    "start_error_ms": {"p50": 0.25, "p99": 3.5, "max": 120.0}}}
+    assert ("paced at 10 Hz: achieved 9.9 Hz, tick start error p50 0.25 ms, p99 3.50 ms, "
+            "max 120.00 ms; 1 slot(s) skipped") in format_summary(s)
+    assert "paced" not in format_summary({**s, "pacing": None})
+
+
 def test_an_unpaced_run_reports_no_pacing(procs):
     p = procs([*TW, "run", "--agents", "1", "--ticks", "5", "--json", "-q"])
     assert p.json(timeout=60)["pacing"] is None
