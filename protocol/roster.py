@@ -42,6 +42,7 @@ class Player:
     left: int = 0
     not_joined: int = 0
     streak: int = 0  #: consecutive missed ticks
+    key: str | None = None  #: the key name (ZAP User-Id) the slot is bound to; None without keys
     last_action: Any = None
     _rt_sum: float = 0.0
     _rt_recent: deque = field(default_factory=lambda: deque(maxlen=4096))
@@ -102,8 +103,10 @@ class Roster:
         name = name or f"player-{slot}"
         if any(p.name == name for p in self.players.values()):
             name = f"{name}-{slot}"  # names are for people: keep them unique
-        player = Player(id=slot, name=name, identity=identity,
-                        token=secrets.token_hex(8), topic=f"tw.{self.run}.{slot}".encode(),
+        # The readiness topic is secret (only WELCOME carries it): a stranger who subscribed to
+        # it would keep it alive at the XPUB and hide this player's death.
+        player = Player(id=slot, name=name, identity=identity, token=secrets.token_hex(8),
+                        topic=f"tw.{secrets.token_hex(16)}".encode(),
                         seed=player_seed(self.seed, slot))
         self.players[slot] = player
         self._by_identity[identity] = player
