@@ -91,10 +91,11 @@ class WorldServer:
         self.barrier = self.rules.barrier
         self.rejected = self.rules.rejected
         eps = self.endpoints
-        log.info("run %s listening on %s (state %s, actions %s, control %s)", self.run_id,
-                 eps.base, eps.state, eps.actions, eps.control)
+        log.info("run %s listening on %s (state %s, actions %s, control %s) %s", self.run_id,
+                 eps.base, eps.state, eps.actions, eps.control,
+                 f"with CURVE keys ({len(keys.allowed)} allowed)" if keys else "without keys")
         self.events.emit("listening", run=self.run_id, base=eps.base, state=eps.state,
-                         actions=eps.actions, control=eps.control)
+                         actions=eps.actions, control=eps.control, curve=keys is not None)
 
     @staticmethod
     def _keys(config: ServerConfig) -> ServerKeys | None:
