@@ -92,12 +92,15 @@ class Roster:
     def by_topic(self, topic: bytes) -> Player | None:
         return self._by_topic.get(topic)
 
-    def free_slot(self, wanted: int | None) -> int | None:
-        """The requested slot if free, else the lowest free one; None if none fits."""
+    def free_slot(self, wanted: int | None, reserved: frozenset = frozenset()) -> int | None:
+        """The requested slot if free, else the lowest free one; None if none fits.
+        ``reserved`` slots (kept for other keys) are never free."""
         if wanted is not None:
-            ok = 0 <= wanted < self.capacity and wanted not in self.players
+            ok = 0 <= wanted < self.capacity and wanted not in self.players and (
+                wanted not in reserved)
             return wanted if ok else None
-        return next((i for i in range(self.capacity) if i not in self.players), None)
+        return next((i for i in range(self.capacity)
+                     if i not in self.players and i not in reserved), None)
 
     def add(self, slot: int, name: str, identity: bytes) -> Player:
         name = name or f"player-{slot}"

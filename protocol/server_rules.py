@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, Protocol, Union
 
 from .barrier import Offer, TickBarrier, TickResult
 from .endpoints import Endpoints
-from .errors import ProtocolError
+from .errors import ConfigError, ProtocolError
 from .messages import VERSION, Action, Actions, End, Error, Heartbeat, Join, Leave, Message, Ready, Welcome
 from .roster import Player, Roster
 from .server_status import PLAYING, PlayerEvent, Status, TextEnum
@@ -206,8 +206,17 @@ class ServerRules:
 
     def __init__(self, settings: RuleSettings, run_id: str | None = None, *,
                  describe: Callable[[], dict] = dict, validate: Callable[[Any], Any] = _accept_any,
-                 noop: Callable[[], Any] = lambda: None, endpoints: Endpoints | None = None) -> None:
+                 noop: Callable[[], Any] = lambda: None, endpoints: Endpoints | None = None,
+                 fixed_slots: dict[str, int] | None = None) -> None:
         self.settings = settings
+        #: {key name: slot}: that key always gets that slot (and its name); no other key may
+        self._fixed = dict(fixed_slots or {})
+        self._reserved = frozenset(self._fixed.values())
+        for name, slot in self._fixed.items():
+            if not 0 <= slot < settings.players:
+                raise ConfigError(f"--allow: key {name!r} is given slot {slot}, but there are "
+                                  f"only {settings.players} players (0..{settings.players - 1}):"
+                                  " fix the slot in its metadata, or raise --players", "--allow")
         self.run_id = run_id or secrets.token_hex(6)
         # Strikes are a deadline-mode policy: strict mode always waits for every live player.
         strikes = settings.strikes if settings.mode == "deadline" else 0
@@ -263,15 +272,20 @@ class ServerRules:
             self._refuse(identity, Rejection.RUN_IN_PROGRESS, f"run {self.run_id} is already at "
                          f"tick {self.tick}; players must join before it starts", outs)
             return
-        slot = self.roster.free_slot(msg.slot)
-        if slot is None and msg.slot is not None and len(self.roster.players) < cfg.players:
-            self._refuse(identity, Rejection.SLOT_TAKEN, f"slot {msg.slot} is taken or out of "
+        wanted, name = msg.slot, msg.name
+        if key is not None and key in self._fixed:  # the allow-list decides slot and name
+            wanted, name = self._fixed[key], key
+        reserved = self._reserved.difference((wanted,)) if key in self._fixed else self._reserved
+        slot = self.roster.free_slot(wanted, reserved)
+        if slot is None and wanted is not None and len(self.roster.players) < cfg.players:
+            self._refuse(identity, Rejection.SLOT_TAKEN, f"slot {wanted} is taken, kept for a "
+                         f"key, or out of "
                          f"range 0..{cfg.players - 1}; ask for another or none", outs)
         elif slot is None:
             self._refuse(identity, Rejection.FULL, f"all {cfg.players} player slots are taken; "
                          "start the server with a larger --players", outs)
         else:
-            p = self.roster.add(slot, msg.name, identity)
+            p = self.roster.add(slot, name, identity)
             p.key = key
             self._joined_at[p.id] = self._now
             outs.append(StatusChange(p.id, p.name, None, p.status, self.tick, "joined"))

@@ -85,7 +85,8 @@ class WorldServer:
             raise
         self.endpoints = self.sockets.endpoints
         self.rules = ServerRules(config, describe=world.describe, validate=world.validate_action,
-                                 noop=world.noop, endpoints=self.endpoints)
+                                 noop=world.noop, endpoints=self.endpoints,
+                                 fixed_slots=keys.slots if keys else None)
         self.run_id = self.rules.run_id
         self.roster = self.rules.roster
         self.barrier = self.rules.barrier

@@ -18,7 +18,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 from zmq.utils.monitor import parse_monitor_message
 
-from tickwire.keys import allowed_keys, load_secret
+from tickwire.keys import allowed_keys, fixed_slots, load_secret
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +28,18 @@ HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_F
 
 
 class ServerKeys(NamedTuple):
-    """The server's key pair and the agents it allows ({z85 public key: name})."""
+    """The server's key pair, the agents it allows ({z85 public key: name}) and the slots
+    some of them are given ({name: slot}, from ``slot = N`` in a key file's metadata)."""
     public: bytes
     secret: bytes
     allowed: dict[bytes, str]
+    slots: dict[str, int] = {}
 
 
 def load_server_keys(key_path: str | os.PathLike, allow_dir: str | os.PathLike) -> ServerKeys:
     """Read ``--key`` and ``--allow``; ConfigError (saying what to do) if either is unusable."""
     public, secret = load_secret(key_path, "--key")
-    return ServerKeys(public, secret, allowed_keys(allow_dir, "--allow"))
+    return ServerKeys(public, secret, allowed_keys(allow_dir, "--allow"), fixed_slots(allow_dir))
 
 
 class AllowList(ThreadAuthenticator):

@@ -31,12 +31,12 @@ MB = 1024 * 1024
 
 
 # ---------------------------------------------------------------------------- helpers
-def keyring(tmp_path: Path) -> dict[str, Path]:
+def keyring(tmp_path: Path, alice_slot: int | None = None) -> dict[str, Path]:
     """server, alice, bob (allowed) and mallory (not) key pairs; the allow directory."""
     keys, allow = tmp_path / "keys", tmp_path / "allow"
     allow.mkdir()
     for name in ("server", "alice", "bob", "mallory"):
-        new_keypair(name, keys)
+        new_keypair(name, keys, alice_slot if name == "alice" else None)
     for name in ("alice", "bob"):
         (allow / f"{name}.key").write_bytes((keys / f"{name}.key").read_bytes())
     return {"dir": keys, "allow": allow}
@@ -142,7 +142,7 @@ def test_binding_a_public_address_without_keys_is_refused_unless_insecure(tmp_pa
 
 # ---------------------------------------------------------------------------- keys on
 def test_allowed_agents_play_and_strangers_get_nothing_and_are_counted(procs, tmp_path, zctx):
-    keys = keyring(tmp_path)
+    keys = keyring(tmp_path, alice_slot=1)  # the allow-list gives alice slot 1
     server, eps, _ = start_server(procs, tmp_path, "--players", "2", "--ticks", "40",
                                   "--key", str(keys["dir"] / "server.key_secret"),
                                   "--allow", str(keys["allow"]))
@@ -160,12 +160,13 @@ def test_allowed_agents_play_and_strangers_get_nothing_and_are_counted(procs, tm
         sub.subscribe(b"")
         dealer.send_multipart(encode(Join(what)), zmq.NOBLOCK)
         subs += [sub, dealer]
-    agents = [procs([*AGENT, "--connect", eps["base"], "--name", name, "--key",
+    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"{name}-agent", "--key",
                      str(keys["dir"] / f"{name}.key_secret"), "--server-key",
                      str(keys["dir"] / "server.key")], name=name) for name in ("alice", "bob")]
     summary = server.json()
     assert summary["reason"] == "ticks done" and summary["ticks"] == 40
     assert [p["answered"] for p in summary["players"]] == [40, 40]
+    assert player(summary, 1)["name"] == "alice" and player(summary, 0)["name"] == "bob-agent"
     assert summary["rejected"].get("auth_failed", 0) >= len(strangers), summary["rejected"]
     assert nothing_received(*subs)  # not a heartbeat, not a STATE, not an ERROR
     for a in agents:

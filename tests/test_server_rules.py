@@ -9,6 +9,7 @@ import pytest
 from tickwire.protocol import (
     Action,
     Actions,
+    ConfigError,
     End,
     Error,
     Heartbeat,
@@ -731,3 +732,16 @@ def test_a_joiner_that_never_proves_readiness_loses_its_slot():
     ready = join(r, b"honest")
     prove(r, ready)
     assert r.release_unready(1000.0) == []  # a ready player keeps its slot
+
+
+def test_the_allow_list_gives_a_key_its_fixed_slot_and_name_and_no_one_else_that_slot():
+    r = ServerRules(ServerConfig(bind="inproc://rules", players=3), "run1",
+                    fixed_slots={"alice": 2})
+    (w,) = sent(r.receive_control(b"m", Join("mallory", slot=2), key="mallory"))
+    assert isinstance(w, Error) and w.code == Rejection.SLOT_TAKEN.value
+    bob = [sent(r.receive_control(f"b{i}".encode(), Join("bob"), key="bob"))[0] for i in range(2)]
+    assert [b.player for b in bob] == [0, 1]
+    (a,) = sent(r.receive_control(b"a", Join("whatever", slot=0), key="alice"))
+    assert (a.player, a.name) == (2, "alice")
+    with pytest.raises(ConfigError, match="slot 5"):
+        ServerRules(ServerConfig(bind="inproc://rules", players=3), fixed_slots={"x": 5})

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "key name is the identity the server binds its slot to)")
     new.add_argument("--dir", default=".", help="directory to write to (created if missing; "
                      "default: the current directory)")
+    new.add_argument("--slot", type=int, default=None, metavar="N", help="a server that allows "
+                     "this key gives it player slot N (and the name NAME), and that slot to "
+                     "no other key")
     sub.add_parser("bench", help="benchmark tickwire against the alternatives "
                    "(tickwire bench --help)", add_help=False)
     return parser
@@ -239,7 +242,9 @@ def _make_keys(args: argparse.Namespace) -> ExitCode:
     """``tickwire keys new NAME [--dir DIR]``."""
     from tickwire.keys import new_keypair
 
-    public, secret = new_keypair(args.name, args.dir)
+    if args.slot is not None and args.slot < 0:
+        raise ConfigError(f"--slot must be >= 0, got {args.slot}", "--slot")
+    public, secret = new_keypair(args.name, args.dir, args.slot)
     print(f"wrote {public} (public: give it to the other side) and {secret} (secret, mode 0600: "
           "keep it)", flush=True)
     return ExitCode.OK

@@ -22,9 +22,11 @@ MAKE_KEYS_HINT = ("make keys with `tickwire keys new server --dir keys` and `tic
                   "into the --allow directory")
 
 
-def new_keypair(name: str, directory: str | os.PathLike = ".") -> tuple[Path, Path]:
+def new_keypair(name: str, directory: str | os.PathLike = ".",
+                slot: int | None = None) -> tuple[Path, Path]:
     """Write ``DIR/NAME.key`` (public) and ``DIR/NAME.key_secret`` (mode 0600); refuse to
-    overwrite either. Returns both paths."""
+    overwrite either. ``slot`` is written into the metadata: a server that allows this key
+    gives it that player slot (and the name NAME). Returns both paths."""
     if not name or "/" in name or name.startswith("."):
         raise ConfigError(f"key name {name!r} must be a plain file name such as 'server' or "
                           "'alice'", "NAME")
@@ -37,9 +39,10 @@ def new_keypair(name: str, directory: str | os.PathLike = ".") -> tuple[Path, Pa
                               "(keys are never overwritten)", "NAME")
     pub, sec = zmq.curve_keypair()
     # the secret file exists with mode 0600 before a byte of it is written
+    meta = None if slot is None else {"slot": str(slot)}
     os.close(os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    _write_key_file(secret, _cert_secret_banner, pub, secret_key=sec)
-    _write_key_file(public, _cert_public_banner, pub)
+    _write_key_file(secret, _cert_secret_banner, pub, secret_key=sec, metadata=meta)
+    _write_key_file(public, _cert_public_banner, pub, metadata=meta)
     return public, secret
 
 
@@ -67,6 +70,35 @@ def load_secret(path: str | os.PathLike, flag: str = "--key") -> tuple[bytes, by
 def load_public(path: str | os.PathLike, flag: str = "--server-key") -> bytes:
     """The public key in a ``.key`` (or ``.key_secret``) file."""
     return _load(path, "a public key", flag)[0]
+
+
+def key_slot(path: str | os.PathLike) -> int | None:
+    """The ``slot = N`` line of a key file's metadata section, if any."""
+    section = ""
+    for line in Path(path).read_text().splitlines():
+        if line and not line[0].isspace():
+            section = line.strip()
+        elif section == "metadata" and line.strip().startswith("slot"):
+            value = line.split("=", 1)[1].strip().strip('"')
+            if not value.isdigit():
+                raise ConfigError(f"{path}: metadata slot must be a player number, got "
+                                  f"{value!r}", "--allow")
+            return int(value)
+    return None
+
+
+def fixed_slots(directory: str | os.PathLike) -> dict[str, int]:
+    """{key name: slot} for the allowed keys whose metadata names a slot; slots unique."""
+    out: dict[str, int] = {}
+    for p in sorted(Path(directory).glob("*.key")):
+        slot = key_slot(p)
+        if slot is None:
+            continue
+        if slot in out.values():
+            raise ConfigError(f"--allow {directory}: slot {slot} is given to two keys; give "
+                              "each key its own slot", "--allow")
+        out[p.name[:-len(".key")]] = slot
+    return out
 
 
 def allowed_keys(directory: str | os.PathLike, flag: str = "--allow") -> dict[bytes, str]:
