@@ -220,9 +220,18 @@ class AgentLoop:
             elif kind is Ended:
                 self._call_on_end(d.end)
             elif kind is GiveUp:
-                raise d.error
+                raise self._with_key_hint(d.error)
             elif kind is not Finish:
                 raise AssertionError(f"unknown decision {d!r}")
+
+    def _with_key_hint(self, error: Exception) -> Exception:
+        """A failed handshake looks like silence to a client: say what to check about keys."""
+        if not isinstance(error, TransportError):
+            return error
+        hint = (" With keys: is --server-key the server's public key, and is this agent's "
+                "public key in the server's --allow directory?" if self.sockets.curve else
+                " If the server uses keys, pass --key and --server-key (README: Keys).")
+        return TransportError(str(error) + hint)
 
     def _send(self, send: Send) -> None:
         if not self.sockets.send(send):
