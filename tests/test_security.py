@@ -234,8 +234,8 @@ def _attack_decode_work(zctx: zmq.Context, eps: dict, rounds: int) -> None:
         dealer.send(big)
         dealer.send(control)
         push.send(action)
-    dealer.close()
-    push.close()
+    dealer.close(linger=2000)  # let them reach the server
+    push.close(linger=2000)
 
 
 def _attack_flood(zctx: zmq.Context, eps: dict, run: str, n: int) -> None:
@@ -277,7 +277,8 @@ def test_hostile_peers_in_deadline_mode_cost_little_memory_and_no_tick_gap(procs
     rej = summary["rejected"]
     # thousands of queued messages were handled while ticks kept time (a loaded machine may
     # not get the whole flood through within the run's 5 s)
-    assert rej.get("bad_token", 0) >= 10_000 and rej.get("malformed", 0) >= 20, rej
+    assert rej.get("bad_token", 0) >= 10_000, rej
+    assert rej.get("malformed", 0) + rej.get("oversized", 0) >= 20, rej  # the decode-work ones
     assert all(p["late"] == 0 for p in summary["players"])  # strangers' junk is not "late"
     assert agent.wait(15) == 0, agent.stderr
 
