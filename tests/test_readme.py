@@ -197,3 +197,13 @@ def test_the_keys_block_runs_as_printed(procs, tmp_path, ipc_base):
     assert s["reason"] == "ticks done" and [p["answered"] for p in s["players"]] == [50, 50]
     for a in agents:
         assert a.wait(30) == 0, a.stderr
+
+
+def test_the_playerpool_block_runs_unguarded_from_stdin_as_printed(tmp_path):
+    """Pasted into `python -`: no main guard, the players' class lives in __main__."""
+    block = block_with("python", "with PlayerPool(players) as pool:")
+    expected = re.search(r"print\(actions\)\s+# (\[.*\])", block).group(1)
+    out = subprocess.run([sys.executable, "-"], input=block, capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == expected
