@@ -31,8 +31,10 @@ RUN python -m pip --python /venv/bin/python install $PIP_ARGS --no-deps .
 # --- final image: the base, the virtualenv, a non-root user ----------------------------
 FROM ${PYTHON_IMAGE}
 ENV PYTHONUNBUFFERED=1 PATH=/venv/bin:$PATH
-# /data: where the compose file mounts a volume for --summary (owned by the run's user).
-RUN useradd --create-home --uid 10001 tickwire && mkdir /data && chown tickwire:tickwire /data
+# /keys: CURVE key volumes; /data: where the compose file mounts a volume for --summary.
+RUN useradd --create-home --uid 10001 tickwire \
+ && mkdir -p /keys/server /keys/agent && chown -R tickwire /keys && chmod 700 /keys/server /keys/agent \
+ && mkdir /data && chown tickwire:tickwire /data
 COPY --from=build /venv /venv
 USER tickwire
 WORKDIR /home/tickwire
