@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tickwire.protocol.errors import RecordError, ReplayMismatch
 from tickwire.server.config import ServerConfig
 from tickwire.server.grid_world import GridWorld
