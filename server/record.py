@@ -7,8 +7,9 @@ Layout of DIR (one run; every server epoch of it, first and resumed, writes here
   arrays inline, never pickle). The first frame is the header (``type: "header"``: format,
   protocol and tickwire versions, world spec and name, seed, the run-defining config, run id,
   epoch, ``start_tick``), then one ``type: "tick"`` frame per completed tick: the actions the
-  world stepped with (missing ones already filled in), who missed, every player's status and
-  the state hash after the step.
+  world stepped with (missing ones already filled in), who missed, the state hash after the
+  step, and every player's status (``status``: in the epoch's first tick record and whenever
+  a status changed; :class:`RunReader` fills it in for every tick).
 * ``checkpoint-TTTTTTTTTTTT.twc`` — one frame (``type: "checkpoint"``) with the world's
   ``snapshot`` after tick T-1 (T ticks done) and its hash; written to a temp file, fsynced,
   renamed, then the directory is fsynced. The newest :data:`KEEP_CHECKPOINTS` are kept.
@@ -150,10 +151,11 @@ class TickRecord:
     state_hash: str                #: ``World.digest`` of the state after the step
 
 
-def _tick_record(raw: dict[str, Any], header: dict[str, Any]) -> TickRecord:
+def _tick_record(raw: dict[str, Any], header: dict[str, Any], statuses: dict[int, str]
+                 ) -> TickRecord:
     return TickRecord(header["epoch"], header["run"], raw["tick"],
                       {int(pid): a for pid, a in raw["actions"]}, frozenset(raw["missing"]),
-                      {int(pid): s for pid, s in raw["status"]}, raw["hash"])
+                      statuses, raw["hash"])
 
 
 @dataclass
@@ -203,10 +205,12 @@ class RunReader:
         """Every recorded tick in order, across epochs; stops at the first bad frame."""
         for i, path in enumerate(self.logs):
             records, damage = read_frames(path, last=i == len(self.logs) - 1)
-            header = records[0]
+            header, statuses = records[0], {}
             for raw in records[1:]:
                 if raw.get("type") == "tick":
-                    yield _tick_record(raw, header)
+                    if "status" in raw:  # written when a status changed
+                        statuses = {int(pid): st for pid, st in raw["status"]}
+                    yield _tick_record(raw, header, statuses)
             if damage is not None:
                 self.damage = damage
                 return
@@ -265,6 +269,7 @@ class Recorder:
         self.ticks = 0
         self.fsyncs = 0
         self._unsynced = 0
+        self._statuses: dict[int, str] | None = None
         self._failed: str | None = None
         self._file: BinaryIO | None = None
         self._io("create the log", self._create, {**header, "type": "header", "format": FORMAT,
@@ -302,9 +307,12 @@ class Recorder:
     def tick(self, tick: int, actions: dict[int, Any], missing: frozenset[int],
              statuses: dict[int, str], state: Any) -> None:
         """Append tick ``tick`` (just stepped into ``state``); fsync / checkpoint when due."""
-        frame = pack_frame({"type": "tick", "tick": tick, "actions": list(actions.items()),
-                            "missing": sorted(missing), "status": list(statuses.items()),
-                            "hash": self.world.digest(state)})
+        record = {"type": "tick", "tick": tick, "actions": list(actions.items()),
+                  "missing": sorted(missing), "hash": self.world.digest(state)}
+        if statuses != self._statuses:  # only when one changed: the reader carries them on
+            self._statuses = dict(statuses)
+            record["status"] = list(statuses.items())
+        frame = pack_frame(record)
         self._io("append to the log", self._append, frame)
         done = tick + 1
         if self.checkpoint_every and done % self.checkpoint_every == 0:

@@ -82,6 +82,10 @@ def restore_run(directory: str | os.PathLike, world: Any) -> Restored:
     reader = RunReader(Path(directory))
     first = reader.first
     done, repaired = _last_complete_tick(reader)
+    if done >= int(first["config"]["ticks"]):
+        raise RecordError(f"the run in {reader.directory} is already complete ({done} of "
+                          f"{first['config']['ticks']} ticks): nothing to resume; "
+                          f"`tickwire replay {reader.directory}` checks it")
     state, used, bad = _restore_checkpoint(reader, world, done)
     state, reached, _, diff = replay_ticks(world, state, RunReader(reader.directory).ticks(),
                                            used or 0)

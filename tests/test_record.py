@@ -31,11 +31,15 @@ def _actions(tick: int) -> dict[int, int]:
     return {p: (tick * 7 + p * 3) % 5 for p in range(PLAYERS)}
 
 
+def _statuses(tick: int) -> dict[int, str]:
+    return {0: "active", 1: "active", 2: "dead" if 10 <= tick < 15 else "active"}
+
+
 def _record(directory: Path, ticks: int, checkpoint_every: int = 0, seed: int = 4,
-            tamper_at: int | None = None) -> str:
-    """Record ``ticks`` ticks of GridWorld; returns the final state's hash. ``tamper_at``:
-    record that tick's actions but step (and hash) with other ones."""
-    world, cfg = GridWorld(), ServerConfig(players=PLAYERS, seed=seed, ticks=ticks)
+            tamper_at: int | None = None, planned: int = 100) -> str:
+    """Record ``ticks`` of a ``planned``-tick GridWorld run (as if killed there); returns the
+    final state's hash. ``tamper_at``: record that tick's actions but step with other ones."""
+    world, cfg = GridWorld(), ServerConfig(players=PLAYERS, seed=seed, ticks=planned)
     rec = Recorder(directory, run_header(world, "tickwire.server.grid_world:GridWorld", cfg,
                                          "run0", 0), world, 0, checkpoint_every)
     state = world.reset(seed, PLAYERS)
@@ -43,8 +47,7 @@ def _record(directory: Path, ticks: int, checkpoint_every: int = 0, seed: int = 
         acts = _actions(t)
         state = world.step(state, {p: (a + 1) % 5 for p, a in acts.items()} if t == tamper_at
                            else acts)
-        rec.tick(t, acts, frozenset({1}) if t % 4 == 0 else frozenset(),
-                 {p: "active" for p in range(PLAYERS)}, state)
+        rec.tick(t, acts, frozenset({1}) if t % 4 == 0 else frozenset(), _statuses(t), state)
     rec.close()
     return world.digest(state)
 
@@ -98,7 +101,7 @@ def test_the_reader_returns_every_tick_with_actions_statuses_and_hashes(tmp_path
     ticks = list(read_run(tmp_path))
     assert [t.tick for t in ticks] == list(range(30))
     assert ticks[5].actions == _actions(5) and ticks[4].missing == {1}
-    assert ticks[0].statuses == {0: "active", 1: "active", 2: "active"}
+    assert [t.statuses for t in ticks] == [_statuses(t) for t in range(30)]
     assert ticks[-1].state_hash == final
 
 
@@ -121,6 +124,7 @@ def test_a_torn_tail_is_reported_and_resume_truncates_it(tmp_path, cut):
     log = log_path(tmp_path, 0)
     last = _frame_offsets(log)[-1]
     end = len(log.read_bytes())
+
     keep = last + cut if cut > 0 else end + cut
     with open(log, "r+b") as f:
         f.truncate(keep)
@@ -184,6 +188,12 @@ def test_without_a_usable_checkpoint_resume_replays_from_the_start(tmp_path):
 def test_resume_refuses_a_world_that_does_not_re_simulate(tmp_path):
     _record(tmp_path, 30, checkpoint_every=20, tamper_at=25)
     with pytest.raises(ReplayMismatch, match="tick 25.*not deterministic"):
+        restore_run(tmp_path, GridWorld())
+
+
+def test_a_complete_run_is_not_resumed(tmp_path):
+    _record(tmp_path, 10, planned=10)
+    with pytest.raises(RecordError, match="already complete"):
         restore_run(tmp_path, GridWorld())
 
 

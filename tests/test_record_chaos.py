@@ -160,3 +160,19 @@ def test_replay_exits_non_zero_naming_the_damaged_position(procs, tmp_path):
     report = json.loads(replay.stdout)
     assert replay.returncode == 8 and report["outcome"] == "replay_differs"
     assert report["damage"]["file"] == log.name and 0 < report["damage"]["offset"] < len(data)
+
+
+def test_recording_over_an_existing_record_is_refused(procs, ipc_base, tmp_path):
+    record = tmp_path / "rec"
+    first = procs(["-m", "tickwire", "run", "--agents", "1", "--ticks", "5", "--record",
+                   str(record), "-q"], name="first")
+    assert first.wait(120) == 0, first.stderr[-2000:]
+    again = _server(procs, ipc_base, record, 5, name="again")
+    assert again.wait(60) == 7
+    assert "already holds a record: continue it with --resume" in again.stderr
+
+
+def test_replay_without_a_directory_is_a_usage_error():
+    out = subprocess.run([sys.executable, "-m", "tickwire", "replay"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "tickwire replay DIR" in out.stderr

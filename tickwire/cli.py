@@ -185,6 +185,9 @@ def _serve(values: dict[str, Any], command: str) -> ExitCode:
     from tickwire.server.summary import format_summary
 
     values = _resumed_values(values)
+    if values["world"].partition(":")[0].endswith(".py"):  # the record must find it from anywhere
+        path, _, name = values["world"].partition(":")
+        values = {**values, "world": f"{os.path.abspath(path)}:{name}"}
     world = load_world(values["world"])
     if values.get("record") or values.get("resume"):
         # a file-size limit must give a clear "record failed", not a core dump (SIGXFSZ)
