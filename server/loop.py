@@ -210,6 +210,11 @@ class WorldServer:
                             cfg.checkpoint_every)
         log.info("recording to %s (epoch %d, fsync every %d ticks, checkpoint every %d)",
                  cfg.record_to, epoch, cfg.fsync_every, cfg.checkpoint_every)
+        if resumed:
+            log.warning("resumed run %s at tick %d as run %s (epoch %d); players join again",
+                        resumed.previous_run, resumed.tick, self.run_id, epoch)
+            self.events.emit("resumed", run=self.run_id, tick=resumed.tick, epoch=epoch,
+                             previous_run=resumed.previous_run)
         return recorder
 
     def _end(self, state: Any, reason: str) -> None:
@@ -318,7 +323,7 @@ class WorldServer:
             "run": self.run_id, "world": type(self.world).__name__, "seed": self.config.seed,
             "mode": self.config.mode, "reason": reason, "ticks": ticks,
             "elapsed_s": round(elapsed, 4), "lobby_s": round(self.lobby_s, 4),
-            "ticks_per_s": round(ticks / elapsed, 2) if elapsed > 0 else None,
+            "ticks_per_s": round((ticks - self.start_tick) / elapsed, 2) if elapsed > 0 else None,
             "state_hash": self.world.digest(state) if state is not None else None,
             "players": players,
             "rejected": {r.value: n for r, n in sorted(self.rejected.items())},
