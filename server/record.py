@@ -277,6 +277,9 @@ class Recorder:
 
     def _create(self, header: dict[str, Any]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        for stale in self.directory.glob("checkpoint-*.tmp"):  # a server killed mid-checkpoint
+            log.info("record: removing %s, a checkpoint that was never completed", stale.name)
+            stale.unlink()
         self._file = open(self.path, "xb", buffering=0)  # noqa: SIM115 (closed in close())
         self._write(pack_frame(header))
         self._sync()

@@ -241,3 +241,15 @@ def test_the_default_hooks_serve_a_plain_world():
     w = _Plain()
     s = w.step(w.step(w.reset(2, 1), {0: 3}), {0: 4})
     assert w.digest(w.restore(w.snapshot(s))) == w.digest(s)
+
+
+def test_a_checkpoint_left_half_written_is_ignored_and_removed(tmp_path):
+    final = _record(tmp_path, 25, checkpoint_every=10)
+    stale = checkpoint_path(tmp_path, 30).with_suffix(".tmp")
+    stale.write_bytes(b"half a checkpoint")
+    world = GridWorld()
+    restored = restore_run(tmp_path, world)
+    assert restored.checkpoint == 20 and world.digest(restored.state) == final
+    Recorder(tmp_path, run_header(world, "x:y", ServerConfig(players=PLAYERS), "run1",
+                                  restored.epoch, restored.tick), world, 0, 0).close()
+    assert not stale.exists()
