@@ -178,17 +178,21 @@ class RunReader:
         if not self.logs:
             raise RecordError(f"{self.directory} holds no log-*.twr file: it is not a tickwire "
                               "record (see --record)")
-        self.headers = [self._header(p, p is self.logs[-1]) for p in self.logs]
-        self.headers = [h for h in self.headers if h is not None]
+        headers = [self._header(p, p is self.logs[-1]) for p in list(self.logs)]
+        self.headers = [h for h in headers if h is not None]
         if not self.headers:
             raise RecordError(f"{self.logs[0]}: no readable header; the record is unusable")
 
     def _header(self, path: Path, last: bool) -> dict[str, Any] | None:
-        data = path.read_bytes()
+        with open(path, "rb") as f:  # the first frame only: a log may be large
+            data = f.read(FRAME_HEADER.size)
+            if len(data) == FRAME_HEADER.size:
+                data += f.read(FRAME_HEADER.unpack(data)[0])
         record, reason, torn = _frame_at(data, 0) if data else (None, "empty file", True)
         if record is None or record.get("type") != "header":
             if last and torn:  # died before its header was on disk: nothing of it counts
-                self.damage = Damage(path.name, 0, len(data), True, reason or "no header")
+                self.damage = Damage(path.name, 0, path.stat().st_size, True,
+                                     reason or "no header")
                 self.logs.remove(path)
                 return None
             raise RecordError(f"{path}: the first frame is not a good header ({reason or 'wrong type'})")

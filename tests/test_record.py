@@ -253,3 +253,13 @@ def test_a_checkpoint_left_half_written_is_ignored_and_removed(tmp_path):
     Recorder(tmp_path, run_header(world, "x:y", ServerConfig(players=PLAYERS), "run1",
                                   restored.epoch, restored.tick), world, 0, 0).close()
     assert not stale.exists()
+
+
+def test_an_epoch_killed_before_its_header_was_written_is_dropped(tmp_path):
+    final = _record(tmp_path, 12)
+    log_path(tmp_path, 1).write_bytes(b"\x10\x00")  # a torn header of the next epoch
+    assert replay_run(tmp_path, GridWorld()).torn_tail["file"] == log_path(tmp_path, 1).name
+    world = GridWorld()
+    restored = restore_run(tmp_path, world)
+    assert (restored.tick, restored.epoch) == (12, 1) and world.digest(restored.state) == final
+    assert not log_path(tmp_path, 1).exists()
