@@ -320,7 +320,7 @@ class Recorder:
             self._statuses = dict(statuses)
             record["status"] = list(statuses.items())
         frame = pack_frame(record)
-        self._io("append to the log", self._append, frame)
+        self._io("write or fsync the log", self._append, frame)
         done = tick + 1
         if self.checkpoint_every and done % self.checkpoint_every == 0:
             self.checkpoint(done, state)

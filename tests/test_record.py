@@ -263,3 +263,28 @@ def test_an_epoch_killed_before_its_header_was_written_is_dropped(tmp_path):
     restored = restore_run(tmp_path, world)
     assert (restored.tick, restored.epoch) == (12, 1) and world.digest(restored.state) == final
     assert not log_path(tmp_path, 1).exists()
+
+
+def test_a_failed_fsync_stops_the_recorder_and_is_never_retried(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    world = GridWorld()
+    rec = Recorder(tmp_path, run_header(world, "x:y", ServerConfig(players=PLAYERS), "r", 0),
+                   world, 2, 0)
+    calls = []
+
+    def failing_fsync(fd):
+        calls.append(fd)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    state = world.reset(0, PLAYERS)
+    rec.tick(0, _actions(0), frozenset(), {}, state)  # not due yet
+    with pytest.raises(RecordError, match=r"could not write or fsync the log .*Input/output error.*"
+                                          r"--resume"):
+        rec.tick(1, _actions(1), frozenset(), {}, state)  # due: fsync fails
+    with pytest.raises(RecordError, match="already failed"):
+        rec.tick(2, _actions(2), frozenset(), {}, state)
+    rec.close()
+    assert len(calls) == 1  # never retried, not even by close()

@@ -129,7 +129,7 @@ def test_a_full_disk_stops_the_server_with_the_record_exit_code(procs, ipc_base,
     assert server.wait(120) == 7, server.stderr[-2000:]
     out = json.loads(server.stdout)
     assert out["outcome"] == "record_failed" and out["error"]["type"] == "RecordError"
-    assert "could not append to the log" in server.stderr and "--resume" in server.stderr
+    assert "could not write or fsync the log" in server.stderr and "--resume" in server.stderr
     assert agents.wait(60) == 0  # they got END
     records, damage = read_frames(log_path(record, 0), last=True)
     done = records[-1]["tick"] + 1
