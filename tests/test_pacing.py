@@ -124,3 +124,14 @@ def test_inactive_players_no_longer_let_a_deadline_run_race():
         r.close_tick()
     assert now == pytest.approx(0.18) and r.until_tick(now) == pytest.approx(0.02)
     assert r.pacer.report()["achieved_hz"] == pytest.approx(50.0)
+
+
+def test_a_resumed_run_starts_a_new_grid_at_its_first_tick_without_skipping():
+    r, ws = started(tick_rate=20.0)  # as --resume: the first tick played is tick 500
+    assert r.until_tick(1000.0) == 0.0  # the ticks before the resume owe no wait and no burst
+    r.begin_tick(500, 1000.0)
+    for w in ws:
+        act(r, w, 500, 1, now=1000.01)
+    r.close_tick()
+    assert r.until_tick(1000.01) == pytest.approx(0.04)  # on the grid that began at tick 500
+    assert r.pacer.report()["skipped_slots"] == 0
