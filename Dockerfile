@@ -7,8 +7,9 @@ ARG PYTHON_IMAGE=python:3.12-slim
 # --- build stage: everything is installed into a virtualenv at /venv -------------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
-# Extra pip flags. Empty for users (the package index is used); the tests pass a local
-# wheelhouse (docker/wheels, filled with `pip wheel` on the host). Never in the final image.
+# Extra pip flags. Empty for users (the package index is used); without an index, pass a
+# local wheelhouse (docker/wheels: wheels for the base image's Python, see the README's
+# "Without a registry"). Never in the final image.
 ARG PIP_ARGS=""
 RUN python -m venv --without-pip /venv
 COPY docker/wheels/ /wheels/

@@ -1,4 +1,4 @@
-"""``python -m tickwire.agents`` is ``tickwire agent``."""
+"""``python -m tickwire.agents ...`` is ``tickwire agent ...``."""
 import sys
 
 from .cli import main

@@ -17,6 +17,9 @@ class Agent:
     * ``rng``       — a ``numpy.random.Generator`` seeded from the run seed and player id,
       so even random agents are reproducible;
     * ``info``      — the server's WELCOME (run id, mode, deadline, world description, ...).
+
+    ``act`` should return within the tick: on SIGINT/SIGTERM the runtime LEAVEs as soon as
+    it has control again, and interrupts an ``act`` still running ``stop_grace_s`` later.
     """
 
     #: Name shown in the server's logs and summary; defaults to the class name.

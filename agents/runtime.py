@@ -1,10 +1,14 @@
-"""Runs agents against a tickwire server: the only module of ``agents`` that talks to ZeroMQ.
+"""Runs agents against a tickwire server: the I/O loop around the agent's rules.
+
+The rules (join retry, ready, act on the newest state, end, server silence) live in
+:mod:`tickwire.protocol.agent_rules`, which never touches a socket or a clock; this module
+owns the sockets, reads the clock, calls the user's code and carries out the rules'
+decisions. It is the only module of ``agents`` besides ``worker`` that talks to ZeroMQ.
 
 One process can host several agents (each its own player): they share one SUB socket,
 so each state is received and decoded once, and one PUSH socket; each has its own DEALER
-(its control identity). Joining retries until the server is there; the agent gives up
-only after ``join_timeout_s``, and exits when the server ends the run or goes silent for
-``server_timeout_s`` (it publishes a heartbeat every second when idle).
+(its control identity). The hot path blocks on the state socket alone; control sockets
+are read when it is idle and every :data:`CONTROL_EVERY` states.
 """
 from __future__ import annotations
 
@@ -14,21 +18,13 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import zmq
 from tickwire.protocol import (
-    Action,
-    Actions,
     AgentError,
     End,
-    Error,
-    Heartbeat,
-    Join,
-    Leave,
     ProtocolError,
-    Ready,
     State,
     TransportError,
     Welcome,
@@ -36,288 +32,318 @@ from tickwire.protocol import (
     derive,
     encode,
 )
+from tickwire.protocol.agent_rules import (
+    Act,
+    AgentResult,
+    AgentRules,
+    Decision,
+    Ended,
+    Finish,
+    GiveUp,
+    Send,
+    ServerComplained,
+    Setup,
+    Socket,
+    Subscribe,
+)
 
 from .agent import Agent
 from .config import AgentConfig
 
+__all__ = ["AgentConfig", "AgentResult", "run"]
+
 log = logging.getLogger(__name__)
 
-JOIN_RETRY_S = 0.5
-POLL_MS = 100
-CONTROL_EVERY = 16  #: read control sockets at least every this many states
+POLL_S = 0.1          #: longest blocking wait, so a stop request is seen within this
+CONTROL_EVERY = 16    #: read control sockets at least every this many states
+MAX_DRAIN = 1000      #: most messages read from the state socket in one turn (its HWM)
 
 
-@dataclass
-class AgentResult:
-    """How one agent's run went."""
-    name: str
-    player: int | None = None
-    ticks: int = 0          #: ticks it acted on
-    skipped: int = 0        #: states it never saw or skipped because it was behind
-    end: End | None = None  #: the server's END, if one arrived
-    reason: str = ""
-    errors: list[str] = field(default_factory=list)  #: ERROR texts the server sent
+class AgentSockets:
+    """The sockets of one agent process: one SUB and one PUSH shared, one DEALER per player."""
 
-
-class _Host:
-    """The sockets and loop for one or more agents in this process."""
-
-    def __init__(self, agents: Sequence[Agent], cfg: AgentConfig) -> None:
-        self.agents = list(agents)
-        self.cfg = cfg
-        self.eps = derive(cfg.connect)
-        self.results = [AgentResult(a.name or type(a).__name__) for a in self.agents]
-        self.welcomes: list[Welcome | None] = [None] * len(self.agents)
-        self.seq = 0
-        self.stop_reason: str | None = None
-        self.end: End | None = None
+    def __init__(self, connect: str, players: int) -> None:
+        self.endpoints = derive(connect)
         self.ctx = zmq.Context()
-        self.sub = self._socket(zmq.SUB, self.eps.state, linger=0)
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.push = self._socket(zmq.PUSH, self.eps.actions, immediate=True)
-        self.dealers = []
-        for _ in self.agents:
-            d = self.ctx.socket(zmq.DEALER)
-            d.setsockopt(zmq.ROUTING_ID, uuid.uuid4().bytes)
-            self.dealers.append(self._socket_setup(d, self.eps.control, immediate=True))
-        self.poller = zmq.Poller()
-        for s in (self.sub, *self.dealers):
+        self.state = self._connect(zmq.SUB, self.endpoints.state, linger=0)
+        self.state.setsockopt(zmq.SUBSCRIBE, b"")
+        self.actions = self._connect(zmq.PUSH, self.endpoints.actions, immediate=True)
+        self.controls = [self._connect(zmq.DEALER, self.endpoints.control, immediate=True,
+                                       identity=uuid.uuid4().bytes) for _ in range(players)]
+        self.poller = zmq.Poller()  # while joining: every socket
+        for s in (self.state, *self.controls):
             self.poller.register(s, zmq.POLLIN)
+        self.state_poller = zmq.Poller()  # while playing: the state socket alone
+        self.state_poller.register(self.state, zmq.POLLIN)
 
-    def _socket(self, kind: int, addr: str, **kw: object) -> zmq.Socket:
-        return self._socket_setup(self.ctx.socket(kind), addr, **kw)
-
-    @staticmethod
-    def _socket_setup(s: zmq.Socket, addr: str, linger: int = 500,
-                      immediate: bool = False) -> zmq.Socket:
+    def _connect(self, kind: int, addr: str, linger: int = 500, immediate: bool = False,
+                 identity: bytes | None = None) -> zmq.Socket:
+        s = self.ctx.socket(kind)
         s.setsockopt(zmq.LINGER, linger)
+        if identity is not None:
+            s.setsockopt(zmq.ROUTING_ID, identity)
         if immediate:  # never queue to a server that is not (or no longer) there
             s.setsockopt(zmq.IMMEDIATE, 1)
         try:
             s.connect(addr)
         except zmq.ZMQError as e:
-            raise TransportError(f"cannot connect to {addr}: {e}") from e
+            self.ctx.destroy(linger=0)
+            raise TransportError(f"cannot connect to {addr}: {e}; check the address "
+                                 "(tcp://HOST:PORT, ipc:///path/prefix or inproc://name)") from e
         return s
 
+    def send(self, send: Send) -> bool:
+        """Send without blocking; False if the socket has no connected peer."""
+        sock = self.actions if send.socket is Socket.ACTIONS else self.controls[send.agent]
+        try:
+            sock.send_multipart(encode(send.message), zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        return True
+
     def close(self) -> None:
-        for s in (self.sub, self.push, *self.dealers):
+        for s in (self.state, self.actions, *self.controls):
             s.close()
         self.ctx.term()
 
-    # ---------------------------------------------------------------- joining
-    def join(self) -> bool:
-        """JOIN every agent, wait for WELCOMEs, subscribe, send READY. False if stopped."""
-        deadline = time.monotonic() + self.cfg.join_timeout_s
-        pending = set(range(len(self.agents)))
-        next_send = 0.0
-        while pending:
-            now = time.monotonic()
-            if self.stop_reason:
-                return False
-            if now >= deadline:
-                raise TransportError(
-                    f"no WELCOME from a tickwire server at {self.eps.base} after "
-                    f"{self.cfg.join_timeout_s:.0f} s: is the server running, and is the "
-                    "address (and its next two ports) reachable from here?")
-            if now >= next_send:
-                for i in pending:
-                    slot = None if self.cfg.slot is None else self.cfg.slot + i
-                    try:
-                        self.dealers[i].send_multipart(
-                            encode(Join(self.results[i].name, slot)), zmq.NOBLOCK)
-                    except zmq.Again:
-                        pass  # not connected yet: retried below
-                next_send = now + JOIN_RETRY_S
-            for sock, _ in self.poller.poll(POLL_MS):
-                if sock is not self.sub:
-                    i = self.dealers.index(sock)
-                    if self._on_control(i) and i in pending:
-                        pending.discard(i)
-                        self._welcomed(i)
-                else:
-                    self._drain_sub_quietly()
-        return self._send_ready(deadline)
 
-    def _welcomed(self, i: int) -> None:
-        w = self.welcomes[i]
-        agent, result = self.agents[i], self.results[i]
-        agent.player_id, agent.info, agent.rng = w.player, w, np.random.default_rng(w.seed)
-        result.player = w.player
-        log.info("%s joined run %s as player %d", result.name, w.run, w.player)
-        agent.setup(w)
-        self.sub.setsockopt(zmq.SUBSCRIBE, w.topic)  # proves to the server we hear the state
+class AgentLoop:
+    """Carries out the rules for the agents hosted in this process, over :class:`AgentSockets`."""
 
-    def _send_ready(self, deadline: float) -> bool:
-        for w in self.welcomes:
-            frames = encode(Ready(w.run, w.player, w.token))
-            while True:
-                if self.stop_reason:
-                    return False
-                try:
-                    self.push.send_multipart(frames, zmq.NOBLOCK)
-                    break
-                except zmq.Again:  # actions socket not connected yet
-                    if time.monotonic() >= deadline:
-                        raise TransportError(f"could not reach the actions endpoint "
-                                             f"{self.eps.actions} before the join timeout")
-                    self.poller.poll(10)
-        return True
+    def __init__(self, agents: Sequence[Agent], cfg: AgentConfig) -> None:
+        self.agents = list(agents)
+        self.sockets = AgentSockets(cfg.connect, len(self.agents))
+        self.rules = AgentRules([a.name or type(a).__name__ for a in self.agents],
+                                self.sockets.endpoints, now=time.monotonic(), slot=cfg.slot,
+                                join_timeout_s=cfg.join_timeout_s,
+                                server_timeout_s=cfg.server_timeout_s)
+        self.stop_reason: str | None = None  #: set (by a signal handler) to stop cleanly
+        self.before_stop = lambda: None  #: called when the loop takes up a stop request
+        self.in_user_code: str | None = None  #: the user callback running now, for the signal log
+        self._states = 0
 
-    def _drain_sub_quietly(self) -> None:
-        while True:
-            try:
-                self.sub.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
+    @property
+    def results(self) -> list[AgentResult]:
+        return self.rules.results
+
+    def serve(self) -> None:
+        """Join, play until the run ends or a stop is requested; raise if the rules give up."""
+        self.carry_out(self.rules.due(time.monotonic()))
+        while not self.rules.finished:
+            if self.stop_reason is not None:
+                self.before_stop()
+                self.stop(self.stop_reason)
+            elif self.rules.playing:
+                self._play_turn()
+            else:
+                self._join_turn()
+
+    def stop(self, reason: str) -> None:
+        """Stop cleanly: LEAVE for every joined player (best effort, never blocks)."""
+        self.carry_out(self.rules.stop(reason))
+
+    # ------------------------------------------------------------------ turns
+    def _join_turn(self) -> None:
+        timeout = min(POLL_S, self.rules.next_due(time.monotonic()))
+        for sock, _ in self.sockets.poller.poll(timeout * 1e3):
+            if sock is self.sockets.state:
+                self._read_states()
+            else:
+                self._read_control(self.sockets.controls.index(sock))
+        self.carry_out(self.rules.due(time.monotonic()))
+
+    def _play_turn(self) -> None:
+        """The hot path: block on the state socket; control when idle or every N states."""
+        if self.sockets.state_poller.poll(POLL_S * 1e3):
+            self._read_states()
+            self._states += 1
+            if self._states % CONTROL_EVERY:
                 return
+        else:
+            self.carry_out(self.rules.due(time.monotonic()))
+        for i in range(len(self.sockets.controls)):
+            self._read_control(i)
 
-    # ---------------------------------------------------------------- playing
-    def _on_control(self, i: int) -> bool:
-        """Handle one control message for agent ``i``; True if it was a WELCOME."""
-        try:
-            msg = decode(self.dealers[i].recv_multipart())
-        except ProtocolError as e:
-            log.warning("undecodable control message from the server: %s", e)
-            return False
-        if isinstance(msg, Welcome):
-            self.welcomes[i] = msg
-            return True
-        if isinstance(msg, Error):
-            if self.welcomes[i] is None:
-                raise AgentError(msg.code, f"the server refused {self.results[i].name}: {msg.text}")
-            log.error("server error for %s: %s (%s)", self.results[i].name, msg.text, msg.code)
-            self.results[i].errors.append(msg.text)
-        elif isinstance(msg, End):
-            self._finish(msg)
-        return False
-
-    def play(self) -> None:
-        """Act on each state until END. Blocks on the state socket alone (the hot path);
-        control sockets (ERROR; END is also published) are read when idle and every
-        CONTROL_EVERY states."""
-        run = self.welcomes[0].run
-        last_heard = time.monotonic()
-        last_tick = -1
-        states = 0
-        while self.end is None:
-            if self.stop_reason:
-                self._leave(self.stop_reason)
-                return
-            if self.sub.poll(POLL_MS):
-                last_heard = time.monotonic()
-                state = self._latest_state(run)
-                if state is not None:
-                    if last_tick >= 0 and state.tick > last_tick + 1:
-                        for r in self.results:
-                            r.skipped += state.tick - last_tick - 1
-                    last_tick = state.tick
-                    self._act(state)
-                    states += 1
-                    if states % CONTROL_EVERY:
-                        continue
-            elif time.monotonic() - last_heard > self.cfg.server_timeout_s:
-                raise TransportError(f"the server at {self.eps.base} has been silent for "
-                                     f"{self.cfg.server_timeout_s:.0f} s; it is gone or "
-                                     "unreachable, so this agent stops")
-            for i, d in enumerate(self.dealers):
-                while d.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                    self._on_control(i)
-
-    def _latest_state(self, run: str) -> State | None:
-        """Drain the state socket; return the newest STATE (older ones are too late now)."""
-        latest = None
-        while self.sub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            frames = self.sub.recv_multipart(copy=False)
+    def _read_states(self) -> None:
+        """Everything queued on the state socket (bounded) goes to the rules at once, so they
+        can act on the newest state. Called only when a poll said a message is there."""
+        sub, msgs = self.sockets.state, []
+        for _ in range(MAX_DRAIN):
+            frames = sub.recv_multipart(copy=False)
             try:
-                msg = decode(frames)
+                msgs.append(decode(frames))
             except ProtocolError as e:
                 log.warning("undecodable message on the state socket: %s", e)
+            if not sub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                break
+        self.carry_out(self.rules.states_received(msgs, time.monotonic()))
+
+    def _read_control(self, i: int) -> None:
+        dealer = self.sockets.controls[i]
+        while not self.rules.finished and dealer.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            try:
+                msg = decode(dealer.recv_multipart())
+            except ProtocolError as e:
+                log.warning("undecodable message on the control socket: %s", e)
                 continue
-            if getattr(msg, "run", run) != run or isinstance(msg, Heartbeat):
-                continue
-            if isinstance(msg, End):
-                self._finish(msg)
-                return None
-            if isinstance(msg, State):
-                latest = msg
-        return latest
+            self.carry_out(self.rules.control_received(i, msg, time.monotonic()))
+
+    # ------------------------------------------------------------------ decisions
+    def carry_out(self, decisions: list[Decision]) -> None:
+        """Do what the rules decided, in order (the most frequent decisions first)."""
+        for d in decisions:
+            kind = type(d)
+            if kind is Act:
+                self._act(d.state)
+            elif kind is Send:
+                self._send(d)
+            elif kind is Setup:
+                self._setup(d.agent, d.welcome)
+            elif kind is Subscribe:
+                self.sockets.state.setsockopt(zmq.SUBSCRIBE, d.topic)
+            elif kind is ServerComplained:
+                log.error("server error for %s: %s (%s)", self.results[d.agent].name,
+                          d.error.text, d.error.code)
+            elif kind is Ended:
+                self._call_on_end(d.end)
+            elif kind is GiveUp:
+                raise d.error
+            elif kind is not Finish:
+                raise AssertionError(f"unknown decision {d!r}")
+
+    def _send(self, send: Send) -> None:
+        if not self.sockets.send(send):
+            if send.socket is Socket.ACTIONS and send.message.KIND != "ready":
+                log.warning("could not send the action(s) for tick %d (server unreachable)",
+                            send.message.tick)
+            self.carry_out(self.rules.send_failed(send, time.monotonic()))
+
+    def _setup(self, i: int, welcome: Welcome) -> None:
+        agent = self.agents[i]
+        agent.player_id, agent.info = welcome.player, welcome
+        agent.rng = np.random.default_rng(welcome.seed)
+        log.info("%s joined run %s as player %d", self.results[i].name, welcome.run,
+                 welcome.player)
+        self.in_user_code = "setup()"
+        agent.setup(welcome)
+        self.in_user_code = None
 
     def _act(self, state: State) -> None:
-        """Every hosted agent acts; one ACTION, or one ACTIONS batch for several players."""
-        entries = []
-        for agent, w in zip(self.agents, self.welcomes):
-            agent.tick = state.tick
-            entries.append([w.player, w.token, agent.act(state.payload)])
-        self.seq += 1
-        run = self.welcomes[0].run
-        if len(entries) == 1:
-            msg = Action(run, state.tick, entries[0][0], self.seq, entries[0][1], entries[0][2])
-        else:
-            msg = Actions(run, state.tick, self.seq, entries)
-        try:
-            self.push.send_multipart(encode(msg), zmq.NOBLOCK, copy=False)
-        except zmq.Again:
-            log.warning("could not send the action(s) for tick %d (server unreachable)", state.tick)
-            return
-        for result in self.results:
-            result.ticks += 1
+        tick, payloads = state.tick, []
+        self.in_user_code = "act()"
+        for agent in self.agents:
+            agent.tick = tick
+            payloads.append(agent.act(state.payload))
+        self.in_user_code = None
+        self._send(self.rules.acted(tick, payloads))
 
-    def _finish(self, end: End) -> None:
-        if self.end is None:
-            self.end = end
-            for agent, result in zip(self.agents, self.results):
-                result.end, result.reason = end, f"end: {end.reason}"
-                agent.on_end(end)
+    def _call_on_end(self, end: End) -> None:
+        self.in_user_code = "on_end()"
+        for agent in self.agents:
+            agent.on_end(end)
+        self.in_user_code = None
 
-    def _leave(self, reason: str) -> None:
-        for d, w, result in zip(self.dealers, self.welcomes, self.results):
-            result.reason = reason
-            if w is not None:
-                try:
-                    d.send_multipart(encode(Leave(w.run, w.player, reason)), zmq.NOBLOCK)
-                except zmq.Again:
-                    pass
+    def close(self) -> None:
+        self.sockets.close()
+
+
+class StopSignals:
+    """SIGINT/SIGTERM while :func:`run` is in control of the main thread.
+
+    The first signal asks the loop to stop cleanly (LEAVE, return); the loop sees it within
+    :data:`POLL_S` whenever it has control. If user code (``act()`` spinning) keeps control
+    for ``grace_s`` after that, or a second signal comes, the signal raises where the main
+    thread is: ``KeyboardInterrupt`` for SIGINT, ``SystemExit(143)`` for SIGTERM (exit code
+    128 + signal number), so the process ends promptly instead of waiting for SIGKILL.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, loop: AgentLoop, grace_s: float) -> None:
+        self.loop = loop
+        self.grace_s = grace_s
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> StopSignals:
+        """Install the handlers (main thread only; elsewhere signals are left alone)."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self.received is not None:
+            self._interrupt(signum, f"a second {signal.Signals(signum).name} arrived while "
+                            f"{self._running()} is running")
+        self.received = signum
+        self.loop.stop_reason = f"signal {signal.Signals(signum).name}"
+        if self.grace_s > 0 and hasattr(signal, "setitimer"):
+            self._previous.setdefault(signal.SIGALRM, signal.signal(signal.SIGALRM, self._on_grace))
+            signal.setitimer(signal.ITIMER_REAL, self.grace_s)
+
+    def _on_grace(self, signum: int, frame: object) -> None:
+        self._interrupt(self.received, f"{self._running()} is still running {self.grace_s:g} s "
+                        f"after {signal.Signals(self.received).name}")
+
+    def _running(self) -> str:
+        return self.loop.in_user_code or "the agent"
+
+    def _interrupt(self, signum: int, why: str) -> None:
+        self.disarm()
+        code = 128 + signum
+        log.error("%s: interrupting it; the process exits with code %d", why, code)
+        raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(code)
+
+    def disarm(self) -> None:
+        """Cancel the grace timer: the loop has control and stops cleanly by itself."""
+        if signal.SIGALRM in self._previous:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def restore(self) -> None:
+        self.disarm()
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def run(agents: Agent | Sequence[Agent], connect: str | None = None, *,
         config: AgentConfig | None = None, **options: object) -> AgentResult | list[AgentResult]:
     """Join the server at ``connect`` (a base address) and play until the run ends.
 
-    Pass one agent (returns one :class:`AgentResult`) or several (one process, several
-    players; returns a list). ``options`` are :class:`AgentConfig` fields.
-    Raises :class:`~protocol.AgentError` if refused, :class:`~protocol.TransportError`
-    if the server cannot be reached or goes away.
+    Pass one agent (returns one :class:`AgentResult`; ``print`` it for a one-line report)
+    or several (one process, several players; returns a list). ``options`` are
+    :class:`AgentConfig` fields. Raises :class:`~tickwire.protocol.AgentError` if refused,
+    :class:`~tickwire.protocol.TransportError` if the server cannot be reached or goes away.
+    On SIGINT/SIGTERM it LEAVEs and returns; see :class:`StopSignals` for user code that
+    does not return.
     """
     single = isinstance(agents, Agent)
     agent_list = [agents] if single else list(agents)
     if not agent_list:
         raise ValueError("run() needs at least one agent")
     cfg = config or AgentConfig(connect=connect or "", **options)  # type: ignore[arg-type]
-    host = _Host(agent_list, cfg)
-    restore = _install_signals(host) if cfg.handle_signals else {}
+    loop = AgentLoop(agent_list, cfg)
+    signals = StopSignals(loop, cfg.stop_grace_s)
+    if cfg.handle_signals:
+        signals.install()
+        loop.before_stop = signals.disarm
     try:
-        if host.join():
-            host.play()
-        else:
-            host._leave(host.stop_reason or "stopped")
+        loop.serve()
+        signals.disarm()
     except BaseException as e:
+        signals.disarm()
         if not isinstance(e, (AgentError, TransportError)):
-            host._leave(f"agent error: {type(e).__name__}: {e}")
+            loop.stop(_stop_reason(e, loop))
         raise
     finally:
-        for sig, handler in restore.items():
-            signal.signal(sig, handler)
-        host.close()
-    return host.results[0] if single else host.results
+        signals.restore()
+        loop.close()
+    return loop.results[0] if single else loop.results
 
 
-def _install_signals(host: _Host) -> dict:
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous = {}
-
-    def handler(signum: int, frame: object) -> None:
-        host.stop_reason = f"signal {signal.Signals(signum).name}"
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, handler)
-    return previous
+def _stop_reason(e: BaseException, loop: AgentLoop) -> str:
+    """The LEAVE reason when an exception ends the loop."""
+    if isinstance(e, (KeyboardInterrupt, SystemExit)):
+        return (f"{loop.stop_reason or type(e).__name__}; interrupted in "
+                f"{loop.in_user_code or 'the agent loop'}")
+    return f"agent error: {type(e).__name__}: {e}"

@@ -1,4 +1,11 @@
-"""The smallest useful agent: walk toward the first resource on the grid."""
+"""The smallest useful agent: walk toward the first resource on the grid.
+
+Run it against a server: ``python examples/my_agent.py [ADDRESS]`` (default: $TICKWIRE_CONNECT,
+else tcp://127.0.0.1:5555); it prints one line saying how its run went.
+"""
+import os
+import sys
+
 import numpy as np
 
 from tickwire import Agent, run
@@ -15,4 +22,5 @@ class MyAgent(Agent):
 
 
 if __name__ == "__main__":
-    run(MyAgent(), connect="tcp://localhost:5555")
+    address = os.environ.get("TICKWIRE_CONNECT", "tcp://127.0.0.1:5555")
+    print(run(MyAgent(), sys.argv[1] if len(sys.argv) > 1 else address))

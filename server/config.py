@@ -23,6 +23,7 @@ class ServerConfig:
     min_players: int | None = None
     lobby_timeout_s: float = 60.0
     heartbeat_s: float = 1.0
+    events_path: str | None = None  #: append one JSON object per event to this file (--events)
 
     def __post_init__(self) -> None:
         if self.players < 1:
@@ -42,3 +43,8 @@ class ServerConfig:
                               f"got {self.min_players}")
         if not self.lobby_timeout_s > 0:
             raise ConfigError(f"--lobby-timeout must be > 0 s, got {self.lobby_timeout_s}")
+        if not self.heartbeat_s > 0:
+            raise ConfigError(f"heartbeat_s must be > 0 s, got {self.heartbeat_s}")
+        if self.events_path is not None and not self.events_path:
+            raise ConfigError("--events (TICKWIRE_EVENTS) must name a file; leave it unset for "
+                              "no events file")

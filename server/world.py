@@ -6,10 +6,7 @@ from typing import Any
 
 from tickwire.protocol import state_digest
 from tickwire.protocol.loading import load_object  # noqa: F401  (re-exported for worlds)
-
-
-class InvalidAction(ValueError):
-    """An action does not fit the world's action spec; the message says why."""
+from tickwire.protocol.server_rules import InvalidAction  # noqa: F401  (part of the World API)
 
 
 class World(ABC):

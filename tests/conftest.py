@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,9 @@ class Proc:
         return json.loads(self.stdout)
 
     def wait_for(self, pattern: str, timeout: float = 30) -> re.Match:
-        """Wait (bounded) until ``pattern`` appears in stderr; fail if the process exits first."""
+        """Wait (bounded) until ``pattern`` appears in stderr; fail if the process exits first.
+
+        For a test script's own output only: wait for a server with :func:`wait_event`."""
         deadline = time.monotonic() + timeout
         rx = re.compile(pattern)
         while time.monotonic() < deadline:
@@ -139,6 +142,45 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def read_events(path: Path) -> list[dict]:
+    """The complete lines of a server's events file (``--events``) so far, decoded."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    lines = text.split("\n")[:-1]  # the part after the last newline may be half written
+    return [json.loads(line) for line in lines]
+
+
+def wait_event(path: Path, match: Callable[[dict], bool], proc: Proc, timeout: float = 30) -> dict:
+    """Wait (bounded) for the first event in ``path`` that ``match``es; fail if ``proc``
+    (the server writing it) exits first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for event in read_events(path):
+            if match(event):
+                return event
+        if proc.popen.poll() is not None or time.monotonic() >= deadline:
+            why = (f"exited ({proc.popen.returncode})" if proc.popen.poll() is not None
+                   else f"ran {timeout} s")
+            raise AssertionError(f"{proc.name} {why} without writing the awaited event; events:\n"
+                                 f"{read_events(path)}\nstderr:\n{proc.stderr[-3000:]}")
+        try:
+            proc.popen.wait(0.05)  # the poll interval; returns at once if the server exits
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def event(kind: str, **fields) -> Callable[[dict], bool]:
+    """A matcher for :func:`wait_event`: ``event("player", name="a0", new="dead")``."""
+    return lambda e: e["event"] == kind and all(e.get(k) == v for k, v in fields.items())
+
+
+def accounted(p: dict) -> int:
+    """Ticks a player's summary accounts for: each tick is exactly one of these."""
+    return p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"]
 
 
 def player(summary: dict, pid: int) -> dict:

@@ -24,11 +24,14 @@ class RawPlayer:
             raise AssertionError(f"{self.name}: nothing received within {timeout_s} s")
         return sock.recv_multipart()
 
-    def join(self, timeout_s: float = 30) -> Welcome:
+    def join(self, timeout_s: float = 30, ready: bool = True) -> Welcome:
+        """JOIN; then, if ``ready``, prove readiness (subscribe to the topic, send READY)."""
         self.dealer.send_multipart(encode(Join(self.name)))
         msg = decode(self._recv(self.dealer, timeout_s))
         assert isinstance(msg, Welcome), msg
         self.welcome = msg
+        if not ready:
+            return msg
         self.sub.subscribe(msg.topic)
         self.push.send_multipart(encode(Ready(msg.run, msg.player, msg.token)))
         return msg

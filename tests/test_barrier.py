@@ -1,7 +1,8 @@
-"""The tick barrier and roster as pure units: no sockets, no clock, no sleeping."""
+"""The tick barrier and the roster as pure units: no sockets, no clock, no sleeping."""
 import pytest
-from tickwire.server.barrier import Offer, TickBarrier
-from tickwire.server.roster import Roster, Status
+from tickwire.protocol.barrier import Offer, TickBarrier
+from tickwire.protocol.roster import Roster
+from tickwire.protocol.server_status import Status
 
 
 def test_tick_completes_when_every_awaited_player_answered():
@@ -76,66 +77,39 @@ def test_misuse_is_refused_loudly():
         b.begin(3, {0}, {0}, now=0)
 
 
-def _roster(n=2, strikes=3):
-    r = Roster("run", seed=1, capacity=n, strikes=strikes)
-    for i in range(n):
-        r.add(i, "p", f"id{i}".encode())
-        p = r.players[i]
-        p.subscribed = p.ready_sent = True
-        r.mark_ready_if_proven(p)
-    r.start()
-    return r
-
-
-def test_strikes_make_a_player_inactive_and_an_answer_reactivates_it():
-    r = _roster(strikes=2)
-    b = TickBarrier()
-    for tick in range(2):
-        b.begin(tick, r.accepting(), r.awaited(), now=0)
-        b.offer(0, tick, 1, now=0)
-        struck = r.apply(b.close())
-    assert [p.id for p in struck] == [1] and r.players[1].status is Status.INACTIVE
-    assert r.awaited() == [0] and r.accepting() == [0, 1]
-    b.begin(2, r.accepting(), r.awaited(), now=0)
-    b.offer(1, 2, 3, now=0.25)
-    r.apply(b.close())
-    p = r.players[1]
-    assert p.status is Status.ACTIVE and p.missed == 2 and p.answered == 1 and p.streak == 0
-
-
 def test_player_stats_report_counts_and_response_times():
-    r = _roster(n=1)
+    r = Roster("run", seed=1, capacity=1, strikes=0)
+    r.add(0, "p", b"id0").status = Status.ACTIVE
     b = TickBarrier()
     for tick, rt in enumerate([0.001, 0.002, 0.003]):
-        b.begin(tick, [0], [0], now=0)
+        b.begin(tick, r.accepting(), r.awaited(), now=0)
         b.offer(0, tick, 0, now=rt)
-        r.apply(b.close())
+        r.count(b.close(), r.absent())
     s = r.summary()[0]
     assert s["answered"] == 3 and s["missed"] == 0
     assert s["mean_ms"] == pytest.approx(2.0) and 2.9 <= s["p99_ms"] <= 3.0
 
 
-def test_roster_slots_names_and_readiness():
+def test_a_closed_tick_counts_each_player_once_by_what_it_did_or_why_it_was_absent():
+    r = Roster("run", seed=1, capacity=4, strikes=0)
+    for i, status in enumerate((Status.ACTIVE, Status.ACTIVE, Status.DEAD, Status.LEFT)):
+        r.add(i, f"p{i}", f"id{i}".encode()).status = status
+    b = TickBarrier()
+    b.begin(0, r.accepting(), r.awaited(), now=0)
+    b.offer(0, 0, "x", now=0)
+    missed = r.count(b.close(), r.absent())
+    assert [p.id for p in missed] == [1] and r.players[1].streak == 1
+    counts = [(s["answered"], s["missed"], s["dead"], s["left"]) for s in r.summary()]
+    assert counts == [(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)]
+
+
+def test_roster_slots_names_seeds_and_lookups():
     r = Roster("run", seed=1, capacity=2, strikes=0)
     assert r.free_slot(1) == 1 and r.free_slot(5) is None
     a = r.add(1, "bot", b"a")
     b = r.add(r.free_slot(None), "bot", b"b")
     assert (a.name, b.name) == ("bot", "bot-0") and r.free_slot(None) is None
-    assert a.seed != b.seed and a.token != b.token and r.by_topic(a.topic) is a
-    a.subscribed = True
-    assert not r.mark_ready_if_proven(a)  # READY on the actions path still missing
-    a.ready_sent = True
-    assert r.mark_ready_if_proven(a) and a.status is Status.READY
-
-
-def test_a_late_answer_counts_late_and_brings_an_inactive_player_back():
-    r = _roster(strikes=1)
-    b = TickBarrier()
-    b.begin(0, r.accepting(), r.awaited(), now=0)
-    b.offer(0, 0, 1, now=0)
-    r.apply(b.close())
-    assert r.players[1].status is Status.INACTIVE
-    assert r.heard_late(r.players[1])  # its answer to tick 0 arrives after the tick closed
-    p = r.players[1]
-    assert p.late == 1 and p.status is Status.ACTIVE and r.awaited() == [0, 1]
-    assert not r.heard_late(p) and p.late == 2  # late while active: only counted
+    assert a.seed != b.seed and a.token != b.token
+    assert r.by_topic(a.topic) is a and r.by_identity(b"b") is b
+    r.remove(a)
+    assert r.free_slot(None) == 1 and r.by_topic(a.topic) is None

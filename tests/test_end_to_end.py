@@ -7,7 +7,7 @@ import signal
 
 import pytest
 import zmq
-from conftest import alive, children_of, player
+from conftest import accounted, alive, children_of, event, player, read_events, wait_event
 from raw_player import RawPlayer
 from tickwire.protocol import Actions, End, Error, Join, State, decode, derive, encode
 
@@ -17,7 +17,7 @@ RUN = ["-m", "tickwire.server", "run"]
 def _all_answered(summary: dict, ticks: int, n: int) -> None:
     assert summary["ticks"] == ticks and len(summary["players"]) == n
     for p in summary["players"]:
-        assert (p["answered"], p["missed"], p["late"]) == (ticks, 0, 0), p
+        assert (p["answered"], p["missed"], p["late"], p["dead"]) == (ticks, 0, 0, 0), p
     assert summary["rejected"] == {}
 
 
@@ -55,10 +55,12 @@ def test_same_seed_gives_same_state_hash_and_other_seed_does_not(procs):
     assert len({hashes[0], hashes[2], hashes[3]}) == 3
 
 
-def test_server_and_agents_started_separately_over_tcp(procs):
+def test_server_and_agents_started_separately_over_tcp(procs, tmp_path):
+    events = tmp_path / "events.jsonl"
     server = procs(["-m", "tickwire.server", "--bind", "tcp://127.0.0.1:0", "--players", "3", "--ticks",
-                    "300", "--json"], name="server")
-    base = server.wait_for(r"listening on (tcp://127\.0\.0\.1:\d+)").group(1)
+                    "300", "--json", "--events", str(events)], name="server")
+    base = wait_event(events, event("listening"), server)["base"]
+    assert base.startswith("tcp://127.0.0.1:") and not base.endswith(":0")
     agents = [procs(["-m", "tickwire.server", "agent", "--connect", base, "--agent",
                      "tickwire.agents.examples.greedy_agent:GreedyAgent"], name=f"agent{i}")
               for i in range(3)]
@@ -67,16 +69,19 @@ def test_server_and_agents_started_separately_over_tcp(procs):
         assert a.wait(15) == 0, a.stderr
 
 
-def test_environment_variables_stand_in_for_flags_and_agents_may_start_first(procs, ipc_base):
+def test_environment_variables_stand_in_for_flags_and_agents_may_start_first(procs, ipc_base,
+                                                                            tmp_path):
     agents = [procs(["-m", "tickwire.agents"], name=f"agent{i}",
                     env={"TICKWIRE_CONNECT": ipc_base, "TICKWIRE_NAME": f"env-{i}"})
               for i in range(2)]  # started before the server exists: they keep trying
     server = procs(["-m", "tickwire.server", "--json"], name="server", env={
         "TICKWIRE_BIND": ipc_base, "TICKWIRE_PLAYERS": "2", "TICKWIRE_TICKS": "100",
-        "TICKWIRE_SEED": "5"})
+        "TICKWIRE_SEED": "5", "TICKWIRE_EVENTS": str(tmp_path / "events.jsonl")})
     s = server.json()
     _all_answered(s, 100, 2)
     assert s["seed"] == 5 and {p["name"] for p in s["players"]} == {"env-0", "env-1"}
+    kinds = [e["event"] for e in read_events(tmp_path / "events.jsonl")]
+    assert kinds[0] == "listening" and kinds[-2:] == ["started", "end"]
     for a in agents:
         assert a.wait(15) == 0, a.stderr
 
@@ -109,10 +114,11 @@ def test_deadline_mode_does_not_wait_for_a_slow_agent(procs, ipc_base):
 
 
 @pytest.mark.parametrize("mode", ["strict", "deadline"])
-def test_an_agent_killed_mid_run_does_not_stop_the_run(procs, ipc_base, zctx, mode):
+def test_an_agent_killed_mid_run_does_not_stop_the_run(procs, ipc_base, zctx, mode, tmp_path):
     ticks = 3000
     server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "3", "--ticks", str(ticks),
-                    "--mode", mode, "--deadline-ms", "200", "--json"], name="server")
+                    "--mode", mode, "--deadline-ms", "200", "--json", "--events",
+                    str(tmp_path / "events.jsonl")], name="server")
     agents = [procs(["-m", "tickwire.agents", "--connect", ipc_base], name=f"a{i}") for i in range(3)]
     watch = zctx.socket(zmq.SUB)
     watch.linger = 0
@@ -127,8 +133,11 @@ def test_an_agent_killed_mid_run_does_not_stop_the_run(procs, ipc_base, zctx, mo
     s = server.json()
     assert s["ticks"] == ticks and s["reason"] == "ticks done"
     dead = [p for p in s["players"] if p["status"] == "dead"]
-    assert len(dead) == 1 and 50 <= dead[0]["answered"] < ticks
+    assert len(dead) == 1 and 50 <= dead[0]["answered"] < ticks and dead[0]["dead"] > 0
     assert all(p["answered"] == ticks for p in s["players"] if p["status"] != "dead")
+    assert all(accounted(p) == ticks for p in s["players"]), s["players"]
+    became_dead = wait_event(tmp_path / "events.jsonl", event("player", new="dead"), server)
+    assert became_dead["id"] == dead[0]["id"] and became_dead["old"] in ("active", "inactive")
 
 
 def test_garbage_on_actions_and_control_is_counted_and_the_run_finishes(procs, ipc_base, zctx):
@@ -147,10 +156,14 @@ def test_garbage_on_actions_and_control_is_counted_and_the_run_finishes(procs, i
     # The ERROR for the invalid action proves everything before it was processed.
     err = p1.control()
     assert isinstance(err, Error) and err.code == "invalid_action" and "0..4" in err.text
-    # Control garbage gets an ERROR reply each.
-    for frames in ([b"junk"], encode(State(w1.run, 0))):
-        p1.dealer.send_multipart(frames)
-        assert isinstance(p1.control(), Error)
+    # Control garbage gets an ERROR reply each, saying what was wrong and what to do.
+    p1.dealer.send_multipart([b"junk"])
+    err = p1.control()
+    assert isinstance(err, Error) and err.code == "malformed"
+    assert "could not decode your message" in err.text and "PROTOCOL.md" in err.text
+    p1.dealer.send_multipart(encode(State(w1.run, 0)))
+    err = p1.control()
+    assert isinstance(err, Error) and err.code == "wrong_kind" and "only join and leave" in err.text
     late_joiner = RawPlayer(zctx, ipc_base, "late")
     late_joiner.dealer.send_multipart(encode(Join("late")))
     refused = late_joiner.control()
@@ -177,15 +190,17 @@ def test_garbage_on_actions_and_control_is_counted_and_the_run_finishes(procs, i
     assert player(s, w1.player)["answered"] == 30 and player(s, w2.player)["late"] == 1
 
 
-def test_sigint_to_tickwire_run_exits_quickly_and_leaves_no_process(procs):
-    run = procs([*RUN, "--agents", "4", "--ticks", "100000000"], name="run")
-    run.wait_for(r"all set")
+def test_sigint_to_tickwire_run_exits_quickly_and_leaves_no_process(procs, tmp_path):
+    events = tmp_path / "events.jsonl"
+    run = procs([*RUN, "--agents", "4", "--ticks", "100000000", "--events", str(events)], name="run")
+    wait_event(events, event("started"), run)
     kids = children_of(run.pid)
     assert len(kids) >= 4
     run.popen.send_signal(signal.SIGINT)
     assert run.wait(5) == 130
     assert "signal SIGINT" in run.stdout
     assert not [k for k in kids if alive(k)]
+    assert event("end", reason="signal SIGINT")(read_events(events)[-1])
 
 
 def test_lobby_timeout_names_who_is_missing(procs, ipc_base):
@@ -196,21 +211,38 @@ def test_lobby_timeout_names_who_is_missing(procs, ipc_base):
     assert agent.wait(15) == 0  # it got END and left cleanly
 
 
-def test_a_full_server_refuses_an_extra_agent_with_a_clear_message(procs, ipc_base):
-    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "1", "--ticks", "1000000"])
-    procs(["-m", "tickwire.agents", "--connect", ipc_base])
-    server.wait_for("all set")
-    extra = procs(["-m", "tickwire.agents", "--connect", ipc_base])
-    assert extra.wait(30) == 3
-    assert "refused" in extra.stderr and "run_in_progress" not in extra.stderr.split("refused")[0]
+def test_a_full_lobby_refuses_an_extra_agent_with_a_clear_message(procs, ipc_base, zctx):
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "1"], name="server")
+    holder = RawPlayer(zctx, ipc_base, "holder")
+    holder.join(ready=False)  # holds the only slot; never ready, so the lobby stays open
+    extra = procs(["-m", "tickwire.agents", "--connect", ipc_base], name="extra")
+    assert extra.wait(30) == 5  # ExitCode.REFUSED
+    assert "refused" in extra.stderr and "all 1 player slots are taken" in extra.stderr
+    server.popen.send_signal(signal.SIGTERM)
+    assert server.wait(10) == 130
+    assert "stopped in the lobby (signal SIGTERM)" in server.stdout
+
+
+def test_an_agent_joining_a_run_in_progress_is_refused_with_a_clear_message(procs, ipc_base,
+                                                                          tmp_path):
+    events = tmp_path / "events.jsonl"
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "1", "--ticks",
+                    "1000000", "--events", str(events)], name="server")
+    procs(["-m", "tickwire.agents", "--connect", ipc_base], name="first")
+    wait_event(events, event("started"), server)
+    extra = procs(["-m", "tickwire.agents", "--connect", ipc_base], name="extra")
+    assert extra.wait(30) == 5  # ExitCode.REFUSED
+    assert "refused" in extra.stderr and "players must join before it starts" in extra.stderr
     server.popen.send_signal(signal.SIGTERM)
     assert server.wait(10) == 130
 
 
-def test_agent_exits_when_the_server_goes_away(procs, ipc_base):
-    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "1", "--ticks", "100000000"])
+def test_agent_exits_when_the_server_goes_away(procs, ipc_base, tmp_path):
+    events = tmp_path / "events.jsonl"
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "1", "--ticks", "100000000",
+                    "--events", str(events)])
     agent = procs(["-m", "tickwire.agents", "--connect", ipc_base, "--server-timeout", "2"])
-    server.wait_for("all set")
+    wait_event(events, event("started"), server)
     server.popen.send_signal(signal.SIGKILL)
     assert agent.wait(20) == 4
     assert "silent" in agent.stderr
@@ -236,6 +268,7 @@ def test_an_agent_that_raises_exits_nonzero_with_traceback_and_the_run_goes_on(p
     assert bad.wait(15) != 0 and "boom at tick 5" in bad.stderr
     crashed = next(p for p in s["players"] if p["name"] == "CrashingAgent")
     assert crashed["status"] == "left" and crashed["answered"] == 5
+    assert all(accounted(p) == 100 for p in s["players"]), s["players"]
     assert good.wait(15) == 0 and s["ticks"] == 100
 
 
@@ -247,18 +280,20 @@ def test_the_readme_example_agent_runs_from_its_file(procs):
     assert sum(p["score"] for p in s["players"]) > 0
 
 
-def test_a_frozen_agent_is_declared_dead_then_rejoins_after_sigcont(procs, ipc_base, zctx):
+def test_a_frozen_agent_is_declared_dead_then_rejoins_after_sigcont(procs, ipc_base, zctx,
+                                                                    tmp_path):
+    events = tmp_path / "events.jsonl"
     server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "2", "--ticks", "100000000",
-                    "--json"], name="server")
+                    "--json", "--events", str(events)], name="server")
     agents = [procs(["-m", "tickwire.agents", "--connect", ipc_base, "--name", f"a{i}",
                      "--server-timeout", "60"], name=f"a{i}") for i in range(2)]
-    server.wait_for("all set")
+    wait_event(events, event("started"), server)
     agents[0].popen.send_signal(signal.SIGSTOP)
-    try:
-        server.wait_for(r"player \d 'a0' disconnected", timeout=20)  # ZMTP heartbeat timeout
+    try:  # the ZMTP heartbeat timeout notices the frozen process
+        wait_event(events, event("player", name="a0", new="dead"), server, timeout=20)
     finally:
         agents[0].popen.send_signal(signal.SIGCONT)
-    server.wait_for(r"player \d 'a0' reconnected", timeout=20)
+    wait_event(events, event("player", name="a0", old="dead", new="active"), server, timeout=20)
     watch = zctx.socket(zmq.SUB)
     watch.linger = 0
     watch.subscribe(b"")
@@ -277,6 +312,7 @@ def test_a_frozen_agent_is_declared_dead_then_rejoins_after_sigcont(procs, ipc_b
     a0, a1 = (next(p for p in s["players"] if p["name"] == n) for n in ("a0", "a1"))
     assert a0["status"] == "active" and a1["status"] == "active"
     assert a1["answered"] >= first + 300 and 0 < a0["answered"] < a1["answered"]
+    assert a0["dead"] > 0 and accounted(a0) == accounted(a1) == s["ticks"], (a0, a1)
 
 
 def test_hosting_players_in_fewer_processes_gives_the_same_run(procs):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import site
 import subprocess
 import sys
 import zipfile
@@ -43,6 +44,11 @@ def test_the_installed_wheel_runs_a_match_from_anywhere(wheel: Path, tmp_path: P
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
                    check=True, timeout=120)
+    # The dependencies (pyzmq, msgpack, numpy) from wherever this interpreter has them, also
+    # when that is itself a venv (the README's test command): a plain path .pth line adds the
+    # directory without running its .pth files, so our editable tickwire stays out.
+    (site_dir,) = venv.glob("lib/python*/site-packages")
+    (site_dir / "_test_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     py = str(venv / "bin" / "python")
     subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
                    check=True, timeout=120, capture_output=True)

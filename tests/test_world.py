@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 from tickwire.protocol import ConfigError, derive, player_seed, state_digest
+from tickwire.server.config import ServerConfig
 from tickwire.server.grid_world import GridWorld, write_png
-from tickwire.server.loop import ServerConfig
 from tickwire.server.world import InvalidAction
 
 
@@ -48,6 +48,13 @@ def test_actions_are_validated_against_the_spec():
             w.validate_action(bad)
 
 
+def test_an_invalid_action_is_a_tickwire_protocol_error_and_a_value_error():
+    from tickwire.protocol import ProtocolError, TickwireError
+    e = InvalidAction("action 7 is not an int in 0..4")
+    assert isinstance(e, (ProtocolError, TickwireError, ValueError)) and isinstance(e, TickwireError)
+    assert e.reason == "invalid_action" and str(e) == "action 7 is not an int in 0..4"
+
+
 def test_render_writes_a_png(tmp_path):
     w = GridWorld(size=8)
     img = w.render(w.reset(0, 2), scale=4)
@@ -77,6 +84,7 @@ def test_endpoints_derive_three_addresses():
     ({"players": 0}, "--players"), ({"mode": "fast"}, "--mode"), ({"deadline_ms": 0}, "--deadline-ms"),
     ({"on_missing": "x"}, "--on-missing"), ({"min_players": 3, "players": 2}, "--min-players"),
     ({"strikes": -1}, "--strikes"), ({"lobby_timeout_s": 0}, "--lobby-timeout"),
+    ({"events_path": ""}, "--events"),
 ])
 def test_server_config_is_validated_with_the_flag_named(kw, words):
     with pytest.raises(ConfigError, match=words):

@@ -41,6 +41,10 @@ _EXPORTS = {
     "TransportError": "tickwire.protocol.errors",
     "AgentError": "tickwire.protocol.errors",
     "LobbyTimeout": "tickwire.protocol.errors",
+    "Refused": "tickwire.protocol.errors",
+    "BindError": "tickwire.protocol.errors",
+    "ServerUnreachable": "tickwire.protocol.errors",
+    "ServerGone": "tickwire.protocol.errors",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -52,9 +56,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from tickwire.agents.worker import Worker
     from tickwire.protocol.errors import (
         AgentError,
+        BindError,
         ConfigError,
         LobbyTimeout,
         ProtocolError,
+        Refused,
+        ServerGone,
+        ServerUnreachable,
         TickwireError,
         TransportError,
     )

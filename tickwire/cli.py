@@ -1,164 +1,250 @@
-"""The ``tickwire`` command: ``run`` (server + local agents), ``server``, ``agent``.
+"""The ``tickwire`` command: ``run`` (server + local agents), ``server``, ``agent``, ``bench``.
 
-Every flag has a ``TICKWIRE_*`` environment variable (for containers); a flag on the
-command line wins over the variable, the variable over the default.
+Flags, their ``TICKWIRE_*`` variables, defaults and checks come from one table
+(``tickwire.options``); exit codes from one map (``tickwire.exitcodes``). Every command
+ends with one of those codes, and with ``--json`` prints exactly one JSON object on stdout
+whatever the outcome (logs and the progress line go to stderr).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
-from tickwire.agents import cli as agent_cli
-from tickwire.agents.cli import DEFAULT_AGENT, env
+from tickwire import exitcodes, options
+from tickwire.agents.cli import load_agent_class
 from tickwire.agents.process import reap_resource_tracker
-from tickwire.protocol import ConfigError, LobbyTimeout, TickwireError
+from tickwire.exitcodes import ExitCode
+from tickwire.protocol.errors import ConfigError, LobbyTimeout, TickwireError
 from tickwire.protocol.loading import load_object
-from tickwire.server.grid_world import write_png
-from tickwire.server.launcher import LocalRun
-from tickwire.server.loop import MODES, ON_MISSING, ServerConfig, WorldServer
-from tickwire.server.progress import Progress
-from tickwire.server.summary import format_summary, to_json
 from tickwire.server.world import World
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORLD = "tickwire.server.grid_world:GridWorld"
-EXIT_INTERRUPTED = 130
+COMMANDS = {
+    "run": "run a world with N local agent processes (server + agents in one command)",
+    "server": "run the world server; agents connect to it",
+    "agent": "run agents (players) against a server",
+}
 
 
-def _world_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--world", default=env("WORLD", DEFAULT_WORLD),
-                   help=f"World class, pkg.module:Class or file.py:Class [env TICKWIRE_WORLD; "
-                        f"default {DEFAULT_WORLD}]")
-    p.add_argument("--ticks", type=int, default=env("TICKS", "1000"),
-                   help="ticks to run [env TICKWIRE_TICKS; default 1000]")
-    p.add_argument("--seed", type=int, default=env("SEED", "0"),
-                   help="world seed; agents get per-player seeds from it [env TICKWIRE_SEED]")
-    p.add_argument("--mode", choices=MODES, default=env("MODE", "strict"),
-                   help="strict: wait for every live player (deterministic); deadline: close "
-                        "each tick at --deadline-ms [env TICKWIRE_MODE; default strict]")
-    p.add_argument("--deadline-ms", type=float, default=env("DEADLINE_MS", "100"),
-                   help="tick deadline in deadline mode [env TICKWIRE_DEADLINE_MS; default 100]")
-    p.add_argument("--on-missing", choices=ON_MISSING, default=env("ON_MISSING", "noop"),
-                   help="action for a player that missed a tick [env TICKWIRE_ON_MISSING]")
-    p.add_argument("--strikes", type=int, default=env("STRIKES", "3"),
-                   help="deadline mode: consecutive misses before a player is no longer waited "
-                        "for until it answers again (0 = never) [env TICKWIRE_STRIKES; default 3]")
-    p.add_argument("--lobby-timeout", type=float, default=env("LOBBY_TIMEOUT", "60"),
-                   help="seconds to wait for players [env TICKWIRE_LOBBY_TIMEOUT; default 60]")
-    p.add_argument("--json", action="store_true", default=env("JSON", "") == "1",
-                   help="print the summary as one JSON object on stdout [env TICKWIRE_JSON=1]")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+def _exit_code_epilog() -> str:
+    lines = ["exit codes:"]
+    lines += [f"  {c.value:>3}  {c.label:<16} {exitcodes.MEANING[c].replace('`', '')}"
+              for c in ExitCode]
+    return "\n".join(lines)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises ConfigError on bad usage instead of exiting, so a usage error
+    takes the same path as every other error (exit code, and JSON with --json)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise ConfigError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tickwire", description="Lockstep worlds with agents "
-                                     "in their own processes or containers, over ZeroMQ.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run a world with N local agent processes")
-    run.add_argument("--agents", type=int, default=env("AGENTS", "4"),
-                     help="number of local agents (players) [env TICKWIRE_AGENTS; default 4]")
-    run.add_argument("--agent", default=env("AGENT", DEFAULT_AGENT),
-                     help=f"agent class [env TICKWIRE_AGENT; default {DEFAULT_AGENT}]")
-    run.add_argument("--per-process", type=int, default=1,
-                     help="agents hosted by each agent process (default 1)")
-    run.add_argument("--pin-cpus", action="store_true",
-                     help="pin agent process i to core i mod cores and run it as a "
-                          "SCHED_BATCH task (Linux): steadier ticks when agents compute")
-    run.add_argument("--transport", choices=("ipc", "tcp"), default="ipc",
-                     help="ipc (default, fastest locally) or tcp on 127.0.0.1")
-    run.add_argument("--render", metavar="PNG", help="write the final grid as a PNG image")
-    _world_arguments(run)
-
-    srv = sub.add_parser("server", help="run the world server; agents connect to it")
-    srv.add_argument("--bind", default=env("BIND", "tcp://0.0.0.0:5555"),
-                     help="base address: tcp://HOST:PORT uses PORT, PORT+1, PORT+2; "
-                          "ipc:///path/prefix uses three paths [env TICKWIRE_BIND]")
-    srv.add_argument("--players", type=int, default=env("PLAYERS", "2"),
-                     help="players to wait for [env TICKWIRE_PLAYERS; default 2]")
-    srv.add_argument("--min-players", type=int, default=env("MIN_PLAYERS"),
-                     help="after --lobby-timeout, start with at least this many "
-                          "[env TICKWIRE_MIN_PLAYERS]")
-    _world_arguments(srv)
-
+    """The parser of every command but ``bench`` (which has its own)."""
+    parser = _Parser(
+        prog="tickwire", epilog=_exit_code_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Lockstep worlds with agents in their own processes or containers, over "
+                    "ZeroMQ. Every flag has a TICKWIRE_* environment variable; a flag wins over "
+                    "its variable, the variable over the default.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in COMMANDS.items():
+        p = sub.add_parser(name, help=text, description=text, epilog=_exit_code_epilog(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        options.add_to_parser(p, name)
     sub.add_parser("bench", help="benchmark tickwire against the alternatives "
                    "(tickwire bench --help)", add_help=False)
-    agent = sub.add_parser("agent", help="run agents against a server")
-    agent_cli.add_arguments(agent)
-    agent.add_argument("-v", "--verbose", action="store_true")
     return parser
 
 
-def _config(args: argparse.Namespace, **over: Any) -> ServerConfig:
-    return ServerConfig(
-        bind=getattr(args, "bind", "ipc://unused"), players=getattr(args, "players", 1),
-        ticks=args.ticks, seed=args.seed, mode=args.mode, deadline_ms=args.deadline_ms,
-        on_missing=args.on_missing, strikes=args.strikes,
-        min_players=getattr(args, "min_players", None), lobby_timeout_s=args.lobby_timeout,
-        **over)
+# ---------------------------------------------------------------------------- output
+def _print_json(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj, sort_keys=True, default=str), flush=True)
 
 
-def _load_world(spec: str) -> World:
+def _outcome(code: ExitCode) -> dict[str, Any]:
+    return {"outcome": code.label, "exit_code": int(code)}
+
+
+def _report_error(command: str, error: BaseException, as_json: bool) -> ExitCode:
+    """Tell the user what went wrong (stderr; and one JSON object with --json)."""
+    code = exitcodes.for_error(error)
+    label = {ExitCode.ERROR: "error", ExitCode.USAGE: "usage error",
+             ExitCode.TRANSPORT: "transport error"}.get(
+        code, code.label.replace("_", " "))
+    print(f"{' '.join(filter(None, ('tickwire', command)))}: {label}: {error}", file=sys.stderr,
+          flush=True)
+    if as_json:
+        summary = getattr(error, "summary", None) or {}
+        _print_json({**summary, **_outcome(code), "reason": summary.get("reason", label),
+                     "error": {"type": type(error).__name__, "message": str(error)}})
+    return code
+
+
+def _wants_json(args: argparse.Namespace) -> bool:
+    """--json as given, before validation (so even a bad configuration is reported as JSON)."""
+    raw = args.json if args.json is not None else os.environ.get(options.BY_DEST["json"].env, "")
+    return raw is True or str(raw).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _configure_logging(values: dict[str, Any]) -> None:
+    level = logging.DEBUG if values["verbose"] else logging.WARNING if values["quiet"] else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+# ---------------------------------------------------------------------------- run / server
+def load_world(spec: str) -> World:
+    """The world named by ``--world`` (a World subclass or instance)."""
     cls = load_object(spec, "world")
     world = cls() if isinstance(cls, type) else cls
     if not isinstance(world, World):
-        raise ConfigError(f"world {spec!r} is not a server.World (subclass it)")
+        raise ConfigError(f"world {spec!r} is not a tickwire World (subclass tickwire.World)",
+                          "--world")
     return world
 
 
-def _serve(args: argparse.Namespace) -> int:
-    world = _load_world(args.world)
-    progress = None if args.quiet else Progress(args.ticks)
-    if getattr(args, "render", None) and not hasattr(world, "render"):
-        raise ConfigError(f"--render: world {args.world!r} has no render(state) method")
-    if args.command == "run":
-        if args.agents < 1 or args.per_process < 1:
-            raise ConfigError("--agents and --per-process must be at least 1")
-        agent_cli.load_agent_class(args.agent)  # fail here, not in N child processes
-        runner = LocalRun(world, _config(args), args.agent, args.agents, args.transport,
-                          args.per_process, progress,
-                          logging.DEBUG if args.verbose else logging.WARNING,
-                          pin_cpus=args.pin_cpus)
-        server = runner.server
-        run = runner.run
-    else:
-        server = WorldServer(world, _config(args), progress)
-        run = server.run
+def _stop_on_signals(server: Any) -> list[str]:
+    """SIGINT/SIGTERM end the run cleanly; the returned list records which arrived."""
+    received: list[str] = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        server.stop(f"signal {signal.Signals(signum).name}")
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: server.stop(f"signal {signal.Signals(signum).name}"))
+        signal.signal(sig, handler)
+    return received
+
+
+def _lobby_summary(server: Any, world: World, error: LobbyTimeout) -> dict[str, Any]:
+    """The summary of a run that never started (the server's own, if it attached one)."""
+    cfg = server.config
+    roster = getattr(server, "roster", None)
+    summary = dict(error.summary or {
+        "run": getattr(server, "run_id", None), "world": type(world).__name__, "seed": cfg.seed,
+        "mode": cfg.mode, "ticks": 0, "elapsed_s": 0.0, "lobby_s": cfg.lobby_timeout_s,
+        "ticks_per_s": None, "state_hash": None,
+        "players": roster.summary() if hasattr(roster, "summary") else [],
+        "rejected": dict(sorted(getattr(server, "rejected", {}).items()))})
+    summary.setdefault("lobby", str(error))
+    summary["reason"] = "lobby timeout"
+    return summary
+
+
+def _make_run(values: dict[str, Any], command: str, world: World) -> tuple[Any, Any, Any]:
+    """(server, run callable, progress) for ``tickwire run`` or ``tickwire server``."""
+    from tickwire.server.launcher import LocalRun
+    from tickwire.server.loop import WorldServer
+    from tickwire.server.progress import Progress
+
+    config = options.server_config(values)
+    progress = None if values["quiet"] else Progress(config.ticks)
+    if command == "server":
+        server = WorldServer(world, config, progress)
+        return server, server.run, progress
+    load_agent_class(values["agent"])  # fail here, not in N child processes
+    runner = LocalRun(world, config, values["agent"], values["agents"], values["transport"],
+                      values["per_process"], progress,
+                      logging.DEBUG if values["verbose"] else logging.WARNING,
+                      pin_cpus=values["pin_cpus"])
+    return runner.server, runner.run, progress
+
+
+def _serve(values: dict[str, Any], command: str) -> ExitCode:
+    """``tickwire run`` / ``tickwire server``: play the run, print its summary."""
+    from tickwire.server.grid_world import write_png
+    from tickwire.server.summary import format_summary
+
+    world = load_world(values["world"])
+    if values.get("render") and not hasattr(world, "render"):
+        raise ConfigError(f"--render: world {values['world']!r} has no render(state) method",
+                          "--render")
+    server, run, progress = _make_run(values, command, world)
+    received = _stop_on_signals(server)
     try:
         summary = run()
+    except LobbyTimeout as e:
+        e.summary = _lobby_summary(server, world, e)
+        raise
     finally:
         if progress:
             progress.close()
-    if getattr(args, "render", None) and server.final_state is not None:
-        write_png(args.render, world.render(server.final_state))  # type: ignore[attr-defined]
-    print(to_json(summary) if args.json else format_summary(summary), flush=True)
-    return EXIT_INTERRUPTED if summary["reason"].startswith(("signal", "stopped in the lobby (signal")) else 0
+    if values.get("render") and server.final_state is not None:
+        write_png(values["render"], world.render(server.final_state))  # type: ignore[attr-defined]
+    code = exitcodes.for_summary(summary, interrupted=bool(received))
+    if values["json"]:
+        _print_json({**summary, **_outcome(code)})
+    else:
+        print(format_summary(summary), flush=True)
+    if code is ExitCode.PLAYERS_CRASHED:
+        print(f"tickwire {command}: players crashed: no player was left able to play "
+              f"({summary.get('reason')}); see the agents' errors above", file=sys.stderr)
+    return code
 
 
+# ---------------------------------------------------------------------------- agent
+def _result_dict(r: Any) -> dict[str, Any]:
+    keys = ("name", "player", "ticks", "skipped", "reason", "errors")
+    out = {k: getattr(r, k, None) for k in keys}
+    end = getattr(r, "end", None)
+    out["scores"] = list(end.scores) if end is not None else None
+    return out
+
+
+def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
+    """``tickwire agent``: host ``--count`` agents of one class in this process."""
+    from tickwire.agents.runtime import run
+
+    config = options.agent_config(values)
+    cls = load_agent_class(values["agent"])
+    agents = [cls() for _ in range(values["count"])]
+    if values["name"]:
+        for i, a in enumerate(agents):
+            a.name = values["name"] if len(agents) == 1 else f"{values['name']}-{i}"
+    results = run(agents, config=config)
+    for r in results:
+        log.info("%s (player %s): acted on %d ticks, skipped %d; %s", r.name, r.player,
+                 r.ticks, r.skipped, r.reason)
+    stopped = any(str(getattr(r, "reason", "")).startswith("signal") for r in results)
+    code = ExitCode.INTERRUPTED if stopped else ExitCode.OK
+    if values["json"]:
+        _print_json({**_outcome(code), "reason": results[0].reason if results else "",
+                     "agents": [_result_dict(r) for r in results]})
+    return code
+
+
+# ---------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tickwire`` command; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # its own parser: many flags that only it has
         from tickwire.bench import main as bench_main
         return bench_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if args.command == "agent":
-        return agent_cli.run_from_args(args)
     try:
-        return _serve(args)
-    except LobbyTimeout as e:
-        print(f"tickwire: lobby timeout: {e}", file=sys.stderr)
-        return 3
-    except TickwireError as e:
-        print(f"tickwire: {e}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+    except ConfigError as e:  # bad usage: unknown flag, missing command, ...
+        command = next((a for a in argv if a in COMMANDS), "")
+        return int(_report_error(command, e, "--json" in argv))
+    as_json = _wants_json(args)
+    try:
+        values = options.resolve(args, args.command)
+        _configure_logging(values)
+        command = _run_agents if args.command == "agent" else _serve
+        return int(command(values, args.command))
+    except (TickwireError, KeyboardInterrupt) as e:
+        return int(_report_error(args.command, e, as_json))
+    except Exception as e:  # a bug in the user's world/agent or in tickwire: keep the traceback
+        log.exception("tickwire %s failed", args.command)
+        return int(_report_error(args.command, e, as_json))
     finally:
         reap_resource_tracker()

@@ -1,34 +1,31 @@
-"""Membership: who joined, who is ready, live, inactive or gone, and per-player statistics."""
+"""Membership: who joined, who is ready, live, inactive or gone, and per-player statistics.
+
+Pure bookkeeping for the server's rules (:mod:`tickwire.protocol.server_rules`): statuses
+change only through :meth:`Roster.transition`, which consults the one table in
+:mod:`tickwire.protocol.server_status`.
+"""
 from __future__ import annotations
 
-import enum
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tickwire.protocol import player_seed
 
 from .barrier import TickResult
-
-
-class Status(str, enum.Enum):
-    JOINED = "joined"      #: WELCOMEd, readiness not proven yet
-    READY = "ready"        #: state subscription and action path both proven
-    ACTIVE = "active"      #: playing; the barrier waits for it
-    INACTIVE = "inactive"  #: missed too many ticks in a row; not awaited until it answers again
-    DEAD = "dead"          #: its connection went away (process died, froze, or link broke)
-    LEFT = "left"          #: it said LEAVE
-
-
-#: Statuses whose actions are still accepted in a tick.
-PLAYING = (Status.ACTIVE, Status.INACTIVE)
+from .digest import player_seed
+from .server_status import PLAYING, PlayerEvent, Status, next_status
 
 
 @dataclass
 class Player:
-    """One player slot and what we know about it."""
+    """One player slot and what we know about it.
+
+    Accounting: every tick played counts once per player, in exactly one of ``answered``,
+    ``missed`` (playing, no action in time), ``dead`` (its connection was down), ``left``
+    (after its LEAVE) and ``not_joined`` (it never proved readiness before the run started).
+    """
     id: int
     name: str
     identity: bytes
@@ -41,6 +38,9 @@ class Player:
     answered: int = 0
     missed: int = 0
     late: int = 0
+    dead: int = 0
+    left: int = 0
+    not_joined: int = 0
     streak: int = 0  #: consecutive missed ticks
     last_action: Any = None
     _rt_sum: float = 0.0
@@ -53,12 +53,22 @@ class Player:
         self._rt_sum += response_s
         self._rt_recent.append(response_s)
 
+    def record_absence(self, status: Status) -> None:
+        """Count a tick this player was not part of, by the status it had during that tick."""
+        if status is Status.DEAD:
+            self.dead += 1
+        elif status is Status.LEFT:
+            self.left += 1
+        else:
+            self.not_joined += 1
+
     def stats(self) -> dict[str, Any]:
         """Counters and response times (mean over the run, p99 over the last 4096 answers)."""
         p99 = float(np.percentile(self._rt_recent, 99)) * 1e3 if self._rt_recent else None
         mean = self._rt_sum / self.answered * 1e3 if self.answered else None
         return {"id": self.id, "name": self.name, "status": self.status.value,
                 "answered": self.answered, "missed": self.missed, "late": self.late,
+                "dead": self.dead, "left": self.left, "not_joined": self.not_joined,
                 "mean_ms": None if mean is None else round(mean, 3),
                 "p99_ms": None if p99 is None else round(p99, 3)}
 
@@ -106,31 +116,14 @@ class Roster:
         self._by_identity.pop(player.identity, None)
         self._by_topic.pop(player.topic, None)
 
-    def mark_ready_if_proven(self, player: Player) -> bool:
-        """JOINED → READY once both the subscription and the READY message were seen."""
-        if player.status is Status.JOINED and player.subscribed and player.ready_sent:
-            player.status = Status.READY
-            return True
-        return False
+    def transition(self, player: Player, event: PlayerEvent) -> Status:
+        """Apply ``event`` to ``player`` as the table says; return its previous status."""
+        old = player.status
+        player.status = next_status(player.id, old, event)
+        return old
 
     def ready(self) -> list[Player]:
         return [p for p in self.players.values() if p.status is Status.READY]
-
-    def start(self) -> None:
-        """The run begins: ready players become active; the rest can no longer play."""
-        for p in self.players.values():
-            if p.status is Status.READY:
-                p.status = Status.ACTIVE
-
-    def heard_late(self, player: Player) -> bool:
-        """A late answer: count it; an inactive player is back (the barrier waits for it
-        again), since it is evidently alive. True if it was reactivated."""
-        player.late += 1
-        if player.status is Status.INACTIVE:
-            player.status = Status.ACTIVE
-            player.streak = 0
-            return True
-        return False
 
     def accepting(self) -> list[int]:
         return [p.id for p in self.players.values() if p.status in PLAYING]
@@ -138,21 +131,40 @@ class Roster:
     def awaited(self) -> list[int]:
         return [p.id for p in self.players.values() if p.status is Status.ACTIVE]
 
-    def apply(self, result: TickResult) -> list[Player]:
-        """Count a closed tick; return players that just became inactive (strikes)."""
-        struck = []
+    def absent(self) -> dict[int, Status]:
+        """Players not part of the tick being opened, with the status that keeps them out."""
+        return {p.id: p.status for p in self.players.values() if p.status not in PLAYING}
+
+    def split(self) -> tuple[list[int], list[int], dict[int, Status]]:
+        """(accepting, awaited, absent) for the tick being opened, in one pass."""
+        accepting: list[int] = []
+        awaited: list[int] = []
+        absent: dict[int, Status] = {}
+        for p in self.players.values():
+            status = p.status
+            if status is Status.ACTIVE:
+                accepting.append(p.id)
+                awaited.append(p.id)
+            elif status is Status.INACTIVE:
+                accepting.append(p.id)
+            else:
+                absent[p.id] = status
+        return accepting, awaited, absent
+
+    def count(self, result: TickResult, absent: dict[int, Status]) -> list[Player]:
+        """Count a closed tick for everyone; return the players that missed it (in id order)."""
+        players = self.players
         for pid, action in result.actions.items():
-            p = self.players[pid]
-            p.record_answer(action, result.response_s[pid])
-            p.status = Status.ACTIVE if p.status is Status.INACTIVE else p.status
-        for pid in result.missing:
-            p = self.players[pid]
+            players[pid].record_answer(action, result.response_s[pid])
+        missed = []
+        for pid in sorted(result.missing):
+            p = players[pid]
             p.missed += 1
             p.streak += 1
-            if self.strikes and p.status is Status.ACTIVE and p.streak >= self.strikes:
-                p.status = Status.INACTIVE
-                struck.append(p)
-        return struck
+            missed.append(p)
+        for pid, status in absent.items():
+            players[pid].record_absence(status)
+        return missed
 
     def summary(self) -> list[dict[str, Any]]:
         return [self.players[i].stats() for i in sorted(self.players)]

@@ -1,0 +1,370 @@
+"""The agent's side of the protocol as a pure state machine (sans-IO, in the style of h11).
+
+Events go in as method calls, each with ``now`` (seconds on any monotonic clock, passed in:
+this module never reads a clock, touches a socket or logs). Each call returns the decisions
+the I/O loop must carry out, in order: a message to send and on which socket, a topic to
+subscribe to, the user's ``setup``/``act``/``on_end`` to call, an ERROR to report, or an
+error to give up with. ``tickwire.agents.runtime`` is the loop that owns the sockets.
+
+One process may host several players: each has its own control socket (a DEALER, its
+identity), and all share one state socket (SUB) and one actions socket (PUSH).
+
+The rules:
+
+* **Join.** Each hosted player sends JOIN (name, slot) on its control socket at once and
+  again every :data:`JOIN_RETRY_S` until its WELCOME arrives (a JOIN sent before the server
+  is up is dropped, not queued). Without a WELCOME for every player within the join timeout
+  the agent gives up (:class:`TransportError`).
+* **Welcome → ready.** On a player's first WELCOME: call ``setup``, subscribe to the
+  WELCOME's topic (this proves to the server that the player hears the state), then send
+  READY on the actions socket, retried every :data:`READY_RETRY_S` until it can be sent or
+  the join timeout passes. A repeated WELCOME (answer to a retried JOIN) changes nothing.
+* **Refusal.** An ERROR before a player's WELCOME is a refusal: the agent LEAVEs for the
+  players already welcomed and gives up with :class:`AgentError` (the server's code and
+  text). An ERROR after the WELCOME is reported and recorded; play goes on.
+* **Play.** Once every player sent READY: for each batch of messages read from the state
+  socket, act on the **newest** STATE of this run only. Older queued states and ticks never
+  seen (gaps: the publisher drops for slow subscribers) count as ``skipped``; states at or
+  before the last tick acted on are ignored. Every hosted player acts on the same state and
+  their actions go out as one ACTION (one player) or one ACTIONS batch (several).
+* **Other runs, heartbeats.** Messages of another run (a restarted server, stale traffic)
+  are ignored and do not count as the server being alive. HEARTBEATs and any control
+  message of this run do.
+* **End.** The first END of this run, on either socket, calls ``on_end`` and finishes.
+* **Silence.** Once playing, no message of this run for longer than the server timeout
+  means the server is gone: give up with a :class:`TransportError` that says what to do.
+* **Stop.** A stop request (signal, error in user code) sends LEAVE for every welcomed
+  player and finishes.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Union
+
+from .endpoints import Endpoints
+from .errors import AgentError, TickwireError, TransportError
+from .messages import Action, Actions, End, Error, Join, Leave, Message, Ready, State, Welcome
+
+JOIN_RETRY_S = 0.5   #: a JOIN without answer is sent again after this long
+READY_RETRY_S = 0.01  #: a READY that could not be sent (actions socket not connected) is retried
+
+
+# Decisions are slotted records the loop only reads. They are not frozen: a frozen
+# dataclass costs about a microsecond more to build, and two are built per tick.
+
+
+class Socket(Enum):
+    """Which of the agent's sockets a message goes out on."""
+    CONTROL = "control"  #: the DEALER of the hosted player ``Send.agent``
+    ACTIONS = "actions"  #: the shared PUSH
+
+
+@dataclass(slots=True)
+class Send:
+    """Send ``message`` on ``socket`` (for CONTROL: the socket of hosted player ``agent``)."""
+    socket: Socket
+    message: Message
+    agent: int = 0
+
+
+@dataclass(slots=True)
+class Subscribe:
+    """Subscribe the state socket to ``topic`` (the readiness proof of one player)."""
+    topic: bytes
+
+
+@dataclass(slots=True)
+class Setup:
+    """Hosted player ``agent`` was welcomed: give it its WELCOME and call its ``setup``."""
+    agent: int
+    welcome: Welcome
+
+
+@dataclass(slots=True)
+class Act:
+    """Every hosted player acts on ``state``; then report the payloads to :meth:`AgentRules.acted`."""
+    state: State
+
+
+@dataclass(slots=True)
+class Ended:
+    """The run is over: call every hosted player's ``on_end``."""
+    end: End
+
+
+@dataclass(slots=True)
+class ServerComplained:
+    """The server sent hosted player ``agent`` an ERROR after its WELCOME: show it."""
+    agent: int
+    error: Error
+
+
+@dataclass(slots=True)
+class GiveUp:
+    """Stop now and raise ``error``."""
+    error: TickwireError
+
+
+@dataclass(slots=True)
+class Finish:
+    """The agent's work is done (END, or a stop request); close and return."""
+    reason: str
+
+
+Decision = Union[Send, Subscribe, Setup, Act, Ended, ServerComplained, GiveUp, Finish]
+
+
+@dataclass
+class AgentResult:
+    """How one hosted agent's run went (what :func:`tickwire.agents.run` returns)."""
+    name: str
+    player: int | None = None
+    ticks: int = 0          #: ticks it acted on (whose action was sent)
+    skipped: int = 0        #: ticks it never saw, or skipped because a newer state was queued
+    end: End | None = None  #: the server's END, if one arrived
+    reason: str = ""        #: why it stopped: ``end: <reason>``, or the stop reason
+    errors: list[str] = field(default_factory=list)  #: ERROR texts the server sent
+
+    def __str__(self) -> str:
+        """One line: who, how many ticks acted on and skipped, how it ended, the scores."""
+        if self.player is None:
+            return f"{self.name}: never joined ({self.reason or 'not started'})"
+        text = (f"{self.name} (player {self.player}): acted on {self.ticks} "
+                f"tick{'s' * (self.ticks != 1)}, skipped {self.skipped}; ")
+        end = self.end
+        if end is None:
+            text += f"stopped ({self.reason})" if self.reason else "still running"
+        else:
+            text += f"run ended at tick {end.tick} ({end.reason})"
+            if self.player < len(end.scores):
+                text += (f"; score {end.scores[self.player]} "
+                         f"(all: {', '.join(str(s) for s in end.scores)})")
+        if self.errors:
+            text += f"; {len(self.errors)} error(s) from the server, last: {self.errors[-1]}"
+        return text
+
+
+class Phase(Enum):
+    """Where the agent is in its life."""
+    JOINING = "joining"  #: some hosted player has no WELCOME yet, or its READY is unsent
+    PLAYING = "playing"  #: every player sent READY: acting on states
+    DONE = "done"        #: finished (END or stop) or gave up
+
+
+class AgentRules:
+    """The rules for the players hosted in one agent process (see the module docstring).
+
+    ``names`` are the hosted players' names (one per player); ``slot`` asks for slots
+    ``slot .. slot+len(names)-1``. ``now`` is the time the agent starts.
+    """
+
+    def __init__(self, names: Sequence[str], endpoints: Endpoints, *, now: float,
+                 slot: int | None = None, join_timeout_s: float = 60.0,
+                 server_timeout_s: float = 10.0) -> None:
+        if not names:
+            raise ValueError("AgentRules needs at least one hosted player")
+        self.endpoints = endpoints
+        self.results = [AgentResult(n) for n in names]
+        self.welcomes: list[Welcome | None] = [None] * len(names)
+        self.phase = Phase.JOINING
+        self.run: str | None = None  #: the run id of the first WELCOME
+        self.slot = slot
+        self.join_timeout_s = join_timeout_s
+        self.server_timeout_s = server_timeout_s
+        self.join_deadline = now + join_timeout_s
+        self.last_heard = now
+        self.last_tick = -1
+        self.seq = 0
+        self.other_run: str | None = None  #: the last other run heard from, for the error text
+        self._unready = set(range(len(names)))  # no WELCOME yet, or READY not sent yet
+        self._ready_retry: set[int] = set()
+        self._next_join = now  # JOINs are due at once
+
+    # ------------------------------------------------------------------ timers
+    def due(self, now: float) -> list[Decision]:
+        """Whatever is due at ``now``: JOIN retries, READY retries, the timeouts."""
+        if self.phase is Phase.JOINING:
+            if now >= self.join_deadline:
+                return self._join_timed_out()
+            decisions = self._ready_retries() if self._ready_retry else []
+            if now >= self._next_join:
+                self._next_join = now + JOIN_RETRY_S
+                decisions += self._joins()
+            return decisions
+        if self.phase is Phase.PLAYING and now - self.last_heard > self.server_timeout_s:
+            return self._give_up(TransportError(self._silence_text()))
+        return []
+
+    def next_due(self, now: float) -> float:
+        """Seconds until :meth:`due` may have something to do (0 if it has now)."""
+        if self.phase is Phase.JOINING:
+            at = min(self._next_join, self.join_deadline)
+            if self._ready_retry:
+                at = min(at, now + READY_RETRY_S)
+        elif self.phase is Phase.PLAYING:
+            at = self.last_heard + self.server_timeout_s
+        else:
+            return 0.0
+        return max(0.0, at - now)
+
+    def _joins(self) -> list[Decision]:
+        return [Send(Socket.CONTROL, Join(self.results[i].name,
+                                          None if self.slot is None else self.slot + i), i)
+                for i in sorted(self._unready) if self.welcomes[i] is None]
+
+    def _ready_retries(self) -> list[Decision]:
+        retry, self._ready_retry = self._ready_retry, set()
+        return [self._ready(i) for i in sorted(retry)]
+
+    def _join_timed_out(self) -> list[Decision]:
+        if any(w is None for w in self.welcomes):
+            text = (f"no WELCOME from a tickwire server at {self.endpoints.base} after "
+                    f"{self.join_timeout_s:g} s: is the server running, and is the address "
+                    "(and its next two ports) reachable from here?")
+        else:
+            text = (f"could not send READY to the actions endpoint {self.endpoints.actions} "
+                    f"within the join timeout ({self.join_timeout_s:g} s): is that address "
+                    "reachable from here?")
+        return self._give_up(TransportError(text))
+
+    def _silence_text(self) -> str:
+        text = (f"the server at {self.endpoints.base} has been silent for more than "
+                f"{self.server_timeout_s:g} s (it sends a heartbeat every second when idle); "
+                "it is gone or unreachable, so this agent stops")
+        if self.other_run is not None:
+            text += (f". A server there now runs {self.other_run!r}, not this agent's run "
+                     f"{self.run!r}: it was restarted; start the agent again to join it")
+        return text
+
+    # ------------------------------------------------------------------ control socket
+    def control_received(self, agent: int, msg: Message, now: float) -> list[Decision]:
+        """A decoded message arrived on hosted player ``agent``'s control socket."""
+        if self.phase is Phase.DONE:
+            return []
+        if isinstance(msg, Welcome):
+            return self._welcomed(agent, msg, now)
+        if isinstance(msg, Error):
+            return self._error(agent, msg, now)
+        if self.run is not None and getattr(msg, "run", None) == self.run:
+            self.last_heard = now
+            if isinstance(msg, End):
+                return self._ended(msg)
+        return []
+
+    def _welcomed(self, agent: int, welcome: Welcome, now: float) -> list[Decision]:
+        if self.welcomes[agent] is not None:
+            return []  # the answer to a retried JOIN
+        self.welcomes[agent] = welcome
+        self.run = self.run or welcome.run
+        self.last_heard = now
+        self.results[agent].player = welcome.player
+        return [Setup(agent, welcome), Subscribe(welcome.topic), self._ready(agent)]
+
+    def _ready(self, agent: int) -> Send:
+        w = self.welcomes[agent]
+        self._unready.discard(agent)
+        if not self._unready:
+            self.phase = Phase.PLAYING
+        return Send(Socket.ACTIONS, Ready(w.run, w.player, w.token), agent)
+
+    def _error(self, agent: int, error: Error, now: float) -> list[Decision]:
+        result = self.results[agent]
+        if self.welcomes[agent] is None:
+            return self._give_up(AgentError(error.code, f"the server refused {result.name}: "
+                                            f"{error.text} ({error.code})"))
+        self.last_heard = now
+        result.errors.append(error.text)
+        return [ServerComplained(agent, error)]
+
+    # ------------------------------------------------------------------ state socket
+    def states_received(self, msgs: Sequence[Message], now: float) -> list[Decision]:
+        """Decoded messages read from the state socket in one go, oldest first."""
+        if self.phase is Phase.DONE:
+            return []
+        newest = None
+        for msg in msgs:
+            run = getattr(msg, "run", None)  # every kind sent on the state socket has one
+            if run != self.run:
+                if self.run is not None:
+                    self.other_run = run
+                continue
+            self.last_heard = now
+            if isinstance(msg, State):
+                newest = msg
+            elif isinstance(msg, End):
+                return self._ended(msg)
+        if self.phase is not Phase.PLAYING:
+            return []
+        if newest is None or newest.tick <= self.last_tick:
+            if now - self.last_heard > self.server_timeout_s:  # other runs only, for long
+                return self._give_up(TransportError(self._silence_text()))
+            return []
+        gap = newest.tick - self.last_tick - 1
+        if gap > 0:
+            for result in self.results:
+                result.skipped += gap
+        self.last_tick = newest.tick
+        return [Act(newest)]
+
+    def acted(self, tick: int, payloads: Sequence[Any]) -> Send:
+        """The hosted players' actions for ``tick`` (in hosting order): the message to send."""
+        self.seq += 1
+        for result in self.results:
+            result.ticks += 1
+        if len(payloads) == 1:
+            w = self.welcomes[0]
+            return Send(Socket.ACTIONS, Action(w.run, tick, w.player, self.seq, w.token,
+                                               payloads[0]))
+        entries = [[w.player, w.token, p] for w, p in zip(self.welcomes, payloads)]
+        return Send(Socket.ACTIONS, Actions(self.run, tick, self.seq, entries))
+
+    # ------------------------------------------------------------------ failures, stop, end
+    def send_failed(self, send: Send, now: float) -> list[Decision]:
+        """``send`` could not be sent (its socket has no connected peer)."""
+        msg = send.message
+        if isinstance(msg, Ready) and self.phase is not Phase.DONE:
+            self._unready.add(send.agent)
+            self._ready_retry.add(send.agent)
+            self.phase = Phase.JOINING
+        elif isinstance(msg, (Action, Actions)):
+            for result in self.results:
+                result.ticks -= 1
+        return []  # a lost JOIN is retried on schedule; a lost LEAVE cannot be helped
+
+    def stop(self, reason: str) -> list[Decision]:
+        """Stop on request (a signal, an error in user code): LEAVE for every welcomed player."""
+        if self.phase is Phase.DONE:
+            return []
+        self.phase = Phase.DONE
+        for result in self.results:
+            result.reason = reason
+        return [*self._leaves(reason), Finish(reason)]
+
+    def _leaves(self, reason: str) -> list[Decision]:
+        return [Send(Socket.CONTROL, Leave(w.run, w.player, reason), i)
+                for i, w in enumerate(self.welcomes) if w is not None]
+
+    def _ended(self, end: End) -> list[Decision]:
+        self.phase = Phase.DONE
+        for result in self.results:
+            result.end, result.reason = end, f"end: {end.reason}"
+        return [Ended(end), Finish(f"end: {end.reason}")]
+
+    def _give_up(self, error: TickwireError) -> list[Decision]:
+        leaves = self._leaves(f"giving up: {error}") if isinstance(error, AgentError) else []
+        self.phase = Phase.DONE
+        for result in self.results:
+            result.reason = f"gave up: {error}"
+        return [*leaves, GiveUp(error)]
+
+    @property
+    def finished(self) -> bool:
+        """True once nothing more will happen (END, stop, or giving up)."""
+        return self.phase is Phase.DONE
+
+    @property
+    def playing(self) -> bool:
+        """True while acting on states (every hosted player sent READY, no END yet)."""
+        return self.phase is Phase.PLAYING

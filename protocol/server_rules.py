@@ -1,0 +1,524 @@
+"""The world server's rules as a sans-IO state machine: events and ``now`` in, decisions out.
+
+In the spirit of h11's ``_connection.py``: nothing here touches a socket, reads a clock or
+logs. The server's I/O loop (:mod:`tickwire.server.loop`) decodes frames, feeds them in with
+the time it read once per loop turn, and carries out what comes back:
+
+* :class:`Send` a message to one control identity, :class:`Publish` one on ``state``;
+* :data:`ACCEPTED` (a shared constant) or :class:`Rejected` (with a :class:`Rejection`
+  reason) for each action;
+* :class:`StatusChange` whenever a player's status changes (decided by the one table in
+  :mod:`tickwire.protocol.server_status`).
+
+What it covers: JOIN/WELCOME/refusal, the readiness proof (subscription seen + READY seen),
+the end of the lobby, action acceptance and every rejection, the missing-action policy,
+strikes, death and reconnection, LEAVE, and when a heartbeat is due.
+"""
+from __future__ import annotations
+
+import enum
+import math
+import secrets
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Protocol, Union
+
+from .barrier import Offer, TickBarrier, TickResult
+from .endpoints import Endpoints
+from .errors import ProtocolError
+from .messages import VERSION, Action, Actions, End, Error, Heartbeat, Join, Leave, Message, Ready, Welcome
+from .roster import Player, Roster
+from .server_status import PLAYING, PlayerEvent, Status, TextEnum
+
+
+class InvalidAction(ProtocolError, ValueError):
+    """An action does not fit the world's action spec; the message says why.
+
+    Raised by ``World.validate_action``; the server rejects the action (``invalid_action``)
+    and tells the agent once.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__("invalid_action", text)
+
+
+class Rejection(TextEnum):
+    """Why a message was not applied; the value is the key counted under ``rejected``.
+
+    Which ones are answered: everything refused on the control socket gets an ERROR there
+    (undecodable, wrong kind, full, slot_taken, run_in_progress), except a LEAVE naming
+    another player (``unknown_player``, only counted); on the actions socket only
+    the first ``invalid_action`` of each player gets an ERROR (on its control socket). All
+    the others are only counted: a peer that sends junk to the fan-in socket gets no echo.
+    """
+    # the codec could not decode it (ProtocolError.reason)
+    MALFORMED = "malformed"
+    OVERSIZED = "oversized"
+    BAD_DTYPE = "bad_dtype"
+    BAD_SHAPE = "bad_shape"
+    BAD_EXT = "bad_ext"
+    VERSION = "version"
+    # decoded, but against the rules
+    WRONG_KIND = "wrong_kind"
+    WRONG_RUN = "wrong_run"
+    UNKNOWN_PLAYER = "unknown_player"
+    BAD_TOKEN = "bad_token"
+    INVALID_ACTION = "invalid_action"
+    STALE = "stale"
+    FUTURE_TICK = "future_tick"
+    DUPLICATE = "duplicate"
+    # a JOIN that was refused
+    FULL = "full"
+    SLOT_TAKEN = "slot_taken"
+    RUN_IN_PROGRESS = "run_in_progress"
+
+    @classmethod
+    def of(cls, error: ProtocolError) -> Rejection:
+        """The rejection for a decoding error (an unknown codec reason counts as malformed)."""
+        try:
+            return cls(error.reason)
+        except ValueError:
+            return cls.MALFORMED
+
+
+_OFFER_REJECTION = {Offer.STALE: Rejection.STALE, Offer.FUTURE: Rejection.FUTURE_TICK,
+                    Offer.DUPLICATE: Rejection.DUPLICATE, Offer.UNKNOWN: Rejection.UNKNOWN_PLAYER}
+
+
+class StopReason(TextEnum):
+    """Why a run ended (the summary's ``reason``); a signal gives ``"signal SIGINT"`` etc."""
+    TICKS_DONE = "ticks done"
+    WORLD_DONE = "world done"
+    NO_PLAYERS_LEFT = "no players left"
+    NOT_STARTED = "not started"
+    LOBBY_TIMEOUT = "lobby timeout"
+    STOPPED = "stopped"
+
+
+def signal_reason(name: str) -> str:
+    """The stop reason for a signal, e.g. ``"signal SIGTERM"``."""
+    return f"signal {name}"
+
+
+def lobby_stop_reason(why: str) -> str:
+    """The summary reason when the run was stopped before it started."""
+    return f"stopped in the lobby ({why})"
+
+
+class Lobby(enum.Enum):
+    """What the lobby should do now."""
+    WAIT = "wait"        #: keep waiting for players
+    START = "start"      #: start the run (everyone ready, or --min-players after the timeout)
+    GIVE_UP = "give up"  #: timed out without enough ready players: see lobby_report()
+
+
+# ---------------------------------------------------------------------------- outputs
+class Send(NamedTuple):
+    """Send ``message`` to one agent on the control socket."""
+    identity: bytes
+    message: Message
+
+
+class Publish(NamedTuple):
+    """Publish ``message`` to everyone on the state socket."""
+    message: Message
+
+
+class Accepted:
+    """The action (or batch entry) was accepted for the open tick; nothing else to do.
+
+    One shared instance, :data:`ACCEPTED`: acceptance is the hot path, so it allocates nothing.
+    """
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ACCEPTED"
+
+
+ACCEPTED = Accepted()
+#: What :meth:`ServerRules.receive_action` returns for an accepted ACTION with nothing else to
+#: report (a shared constant: the I/O loop may test for it with ``is``).
+ACCEPTED_ONLY: tuple[Accepted] = (ACCEPTED,)
+
+
+class Rejected(NamedTuple):
+    """A message was not applied; ``text`` says what was wrong (for the log)."""
+    reason: Rejection
+    text: str
+    player: int | None = None
+
+
+class StatusChange(NamedTuple):
+    """Player ``player`` went from ``old`` (None: it just joined) to ``new`` during ``tick``."""
+    player: int
+    name: str
+    old: Status | None
+    new: Status
+    tick: int
+    detail: str = ""
+
+
+Output = Union[Send, Publish, Accepted, Rejected, StatusChange]
+
+
+class TickClosed(NamedTuple):
+    """A closed tick: the actions to step with (missing ones filled in) and what changed."""
+    actions: dict[int, Any]
+    result: TickResult
+    changes: list[StatusChange]
+
+
+class RuleSettings(Protocol):
+    """The settings the rules read (``tickwire.server.ServerConfig`` provides them)."""
+    players: int
+    ticks: int
+    seed: int
+    mode: str
+    deadline_ms: float
+    on_missing: str
+    strikes: int
+    min_players: int | None
+    lobby_timeout_s: float
+    heartbeat_s: float
+
+
+_NOTHING: tuple[Output, ...] = ()
+_OFFER_ACCEPTED = Offer.ACCEPTED
+_ACTIVE = Status.ACTIVE
+
+
+def _accept_any(action: Any) -> Any:
+    return action
+
+
+class ServerRules:
+    """Everything the world server decides, for one run; feed it events, do what it returns.
+
+    ``describe`` gives the world description sent in WELCOME (asked per WELCOME: it may depend
+    on ``World.reset``); ``validate`` returns the action or raises :class:`InvalidAction`;
+    ``noop`` gives the action used for a player that missed a tick.
+    """
+
+    def __init__(self, settings: RuleSettings, run_id: str | None = None, *,
+                 describe: Callable[[], dict] = dict, validate: Callable[[Any], Any] = _accept_any,
+                 noop: Callable[[], Any] = lambda: None, endpoints: Endpoints | None = None) -> None:
+        self.settings = settings
+        self.run_id = run_id or secrets.token_hex(6)
+        # Strikes are a deadline-mode policy: strict mode always waits for every live player.
+        strikes = settings.strikes if settings.mode == "deadline" else 0
+        self.roster = Roster(self.run_id, settings.seed, settings.players, strikes)
+        self.barrier = TickBarrier()
+        self.rejected: Counter[Rejection] = Counter()
+        self.running = False
+        self.tick = 0
+        self._describe = describe
+        self._validate = validate
+        self._noop = noop
+        self._endpoints = endpoints
+        self._deadline_s = settings.deadline_ms / 1e3 if settings.mode == "deadline" else None
+        self._lobby_opened = 0.0
+        self._last_publish = -math.inf
+        self._told_invalid: set[int] = set()
+        self._absent: dict[int, Status] = {}
+
+    # ------------------------------------------------------------------ control socket
+    def receive_control(self, identity: bytes, msg: Message | ProtocolError) -> list[Output]:
+        """A decoded message (or the decoding error) from ``identity`` on the control socket."""
+        outs: list[Output] = []
+        if isinstance(msg, ProtocolError):
+            self._refuse(identity, Rejection.of(msg), f"could not decode your message "
+                         f"({msg.reason}): {str(msg) or 'no detail'}; send one msgpack map per message "
+                         f"with 'v': {VERSION}, 'kind' and that kind's fields as PROTOCOL.md "
+                         "describes, e.g. {'v': 1, 'kind': 'join', 'name': 'me'}", outs)
+        elif isinstance(msg, Join):
+            self._join(identity, msg, outs)
+        elif isinstance(msg, Leave):
+            self._leave(identity, msg, outs)
+        else:
+            self._refuse(identity, Rejection.WRONG_KIND, f"{msg.KIND} message on the control "
+                         "socket: only join and leave belong there (ready and action go to the "
+                         "actions socket)", outs)
+        return outs
+
+    def _join(self, identity: bytes, msg: Join, outs: list[Output]) -> None:
+        known = self.roster.by_identity(identity)
+        if known is not None:  # a retried JOIN: the same answer
+            outs.append(Send(identity, self._welcome(known)))
+            return
+        cfg = self.settings
+        if self.running:
+            self._refuse(identity, Rejection.RUN_IN_PROGRESS, f"run {self.run_id} is already at "
+                         f"tick {self.tick}; players must join before it starts", outs)
+            return
+        slot = self.roster.free_slot(msg.slot)
+        if slot is None and msg.slot is not None and len(self.roster.players) < cfg.players:
+            self._refuse(identity, Rejection.SLOT_TAKEN, f"slot {msg.slot} is taken or out of "
+                         f"range 0..{cfg.players - 1}; ask for another or none", outs)
+        elif slot is None:
+            self._refuse(identity, Rejection.FULL, f"all {cfg.players} player slots are taken; "
+                         "start the server with a larger --players", outs)
+        else:
+            p = self.roster.add(slot, msg.name, identity)
+            outs.append(StatusChange(p.id, p.name, None, p.status, self.tick, "joined"))
+            outs.append(Send(identity, self._welcome(p)))
+
+    def _welcome(self, p: Player) -> Welcome:
+        cfg = self.settings
+        return Welcome(run=self.run_id, player=p.id, name=p.name, seed=p.seed, token=p.token,
+                       topic=p.topic, mode=cfg.mode,
+                       deadline_ms=int(cfg.deadline_ms) if cfg.mode == "deadline" else None,
+                       ticks=cfg.ticks, players=cfg.players, world=self._describe())
+
+    def _refuse(self, identity: bytes, reason: Rejection, text: str, outs: list[Output]) -> None:
+        self._reject(reason, text, None, outs)
+        outs.append(Send(identity, Error(reason.value, text, self.run_id)))
+
+    def _leave(self, identity: bytes, msg: Leave, outs: list[Output]) -> None:
+        p = self.roster.by_identity(identity)
+        if p is None or p.id != msg.player:
+            self._reject(Rejection.UNKNOWN_PLAYER, f"LEAVE for player {msg.player} from a peer "
+                         "that is not that player", None, outs)
+            return
+        self._gone(p, PlayerEvent.LEAVE, f"left: {msg.reason or 'no reason given'}", outs)
+
+    # ------------------------------------------------------------------ state socket
+    def receive_subscription(self, topic: bytes, subscribed: bool) -> Sequence[Output]:
+        """The state socket saw ``topic`` subscribed (True) or its last subscriber go (False)."""
+        p = self.roster.by_topic(topic)
+        if p is None:
+            return _NOTHING  # the shared b"" subscription, or noise
+        outs: list[Output] = []
+        if subscribed:
+            p.subscribed = True
+            self._change(p, PlayerEvent.SUBSCRIBED, "reconnected", outs)
+            self._prove(p, outs)
+        else:
+            p.subscribed = False
+            self._gone(p, PlayerEvent.UNSUBSCRIBED, "disconnected (process exited, froze or its "
+                       "link dropped)", outs)
+        return outs
+
+    # ------------------------------------------------------------------ actions socket
+    def receive_action(self, msg: Message | ProtocolError, now: float) -> Sequence[Output]:
+        """A decoded message (or the decoding error) from the actions socket."""
+        cls = msg.__class__
+        if cls is Action:
+            return self._action(msg.KIND, msg.run, msg.tick, msg.player, msg.token, msg.payload, now)
+        outs: list[Output] = []
+        if cls is Actions:
+            self._actions(msg, now, outs)
+        elif cls is Ready:
+            self._ready(msg, outs)
+        elif isinstance(msg, ProtocolError):
+            self._reject(Rejection.of(msg), f"on the actions socket: {msg}", None, outs)
+        else:
+            self._reject(Rejection.WRONG_KIND, f"{msg.KIND} message on the actions socket (only "
+                         "ready, action and actions belong there)", None, outs)
+        return outs
+
+    def _sender(self, kind: str, run: str, pid: int, token: str, outs: list[Output]) -> Player | None:
+        """The player a READY/ACTION claims to be from, if run, player and token all match."""
+        if run != self.run_id:
+            self._reject(Rejection.WRONG_RUN, f"{kind} for run {run!r}, this run is "
+                         f"{self.run_id!r} (a message from an earlier server?)", None, outs)
+            return None
+        p = self.roster.players.get(pid)
+        if p is None:
+            self._reject(Rejection.UNKNOWN_PLAYER, f"{kind} from unknown player {pid}", None, outs)
+            return None
+        if not secrets.compare_digest(token, p.token):
+            self._reject(Rejection.BAD_TOKEN, f"{kind} claiming to be player {p.id} with a wrong "
+                         "token (use the token from your WELCOME)", p.id, outs)
+            return None
+        return p
+
+    def _ready(self, msg: Ready, outs: list[Output]) -> None:
+        p = self._sender(msg.KIND, msg.run, msg.player, msg.token, outs)
+        if p is not None:
+            p.ready_sent = True
+            self._prove(p, outs)
+
+    def _prove(self, p: Player, outs: list[Output]) -> None:
+        """JOINED → READY once both the subscription and the READY were seen (lobby only)."""
+        if p.status is Status.JOINED and p.subscribed and p.ready_sent and not self.running:
+            self._change(p, PlayerEvent.PROVEN, "ready", outs)
+
+    def _actions(self, msg: Actions, now: float, outs: list[Output]) -> None:
+        """A batch from a process hosting several players: each entry is checked as an ACTION."""
+        for entry in msg.actions:
+            if (entry.__class__ is not list or len(entry) != 3 or entry[0].__class__ is not int
+                    or entry[1].__class__ is not str):
+                self._reject(Rejection.MALFORMED, "an actions entry must be [player: int, "
+                             f"token: str, payload], got {entry!r:.80}", None, outs)
+                continue
+            outs.extend(self._action(msg.KIND, msg.run, msg.tick, entry[0], entry[1], entry[2], now))
+
+    def _action(self, kind: str, run: str, tick: int, pid: int, token: str, payload: Any,
+                now: float) -> Sequence[Output]:
+        """One action (or batch entry): the hot path, so the accepted case allocates nothing."""
+        outs: list[Output] = []
+        p = self._sender(kind, run, pid, token, outs)
+        if p is None:
+            return outs
+        try:
+            action = self._validate(payload)
+        except InvalidAction as e:
+            self._invalid(p, tick, e, outs)
+            return outs
+        offer = self.barrier.offer(p.id, tick, action, now=now)
+        if offer is _OFFER_ACCEPTED:
+            if p.status is _ACTIVE:
+                return ACCEPTED_ONLY
+            self._change(p, PlayerEvent.ANSWERED, "answering again", outs)  # an inactive one is back
+            outs.append(ACCEPTED)
+            return outs
+        if offer is Offer.STALE:
+            p.late += 1
+            self._change(p, PlayerEvent.ANSWERED, "answering again (late); the barrier waits "
+                         "for it again", outs)
+        self._reject(_OFFER_REJECTION[offer], f"action from player {p.id} for tick {tick} "
+                     f"during tick {self.barrier.tick}", p.id, outs)
+        return outs
+
+    def _invalid(self, p: Player, tick: int, error: InvalidAction, outs: list[Output]) -> None:
+        """Reject it; release the player's place in the open tick; tell the agent once."""
+        if tick == self.barrier.tick:
+            self.barrier.drop(p.id)  # it answered, badly: don't stall the tick for it
+        self._reject(Rejection.INVALID_ACTION, f"player {p.id} tick {tick}: {error}", p.id, outs)
+        if p.id not in self._told_invalid:
+            self._told_invalid.add(p.id)
+            outs.append(Send(p.identity, Error(
+                Rejection.INVALID_ACTION.value, f"tick {tick}: {error}; the action spec is "
+                f"{self._describe().get('action_spec', {})}", self.run_id)))
+
+    # ------------------------------------------------------------------ status
+    def _reject(self, reason: Rejection, text: str, player: int | None, outs: list[Output]) -> None:
+        self.rejected[reason] += 1
+        outs.append(Rejected(reason, text, player))
+
+    def _change(self, p: Player, event: PlayerEvent, detail: str, outs: list[Output]) -> None:
+        old = self.roster.transition(p, event)
+        if p.status is not old:
+            outs.append(StatusChange(p.id, p.name, old, p.status, self.tick, detail))
+
+    def _gone(self, p: Player, event: PlayerEvent, detail: str, outs: list[Output]) -> None:
+        """It died or left: stop waiting for it; in the lobby, free its slot."""
+        was_playing = p.status in PLAYING
+        self._change(p, event, detail, outs)
+        if was_playing:
+            self.barrier.drop(p.id)
+        elif not self.running:
+            self.roster.remove(p)
+
+    # ------------------------------------------------------------------ lobby
+    def open_lobby(self, now: float) -> None:
+        """The lobby opens now; the lobby timeout counts from here."""
+        self._lobby_opened = now
+
+    def lobby(self, now: float) -> Lobby:
+        """Start when every slot is ready, or with ``min_players`` once the timeout passed."""
+        cfg = self.settings
+        ready = len(self.roster.ready())
+        if ready >= cfg.players:
+            return Lobby.START
+        if now - self._lobby_opened < cfg.lobby_timeout_s:
+            return Lobby.WAIT
+        if cfg.min_players and ready >= cfg.min_players:
+            return Lobby.START
+        return Lobby.GIVE_UP
+
+    def lobby_report(self) -> str:
+        """Who is missing and what to do about it (for the lobby-timeout error)."""
+        cfg, eps = self.settings, self._endpoints
+        base = eps.base if eps else "the server's address"
+        state, actions = (eps.state, eps.actions) if eps else ("its state", "its actions endpoint")
+        lines = [f"only {len(self.roster.ready())} of {cfg.min_players or cfg.players} needed "
+                 f"player(s) were ready after {cfg.lobby_timeout_s:.0f} s (address {base})."]
+        for p in self.roster.players.values():
+            if p.status is Status.JOINED:
+                missing = [w for w, ok in (("state subscription", p.subscribed),
+                                           ("READY on the actions socket", p.ready_sent)) if not ok]
+                lines.append(f"  player {p.id} {p.name!r} joined but never proved its "
+                             f"{' and '.join(missing)}: can it reach {state} and {actions}?")
+        never = cfg.players - len(self.roster.players)
+        if never:
+            lines.append(f"  {never} slot(s) were never joined: start more agents, connect them "
+                         f"to {base}, or lower --players / set --min-players.")
+        return "\n".join(lines)
+
+    def start(self) -> list[Output]:
+        """The run begins: ready players become active; the others stay out of it."""
+        outs: list[Output] = []
+        for p in list(self.roster.players.values()):
+            self._change(p, PlayerEvent.START, "playing", outs)
+        self.running = True
+        return outs
+
+    # ------------------------------------------------------------------ ticks
+    def anyone_playing(self) -> bool:
+        return any(p.status in PLAYING for p in self.roster.players.values())
+
+    def begin_tick(self, tick: int, now: float) -> None:
+        """Open ``tick`` (its STATE is about to be published): who may answer, who is awaited."""
+        self.tick = tick
+        accepting, awaited, self._absent = self.roster.split()
+        self.barrier.begin(tick, accepting, awaited, now=now,
+                           deadline=None if self._deadline_s is None else now + self._deadline_s)
+
+    def may_close(self, now: float) -> bool:
+        """Every awaited player answered, or the deadline passed."""
+        return self.barrier.complete or self.barrier.expired(now)
+
+    def close_tick(self) -> TickClosed:
+        """Close the open tick: count it, strike repeat missers, fill in missing actions."""
+        result = self.barrier.close()
+        missed = self.roster.count(result, self._absent)
+        changes: list[StatusChange] = []
+        strikes = self.roster.strikes
+        for p in missed:
+            if strikes and p.status is Status.ACTIVE and p.streak >= strikes:
+                self._change(p, PlayerEvent.STRUCK, f"missed {p.streak} ticks in a row: inactive "
+                             "until it answers again (the barrier no longer waits for it)", changes)
+        self.tick = result.tick + 1
+        return TickClosed(self._fill(result), result, changes)
+
+    def _fill(self, result: TickResult) -> dict[int, Any]:
+        """The tick's actions with missing ones replaced by the noop (or the last action)."""
+        if not result.missing:
+            return result.actions
+        actions = dict(result.actions)
+        noop = self._noop()
+        repeat = self.settings.on_missing == "repeat"
+        for pid in result.missing:
+            last = self.roster.players[pid].last_action
+            actions[pid] = last if repeat and last is not None else noop
+        return actions
+
+    # ------------------------------------------------------------------ time
+    def published(self, now: float) -> None:
+        """Something was published now: no heartbeat is needed for ``heartbeat_s``."""
+        self._last_publish = now
+
+    def heartbeat(self, now: float) -> Sequence[Output]:
+        """A HEARTBEAT to publish if nothing was published for ``heartbeat_s``."""
+        if now - self._last_publish < self.settings.heartbeat_s:
+            return _NOTHING
+        self._last_publish = now
+        return (Publish(Heartbeat(self.run_id, self.tick)),)
+
+    def next_timeout(self, now: float) -> float:
+        """Seconds until something is due by time alone: heartbeat, tick deadline, lobby end."""
+        due = self._last_publish + self.settings.heartbeat_s
+        if not self.running:
+            due = min(due, self._lobby_opened + self.settings.lobby_timeout_s)
+        else:
+            left = self.barrier.time_left(now)
+            if left is not None:
+                due = min(due, now + left)
+        return max(0.0, due - now)
+
+    # ------------------------------------------------------------------ end
+    def end(self, reason: str, scores: list) -> list[Output]:
+        """END for everyone: published, and sent to each player's control identity."""
+        msg = End(self.run_id, self.tick, str(reason), list(scores))
+        return [Publish(msg), *(Send(p.identity, msg) for p in self.roster.players.values())]

@@ -1,0 +1,355 @@
+"""The agent's rules (tickwire.protocol.agent_rules): no sockets, no sleeps, no clocks.
+
+Time is a number passed in; every test starts at ``now = 100.0``.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from tickwire.protocol import (
+    Action,
+    Actions,
+    AgentError,
+    End,
+    Error,
+    Heartbeat,
+    Join,
+    Leave,
+    Ready,
+    State,
+    TransportError,
+    Welcome,
+    derive,
+)
+from tickwire.protocol.agent_rules import (
+    JOIN_RETRY_S,
+    READY_RETRY_S,
+    Act,
+    AgentResult,
+    AgentRules,
+    Ended,
+    Finish,
+    GiveUp,
+    Send,
+    ServerComplained,
+    Setup,
+    Socket,
+    Subscribe,
+)
+
+T0 = 100.0
+RUN = "run1"
+EPS = derive("tcp://127.0.0.1:5555")
+
+
+def rules(n: int = 1, slot: int | None = None, join_timeout_s: float = 60.0,
+          server_timeout_s: float = 10.0) -> AgentRules:
+    return AgentRules([f"p{i}" for i in range(n)], EPS, now=T0, slot=slot,
+                      join_timeout_s=join_timeout_s, server_timeout_s=server_timeout_s)
+
+
+def welcome(player: int, run: str = RUN) -> Welcome:
+    return Welcome(run=run, player=player, name=f"p{player}", seed=7, token=f"tok{player}",
+                   topic=f"tw.{run}.{player}".encode(), mode="strict", deadline_ms=None,
+                   ticks=100, players=4)
+
+
+def playing(n: int = 1, **kw) -> AgentRules:
+    """Rules with every hosted player welcomed and READY sent, at T0."""
+    r = rules(n, **kw)
+    r.due(T0)
+    for i in range(n):
+        r.control_received(i, welcome(10 + i), T0)
+    assert r.playing
+    return r
+
+
+def state(tick: int, run: str = RUN) -> State:
+    return State(run, tick, {"tick": tick})
+
+
+def sends(decisions: list) -> list:
+    return [d.message for d in decisions if isinstance(d, Send)]
+
+
+# ---------------------------------------------------------------------- joining
+def test_starting_sends_a_join_for_every_hosted_player_at_once():
+    r = rules(3)
+    assert r.due(T0) == [Send(Socket.CONTROL, Join(f"p{i}", None), i) for i in range(3)]
+
+
+def test_join_asks_for_consecutive_slots_from_the_configured_one():
+    assert [m.slot for m in sends(rules(3, slot=4).due(T0))] == [4, 5, 6]
+
+
+def test_an_unanswered_join_is_sent_again_after_the_retry_interval():
+    r = rules()
+    r.due(T0)
+    assert r.due(T0 + JOIN_RETRY_S - 0.01) == []
+    assert sends(r.due(T0 + JOIN_RETRY_S)) == [Join("p0", None)]
+
+
+def test_next_due_is_the_next_join_retry():
+    r = rules()
+    r.due(T0)
+    assert r.next_due(T0 + 0.1) == pytest.approx(JOIN_RETRY_S - 0.1)
+
+
+def test_a_welcomed_player_is_not_joined_again():
+    r = rules(2)
+    r.due(T0)
+    r.control_received(1, welcome(1), T0 + 0.1)
+    assert sends(r.due(T0 + JOIN_RETRY_S)) == [Join("p0", None)]
+
+
+def test_no_welcome_within_the_join_timeout_gives_up_naming_the_address():
+    r = rules(join_timeout_s=5)
+    r.due(T0)
+    assert r.due(T0 + 4.9) != [] and not r.finished  # only retries so far
+    [give_up] = r.due(T0 + 5)
+    assert isinstance(give_up, GiveUp) and isinstance(give_up.error, TransportError)
+    assert "no WELCOME" in str(give_up.error) and "tcp://127.0.0.1:5555" in str(give_up.error)
+    assert r.finished
+
+
+# ---------------------------------------------------------------------- welcome → ready
+def test_a_welcome_calls_setup_then_subscribes_to_its_topic_then_sends_ready():
+    r = rules()
+    r.due(T0)
+    w = welcome(3)
+    assert r.control_received(0, w, T0) == [
+        Setup(0, w), Subscribe(w.topic), Send(Socket.ACTIONS, Ready(RUN, 3, "tok3"), 0)]
+    assert r.results[0].player == 3
+
+
+def test_a_repeated_welcome_changes_nothing():
+    r = rules()
+    r.due(T0)
+    r.control_received(0, welcome(3), T0)
+    assert r.control_received(0, welcome(3), T0 + 0.5) == []
+
+
+def test_playing_starts_only_once_every_hosted_player_sent_ready():
+    r = rules(2)
+    r.due(T0)
+    r.control_received(0, welcome(0), T0)
+    assert not r.playing
+    r.control_received(1, welcome(1), T0)
+    assert r.playing
+
+
+def test_a_ready_that_could_not_be_sent_is_retried_until_it_goes_out():
+    r = rules()
+    r.due(T0)
+    ready = r.control_received(0, welcome(0), T0)[-1]
+    assert r.send_failed(ready, T0) == [] and not r.playing
+    assert r.next_due(T0) == pytest.approx(READY_RETRY_S)
+    assert r.due(T0 + READY_RETRY_S) == [ready]
+    assert r.playing
+
+
+def test_a_ready_never_sent_gives_up_at_the_join_timeout_naming_the_actions_endpoint():
+    r = rules(join_timeout_s=5)
+    r.due(T0)
+    r.send_failed(r.control_received(0, welcome(0), T0)[-1], T0)
+    [give_up] = r.due(T0 + 5)
+    assert isinstance(give_up.error, TransportError) and EPS.actions in str(give_up.error)
+
+
+# ---------------------------------------------------------------------- refusal
+def test_an_error_before_the_welcome_is_a_refusal_with_the_servers_code_and_text():
+    r = rules()
+    r.due(T0)
+    [give_up] = r.control_received(0, Error("full", "all 2 player slots are taken"), T0)
+    assert isinstance(give_up.error, AgentError) and give_up.error.code == "full"
+    assert "refused p0" in str(give_up.error) and "slots are taken" in str(give_up.error)
+    assert r.finished
+
+
+def test_a_refusal_leaves_for_the_hosted_players_already_welcomed():
+    r = rules(2)
+    r.due(T0)
+    r.control_received(0, welcome(5), T0)
+    decisions = r.control_received(1, Error("full", "no room"), T0)
+    assert isinstance(decisions[-1], GiveUp)
+    assert [(m.player, type(m)) for m in sends(decisions)] == [(5, Leave)]
+
+
+def test_an_error_after_the_welcome_is_reported_and_recorded_and_play_goes_on():
+    r = playing()
+    err = Error("invalid_action", "tick 3: 99 is not an int in 0..4", RUN)
+    assert r.control_received(0, err, T0 + 1) == [ServerComplained(0, err)]
+    assert r.results[0].errors == [err.text] and r.playing
+
+
+# ---------------------------------------------------------------------- playing
+def test_acts_on_a_state_of_its_run():
+    assert playing().states_received([state(0)], T0) == [Act(state(0))]
+
+
+def test_acts_only_on_the_newest_queued_state_and_counts_the_older_ones_skipped():
+    r = playing()
+    assert r.states_received([state(0), state(1), state(2)], T0) == [Act(state(2))]
+    assert r.results[0].skipped == 2
+
+
+def test_a_tick_gap_counts_as_skipped():
+    r = playing()
+    r.states_received([state(0)], T0)
+    r.states_received([state(4)], T0)
+    assert r.results[0].skipped == 3
+
+
+def test_a_state_at_or_before_the_last_tick_acted_on_is_ignored():
+    r = playing()
+    r.states_received([state(5)], T0)
+    assert r.states_received([state(5)], T0) == [] and r.states_received([state(3)], T0) == []
+
+
+def test_states_before_every_player_is_ready_are_not_acted_on():
+    r = rules(2)
+    r.due(T0)
+    r.control_received(0, welcome(0), T0)
+    assert r.states_received([state(0)], T0) == []
+
+
+def test_messages_of_another_run_are_ignored():
+    r = playing()
+    assert r.states_received([state(0, run="old"), End("old", 3, "ticks done")], T0) == []
+    assert r.control_received(0, End("old", 3, "ticks done"), T0) == [] and r.playing
+
+
+def test_a_heartbeat_is_not_acted_on():
+    assert playing().states_received([Heartbeat(RUN, 0)], T0) == []
+
+
+def test_one_hosted_player_sends_an_action_with_its_token_and_a_rising_seq():
+    r = playing()
+    first, second = r.acted(0, ["up"]), r.acted(1, ["down"])
+    assert first == Send(Socket.ACTIONS, Action(RUN, 0, 10, 1, "tok10", "up"))
+    assert second.message.seq == 2 and r.results[0].ticks == 2
+
+
+def test_several_hosted_players_send_one_actions_batch_per_tick():
+    r = playing(3)
+    assert r.acted(7, [1, 2, 3]) == Send(Socket.ACTIONS, Actions(
+        RUN, 7, 1, [[10, "tok10", 1], [11, "tok11", 2], [12, "tok12", 3]]))
+    assert [res.ticks for res in r.results] == [1, 1, 1]
+
+
+def test_several_hosted_players_all_count_the_same_skipped_ticks():
+    r = playing(2)
+    r.states_received([state(0), state(1)], T0)
+    assert [res.skipped for res in r.results] == [1, 1]
+
+
+def test_an_action_that_could_not_be_sent_is_not_counted():
+    r = playing()
+    r.send_failed(r.acted(0, [1]), T0)
+    assert r.results[0].ticks == 0 and r.playing
+
+
+# ---------------------------------------------------------------------- end
+def test_an_end_on_the_state_socket_calls_on_end_and_finishes():
+    r = playing()
+    end = End(RUN, 100, "ticks done", [3, 4])
+    assert r.states_received([end], T0) == [Ended(end), Finish("end: ticks done")]
+    assert r.finished and r.results[0].end == end and r.results[0].reason == "end: ticks done"
+
+
+def test_an_end_on_the_control_socket_calls_on_end_and_finishes():
+    r = playing()
+    end = End(RUN, 100, "ticks done")
+    assert r.control_received(0, end, T0) == [Ended(end), Finish("end: ticks done")]
+
+
+def test_the_second_end_of_a_run_is_ignored():
+    r = playing()
+    end = End(RUN, 100, "ticks done")
+    r.states_received([end], T0)
+    assert r.control_received(0, end, T0) == [] and r.states_received([end], T0) == []
+
+
+def test_a_state_queued_before_the_end_is_not_acted_on():
+    r = playing()
+    end = End(RUN, 3, "world done")
+    assert r.states_received([state(2), end], T0) == [Ended(end), Finish("end: world done")]
+
+
+# ---------------------------------------------------------------------- silence
+def test_server_silence_longer_than_the_server_timeout_gives_up_saying_what_happened():
+    r = playing(server_timeout_s=10)
+    r.states_received([state(0)], T0 + 1)
+    assert r.due(T0 + 11) == []
+    [give_up] = r.due(T0 + 11.01)
+    assert isinstance(give_up.error, TransportError)
+    assert "silent for more than 10 s" in str(give_up.error) and EPS.base in str(give_up.error)
+
+
+def test_a_heartbeat_counts_as_the_server_being_alive():
+    r = playing(server_timeout_s=10)
+    r.states_received([Heartbeat(RUN, 0)], T0 + 9)
+    assert r.due(T0 + 18) == [] and r.next_due(T0 + 18) == pytest.approx(1)
+
+
+def test_a_control_message_of_this_run_counts_as_the_server_being_alive():
+    r = playing(server_timeout_s=10)
+    r.control_received(0, Error("invalid_action", "bad", RUN), T0 + 9)
+    assert r.due(T0 + 18) == []
+
+
+def test_hearing_only_another_run_is_silence_and_says_the_server_was_restarted():
+    r = playing(server_timeout_s=10)
+    assert r.states_received([Heartbeat("new", 0)], T0 + 5) == []
+    [give_up] = r.states_received([Heartbeat("new", 0)], T0 + 10.5)
+    assert "'new'" in str(give_up.error) and "restarted" in str(give_up.error)
+
+
+# ---------------------------------------------------------------------- stop
+def test_a_stop_request_leaves_for_every_welcomed_player_and_finishes():
+    r = playing(2)
+    decisions = r.stop("signal SIGTERM")
+    assert decisions == [Send(Socket.CONTROL, Leave(RUN, 10, "signal SIGTERM"), 0),
+                         Send(Socket.CONTROL, Leave(RUN, 11, "signal SIGTERM"), 1),
+                         Finish("signal SIGTERM")]
+    assert r.finished and r.results[1].reason == "signal SIGTERM"
+
+
+def test_a_stop_while_joining_leaves_only_for_the_players_already_welcomed():
+    r = rules(2)
+    r.due(T0)
+    r.control_received(1, welcome(1), T0)
+    assert [(d.agent, d.message.player) for d in r.stop("signal SIGINT")[:-1]] == [(1, 1)]
+
+
+def test_a_stop_after_the_end_does_nothing():
+    r = playing()
+    r.states_received([End(RUN, 5, "ticks done")], T0)
+    assert r.stop("signal SIGTERM") == []
+
+
+# ---------------------------------------------------------------------- the result line
+def test_the_result_line_says_name_player_ticks_skipped_end_and_scores():
+    res = AgentResult("MyAgent", player=1, ticks=998, skipped=2,
+                      end=End(RUN, 1000, "ticks done", [3, 12]), reason="end: ticks done")
+    assert str(res) == ("MyAgent (player 1): acted on 998 ticks, skipped 2; run ended at "
+                        "tick 1000 (ticks done); score 12 (all: 3, 12)")
+
+
+def test_the_result_line_of_a_stopped_agent_says_why():
+    res = AgentResult("MyAgent", player=0, ticks=1, reason="signal SIGTERM")
+    assert str(res) == "MyAgent (player 0): acted on 1 tick, skipped 0; stopped (signal SIGTERM)"
+
+
+def test_the_result_line_of_an_agent_that_never_joined_says_so():
+    assert str(AgentResult("MyAgent", reason="signal SIGINT")) == \
+        "MyAgent: never joined (signal SIGINT)"
+
+
+# ---------------------------------------------------------------------- purity
+def test_importing_the_agent_rules_imports_no_zmq():
+    code = ("import sys, tickwire.protocol.agent_rules; "
+            "sys.exit(1 if 'zmq' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

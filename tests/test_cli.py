@@ -1,0 +1,207 @@
+"""The command line: one option table, one exit-code map, real commands as subprocesses."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+import pytest
+from tickwire.protocol.errors import (
+    AgentError,
+    BindError,
+    ConfigError,
+    LobbyTimeout,
+    ProtocolError,
+    Refused,
+    ServerGone,
+    TransportError,
+)
+from tickwire.server.config import ServerConfig
+
+from tickwire import options
+from tickwire.cli import build_parser
+from tickwire.exitcodes import ExitCode, for_error, for_summary
+
+
+def _resolve(command: str, argv: list[str], environ: dict[str, str]) -> dict:
+    args = build_parser().parse_args([command, *argv])
+    return options.resolve(args, command, environ)
+
+
+# ------------------------------------------------------------------ the option table
+def test_a_flag_wins_over_its_variable_which_wins_over_the_default():
+    assert _resolve("run", [], {})["ticks"] == 1000
+    assert _resolve("run", [], {"TICKWIRE_TICKS": "7"})["ticks"] == 7
+    assert _resolve("run", ["--ticks", "9"], {"TICKWIRE_TICKS": "7"})["ticks"] == 9
+
+
+def test_an_empty_variable_counts_as_unset():
+    assert _resolve("server", [], {"TICKWIRE_MIN_PLAYERS": ""})["min_players"] is None
+
+
+def test_switches_come_from_flags_or_variables():
+    assert _resolve("agent", ["-q"], {})["quiet"] is True
+    assert _resolve("agent", [], {"TICKWIRE_JSON": "1"})["json"] is True
+    assert _resolve("agent", [], {"TICKWIRE_JSON": "0"})["json"] is False
+    with pytest.raises(ConfigError, match=r"--json \(TICKWIRE_JSON\) must be 1/0"):
+        _resolve("agent", [], {"TICKWIRE_JSON": "maybe"})
+
+
+@pytest.mark.parametrize("argv, environ, message", [
+    ([], {"TICKWIRE_TICKS": "abc"},
+     r"--ticks \(TICKWIRE_TICKS\) must be an integer, got 'abc' from TICKWIRE_TICKS"),
+    (["--players", "0"], {}, r"--players \(TICKWIRE_PLAYERS\) must be at least 1, got 0"),
+    ([], {"TICKWIRE_MODE": "fast"}, r"--mode \(TICKWIRE_MODE\) must be one of strict, deadline"),
+    (["--lobby-timeout", "0"], {}, r"--lobby-timeout \(TICKWIRE_LOBBY_TIMEOUT\) must be greater"),
+    (["--deadline-ms", "nan"], {}, r"--deadline-ms \(TICKWIRE_DEADLINE_MS\) must be a finite"),
+])
+def test_bad_values_name_the_flag_and_the_variable(argv, environ, message):
+    with pytest.raises(ConfigError, match=message):
+        _resolve("server", argv, environ)
+
+
+def test_a_config_check_across_options_also_names_the_variables():
+    values = _resolve("server", ["--players", "2", "--min-players", "3"], {})
+    with pytest.raises(ConfigError, match=r"--min-players \(TICKWIRE_MIN_PLAYERS\) must be in "
+                                          r"1\.\.--players \(TICKWIRE_PLAYERS\)"):
+        options.server_config(values)
+
+
+def test_the_server_config_is_filled_from_the_table():
+    values = _resolve("server", ["--ticks", "5", "--mode", "deadline"],
+                      {"TICKWIRE_LOBBY_TIMEOUT": "2.5", "TICKWIRE_PLAYERS": "3"})
+    cfg = options.server_config(values)
+    assert (cfg.ticks, cfg.mode, cfg.lobby_timeout_s, cfg.players) == (5, "deadline", 2.5, 3)
+
+
+def test_run_fills_players_from_agents():
+    assert options.server_config(_resolve("run", ["--agents", "6"], {})).players == 6
+
+
+def test_events_reach_the_server_config_when_it_has_the_field(tmp_path):
+    values = _resolve("run", ["--events", str(tmp_path / "e.jsonl")], {})
+    if "events_path" in {f.name for f in dataclasses.fields(ServerConfig)}:
+        assert options.server_config(values).events_path == str(tmp_path / "e.jsonl")
+    else:
+        with pytest.raises(ConfigError, match=r"--events \(TICKWIRE_EVENTS\) is not supported"):
+            options.server_config(values)
+
+
+def test_an_agent_needs_a_server_address():
+    with pytest.raises(ConfigError, match=r"--connect \(TICKWIRE_CONNECT\)"):
+        options.agent_config(_resolve("agent", [], {}))
+    cfg = options.agent_config(_resolve("agent", ["--slot", "2"],
+                                        {"TICKWIRE_CONNECT": "tcp://h:1", "TICKWIRE_JOIN_TIMEOUT": "3"}))
+    assert (cfg.connect, cfg.slot, cfg.join_timeout_s) == ("tcp://h:1", 2, 3.0)
+
+
+def test_every_option_has_help_a_variable_and_a_known_command():
+    flags = [o.flag for o in options.OPTIONS]
+    assert len(flags) == len(set(flags))
+    for o in options.OPTIONS:
+        assert o.help and o.env == "TICKWIRE_" + o.flag[2:].upper().replace("-", "_")
+        assert o.commands and set(o.commands) <= set(options.COMMANDS)
+
+
+@pytest.mark.parametrize("command", options.COMMANDS)
+def test_every_command_has_quiet_verbose_and_json(command):
+    values = _resolve(command, ["-q", "-v", "--json"], {})
+    assert values["quiet"] and values["verbose"] and values["json"]
+
+
+def test_the_help_shows_each_variable_and_the_exit_codes(capsys):
+    for command in options.COMMANDS:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([command, "--help"])
+        out = capsys.readouterr().out
+        for o in options.for_command(command):
+            assert o.env in out
+        assert "130  interrupted" in out
+
+
+# ------------------------------------------------------------------ the exit-code map
+def test_exit_codes_are_distinct_and_interrupted_is_130():
+    assert len({int(c) for c in ExitCode}) == len(ExitCode) and ExitCode.INTERRUPTED == 130
+    assert ExitCode.LOBBY_TIMEOUT != ExitCode.REFUSED
+
+
+@pytest.mark.parametrize("error, code", [
+    (ConfigError("x"), ExitCode.USAGE), (LobbyTimeout("x"), ExitCode.LOBBY_TIMEOUT),
+    (Refused("full", "x"), ExitCode.REFUSED), (AgentError("full", "x"), ExitCode.REFUSED),
+    (TransportError("x"), ExitCode.TRANSPORT), (ServerGone("x"), ExitCode.TRANSPORT),
+    (BindError("x"), ExitCode.TRANSPORT), (ProtocolError("malformed", "x"), ExitCode.ERROR),
+    (KeyError("positions"), ExitCode.ERROR), (KeyboardInterrupt(), ExitCode.INTERRUPTED),
+])
+def test_each_error_maps_to_its_exit_code(error, code):
+    assert for_error(error) is code
+
+
+def test_a_run_with_no_player_left_is_players_crashed():
+    gone = {"reason": "no players left", "players": [{"status": "left"}, {"status": "dead"}]}
+    one_left = {"reason": "ticks done", "players": [{"status": "left"}, {"status": "active"}]}
+    assert for_summary(gone) is ExitCode.PLAYERS_CRASHED
+    assert for_summary(one_left) is ExitCode.OK
+    assert for_summary(gone, interrupted=True) is ExitCode.INTERRUPTED
+    assert for_summary({"reason": "stopped in the lobby (agent process exited)",
+                        "players": []}) is ExitCode.PLAYERS_CRASHED
+
+
+# ------------------------------------------------------------------ real commands
+TW = ["-m", "tickwire"]
+
+
+def test_a_bad_flag_exits_with_the_usage_code_naming_flag_and_variable(procs):
+    p = procs([*TW, "server", "--players", "0"])
+    assert p.wait(30) == ExitCode.USAGE
+    assert "--players (TICKWIRE_PLAYERS) must be at least 1, got 0" in p.stderr
+
+
+def test_a_bad_variable_with_json_prints_one_error_object(procs):
+    p = procs([*TW, "run", "--json"], env={"TICKWIRE_TICKS": "abc"})
+    assert p.wait(30) == ExitCode.USAGE
+    out = json.loads(p.stdout)
+    assert out["outcome"] == "usage" and out["exit_code"] == 2 and out["reason"] == "usage error"
+    assert "TICKWIRE_TICKS" in out["error"]["message"]
+
+
+def test_an_agent_with_no_server_exits_with_the_transport_code(procs, ipc_base):
+    p = procs([*TW, "agent", "-q", "--connect", ipc_base, "--join-timeout", "1", "--json"])
+    assert p.wait(30) == ExitCode.TRANSPORT
+    out = json.loads(p.stdout)
+    assert out["outcome"] == "transport" and "no WELCOME" in out["error"]["message"]
+
+
+def test_a_lobby_timeout_with_json_prints_the_summary_with_the_reason(procs, ipc_base):
+    p = procs([*TW, "server", "--bind", ipc_base, "--players", "2", "--lobby-timeout", "1",
+               "--json", "-q"])
+    assert p.wait(30) == ExitCode.LOBBY_TIMEOUT
+    out = json.loads(p.stdout)
+    assert out["reason"] == "lobby timeout" and out["outcome"] == "lobby_timeout"
+    assert "2 slot(s) were never joined" in out["lobby"] and out["players"] == []
+
+
+def test_a_run_whose_agents_all_crash_exits_with_players_crashed(procs):
+    p = procs([*TW, "run", "--agents", "2", "--ticks", "50", "--agent",
+               "sample_agents:CrashingAgent", "--json", "-q"])
+    assert p.wait(60) == ExitCode.PLAYERS_CRASHED
+    out = json.loads(p.stdout)
+    assert out["outcome"] == "players_crashed" and out["ticks"] < 50
+    assert {pl["status"] for pl in out["players"]} <= {"left", "dead"}
+    assert "boom at tick 5" in p.stderr
+
+
+def test_python_m_tickwire_agents_is_tickwire_agent(procs):
+    p = procs(["-m", "tickwire.agents", "--count", "0"])
+    assert p.wait(30) == ExitCode.USAGE and "--count (TICKWIRE_COUNT)" in p.stderr
+
+
+def test_parse_keeps_raw_values_for_the_table_to_check():
+    args = build_parser().parse_args(["run", "--ticks", "abc"])
+    assert isinstance(args, argparse.Namespace) and args.ticks == "abc"
+
+
+def test_an_unknown_flag_with_json_prints_one_error_object(capsys):
+    from tickwire.cli import main
+    assert main(["agent", "--no-such-flag", "--json"]) == ExitCode.USAGE
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "usage" and "--no-such-flag" in out["error"]["message"]

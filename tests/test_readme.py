@@ -1,0 +1,179 @@
+"""The README works as printed: its code blocks run or parse, its tables match the code."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tickwire import exitcodes, options
+from tickwire.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def code_blocks(lang: str) -> list[str]:
+    """The README's fenced code blocks in ``lang``, in order."""
+    return [m.group(2) for m in re.finditer(r"```(\w*)\n(.*?)```", README, re.S)
+            if m.group(1) == lang]
+
+
+def block_with(lang: str, text: str) -> str:
+    (block,) = [b for b in code_blocks(lang) if text in b]
+    return block
+
+
+def command_lines(block: str) -> list[list[str]]:
+    """Each simple command of a shell block as argv, without comments or VAR=value prefixes."""
+    commands = []
+    for line in block.replace("\\\n", " ").splitlines():
+        for part in re.split(r"&&|\|\||;", line.split(" #", 1)[0]):
+            try:
+                argv = shlex.split(part, comments=True)
+            except ValueError:  # a quote split by ';' inside $(...): not a tickwire command
+                continue
+            while argv and re.match(r"^[A-Z_][A-Z0-9_]*=", argv[0]):
+                argv.pop(0)
+            if argv:
+                commands.append(argv)
+    return commands
+
+
+def tickwire_commands() -> list[list[str]]:
+    """Every ``tickwire ...`` command in the README's shell blocks (argv after the program)."""
+    found = []
+    for block in code_blocks("bash"):
+        for argv in command_lines(block):
+            if argv[0] in ("tickwire", ".venv/bin/tickwire"):
+                found.append(argv[1:])
+    return found
+
+
+MAIN_COMMAND = "&& .venv/bin/tickwire run"
+TEST_COMMAND = "&& .venv/bin/python -m pytest"
+
+
+def section(name: str) -> str:
+    m = re.search(rf"<!-- {name}:start -->\n(.*?)\n<!-- {name}:end -->", README, re.S)
+    assert m, f"README has no <!-- {name}:start/end --> markers"
+    return m.group(1)
+
+
+# ------------------------------------------------------------------ tables and commands
+def test_the_flag_table_is_the_option_table():
+    assert section("options") == options.markdown_table(), (
+        "README's flag table differs from tickwire/options.py: paste the output of "
+        "`python -m tickwire.options` between the options markers")
+
+
+def test_the_exit_code_table_is_the_exit_code_map():
+    assert section("exit-codes") == exitcodes.markdown_table()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme_test = command_text(block_with("bash", TEST_COMMAND))
+    ci_lines = [ln for ln in (ROOT / ".ci/run").read_text().splitlines() if ln.strip()]
+    assert ci_lines[-1] == readme_test
+
+
+def command_text(block: str) -> str:
+    (line,) = [ln for ln in block.splitlines() if ln.strip()]
+    return line
+
+
+def test_the_two_commands_make_and_use_a_virtualenv():
+    for text in (MAIN_COMMAND, TEST_COMMAND):
+        line = command_text(block_with("bash", text))
+        assert line.startswith("python3 -m venv .venv && .venv/bin/python -m pip install -e ")
+
+
+@pytest.mark.parametrize("argv", tickwire_commands(), ids=" ".join)
+def test_every_tickwire_command_in_the_readme_parses(argv, capsys):
+    if argv[0] == "bench":
+        from tickwire.bench import main as bench_main
+        with pytest.raises(SystemExit):
+            bench_main(["--help"])
+        help_text = capsys.readouterr().out
+        assert all(a in help_text for a in argv[1:] if a.startswith("--")), argv
+        return
+    args = build_parser().parse_args(argv)
+    options.resolve(args, args.command, environ={})  # values convert and pass their checks
+
+
+INLINE = sorted({m.group(1) for m in re.finditer(r"`tickwire ((?:run|server|agent) [^`…]+)`", README)})
+
+
+@pytest.mark.parametrize("text", INLINE)
+def test_every_tickwire_command_in_the_text_has_those_flags(text):
+    build_parser().parse_args(shlex.split(text))  # placeholders (K) are values: flags must exist
+
+
+def test_the_readme_shows_quiet_only_where_it_exists():
+    for argv in tickwire_commands():
+        if "-q" in argv:
+            assert argv[0] in options.COMMANDS
+
+
+def test_every_python_block_compiles():
+    for i, block in enumerate(code_blocks("python")):
+        compile(block, f"README python block {i}", "exec")
+
+
+# ------------------------------------------------------------------ blocks run for real
+def test_the_agent_block_runs_with_tickwire_run_as_printed(procs, tmp_path):
+    (tmp_path / "my_agent.py").write_text(block_with("python", "class MyAgent"))
+    (argv,) = [a for a in tickwire_commands() if "my_agent.py:MyAgent" in a and a[0] == "run"]
+    s = procs(["-m", "tickwire", *argv, "--json", "-q"]).json(timeout=120)
+    assert s["reason"] == "ticks done" and len(s["players"]) == 4
+    assert all(p["answered"] == s["ticks"] for p in s["players"])
+
+
+def test_the_server_and_agent_pair_runs_as_printed(procs, tmp_path, ipc_base):
+    """The two terminals of "Write an agent", on a private ipc address instead of port 5555."""
+    agent = block_with("python", "class MyAgent").replace("tcp://localhost:5555", ipc_base)
+    (tmp_path / "my_agent.py").write_text(agent)
+    server_cmd, agent_cmd = command_lines(block_with("bash", "--players 1"))
+    assert server_cmd[:2] == ["tickwire", "server"] and agent_cmd == ["python", "my_agent.py"]
+    argv = [ipc_base if a == "tcp://127.0.0.1:5555" else a for a in server_cmd[1:]]
+    server = procs(["-m", "tickwire", *argv, "--json", "-q"], name="server")
+    player = procs(["my_agent.py"], name="agent")
+    s = server.json(timeout=120)
+    assert s["reason"] == "ticks done" and s["players"][0]["answered"] == s["ticks"]
+    assert player.wait(30) == 0
+    assert f"acted on {s['ticks']} ticks" in player.stdout
+
+
+def test_the_world_block_runs_with_its_agent_as_printed(procs, tmp_path):
+    (tmp_path / "counter.py").write_text(block_with("python", "class CounterWorld"))
+    (argv,) = [a for a in tickwire_commands() if "counter.py:CounterWorld" in a]
+    s = procs(["-m", "tickwire", *argv, "--json", "-q"]).json(timeout=120)
+    assert s["reason"] == "world done" and s["outcome"] == "ok"
+    assert all(p["answered"] == s["ticks"] for p in s["players"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_main_command_installs_and_runs_in_a_fresh_copy(tmp_path):
+    """The first of the two commands, verbatim, in a copy of the repository."""
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout: cannot list the repository's files")
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    copy = tmp_path / "repo"
+    for name in filter(None, files):
+        if (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    main = command_text(block_with("bash", MAIN_COMMAND))
+    out = subprocess.run(["bash", "-c", main + " --ticks 100 --json -q"], cwd=copy, env=env,
+                         capture_output=True, text=True, timeout=840, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr[-3000:]
+    s = json.loads(out.stdout.strip().splitlines()[-1])
+    assert s["reason"] == "ticks done" and s["outcome"] == "ok"

@@ -1,0 +1,299 @@
+"""Where flags are defined: every option of ``tickwire run|server|agent``, once.
+
+Each :class:`Option` row says its flag, type, default, allowed values, help, which commands
+have it and which config field it fills; its environment variable is ``TICKWIRE_`` + the
+flag's name. From this one table come the argparse flags (:func:`add_to_parser`), the
+environment fallback and validation (:func:`resolve`: a flag wins over its variable, the
+variable over the default; errors name both), the role configs (:func:`server_config`,
+:func:`agent_config`) and the README's flag table (:func:`markdown_table`;
+``python -m tickwire.options`` prints it). ``tickwire bench`` keeps its own parser.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tickwire.agents.config import AgentConfig
+from tickwire.protocol.errors import ConfigError
+from tickwire.server.config import MODES, ON_MISSING, ServerConfig
+
+DEFAULT_WORLD = "tickwire.server.grid_world:GridWorld"
+DEFAULT_AGENT = "tickwire.agents.examples.greedy_agent:GreedyAgent"
+ENV_PREFIX = "TICKWIRE_"
+COMMANDS = ("run", "server", "agent")
+
+_FROM_CONFIG: Any = object()  #: default: the config field's own default
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option and its environment variable."""
+    flag: str                                 #: "--ticks"
+    help: str
+    commands: tuple[str, ...]
+    type: type = str                          #: str, int, float, or bool (a switch)
+    default: Any = None                       #: None: not set (shown as "—")
+    field: str | None = None                  #: config field it fills: "server.ticks", "agent.slot"
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None              #: smallest allowed value
+    above: float | None = None                #: values must be greater than this
+    short: str | None = None                  #: "-q"
+    metavar: str | None = None
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.dest.upper()
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def switch(self) -> bool:
+        return self.type is bool
+
+    @property
+    def names(self) -> str:
+        """``--players (TICKWIRE_PLAYERS)``: how every error refers to this option."""
+        return f"{self.flag} ({self.env})"
+
+
+def _config_default(field: str) -> Any:
+    """The default of ``role.name`` from ServerConfig/AgentConfig (None if it has none)."""
+    role, name = field.split(".")
+    cls = {"server": ServerConfig, "agent": AgentConfig}[role]
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+_RS, _R, _S, _A = ("run", "server"), ("run",), ("server",), ("agent",)
+_ALL = ("run", "server", "agent")
+
+#: The table. Order is the order of ``--help`` and of the README table.
+OPTIONS: tuple[Option, ...] = (
+    Option("--bind", "base address to bind: tcp://HOST:PORT uses PORT, PORT+1, PORT+2 (PORT 0: "
+           "three free ports); ipc:///path/prefix uses three paths", _S, str, _FROM_CONFIG,
+           "server.bind", metavar="ADDRESS"),
+    Option("--connect", "base address of the server, e.g. tcp://HOST:5555 or ipc:///tmp/tw "
+           "(required)", _A, str, None, "agent.connect", metavar="ADDRESS"),
+    Option("--players", "players to wait for before the run starts", _S, int, _FROM_CONFIG,
+           "server.players", minimum=1, metavar="N"),
+    Option("--agents", "local agent processes (players) to start", _R, int, 4, "server.players",
+           minimum=1, metavar="N"),
+    Option("--agent", "agent class, pkg.module:Class or path/file.py:Class", ("run", "agent"),
+           str, DEFAULT_AGENT, metavar="SPEC"),
+    Option("--world", "world class, pkg.module:Class or path/file.py:Class", _RS, str,
+           DEFAULT_WORLD, metavar="SPEC"),
+    Option("--ticks", "ticks to run", _RS, int, _FROM_CONFIG, "server.ticks", minimum=0,
+           metavar="N"),
+    Option("--seed", "world seed; per-player agent seeds derive from it", _RS, int, _FROM_CONFIG,
+           "server.seed", minimum=0, metavar="N"),
+    Option("--mode", "strict: wait for every live player (deterministic); deadline: also close "
+           "a tick at --deadline-ms", _RS, str, _FROM_CONFIG, "server.mode", choices=MODES),
+    Option("--deadline-ms", "tick deadline in deadline mode, milliseconds", _RS, float,
+           _FROM_CONFIG, "server.deadline_ms", above=0, metavar="MS"),
+    Option("--on-missing", "action used for a player that missed a tick: the world's noop, or "
+           "its last action", _RS, str, _FROM_CONFIG, "server.on_missing", choices=ON_MISSING),
+    Option("--strikes", "deadline mode: misses in a row before a player is no longer waited for "
+           "(until it answers again); 0 = never", _RS, int, _FROM_CONFIG, "server.strikes",
+           minimum=0, metavar="K"),
+    Option("--min-players", "after --lobby-timeout, start anyway with at least this many ready "
+           "players", _S, int, None, "server.min_players", minimum=1, metavar="N"),
+    Option("--lobby-timeout", "seconds to wait for players; then stop and name who is missing",
+           _RS, float, _FROM_CONFIG, "server.lobby_timeout_s", above=0, metavar="S"),
+    Option("--events", "append the run's events (JSON lines) to FILE", _RS, str, None,
+           "server.events_path", metavar="FILE"),
+    Option("--per-process", "players hosted by each agent process (fewer processes: faster on "
+           "few cores)", _R, int, 1, minimum=1, metavar="K"),
+    Option("--pin-cpus", "pin agent process i to core i mod cores and run it as SCHED_BATCH "
+           "(Linux): steadier ticks when agents compute", _R, bool, False),
+    Option("--transport", "how local agents connect: ipc (fastest) or tcp on 127.0.0.1", _R, str,
+           "ipc", choices=("ipc", "tcp")),
+    Option("--render", "write the final grid as a PNG image to FILE", _R, str, None,
+           metavar="FILE"),
+    Option("--name", "player name (K players: NAME-0 .. NAME-K-1); default: the class name", _A,
+           str, None),
+    Option("--count", "players (agents) hosted by this one process", _A, int, 1, minimum=1,
+           metavar="K"),
+    Option("--slot", "ask for this player slot (K players: SLOT .. SLOT+K-1)", _A, int, None,
+           "agent.slot", minimum=0, metavar="N"),
+    Option("--join-timeout", "seconds to keep trying to reach the server", _A, float,
+           _FROM_CONFIG, "agent.join_timeout_s", above=0, metavar="S"),
+    Option("--server-timeout", "exit when the server has been silent this many seconds", _A,
+           float, _FROM_CONFIG, "agent.server_timeout_s", above=0, metavar="S"),
+    Option("--json", "print one JSON object on stdout (the summary, or the agents' results), "
+           "whatever the outcome", _ALL, bool, False),
+    Option("--quiet", "no progress line; log only warnings and errors", _ALL, bool, False,
+           short="-q"),
+    Option("--verbose", "debug logging", _ALL, bool, False, short="-v"),
+)
+
+# Defaults that come from the config dataclasses are filled in once, here.
+OPTIONS = tuple(dataclasses.replace(o, default=_config_default(o.field))
+                if o.default is _FROM_CONFIG else o for o in OPTIONS)
+BY_DEST: dict[str, Option] = {o.dest: o for o in OPTIONS}
+
+
+def for_command(command: str) -> list[Option]:
+    """The options ``command`` has, in table order."""
+    return [o for o in OPTIONS if command in o.commands]
+
+
+# ---------------------------------------------------------------------------- argparse
+def show_default(o: Option) -> str | None:
+    """The default as people read it: ``100`` not ``100.0``, ``off`` for a switch."""
+    if o.switch:
+        return "on" if o.default else "off"
+    if o.default is None:
+        return None
+    return f"{o.default:g}" if isinstance(o.default, float) else str(o.default)
+
+
+def _help(o: Option) -> str:
+    default = show_default(o)
+    extra = f"; one of {', '.join(o.choices)}" if o.choices else ""
+    shown = "" if default is None else f"; default {default}"
+    return f"{o.help} [env {o.env}{shown}{extra}]".replace("%", "%%")
+
+
+def add_to_parser(parser: argparse.ArgumentParser, command: str) -> None:
+    """Add ``command``'s flags. Values stay raw (None when absent): :func:`resolve` converts
+    and checks them, so a bad flag and a bad variable get the same message."""
+    for o in for_command(command):
+        names = [o.short, o.flag] if o.short else [o.flag]
+        if o.switch:
+            parser.add_argument(*names, dest=o.dest, action="store_const", const=True,
+                                default=None, help=_help(o))
+        else:
+            parser.add_argument(*names, dest=o.dest, default=None, help=_help(o),
+                                metavar=o.metavar or (o.choices and "{" + ",".join(o.choices) + "}")
+                                or o.dest.upper())
+
+
+# ---------------------------------------------------------------------------- values
+def _convert(o: Option, raw: Any, source: str) -> Any:
+    """Convert a raw flag or variable value to the option's type, or raise ConfigError."""
+    if o.switch:
+        if raw is True or str(raw).strip().lower() in _TRUE:
+            return True
+        if str(raw).strip().lower() in _FALSE:
+            return False
+        raise ConfigError(f"{o.names} must be 1/0 (or true/false, yes/no, on/off), got {raw!r} "
+                          f"from {source}", o.flag)
+    try:
+        value = o.type(raw)
+    except ValueError:
+        kind = {int: "an integer", float: "a number"}.get(o.type, o.type.__name__)
+        raise ConfigError(f"{o.names} must be {kind}, got {raw!r} from {source}", o.flag) from None
+    if o.type is float and not math.isfinite(value):
+        raise ConfigError(f"{o.names} must be a finite number, got {raw!r} from {source}", o.flag)
+    return value
+
+
+def _check(o: Option, value: Any, source: str) -> None:
+    """Raise ConfigError if ``value`` is outside the option's choices or range."""
+    if o.choices is not None and value not in o.choices:
+        raise ConfigError(f"{o.names} must be one of {', '.join(o.choices)}, got {value!r} "
+                          f"from {source}", o.flag)
+    if o.minimum is not None and value < o.minimum:
+        raise ConfigError(f"{o.names} must be at least {o.minimum:g}, got {value!r} from "
+                          f"{source}", o.flag)
+    if o.above is not None and not value > o.above:
+        raise ConfigError(f"{o.names} must be greater than {o.above:g}, got {value!r} from "
+                          f"{source}", o.flag)
+
+
+def resolve_one(o: Option, given: Any, environ: Mapping[str, str]) -> Any:
+    """The option's value: the flag if given, else its variable if set (and not empty),
+    else the default; converted and checked."""
+    if given is not None:
+        raw, source = given, o.flag
+    elif environ.get(o.env, "").strip():
+        raw, source = environ[o.env].strip(), o.env
+    else:
+        return o.default
+    value = _convert(o, raw, source)
+    _check(o, value, source)
+    return value
+
+
+def resolve(args: argparse.Namespace | Mapping[str, Any], command: str,
+            environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every option of ``command``, by dest name, from parsed flags, variables and defaults."""
+    environ = os.environ if environ is None else environ
+    given = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
+    return {o.dest: resolve_one(o, given.get(o.dest), environ) for o in for_command(command)}
+
+
+# ---------------------------------------------------------------------------- configs
+def _name_variables(text: str) -> str:
+    """Add the variable after each flag a config's own message names: ``--players`` →
+    ``--players (TICKWIRE_PLAYERS)``, so every error names both."""
+    def named(m: re.Match) -> str:
+        o = BY_DEST.get(m.group(1).replace("-", "_"))
+        return o.names if o else m.group(0)
+    return re.sub(r"(?<![\w-])--([a-z][a-z0-9-]*)(?! \(TICKWIRE_)", named, text)
+
+
+def _fields_for(role: str, cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Config fields of ``role`` filled by options present in ``values``."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    out = {}
+    for dest, value in values.items():
+        o = BY_DEST[dest]
+        if o.field and o.field.startswith(role + "."):
+            name = o.field.split(".", 1)[1]
+            if name in known:
+                out[name] = value
+            elif value is not None:
+                raise ConfigError(f"{o.names} is not supported by this version of the server "
+                                  f"({cls.__name__} has no field {name!r})", o.flag)
+    return out
+
+
+def server_config(values: Mapping[str, Any], **override: Any) -> ServerConfig:
+    """The server's config from resolved option values; validated once, here."""
+    try:
+        return ServerConfig(**{**_fields_for("server", ServerConfig, values), **override})
+    except ConfigError as e:
+        raise ConfigError(_name_variables(str(e)), getattr(e, "option", None)) from None
+
+
+def agent_config(values: Mapping[str, Any], **override: Any) -> AgentConfig:
+    """An agent process's config from resolved option values."""
+    if not values.get("connect"):
+        raise ConfigError(f"no server address: pass {BY_DEST['connect'].names} e.g. "
+                          "--connect tcp://HOST:5555", "--connect")
+    try:
+        return AgentConfig(**{**_fields_for("agent", AgentConfig, values), **override})
+    except ConfigError as e:
+        raise ConfigError(_name_variables(str(e)), getattr(e, "option", None)) from None
+
+
+# ---------------------------------------------------------------------------- README
+def markdown_table() -> str:
+    """The README's flag table, generated from :data:`OPTIONS`."""
+    rows = ["| flag | environment variable | default | commands | meaning |",
+            "|---|---|---|---|---|"]
+    for o in OPTIONS:
+        flag = f"`{o.short}`, `{o.flag}`" if o.short else f"`{o.flag}`"
+        if o.choices:
+            flag += " " + "\\|".join(f"`{c}`" for c in o.choices)
+        elif not o.switch:
+            flag += f" {o.metavar or o.dest.upper()}"
+        shown = show_default(o)
+        default = shown if o.switch else "—" if shown is None else f"`{shown}`"
+        rows.append(f"| {flag} | `{o.env}` | {default} | {', '.join(o.commands)} | {o.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
