@@ -94,7 +94,9 @@ class Worker:
         self._sub.linger = 0
         self._sub.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)  # notices a vanished chief
         self._sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
-        self._monitor = self._sub.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        # up = the ZMTP handshake succeeded (a frozen chief still accepts TCP/ipc connections)
+        self._monitor = self._sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED
+                                                     | zmq.EVENT_DISCONNECTED)
         self._link_up = False
         self._down_since: float | None = None  #: when a link that was up dropped
         self._sub.subscribe(ALL_TOPIC)
@@ -215,7 +217,7 @@ class Worker:
         """Follow the monitor's connect/disconnect events seen so far."""
         while self._monitor.poll(0):
             event = recv_monitor_message(self._monitor)["event"]
-            if event == zmq.EVENT_CONNECTED:
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._link_up, self._down_since = True, None
             elif self._link_up:
                 self._link_up, self._down_since = False, time.monotonic()

@@ -5,12 +5,20 @@ import signal
 import threading
 import time
 
+import msgpack
 import numpy as np
 import pytest
 from param_workers import echo_params
 from tickwire.agents import Worker
-from tickwire.protocol import TransportError
-from tickwire.protocol.work import CHIEF_GONE_S
+from tickwire.protocol import ProtocolError, TransportError
+from tickwire.protocol.work import (
+    CHIEF_GONE_S,
+    WORK_VERSION,
+    WorkItem,
+    WorkParams,
+    decode_work,
+    encode_work,
+)
 from tickwire.server import Chief
 
 N = 2_000_000  # 16 MB of int64: travels as its own zero-copy frame
@@ -89,6 +97,26 @@ def test_an_external_worker_stamps_its_items_with_the_version_it_holds(ipc_base)
     assert not closing.is_alive() and chief.stats()[9].status == "finished"
 
 
+# --- the messages (pure) -------------------------------------------------------------------
+
+def test_a_params_message_round_trips_with_its_arrays_as_frames():
+    params = {"W": np.arange(N, dtype=np.int64).reshape(1000, -1), "b": np.ones(3)}
+    frames = encode_work(WorkParams(5, params))
+    assert len(frames) == 2  # the big array in its own frame; the small one inline
+    back = decode_work(frames)
+    assert back.version == 5 and np.array_equal(back.params["W"], params["W"])
+    assert np.array_equal(back.params["b"], params["b"])
+
+
+def test_an_item_without_a_version_is_version_0_and_a_bad_version_is_rejected():
+    assert decode_work(encode_work(WorkItem(1, 1, "x"))).version == 0
+    raw = {"v": WORK_VERSION, "kind": "work.item", "worker": 1, "seq": 1, "version": "3"}
+    with pytest.raises(ProtocolError, match="work.item.version must be int, got str"):
+        decode_work([msgpack.packb(raw)])
+    with pytest.raises(ProtocolError, match="lacks field 'version'"):
+        decode_work([msgpack.packb({"v": WORK_VERSION, "kind": "work.params"})])
+
+
 # --- a worker whose chief is killed -----------------------------------------------------
 
 CHIEF_SCRIPT = """
@@ -115,7 +143,7 @@ def test_a_killed_chief_ends_a_blocked_send_within_seconds(procs, ipc_base, capl
     os.kill(chief.pid, signal.SIGKILL)
     chief.wait(10)
     killed = time.monotonic()
-    payload = np.zeros(100_000, dtype=np.uint8)
+    payload = np.zeros(10_000, dtype=np.uint8)
     with pytest.raises(TransportError, match="is gone"):
         for _ in range(100_000):   # the queue fills, then send waits: it must give up
             worker.send(payload, timeout=60)
@@ -138,3 +166,15 @@ def test_a_killed_chief_ends_close_and_wait_stopping_within_seconds(procs, ipc_b
         worker.close()                        # its FIN can never be confirmed
     assert time.monotonic() - start < 30
     assert any("went away before confirming" in r.getMessage() for r in caplog.records)
+
+
+def test_a_frozen_chief_is_taken_for_gone_after_its_heartbeat_timeout(procs, ipc_base):
+    chief, worker = _worker_of_a_chief_process(procs, ipc_base)
+    os.kill(chief.pid, signal.SIGSTOP)  # alive, accepts connections, answers nothing
+    try:
+        start = time.monotonic()
+        assert worker.wait_stopping(60) is True   # heartbeat timeout (4 s) + CHIEF_GONE_S
+        assert worker.chief_gone and time.monotonic() - start < 30
+        worker.close()
+    finally:
+        os.kill(chief.pid, signal.SIGKILL)
