@@ -30,6 +30,9 @@ COMMANDS = {
     "server": "run the world server; agents connect to it",
     "agent": "run agents (players) against a server",
 }
+#: Commands with their own parser: ``tickwire bench`` and ``tickwire check-world``.
+OWN_PARSER = {"bench": "benchmark tickwire against the alternatives (tickwire bench --help)",
+              "check-world": "check a World class for mistakes (tickwire check-world --help)"}
 
 
 def _exit_code_epilog() -> str:
@@ -61,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text, epilog=_exit_code_epilog(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         options.add_to_parser(p, name)
-    sub.add_parser("bench", help="benchmark tickwire against the alternatives "
-                   "(tickwire bench --help)", add_help=False)
+    for name, text in OWN_PARSER.items():
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
@@ -104,7 +107,11 @@ def _configure_logging(values: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------- run / server
 def load_world(spec: str) -> World:
-    """The world named by ``--world`` (a World subclass or instance)."""
+    """The world named by ``--world``: a World subclass or instance, or ``pettingzoo:MODULE``
+    (``MODULE.parallel_env()`` hosted by :class:`~tickwire.server.pettingzoo_world.PettingZooWorld`)."""
+    if spec.startswith("pettingzoo:"):
+        from tickwire.server.pettingzoo_world import PREFIX, PettingZooWorld
+        return PettingZooWorld(spec[len(PREFIX):])
     cls = load_object(spec, "world")
     world = cls() if isinstance(cls, type) else cls
     if not isinstance(world, World):
@@ -160,12 +167,27 @@ def _make_run(values: dict[str, Any], command: str, world: World) -> tuple[Any, 
     return runner.server, runner.run, progress
 
 
-def _serve(values: dict[str, Any], command: str) -> ExitCode:
+def _world_defaults(values: dict[str, Any], command: str, given: set[str],
+                    world: World) -> dict[str, Any]:
+    """A world that knows its player count (a PettingZoo env) sets --agents/--players unless
+    given; its agents sample their action spaces unless --agent is given."""
+    values = dict(values)
+    count = getattr(world, "default_players", None)
+    key = "agents" if command == "run" else "players"
+    if count and key not in given:
+        values[key] = count
+    if command == "run" and "agent" not in given and values["world"].startswith("pettingzoo:"):
+        values["agent"] = options.SAMPLING_AGENT
+    return values
+
+
+def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) -> ExitCode:
     """``tickwire run`` / ``tickwire server``: play the run, print its summary."""
     from tickwire.server.grid_world import write_png
     from tickwire.server.summary import format_summary
 
     world = load_world(values["world"])
+    values = _world_defaults(values, command, given, world)
     if values.get("render") and not hasattr(world, "render"):
         raise ConfigError(f"--render: world {values['world']!r} has no render(state) method",
                           "--render")
@@ -230,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["bench"]:  # its own parser: many flags that only it has
         from tickwire.bench import main as bench_main
         return bench_main(argv[1:])
+    if argv[:1] == ["check-world"]:
+        from tickwire.server.check import main as check_main
+        return check_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except ConfigError as e:  # bad usage: unknown flag, missing command, ...
@@ -239,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         values = options.resolve(args, args.command)
         _configure_logging(values)
-        command = _run_agents if args.command == "agent" else _serve
-        return int(command(values, args.command))
+        if args.command == "agent":
+            return int(_run_agents(values, args.command))
+        return int(_serve(values, args.command, options.given(args, args.command)))
     except (TickwireError, KeyboardInterrupt) as e:
         return int(_report_error(args.command, e, as_json))
     except Exception as e:  # a bug in the user's world/agent or in tickwire: keep the traceback
