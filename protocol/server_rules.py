@@ -515,7 +515,7 @@ class ServerRules:
         """Open ``tick`` (its STATE is about to be published): who may answer, who is awaited.
 
         With ``view`` (a world with per-player views): each playing player's view is asked
-        for, sent to that player alone as an OBSERVATION (returned :class:`Send`\ s, by
+        for, sent to that player alone as an OBSERVATION (returned as ``Send`` outputs, by
         control identity), and a view saying terminated/truncated keeps that player out of
         the tick (counted ``done``).
         """
