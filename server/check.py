@@ -231,8 +231,8 @@ def check_world(make: Callable[[], World], players: int | None = None, ticks: in
     return list(WorldCheck(make, players, ticks, seed).run())
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``tickwire check-world SPEC [--players N] [--ticks N] [--seed N]``."""
+def build_parser() -> argparse.ArgumentParser:
+    """The flags of ``tickwire check-world``."""
     parser = argparse.ArgumentParser(
         prog="tickwire check-world", description="Check a World for mistakes before hosting it: "
         "reset, observe, per-player views and spaces, step, done, scores, determinism.")
@@ -241,7 +241,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="players (default: the world's own count, else 2)")
     parser.add_argument("--ticks", type=int, default=50, help="ticks to play (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed for reset (default 0)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``tickwire check-world SPEC [--players N] [--ticks N] [--seed N]``."""
+    args = build_parser().parse_args(argv)
     from tickwire.cli import load_world
     try:
         make = lambda: load_world(args.world)  # noqa: E731

@@ -44,3 +44,56 @@ def test_a_world_with_private_views_runs_and_counts_terminated_ticks_as_done(pro
     assert by_id[0]["done"] == 4 and by_id[0]["answered"] == 16  # out on ticks 4, 9, 14, 19
     assert by_id[1]["done"] == 0 and by_id[1]["answered"] == 20
     assert all(accounted(p) == 20 for p in s["players"])
+
+
+def _readme_block(lang: str, text: str) -> str:
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (block,) = [m.group(2) for m in re.finditer(r"```(\w*)\n(.*?)```", readme, re.S)
+                if m.group(1) == lang and text in m.group(2)]
+    return block
+
+
+def test_the_readme_private_view_world_runs_and_checks_as_printed(procs, tmp_path):
+    (tmp_path / "tag.py").write_text(_readme_block("python", "class TagWorld"))
+    s = run(procs, "tag", "--world", "tag.py:TagWorld", "--agent", "tag.py:LeftAgent",
+            "--agents", "2", "--ticks", "20")
+    assert s["reason"] == "world done" and s["ticks"] == 5  # 5 → 0 in five steps
+    assert all(p["answered"] == 5 and accounted(p) == 5 for p in s["players"])
+    check = procs(["-m", "tickwire", "check-world", "tag.py:TagWorld", "--players", "2"],
+                  name="check-tag")
+    assert check.wait(60) == 0, check.stdout + check.stderr
+    assert "OK" in check.stdout
+
+
+def test_a_private_observation_reaches_its_player_and_nobody_on_the_state_socket(
+        procs, ipc_base, zctx):
+    """Raw sockets: each player gets only its own OBSERVATION (on its control connection);
+    an eavesdropper subscribed to everything on the state socket sees STATEs, none of them."""
+    import zmq
+    from raw_player import RawPlayer
+    from tickwire.protocol import Observation, decode, derive
+
+    server = procs(["-m", "tickwire", "server", "--bind", ipc_base, "--players", "2", "--ticks",
+                    "3", "--world", "marl_worlds:PrivateCounter", "--json", "-q"], name="server")
+    spy = zctx.socket(zmq.SUB)
+    spy.setsockopt(zmq.SUBSCRIBE, b"")
+    spy.connect(derive(ipc_base).state)
+    players = [RawPlayer(zctx, ipc_base, f"raw{i}") for i in range(2)]
+    welcomes = [p.join() for p in players]
+    assert all(w.private and w.action_space == {"type": "discrete", "n": 3} for w in welcomes)
+    for tick in range(3):
+        for p, w in zip(players, welcomes):
+            assert p.next_state().tick == tick
+            obs = p.control()
+            assert isinstance(obs, Observation) and (obs.tick, obs.player) == (tick, w.player)
+            assert len(obs.payload) == 1 + w.player  # its own view: one more per player id
+            if not obs.terminated:
+                p.act(tick, 1)
+    s = server.json()
+    assert s["ticks"] == 3 and s["rejected"] == {}
+    kinds = []
+    while spy.poll(0):
+        kinds.append(decode(spy.recv_multipart()).KIND)
+    assert "state" in kinds and "observation" not in kinds
