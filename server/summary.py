@@ -20,7 +20,7 @@ def format_summary(s: dict[str, Any]) -> str:
     for p in s["players"]:
         ms = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         lines.append(f"{p['id']:>3}  {p['name'][:20]:<20} {p['status']:<9} "
-                     f"{'-' if p['score'] is None else p['score']:>6} {p['answered']:>8} "
+                     f"{_score(p['score']):>6} {p['answered']:>8} "
                      f"{p['missed']:>6} {p['late']:>5} {p.get('dead', 0):>5} {ms(p['mean_ms']):>8} "
                      f"{ms(p['p99_ms']):>8}")
     done = [p for p in s["players"] if p.get("done")]
@@ -33,6 +33,10 @@ def format_summary(s: dict[str, Any]) -> str:
     if s["rejected"]:
         lines.append("rejected messages: " + ", ".join(f"{k} {v}" for k, v in s["rejected"].items()))
     return "\n".join(lines)
+
+
+def _score(v: Any) -> str:
+    return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
 def _episodes(episodes: list[dict[str, Any]], agents: list[str] | None) -> str:

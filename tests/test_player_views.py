@@ -153,3 +153,26 @@ def test_an_observation_for_another_player_is_ignored():
     a = agent()
     a.states_received([State("run1", 0, None)], 1.0)
     assert a.control_received(0, obs(3, 0), 1.0) == []
+
+
+# ---------------------------------------------------------------------------- command line
+def test_a_world_with_its_own_player_count_sets_agents_and_players_unless_given():
+    from tickwire import options
+    from tickwire.cli import _world_defaults
+
+    class Sized(PrivateWorldStub):
+        default_players = 3
+
+    for command, key in (("run", "agents"), ("server", "players")):
+        values = options.resolve({}, command, environ={})
+        values["world"] = "pettingzoo:x"
+        assert _world_defaults(values, command, set(), Sized())[key] == 3
+        given = _world_defaults({**values, key: 5}, command, {key}, Sized())
+        assert given[key] == 5
+    run_values = _world_defaults({**options.resolve({}, "run", environ={}),
+                                  "world": "pettingzoo:x"}, "run", set(), Sized())
+    assert run_values["agent"] == options.SAMPLING_AGENT
+
+
+class PrivateWorldStub:
+    default_players = None
