@@ -161,13 +161,23 @@ def default_action(space: Any) -> Any:
 
 
 def _plain_info(info: Any) -> dict:
-    """The info dict with only what msgpack can carry (numpy scalars become numbers)."""
+    """The info dict with only what msgpack can carry: numbers, strings, bytes, numpy
+    arrays, and lists and maps of them (numpy scalars become numbers; the rest is left out)."""
     if not info:
         return {}
-    out = {}
-    for k, v in info.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, (bool, int, float, str, bytes, np.ndarray)) or v is None:
-            out[str(k)] = v
-    return out
+    return {str(k): v for k, v in ((k, _plain(v)) for k, v in info.items()) if v is not _DROP}
+
+
+_DROP = object()
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if v is None or isinstance(v, (bool, int, float, str, bytes, np.ndarray)):
+        return v
+    if isinstance(v, dict):
+        return _plain_info(v)
+    if isinstance(v, (list, tuple)):
+        return [x for x in map(_plain, v) if x is not _DROP]
+    return _DROP

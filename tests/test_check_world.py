@@ -44,3 +44,10 @@ def test_the_command_exits_0_when_good_and_1_when_not():
                           "--ticks", "10"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
     assert "problem: scores() returned 1 scores for 2 players" in bad.stdout
+
+
+def test_pettingzoo_infos_keep_what_can_travel():
+    import numpy as np
+    from tickwire.server.pettingzoo_world import _plain_info
+    info = {"a": np.float32(1.5), "b": {"c": [1, np.int64(2), object()]}, "d": object(), 3: "x"}
+    assert _plain_info(info) == {"a": 1.5, "b": {"c": [1, 2]}, "3": "x"}
