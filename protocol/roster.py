@@ -44,6 +44,7 @@ class Player:
     not_joined: int = 0
     done: int = 0
     streak: int = 0  #: consecutive missed ticks
+    key: str | None = None  #: the key name (ZAP User-Id) the slot is bound to; None without keys
     last_action: Any = None
     _rt_sum: float = 0.0
     _rt_recent: deque = field(default_factory=lambda: deque(maxlen=4096))
@@ -94,19 +95,24 @@ class Roster:
     def by_topic(self, topic: bytes) -> Player | None:
         return self._by_topic.get(topic)
 
-    def free_slot(self, wanted: int | None) -> int | None:
-        """The requested slot if free, else the lowest free one; None if none fits."""
+    def free_slot(self, wanted: int | None, reserved: frozenset = frozenset()) -> int | None:
+        """The requested slot if free, else the lowest free one; None if none fits.
+        ``reserved`` slots (kept for other keys) are never free."""
         if wanted is not None:
-            ok = 0 <= wanted < self.capacity and wanted not in self.players
+            ok = 0 <= wanted < self.capacity and wanted not in self.players and (
+                wanted not in reserved)
             return wanted if ok else None
-        return next((i for i in range(self.capacity) if i not in self.players), None)
+        return next((i for i in range(self.capacity)
+                     if i not in self.players and i not in reserved), None)
 
     def add(self, slot: int, name: str, identity: bytes) -> Player:
         name = name or f"player-{slot}"
         if any(p.name == name for p in self.players.values()):
             name = f"{name}-{slot}"  # names are for people: keep them unique
-        player = Player(id=slot, name=name, identity=identity,
-                        token=secrets.token_hex(8), topic=f"tw.{self.run}.{slot}".encode(),
+        # The readiness topic is secret (only WELCOME carries it): a stranger who subscribed to
+        # it would keep it alive at the XPUB and hide this player's death.
+        player = Player(id=slot, name=name, identity=identity, token=secrets.token_hex(8),
+                        topic=f"tw.{secrets.token_hex(16)}".encode(),
                         seed=player_seed(self.seed, slot))
         self.players[slot] = player
         self._by_identity[identity] = player

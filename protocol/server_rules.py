@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, Protocol, Union
 
 from .barrier import Offer, TickBarrier, TickResult
 from .endpoints import Endpoints
-from .errors import ProtocolError
+from .errors import ConfigError, ProtocolError
 from .messages import (
     VERSION,
     Action,
@@ -85,6 +85,10 @@ class Rejection(TextEnum):
     FULL = "full"
     SLOT_TAKEN = "slot_taken"
     RUN_IN_PROGRESS = "run_in_progress"
+    # with keys: a peer failed the CURVE handshake (unknown key, plaintext, wrong server key),
+    # or an allowed key sent a READY/ACTION/JOIN for a slot bound to another key
+    AUTH_FAILED = "auth_failed"
+    WRONG_KEY = "auth_wrong_key"
 
     @classmethod
     def of(cls, error: ProtocolError) -> Rejection:
@@ -194,6 +198,7 @@ class RuleSettings(Protocol):
     min_players: int | None
     lobby_timeout_s: float
     heartbeat_s: float
+    ready_timeout_s: float
 
 
 _NOTHING: tuple[Output, ...] = ()
@@ -232,8 +237,17 @@ class ServerRules:
     def __init__(self, settings: RuleSettings, run_id: str | None = None, *,
                  describe: Callable[[], dict] = dict, validate: Callable[[Any], Any] = _accept_any,
                  noop: Callable[[], Any] = lambda: None, endpoints: Endpoints | None = None,
+                 fixed_slots: dict[str, int] | None = None,
                  private: bool = False, spaces: Spaces | None = None) -> None:
         self.settings = settings
+        #: {key name: slot}: that key always gets that slot (and its name); no other key may
+        self._fixed = dict(fixed_slots or {})
+        self._reserved = frozenset(self._fixed.values())
+        for name, slot in self._fixed.items():
+            if not 0 <= slot < settings.players:
+                raise ConfigError(f"--allow: key {name!r} is given slot {slot}, but there are "
+                                  f"only {settings.players} players (0..{settings.players - 1}):"
+                                  " fix the slot in its metadata, or raise --players", "--allow")
         self.run_id = run_id or secrets.token_hex(6)
         # Strikes are a deadline-mode policy: strict mode always waits for every live player.
         strikes = settings.strikes if settings.mode == "deadline" else 0
@@ -251,6 +265,8 @@ class ServerRules:
         self._last_publish = -math.inf
         self._told_invalid: set[int] = set()
         self._absent: dict[int, Status] = {}
+        self._now = 0.0  #: the latest time the lobby was asked about (JOIN times)
+        self._joined_at: dict[int, float] = {}
         self._private = private
         self._spaces = spaces
         self._checks: dict[int, Checker] = {}  #: per-player action checkers (spaces given)
@@ -258,8 +274,10 @@ class ServerRules:
         self._done: frozenset[int] = frozenset()  #: out of the open tick by their own view
 
     # ------------------------------------------------------------------ control socket
-    def receive_control(self, identity: bytes, msg: Message | ProtocolError) -> list[Output]:
-        """A decoded message (or the decoding error) from ``identity`` on the control socket."""
+    def receive_control(self, identity: bytes, msg: Message | ProtocolError,
+                        key: str | None = None) -> list[Output]:
+        """A decoded message (or the decoding error) from ``identity`` on the control socket;
+        ``key`` is the sender's authenticated key name (None without keys)."""
         outs: list[Output] = []
         if isinstance(msg, ProtocolError):
             self._refuse(identity, Rejection.of(msg), f"could not decode your message "
@@ -267,7 +285,7 @@ class ServerRules:
                          f"with 'v': {VERSION}, 'kind' and that kind's fields as PROTOCOL.md "
                          "describes, e.g. {'v': 1, 'kind': 'join', 'name': 'me'}", outs)
         elif isinstance(msg, Join):
-            self._join(identity, msg, outs)
+            self._join(identity, msg, outs, key)
         elif isinstance(msg, Leave):
             self._leave(identity, msg, outs)
         else:
@@ -276,8 +294,12 @@ class ServerRules:
                          "actions socket)", outs)
         return outs
 
-    def _join(self, identity: bytes, msg: Join, outs: list[Output]) -> None:
+    def _join(self, identity: bytes, msg: Join, outs: list[Output], key: str | None) -> None:
         known = self.roster.by_identity(identity)
+        if known is not None and known.key != key:
+            self._refuse(identity, Rejection.WRONG_KEY, f"this connection's identity holds "
+                         f"player {known.id}, which is bound to another key", outs)
+            return
         if known is not None:  # a retried JOIN: the same answer
             outs.append(Send(identity, self._welcome(known)))
             return
@@ -286,15 +308,22 @@ class ServerRules:
             self._refuse(identity, Rejection.RUN_IN_PROGRESS, f"run {self.run_id} is already at "
                          f"tick {self.tick}; players must join before it starts", outs)
             return
-        slot = self.roster.free_slot(msg.slot)
-        if slot is None and msg.slot is not None and len(self.roster.players) < cfg.players:
-            self._refuse(identity, Rejection.SLOT_TAKEN, f"slot {msg.slot} is taken or out of "
+        wanted, name = msg.slot, msg.name
+        if key is not None and key in self._fixed:  # the allow-list decides slot and name
+            wanted, name = self._fixed[key], key
+        reserved = self._reserved.difference((wanted,)) if key in self._fixed else self._reserved
+        slot = self.roster.free_slot(wanted, reserved)
+        if slot is None and wanted is not None and len(self.roster.players) < cfg.players:
+            self._refuse(identity, Rejection.SLOT_TAKEN, f"slot {wanted} is taken, kept for a "
+                         f"key, or out of "
                          f"range 0..{cfg.players - 1}; ask for another or none", outs)
         elif slot is None:
             self._refuse(identity, Rejection.FULL, f"all {cfg.players} player slots are taken; "
                          "start the server with a larger --players", outs)
         else:
-            p = self.roster.add(slot, msg.name, identity)
+            p = self.roster.add(slot, name, identity)
+            p.key = key
+            self._joined_at[p.id] = self._now
             outs.append(StatusChange(p.id, p.name, None, p.status, self.tick, "joined"))
             outs.append(Send(identity, self._welcome(p)))
 
@@ -348,16 +377,19 @@ class ServerRules:
         return outs
 
     # ------------------------------------------------------------------ actions socket
-    def receive_action(self, msg: Message | ProtocolError, now: float) -> Sequence[Output]:
-        """A decoded message (or the decoding error) from the actions socket."""
+    def receive_action(self, msg: Message | ProtocolError, now: float,
+                       key: str | None = None) -> Sequence[Output]:
+        """A decoded message (or the decoding error) from the actions socket; ``key`` is the
+        sender's authenticated key name (None without keys)."""
         cls = msg.__class__
         if cls is Action:
-            return self._action(msg.KIND, msg.run, msg.tick, msg.player, msg.token, msg.payload, now)
+            return self._action(msg.KIND, msg.run, msg.tick, msg.player, msg.token, msg.payload,
+                                now, key)
         outs: list[Output] = []
         if cls is Actions:
-            self._actions(msg, now, outs)
+            self._actions(msg, now, outs, key)
         elif cls is Ready:
-            self._ready(msg, outs)
+            self._ready(msg, outs, key)
         elif isinstance(msg, ProtocolError):
             self._reject(Rejection.of(msg), f"on the actions socket: {msg}", None, outs)
         else:
@@ -365,8 +397,10 @@ class ServerRules:
                          "ready, action and actions belong there)", None, outs)
         return outs
 
-    def _sender(self, kind: str, run: str, pid: int, token: str, outs: list[Output]) -> Player | None:
-        """The player a READY/ACTION claims to be from, if run, player and token all match."""
+    def _sender(self, kind: str, run: str, pid: int, token: str, outs: list[Output],
+                key: str | None) -> Player | None:
+        """The player a READY/ACTION claims to be from, if run, player, token and (with keys)
+        the sender's key all match."""
         if run != self.run_id:
             self._reject(Rejection.WRONG_RUN, f"{kind} for run {run!r}, this run is "
                          f"{self.run_id!r} (a message from an earlier server?)", None, outs)
@@ -379,10 +413,14 @@ class ServerRules:
             self._reject(Rejection.BAD_TOKEN, f"{kind} claiming to be player {p.id} with a wrong "
                          "token (use the token from your WELCOME)", p.id, outs)
             return None
+        if p.key is not key and p.key != key:
+            self._reject(Rejection.WRONG_KEY, f"{kind} for player {p.id} from key {key!r}; "
+                         f"that player is bound to key {p.key!r}", None, outs)
+            return None
         return p
 
-    def _ready(self, msg: Ready, outs: list[Output]) -> None:
-        p = self._sender(msg.KIND, msg.run, msg.player, msg.token, outs)
+    def _ready(self, msg: Ready, outs: list[Output], key: str | None) -> None:
+        p = self._sender(msg.KIND, msg.run, msg.player, msg.token, outs, key)
         if p is not None:
             p.ready_sent = True
             self._prove(p, outs)
@@ -392,7 +430,7 @@ class ServerRules:
         if p.status is Status.JOINED and p.subscribed and p.ready_sent and not self.running:
             self._change(p, PlayerEvent.PROVEN, "ready", outs)
 
-    def _actions(self, msg: Actions, now: float, outs: list[Output]) -> None:
+    def _actions(self, msg: Actions, now: float, outs: list[Output], key: str | None) -> None:
         """A batch from a process hosting several players: each entry is checked as an ACTION."""
         for entry in msg.actions:
             if (entry.__class__ is not list or len(entry) != 3 or entry[0].__class__ is not int
@@ -400,13 +438,14 @@ class ServerRules:
                 self._reject(Rejection.MALFORMED, "an actions entry must be [player: int, "
                              f"token: str, payload], got {entry!r:.80}", None, outs)
                 continue
-            outs.extend(self._action(msg.KIND, msg.run, msg.tick, entry[0], entry[1], entry[2], now))
+            outs.extend(self._action(msg.KIND, msg.run, msg.tick, entry[0], entry[1], entry[2],
+                                     now, key))
 
     def _action(self, kind: str, run: str, tick: int, pid: int, token: str, payload: Any,
-                now: float) -> Sequence[Output]:
+                now: float, key: str | None = None) -> Sequence[Output]:
         """One action (or batch entry): the hot path, so the accepted case allocates nothing."""
         outs: list[Output] = []
-        p = self._sender(kind, run, pid, token, outs)
+        p = self._sender(kind, run, pid, token, outs, key)
         if p is None:
             return outs
         try:
@@ -443,6 +482,13 @@ class ServerRules:
             outs.append(Send(p.identity, Error(
                 Rejection.INVALID_ACTION.value, f"tick {tick}: {error}; {spec}", self.run_id)))
 
+    def receive_auth_failure(self, detail: str) -> Sequence[Output]:
+        """A peer failed the CURVE handshake; nothing of it was delivered. Counted."""
+        outs: list[Output] = []
+        self._reject(Rejection.AUTH_FAILED, f"a peer failed the CURVE handshake ({detail}): an "
+                     "unlisted key, a plaintext client or a wrong --server-key", None, outs)
+        return outs
+
     # ------------------------------------------------------------------ status
     def _reject(self, reason: Rejection, text: str, player: int | None, outs: list[Output]) -> None:
         self.rejected[reason] += 1
@@ -470,6 +516,7 @@ class ServerRules:
     def lobby(self, now: float) -> Lobby:
         """Start when every slot is ready, or with ``min_players`` once the timeout passed."""
         cfg = self.settings
+        self._now = now
         ready = len(self.roster.ready())
         if ready >= cfg.players:
             return Lobby.START
@@ -478,6 +525,17 @@ class ServerRules:
         if cfg.min_players and ready >= cfg.min_players:
             return Lobby.START
         return Lobby.GIVE_UP
+
+    def release_unready(self, now: float) -> list[Output]:
+        """Free the slots of players that joined but did not prove readiness within
+        ``ready_timeout_s`` (a squatter, or an agent that cannot reach the other ports)."""
+        outs: list[Output] = []
+        limit = self.settings.ready_timeout_s
+        for p in list(self.roster.players.values()):
+            if p.status is Status.JOINED and now - self._joined_at.get(p.id, now) > limit:
+                self._gone(p, PlayerEvent.UNSUBSCRIBED, f"joined but not ready within {limit:g} "
+                           "s: slot released (can it reach the state and actions ports?)", outs)
+        return outs
 
     def lobby_report(self) -> str:
         """Who is missing and what to do about it (for the lobby-timeout error)."""
@@ -588,6 +646,8 @@ class ServerRules:
         due = self._last_publish + self.settings.heartbeat_s
         if not self.running:
             due = min(due, self._lobby_opened + self.settings.lobby_timeout_s)
+            if self._joined_at and any(p.status is Status.JOINED for p in self.roster.players.values()):
+                due = min(due, min(self._joined_at.values()) + self.settings.ready_timeout_s)
         else:
             left = self.barrier.time_left(now)
             if left is not None:

@@ -142,6 +142,20 @@ def test_compose_up_with_four_agent_replicas_every_tick_answered(compose):
     assert user == "tickwire"  # not root
 
 
+def test_compose_runs_with_keys_and_an_agent_without_them_gets_nothing(compose):
+    c = compose({"TICKWIRE_PLAYERS": "2", "TICKWIRE_TICKS": "200"})
+    c("up", "-d", "--no-build", "--scale", "agent=0")  # the keys service, then the server
+    keyless = c("run", "--rm", "-e", "TICKWIRE_KEY=", "-e", "TICKWIRE_SERVER_KEY=", "-e",
+                "TICKWIRE_JOIN_TIMEOUT=3", "agent", check=False)
+    assert keyless.returncode != 0 and "no WELCOME" in keyless.stderr, keyless.stderr[-2000:]
+    c("up", "-d", "--no-build", "--scale", "agent=2")
+    s = c.summary()
+    assert s["ticks"] == 200 and all(p["answered"] == 200 for p in s["players"])
+    assert s["rejected"].get("auth_failed", 0) >= 1, s["rejected"]
+    (server,) = c.containers("server")
+    assert "with CURVE keys (1 allowed)" in c.logs(server)[1]
+
+
 def test_the_server_reports_healthy(compose):
     c = compose({"TICKWIRE_PLAYERS": "1", "TICKWIRE_TICKS": "100000000"})
     c("up", "-d", "--no-build", "--scale", "agent=1")
