@@ -60,10 +60,12 @@ class LocalRun:
                  transport: str = "ipc", per_process: int = 1,
                  progress: Callable[[int, WorldServer], None] | None = None,
                  agent_log_level: int = logging.WARNING,
-                 agent_server_timeout_s: float = 10.0, pin_cpus: bool = False) -> None:
+                 agent_server_timeout_s: float = 10.0, pin_cpus: bool = False,
+                 world_spec: str | None = None) -> None:
         self._tmp = tempfile.mkdtemp(prefix="tw-") if transport == "ipc" else None
         bind = f"ipc://{self._tmp}/run" if self._tmp else "tcp://127.0.0.1:0"
-        self.server = WorldServer(world, replace(config, bind=bind, players=agents), progress)
+        self.server = WorldServer(world, replace(config, bind=bind, players=agents), progress,
+                                  world_spec=world_spec)
         connect = connectable(self.server.endpoints.base)
         ctx = mp.get_context("spawn")
         counts = [min(per_process, agents - i) for i in range(0, agents, per_process)]

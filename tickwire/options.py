@@ -25,8 +25,10 @@ from tickwire.server.config import MODES, ON_MISSING, ServerConfig
 
 DEFAULT_WORLD = "tickwire.server.grid_world:GridWorld"
 DEFAULT_AGENT = "tickwire.agents.examples.greedy_agent:GreedyAgent"
+#: The agent of ``tickwire run --world pettingzoo:...`` without --agent: samples its action space.
+SAMPLING_AGENT = "tickwire.agents.examples.random_agent:RandomAgent"
 ENV_PREFIX = "TICKWIRE_"
-COMMANDS = ("run", "server", "agent")
+COMMANDS = ("run", "server", "agent", "replay")
 
 _FROM_CONFIG: Any = object()  #: default: the config field's own default
 _TRUE = {"1", "true", "yes", "on"}
@@ -75,7 +77,7 @@ def _config_default(field: str) -> Any:
 
 
 _RS, _R, _S, _A = ("run", "server"), ("run",), ("server",), ("agent",)
-_ALL = ("run", "server", "agent")
+_ALL = ("run", "server", "agent", "replay")
 
 #: The table. Order is the order of ``--help`` and of the README table.
 OPTIONS: tuple[Option, ...] = (
@@ -84,13 +86,16 @@ OPTIONS: tuple[Option, ...] = (
            "server.bind", metavar="ADDRESS"),
     Option("--connect", "base address of the server, e.g. tcp://HOST:5555 or ipc:///tmp/tw "
            "(required)", _A, str, None, "agent.connect", metavar="ADDRESS"),
-    Option("--players", "players to wait for before the run starts", _S, int, _FROM_CONFIG,
+    Option("--players", "players to wait for before the run starts (a PettingZoo world: its "
+           "agent count)", _S, int, _FROM_CONFIG,
            "server.players", minimum=1, metavar="N"),
-    Option("--agents", "local agent processes (players) to start", _R, int, 4, "server.players",
+    Option("--agents", "local agent processes (players) to start (a PettingZoo world: its "
+           "agent count)", _R, int, 4, "server.players",
            minimum=1, metavar="N"),
     Option("--agent", "agent class, pkg.module:Class or path/file.py:Class", ("run", "agent"),
            str, DEFAULT_AGENT, metavar="SPEC"),
-    Option("--world", "world class, pkg.module:Class or path/file.py:Class", _RS, str,
+    Option("--world", "world class, pkg.module:Class or path/file.py:Class, or "
+           "pettingzoo:MODULE for MODULE.parallel_env()", _RS, str,
            DEFAULT_WORLD, metavar="SPEC"),
     Option("--ticks", "ticks to run", _RS, int, _FROM_CONFIG, "server.ticks", minimum=0,
            metavar="N"),
@@ -114,6 +119,18 @@ OPTIONS: tuple[Option, ...] = (
            "server.ready_timeout_s", above=0, metavar="S"),
     Option("--events", "append the run's events (JSON lines) to FILE", _RS, str, None,
            "server.events_path", metavar="FILE"),
+    Option("--record", "record the run to DIR: an append-only action log with state hashes "
+           "and world checkpoints, for --resume and `tickwire replay`", _RS, str, None,
+           "server.record_dir", metavar="DIR"),
+    Option("--resume", "resume the run recorded in DIR from its last complete tick (recorded "
+           "world and settings; players join again) and keep recording to DIR", _S, str, None,
+           "server.resume_dir", metavar="DIR"),
+    Option("--fsync-every", "with --record: fsync the action log every K ticks (0 = never: a "
+           "machine crash may lose the tail)", _RS, int, _FROM_CONFIG, "server.fsync_every",
+           minimum=0, metavar="K"),
+    Option("--checkpoint-every", "with --record: checkpoint the world every N ticks (0 = never: "
+           "resume re-simulates from the start)", _RS, int, _FROM_CONFIG,
+           "server.checkpoint_every", minimum=0, metavar="N"),
     Option("--per-process", "players hosted by each agent process (fewer processes: faster on "
            "few cores)", _R, int, 1, minimum=1, metavar="K"),
     Option("--pin-cpus", "pin agent process i to core i mod cores and run it as SCHED_BATCH "
@@ -237,6 +254,15 @@ def resolve_one(o: Option, given: Any, environ: Mapping[str, str]) -> Any:
     value = _convert(o, raw, source)
     _check(o, value, source)
     return value
+
+
+def given(args: argparse.Namespace | Mapping[str, Any], command: str,
+          environ: Mapping[str, str] | None = None) -> set[str]:
+    """The dest names of ``command``'s options set by a flag or a (non-empty) variable."""
+    environ = os.environ if environ is None else environ
+    values = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
+    return {o.dest for o in for_command(command)
+            if values.get(o.dest) is not None or environ.get(o.env, "").strip()}
 
 
 def resolve(args: argparse.Namespace | Mapping[str, Any], command: str,
