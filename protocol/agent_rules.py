@@ -27,6 +27,11 @@ The rules:
   seen (gaps: the publisher drops for slow subscribers) count as ``skipped``; states at or
   before the last tick acted on are ignored. Every hosted player acts on the same state and
   their actions go out as one ACTION (one player) or one ACTIONS batch (several).
+* **Private views.** When the WELCOME says ``private`` (the world gives each player its own
+  view), a player acts on tick *t* only once both the STATE of *t* and its own OBSERVATION
+  of *t* (from its control socket) are in; newer ones replace older ones while waiting. A
+  player whose OBSERVATION says terminated or truncated does not act on that tick (the
+  server does not wait for it); when no hosted player acts, nothing is sent.
 * **Other runs, heartbeats.** Messages of another run (a restarted server, stale traffic)
   are ignored and do not count as the server being alive. HEARTBEATs and any control
   message of this run do.
@@ -45,7 +50,7 @@ from typing import Any, Union
 
 from .endpoints import Endpoints
 from .errors import AgentError, TickwireError, TransportError
-from .messages import Action, Actions, End, Error, Join, Leave, Message, Ready, State, Welcome
+from .messages import Action, Actions, End, Error, Join, Leave, Message, Observation, Ready, State, Welcome
 
 JOIN_RETRY_S = 0.5   #: a JOIN without answer is sent again after this long
 READY_RETRY_S = 0.01  #: a READY that could not be sent (actions socket not connected) is retried
@@ -84,8 +89,13 @@ class Setup:
 
 @dataclass(slots=True)
 class Act:
-    """Every hosted player acts on ``state``; then report the payloads to :meth:`AgentRules.acted`."""
+    """The hosted players act on ``state``; then report the payloads to :meth:`AgentRules.acted`.
+
+    ``observations`` (private views only): each hosted player's OBSERVATION for this tick,
+    in hosting order; a terminated or truncated one does not act.
+    """
     state: State
+    observations: list[Observation] | None = None
 
 
 @dataclass(slots=True)
@@ -181,6 +191,9 @@ class AgentRules:
         self._unready = set(range(len(names)))  # no WELCOME yet, or READY not sent yet
         self._ready_retry: set[int] = set()
         self._next_join = now  # JOINs are due at once
+        self.private = False  #: the world sends each player its own OBSERVATION
+        self._pending: State | None = None  # private views: the newest STATE not acted on
+        self._own: list[Observation | None] = [None] * len(names)
 
     # ------------------------------------------------------------------ timers
     def due(self, now: float) -> list[Decision]:
@@ -251,13 +264,41 @@ class AgentRules:
             self.last_heard = now
             if isinstance(msg, End):
                 return self._ended(msg)
+            if isinstance(msg, Observation):
+                return self._observed(agent, msg)
         return []
+
+    def _observed(self, agent: int, obs: Observation) -> list[Decision]:
+        """A player's private view: keep the newest; act if its STATE is in too."""
+        w, held = self.welcomes[agent], self._own[agent]
+        if w is None or obs.player != w.player or obs.tick <= self.last_tick:
+            return []
+        if held is None or obs.tick > held.tick:
+            self._own[agent] = obs
+        return self._try_act() if self.phase is Phase.PLAYING else []
+
+    def _try_act(self) -> list[Decision]:
+        """Private views: act once the pending STATE and every player's view of it are in."""
+        state = self._pending
+        if state is None or any(o is None or o.tick != state.tick for o in self._own):
+            return []
+        self._pending = None
+        return self._act_on(state, list(self._own))
+
+    def _act_on(self, state: State, observations: list[Observation] | None) -> list[Decision]:
+        gap = state.tick - self.last_tick - 1
+        if gap > 0:
+            for result in self.results:
+                result.skipped += gap
+        self.last_tick = state.tick
+        return [Act(state, observations)]
 
     def _welcomed(self, agent: int, welcome: Welcome, now: float) -> list[Decision]:
         if self.welcomes[agent] is not None:
             return []  # the answer to a retried JOIN
         self.welcomes[agent] = welcome
         self.run = self.run or welcome.run
+        self.private = self.private or welcome.private
         self.last_heard = now
         self.results[agent].player = welcome.player
         return [Setup(agent, welcome), Subscribe(welcome.topic), self._ready(agent)]
@@ -301,23 +342,26 @@ class AgentRules:
             if now - self.last_heard > self.server_timeout_s:  # other runs only, for long
                 return self._give_up(TransportError(self._silence_text()))
             return []
-        gap = newest.tick - self.last_tick - 1
-        if gap > 0:
-            for result in self.results:
-                result.skipped += gap
-        self.last_tick = newest.tick
-        return [Act(newest)]
+        if self.private:
+            self._pending = newest
+            return self._try_act()
+        return self._act_on(newest, None)
 
-    def acted(self, tick: int, payloads: Sequence[Any]) -> Send:
-        """The hosted players' actions for ``tick`` (in hosting order): the message to send."""
+    def acted(self, tick: int, payloads: Sequence[Any],
+              acting: Sequence[int] | None = None) -> Send | None:
+        """The actions for ``tick`` of the hosted players ``acting`` (indexes in hosting
+        order; default all), one payload each: the message to send (None if nobody acted)."""
+        welcomes = self.welcomes if acting is None else [self.welcomes[i] for i in acting]
+        if not welcomes:
+            return None
         self.seq += 1
-        for result in self.results:
-            result.ticks += 1
-        if len(payloads) == 1:
-            w = self.welcomes[0]
+        for i in range(len(self.results)) if acting is None else acting:
+            self.results[i].ticks += 1
+        if len(self.welcomes) == 1:
+            w = welcomes[0]
             return Send(Socket.ACTIONS, Action(w.run, tick, w.player, self.seq, w.token,
                                                payloads[0]))
-        entries = [[w.player, w.token, p] for w, p in zip(self.welcomes, payloads)]
+        entries = [[w.player, w.token, p] for w, p in zip(welcomes, payloads)]
         return Send(Socket.ACTIONS, Actions(self.run, tick, self.seq, entries))
 
     # ------------------------------------------------------------------ failures, stop, end
@@ -329,8 +373,11 @@ class AgentRules:
             self._ready_retry.add(send.agent)
             self.phase = Phase.JOINING
         elif isinstance(msg, (Action, Actions)):
+            players = ({msg.player} if isinstance(msg, Action) else
+                       {entry[0] for entry in msg.actions})
             for result in self.results:
-                result.ticks -= 1
+                if result.player in players:
+                    result.ticks -= 1
         return []  # a lost JOIN is retried on schedule; a lost LEAVE cannot be helped
 
     def stop(self, reason: str) -> list[Decision]:
