@@ -24,7 +24,10 @@ class Player:
 
     Accounting: every tick played counts once per player, in exactly one of ``answered``,
     ``missed`` (playing, no action in time), ``dead`` (its connection was down), ``left``
-    (after its LEAVE) and ``not_joined`` (it never proved readiness before the run started).
+    (after its LEAVE) and ``not_joined`` (it was not playing yet: never proved readiness,
+    or joined late). Ticks spent coming back after a death (a rejoin that has not proved
+    readiness yet) count as ``dead``. ``rejoins`` counts how often a new process took the
+    slot back.
     """
     id: int
     name: str
@@ -42,6 +45,7 @@ class Player:
     left: int = 0
     not_joined: int = 0
     streak: int = 0  #: consecutive missed ticks
+    rejoins: int = 0
     last_action: Any = None
     _rt_sum: float = 0.0
     _rt_recent: deque = field(default_factory=lambda: deque(maxlen=4096))
@@ -55,10 +59,10 @@ class Player:
 
     def record_absence(self, status: Status) -> None:
         """Count a tick this player was not part of, by the status it had during that tick."""
-        if status is Status.DEAD:
-            self.dead += 1
-        elif status is Status.LEFT:
+        if status is Status.LEFT:
             self.left += 1
+        elif status is Status.DEAD or self.rejoins:  # dead, or still coming back after a death
+            self.dead += 1
         else:
             self.not_joined += 1
 
@@ -69,6 +73,7 @@ class Player:
         return {"id": self.id, "name": self.name, "status": self.status.value,
                 "answered": self.answered, "missed": self.missed, "late": self.late,
                 "dead": self.dead, "left": self.left, "not_joined": self.not_joined,
+                "rejoins": self.rejoins,
                 "mean_ms": None if mean is None else round(mean, 3),
                 "p99_ms": None if p99 is None else round(p99, 3)}
 
@@ -98,17 +103,34 @@ class Roster:
             return wanted if ok else None
         return next((i for i in range(self.capacity) if i not in self.players), None)
 
-    def add(self, slot: int, name: str, identity: bytes) -> Player:
+    def add(self, slot: int, name: str, identity: bytes, ticks_before: int = 0) -> Player:
+        """A new player in ``slot``; ``ticks_before`` ticks were played without it (late join)."""
         name = name or f"player-{slot}"
         if any(p.name == name for p in self.players.values()):
             name = f"{name}-{slot}"  # names are for people: keep them unique
-        player = Player(id=slot, name=name, identity=identity,
-                        token=secrets.token_hex(8), topic=f"tw.{self.run}.{slot}".encode(),
-                        seed=player_seed(self.seed, slot))
+        player = Player(id=slot, name=name, identity=identity, token=secrets.token_hex(8),
+                        topic=self._topic(slot, 0), seed=player_seed(self.seed, slot),
+                        not_joined=ticks_before)
         self.players[slot] = player
         self._by_identity[identity] = player
         self._by_topic[player.topic] = player
         return player
+
+    def rejoin(self, player: Player, identity: bytes) -> None:
+        """A new process takes ``player``'s slot back: new control identity, token and
+        readiness topic (the old process's traffic, if any still arrives, no longer counts)."""
+        self._by_identity.pop(player.identity, None)
+        self._by_topic.pop(player.topic, None)
+        player.rejoins += 1
+        player.identity, player.token = identity, secrets.token_hex(8)
+        player.topic = self._topic(player.id, player.rejoins)
+        player.subscribed = player.ready_sent = False
+        player.streak = 0
+        self._by_identity[identity] = player
+        self._by_topic[player.topic] = player
+
+    def _topic(self, slot: int, rejoins: int) -> bytes:
+        return (f"tw.{self.run}.{slot}" + (f".{rejoins}" if rejoins else "")).encode()
 
     def remove(self, player: Player) -> None:
         """Forget a player that went away in the lobby, freeing its slot."""

@@ -24,6 +24,7 @@ class ServerConfig:
     lobby_timeout_s: float = 60.0
     heartbeat_s: float = 1.0
     events_path: str | None = None  #: append one JSON object per event to this file (--events)
+    late_join: bool = False  #: a free slot may be joined mid-run (--late-join)
 
     def __post_init__(self) -> None:
         if self.players < 1:

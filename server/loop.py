@@ -13,13 +13,23 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tickwire.protocol import ACTION_LIMITS, LobbyTimeout, ProtocolError, State, decode, encode
+from tickwire.protocol import (
+    ACTION_LIMITS,
+    Heartbeat,
+    LobbyTimeout,
+    ProtocolError,
+    State,
+    decode,
+    encode,
+)
 from tickwire.protocol.server_rules import (
     ACCEPTED_ONLY,
     Lobby,
     Output,
+    Probe,
     Publish,
     Rejected,
+    Republish,
     Send,
     ServerRules,
     StatusChange,
@@ -30,7 +40,7 @@ from tickwire.protocol.server_status import Status
 
 from .config import MODES, ON_MISSING, ServerConfig  # noqa: F401  (re-exported)
 from .events import EventLog
-from .transport import ACTIONS, CONTROL, ServerSockets, SocketOptions
+from .transport import ACTIONS, CONTROL, MONITOR, ServerSockets, SocketOptions
 from .world import World
 
 log = logging.getLogger(__name__)
@@ -58,6 +68,7 @@ class WorldServer:
         self._stop_reason: str | None = None
         self._warned: set[tuple[str, int | None]] = set()
         self._encoded: tuple[Any, list] = (None, [])
+        self._tick_frames: list = []  # the open tick's STATE, for a Republish
         self.final_state: Any = None
         self.lobby_s = 0.0
         self.events = EventLog(config.events_path)
@@ -157,7 +168,7 @@ class WorldServer:
                 return state, StopReason.WORLD_DONE.value
             if not rules.anyone_playing():
                 return state, StopReason.NO_PLAYERS_LEFT.value
-            frames = encode(State(self.run_id, tick, world.observe(state)))
+            frames = self._tick_frames = encode(State(self.run_id, tick, world.observe(state)))
             now = time.monotonic()
             rules.begin_tick(tick, now)
             self.sockets.publish(frames)
@@ -189,11 +200,17 @@ class WorldServer:
                 self._read_actions(now)
             elif name == CONTROL:
                 self._read_control()
+            elif name == MONITOR:
+                for _ in range(self.sockets.recv_disconnects()):
+                    self._carry_out(self.rules.actions_connection_lost(now))
             else:
                 self._read_subscriptions()
         beat = self.rules.heartbeat(now)
         if beat:
             self._carry_out(beat)
+        probes = self.rules.probe(now)
+        if probes:
+            self._carry_out(probes)
         return now
 
     def _read_actions(self, now: float) -> None:
@@ -243,6 +260,14 @@ class WorldServer:
                 self._log_rejection(out)
             elif cls is StatusChange:
                 self._record_change(out)
+            elif cls is Republish:
+                log.info("an actions connection went away during tick %d: asking for its "
+                         "actions again", out.tick)
+                self.sockets.publish(self._tick_frames)
+            elif cls is Probe:
+                beat = Heartbeat(self.run_id, self.tick)
+                if not self.sockets.send_control(out.identity, self._frames(beat)):
+                    self._carry_out(self.rules.control_lost(out.identity))
 
     def _frames(self, msg: Any) -> list:
         """Encode ``msg``, once even if it goes to many peers (END)."""

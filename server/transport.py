@@ -16,8 +16,8 @@ from tickwire.protocol.endpoints import Endpoints, derive, with_port
 
 log = logging.getLogger(__name__)
 
-#: Events :meth:`ServerSockets.poll` reports.
-STATE, ACTIONS, CONTROL = "state", "actions", "control"
+#: Events :meth:`ServerSockets.poll` reports (MONITOR: an actions connection went away).
+STATE, ACTIONS, CONTROL, MONITOR = "state", "actions", "control", "monitor"
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,23 @@ class ServerSockets:
         self.state.setsockopt(zmq.HEARTBEAT_TIMEOUT, options.heartbeat_timeout_ms)
         for s in (self.actions, self.control):
             s.setsockopt(zmq.MAXMSGSIZE, options.max_message_bytes)
+        # a send to a control identity with no connection fails (EHOSTUNREACH) instead of
+        # vanishing: that is how a JOINed player gone before it subscribed is found
+        self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        # disconnects on the actions socket: a connection cut for an oversized or
+        # undecodable message loses whatever was queued behind it
+        self.monitor = self.actions.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self.monitor.setsockopt(zmq.LINGER, 0)
         try:
             self.endpoints = self._bind(base)
         except BaseException:
             self.close()
             raise
         self._poller = zmq.Poller()
-        for s in (self.state, self.actions, self.control):
+        for s in (self.state, self.actions, self.control, self.monitor):
             self._poller.register(s, zmq.POLLIN)
-        self._names = {self.state: STATE, self.actions: ACTIONS, self.control: CONTROL}
+        self._names = {self.state: STATE, self.actions: ACTIONS, self.control: CONTROL,
+                       self.monitor: MONITOR}
 
     def _socket(self, kind: int) -> zmq.Socket:
         s = self.ctx.socket(kind)
@@ -119,14 +127,32 @@ class ServerSockets:
         identity, *frames = self.control.recv_multipart(zmq.NOBLOCK)
         return identity, frames
 
-    def send_control(self, identity: bytes, frames: Sequence) -> None:
-        """Send to one agent; silently dropped if it is gone (ROUTER semantics)."""
+    def send_control(self, identity: bytes, frames: Sequence) -> bool:
+        """Send to one agent; False (message dropped) if it has no connection."""
         try:
             self.control.send_multipart([identity, *frames], zmq.NOBLOCK, copy=False)
         except zmq.Again:
             log.debug("control queue to %r is full; message dropped", identity)
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EHOSTUNREACH:
+                raise
+            return False
+        return True
+
+    def recv_disconnects(self) -> int:
+        """How many actions connections went away since the last call."""
+        n = 0
+        while self.monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            frames = self.monitor.recv_multipart(zmq.NOBLOCK)
+            if int.from_bytes(frames[0][:2], "little") == zmq.EVENT_DISCONNECTED:
+                n += 1
+        return n
 
     def close(self) -> None:
+        monitor = getattr(self, "monitor", None)
+        if monitor is not None:
+            self.actions.disable_monitor()
+            monitor.close()
         for s in (self.state, self.actions, self.control):
             s.close()
         if self._own_ctx:

@@ -33,3 +33,13 @@ class PlacementProbe(Agent):
 
     def act(self, observation):
         return 0
+
+
+class StuckInSetup(Agent):
+    """Never finishes setup() (a model that takes forever to load): killed there by tests."""
+    def setup(self, info):
+        import threading
+        threading.Event().wait(120)
+
+    def act(self, observation):
+        return 0
