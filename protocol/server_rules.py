@@ -426,6 +426,9 @@ class ServerRules:
             self._invalid(p, tick, e, outs)
             return outs
         offer = self.barrier.offer(p.id, tick, action, now=now)
+        if offer is Offer.UNKNOWN and p.status is _ACTIVE and self._absent.pop(p.id, None):
+            self.barrier.admit(p.id)  # back (rejoin, late join) after the tick opened: counts
+            offer = self.barrier.offer(p.id, tick, action, now=now)
         if offer is _OFFER_ACCEPTED:
             if p.status is _ACTIVE:
                 return ACCEPTED_ONLY

@@ -14,8 +14,9 @@ from dataclasses import replace
 from typing import Any
 
 from tickwire.agents.process import die_with_parent, reap
-from tickwire.child import agent_entry
 from tickwire.protocol import connectable
+
+from tickwire.child import agent_entry
 
 from .loop import ServerConfig, WorldServer
 from .world import World

@@ -222,3 +222,68 @@ def test_a_users_own_agent_image_runs_next_to_the_built_in_ones(compose):
         assert all(p["answered"] == 200 for p in s["players"])
     finally:
         _run(["docker", "rmi", "-f", c.env["MY_AGENT_IMAGE"]], check=False)
+
+
+# ---------------------------------------------------------------------- Swarm
+@pytest.fixture
+def swarm(image):
+    """A single-node swarm (left at teardown if this test created it) and the stacks
+    deployed on it (removed at teardown with their containers and network)."""
+    state = _run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.strip()
+    created = state != "active"
+    if created:
+        _run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"])
+    stacks: list[str] = []
+    yield stacks
+    for stack in stacks:
+        _run(["docker", "stack", "rm", stack], check=False)
+        label = f"label=com.docker.stack.namespace={stack}"
+        left = _run(["docker", "ps", "-aq", "--filter", label], check=False).stdout.split()
+        if left:
+            _run(["docker", "rm", "-f", *left], check=False)
+        deadline = time.monotonic() + 30
+        while _run(["docker", "network", "ls", "-q", "--filter", label]).stdout.strip():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)  # Swarm removes the network on its own schedule
+    if created:
+        _run(["docker", "swarm", "leave", "--force"], check=False)
+
+
+def _task_containers(service: str, timeout: float = 60, count: int = 1) -> list[str]:
+    """The running containers of a Swarm service, once there are ``count`` (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids = _run(["docker", "ps", "-q", "--filter",
+                    f"label=com.docker.swarm.service.name={service}"]).stdout.split()
+        if len(ids) >= count:
+            return ids
+        time.sleep(0.2)  # Swarm starts tasks on its own schedule
+    raise AssertionError(f"service {service} did not run {count} container(s) in {timeout} s")
+
+
+def test_a_swarm_stack_restarts_a_killed_agent_and_it_rejoins(swarm):
+    stack = f"twt{uuid.uuid4().hex[:8]}"
+    swarm.append(stack)
+    ticks = 3000
+    env = {**os.environ, "TICKWIRE_IMAGE": IMAGE, "TICKWIRE_PLAYERS": "3",
+           "TICKWIRE_TICKS": str(ticks), "TICKWIRE_JSON": "1", "TICKWIRE_SLOW_MS": "5",
+           "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent"}
+    _run(["docker", "stack", "deploy", "--resolve-image", "never", "-c",
+          str(ROOT / "docker-compose.yml"), stack], env=env, cwd=ROOT)
+    (server,) = _task_containers(f"{stack}_server")
+    c = Compose([], IMAGE, {}, [])  # for its log helpers only
+    c.wait_log(server, "all set")
+    victim = _task_containers(f"{stack}_agent", count=3)[0]
+    _run(["docker", "kill", victim])  # Swarm replaces the failed task: the new one rejoins
+    code = c.wait_exit(server, 180)
+    out, err = c.logs(server)
+    assert code == 0, err[-3000:]
+    s = json.loads(out.strip().splitlines()[-1])
+    assert s["ticks"] == ticks and s["reason"] == "ticks done"
+    assert all(p["status"] == "active" for p in s["players"]), s["players"]
+    back = [p for p in s["players"] if p["rejoins"]]
+    assert len(back) == 1 and back[0]["rejoins"] == 1 and back[0]["dead"] > 0
+    assert all(p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"] == ticks
+               for p in s["players"]), s["players"]
+    assert "dead → joined (rejoining" in err

@@ -175,7 +175,8 @@ def test_a_lost_connection_in_the_lobby_changes_nothing():
 def test_players_that_joined_but_never_subscribed_are_probed_once_a_second():
     r = make_rules(players=2)
     r.open_lobby(0.0)
-    w0, w1 = join(r, b"a"), join(r, b"b")
+    w0 = join(r, b"a")
+    join(r, b"b")
     r.receive_subscription(w0.topic, True)
     assert r.probe(0.0) == [Probe(b"b")]
     assert r.probe(0.5) == ()
@@ -186,13 +187,12 @@ def test_a_lost_control_connection_in_the_lobby_frees_the_slot():
     r = make_rules(players=2)
     r.open_lobby(0.0)
     join(r, b"a")
-    w1 = join(r, b"b")
+    join(r, b"b")
     outs = r.control_lost(b"b")
     assert changes(outs) == [(1, Status.JOINED, Status.DEAD)]
     assert 1 not in r.roster.players and r.lobby(1.0) is Lobby.WAIT
     assert join(r, b"c").player == 1
     assert r.control_lost(b"unknown") == []
-    del w1
 
 
 # ---------------------------------------------------------------------- agent: resend, rejoin
@@ -262,3 +262,18 @@ def test_losses_still_unexplained_at_the_end_are_counted():
     r.actions_connection_lost(0.1)
     r.end("stopped", [])
     assert r.rejected[Rejection.DROPPED_CONNECTION] == 1
+
+
+def test_a_player_back_after_the_tick_opened_may_answer_it_and_is_counted_once():
+    r, (w0, w1) = started()
+    die(r, w1)
+    r.begin_tick(0, 0.0)
+    w = join(r, b"new1", slot=1)
+    prove(r, w)  # back during tick 0, whose STATE it may have seen
+    assert rejections(r.receive_action(action(w, 0, 2), 0.0)) == []
+    assert r.barrier.waiting_for == {0}  # but the open tick does not wait for it
+    r.receive_action(action(w0, 0, 1), 0.0)
+    closed = r.close_tick()
+    assert closed.actions == {0: 1, 1: 2}
+    assert r.roster.players[1].stats()["answered"] == 1
+    accounted(r)
