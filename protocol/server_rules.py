@@ -307,9 +307,10 @@ class ServerRules:
                     f"{p.status.value}; only a dead player's slot can be taken back; ask "
                     "for another or none")
         if self.running and not cfg.late_join:
+            why = f"slot {wanted} was never joined" if wanted is not None else "no player is dead"
             return (Rejection.RUN_IN_PROGRESS, f"run {self.run_id} is already at tick "
-                    f"{self.tick} and no player is dead; players join before it starts (or "
-                    "the server allows late joins: --late-join)")
+                    f"{self.tick} and {why}; new players join before it starts (or when the "
+                    "server allows late joins: --late-join)")
         slot = roster.free_slot(wanted)
         if slot is not None:
             return slot

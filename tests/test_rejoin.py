@@ -118,7 +118,7 @@ def test_an_agent_killed_in_setup_frees_its_lobby_slot_within_seconds(procs, ipc
 
 
 def _agents_of(tmpdir: Path) -> list[int]:
-    """Live processes started with TMPDIR=tmpdir (the run's agents inherit it)."""
+    """Live processes started with TMPDIR=tmpdir: the run itself and its children."""
     needle = f"TMPDIR={tmpdir}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
@@ -134,6 +134,8 @@ def _agents_of(tmpdir: Path) -> list[int]:
 
 
 def test_tickwire_run_stopped_in_its_first_second_leaves_no_agent_and_no_ipc_directory(tmp_path):
+    # SIGTERM as soon as the ipc directory exists (before the agents do); SIGKILL as soon
+    # as the agent processes exist (before they could arm their parent-death signal)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         tmpdir = tmp_path / sig.name
         tmpdir.mkdir()
@@ -141,11 +143,12 @@ def test_tickwire_run_stopped_in_its_first_second_leaves_no_agent_and_no_ipc_dir
         run = subprocess.Popen([sys.executable, "-m", "tickwire", "run", "--agents", "4",
                                 "--ticks", "100000"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
+        started = (lambda: any(tmpdir.iterdir())) if sig is signal.SIGTERM else (
+            lambda: set(_agents_of(tmpdir)) - {run.pid})
         try:
-            # the agents are being spawned (or the server is still starting): stop it now
-            while not _agents_of(tmpdir) and run.poll() is None:
+            while not started() and run.poll() is None:
                 try:
-                    run.wait(0.02)
+                    run.wait(0.01)
                 except subprocess.TimeoutExpired:
                     pass
             run.send_signal(sig)
@@ -154,11 +157,13 @@ def test_tickwire_run_stopped_in_its_first_second_leaves_no_agent_and_no_ipc_dir
             if run.poll() is None:
                 run.kill()
                 run.wait(5)
+        gone = _wait_gone(tmpdir, 10)
         left = _agents_of(tmpdir)
-        deadline_ok = _wait_gone(tmpdir, 10)
-        assert deadline_ok, f"agents still running after {sig.name}: {left}"
+        for pid in left:  # leave nothing behind, even when failing
+            os.kill(pid, signal.SIGKILL)
+        assert gone, f"agents still running 10 s after {sig.name}: {left}"
         if sig is signal.SIGTERM:
-            assert list(tmpdir.iterdir()) == [], list(tmpdir.iterdir())
+            assert run.returncode != 0 and list(tmpdir.iterdir()) == []
 
 
 def _wait_gone(tmpdir: Path, timeout: float) -> bool:
