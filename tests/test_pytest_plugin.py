@@ -360,3 +360,10 @@ def test_the_plugin_does_not_load_the_server_until_a_fixture_is_used(pytester):
     ''')
     run_inner(pytester).assert_outcomes(passed=1)
 
+
+
+def test_the_readme_pytest_example_passes_as_printed(pytester):
+    from test_readme import block_with
+    pytester.makepyfile(test_readme_example=block_with("python", "def test_my_agent_plays_every_tick"))
+    result = run_inner(pytester)
+    result.assert_outcomes(passed=1)
