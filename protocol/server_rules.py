@@ -309,7 +309,7 @@ class ServerRules:
         if self.running and not cfg.late_join:
             why = f"slot {wanted} was never joined" if wanted is not None else "no player is dead"
             return (Rejection.RUN_IN_PROGRESS, f"run {self.run_id} is already at tick "
-                    f"{self.tick} and {why}; new players join before it starts (or when the "
+                    f"{self.tick} and {why}; players must join before it starts (unless the "
                     "server allows late joins: --late-join)")
         slot = roster.free_slot(wanted)
         if slot is not None:
