@@ -10,9 +10,12 @@ the time it read once per loop turn, and carries out what comes back:
 * :class:`StatusChange` whenever a player's status changes (decided by the one table in
   :mod:`tickwire.protocol.server_status`).
 
-What it covers: JOIN/WELCOME/refusal, the readiness proof (subscription seen + READY seen),
-the end of the lobby, action acceptance and every rejection, the missing-action policy,
-strikes, death and reconnection, LEAVE, and when a heartbeat is due.
+What it covers: JOIN/WELCOME/refusal, rejoin of a dead slot and late join (:meth:`_claim`
+is the one place a JOIN is bound to a slot), the readiness proof (subscription seen + READY
+seen), the end of the lobby, action acceptance and every rejection, the missing-action
+policy, strikes, death and reconnection, LEAVE, lost actions connections (:class:`Republish`,
+``dropped_connection``), probes of players gone before they subscribed (:class:`Probe`),
+and when a heartbeat is due.
 """
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 * ``state``   XPUB  — STATE/HEARTBEAT/END fan-out; sees each player's readiness topic.
 * ``actions`` PULL  — READY and ACTION fan-in.
-* ``control`` ROUTER — JOIN/WELCOME/LEAVE/END/ERROR, addressed by the agent's identity.
+* ``control`` ROUTER — JOIN/WELCOME/LEAVE/END/ERROR, addressed by the agent's identity
+  (``ROUTER_MANDATORY``: a send to an identity with no connection reports it).
+* a monitor of ``actions`` reports its disconnects (a cut connection loses what was queued).
 """
 from __future__ import annotations
 
