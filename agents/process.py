@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 import ctypes
+import logging
+import os
 import signal
+import subprocess
+import time
+
+log = logging.getLogger(__name__)
 
 
 def die_with_parent() -> None:
@@ -40,4 +46,49 @@ def reap(proc, grace_s: float) -> bool:
         stop()
         stopped = True
         proc.join(1.0)
+    return stopped
+
+
+def usable_cores() -> list[int]:
+    """The cores this process may run on (its affinity mask), in order."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def pin_to_cpu(cpu: int) -> None:
+    """Pin this process to one core and run it as SCHED_BATCH (Linux; no privilege needed):
+    a batch task does not preempt on wake-up, so a host waking for a new state does not
+    interrupt the caller's thread on the core they share (bench/README.md measures it)."""
+    if hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {cpu})
+        except OSError as e:  # the core was taken away from us meanwhile
+            log.debug("could not pin to core %d: %s", cpu, e)
+    if hasattr(os, "SCHED_BATCH"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        except OSError as e:  # a seccomp profile may forbid it: pinning alone still helps
+            log.debug("SCHED_BATCH not available: %s", e)
+
+
+def stop_popens(popens: list[subprocess.Popen], grace_s: float) -> list[subprocess.Popen]:
+    """Wait up to ``grace_s`` (shared) for child processes to exit, then terminate, then
+    kill what is left; every one is waited for (no zombie). The ones that had to be stopped."""
+    deadline = time.monotonic() + grace_s
+    stopped = []
+    for p in popens:
+        try:
+            p.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            stopped.append(p)
+    for stop in ("terminate", "kill"):
+        for p in stopped:
+            if p.poll() is None:
+                getattr(p, stop)()
+        for p in stopped:
+            try:
+                p.wait(1.0)
+            except subprocess.TimeoutExpired:
+                pass
     return stopped

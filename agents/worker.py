@@ -22,12 +22,18 @@ from collections.abc import Callable
 from typing import Any
 
 import zmq
-from tickwire.protocol import (
-    ProtocolError,
-    TransportError,
-    decode_payload,
-    derive,
-    encode_payload,
+from tickwire.protocol import ProtocolError, TransportError, derive
+from tickwire.protocol.work import (
+    ALL_TOPIC,
+    HEARTBEAT_IVL_MS,
+    HEARTBEAT_TIMEOUT_MS,
+    WorkAck,
+    WorkEnd,
+    WorkFin,
+    WorkHello,
+    WorkItem,
+    decode_work,
+    encode_work,
 )
 from zmq.utils.monitor import recv_monitor_message
 
@@ -39,7 +45,6 @@ FLUSH_TIMEOUT_S = 60.0  #: how long close() waits for the chief to read everythi
 _FIN_REPEAT_S = 1.0     #: a FIN is re-sent this often while unconfirmed (the chief re-confirms)
 
 TOPIC_PREFIX = b"worker."
-ALL_TOPIC = b"all"  #: messages for every worker (END)
 
 
 def worker_topic(worker_id: int) -> bytes:
@@ -73,15 +78,15 @@ class Worker:
         self._push.linger = 0  # close() returns only once the chief confirmed everything
         self._sub = self._ctx.socket(zmq.SUB)
         self._sub.linger = 0
-        self._sub.setsockopt(zmq.HEARTBEAT_IVL, 1000)  # notices a vanished chief
-        self._sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, 4000)
+        self._sub.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)  # notices a vanished chief
+        self._sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         self._monitor = self._sub.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self._link_up = False
         self._sub.subscribe(ALL_TOPIC)
         self._sub.subscribe(worker_topic(worker_id))
         self._sub.connect(eps.state)
         self._push.connect(eps.actions)
-        self._push.send_multipart(encode_payload({"w": worker_id, "hello": True}))
+        self._push.send_multipart(encode_work(WorkHello(worker_id)))
 
     def send(self, data: Any, timeout: float = 60.0) -> int:
         """Send one item (any codec value: dicts, lists, numbers, numpy arrays); its seq.
@@ -89,7 +94,7 @@ class Worker:
         Waits while the chief is behind (bounded memory, nothing dropped); raises
         :class:`~protocol.TransportError` if the chief takes nothing for ``timeout`` s.
         """
-        frames = encode_payload({"w": self.id, "seq": self.seq + 1, "data": data})
+        frames = encode_work(WorkItem(self.id, self.seq + 1, data))
         if not self._push.poll(int(timeout * 1000), zmq.POLLOUT):
             raise TransportError(f"worker {self.id}: the chief at {self._base} accepted nothing "
                                  f"for {timeout:.0f} s; is it still running?")
@@ -107,14 +112,14 @@ class Worker:
     def _read_control(self) -> None:
         frames = self._sub.recv_multipart()
         try:
-            msg = decode_payload(frames[1:])
+            msg = decode_work(frames[1:])
         except ProtocolError as e:
             log.warning("worker %d: ignored a malformed message from the chief: %s", self.id, e)
             return
-        if isinstance(msg, dict):
-            self._stopping = self._stopping or bool(msg.get("end"))
-            if type(msg.get("ack")) is int:
-                self._acked = msg["ack"]
+        if isinstance(msg, WorkEnd):
+            self._stopping = True
+        elif isinstance(msg, WorkAck) and msg.worker == self.id:
+            self._acked = msg.fin
 
     def wait_stopping(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the chief's stop; a pacing sleep that wakes early."""
@@ -134,10 +139,7 @@ class Worker:
         confirms it read it, close. Gives up after ``flush_timeout`` s or once the chief's
         connection drops; what was then still queued may be lost, and the chief reports
         this worker as dead without a FIN."""
-        fin: dict[str, Any] = {"w": self.id, "fin": self.seq}
-        if error:
-            fin["error"] = error
-        frames = encode_payload(fin)
+        frames = encode_work(WorkFin(self.id, self.seq, error or None))
         deadline = time.monotonic() + self.flush_timeout
         poller = zmq.Poller()
         poller.register(self._sub, zmq.POLLIN)

@@ -1,7 +1,8 @@
 """``tickwire bench``: one lockstep workload on tickwire and on the alternatives, side by side.
 
 Each tick, N players get the state and return a small action. Back-ends: the real
-tickwire server/agents path over ipc and tcp, PlayerPool, a minimal raw pyzmq loop (the
+tickwire server/agents path over ipc and tcp, PlayerPool (hosted, and one process per
+player), a minimal raw pyzmq loop (the
 reference for framework overhead), ``multiprocessing.Pool.map`` (the textbook answer), one
 persistent worker per player over ``multiprocessing.Pipe``, Gymnasium's AsyncVectorEnv and
 Ray actors when installed, and the plain serial loop. For each cell (N, payload, compute)
@@ -183,13 +184,18 @@ class Pipes(Backend):
 
 
 class Pool(Backend):
-    """tickwire's PlayerPool."""
-    name = "tickwire-pool"
+    """tickwire's PlayerPool as a user gets it: hosted, one process per usable core,
+    each hosting its share of the players; ``per_player``: one process per player."""
+
+    def __init__(self, per_player: bool = False) -> None:
+        self.per_player = per_player
+        self.name = "tickwire-pool" + ("-per-player" if per_player else "")
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
         super().start(n, payload, compute_ms)
         from tickwire.server.pool import PlayerPool
-        self.pool = PlayerPool([BenchPlayer(i, compute_ms) for i in range(n)])
+        self.pool = PlayerPool([BenchPlayer(i, compute_ms) for i in range(n)],
+                               processes=n if self.per_player else None)
 
     def tick(self, state: dict) -> list:
         return self.pool.get_actions(state)
@@ -432,7 +438,8 @@ def all_backends() -> dict[str, Callable[[], Backend]]:
         "tickwire-ipc": lambda: TickwireServer("ipc"),
         "tickwire-ipc-hosted": lambda: TickwireServer("ipc", hosted=True),
         "tickwire-tcp": lambda: TickwireServer("tcp"),
-        "tickwire-pool": Pool, "zmq-raw": ZmqRaw, "pool-map": PoolMap, "pipes": Pipes,
+        "tickwire-pool": Pool, "tickwire-pool-per-player": lambda: Pool(per_player=True),
+        "zmq-raw": ZmqRaw, "pool-map": PoolMap, "pipes": Pipes,
         "serial": Serial,
     }
     for optional in (GymAsync, RayActors):
@@ -504,8 +511,8 @@ def measure_cell(names: list[str], n: int, payload: str, compute_ms: float, reps
 
 
 def format_table(records: list[Record]) -> str:
-    lines = [f"{'backend':<21}{'N':>5} {'payload':<7}{'ms':>4}{'ticks/s':>13}{'p50 ms':>9}"
-             f"{'p99 ms':>9}{'vs zmq-raw':>11}{'vs pool-map':>12}"]
+    lines = [f"{'backend':<26}{'N':>5} {'payload':<7}{'ms':>4}{'ticks/s':>13}{'p50 ms':>9}"
+             f"{'p99 ms':>9}{'vs zmq-raw':>11}{'vs pool-map':>12}{'vs pipes':>9}"]
     by_cell: dict[tuple, dict[str, Record]] = {}
     for r in records:
         by_cell.setdefault((r.n, r.payload, r.compute_ms), {})[r.backend] = r
@@ -513,9 +520,9 @@ def format_table(records: list[Record]) -> str:
         for r in recs.values():
             ratio = lambda base: (f"{r.ticks_per_s / recs[base].ticks_per_s:.2f}x"  # noqa: E731
                                   if base in recs and recs[base].ticks_per_s else "-")
-            lines.append(f"{r.backend:<21}{r.n:>5} {r.payload:<7}{r.compute_ms:>4g}"
+            lines.append(f"{r.backend:<26}{r.n:>5} {r.payload:<7}{r.compute_ms:>4g}"
                          f"{r.ticks_per_s:>13,.1f}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}"
-                         f"{ratio('zmq-raw'):>11}{ratio('pool-map'):>12}")
+                         f"{ratio('zmq-raw'):>11}{ratio('pool-map'):>12}{ratio('pipes'):>9}")
         lines.append("")
     return "\n".join(lines)
 

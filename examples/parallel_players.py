@@ -5,6 +5,10 @@
         for i, player in enumerate(players):
             actions[i] = player.get_action(state)
 
+becomes ``actions = pool.get_actions(state)``. The pool runs one process per core by
+default, each hosting its share of the players (``--processes N`` to choose); every player
+keeps its own state, so the actions are the same as the serial loop's.
+
 Run: python examples/parallel_players.py [--players 4] [--ticks 300] [--work-ms 2]
 """
 from __future__ import annotations
@@ -59,9 +63,10 @@ def serial(players: list[Player], ticks: int) -> tuple[list[list[int]], float]:
     return history, ticks / (time.perf_counter() - t0)
 
 
-def parallel(players: list[Player], ticks: int) -> tuple[list[list[int]], float]:
+def parallel(players: list[Player], ticks: int,
+             processes: int | None = None) -> tuple[list[list[int]], float]:
     world, actions, history = World(len(players)), [0] * len(players), []
-    with PlayerPool(players) as pool:
+    with PlayerPool(players, processes=processes) as pool:
         t0 = time.perf_counter()
         for _ in range(ticks):
             state = world.update(actions)
@@ -76,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--players", type=int, default=4)
     p.add_argument("--ticks", type=int, default=300)
     p.add_argument("--work-ms", type=float, default=2.0, help="CPU time each player spends per tick")
+    p.add_argument("--processes", type=int, help="player processes (default: one per core)")
     args = p.parse_args(argv)
     make = lambda: [Player(i, args.work_ms) for i in range(args.players)]  # noqa: E731
     h_serial, r_serial = serial(make(), args.ticks)
-    h_pool, r_pool = parallel(make(), args.ticks)
+    h_pool, r_pool = parallel(make(), args.ticks, args.processes)
     same = h_serial == h_pool
     print(f"{args.players} players, {args.work_ms} ms of work each per tick, {args.ticks} ticks")
     print(f"serial loop : {r_serial:8.1f} ticks/s")

@@ -18,29 +18,26 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import shutil
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import zmq
 from tickwire.agents.process import reap
-from tickwire.agents.worker import (
+from tickwire.agents.worker import parse_worker_topic, worker_process, worker_topic
+from tickwire.protocol import TickwireError
+from tickwire.protocol.work import (
     ALL_TOPIC,
-    parse_worker_topic,
-    worker_process,
-    worker_topic,
+    WorkAck,
+    WorkEnd,
+    WorkFin,
+    WorkHello,
+    WorkItem,
+    WorkMessage,
 )
-from tickwire.protocol import (
-    ProtocolError,
-    TickwireError,
-    decode_payload,
-    derive,
-    encode_payload,
-)
+
+from .hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +92,9 @@ class Ledger:
     def all_done(self) -> bool:
         return bool(self.workers) and not self.running()
 
-    def on_message(self, wid: int, msg: dict, now: float) -> Item | None:
-        """Account one decoded message; the item to deliver, if it is a new one."""
-        w = self.worker(wid)
+    def on_message(self, msg: WorkHello | WorkItem | WorkFin, now: float) -> Item | None:
+        """Account one message from a worker; the item to deliver, if it is a new one."""
+        w = self.worker(msg.worker)
         if w.status == "dead" and w.exitcode is None:  # its link dropped, but it is talking
             w.status = "running"
             log.warning("worker %d is back", w.id)
@@ -105,22 +102,25 @@ class Ledger:
             # an exited worker's backlog is still draining: the silence clock restarts;
             # a live one talking again after an unsubscribe has its link back
             w.gone_at = now if w.exitcode is not None else None
-        if "seq" in msg:
-            seq = msg["seq"]
-            if seq <= w.last_seq:
-                w.duplicates += 1
-                return None
-            if seq != w.last_seq + 1:
-                w.gaps.append((w.last_seq + 1, seq))
-                log.warning("worker %d: items %d..%d never arrived", w.id, w.last_seq + 1, seq - 1)
-            w.last_seq = seq
-            w.received += 1
-            return Item(w.id, seq, msg.get("data"))
-        if "fin" in msg:
-            w.fin, w.status, w.error, w.gone_at = msg["fin"], "finished", msg.get("error"), None
+        if isinstance(msg, WorkItem):
+            return self._on_item(w, msg)
+        if isinstance(msg, WorkFin):
+            w.fin, w.status, w.error, w.gone_at = msg.fin, "finished", msg.error, None
             if w.error:
                 log.error("worker %d failed:\n%s", w.id, w.error)
         return None
+
+    @staticmethod
+    def _on_item(w: WorkerStats, msg: WorkItem) -> Item | None:
+        if msg.seq <= w.last_seq:
+            w.duplicates += 1
+            return None
+        if msg.seq != w.last_seq + 1:
+            w.gaps.append((w.last_seq + 1, msg.seq))
+            log.warning("worker %d: items %d..%d never arrived", w.id, w.last_seq + 1, msg.seq - 1)
+        w.last_seq = msg.seq
+        w.received += 1
+        return Item(w.id, msg.seq, msg.data)
 
     def on_unsubscribe(self, wid: int, now: float) -> None:
         """The worker's topic went away: it closed, or its link timed out."""
@@ -154,29 +154,22 @@ class Ledger:
 
 
 class Chief:
-    """Binds a PULL socket for data and an XPUB socket for END and liveness."""
+    """The chief's end: a :class:`~tickwire.server.hub.Hub` (XPUB for END, acknowledgements
+    and liveness; PULL for the workers' items), the ledger, and the worker processes."""
 
     def __init__(self, address: str | None = None) -> None:
-        self._tmp = None if address else tempfile.mkdtemp(prefix="twchief-")
-        self.endpoints = derive(address or f"ipc://{self._tmp}/chief")
-        self._ctx = zmq.Context()
-        self._pub = self._ctx.socket(zmq.XPUB)
-        self._pull = self._ctx.socket(zmq.PULL)
-        for s in (self._pub, self._pull):
-            s.linger = 0
-        self._pub.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-        self._pub.setsockopt(zmq.HEARTBEAT_TIMEOUT, 4000)
-        self._pub.bind(self.endpoints.state)
-        self._pull.bind(self.endpoints.actions)
-        self._poller = zmq.Poller()
-        self._poller.register(self._pull, zmq.POLLIN)
-        self._poller.register(self._pub, zmq.POLLIN)
+        self._hub = Hub(address, "chief", heartbeat=True)
+        self.endpoints = self._hub.endpoints
         self._ledger = Ledger()
         self.workers = self._ledger.workers
         self._procs: dict[int, Any] = {}
         self._buffer: deque[Item] = deque()
-        self.rejected = 0
         self._closed = False
+
+    @property
+    def rejected(self) -> int:
+        """Messages on the data socket that were not valid worker messages (dropped)."""
+        return self._hub.rejected
 
     @property
     def address(self) -> str:
@@ -223,57 +216,41 @@ class Chief:
             yield item
 
     def _pump(self, timeout_ms: float) -> None:
-        events = dict(self._poller.poll(max(0, int(timeout_ms))))
-        if self._pull in events:
+        has_msg, has_sub = self._hub.poll(timeout_ms)
+        if has_msg:
             self._drain_pull()
-        if self._pub in events:
+        if has_sub:
             self._drain_subscriptions()
         self._reap()
 
     def _drain_pull(self, budget: int | None = _DRAIN_BUDGET) -> None:
         """Read what is queued (at most ``budget`` messages, so END and liveness checks
         keep their turn while workers flood)."""
-        while budget is None or budget > 0:
-            if budget is not None:
-                budget -= 1
-            try:
-                frames = self._pull.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            try:
-                msg = decode_payload(frames)
-                if not isinstance(msg, dict) or type(msg.get("w")) is not int or any(
-                        k in msg and type(msg[k]) is not int for k in ("seq", "fin")):
-                    raise ProtocolError("malformed", "worker messages are maps with an int 'w' "
-                                        "(and an int 'seq' or 'fin'); send with agents.Worker")
-                wid = msg["w"]
-            except ProtocolError as e:
-                self.rejected += 1
-                log.warning("rejected a message on the chief's data socket: %s", e)
+        for msg in self._hub.messages(budget):
+            if not isinstance(msg, (WorkHello, WorkItem, WorkFin)):
+                self._hub.rejected += 1
+                log.warning("rejected a %s message on the chief's data socket: workers send "
+                            "work.hello, work.item and work.fin", msg.KIND)
                 continue
-            item = self._ledger.on_message(wid, msg, time.monotonic())
+            item = self._ledger.on_message(msg, time.monotonic())
             if item is not None:
                 self._buffer.append(item)
-            elif "fin" in msg:  # confirm: the worker may now exit without losing anything
-                self._publish(worker_topic(wid), {"ack": msg["fin"]})
+            elif isinstance(msg, WorkFin):  # confirm: the worker may now exit, nothing lost
+                self._publish(worker_topic(msg.worker), WorkAck(msg.worker, msg.fin))
 
-    def _publish(self, topic: bytes, msg: dict) -> None:
-        try:
-            self._pub.send_multipart([topic, *encode_payload(msg)], zmq.NOBLOCK)
-        except zmq.Again:  # a worker not reading: it repeats its FIN, we repeat END
-            pass
+    def _publish(self, topic: bytes, msg: WorkMessage) -> None:
+        self._hub.publish(topic, msg)  # dropped for a worker not reading: FIN and END repeat
 
     def _drain_subscriptions(self) -> None:
-        while self._pub.poll(0):
-            event = self._pub.recv()
-            wid = parse_worker_topic(event[1:])
+        for sub in self._hub.subscriptions():
+            wid = parse_worker_topic(sub.topic)
             if wid is None:
                 continue
             w = self.workers.get(wid)
-            if event[:1] == b"\x00":
+            if not sub.on:
                 self._ledger.on_unsubscribe(wid, time.monotonic())
             elif w is not None and w.fin is not None:  # its FIN beat its subscription here
-                self._publish(worker_topic(wid), {"ack": w.fin})
+                self._publish(worker_topic(wid), WorkAck(wid, w.fin))
 
     def _reap(self) -> None:
         """Note exited worker processes; declare dead those whose FIN never came."""
@@ -294,7 +271,7 @@ class Chief:
                 late = self._ledger.running()
                 raise TickwireError(f"workers {late} did not finish within {timeout} s of END")
             if now - last_end >= _END_REPEAT_S:  # repeated: a worker still subscribing gets it
-                self._publish(ALL_TOPIC, {"end": True})
+                self._publish(ALL_TOPIC, WorkEnd())
                 last_end = now
             self._pump(min(_END_REPEAT_S, deadline - now) * 1e3)
         self._drain_pull(budget=None)
@@ -331,9 +308,7 @@ class Chief:
             for wid, p in self._procs.items():
                 reap(p, 0.5)
                 self.workers[wid].exitcode = p.exitcode
-            self._ctx.destroy(linger=0)
-            if self._tmp:
-                shutil.rmtree(self._tmp, ignore_errors=True)
+            self._hub.close()
 
     def __enter__(self) -> Chief:
         return self

@@ -1,44 +1,57 @@
 """PlayerPool: ``actions[i] = players[i].get_action(state)`` in parallel, players kept alive.
 
-Each player object is pickled **once**, into its own process (``spawn``), and lives there:
-its attributes persist from call to call. Each :meth:`PlayerPool.get_actions` call is one
-tick: the state is encoded once and published to all players over ZeroMQ (ipc by default;
-numpy arrays travel as zero-copy frames), and the actions come back in player order.
+The players are spread over ``processes`` host processes (default: one per usable core),
+each hosting its share; every player object is sent **once**, lives in its host and keeps
+its own state from call to call. One call is one tick: the state is encoded once and
+published to every host over ZeroMQ (numpy arrays travel as zero-copy frames), each host
+calls its players in turn and answers with one message, and the actions come back in
+player order. ``submit``/``collect`` split a call so the caller can work meanwhile.
 
-Wire (internal, msgpack via the protocol codec): parent → players on XPUB
-``{"call": n, "state": ...}`` or ``{"stop": true}``; players → parent on PULL
-``{"call": n, "i": index, "ok": true, "action": ...}`` or ``{"call", "i", "ok": false,
-"error", "traceback"}``; ``{"ready": index}`` once at start.
+Hosts are started as ``python -m tickwire.agents.pool_host`` (not by re-running the
+caller's ``__main__``), so players whose class lives in a notebook, in ``python -`` or in
+a script without a main guard work: those are sent by value with cloudpickle.
+Messages: :mod:`tickwire.protocol.work`; sockets: :mod:`tickwire.server.hub`.
 """
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
+import os
+import pickle
 import secrets
-import shutil
-import signal
-import tempfile
+import subprocess
+import sys
+import threading
 import time
-import traceback
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-import zmq
-from tickwire.agents.process import die_with_parent, reap
-from tickwire.protocol import (
-    ConfigError,
-    ProtocolError,
-    TickwireError,
-    decode_payload,
-    derive,
-    encode_payload,
+from tickwire.agents.pool_host import Bootstrap, to_wire
+from tickwire.agents.process import stop_popens, usable_cores
+from tickwire.protocol import ConfigError, TickwireError
+from tickwire.protocol.work import (
+    ALL_TOPIC,
+    STOP_GRACE_S,
+    HostFailed,
+    HostReady,
+    HostResults,
+    PoolCall,
+    PoolStop,
 )
+
+from .hub import Hub
 
 log = logging.getLogger(__name__)
 
 _POLL_MS = 100
-_STOP_GRACE_S = 2.0
+#: How long a dead host's last messages (its failure report) may take to arrive.
+_LAST_WORDS_S = 1.0
+_TAIL_LINES = 40
+#: Hosts get their own process group, so a terminal's Ctrl-C reaches only the caller (which
+#: then closes the pool), but stay in its session: a new session would also put each host in
+#: its own scheduler autogroup, which halved the tick rate on a loaded machine.
+_OWN_PROCESS_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {}
 
 
 class PlayerError(TickwireError):
@@ -56,151 +69,239 @@ class PlayerError(TickwireError):
 
 
 class PlayerDied(TickwireError):
-    """A player's process exited; the pool cannot answer for it any more."""
+    """A player's process exited; the pool cannot answer for its players any more.
+    ``index`` (the first of them), ``players`` (all it hosted), ``exitcode``, ``output``
+    (the last lines the process wrote to stderr)."""
 
-    def __init__(self, index: int, exitcode: int | None) -> None:
+    def __init__(self, index: int, exitcode: int | None, players: list[int] | None = None,
+                 output: str = "") -> None:
         how = f"was killed by signal {-exitcode}" if exitcode and exitcode < 0 else \
             f"exited with code {exitcode}"
-        super().__init__(f"player {index}'s process {how}; close the pool (its other "
-                         "players are unaffected but the pool cannot answer for this one)")
-        self.index, self.exitcode = index, exitcode
+        hosted = f" (it hosted players {players})" if players and len(players) > 1 else ""
+        tail = f"\n--- its last output ---\n{output}" if output.strip() else ""
+        super().__init__(f"player {index}'s process {how}{hosted}; close the pool (the other "
+                         f"processes are unaffected, but nothing answers for these players){tail}")
+        self.index, self.exitcode, self.players, self.output = index, exitcode, players, output
 
 
-def _player_process(index: int, player: Any, method: str, state_addr: str, result_addr: str,
-                    topic: bytes) -> None:
-    """Entry point of a player process: answer each published state until told to stop."""
-    die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    fn = getattr(player, method)
-    ctx = zmq.Context()
-    sub, push = ctx.socket(zmq.SUB), ctx.socket(zmq.PUSH)
-    for s in (sub, push):
-        s.linger = 1000
-    sub.subscribe(b"")
-    sub.subscribe(topic)
-    sub.connect(state_addr)
-    push.connect(result_addr)
-    push.send_multipart(encode_payload({"ready": index}))
+class PlayerStartError(ConfigError):
+    """A player could not be started in its process; the text has that process's own error."""
+
+    def __init__(self, index: int | None, name: str, error: str) -> None:
+        who = f"player {index} ({name})" if index is not None else f"the process for {name}"
+        super().__init__(f"{who} could not be started in its process:\n{error.rstrip()}")
+        self.index, self.error = index, error
+
+
+class PoolStateError(TickwireError):
+    """submit/collect called out of order."""
+
+
+class AlreadySubmitted(PoolStateError):
+    """``submit`` twice without a ``collect`` in between."""
+
+
+class NotSubmitted(PoolStateError):
+    """``collect`` without a ``submit`` before it."""
+
+
+# ----------------------------------------------------------------------------- sending players
+def _cloudpickle() -> Any:
     try:
-        while True:
-            frames = sub.recv_multipart(copy=False)
-            while sub.poll(0):  # behind (the parent timed out on us)? answer only the newest
-                frames = sub.recv_multipart(copy=False)
-            msg = decode_payload(frames)
-            if msg.get("stop"):
-                return
-            push.send_multipart(_answer(index, msg["call"], fn, msg["state"]), copy=False)
-    finally:
-        sub.close()
-        push.close()
-        ctx.term()
+        import cloudpickle
+    except ImportError:
+        return None
+    return cloudpickle
 
 
-def _answer(index: int, call: int, fn: Any, state: Any) -> list:
+def _describe(index: int, player: Any) -> str:
+    return f"player {index} ({type(player).__qualname__})"
+
+
+def pickle_player(index: int, player: Any) -> bytes:
+    """The player as bytes its host can load: by value (cloudpickle) if its class lives in
+    ``__main__``, which the host cannot import; by reference otherwise."""
+    cp = _cloudpickle()
+    if type(player).__module__ == "__main__" and cp is None:
+        raise ConfigError(f"{_describe(index, player)} is defined in __main__ (a notebook, "
+                          "`python -` or a script), which the pool's processes cannot import: "
+                          "pip install 'tickwire[pool]' (adds cloudpickle) to send it by value, "
+                          "or define its class in a module")
     try:
-        return encode_payload({"call": call, "i": index, "ok": True, "action": fn(state)})
-    except ProtocolError as e:
-        text = f"its action cannot be sent back: {e}"
-        return encode_payload({"call": call, "i": index, "ok": False, "error": text,
-                               "traceback": f"{traceback.format_exc()}\n{text}"})
+        if type(player).__module__ == "__main__":
+            return cp.dumps(player, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            return pickle.dumps(player, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            if cp is None:
+                raise
+            return cp.dumps(player, protocol=pickle.HIGHEST_PROTOCOL)  # lambdas, local classes
     except Exception as e:
-        return encode_payload({"call": call, "i": index, "ok": False, "error": repr(e),
-                               "traceback": traceback.format_exc()})
+        raise ConfigError(f"{_describe(index, player)} could not be sent to its process: "
+                          f"{type(e).__name__}: {e}. Players are pickled once; keep open files, "
+                          "locks and sockets out of them (create those in the player's first "
+                          "call)") from e
 
 
-def _terminate(procs: list, ctx: zmq.Context, tmp: str | None) -> None:
-    deadline = time.monotonic() + _STOP_GRACE_S
-    for p in procs:
-        reap(p, max(0.0, deadline - time.monotonic()))
-    ctx.destroy(linger=0)
-    if tmp:
-        shutil.rmtree(tmp, ignore_errors=True)
+def split(n: int, parts: int) -> list[list[int]]:
+    """Players 0..n-1 in ``parts`` contiguous groups whose sizes differ by at most one."""
+    size, extra = divmod(n, parts)
+    out, start = [], 0
+    for h in range(parts):
+        end = start + size + (h < extra)
+        out.append(list(range(start, end)))
+        start = end
+    return out
 
 
+# ----------------------------------------------------------------------------- host processes
+class _HostProcess:
+    """One host's process: its stdin gets the bootstrap, its stderr is forwarded to ours
+    and its last lines are kept, to show why it failed."""
+
+    def __init__(self, host: int, players: list[int], topic: bytes, boot: bytes) -> None:
+        self.host, self.players, self.topic = host, players, topic
+        self.tail: deque[str] = deque(maxlen=_TAIL_LINES)
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "tickwire.agents.pool_host", str(os.getpid())],
+            stdin=subprocess.PIPE, stderr=subprocess.PIPE, **_OWN_PROCESS_GROUP)
+        self.thread = threading.Thread(target=self._io, args=(boot,), daemon=True,
+                                       name=f"tickwire-pool-host-{host}")
+        self.thread.start()
+
+    def _io(self, boot: bytes) -> None:
+        try:
+            self.popen.stdin.write(boot)
+            self.popen.stdin.close()
+        except OSError:
+            pass  # it died first: its stderr says why
+        for raw in iter(self.popen.stderr.readline, b""):
+            line = raw.decode(errors="replace")
+            self.tail.append(line)
+            try:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+            except (OSError, ValueError, AttributeError):
+                pass  # our stderr is gone or closed; the tail is still kept
+        self.popen.stderr.close()
+
+    def output(self) -> str:
+        self.thread.join(_LAST_WORDS_S)  # let the reader reach the end of what it wrote
+        return "".join(self.tail)
+
+
+def _stop_hosts(hosts: list[_HostProcess], hub: Hub, pool_id: str) -> None:
+    """Stop every host (bounded: STOP, then terminate, then kill), close the hub. Runs at
+    close(), when the pool is garbage-collected, or at interpreter exit."""
+    try:
+        hub.publish(ALL_TOPIC, PoolStop(pool_id))
+    except Exception as e:  # never let a failed goodbye keep processes alive
+        log.debug("could not publish STOP: %s", e)
+    stop_popens([h.popen for h in hosts], STOP_GRACE_S)
+    for h in hosts:
+        h.thread.join(_LAST_WORDS_S)
+    hub.close()
+
+
+# ----------------------------------------------------------------------------- the pool
 class PlayerPool:
-    """Run ``player.<method>(state)`` for many players in parallel, one process each.
+    """Run ``player.<method>(state)`` for many players in parallel, in host processes.
 
-    ``with PlayerPool(players) as pool: actions = pool.get_actions(state)``. Players must
-    be picklable (sent once) and their class importable (define it in a module, or under
-    ``if __name__ == "__main__":`` guard in a script, as for any ``spawn`` process).
+    ``with PlayerPool(players) as pool: actions = pool.get_actions(state)``. ``processes``
+    (default: usable cores) host the players in contiguous shares; ``processes=len(players)``
+    gives one process each. ``pin=True`` pins each host to its own core as a SCHED_BATCH
+    task: it pays off only on a machine the pool has to itself, and costs half the tick rate
+    on a loaded one (bench/README.md), so it is off by default. Players are sent once (by
+    value if their class lives in ``__main__``: needs ``pip install 'tickwire[pool]'``).
+    The hosts die with the thread that created the pool (Linux PR_SET_PDEATHSIG).
     """
 
-    def __init__(self, players: Sequence[Any], *, method: str = "get_action",
-                 address: str | None = None, start_timeout: float = 60.0) -> None:
+    def __init__(self, players: Sequence[Any], *, processes: int | None = None,
+                 method: str = "get_action", address: str | None = None,
+                 start_timeout: float = 60.0, pin: bool = False) -> None:
+        self._closed = True  # until started: close() has nothing to do
         if not players:
             raise ConfigError("PlayerPool needs at least one player")
         for i, p in enumerate(players):
             if not callable(getattr(p, method, None)):
-                raise ConfigError(f"player {i} ({type(p).__name__}) has no method {method!r}; "
+                raise ConfigError(f"{_describe(i, p)} has no method {method!r}; "
                                   "pass method='...' to name the one to call")
-        self.n = len(players)
-        self.method = method
+        if processes is not None and processes < 1:
+            raise ConfigError(f"processes={processes}: give at least 1 (or None: one per core)")
+        self.n, self.method = len(players), method
+        self.names = [type(p).__qualname__ for p in players]
+        blobs = [pickle_player(i, p) for i, p in enumerate(players)]
+        cores = usable_cores()
+        self.processes = min(self.n, processes or len(cores))
+        self.pinned = bool(pin)
         self.last_missing: list[int] = []
         self._call = 0
+        self._pending: int | None = None
+        self._dead: dict[int, int | None] = {}  # host → exit code
+        self._id = secrets.token_hex(8)
+        self._hub = Hub(address, "pool", unlimited_out=True)
+        self._hosts: list[_HostProcess] = []
+        self._finalizer = weakref.finalize(self, _stop_hosts, self._hosts, self._hub, self._id)
         self._closed = False
-        self._dead: dict[int, int | None] = {}
-        self._tmp = None if address else tempfile.mkdtemp(prefix="twpool-")
-        eps = derive(address or f"ipc://{self._tmp}/pool")
-        self._ctx = zmq.Context()
-        self._pub = self._ctx.socket(zmq.XPUB)
-        self._pull = self._ctx.socket(zmq.PULL)
-        for s in (self._pub, self._pull):
-            s.linger = 0
-        self._pub.sndhwm = 0  # every player must get every call
-        self._procs: list = []
-        self._finalizer = weakref.finalize(self, _terminate, self._procs, self._ctx, self._tmp)
-        self._pub.bind(eps.state)
-        self._pull.bind(eps.actions)
-        nonce = secrets.token_hex(4)
-        self._topics = {f"pool.{nonce}.{i}".encode(): i for i in range(self.n)}
-        spawn = mp.get_context("spawn")
-        for i, (player, topic) in enumerate(zip(players, self._topics)):
-            proc = spawn.Process(target=_player_process, daemon=True, name=f"tickwire-player-{i}",
-                                 args=(i, player, method, eps.state, eps.actions, topic))
-            try:
-                proc.start()
-            except Exception as e:
-                self.close()
-                raise ConfigError(f"player {i} ({type(player).__name__}) could not be sent to "
-                                  f"its process: {e}") from e
-            self._procs.append(proc)
-        self._poller = zmq.Poller()
-        self._poller.register(self._pull, zmq.POLLIN)
-        self._poller.register(self._pub, zmq.POLLIN)
         try:
+            self._start(blobs, cores, sys.path)
             self._wait_ready(start_timeout)
         except BaseException:
             self.close()
             raise
 
+    def _start(self, blobs: list[bytes], cores: list[int], path: list[str]) -> None:
+        groups = split(self.n, self.processes)
+        self._host_of = [0] * self.n
+        for h, group in enumerate(groups):
+            for i in group:
+                self._host_of[i] = h
+            topic = f"pool.{self._id}.{h}.".encode()  # unguessable: proves this host's link
+            boot = Bootstrap(self._id, h, self._hub.endpoints.state, self._hub.endpoints.actions,
+                             topic, self.method, [(i, blobs[i]) for i in group], list(path),
+                             cores[h % len(cores)] if self.pinned else None)
+            self._hosts.append(_HostProcess(h, group, topic, to_wire(boot)))
+
     def _wait_ready(self, timeout: float) -> None:
-        """Every player has subscribed (seen on XPUB) and said ready (seen on PULL)."""
+        """Every host has subscribed (seen on the XPUB) and said ready (on the PULL)."""
+        topics = {h.topic: h.host for h in self._hosts}
         subscribed: set[int] = set()
         ready: set[int] = set()
         deadline = time.monotonic() + timeout
-        while len(subscribed & ready) < self.n:
+        while len(subscribed & ready) < len(self._hosts):
             if time.monotonic() > deadline:
-                missing = sorted(set(range(self.n)) - (subscribed & ready))
-                raise TickwireError(f"players {missing} did not start within {timeout} s")
-            events = dict(self._poller.poll(_POLL_MS))
-            if self._pub in events:
-                while self._pub.poll(0):
-                    ev = self._pub.recv()
-                    if ev[:1] == b"\x01" and ev[1:] in self._topics:
-                        subscribed.add(self._topics[ev[1:]])
-            if self._pull in events:
-                while self._pull.poll(0):
-                    ready.add(decode_payload(self._pull.recv_multipart())["ready"])
-            self._check_alive(set(range(self.n)) - (subscribed & ready))
+                late = [i for h in self._hosts if h.host not in subscribed & ready for i in h.players]
+                raise TickwireError(f"players {late} did not start within {timeout} s "
+                                    "(start_timeout); is the machine overloaded?")
+            self._hub.poll(_POLL_MS)
+            subscribed |= {topics[s.topic] for s in self._hub.subscriptions()
+                           if s.on and s.topic in topics}
+            for msg in self._hub.messages():
+                if isinstance(msg, HostReady) and msg.pool == self._id:
+                    ready.add(msg.host)
+                elif isinstance(msg, HostFailed) and msg.pool == self._id:
+                    raise self._start_error(msg.host, msg.player, msg.error)
+            for h in self._hosts:
+                if h.host not in ready and h.popen.poll() is not None:
+                    raise self._died_while_starting(h)
 
-    def _check_alive(self, indices: set[int]) -> None:
-        for i in sorted(indices):
-            if i not in self._dead and not self._procs[i].is_alive():
-                self._dead[i] = self._procs[i].exitcode
-        dead = sorted(set(self._dead) & indices)
-        if dead:
-            raise PlayerDied(dead[0], self._dead[dead[0]])
+    def _start_error(self, host: int, player: int | None, error: str) -> PlayerStartError:
+        name = self.names[player] if player is not None else \
+            f"players {self._hosts[host].players}"
+        return PlayerStartError(player, name, error)
 
+    def _died_while_starting(self, h: _HostProcess) -> PlayerStartError:
+        """A host exited before READY: its own report if it sent one, else its stderr."""
+        deadline = time.monotonic() + _LAST_WORDS_S
+        while time.monotonic() < deadline and self._hub.poll(_POLL_MS)[0]:
+            for msg in self._hub.messages():
+                if isinstance(msg, HostFailed) and msg.pool == self._id:
+                    return self._start_error(msg.host, msg.player, msg.error)
+        out = h.output() or "(it wrote nothing to stderr)"
+        return PlayerStartError(h.players[0], self.names[h.players[0]],
+                                f"its process exited with code {h.popen.returncode}:\n{out}")
+
+    # ------------------------------------------------------------------ calls
     def get_actions(self, state: Any, timeout: float | None = None, default: Any = None) -> list[Any]:
         """Broadcast ``state`` once; return every player's action, in player order.
 
@@ -209,29 +310,41 @@ class PlayerPool:
         :class:`PlayerError` if a player raised (after collecting the others), and
         :class:`PlayerDied` if a player's process is gone.
         """
+        self.submit(state)
+        return self.collect(timeout, default)
+
+    def submit(self, state: Any) -> None:
+        """Send ``state`` to every player and return at once; :meth:`collect` the actions.
+        Lets the caller update its world while the players compute."""
         if self._closed:
             raise TickwireError("this PlayerPool is closed")
-        if self._dead:
-            i = min(self._dead)
-            raise PlayerDied(i, self._dead[i])
-        self._call += 1
-        call = self._call
-        self._pub.send_multipart(encode_payload({"call": call, "state": state}), copy=False)
+        if self._pending is not None:
+            raise AlreadySubmitted(f"submit() called while call {self._pending} is still "
+                                   "pending: collect() its actions first")
+        self._raise_if_dead()
+        call = PoolCall(self._id, self._call + 1, state)
+        self._hub.publish(ALL_TOPIC, call, block=True)  # an encoding error leaves nothing pending
+        self._call = self._pending = call.call
+
+    def collect(self, timeout: float | None = None, default: Any = None) -> list[Any]:
+        """The actions of the submitted call, in player order (see :meth:`get_actions`)."""
+        if self._pending is None:
+            raise NotSubmitted("collect() without a pending call: submit(state) first")
+        call, self._pending = self._pending, None
         results = [default] * self.n
         pending = set(range(self.n))
         errors: dict[int, str] = {}
         deadline = None if timeout is None else time.monotonic() + timeout
         while pending:
-            wait = _POLL_MS if deadline is None else min(_POLL_MS, (deadline - time.monotonic()) * 1e3)
-            if wait <= 0 and deadline is not None:
+            left = _POLL_MS if deadline is None else min(_POLL_MS, (deadline - time.monotonic()) * 1e3)
+            if left <= 0:
                 break
-            events = dict(self._poller.poll(max(0, wait)))
-            if self._pull in events:
-                self._collect(call, results, pending, errors)
-            if self._pub in events or not events:  # an unsubscribe, or quiet: anyone dead?
-                while self._pub.poll(0):
-                    self._pub.recv()
-                self._check_alive(pending)
+            has_msg, has_sub = self._hub.poll(left)
+            if has_msg:
+                self._take(call, results, pending, errors)
+            if has_sub or not has_msg:  # an unsubscribe, or quiet: is a host gone?
+                self._hub.subscriptions()
+                self._check_alive(call, results, pending, errors)
         self.last_missing = sorted(pending)
         if pending:
             log.warning("players %s did not answer call %d within %.3f s; they get %r",
@@ -241,35 +354,52 @@ class PlayerPool:
             raise PlayerError(first, errors[first], errors, results)
         return results
 
-    def _collect(self, call: int, results: list, pending: set, errors: dict) -> None:
-        while True:
-            try:
-                msg = decode_payload(self._pull.recv_multipart(zmq.NOBLOCK, copy=False))
-            except zmq.Again:
-                return
-            if msg.get("call") != call:
+    def _take(self, call: int, results: list, pending: set, errors: dict) -> None:
+        for msg in self._hub.messages():
+            if not (isinstance(msg, HostResults) and msg.pool == self._id and msg.call == call):
                 continue  # a late answer to an earlier call
-            i = msg["i"]
-            pending.discard(i)
-            if msg["ok"]:
-                results[i] = msg["action"]
-            else:
-                errors[i] = msg["traceback"]
+            for entry in msg.results:
+                try:
+                    i, ok, value = entry
+                    pending.remove(i)
+                except (ValueError, TypeError, KeyError):
+                    log.warning("host %d sent a malformed result %r", msg.host, entry)
+                    continue
+                if ok:
+                    results[i] = value
+                else:
+                    errors[i] = value
 
+    def _check_alive(self, call: int, results: list, pending: set, errors: dict) -> None:
+        """Raise PlayerDied for a dead host that still owes answers (after reading what
+        it sent before dying)."""
+        for h in self._hosts:
+            if h.host not in self._dead and h.popen.poll() is not None:
+                self._dead[h.host] = h.popen.returncode
+        owing = [h for h in self._dead if any(self._host_of[i] == h for i in pending)]
+        if owing:
+            self._take(call, results, pending, errors)
+            self._raise_if_dead(pending)
+
+    def _raise_if_dead(self, among: set[int] | None = None) -> None:
+        for host in sorted(self._dead):
+            h = self._hosts[host]
+            if among is None or any(i in among for i in h.players):
+                raise PlayerDied(h.players[0], self._dead[host], h.players, h.output())
+
+    # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        """Stop every player process (bounded: terminate, then kill) and free the sockets."""
+        """Stop every host process (bounded: STOP, then terminate, then kill) and free the
+        sockets and the temporary directory."""
         if self._closed:
             return
         self._closed = True
-        try:
-            self._pub.send_multipart(encode_payload({"stop": True}), zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass
         self._finalizer()
 
     @property
     def pids(self) -> list[int]:
-        return [p.pid for p in self._procs]
+        """The process id of each player's host, in player order."""
+        return [self._hosts[self._host_of[i]].popen.pid for i in range(self.n)]
 
     def __enter__(self) -> PlayerPool:
         return self

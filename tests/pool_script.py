@@ -1,12 +1,13 @@
-"""A user's script: a PlayerPool in a loop forever, until Ctrl-C."""
+"""A user's script: a PlayerPool in a loop forever, until Ctrl-C (or until it is killed)."""
 import sys
 
 from sample_players import Counter
-from tickwire.server import PlayerPool
+
+from tickwire import PlayerPool
 
 if __name__ == "__main__":
     with PlayerPool([Counter(i) for i in range(3)]) as pool:
-        print(" ".join(map(str, pool.pids)), flush=True)
+        print(" ".join(map(str, sorted(set(pool.pids)))), flush=True)
         print("running", file=sys.stderr, flush=True)
         tick = 0
         while True:

@@ -56,3 +56,18 @@ def fail_after(worker, n):
     for i in range(n):
         worker.send(i)
     raise RuntimeError(f"worker gave up after {n} items")
+
+
+class DiesOnArrival:
+    """Kills its host while being unpickled there, after saying why on stderr."""
+    def __init__(self):
+        self.why = "cannot live in a pool host"
+
+    def __setstate__(self, state):
+        import sys
+        sys.stderr.write(f"DiesOnArrival: {state['why']}\n")
+        sys.stderr.flush()
+        os._exit(3)
+
+    def get_action(self, state):
+        return 0

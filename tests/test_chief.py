@@ -10,6 +10,7 @@ import zmq
 from sample_players import fail_after, flood
 from tickwire.agents import Worker
 from tickwire.protocol import TickwireError
+from tickwire.protocol.work import WorkFin, WorkItem
 from tickwire.server import Chief
 from tickwire.server.chief import Ledger
 
@@ -53,22 +54,26 @@ def test_items_end_when_every_worker_has_finished():
 def test_a_killed_worker_is_reported_and_the_others_go_on():
     with Chief() as chief:
         a, b = chief.spawn(flood, 2, args=(10**9,))
-        got = {a: 0, b: 0}
+        seen = []
         for item in chief.items():
-            got[item.worker] += 1
-            if min(got.values()) >= 20:
+            seen.append(item)
+            if min(sum(i.worker == w for i in seen) for w in (a, b)) >= 20:
                 break
         os.kill(chief.pid(b), signal.SIGKILL)
-        for _ in chief.items(timeout=0.05):
-            if chief.stats()[b].status == "dead":
-                break
         while chief.stats()[b].status != "dead":  # bounded: recv returns None after 10 s
-            assert chief.recv(timeout=10) is not None or chief.stats()[b].status == "dead"
+            item = chief.recv(timeout=10)
+            assert item is not None or chief.stats()[b].status == "dead"
+            if item is not None:
+                seen.append(item)
         rest = chief.stop()
         stats = chief.stats()
     assert stats[b].status == "dead" and stats[b].exitcode == -signal.SIGKILL
     assert stats[a].status == "finished" and stats[a].received == stats[a].fin
-    assert rest is not None
+    got = seen + rest
+    # the survivor's items all arrived, exactly once; the killed one's arrived in order up to its death
+    assert [i.seq for i in got if i.worker == a] == list(range(1, stats[a].fin + 1))
+    assert [i.seq for i in got if i.worker == b] == list(range(1, stats[b].received + 1))
+    assert stats[b].received >= 20 and stats[b].fin is None
 
 
 def test_garbage_on_the_chiefs_socket_is_rejected_and_counted():
@@ -139,7 +144,7 @@ def test_the_parallel_players_example_gives_the_same_actions(tmp_path):
 # --- the ledger's rules, with an explicit clock (pure unit: no processes) ----------------
 
 def _item(w, seq):
-    return {"w": w, "seq": seq, "data": seq}
+    return WorkItem(w, seq, seq)
 
 
 def test_ledger_an_exited_workers_backlog_keeps_it_alive_until_its_fin():
@@ -148,10 +153,10 @@ def test_ledger_an_exited_workers_backlog_keeps_it_alive_until_its_fin():
     led = Ledger(grace=2.0)
     led.on_exit(0, 0, now=0.0)
     for t in range(1, 50):                     # 49 s of draining, never 2 s apart
-        assert led.on_message(0, _item(0, t), now=float(t)) is not None
+        assert led.on_message(_item(0, t), now=float(t)) is not None
         led.expire(now=t + 1.9)
         assert led.workers[0].status == "running"
-    led.on_message(0, {"w": 0, "fin": 49}, now=50.0)
+    led.on_message(WorkFin(0, 49), now=50.0)
     led.expire(now=100.0)
     assert led.workers[0].status == "finished" and led.workers[0].fin == 49
     assert led.all_done()
@@ -159,7 +164,7 @@ def test_ledger_an_exited_workers_backlog_keeps_it_alive_until_its_fin():
 
 def test_ledger_an_exited_worker_silent_past_the_grace_is_dead():
     led = Ledger(grace=2.0)
-    led.on_message(0, _item(0, 1), now=0.0)
+    led.on_message(_item(0, 1), now=0.0)
     led.on_exit(0, 0, now=1.0)
     led.expire(now=2.9)
     assert led.workers[0].status == "running"
@@ -173,19 +178,19 @@ def test_ledger_a_killed_worker_is_dead_at_once_and_a_dropped_link_can_come_back
     led.on_exit(0, -9, now=0.0)
     assert led.workers[0].status == "dead"
     led.on_unsubscribe(1, now=0.0)             # link lost, process still running
-    led.on_message(1, _item(1, 1), now=1.0)    # ...and it talks again: not gone
+    led.on_message(_item(1, 1), now=1.0)    # ...and it talks again: not gone
     led.expire(now=10.0)
     assert led.workers[1].status == "running"
     led.on_unsubscribe(1, now=10.0)
     led.expire(now=12.5)
     assert led.workers[1].status == "dead"
-    assert led.on_message(1, _item(1, 2), now=13.0) is not None  # reconnected
+    assert led.on_message(_item(1, 2), now=13.0) is not None  # reconnected
     assert led.workers[1].status == "running"
 
 
 def test_ledger_counts_gaps_and_drops_duplicates():
     led = Ledger()
-    assert [led.on_message(0, _item(0, s), now=0.0) is not None for s in (1, 2, 2, 5, 3)] \
+    assert [led.on_message(_item(0, s), now=0.0) is not None for s in (1, 2, 2, 5, 3)] \
         == [True, True, False, True, False]
     w = led.workers[0]
     assert (w.received, w.last_seq, w.gaps, w.duplicates) == (3, 5, [(3, 5)], 2)

@@ -1,31 +1,191 @@
-"""PlayerPool with real processes: persistence, order, errors, deaths, timeouts, Ctrl-C."""
+"""PlayerPool with real processes: hosting, persistence, order, players defined anywhere,
+split-phase calls, errors, deaths, timeouts, Ctrl-C, nothing left running."""
 import os
+import select
 import signal
+import subprocess
+import sys
+import textwrap
+import threading
 
 import numpy as np
 import pytest
-from conftest import alive
-from sample_players import ArraySummer, Counter, Exiter, Raiser, Sleeper
+from conftest import TESTS, alive
+from sample_players import ArraySummer, Counter, DiesOnArrival, Exiter, Raiser, Sleeper
 from tickwire.protocol import ConfigError
-from tickwire.server import PlayerDied, PlayerError, PlayerPool
+from tickwire.server import PlayerDied, PlayerError
+from tickwire.server.pool import AlreadySubmitted, NotSubmitted, PlayerStartError, split
+
+from tickwire import PlayerPool
 
 
-def test_players_keep_their_state_in_their_own_processes_and_order_is_kept():
-    with PlayerPool([Counter(k) for k in range(4)]) as pool:
-        for tick in range(5):
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Wait (bounded, no sleeping) until process ``pid`` has exited; True if it has."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if select.select([fd], [], [], timeout)[0]:
+            return True
+    finally:
+        os.close(fd)
+    return not alive(pid)  # exited, but a zombie of a parent that has not reaped it yet
+
+
+# ---------------------------------------------------------------------------- layout and state
+def test_hosted_players_keep_distinct_state_and_answers_keep_player_order():
+    shared = Counter(9)  # the same object three times: still three distinct players
+    players = [Counter(k) for k in range(5)] + [shared, shared, shared]
+    with PlayerPool(players, processes=2) as pool:
+        for tick in range(4):
             out = pool.get_actions({"tick": tick})
-            assert [o["k"] for o in out] == [0, 1, 2, 3]
+            assert [o["k"] for o in out] == [0, 1, 2, 3, 4, 9, 9, 9]
             assert all(o["calls"] == tick + 1 and o["tick"] == tick for o in out)
-        pids = {o["pid"] for o in out}
-        assert len(pids) == 4 and os.getpid() not in pids and pids == set(pool.pids)
+        assert len(set(pool.pids)) == 2 and os.getpid() not in pool.pids
+        assert [o["pid"] for o in out] == pool.pids  # players 0-3 in one process, 4-7 in the other
+    assert shared.calls == 0  # the caller's object was copied once, never called here
+
+
+def test_by_default_one_process_per_usable_core_unpinned():
+    with PlayerPool([Counter(k) for k in range(6)]) as pool:
+        cores = os.sched_getaffinity(0)
+        assert pool.processes == min(6, len(cores)) == len(set(pool.pids))
+        assert not pool.pinned and all(os.sched_getaffinity(p) == cores for p in set(pool.pids))
+
+
+def test_pinned_hosts_each_run_on_their_own_core_as_batch_tasks():
+    cores = sorted(os.sched_getaffinity(0))
+    with PlayerPool([Counter(k) for k in range(4)], processes=2, pin=True) as pool:
+        pool.get_actions({"tick": 0})  # hosts pin themselves before they say ready
+        hosts = sorted(set(pool.pids), key=pool.pids.index)
+        assert [os.sched_getaffinity(p) for p in hosts] == [{cores[h % len(cores)]} for h in range(2)]
+        assert all(os.sched_getscheduler(p) == os.SCHED_BATCH for p in hosts)
+
+
+def test_processes_equal_to_players_gives_one_process_per_player():
+    with PlayerPool([Counter(k) for k in range(4)], processes=4) as pool:
+        out = pool.get_actions({"tick": 0})
+        assert len({o["pid"] for o in out}) == 4 and [o["pid"] for o in out] == pool.pids
+
+
+def test_split_gives_contiguous_shares_that_differ_by_at_most_one():
+    assert split(7, 3) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert split(2, 2) == [[0], [1]]
 
 
 def test_numpy_and_nested_states_reach_every_player():
     state = {"grid": np.ones((512, 512), np.float32), "nested": {"xs": [1, 2, 3]}}
-    with PlayerPool([ArraySummer(), ArraySummer()]) as pool:
-        assert pool.get_actions(state) == [512 * 512 + 6.0] * 2
+    with PlayerPool([ArraySummer(), ArraySummer(), ArraySummer()]) as pool:
+        assert pool.get_actions(state) == [512 * 512 + 6.0] * 3
 
 
+# ---------------------------------------------------------------------------- players defined anywhere
+MAIN_PLAYERS = textwrap.dedent("""
+    import sys
+    from tickwire import PlayerPool
+
+    class Walker:                       # lives in __main__: sent by value
+        def __init__(self, k):
+            self.k, self.pos = k, 0
+
+        def get_action(self, state):
+            self.pos += self.k * state["step"]
+            return self.pos
+
+    pool = PlayerPool([Walker(k) for k in range(5)])
+    print(" ".join(map(str, sorted(set(pool.pids)))), file=sys.stderr)
+    for t in range(3):
+        actions = pool.get_actions({"step": 1})
+    print(actions)
+    pool.close()
+""")
+
+
+def _run_python(args, **kw):
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120,
+                          cwd=kw.pop("cwd", None), **kw)
+
+
+def _check_main_players_ran(out):
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[0, 3, 6, 9, 12]"
+    pids = [int(p) for p in out.stderr.split()[:2] if p.isdigit()]
+    assert pids and not [p for p in pids if alive(p)]
+
+
+def test_players_defined_in_a_script_piped_to_python_stdin_work(tmp_path):
+    _check_main_players_ran(_run_python(["-"], input=MAIN_PLAYERS, cwd=tmp_path))
+
+
+def test_players_defined_in_a_script_without_a_main_guard_work(tmp_path):
+    script = tmp_path / "unguarded.py"
+    script.write_text(MAIN_PLAYERS)
+    _check_main_players_ran(_run_python([str(script)], cwd=tmp_path))
+
+
+def test_a_main_player_without_cloudpickle_is_refused_with_the_fix(tmp_path):
+    blocked = "import sys\nsys.modules['cloudpickle'] = None  # as if not installed\n"
+    out = _run_python(["-"], input=blocked + MAIN_PLAYERS, cwd=tmp_path)
+    assert out.returncode != 0
+    assert "ConfigError: player 0 (Walker) is defined in __main__" in out.stderr
+    assert "pip install 'tickwire[pool]'" in out.stderr
+
+
+def test_a_player_that_cannot_be_pickled_is_named():
+    with pytest.raises(ConfigError, match=r"player 1 \(Counter\) could not be sent"):
+        PlayerPool([Counter(0), Counter(threading.Lock())])
+
+
+def test_a_player_whose_module_fails_to_import_in_its_process_shows_that_error(monkeypatch):
+    from fragile_players import Fragile
+    monkeypatch.setenv("TICKWIRE_TEST_FAIL_IMPORT", "1")  # inherited by the pool's processes
+    with pytest.raises(PlayerStartError) as e:
+        PlayerPool([Counter(0), Fragile()], processes=1)
+    text = str(e.value)
+    assert e.value.index == 1 and "player 1 (Fragile) could not be started" in text
+    assert "Traceback" in text and "fragile_players refuses to load here" in text
+
+
+def test_a_player_whose_process_dies_while_starting_shows_its_output():
+    with pytest.raises(PlayerStartError) as e:
+        PlayerPool([Counter(0), DiesOnArrival()], processes=2)
+    text = str(e.value)
+    assert "player 1 (DiesOnArrival)" in text and "exited with code 3" in text
+    assert "DiesOnArrival: cannot live in a pool host" in text
+
+
+def test_bad_players_are_refused_up_front():
+    with pytest.raises(ConfigError, match="no method 'get_action'"):
+        PlayerPool([object()])
+    with pytest.raises(ConfigError, match="at least one"):
+        PlayerPool([])
+    with pytest.raises(ConfigError, match="processes=0"):
+        PlayerPool([Counter(0)], processes=0)
+
+
+# ---------------------------------------------------------------------------- split phase
+def test_submit_then_collect_lets_the_caller_work_meanwhile():
+    with PlayerPool([Counter(0), Counter(1)]) as pool:
+        pool.submit({"tick": 0})
+        mine = sum(range(1000))  # the caller's own work while the players compute
+        out = pool.collect(timeout=30)
+        assert mine == 499500 and [o["k"] for o in out] == [0, 1]
+        assert pool.get_actions({"tick": 1})[0]["calls"] == 2
+
+
+def test_submit_and_collect_out_of_order_raise_named_errors_and_the_pool_goes_on():
+    with PlayerPool([Counter(0)]) as pool:
+        with pytest.raises(NotSubmitted, match="submit"):
+            pool.collect()
+        pool.submit({"tick": 0})
+        with pytest.raises(AlreadySubmitted, match="collect"):
+            pool.submit({"tick": 1})
+        assert pool.collect()[0]["tick"] == 0
+        assert pool.get_actions({"tick": 1})[0]["calls"] == 2
+
+
+# ---------------------------------------------------------------------------- errors and deaths
 def test_an_exception_names_the_player_carries_the_traceback_and_the_pool_goes_on():
     with PlayerPool([Counter(0), Raiser(), Counter(2)]) as pool:
         pool.get_actions({"tick": 0})
@@ -40,7 +200,7 @@ def test_an_exception_names_the_player_carries_the_traceback_and_the_pool_goes_o
 
 
 def test_a_player_that_exits_is_reported_with_its_exit_code():
-    with PlayerPool([Counter(0), Exiter()]) as pool:
+    with PlayerPool([Counter(0), Exiter()], processes=2) as pool:
         pool.get_actions({"tick": 0})
         with pytest.raises(PlayerDied) as e:
             pool.get_actions({"tick": 1})
@@ -49,8 +209,16 @@ def test_a_player_that_exits_is_reported_with_its_exit_code():
             pool.get_actions({"tick": 2})  # stays reported, never hangs
 
 
+def test_a_dead_host_names_every_player_it_hosted():
+    with PlayerPool([Counter(0), Counter(1), Exiter(), Counter(3)], processes=2) as pool:
+        pool.get_actions({"tick": 0})
+        with pytest.raises(PlayerDied) as e:
+            pool.get_actions({"tick": 1})
+        assert e.value.index == 2 and e.value.players == [2, 3] and "hosted players [2, 3]" in str(e.value)
+
+
 def test_a_killed_player_process_is_reported():
-    with PlayerPool([Counter(0), Counter(1), Counter(2)]) as pool:
+    with PlayerPool([Counter(0), Counter(1), Counter(2)], processes=3) as pool:
         pool.get_actions({"tick": 0})
         os.kill(pool.pids[2], signal.SIGKILL)
         with pytest.raises(PlayerDied) as e:
@@ -58,37 +226,45 @@ def test_a_killed_player_process_is_reported():
         assert e.value.index == 2 and e.value.exitcode == -9 and "signal 9" in str(e.value)
 
 
-def test_players_that_miss_the_timeout_get_the_default_and_the_pool_stays_usable():
-    with PlayerPool([Sleeper(0.0), Sleeper(30.0)], method="decide") as pool:
+def test_players_that_miss_the_timeout_get_the_default_and_are_terminated_at_close():
+    with PlayerPool([Sleeper(0.0), Sleeper(30.0)], method="decide", processes=2) as pool:
         assert pool.get_actions({}, timeout=0.5, default="none") == ["slow", "none"]
         assert pool.last_missing == [1]
         assert pool.get_actions({}, timeout=0.5) == ["slow", None]
-    # close() returned although player 1 was still sleeping: it was terminated
+        sleeping = pool.pids[1]
+    assert wait_gone(sleeping, 10), "the sleeping player's process was not terminated"
+
+
+def test_a_slow_player_does_not_hide_the_answers_of_the_players_sharing_its_process():
+    with PlayerPool([Sleeper(0.0), Sleeper(30.0), Sleeper(0.0)], method="decide",
+                    processes=1) as pool:
+        assert pool.get_actions({}, timeout=1.0, default="none") == ["slow", "none", "none"]
+        assert pool.last_missing == [1, 2]  # player 2 waits behind player 1 in the same process
 
 
 def test_close_leaves_no_process_and_refuses_further_calls():
     pool = PlayerPool([Counter(0), Counter(1)])
-    pids = pool.pids
+    pids = set(pool.pids)
     pool.close()
-    assert not any(alive(p) for p in pids)
+    assert not [p for p in pids if alive(p)]
     with pytest.raises(Exception, match="closed"):
         pool.get_actions({})
 
 
 def test_ctrl_c_in_the_callers_loop_leaves_no_process(procs):
-    script = procs([os.path.join(os.path.dirname(__file__), "pool_script.py")], name="script")
+    script = procs([os.path.join(TESTS, "pool_script.py")], name="script")
     script.wait_for("running")
     pids = [int(p) for p in script.stdout.split()]
-    assert len(pids) == 3 and all(alive(p) for p in pids)
+    assert pids and all(alive(p) for p in pids)
     script.popen.send_signal(signal.SIGINT)
     assert script.wait(10) != 0 and "KeyboardInterrupt" in script.stderr
     assert not [p for p in pids if alive(p)]
 
 
-def test_bad_players_are_refused_up_front():
-    with pytest.raises(ConfigError, match="no method 'get_action'"):
-        PlayerPool([object()])
-    with pytest.raises(ConfigError, match="could not be sent"):
-        PlayerPool([Counter(lambda: 0)])  # a lambda cannot be pickled
-    with pytest.raises(ConfigError, match="at least one"):
-        PlayerPool([])
+def test_a_killed_caller_takes_its_player_processes_with_it(procs):
+    script = procs([os.path.join(TESTS, "pool_script.py")], name="script")
+    script.wait_for("running")
+    pids = [int(p) for p in script.stdout.split()]
+    script.popen.kill()
+    script.wait(10)
+    assert all(wait_gone(p, 10) for p in pids), [p for p in pids if alive(p)]

@@ -7,6 +7,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,13 @@ def test_the_main_command_installs_and_runs_in_a_fresh_copy(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     s = json.loads(out.stdout.strip().splitlines()[-1])
     assert s["reason"] == "ticks done" and s["outcome"] == "ok"
+
+
+def test_the_playerpool_block_runs_unguarded_from_stdin_as_printed(tmp_path):
+    """Pasted into `python -`: no main guard, the players' class lives in __main__."""
+    block = block_with("python", "with PlayerPool(players) as pool:")
+    expected = re.search(r"print\(actions\)\s+# (\[.*\])", block).group(1)
+    out = subprocess.run([sys.executable, "-"], input=block, capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == expected

@@ -33,6 +33,10 @@ _EXPORTS = {
     "PlayerPool": "tickwire.server.pool",
     "PlayerError": "tickwire.server.pool",
     "PlayerDied": "tickwire.server.pool",
+    "PlayerStartError": "tickwire.server.pool",
+    "PoolStateError": "tickwire.server.pool",
+    "NotSubmitted": "tickwire.server.pool",
+    "AlreadySubmitted": "tickwire.server.pool",
     "Chief": "tickwire.server.chief",
     "Item": "tickwire.server.chief",
     "TickwireError": "tickwire.protocol.errors",
@@ -70,7 +74,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from tickwire.server.config import ServerConfig
     from tickwire.server.grid_world import GridWorld
     from tickwire.server.loop import WorldServer
-    from tickwire.server.pool import PlayerDied, PlayerError, PlayerPool
+    from tickwire.server.pool import (
+        AlreadySubmitted,
+        NotSubmitted,
+        PlayerDied,
+        PlayerError,
+        PlayerPool,
+        PlayerStartError,
+        PoolStateError,
+    )
     from tickwire.server.world import InvalidAction, World
 
 

@@ -1,0 +1,197 @@
+"""Messages of the PlayerPool and of the chief/worker pair: typed, versioned, pure.
+
+Both pairs use the same two sockets (see ``tickwire.server.hub``): the bind side publishes
+on an XPUB (``[topic, *frames]``) and reads a PULL; the other side subscribes and PUSHes.
+On the wire a message is a msgpack map ``{"v": WORK_VERSION, "kind": KIND, <fields>}``
+made by the protocol codec (numpy arrays as its array extension, never pickle).
+:func:`encode_work` and :func:`decode_work` are the only entry points; decoding checks the
+version, the kind and every field's type, and raises :class:`ProtocolError` saying which.
+
+The timing and linger values of both pairs live here too, so there is one place to read them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Union
+
+from .codec import Frame, decode_payload, encode_payload
+from .errors import ProtocolError
+from .limits import DEFAULT_LIMITS, Limits
+
+WORK_VERSION = 1
+
+#: ZMTP heartbeats on the chief's XPUB and the worker's SUB: a frozen or vanished peer is
+#: noticed within the timeout (libzmq answers pings from its own thread, so a busy peer is
+#: not mistaken for a dead one).
+HEARTBEAT_IVL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 4000
+#: The longest a closing socket waits to hand queued messages to the kernel; a bind side
+#: closes with 0 (its peers are going away with it), a connecting side that must deliver a
+#: last report (a host's failure) uses this.
+LINGER_MS = 1000
+#: How long a stopping pool or chief gives its processes to exit before terminating them.
+STOP_GRACE_S = 2.0
+#: A topic every subscriber takes: calls, END and STOP travel on it.
+ALL_TOPIC = b"all"
+
+
+# ----------------------------------------------------------------------------- PlayerPool
+@dataclass(frozen=True)
+class PoolCall:
+    """pool → hosts: call every player with ``state``; ``call`` counts up from 1."""
+    KIND: ClassVar[str] = "pool.call"
+    pool: str
+    call: int
+    state: Any = None
+
+
+@dataclass(frozen=True)
+class PoolStop:
+    """pool → hosts: exit now (the pool is closing)."""
+    KIND: ClassVar[str] = "pool.stop"
+    pool: str
+
+
+@dataclass(frozen=True)
+class HostReady:
+    """host → pool: ``players`` are unpickled and subscribed; the host takes calls."""
+    KIND: ClassVar[str] = "pool.ready"
+    pool: str
+    host: int
+    players: list
+
+
+@dataclass(frozen=True)
+class HostResults:
+    """host → pool: answers to ``call``, a list of ``[player, ok, value]``: the action if
+    ``ok``, else the player's traceback text. A host may answer one call in several parts."""
+    KIND: ClassVar[str] = "pool.results"
+    pool: str
+    host: int
+    call: int
+    results: list
+
+
+@dataclass(frozen=True)
+class HostFailed:
+    """host → pool: the host could not start ``player`` (None: before any player);
+    ``error`` is the host's own traceback (an import failure, a bad pickle...)."""
+    KIND: ClassVar[str] = "pool.failed"
+    pool: str
+    host: int
+    player: int | None
+    error: str
+
+
+# ----------------------------------------------------------------------------- chief/worker
+@dataclass(frozen=True)
+class WorkHello:
+    """worker → chief: the worker is connected (sent once, before any item)."""
+    KIND: ClassVar[str] = "work.hello"
+    worker: int
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """worker → chief: one item; ``seq`` is 1, 2, 3, ... per worker."""
+    KIND: ClassVar[str] = "work.item"
+    worker: int
+    seq: int
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class WorkFin:
+    """worker → chief: the worker is done; ``fin`` is its last seq, ``error`` its traceback
+    if it failed. Repeated until acknowledged."""
+    KIND: ClassVar[str] = "work.fin"
+    worker: int
+    fin: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkEnd:
+    """chief → every worker (topic ``all``): stop producing and send FIN."""
+    KIND: ClassVar[str] = "work.end"
+
+
+@dataclass(frozen=True)
+class WorkAck:
+    """chief → one worker (its own topic): everything up to ``fin`` was read; exit now."""
+    KIND: ClassVar[str] = "work.ack"
+    worker: int
+    fin: int
+
+
+WorkMessage = Union[PoolCall, PoolStop, HostReady, HostResults, HostFailed,
+                    WorkHello, WorkItem, WorkFin, WorkEnd, WorkAck]
+WORK_KINDS: dict[str, type] = {c.KIND: c for c in typing.get_args(WorkMessage)}
+
+
+def _accepts(tp: Any) -> tuple[tuple[type, ...], bool]:
+    """(accepted types, nullable) of a field annotation; () accepts anything."""
+    if tp is Any:
+        return (), True
+    args = typing.get_args(tp)
+    if args:  # X | None
+        return tuple(a for a in args if a is not type(None)), type(None) in args
+    return (tp,), False
+
+
+def _fields(cls: type) -> list[tuple[str, tuple[type, ...], bool, bool]]:
+    hints = typing.get_type_hints(cls)
+    return [(f.name, *_accepts(hints[f.name]), f.default is dataclasses.MISSING)
+            for f in dataclasses.fields(cls)]
+
+
+_SCHEMAS = {kind: _fields(cls) for kind, cls in WORK_KINDS.items()}
+
+
+def _check(kind: str, name: str, value: Any, accepted: tuple[type, ...], nullable: bool) -> None:
+    if not accepted or (value is None and nullable):
+        return
+    if isinstance(value, accepted) and not (value.__class__ is bool and bool not in accepted):
+        return
+    raise ProtocolError("malformed", f"{kind}.{name} must be "
+                        f"{'/'.join(t.__name__ for t in accepted)}, got {type(value).__name__}")
+
+
+def from_map(obj: Any) -> WorkMessage:
+    """Validate a decoded map and build its message (version, kind, every field's type)."""
+    if obj.__class__ is not dict:
+        raise ProtocolError("malformed", f"a work message must be a msgpack map, got "
+                            f"{type(obj).__name__}")
+    if obj.get("v") != WORK_VERSION:
+        raise ProtocolError("version", f"work protocol version {obj.get('v')!r} is not "
+                            f"supported; this side speaks {WORK_VERSION}: run the same tickwire "
+                            "version on both sides")
+    kind = obj.get("kind")
+    schema = _SCHEMAS.get(kind) if kind.__class__ is str else None
+    if schema is None:
+        raise ProtocolError("malformed", f"unknown work message kind {kind!r}; known: "
+                            f"{sorted(WORK_KINDS)}")
+    kwargs = {}
+    for name, accepted, nullable, required in schema:
+        if name not in obj:
+            if required:
+                raise ProtocolError("malformed", f"{kind} message lacks field {name!r}")
+            continue
+        _check(kind, name, obj[name], accepted, nullable)
+        kwargs[name] = obj[name]
+    return WORK_KINDS[kind](**kwargs)
+
+
+def encode_work(msg: WorkMessage, limits: Limits = DEFAULT_LIMITS) -> list[Frame]:
+    """Frames of ``msg`` (a header frame, then one frame per large numpy array)."""
+    body = {"v": WORK_VERSION, "kind": msg.KIND}
+    for name, *_ in _SCHEMAS[msg.KIND]:
+        body[name] = getattr(msg, name)
+    return encode_payload(body, limits)
+
+
+def decode_work(frames: typing.Sequence[Frame], limits: Limits = DEFAULT_LIMITS) -> WorkMessage:
+    """The message in ``frames``; :class:`ProtocolError` says what was wrong with it."""
+    return from_map(decode_payload(frames, limits))
