@@ -30,7 +30,8 @@ RUN python -m pip --python /venv/bin/python install $PIP_ARGS --no-deps .
 # --- final image: the base, the virtualenv, a non-root user ----------------------------
 FROM ${PYTHON_IMAGE}
 ENV PYTHONUNBUFFERED=1 PATH=/venv/bin:$PATH
-RUN useradd --create-home --uid 10001 tickwire
+RUN useradd --create-home --uid 10001 tickwire \
+ && mkdir -p /keys/server /keys/agent && chown -R tickwire /keys && chmod 700 /keys/server /keys/agent
 COPY --from=build /venv /venv
 USER tickwire
 WORKDIR /home/tickwire

@@ -62,8 +62,10 @@ MAX_DRAIN = 1000      #: most messages read from the state socket in one turn (i
 class AgentSockets:
     """The sockets of one agent process: one SUB and one PUSH shared, one DEALER per player."""
 
-    def __init__(self, connect: str, players: int) -> None:
+    def __init__(self, connect: str, players: int,
+                 curve: tuple[bytes, bytes, bytes] | None = None) -> None:
         self.endpoints = derive(connect)
+        self.curve = curve  #: (own public, own secret, server public): CURVE on every socket
         self.ctx = zmq.Context()
         self.state = self._connect(zmq.SUB, self.endpoints.state, linger=0)
         self.state.setsockopt(zmq.SUBSCRIBE, b"")
@@ -80,6 +82,8 @@ class AgentSockets:
                  identity: bytes | None = None) -> zmq.Socket:
         s = self.ctx.socket(kind)
         s.setsockopt(zmq.LINGER, linger)
+        if self.curve is not None:
+            s.curve_publickey, s.curve_secretkey, s.curve_serverkey = self.curve
         if identity is not None:
             s.setsockopt(zmq.ROUTING_ID, identity)
         if immediate:  # never queue to a server that is not (or no longer) there
@@ -107,12 +111,21 @@ class AgentSockets:
         self.ctx.term()
 
 
+def curve_keys(cfg: AgentConfig) -> tuple[bytes, bytes, bytes] | None:
+    """(own public, own secret, server public) from ``--key``/``--server-key``, or None."""
+    if cfg.key_path is None or cfg.server_key_path is None:
+        return None
+    from tickwire.keys import load_public, load_secret
+    public, secret = load_secret(cfg.key_path, "--key")
+    return public, secret, load_public(cfg.server_key_path, "--server-key")
+
+
 class AgentLoop:
     """Carries out the rules for the agents hosted in this process, over :class:`AgentSockets`."""
 
     def __init__(self, agents: Sequence[Agent], cfg: AgentConfig) -> None:
         self.agents = list(agents)
-        self.sockets = AgentSockets(cfg.connect, len(self.agents))
+        self.sockets = AgentSockets(cfg.connect, len(self.agents), curve_keys(cfg))
         self.rules = AgentRules([a.name or type(a).__name__ for a in self.agents],
                                 self.sockets.endpoints, now=time.monotonic(), slot=cfg.slot,
                                 join_timeout_s=cfg.join_timeout_s,
@@ -207,9 +220,18 @@ class AgentLoop:
             elif kind is Ended:
                 self._call_on_end(d.end)
             elif kind is GiveUp:
-                raise d.error
+                raise self._with_key_hint(d.error)
             elif kind is not Finish:
                 raise AssertionError(f"unknown decision {d!r}")
+
+    def _with_key_hint(self, error: Exception) -> Exception:
+        """A failed handshake looks like silence to a client: say what to check about keys."""
+        if not isinstance(error, TransportError):
+            return error
+        hint = (" With keys: is --server-key the server's public key, and is this agent's "
+                "public key in the server's --allow directory?" if self.sockets.curve else
+                " If the server uses keys, pass --key and --server-key (README: Keys).")
+        return TransportError(str(error) + hint)
 
     def _send(self, send: Send) -> None:
         if not self.sockets.send(send):

@@ -21,7 +21,7 @@ from .errors import (
     TickwireError,
     TransportError,
 )
-from .limits import ACTION_LIMITS, DEFAULT_LIMITS, Limits
+from .limits import ACTION_LIMITS, CONTROL_LIMITS, DEFAULT_LIMITS, Limits
 from .messages import (
     KINDS,
     VERSION,
@@ -63,6 +63,7 @@ __all__ = [
     "TickwireError",
     "TransportError",
     "ACTION_LIMITS",
+    "CONTROL_LIMITS",
     "DEFAULT_LIMITS",
     "Limits",
     "KINDS",

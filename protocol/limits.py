@@ -33,7 +33,17 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 #: Actions are small; the server applies this stricter bound to the actions socket.
+#: The actions socket also caps each frame at 256 KiB (``SocketOptions.max_action_frame``).
+#: Decoding work grows with the header (~0.25 µs per byte of empty lists), so it stays small.
 ACTION_LIMITS = Limits(
-    max_header_bytes=1 * MiB, max_frames=8, max_array_bytes=16 * MiB, max_bin_len=1 * MiB,
-    max_ext_len=1 * MiB, max_array_len=100_000, max_map_len=10_000, max_str_len=64 * 1024,
+    max_header_bytes=96 * 1024, max_frames=8, max_array_bytes=256 * 1024,
+    max_bin_len=96 * 1024, max_ext_len=96 * 1024, max_array_len=10_000, max_map_len=10_000,
+    max_str_len=64 * 1024,
+)
+
+#: Control messages (JOIN, LEAVE) need a few hundred bytes: the server decodes the control
+#: socket with these, so a legal-but-huge message costs little work before it is rejected.
+CONTROL_LIMITS = Limits(
+    max_header_bytes=16 * 1024, max_frames=1, max_array_bytes=0, max_ndim=1, max_str_len=4096,
+    max_bin_len=4096, max_array_len=256, max_map_len=64, max_ext_len=0, inline_array_bytes=0,
 )

@@ -18,6 +18,12 @@ from .digest import player_seed
 from .server_status import PLAYING, PlayerEvent, Status, next_status
 
 
+def secret_topic() -> bytes:
+    """A new readiness topic. It is secret (only WELCOME carries it) and random: a stranger
+    who subscribed to it would keep it alive at the XPUB and hide this player's death."""
+    return f"tw.{secrets.token_hex(16)}".encode()
+
+
 @dataclass
 class Player:
     """One player slot and what we know about it.
@@ -46,6 +52,7 @@ class Player:
     not_joined: int = 0
     streak: int = 0  #: consecutive missed ticks
     rejoins: int = 0
+    key: str | None = None  #: the key name (ZAP User-Id) the slot is bound to; None without keys
     last_action: Any = None
     _rt_sum: float = 0.0
     _rt_recent: deque = field(default_factory=lambda: deque(maxlen=4096))
@@ -96,12 +103,15 @@ class Roster:
     def by_topic(self, topic: bytes) -> Player | None:
         return self._by_topic.get(topic)
 
-    def free_slot(self, wanted: int | None) -> int | None:
-        """The requested slot if free, else the lowest free one; None if none fits."""
+    def free_slot(self, wanted: int | None, reserved: frozenset = frozenset()) -> int | None:
+        """The requested slot if free, else the lowest free one; None if none fits.
+        ``reserved`` slots (kept for other keys) are never free."""
         if wanted is not None:
-            ok = 0 <= wanted < self.capacity and wanted not in self.players
+            ok = 0 <= wanted < self.capacity and wanted not in self.players and (
+                wanted not in reserved)
             return wanted if ok else None
-        return next((i for i in range(self.capacity) if i not in self.players), None)
+        return next((i for i in range(self.capacity)
+                     if i not in self.players and i not in reserved), None)
 
     def add(self, slot: int, name: str, identity: bytes, ticks_before: int = 0) -> Player:
         """A new player in ``slot``; ``ticks_before`` ticks were played without it (late join)."""
@@ -109,7 +119,7 @@ class Roster:
         if any(p.name == name for p in self.players.values()):
             name = f"{name}-{slot}"  # names are for people: keep them unique
         player = Player(id=slot, name=name, identity=identity, token=secrets.token_hex(8),
-                        topic=self._topic(slot, 0), seed=player_seed(self.seed, slot),
+                        topic=secret_topic(), seed=player_seed(self.seed, slot),
                         not_joined=ticks_before)
         self.players[slot] = player
         self._by_identity[identity] = player
@@ -123,14 +133,11 @@ class Roster:
         self._by_topic.pop(player.topic, None)
         player.rejoins += 1
         player.identity, player.token = identity, secrets.token_hex(8)
-        player.topic = self._topic(player.id, player.rejoins)
+        player.topic = secret_topic()  # new and random too: the old one may be known
         player.subscribed = player.ready_sent = False
         player.streak = 0
         self._by_identity[identity] = player
         self._by_topic[player.topic] = player
-
-    def _topic(self, slot: int, rejoins: int) -> bytes:
-        return (f"tw.{self.run}.{slot}" + (f".{rejoins}" if rejoins else "")).encode()
 
     def remove(self, player: Player) -> None:
         """Forget a player that went away in the lobby, freeing its slot."""

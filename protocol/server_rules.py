@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Protocol, Union
 
 from .barrier import Offer, TickBarrier, TickResult
 from .endpoints import Endpoints
-from .errors import ProtocolError
+from .errors import ConfigError, ProtocolError
 from .messages import VERSION, Action, Actions, End, Error, Heartbeat, Join, Leave, Message, Ready, Welcome
 from .roster import Player, Roster
 from .server_status import PLAYING, PlayerEvent, Status, TextEnum
@@ -77,6 +77,10 @@ class Rejection(TextEnum):
     FULL = "full"
     SLOT_TAKEN = "slot_taken"
     RUN_IN_PROGRESS = "run_in_progress"
+    # with keys: a peer failed the CURVE handshake (unknown key, plaintext, wrong server key),
+    # or an allowed key sent a READY/ACTION/JOIN for a slot bound to another key
+    AUTH_FAILED = "auth_failed"
+    WRONG_KEY = "auth_wrong_key"
 
     @classmethod
     def of(cls, error: ProtocolError) -> Rejection:
@@ -205,6 +209,7 @@ class RuleSettings(Protocol):
     lobby_timeout_s: float
     heartbeat_s: float
     late_join: bool
+    ready_timeout_s: float
 
 
 _NOTHING: tuple[Output, ...] = ()
@@ -226,8 +231,17 @@ class ServerRules:
 
     def __init__(self, settings: RuleSettings, run_id: str | None = None, *,
                  describe: Callable[[], dict] = dict, validate: Callable[[Any], Any] = _accept_any,
-                 noop: Callable[[], Any] = lambda: None, endpoints: Endpoints | None = None) -> None:
+                 noop: Callable[[], Any] = lambda: None, endpoints: Endpoints | None = None,
+                 fixed_slots: dict[str, int] | None = None) -> None:
         self.settings = settings
+        #: {key name: slot}: that key always gets that slot (and its name); no other key may
+        self._fixed = dict(fixed_slots or {})
+        self._reserved = frozenset(self._fixed.values())
+        for name, slot in self._fixed.items():
+            if not 0 <= slot < settings.players:
+                raise ConfigError(f"--allow: key {name!r} is given slot {slot}, but there are "
+                                  f"only {settings.players} players (0..{settings.players - 1}):"
+                                  " fix the slot in its metadata, or raise --players", "--allow")
         self.run_id = run_id or secrets.token_hex(6)
         # Strikes are a deadline-mode policy: strict mode always waits for every live player.
         strikes = settings.strikes if settings.mode == "deadline" else 0
@@ -251,10 +265,14 @@ class ServerRules:
         self._cut_off = False            # the open tick stops waiting (a connection was cut)
         self._asked_again = -1           # the tick whose actions were asked for again
         self._next_probe = 0.0
+        self._now = 0.0  #: the latest time the lobby was asked about (JOIN times)
+        self._joined_at: dict[int, float] = {}
 
     # ------------------------------------------------------------------ control socket
-    def receive_control(self, identity: bytes, msg: Message | ProtocolError) -> list[Output]:
-        """A decoded message (or the decoding error) from ``identity`` on the control socket."""
+    def receive_control(self, identity: bytes, msg: Message | ProtocolError,
+                        key: str | None = None) -> list[Output]:
+        """A decoded message (or the decoding error) from ``identity`` on the control socket;
+        ``key`` is the sender's authenticated key name (None without keys)."""
         outs: list[Output] = []
         if isinstance(msg, ProtocolError):
             self._refuse(identity, Rejection.of(msg), f"could not decode your message "
@@ -262,7 +280,7 @@ class ServerRules:
                          f"with 'v': {VERSION}, 'kind' and that kind's fields as PROTOCOL.md "
                          "describes, e.g. {'v': 1, 'kind': 'join', 'name': 'me'}", outs)
         elif isinstance(msg, Join):
-            self._join(identity, msg, outs)
+            self._join(identity, msg, outs, key)
         elif isinstance(msg, Leave):
             self._leave(identity, msg, outs)
         else:
@@ -271,55 +289,74 @@ class ServerRules:
                          "actions socket)", outs)
         return outs
 
-    def _join(self, identity: bytes, msg: Join, outs: list[Output]) -> None:
+    def _join(self, identity: bytes, msg: Join, outs: list[Output], key: str | None) -> None:
         known = self.roster.by_identity(identity)
+        if known is not None and known.key != key:
+            self._refuse(identity, Rejection.WRONG_KEY, f"this connection's identity holds "
+                         f"player {known.id}, which is bound to another key", outs)
+            return
         if known is not None:  # a retried JOIN: the same answer
             outs.append(Send(identity, self._welcome(known)))
             return
-        claim = self._claim(msg.slot)
+        wanted, name = msg.slot, msg.name
+        if key is not None and key in self._fixed:  # the allow-list decides slot and name
+            wanted, name = self._fixed[key], key
+        claim = self._claim(wanted, key)
         if isinstance(claim, Player):
             self.roster.rejoin(claim, identity)
             self._change(claim, PlayerEvent.REJOINED, f"rejoining at tick {self.tick} "
                          f"(rejoin {claim.rejoins})", outs)
             outs.append(Send(identity, self._welcome(claim)))
         elif isinstance(claim, int):
-            p = self.roster.add(claim, msg.name, identity, ticks_before=self.tick)
+            p = self.roster.add(claim, name, identity, ticks_before=self.tick)
+            p.key = key
+            self._joined_at[p.id] = self._now
             outs.append(StatusChange(p.id, p.name, None, p.status, self.tick,
                                      "joined late" if self.running else "joined"))
             outs.append(Send(identity, self._welcome(p)))
         else:
             self._refuse(identity, claim[0], claim[1], outs)
 
-    def _claim(self, wanted: int | None) -> Player | int | tuple[Rejection, str]:
+    def _claim(self, wanted: int | None, key: str | None = None
+               ) -> Player | int | tuple[Rejection, str]:
         """Which slot a JOIN gets: a dead player to take back (rejoin), a free slot, or why not.
 
         The one place that binds a JOIN to a slot. Mid-run, a JOIN naming slot K takes K
         back if its player is dead; a JOIN naming no slot takes the lowest dead slot (a
-        restarted container that does not know its slot). A free slot mid-run needs
-        ``late_join``. A live or left player's slot is never taken.
+        restarted container that does not know its slot). With keys, a slot stays bound to
+        the key that joined it, also after its player died: only that key may take it back
+        (``key`` is the JOIN's key name, None without keys). A free slot mid-run needs
+        ``late_join``; slots the allow-list keeps for other keys are never free. A live or
+        left player's slot is never taken.
         """
         cfg, roster = self.settings, self.roster
         if self.running:
             dead = [p for p in roster.players.values() if p.status is Status.DEAD
                     and (wanted is None or p.id == wanted)]
-            if dead:
-                return dead[0]
+            mine = [p for p in dead if p.key == key]
+            if mine:
+                return mine[0]
+            if wanted is not None and dead:
+                return (Rejection.WRONG_KEY, f"slot {wanted} is bound to key {dead[0].key!r}; "
+                        "only that key may take it back; ask for another slot or none")
         if wanted is not None and wanted in roster.players:
             p = roster.players[wanted]
             return (Rejection.SLOT_TAKEN, f"slot {wanted} belongs to player {p.name!r}, who is "
                     f"{p.status.value}; only a dead player's slot can be taken back; ask "
                     "for another or none")
         if self.running and not cfg.late_join:
-            why = f"slot {wanted} was never joined" if wanted is not None else "no player is dead"
+            why = f"slot {wanted} was never joined" if wanted is not None else (
+                "no player is dead" if key is None else f"no dead player is bound to key {key!r}")
             return (Rejection.RUN_IN_PROGRESS, f"run {self.run_id} is already at tick "
                     f"{self.tick} and {why}; players must join before it starts (unless the "
                     "server allows late joins: --late-join)")
-        slot = roster.free_slot(wanted)
+        reserved = self._reserved.difference((wanted,)) if key in self._fixed else self._reserved
+        slot = roster.free_slot(wanted, reserved)
         if slot is not None:
             return slot
         if wanted is not None and len(roster.players) < cfg.players:
-            return (Rejection.SLOT_TAKEN, f"slot {wanted} is out of range 0..{cfg.players - 1}; "
-                    "ask for another or none")
+            return (Rejection.SLOT_TAKEN, f"slot {wanted} is kept for a key or out of range "
+                    f"0..{cfg.players - 1}; ask for another or none")
         return (Rejection.FULL, f"all {cfg.players} player slots are taken; start the server "
                 "with a larger --players")
 
@@ -360,16 +397,19 @@ class ServerRules:
         return outs
 
     # ------------------------------------------------------------------ actions socket
-    def receive_action(self, msg: Message | ProtocolError, now: float) -> Sequence[Output]:
-        """A decoded message (or the decoding error) from the actions socket."""
+    def receive_action(self, msg: Message | ProtocolError, now: float,
+                       key: str | None = None) -> Sequence[Output]:
+        """A decoded message (or the decoding error) from the actions socket; ``key`` is the
+        sender's authenticated key name (None without keys)."""
         cls = msg.__class__
         if cls is Action:
-            return self._action(msg.KIND, msg.run, msg.tick, msg.player, msg.token, msg.payload, now)
+            return self._action(msg.KIND, msg.run, msg.tick, msg.player, msg.token, msg.payload,
+                                now, key)
         outs: list[Output] = []
         if cls is Actions:
-            self._actions(msg, now, outs)
+            self._actions(msg, now, outs, key)
         elif cls is Ready:
-            self._ready(msg, outs)
+            self._ready(msg, outs, key)
         elif isinstance(msg, ProtocolError):
             self._reject(Rejection.of(msg), f"on the actions socket: {msg}", None, outs)
         else:
@@ -377,8 +417,10 @@ class ServerRules:
                          "ready, action and actions belong there)", None, outs)
         return outs
 
-    def _sender(self, kind: str, run: str, pid: int, token: str, outs: list[Output]) -> Player | None:
-        """The player a READY/ACTION claims to be from, if run, player and token all match."""
+    def _sender(self, kind: str, run: str, pid: int, token: str, outs: list[Output],
+                key: str | None) -> Player | None:
+        """The player a READY/ACTION claims to be from, if run, player, token and (with keys)
+        the sender's key all match."""
         if run != self.run_id:
             self._reject(Rejection.WRONG_RUN, f"{kind} for run {run!r}, this run is "
                          f"{self.run_id!r} (a message from an earlier server?)", None, outs)
@@ -391,10 +433,14 @@ class ServerRules:
             self._reject(Rejection.BAD_TOKEN, f"{kind} claiming to be player {p.id} with a wrong "
                          "token (use the token from your WELCOME)", p.id, outs)
             return None
+        if p.key is not key and p.key != key:
+            self._reject(Rejection.WRONG_KEY, f"{kind} for player {p.id} from key {key!r}; "
+                         f"that player is bound to key {p.key!r}", None, outs)
+            return None
         return p
 
-    def _ready(self, msg: Ready, outs: list[Output]) -> None:
-        p = self._sender(msg.KIND, msg.run, msg.player, msg.token, outs)
+    def _ready(self, msg: Ready, outs: list[Output], key: str | None) -> None:
+        p = self._sender(msg.KIND, msg.run, msg.player, msg.token, outs, key)
         if p is not None:
             p.ready_sent = True
             self._prove(p, outs)
@@ -407,7 +453,7 @@ class ServerRules:
             if self.running:
                 self._change(p, PlayerEvent.START, f"playing from tick {self.tick + 1}", outs)
 
-    def _actions(self, msg: Actions, now: float, outs: list[Output]) -> None:
+    def _actions(self, msg: Actions, now: float, outs: list[Output], key: str | None) -> None:
         """A batch from a process hosting several players: each entry is checked as an ACTION."""
         for entry in msg.actions:
             if (entry.__class__ is not list or len(entry) != 3 or entry[0].__class__ is not int
@@ -415,13 +461,14 @@ class ServerRules:
                 self._reject(Rejection.MALFORMED, "an actions entry must be [player: int, "
                              f"token: str, payload], got {entry!r:.80}", None, outs)
                 continue
-            outs.extend(self._action(msg.KIND, msg.run, msg.tick, entry[0], entry[1], entry[2], now))
+            outs.extend(self._action(msg.KIND, msg.run, msg.tick, entry[0], entry[1], entry[2],
+                                     now, key))
 
     def _action(self, kind: str, run: str, tick: int, pid: int, token: str, payload: Any,
-                now: float) -> Sequence[Output]:
+                now: float, key: str | None = None) -> Sequence[Output]:
         """One action (or batch entry): the hot path, so the accepted case allocates nothing."""
         outs: list[Output] = []
-        p = self._sender(kind, run, pid, token, outs)
+        p = self._sender(kind, run, pid, token, outs, key)
         if p is None:
             return outs
         try:
@@ -459,6 +506,14 @@ class ServerRules:
             outs.append(Send(p.identity, Error(
                 Rejection.INVALID_ACTION.value, f"tick {tick}: {error}; the action spec is "
                 f"{self._describe().get('action_spec', {})}", self.run_id)))
+
+    def receive_auth_failure(self, detail: str) -> Sequence[Output]:
+        """A peer failed the CURVE handshake; nothing of it was delivered. Counted (once: the
+        disconnect that ends the failed connection is not a lost actions connection)."""
+        outs: list[Output] = []
+        self._reject(Rejection.AUTH_FAILED, f"a peer failed the CURVE handshake ({detail}): an "
+                     "unlisted key, a plaintext client or a wrong --server-key", None, outs)
+        return outs
 
     # ------------------------------------------------------------------ lost connections
     def actions_connection_lost(self, now: float) -> Sequence[Output]:
@@ -540,6 +595,7 @@ class ServerRules:
     def lobby(self, now: float) -> Lobby:
         """Start when every slot is ready, or with ``min_players`` once the timeout passed."""
         cfg = self.settings
+        self._now = now
         ready = len(self.roster.ready())
         if ready >= cfg.players:
             return Lobby.START
@@ -548,6 +604,17 @@ class ServerRules:
         if cfg.min_players and ready >= cfg.min_players:
             return Lobby.START
         return Lobby.GIVE_UP
+
+    def release_unready(self, now: float) -> list[Output]:
+        """Free the slots of players that joined but did not prove readiness within
+        ``ready_timeout_s`` (a squatter, or an agent that cannot reach the other ports)."""
+        outs: list[Output] = []
+        limit = self.settings.ready_timeout_s
+        for p in list(self.roster.players.values()):
+            if p.status is Status.JOINED and now - self._joined_at.get(p.id, now) > limit:
+                self._gone(p, PlayerEvent.UNSUBSCRIBED, f"joined but not ready within {limit:g} "
+                           "s: slot released (can it reach the state and actions ports?)", outs)
+        return outs
 
     def lobby_report(self) -> str:
         """Who is missing and what to do about it (for the lobby-timeout error)."""
@@ -638,6 +705,10 @@ class ServerRules:
         due = self._last_publish + self.settings.heartbeat_s
         if not self.running:
             due = min(due, self._lobby_opened + self.settings.lobby_timeout_s)
+            joined = [self._joined_at.get(p.id, now) for p in self.roster.players.values()
+                      if p.status is Status.JOINED]
+            if joined:
+                due = min(due, min(joined) + self.settings.ready_timeout_s)
         else:
             left = self.barrier.time_left(now)
             if left is not None:

@@ -25,6 +25,11 @@ class ServerConfig:
     heartbeat_s: float = 1.0
     events_path: str | None = None  #: append one JSON object per event to this file (--events)
     late_join: bool = False  #: a free slot may be joined mid-run (--late-join)
+    key_path: str | None = None     #: the server's secret key file (--key); needs allow_dir
+    allow_dir: str | None = None    #: directory of allowed agents' public *.key files (--allow)
+    insecure: bool = False          #: allow binding a non-loopback address without keys
+    #: a JOINed player that has not proved readiness within this many seconds loses its slot
+    ready_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.players < 1:
@@ -46,6 +51,11 @@ class ServerConfig:
             raise ConfigError(f"--lobby-timeout must be > 0 s, got {self.lobby_timeout_s}")
         if not self.heartbeat_s > 0:
             raise ConfigError(f"heartbeat_s must be > 0 s, got {self.heartbeat_s}")
+        if (self.key_path is None) != (self.allow_dir is None):
+            raise ConfigError("--key and --allow go together: the server needs its own secret "
+                              "key and the directory of the agents' public keys it allows")
+        if not self.ready_timeout_s > 0:
+            raise ConfigError(f"ready_timeout_s must be > 0 s, got {self.ready_timeout_s}")
         if self.events_path is not None and not self.events_path:
             raise ConfigError("--events (TICKWIRE_EVENTS) must name a file; leave it unset for "
                               "no events file")

@@ -15,6 +15,8 @@ from typing import Any
 
 from tickwire.protocol import (
     ACTION_LIMITS,
+    CONTROL_LIMITS,
+    ConfigError,
     Heartbeat,
     LobbyTimeout,
     ProtocolError,
@@ -40,7 +42,8 @@ from tickwire.protocol.server_status import Status
 
 from .config import MODES, ON_MISSING, ServerConfig  # noqa: F401  (re-exported)
 from .events import EventLog
-from .transport import ACTIONS, CONTROL, MONITOR, ServerSockets, SocketOptions
+from .security import ServerKeys, load_server_keys
+from .transport import ACTIONS, AUTH, CONTROL, MONITOR, ServerSockets, SocketOptions
 from .world import World
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,12 @@ log = logging.getLogger(__name__)
 #: At most this many messages per socket are handled before the loop looks at the clock
 #: again: a flood cannot move a tick deadline by more than one batch (DESIGN.md §10).
 MAX_MESSAGES_PER_TURN = 128
+#: A message this big may be costly to decode (a legal msgpack of a million empty lists):
+#: after one, the loop reads the clock and ends the batch once ``MAX_TURN_WORK_S`` is spent.
+BIG_MESSAGE_BYTES = 4096
+MAX_TURN_WORK_S = 0.005
+#: Addresses that may be bound without keys (and without --insecure).
+LOOPBACK = ("127.", "localhost", "[::1]", "::1")
 #: The longest single wait, so ``stop()`` (a signal) is noticed promptly.
 MAX_WAIT_S = 0.1
 
@@ -71,24 +80,44 @@ class WorldServer:
         self._tick_frames: list = []  # the open tick's STATE, for a Republish
         self.final_state: Any = None
         self.lobby_s = 0.0
+        keys = self._keys(config)
         self.events = EventLog(config.events_path)
         try:
-            self.sockets = ServerSockets(config.bind, socket_options)
+            self.sockets = ServerSockets(config.bind, socket_options, keys=keys)
         except BaseException:
             self.events.close()
             raise
         self.endpoints = self.sockets.endpoints
         self.rules = ServerRules(config, describe=world.describe, validate=world.validate_action,
-                                 noop=world.noop, endpoints=self.endpoints)
+                                 noop=world.noop, endpoints=self.endpoints,
+                                 fixed_slots=keys.slots if keys else None)
         self.run_id = self.rules.run_id
         self.roster = self.rules.roster
         self.barrier = self.rules.barrier
         self.rejected = self.rules.rejected
         eps = self.endpoints
-        log.info("run %s listening on %s (state %s, actions %s, control %s)", self.run_id,
-                 eps.base, eps.state, eps.actions, eps.control)
+        log.info("run %s listening on %s (state %s, actions %s, control %s) %s", self.run_id,
+                 eps.base, eps.state, eps.actions, eps.control,
+                 f"with CURVE keys ({len(keys.allowed)} allowed)" if keys else "without keys")
         self.events.emit("listening", run=self.run_id, base=eps.base, state=eps.state,
-                         actions=eps.actions, control=eps.control)
+                         actions=eps.actions, control=eps.control, curve=keys is not None)
+
+    @staticmethod
+    def _keys(config: ServerConfig) -> ServerKeys | None:
+        """The server's keys, or None; refuse a non-loopback TCP bind without keys unless
+        the user said --insecure (DESIGN.md §7)."""
+        if config.key_path is not None and config.allow_dir is not None:
+            return load_server_keys(config.key_path, config.allow_dir)
+        host = config.bind.partition("://")[2].rpartition(":")[0]
+        if config.bind.startswith("tcp://") and not host.startswith(LOOPBACK) and not config.insecure:
+            from tickwire.keys import MAKE_KEYS_HINT
+            raise ConfigError(
+                f"refusing to bind {config.bind} without keys: anyone who can reach it could "
+                f"join and read every observation. Either {MAKE_KEYS_HINT}, and start the "
+                "server with --key keys/server.key_secret --allow DIR (agents: --key "
+                "NAME.key_secret --server-key server.key); or bind tcp://127.0.0.1:PORT; or "
+                "pass --insecure (TICKWIRE_INSECURE=1) on a network you trust.", "--bind")
+        return None
 
     # ------------------------------------------------------------------ public
     @property
@@ -145,6 +174,7 @@ class WorldServer:
             if verdict is Lobby.GIVE_UP:
                 raise LobbyTimeout(rules.lobby_report())
             now = self._turn(min(MAX_WAIT_S, rules.next_timeout(now)))
+            self._carry_out(rules.release_unready(now))
         return False
 
     def _start(self) -> None:
@@ -200,6 +230,8 @@ class WorldServer:
                 self._read_actions(now)
             elif name == CONTROL:
                 self._read_control()
+            elif name == AUTH:
+                self._read_auth_failures()
             elif name == MONITOR:
                 for _ in range(self.sockets.recv_disconnects()):
                     self._carry_out(self.rules.actions_connection_lost(now))
@@ -214,7 +246,8 @@ class WorldServer:
         return now
 
     def _read_actions(self, now: float) -> None:
-        recv, rules = self.sockets.recv_action, self.rules
+        sockets, rules = self.sockets, self.rules
+        recv = sockets.recv_action_keyed if sockets.keyed else sockets.recv_action
         for _ in range(MAX_MESSAGES_PER_TURN):
             frames = recv()
             if frames is None:
@@ -223,21 +256,30 @@ class WorldServer:
                 msg = decode(frames, ACTION_LIMITS)
             except ProtocolError as e:
                 msg = e
-            outs = rules.receive_action(msg, now)
+            outs = rules.receive_action(msg, now, sockets.last_user)
             if outs is not ACCEPTED_ONLY:  # the common case: nothing to do
                 self._carry_out(outs)
+            if len(frames[0]) > BIG_MESSAGE_BYTES and time.monotonic() - now > MAX_TURN_WORK_S:
+                return  # decoding work, not only the count, is bounded per turn
 
     def _read_control(self) -> None:
+        started = time.monotonic()
         for _ in range(MAX_MESSAGES_PER_TURN):
             got = self.sockets.recv_control()
             if got is None:
                 return
-            identity, frames = got
+            identity, frames, key = got
             try:
-                msg = decode(frames)
+                msg = decode(frames, CONTROL_LIMITS)
             except ProtocolError as e:
                 msg = e
-            self._carry_out(self.rules.receive_control(identity, msg))
+            self._carry_out(self.rules.receive_control(identity, msg, key))
+            if time.monotonic() - started > MAX_TURN_WORK_S:
+                return
+
+    def _read_auth_failures(self) -> None:
+        for detail in self.sockets.recv_auth_failures(MAX_MESSAGES_PER_TURN):
+            self._carry_out(self.rules.receive_auth_failure(detail))
 
     def _read_subscriptions(self) -> None:
         for _ in range(MAX_MESSAGES_PER_TURN):

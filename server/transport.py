@@ -4,7 +4,22 @@
 * ``actions`` PULL  — READY and ACTION fan-in.
 * ``control`` ROUTER — JOIN/WELCOME/LEAVE/END/ERROR, addressed by the agent's identity
   (``ROUTER_MANDATORY``: a send to an identity with no connection reports it).
-* a monitor of ``actions`` reports its disconnects (a cut connection loses what was queued).
+
+With keys (:class:`~tickwire.server.security.ServerKeys`) all three are CURVE servers behind
+the allow-list authenticator, started before they bind; received messages then carry the
+sender's key name (ZAP User-Id), read by :meth:`ServerSockets.recv_action_keyed` and
+:meth:`ServerSockets.recv_control`.
+Every inbound size is capped per socket (a frame over the cap disconnects its sender).
+
+Monitors: libzmq allows one monitor per socket (a second ``get_monitor_socket`` replaces the
+first), so each socket has at most one, watching the union of what is wanted of it:
+``actions`` always watches disconnects (a cut connection loses what was queued), and with
+keys every socket also watches failed handshakes. :meth:`ServerSockets.poll` reads the
+monitors and sorts their events by type: failed handshakes are reported as ``auth``
+(:meth:`~ServerSockets.recv_auth_failures`), disconnects as ``monitor``
+(:meth:`~ServerSockets.recv_disconnects`). A peer that fails the CURVE handshake is also
+disconnected by libzmq; that disconnect is the same peer, already counted as an auth
+failure, and delivered nothing, so it is not reported as a lost actions connection.
 """
 from __future__ import annotations
 
@@ -16,10 +31,15 @@ import zmq
 from tickwire.protocol import TransportError
 from tickwire.protocol.endpoints import Endpoints, derive, with_port
 
+from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure, make_curve_server
+
 log = logging.getLogger(__name__)
 
-#: Events :meth:`ServerSockets.poll` reports (MONITOR: an actions connection went away).
-STATE, ACTIONS, CONTROL, MONITOR = "state", "actions", "control", "monitor"
+#: Events :meth:`ServerSockets.poll` reports (AUTH: failed handshakes, with keys;
+#: MONITOR: an actions connection went away).
+STATE, ACTIONS, CONTROL, AUTH, MONITOR = "state", "actions", "control", "auth", "monitor"
+#: At most this many monitor events are read per monitor socket per poll.
+MONITOR_BATCH = 128
 
 
 @dataclass(frozen=True)
@@ -28,7 +48,11 @@ class SocketOptions:
     heartbeat_ivl_ms: int = 1000      #: ZMTP ping interval on the state socket
     heartbeat_timeout_ms: int = 4000  #: a peer silent this long is disconnected (→ dead)
     linger_ms: int = 200              #: bounded flush at close; never hang at exit
-    max_message_bytes: int = 64 * 1024 * 1024  #: hard cap; peers sending more are cut off
+    #: per-frame caps (libzmq's MAXMSGSIZE): a peer sending a bigger frame is cut off. Each
+    #: subscribed byte costs ~80 bytes in the XPUB's trie, and a JOIN is a few hundred bytes.
+    max_action_frame: int = 256 * 1024
+    max_control_frame: int = 64 * 1024
+    max_subscription: int = 1024
     sndhwm: int = 10_000
 
 
@@ -36,35 +60,58 @@ class ServerSockets:
     """Binds the three endpoints and moves frames; knows nothing about messages."""
 
     def __init__(self, base: str, options: SocketOptions = SocketOptions(),
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, keys: ServerKeys | None = None) -> None:
         self._own_ctx = context is None
         self.ctx = context or zmq.Context()
         self.opts = options
+        self.keyed = keys is not None
+        self.last_user: str | None = None  #: key name of the last keyed action received
+        self._auth: AllowList | None = None
+        self._monitors: dict[zmq.Socket, zmq.Socket] = {}  #: socket → its one monitor
+        self._failures: list[str] = []  #: failed handshakes read, not yet reported
+        self._disconnects = 0           #: lost actions connections read, not yet reported
+        self._owed = 0  #: failed actions handshakes whose disconnect is still to come
         self.state = self._socket(zmq.XPUB)
         self.actions = self._socket(zmq.PULL)
         self.control = self._socket(zmq.ROUTER)
         self.state.setsockopt(zmq.SNDHWM, options.sndhwm)
         self.state.setsockopt(zmq.HEARTBEAT_IVL, options.heartbeat_ivl_ms)
         self.state.setsockopt(zmq.HEARTBEAT_TIMEOUT, options.heartbeat_timeout_ms)
-        for s in (self.actions, self.control):
-            s.setsockopt(zmq.MAXMSGSIZE, options.max_message_bytes)
+        for s, cap in ((self.state, options.max_subscription),
+                       (self.actions, options.max_action_frame),
+                       (self.control, options.max_control_frame)):
+            s.setsockopt(zmq.MAXMSGSIZE, cap)
         # a send to a control identity with no connection fails (EHOSTUNREACH) instead of
         # vanishing: that is how a JOINed player gone before it subscribed is found
         self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        # disconnects on the actions socket: a connection cut for an oversized or
-        # undecodable message loses whatever was queued behind it
-        self.monitor = self.actions.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-        self.monitor.setsockopt(zmq.LINGER, 0)
         try:
+            if keys is not None:
+                self._secure(keys)
+            self._monitor()
             self.endpoints = self._bind(base)
         except BaseException:
             self.close()
             raise
         self._poller = zmq.Poller()
-        for s in (self.state, self.actions, self.control, self.monitor):
+        self._names = {self.state: STATE, self.actions: ACTIONS, self.control: CONTROL}
+        for s in (*self._names, *self._monitors.values()):
             self._poller.register(s, zmq.POLLIN)
-        self._names = {self.state: STATE, self.actions: ACTIONS, self.control: CONTROL,
-                       self.monitor: MONITOR}
+
+    def _secure(self, keys: ServerKeys) -> None:
+        """Start the authenticator, then make every socket a CURVE server."""
+        self._auth = AllowList(self.ctx, keys.allowed)
+        self._auth.start()
+        for s in (self.state, self.actions, self.control):
+            make_curve_server(s, keys)
+
+    def _monitor(self) -> None:
+        """One monitor per socket, with the union of the events wanted of it."""
+        auth = HANDSHAKE_FAILED if self.keyed else 0
+        for s, events in ((self.state, auth), (self.actions, zmq.EVENT_DISCONNECTED | auth),
+                          (self.control, auth)):
+            if events:
+                m = self._monitors[s] = s.get_monitor_socket(events)
+                m.setsockopt(zmq.LINGER, 0)
 
     def _socket(self, kind: int) -> zmq.Socket:
         s = self.ctx.socket(kind)
@@ -105,8 +152,39 @@ class ServerSockets:
         raise TransportError(f"found no three consecutive free ports for {base}")
 
     def poll(self, timeout_ms: float) -> list[str]:
-        """Wait up to ``timeout_ms`` and return which sockets have input."""
-        return [self._names[s] for s, _ in self._poller.poll(max(0, int(timeout_ms)))]
+        """Wait up to ``timeout_ms`` and return which sockets have input (monitor events
+        are read here and reported as AUTH / MONITOR)."""
+        if self._failures or self._disconnects:
+            timeout_ms = 0  # events read but not yet handed out
+        names = []
+        for s, _ in self._poller.poll(max(0, int(timeout_ms))):
+            name = self._names.get(s)
+            if name is None:
+                self._read_monitor(s)
+            else:
+                names.append(name)
+        if self._failures:
+            names.append(AUTH)
+        if self._disconnects:
+            names.append(MONITOR)
+        return names
+
+    def _read_monitor(self, m: zmq.Socket) -> None:
+        """Sort up to MONITOR_BATCH events of monitor ``m`` into failures and disconnects."""
+        on_actions = m is self._monitors.get(self.actions)
+        for _ in range(MONITOR_BATCH):
+            if len(self._failures) >= MONITOR_BATCH or not m.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                return
+            raw = m.recv_multipart(zmq.NOBLOCK)
+            event = int.from_bytes(raw[0][:2], "little")
+            if event & HANDSHAKE_FAILED:
+                self._failures.append(describe_failure(raw))
+                self._owed += on_actions
+            elif event == zmq.EVENT_DISCONNECTED:
+                if self._owed:  # the end of a failed handshake: the same peer, counted once
+                    self._owed -= 1
+                else:
+                    self._disconnects += 1
 
     def publish(self, frames: Sequence) -> None:
         self.state.send_multipart(frames, copy=False)
@@ -123,11 +201,34 @@ class ServerSockets:
             return self.actions.recv_multipart(zmq.NOBLOCK)
         return None
 
-    def recv_control(self) -> tuple[bytes, list[bytes]] | None:
+    def recv_action_keyed(self) -> list[bytes] | None:
+        """Like :meth:`recv_action`; also sets :attr:`last_user` to the sender's key name
+        (only the first frame is received as a zmq.Frame, to read its User-Id)."""
+        sock = self.actions
+        if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            return None
+        first = sock.recv(zmq.NOBLOCK, copy=False)
+        self.last_user = first.get("User-Id")
+        frames = [first.bytes]
+        while sock.getsockopt(zmq.RCVMORE):
+            frames.append(sock.recv(zmq.NOBLOCK))
+        return frames
+
+    def recv_control(self) -> tuple[bytes, list[bytes], str | None] | None:
+        """(identity, frames, key name or None without keys) of the next control message."""
         if not self.control.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             return None
-        identity, *frames = self.control.recv_multipart(zmq.NOBLOCK)
-        return identity, frames
+        if not self.keyed:
+            identity, *frames = self.control.recv_multipart(zmq.NOBLOCK)
+            return identity, frames, None
+        identity, *frames = self.control.recv_multipart(zmq.NOBLOCK, copy=False)
+        user = frames[-1].get("User-Id") if frames else None
+        return identity.bytes, [f.bytes for f in frames], user
+
+    def recv_auth_failures(self, limit: int) -> list[str]:
+        """Up to ``limit`` failed handshakes read since the last call, as text."""
+        out, self._failures = self._failures[:limit], self._failures[limit:]
+        return out
 
     def send_control(self, identity: bytes, frames: Sequence) -> bool:
         """Send to one agent; False (message dropped) if it has no connection."""
@@ -142,20 +243,18 @@ class ServerSockets:
         return True
 
     def recv_disconnects(self) -> int:
-        """How many actions connections went away since the last call."""
-        n = 0
-        while self.monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            frames = self.monitor.recv_multipart(zmq.NOBLOCK)
-            if int.from_bytes(frames[0][:2], "little") == zmq.EVENT_DISCONNECTED:
-                n += 1
+        """How many actions connections went away since the last call (failed handshakes
+        not included)."""
+        n, self._disconnects = self._disconnects, 0
         return n
 
     def close(self) -> None:
-        monitor = getattr(self, "monitor", None)
-        if monitor is not None:
-            self.actions.disable_monitor()
-            monitor.close()
+        for s, m in self._monitors.items():
+            s.disable_monitor()
+            m.close(0)
         for s in (self.state, self.actions, self.control):
             s.close()
+        if self._auth is not None:
+            self._auth.stop()
         if self._own_ctx:
             self.ctx.term()

@@ -6,7 +6,9 @@ from tickwire.protocol import Action, Join, Ready, Welcome, decode, derive, enco
 
 
 class RawPlayer:
-    def __init__(self, ctx: zmq.Context, base: str, name: str = "raw") -> None:
+    def __init__(self, ctx: zmq.Context, base: str, name: str = "raw", curve=None,
+                 identity: bytes | None = None) -> None:
+        """``curve``: (public, secret, server public) to connect with CURVE."""
         eps = derive(base)
         self.name = name
         self.sub = ctx.socket(zmq.SUB)
@@ -15,6 +17,10 @@ class RawPlayer:
         self.dealer = ctx.socket(zmq.DEALER)
         for s, addr in ((self.sub, eps.state), (self.push, eps.actions), (self.dealer, eps.control)):
             s.linger = 0
+            if curve is not None:
+                s.curve_publickey, s.curve_secretkey, s.curve_serverkey = curve
+            if identity is not None and s is self.dealer:
+                s.routing_id = identity
             s.connect(addr)
         self.welcome: Welcome | None = None
         self.seq = 0
@@ -44,7 +50,12 @@ class RawPlayer:
                 return msg
 
     def control(self, timeout_s: float = 30):
-        return decode(self._recv(self.dealer, timeout_s))
+        """The next control message; HEARTBEATs (the server's probes of a player that has
+        not subscribed yet, PROTOCOL.md) are skipped."""
+        while True:
+            msg = decode(self._recv(self.dealer, timeout_s))
+            if msg.KIND != "heartbeat":
+                return msg
 
     def action(self, tick: int, payload, *, run=None, player=None, token=None) -> list:
         w = self.welcome

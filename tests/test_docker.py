@@ -7,11 +7,13 @@ built once and cached by tag; pip inside `docker build` uses a host-built wheelh
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -142,6 +144,20 @@ def test_compose_up_with_four_agent_replicas_every_tick_answered(compose):
     assert user == "tickwire"  # not root
 
 
+def test_compose_runs_with_keys_and_an_agent_without_them_gets_nothing(compose):
+    c = compose({"TICKWIRE_PLAYERS": "2", "TICKWIRE_TICKS": "200"})
+    c("up", "-d", "--no-build", "--scale", "agent=0")  # the keys service, then the server
+    keyless = c("run", "--rm", "-e", "TICKWIRE_KEY=", "-e", "TICKWIRE_SERVER_KEY=", "-e",
+                "TICKWIRE_JOIN_TIMEOUT=3", "agent", check=False)
+    assert keyless.returncode != 0 and "no WELCOME" in keyless.stderr, keyless.stderr[-2000:]
+    c("up", "-d", "--no-build", "--scale", "agent=2")
+    s = c.summary()
+    assert s["ticks"] == 200 and all(p["answered"] == 200 for p in s["players"])
+    assert s["rejected"].get("auth_failed", 0) >= 1, s["rejected"]
+    (server,) = c.containers("server")
+    assert "with CURVE keys (1 allowed)" in c.logs(server)[1]
+
+
 def test_the_server_reports_healthy(compose):
     c = compose({"TICKWIRE_PLAYERS": "1", "TICKWIRE_TICKS": "100000000"})
     c("up", "-d", "--no-build", "--scale", "agent=1")
@@ -170,27 +186,60 @@ def test_deadline_mode_survives_a_killed_agent_container(compose):
     assert all(p["answered"] == 3000 for p in s["players"] if p["status"] != "dead")
 
 
-def test_a_paused_agent_is_counted_late_then_answers_again(compose):
+EVENTS_IN_SERVER = "/tmp/events.jsonl"
+
+
+def _with_server_events(tmp_path: Path) -> str:
+    """A compose override that makes the server write its --events file inside its container."""
+    override = tmp_path / "events.override.yml"
+    override.write_text('version: "3.8"\nservices:\n  server:\n    environment:\n'
+                        f"      TICKWIRE_EVENTS: {EVENTS_IN_SERVER}\n")
+    return str(override)
+
+
+def _server_events(container: str) -> list[dict]:
+    """The server container's events so far (also after it exited: docker cp)."""
+    out = subprocess.run(["docker", "cp", f"{container}:{EVENTS_IN_SERVER}", "-"],
+                         capture_output=True, timeout=60)  # a tar stream: bytes, not text
+    if out.returncode != 0:
+        return []  # not written yet
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+        text = tar.extractfile(tar.getmembers()[0]).read().decode()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _wait_server_event(container: str, match, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for e in _server_events(container):
+            if match(e):
+                return e
+        time.sleep(0.2)  # polling the events file: the container gives no other signal
+    raise AssertionError(f"no matching event from {container} within {timeout} s")
+
+
+def test_a_paused_agent_is_counted_late_then_answers_again(compose, tmp_path):
     c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "1000", "TICKWIRE_MODE": "deadline",
                  "TICKWIRE_DEADLINE_MS": "100", "TICKWIRE_SLOW_MS": "5",
-                 "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent"})
+                 "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent"},
+                files=("docker-compose.yml", _with_server_events(tmp_path)))
     c("up", "-d", "--no-build", "--scale", "agent=3")
     (server,) = c.containers("server")
-    c.wait_log(server, "all set")
+    _wait_server_event(server, lambda e: e["event"] == "started")
     victim = c.containers("agent")[0]
-    victim_name = None
     _run(["docker", "pause", victim])
-    try:
-        c.wait_log(server, "inactive until it answers again", timeout=30)
+    try:  # struck after 3 missed deadlines: inactive, no longer waited for
+        struck = _wait_server_event(server, lambda e: e["event"] == "player"
+                                    and e["new"] == "inactive", timeout=30)
         time.sleep(1.0)  # the fault itself: stay frozen a while (shorter than the 4 s heartbeat)
     finally:
         _run(["docker", "unpause", victim])
-    c.wait_log(server, "is answering again", timeout=30)
     s = c.summary()
-    assert s["ticks"] == 1000
-    _, err = c.logs(server)
-    victim_name = err.split("is answering again")[0].rsplit("player ", 1)[1].split("'")[1]
-    p = next(p for p in s["players"] if p["name"] == victim_name)
+    assert s["ticks"] == 1000 and s["reason"] == "ticks done"
+    changes = [(e["old"], e["new"]) for e in _server_events(server)
+               if e["event"] == "player" and e["id"] == struck["id"]]
+    assert ("active", "inactive") in changes and changes[-1][1] == "active", changes
+    p = next(p for p in s["players"] if p["id"] == struck["id"])
     assert p["status"] == "active" and p["late"] >= 1 and p["missed"] >= 3
     assert p["answered"] + p["missed"] == 1000 and p["answered"] > 0
 

@@ -148,7 +148,7 @@ def test_garbage_on_actions_and_control_is_counted_and_the_run_finishes(procs, i
     s0 = p1.next_state()
     assert isinstance(s0, State) and s0.tick == 0 and p2.next_state().tick == 0
     # On p1's PUSH socket (ordered): garbage, then a real action, a duplicate, an invalid one.
-    for frames in ([b"garbage"], [b"\x81", b"x"], [b"\x91" + b"\x00" * (2 << 20)],
+    for frames in ([b"garbage"], [b"\x81", b"x"], [b"\x91" + b"\x00" * (200 << 10)],
                    p1.action(0, 1, run="old-run"), p1.action(0, 1, player=w2.player),
                    p1.action(0, 1, player=7), p1.action(5, 1), encode(State(w1.run, 0)),
                    p1.action(0, 1), p1.action(0, 2), p1.action(0, 99)):

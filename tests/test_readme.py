@@ -180,6 +180,25 @@ def test_the_main_command_installs_and_runs_in_a_fresh_copy(tmp_path):
     assert s["reason"] == "ticks done" and s["outcome"] == "ok"
 
 
+def test_the_keys_block_runs_as_printed(procs, tmp_path, ipc_base):
+    """Make keys, start a keyed server and two keyed agents (on a private ipc address)."""
+    lines = [line for line in block_with("bash", "tickwire keys new server").splitlines()
+             if line.strip()]
+    setup = "\n".join(line for line in lines if not line.startswith(("tickwire server",
+                                                                     "tickwire agent")))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash", "-ec", setup], cwd=tmp_path, env=env, check=True, timeout=60,
+                   capture_output=True)
+    runs = [[ipc_base if a.startswith("tcp://") else a for a in argv[1:]]
+            for argv in command_lines("\n".join(lines)) if argv[1] in ("server", "agent")]
+    server = procs(["-m", "tickwire", *runs[0], "--ticks", "50", "--json", "-q"], name="server")
+    agents = [procs(["-m", "tickwire", *argv], name=f"agent{i}") for i, argv in enumerate(runs[1:])]
+    s = server.json(timeout=120)
+    assert s["reason"] == "ticks done" and [p["answered"] for p in s["players"]] == [50, 50]
+    for a in agents:
+        assert a.wait(30) == 0, a.stderr
+
+
 def test_the_playerpool_block_runs_unguarded_from_stdin_as_printed(tmp_path):
     """Pasted into `python -`: no main guard, the players' class lives in __main__."""
     block = block_with("python", "with PlayerPool(players) as pool:")

@@ -15,8 +15,10 @@ from tickwire.protocol.server_rules import (
     Probe,
     Rejection,
     Republish,
+    ServerRules,
 )
 from tickwire.protocol.server_status import Status
+from tickwire.server.config import ServerConfig
 
 
 def accounted(r) -> None:
@@ -277,3 +279,55 @@ def test_a_player_back_after_the_tick_opened_may_answer_it_and_is_counted_once()
     assert closed.actions == {0: 1, 1: 2}
     assert r.roster.players[1].stats()["answered"] == 1
     accounted(r)
+
+
+# ---------------------------------------------------------------------- server: rejoin with keys
+def keyed_start(keys: list[str], fixed: dict[str, int] | None = None):
+    """Rules of a started run whose players joined with ``keys`` (one per player)."""
+    r = ServerRules(ServerConfig(bind="inproc://rules", players=len(keys)), "run1",
+                    fixed_slots=fixed)
+    r.open_lobby(0.0)
+    ws = [sent(r.receive_control(f"id{i}".encode(), Join(k), key=k))[0] for i, k in enumerate(keys)]
+    for w, k in zip(ws, keys):
+        r.receive_subscription(w.topic, True)
+        r.receive_action(Ready(w.run, w.player, w.token), 0.0, k)
+    r.start()
+    return r, ws
+
+
+def test_with_keys_only_the_key_bound_to_a_dead_slot_may_take_it_back():
+    r, (wa, wb) = keyed_start(["alice", "bob"])
+    die(r, wa)
+    (err,) = sent(r.receive_control(b"bob2", Join("bob", slot=wa.player), key="bob"))
+    assert isinstance(err, Error) and err.code == Rejection.WRONG_KEY.value
+    assert r.roster.players[wa.player].status is Status.DEAD  # the binding survived the death
+    (w,) = sent(r.receive_control(b"alice2", Join("alice", slot=wa.player), key="alice"))
+    assert isinstance(w, Welcome) and w.player == wa.player and w.topic != wa.topic
+    assert r.roster.players[wa.player].key == "alice"
+
+
+def test_with_keys_a_join_without_a_slot_takes_back_only_its_own_keys_dead_slot():
+    r, (wa, wb) = keyed_start(["alice", "bob"])
+    die(r, wa)
+    (err,) = sent(r.receive_control(b"bob2", Join("bob"), key="bob"))
+    assert isinstance(err, Error) and err.code == Rejection.RUN_IN_PROGRESS.value
+    die(r, wb)
+    (w,) = sent(r.receive_control(b"bob3", Join("bob"), key="bob"))
+    assert w.player == wb.player and r.roster.players[wb.player].rejoins == 1
+
+
+def test_with_keys_a_fixed_slots_key_takes_its_slot_back_whatever_slot_it_asks_for():
+    r, (wa, wb) = keyed_start(["alice", "bob"], fixed={"alice": 1})
+    assert wa.player == 1
+    die(r, wa)
+    (w,) = sent(r.receive_control(b"alice2", Join("x", slot=0), key="alice"))
+    assert (w.player, w.name) == (1, "alice")
+
+
+def test_rejoin_topics_are_random_and_new_each_time():
+    r, (w0, w1) = started()
+    topics = {w1.topic}
+    for i in range(3):
+        die(r, r.roster.players[1])
+        topics.add(join(r, f"new{i}".encode(), slot=1).topic)
+    assert len(topics) == 4 and all(len(t) >= 32 and r.run_id.encode() not in t for t in topics)

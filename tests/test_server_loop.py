@@ -13,6 +13,9 @@ from tickwire.server.transport import ACTIONS
 class FakeSockets:
     """Stands in for ServerSockets: a queue of action frames, and a record of what was sent."""
 
+    keyed = False
+    last_user = None
+
     def __init__(self) -> None:
         self.actions: deque = deque()
         self.sent: list = []

@@ -9,6 +9,7 @@ import pytest
 from tickwire.protocol import (
     Action,
     Actions,
+    ConfigError,
     End,
     Error,
     Heartbeat,
@@ -22,6 +23,7 @@ from tickwire.protocol import (
 )
 from tickwire.protocol.server_rules import (
     ACCEPTED,
+    ACCEPTED_ONLY,
     InvalidAction,
     Lobby,
     Publish,
@@ -679,3 +681,67 @@ def test_the_welcome_describes_the_world_as_it_is_when_the_player_joins():
     r = ServerRules(cfg, "run1", describe=lambda: dict(world))
     world["size"] = 24  # e.g. World.reset grew the grid after the rules were made
     assert join(r, b"a").world == {"size": 24}
+
+
+# ---------------------------------------------------------------------------- keys
+def test_a_slot_is_bound_to_the_key_that_joined_it():
+    r = make_rules(players=2)
+    (w,) = sent(r.receive_control(b"a", Join("alice"), key="alice"))
+    assert r.roster.players[w.player].key == "alice"
+    # bob has alice's token: his READY and ACTION are refused, hers are accepted
+    assert rejections(r.receive_action(Ready(w.run, w.player, w.token), 0.0, "bob")) == [
+        Rejection.WRONG_KEY]
+    assert not r.roster.players[w.player].ready_sent
+    r.receive_subscription(w.topic, True)
+    assert changes(r.receive_action(Ready(w.run, w.player, w.token), 0.0, "alice")) == [
+        (w.player, Status.JOINED, Status.READY)]
+    r.start()
+    r.begin_tick(0, 0.0)
+    assert rejections(r.receive_action(action(w, 0, 1), 0.0, "bob")) == [Rejection.WRONG_KEY]
+    assert rejections(r.receive_action(action(w, 0, 1), 0.0, None)) == [Rejection.WRONG_KEY]
+    assert r.receive_action(action(w, 0, 1), 0.0, "alice") is ACCEPTED_ONLY
+    assert r.roster.players[w.player].late == 0 and r.rejected[Rejection.WRONG_KEY] == 3
+
+
+def test_a_join_on_an_identity_held_by_another_key_is_refused():
+    r = make_rules(players=2)
+    sent(r.receive_control(b"a", Join("alice"), key="alice"))
+    (err,) = sent(r.receive_control(b"a", Join("bob"), key="bob"))
+    assert isinstance(err, Error) and err.code == Rejection.WRONG_KEY.value
+    assert len(r.roster.players) == 1
+
+
+def test_failed_handshakes_are_counted_as_auth():
+    r = make_rules()
+    assert rejections(r.receive_auth_failure("HANDSHAKE_FAILED_AUTH on tcp://x")) == [
+        Rejection.AUTH_FAILED]
+    assert "auth" in Rejection.AUTH_FAILED.value and "auth" in Rejection.WRONG_KEY.value
+
+
+def test_a_joiner_that_never_proves_readiness_loses_its_slot():
+    r = make_rules(players=2, ready_timeout_s=5.0, heartbeat_s=60.0, lobby_timeout_s=600.0)
+    r.open_lobby(0.0)
+    r.lobby(100.0)
+    w = join(r, b"squatter")
+    r.lobby(103.0)
+    r.heartbeat(103.0)
+    assert r.release_unready(103.0) == [] and r.next_timeout(103.0) == pytest.approx(2.0)
+    outs = r.release_unready(105.5)
+    assert changes(outs) == [(w.player, Status.JOINED, Status.DEAD)]
+    assert r.roster.players == {} and r.roster.by_topic(w.topic) is None
+    ready = join(r, b"honest")
+    prove(r, ready)
+    assert r.release_unready(1000.0) == []  # a ready player keeps its slot
+
+
+def test_the_allow_list_gives_a_key_its_fixed_slot_and_name_and_no_one_else_that_slot():
+    r = ServerRules(ServerConfig(bind="inproc://rules", players=3), "run1",
+                    fixed_slots={"alice": 2})
+    (w,) = sent(r.receive_control(b"m", Join("mallory", slot=2), key="mallory"))
+    assert isinstance(w, Error) and w.code == Rejection.SLOT_TAKEN.value
+    bob = [sent(r.receive_control(f"b{i}".encode(), Join("bob"), key="bob"))[0] for i in range(2)]
+    assert [b.player for b in bob] == [0, 1]
+    (a,) = sent(r.receive_control(b"a", Join("whatever", slot=0), key="alice"))
+    assert (a.player, a.name) == (2, "alice")
+    with pytest.raises(ConfigError, match="slot 5"):
+        ServerRules(ServerConfig(bind="inproc://rules", players=3), fixed_slots={"x": 5})

@@ -1,4 +1,5 @@
-"""The ``tickwire`` command: ``run`` (server + local agents), ``server``, ``agent``, ``bench``.
+"""The ``tickwire`` command: ``run`` (server + local agents), ``server``, ``agent``, ``keys``,
+``bench``.
 
 Flags, their ``TICKWIRE_*`` variables, defaults and checks come from one table
 (``tickwire.options``); exit codes from one map (``tickwire.exitcodes``). Every command
@@ -61,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text, epilog=_exit_code_epilog(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         options.add_to_parser(p, name)
+    keys = sub.add_parser("keys", help="make CURVE key pairs: tickwire keys new NAME [--dir DIR]",
+                          description="Make a CURVE key pair: DIR/NAME.key (public; give it to "
+                          "the other side) and DIR/NAME.key_secret (mode 0600; keep it).")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="new")
+    new = keys_sub.add_parser("new", help="write DIR/NAME.key and DIR/NAME.key_secret")
+    new.add_argument("name", metavar="NAME", help="key name, e.g. server or alice (an agent's "
+                     "key name is the identity the server binds its slot to)")
+    new.add_argument("--dir", default=".", help="directory to write to (created if missing; "
+                     "default: the current directory)")
+    new.add_argument("--slot", type=int, default=None, metavar="N", help="a server that allows "
+                     "this key gives it player slot N (and the name NAME), and that slot to "
+                     "no other key")
     sub.add_parser("bench", help="benchmark tickwire against the alternatives "
                    "(tickwire bench --help)", add_help=False)
     return parser
@@ -92,7 +105,8 @@ def _report_error(command: str, error: BaseException, as_json: bool) -> ExitCode
 
 def _wants_json(args: argparse.Namespace) -> bool:
     """--json as given, before validation (so even a bad configuration is reported as JSON)."""
-    raw = args.json if args.json is not None else os.environ.get(options.BY_DEST["json"].env, "")
+    raw = getattr(args, "json", None)
+    raw = raw if raw is not None else os.environ.get(options.BY_DEST["json"].env, "")
     return raw is True or str(raw).strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -232,6 +246,19 @@ def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
     return code
 
 
+# ---------------------------------------------------------------------------- keys
+def _make_keys(args: argparse.Namespace) -> ExitCode:
+    """``tickwire keys new NAME [--dir DIR]``."""
+    from tickwire.keys import new_keypair
+
+    if args.slot is not None and args.slot < 0:
+        raise ConfigError(f"--slot must be >= 0, got {args.slot}", "--slot")
+    public, secret = new_keypair(args.name, args.dir, args.slot)
+    print(f"wrote {public} (public: give it to the other side) and {secret} (secret, mode 0600: "
+          "keep it)", flush=True)
+    return ExitCode.OK
+
+
 # ---------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tickwire`` command; returns the process exit code."""
@@ -246,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(_report_error(command, e, "--json" in argv))
     as_json = _wants_json(args)
     try:
+        if args.command == "keys":
+            return int(_make_keys(args))
         values = options.resolve(args, args.command)
         _configure_logging(values)
         command = _run_agents if args.command == "agent" else _serve

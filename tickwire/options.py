@@ -111,6 +111,9 @@ OPTIONS: tuple[Option, ...] = (
            _RS, float, _FROM_CONFIG, "server.lobby_timeout_s", above=0, metavar="S"),
     Option("--late-join", "let a new player take a free slot mid-run (a dead player's slot can "
            "always be taken back)", _S, bool, False, "server.late_join"),
+    Option("--ready-timeout", "a joined player that has not proved readiness (subscribed and "
+           "sent READY) within S seconds loses its slot", _S, float, _FROM_CONFIG,
+           "server.ready_timeout_s", above=0, metavar="S"),
     Option("--events", "append the run's events (JSON lines) to FILE", _RS, str, None,
            "server.events_path", metavar="FILE"),
     Option("--per-process", "players hosted by each agent process (fewer processes: faster on "
@@ -121,6 +124,17 @@ OPTIONS: tuple[Option, ...] = (
            "ipc", choices=("ipc", "tcp")),
     Option("--render", "write the final grid as a PNG image to FILE", _R, str, None,
            metavar="FILE"),
+    Option("--key", "this process's secret key file (NAME.key_secret from `tickwire keys new`); "
+           "server: needs --allow; agent: needs --server-key", ("server", "agent"), str, None,
+           None, metavar="FILE"),
+    Option("--allow", "directory of the public *.key files of the agents allowed to connect "
+           "(with --key: every socket uses CURVE encryption and authentication)", _S, str, None,
+           "server.allow_dir", metavar="DIR"),
+    Option("--insecure", "allow binding a non-loopback address without --key/--allow (anyone "
+           "who can reach the port can join, and read every observation)", _S, bool,
+           _FROM_CONFIG, "server.insecure"),
+    Option("--server-key", "the server's public key file (server.key)", _A, str, None,
+           "agent.server_key_path", metavar="FILE"),
     Option("--name", "player name (K players: NAME-0 .. NAME-K-1); default: the class name", _A,
            str, None),
     Option("--count", "players (agents) hosted by this one process", _A, int, 1, minimum=1,
@@ -261,10 +275,16 @@ def _fields_for(role: str, cls: type, values: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+def _key(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``--key`` fills ``key_path`` of whichever role has it (server and agent share it)."""
+    return {"key_path": values["key"]} if values.get("key") is not None else {}
+
+
 def server_config(values: Mapping[str, Any], **override: Any) -> ServerConfig:
     """The server's config from resolved option values; validated once, here."""
     try:
-        return ServerConfig(**{**_fields_for("server", ServerConfig, values), **override})
+        return ServerConfig(**{**_fields_for("server", ServerConfig, values), **_key(values),
+                               **override})
     except ConfigError as e:
         raise ConfigError(_name_variables(str(e)), getattr(e, "option", None)) from None
 
@@ -275,7 +295,8 @@ def agent_config(values: Mapping[str, Any], **override: Any) -> AgentConfig:
         raise ConfigError(f"no server address: pass {BY_DEST['connect'].names} e.g. "
                           "--connect tcp://HOST:5555", "--connect")
     try:
-        return AgentConfig(**{**_fields_for("agent", AgentConfig, values), **override})
+        return AgentConfig(**{**_fields_for("agent", AgentConfig, values), **_key(values),
+                              **override})
     except ConfigError as e:
         raise ConfigError(_name_variables(str(e)), getattr(e, "option", None)) from None
 

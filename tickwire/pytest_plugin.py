@@ -84,11 +84,16 @@ class RunSummary(dict):
 
 
 def _as_json(summary: dict[str, Any]) -> dict[str, Any]:
-    """Exactly what ``--json`` prints, back as Python (numpy scalars become numbers)."""
+    """Exactly what ``--json`` prints, back as Python (numpy scalars become numbers), with
+    the ``outcome`` and ``exit_code`` the command would give."""
+    from tickwire.exitcodes import for_summary
+
     def plain(o: Any) -> Any:
         if hasattr(o, "tolist"):
             return o.tolist()
         raise TypeError(f"{type(o).__name__} in the summary is not JSON serializable")
+    code = for_summary(summary)
+    summary = {**summary, "outcome": code.label, "exit_code": int(code)}
     return json.loads(json.dumps(summary, sort_keys=True, default=plain))
 
 

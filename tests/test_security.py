@@ -1,0 +1,405 @@
+"""Security, measured from outside: CURVE keys and the allow-list, identity bound to the key,
+safe defaults, and hostile peers speaking raw sockets (DESIGN.md §7 and §10).
+
+Every attack runs against a real server process; memory is the server's own peak RSS
+(``VmHWM``), tick gaps are measured by a separate observer process.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import struct
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+from conftest import TESTS, event, player, wait_event
+from raw_player import RawPlayer
+from tickwire.protocol import Action, ConfigError, End, Join, Ready, encode
+from tickwire.server.config import ServerConfig
+from tickwire.server.grid_world import GridWorld
+from tickwire.server.loop import WorldServer
+from tickwire.server.security import load_server_keys
+from tickwire.server.transport import AUTH, MONITOR, ServerSockets
+
+from tickwire.cli import main as tickwire_main
+from tickwire.keys import load_public, load_secret, new_keypair
+
+SERVER = ["-m", "tickwire.server"]
+AGENT = ["-m", "tickwire.agents"]
+MB = 1024 * 1024
+
+
+# ---------------------------------------------------------------------------- helpers
+def keyring(tmp_path: Path, alice_slot: int | None = None) -> dict[str, Path]:
+    """server, alice, bob (allowed) and mallory (not) key pairs; the allow directory."""
+    keys, allow = tmp_path / "keys", tmp_path / "allow"
+    allow.mkdir()
+    for name in ("server", "alice", "bob", "mallory"):
+        new_keypair(name, keys, alice_slot if name == "alice" else None)
+    for name in ("alice", "bob"):
+        (allow / f"{name}.key").write_bytes((keys / f"{name}.key").read_bytes())
+    return {"dir": keys, "allow": allow}
+
+
+def curve(keys: Path, name: str, server: str = "server") -> tuple[bytes, bytes, bytes]:
+    public, secret = load_secret(keys / f"{name}.key_secret")
+    return public, secret, load_public(keys / f"{server}.key")
+
+
+def start_server(procs, tmp_path: Path, *args: str) -> tuple:
+    events = tmp_path / "events.jsonl"
+    server = procs([*SERVER, "--bind", "tcp://127.0.0.1:0", "--json", "-q", "--events",
+                    str(events), *args], name="server")
+    return server, wait_event(events, event("listening"), server), events
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory (VmRSS) or its peak so far (VmHWM), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def tcp_address(endpoint: str) -> tuple[str, int]:
+    host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
+    return host, int(port)
+
+
+def zmtp(endpoint: str, socket_type: bytes) -> socket.socket:
+    """A raw TCP connection that has done a ZMTP 3.0 NULL handshake as ``socket_type``:
+    the attacker's own framing, so nothing in the client limits what it sends."""
+    s = socket.create_connection(tcp_address(endpoint), timeout=10)
+    s.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00")
+              + b"\x00" + b"\x00" * 31)
+    body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
+    s.sendall(b"\x04" + bytes([len(body)]) + body)
+    return s
+
+
+def send_frame_header(s: socket.socket, size: int, more: bool) -> bool:
+    """False once the server cut the link."""
+    try:
+        s.sendall(bytes([0x03 if more else 0x02]) + struct.pack(">Q", size))
+    except OSError:
+        return False
+    return True
+
+
+def stream(s: socket.socket, total: int, chunk: bytes) -> bool:
+    """Send ``total`` bytes of ``chunk`` repeats; False once the server cut the link."""
+    try:
+        while total > 0:
+            s.sendall(chunk[:total])
+            total -= len(chunk)
+    except OSError:  # reset or broken pipe: the server disconnected us
+        return False
+    return True
+
+
+def empty_lists(n: int) -> bytes:
+    """A legal msgpack list of ``n`` empty lists: cheap to send, costly to decode."""
+    head = b"\xdc" + struct.pack(">H", n) if n < 65536 else b"\xdd" + struct.pack(">I", n)
+    return head + b"\x90" * n
+
+
+def nothing_received(*socks: zmq.Socket) -> bool:
+    return all(not s.poll(0) for s in socks)
+
+
+# ---------------------------------------------------------------------------- keys
+def test_keys_new_writes_zeromq_certificates_with_a_private_secret(tmp_path, capsys):
+    assert tickwire_main(["keys", "new", "alice", "--dir", str(tmp_path / "k")]) == 0
+    public, secret = tmp_path / "k" / "alice.key", tmp_path / "k" / "alice.key_secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert "secret-key" not in public.read_text() and "secret-key" in secret.read_text()
+    pub, sec = load_secret(secret)
+    assert load_public(public) == pub and len(sec) == 40 and zmq.curve_public(sec) == pub
+    assert tickwire_main(["keys", "new", "alice", "--dir", str(tmp_path / "k")]) == 2
+    assert "already exists" in capsys.readouterr().err  # never overwritten
+    secret.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_secret(secret)
+
+
+def test_binding_a_public_address_without_keys_is_refused_unless_insecure(tmp_path):
+    with pytest.raises(ConfigError, match="tickwire keys new") as e:
+        WorldServer(GridWorld(), ServerConfig(bind="tcp://0.0.0.0:0"))
+    assert "--insecure" in str(e.value)
+    server = WorldServer(GridWorld(), ServerConfig(bind="tcp://0.0.0.0:0", insecure=True))
+    server.sockets.close()
+    server.events.close()
+    with pytest.raises(ConfigError, match="--allow"):
+        ServerConfig(bind="tcp://0.0.0.0:0", key_path=str(tmp_path / "x"))
+
+
+# ---------------------------------------------------------------------------- keys on
+def test_allowed_agents_play_and_strangers_get_nothing_and_are_counted(procs, tmp_path, zctx):
+    keys = keyring(tmp_path, alice_slot=1)  # the allow-list gives alice slot 1
+    server, eps, _ = start_server(procs, tmp_path, "--players", "2", "--ticks", "40",
+                                  "--key", str(keys["dir"] / "server.key_secret"),
+                                  "--allow", str(keys["allow"]))
+    strangers = {"unlisted key": curve(keys["dir"], "mallory"), "plaintext": None,
+                 "wrong server key": curve(keys["dir"], "alice", server="bob")}
+    subs = []
+    for what, c in strangers.items():  # each subscribes to everything and tries to JOIN
+        sub = zctx.socket(zmq.SUB)
+        dealer = zctx.socket(zmq.DEALER)
+        for s, addr in ((sub, eps["state"]), (dealer, eps["control"])):
+            s.linger = 0
+            if c is not None:
+                s.curve_publickey, s.curve_secretkey, s.curve_serverkey = c
+            s.connect(addr)
+        sub.subscribe(b"")
+        dealer.send_multipart(encode(Join(what)), zmq.NOBLOCK)
+        subs += [sub, dealer]
+    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"{name}-agent", "--key",
+                     str(keys["dir"] / f"{name}.key_secret"), "--server-key",
+                     str(keys["dir"] / "server.key")], name=name) for name in ("alice", "bob")]
+    summary = server.json()
+    assert summary["reason"] == "ticks done" and summary["ticks"] == 40
+    assert [p["answered"] for p in summary["players"]] == [40, 40]
+    assert player(summary, 1)["name"] == "alice" and player(summary, 0)["name"] == "bob-agent"
+    assert summary["rejected"].get("auth_failed", 0) >= len(strangers), summary["rejected"]
+    assert nothing_received(*subs)  # not a heartbeat, not a STATE, not an ERROR
+    for a in agents:
+        assert a.wait(15) == 0, a.stderr
+
+
+def test_an_allowed_key_cannot_act_as_or_read_the_control_traffic_of_another(procs, tmp_path,
+                                                                               zctx):
+    keys = keyring(tmp_path)
+    server, eps, _ = start_server(procs, tmp_path, "--players", "1", "--ticks", "30",
+                                  "--mode", "deadline", "--deadline-ms", "50",
+                                  "--key", str(keys["dir"] / "server.key_secret"),
+                                  "--allow", str(keys["allow"]))
+    alice = RawPlayer(zctx, eps["base"], "alice", curve=curve(keys["dir"], "alice"),
+                      identity=b"alice-connection")
+    w = alice.join()
+    # bob, also allowed, has stolen alice's token and routing identity
+    bob = RawPlayer(zctx, eps["base"], "bob", curve=curve(keys["dir"], "bob"),
+                    identity=b"alice-connection")
+    bob.push.send_multipart(encode(Ready(w.run, w.player, w.token)))
+    bob.dealer.send_multipart(encode(Join("bob")))
+    first = alice.next_state()
+    for tick in range(first.tick, first.tick + 5):
+        bob.push.send_multipart(encode(Action(w.run, tick, w.player, tick, w.token, 1)))
+    while (msg := alice.next_state()).KIND != "end":
+        alice.act(msg.tick, 0)
+    assert isinstance(alice.control(), End)  # alice's control traffic reaches alice ...
+    assert nothing_received(bob.dealer)      # ... and nothing of it reaches bob
+    summary = server.json()
+    assert summary["rejected"].get("auth_wrong_key", 0) >= 6, summary["rejected"]
+    assert player(summary, 0)["late"] == 0 and player(summary, 0)["name"] == "alice"
+
+
+# ---------------------------------------------------------------------------- hostile peers
+def _attack_subscription(eps: dict) -> None:
+    """One 30 MB subscription message on the state port (raw ZMTP: a libzmq XSUB crashes)."""
+    s = zmtp(eps["state"], b"SUB")
+    if send_frame_header(s, 30 * MB + 1, more=False):
+        stream(s, 30 * MB + 1, b"\x01" + b"x" * (MB - 1))
+    s.close()
+
+
+def _attack_many_frames(eps: dict) -> None:
+    """One message of 1,000 frames × 1 MiB on the actions port."""
+    s = zmtp(eps["actions"], b"PUSH")
+    chunk = b"\x00" * MB
+    try:
+        for i in range(1000):
+            send_frame_header(s, MB, more=i < 999)
+            s.sendall(chunk)
+    except OSError:  # the server cut the link (the first frame is over its cap)
+        pass
+    s.close()
+
+
+def _attack_decode_work(zctx: zmq.Context, eps: dict, rounds: int) -> None:
+    """Legal msgpack of many empty lists: 4 MB on control, and the most each socket lets in."""
+    dealer, push = zctx.socket(zmq.DEALER), zctx.socket(zmq.PUSH)
+    for s, addr in ((dealer, eps["control"]), (push, eps["actions"])):
+        s.linger = 0
+        s.sndhwm = 0
+        s.connect(addr)
+    big, control, action = empty_lists(4_000_000), empty_lists(16_000), empty_lists(96_000)
+    for _ in range(rounds):
+        dealer.send(big)
+        dealer.send(control)
+        push.send(action)
+    dealer.close(linger=2000)  # let them reach the server
+    push.close(linger=2000)
+
+
+def _attack_flood(zctx: zmq.Context, eps: dict, run: str, n: int) -> None:
+    """``n`` queued actions with bad tokens claiming to be players 0 and 1."""
+    push = zctx.socket(zmq.PUSH)
+    push.linger = 0
+    push.sndhwm = 0
+    push.connect(eps["actions"])
+    frames = [encode(Action(run, 0, i % 2, i, "0" * 16, 1)) for i in range(2)]
+    for i in range(n):
+        push.send_multipart(frames[i % 2])
+    push.close(linger=2000)  # let the flood reach the server
+
+
+@pytest.mark.parametrize("flood", [20_000, pytest.param(100_000, marks=pytest.mark.slow)])
+# the run lasts 25 deadlines (5 s); the attacks are sent, and handled, within its first seconds
+def test_hostile_peers_in_deadline_mode_cost_little_memory_and_no_tick_gap(procs, tmp_path,
+                                                                           zctx, flood):
+    deadline_ms = 200
+    server, eps, _ = start_server(procs, tmp_path, "--players", "2", "--ticks", "25",
+                                  "--mode", "deadline", "--deadline-ms", str(deadline_ms),
+                                  "--strikes", "0")
+    # the observer never acts, so every tick lasts one deadline: a steady clock to measure
+    observer = procs([str(TESTS / "gap_observer.py"), eps["base"]], name="observer")
+    agent = procs([*AGENT, "--connect", eps["base"], "--name", "honest"], name="honest")
+    observer.wait_for("ready")
+    run = wait_run(tmp_path / "events.jsonl", server)
+    before = rss_mb(server.pid)
+    _attack_subscription(eps)
+    _attack_many_frames(eps)
+    _attack_decode_work(zctx, eps, rounds=20)
+    _attack_flood(zctx, eps, run, flood)
+    grown = rss_mb(server.pid, "VmHWM") - before
+    summary = server.json()
+    assert observer.wait(15) == 0, observer.stderr
+    gaps = json.loads(observer.stdout)
+    print(f"attacks: server peak RSS +{grown:.0f} MB, longest tick gap {gaps['max_gap_s']:.3f} s,"
+          f" rejected {summary['rejected']}")
+    assert grown < 150, f"the attacks added {grown:.0f} MB to the server's peak RSS"
+    assert gaps["states"] == 25 and gaps["max_gap_s"] <= 2 * deadline_ms / 1e3, gaps
+    rej = summary["rejected"]
+    # thousands of queued messages were handled while ticks kept time (a loaded machine may
+    # not get the whole flood through within the run's 5 s)
+    assert rej.get("bad_token", 0) >= 10_000, rej
+    assert rej.get("malformed", 0) + rej.get("oversized", 0) >= 20, rej  # the decode-work ones
+    assert all(p["late"] == 0 for p in summary["players"])  # strangers' junk is not "late"
+    assert agent.wait(15) == 0, agent.stderr
+
+
+def wait_run(events: Path, server) -> str:
+    return wait_event(events, event("started"), server)["run"]
+
+
+def test_hostile_peers_in_strict_mode_make_honest_players_miss_nothing(procs, tmp_path, zctx):
+    # agents that take 100 ms per tick: the 30-tick run outlasts the attacks
+    server, eps, events = start_server(procs, tmp_path, "--players", "2", "--ticks", "30")
+    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"a{i}", "--agent",
+                     "tickwire.agents.examples.slow_agent:SlowAgent"], name=f"a{i}",
+                    env={"TICKWIRE_SLOW_MS": "100"}) for i in range(2)]
+    run = wait_run(events, server)
+    before = rss_mb(server.pid)
+    _attack_subscription(eps)
+    _attack_many_frames(eps)
+    _attack_decode_work(zctx, eps, rounds=10)
+    _attack_flood(zctx, eps, run, 20_000)
+    grown = rss_mb(server.pid, "VmHWM") - before
+    summary = server.json()
+    print(f"attacks: server peak RSS +{grown:.0f} MB over {summary['ticks']} strict ticks, "
+          f"rejected {summary['rejected']}")
+    assert grown < 150, f"the attacks added {grown:.0f} MB to the server's peak RSS"
+    assert summary["reason"] == "ticks done" and summary["rejected"].get("bad_token", 0) > 0
+    for p in summary["players"]:
+        assert p["missed"] == 0 and p["late"] == 0 and p["answered"] == 30, p
+    for a in agents:
+        assert a.wait(15) == 0, a.stderr
+
+
+def test_squatters_are_released_and_a_join_flood_stays_small(procs, tmp_path, zctx):
+    server, eps, events = start_server(procs, tmp_path, "--players", "2", "--ticks", "20",
+                                       "--ready-timeout", "1", "--lobby-timeout", "60")
+    before = rss_mb(server.pid)
+    squatters = []
+    for i in range(300):  # JOINs from fresh identities that never prove readiness
+        d = zctx.socket(zmq.DEALER)
+        d.linger = 0
+        d.connect(eps["control"])
+        d.send_multipart(encode(Join(f"squatter{i}")), zmq.NOBLOCK)
+        squatters.append(d)
+    for d in squatters[:2]:
+        assert d.poll(10_000)  # the first two got slots ...
+    wait_event(events, event("player", new="dead"), server, timeout=15)  # ... and lost them
+    for d in squatters:
+        d.close()
+    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"a{i}"], name=f"a{i}")
+              for i in range(2)]
+    summary = server.json()
+    assert rss_mb_peak_growth(before, summary) < 150
+    assert summary["reason"] == "ticks done" and summary["rejected"].get("full", 0) >= 200
+    assert sorted(p["name"] for p in summary["players"]) == ["a0", "a1"]
+    for a in agents:
+        assert a.wait(15) == 0, a.stderr
+
+
+def rss_mb_peak_growth(before: float, summary: dict) -> float:
+    return summary["max_rss_mb"] - before
+
+
+def test_readiness_topics_cannot_be_guessed():
+    from tickwire.protocol.roster import Roster
+    a, b = Roster("run1", 0, 2, 0), Roster("run1", 0, 2, 0)
+    ta, tb = a.add(0, "x", b"i").topic, b.add(0, "x", b"i").topic
+    assert ta != tb and b"run1" not in ta and len(ta) >= 32  # 128 random bits
+
+
+# ---------------------------------------------------------------------------- monitors
+def _monitored(sockets, seconds: float) -> tuple[list[str], int, set[str]]:
+    """Poll ``sockets`` for ``seconds``: (auth failures, lost actions connections, names seen)."""
+    failures, lost, seen = [], 0, set()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        names = sockets.poll(50)
+        seen.update(names)
+        if AUTH in names:
+            failures += sockets.recv_auth_failures(128)
+        if MONITOR in names:
+            lost += sockets.recv_disconnects()
+    return failures, lost, seen
+
+
+@pytest.mark.parametrize("stranger", ["plaintext", "unlisted key"])
+def test_a_failed_handshake_on_actions_is_an_auth_failure_and_not_a_lost_connection(
+        tmp_path, zctx, stranger):
+    keys = keyring(tmp_path)
+    sockets = ServerSockets("tcp://127.0.0.1:0", context=zctx, keys=load_server_keys(
+        keys["dir"] / "server.key_secret", keys["allow"]))
+    try:
+        push = zctx.socket(zmq.PUSH)
+        push.linger = 0
+        if stranger == "unlisted key":
+            push.curve_publickey, push.curve_secretkey, push.curve_serverkey = curve(
+                keys["dir"], "mallory")
+        push.connect(sockets.endpoints.actions)
+        push.send(b"x", zmq.NOBLOCK)
+        failures, lost, seen = _monitored(sockets, 1.5)
+        assert failures and lost == 0, (failures, lost)
+        assert "monitor" not in seen
+        push.close(0)
+        # an allowed agent whose connection goes away is a lost actions connection, once
+        alice = zctx.socket(zmq.PUSH)
+        alice.linger = 0
+        alice.curve_publickey, alice.curve_secretkey, alice.curve_serverkey = curve(
+            keys["dir"], "alice")
+        alice.connect(sockets.endpoints.actions)
+        alice.send(b"hello")
+        assert sockets.poll(5000) and sockets.recv_action_keyed() == [b"hello"]
+        alice.close(0)
+        more_failures, lost, _ = _monitored(sockets, 1.0)
+        assert lost == 1 and not more_failures, (more_failures, lost)
+    finally:
+        sockets.close()
+
+
+def test_each_socket_has_one_monitor_with_the_union_of_its_events(tmp_path, zctx):
+    plain = ServerSockets("tcp://127.0.0.1:0", context=zctx)
+    assert list(plain._monitors) == [plain.actions]  # disconnects only, no auth without keys
+    plain.close()
+    keys = keyring(tmp_path)
+    keyed = ServerSockets("tcp://127.0.0.1:0", context=zctx, keys=load_server_keys(
+        keys["dir"] / "server.key_secret", keys["allow"]))
+    assert set(keyed._monitors) == {keyed.state, keyed.actions, keyed.control}
+    keyed.close()
