@@ -87,3 +87,12 @@ class LobbyTimeout(TickwireError):
     def __init__(self, text: str, summary: dict[str, Any] | None = None) -> None:
         super().__init__(text)
         self.summary = summary
+
+
+class RecordError(TickwireError):
+    """The run record could not be written (disk full, write or fsync error), or a directory
+    given to ``--resume`` / ``tickwire replay`` cannot be used; the text names the file."""
+
+
+class ReplayMismatch(RecordError):
+    """A re-simulated tick's state hash differs from the recorded one (the text says which)."""

@@ -266,6 +266,7 @@ class ServerRules:
         self._asked_again = -1           # the tick whose actions were asked for again
         self._next_probe = 0.0
         self._now = 0.0  #: the latest time the lobby was asked about (JOIN times)
+        self._first_tick = 0  #: the tick the run started at (a resumed run starts later)
         self._joined_at: dict[int, float] = {}
 
     # ------------------------------------------------------------------ control socket
@@ -308,7 +309,9 @@ class ServerRules:
                          f"(rejoin {claim.rejoins})", outs)
             outs.append(Send(identity, self._welcome(claim)))
         elif isinstance(claim, int):
-            p = self.roster.add(claim, name, identity, ticks_before=self.tick)
+            # a late joiner missed the ticks this run (epoch) played so far; none in the lobby
+            late_by = self.tick - self._first_tick if self.running else 0
+            p = self.roster.add(claim, name, identity, ticks_before=late_by)
             p.key = key
             self._joined_at[p.id] = self._now
             outs.append(StatusChange(p.id, p.name, None, p.status, self.tick,
@@ -641,6 +644,7 @@ class ServerRules:
         for p in list(self.roster.players.values()):
             self._change(p, PlayerEvent.START, "playing", outs)
         self.running = True
+        self._first_tick = self.tick
         return outs
 
     # ------------------------------------------------------------------ ticks

@@ -25,6 +25,10 @@ class ServerConfig:
     heartbeat_s: float = 1.0
     events_path: str | None = None  #: append one JSON object per event to this file (--events)
     late_join: bool = False  #: a free slot may be joined mid-run (--late-join)
+    record_dir: str | None = None   #: write the run record (action log + checkpoints) here
+    resume_dir: str | None = None   #: resume the run recorded here (and keep recording to it)
+    fsync_every: int = 1000         #: fsync the record's log every K ticks (0: never)
+    checkpoint_every: int = 1000    #: checkpoint the world every N ticks (0: never)
     key_path: str | None = None     #: the server's secret key file (--key); needs allow_dir
     allow_dir: str | None = None    #: directory of allowed agents' public *.key files (--allow)
     insecure: bool = False          #: allow binding a non-loopback address without keys
@@ -51,6 +55,7 @@ class ServerConfig:
             raise ConfigError(f"--lobby-timeout must be > 0 s, got {self.lobby_timeout_s}")
         if not self.heartbeat_s > 0:
             raise ConfigError(f"heartbeat_s must be > 0 s, got {self.heartbeat_s}")
+        self._check_record()
         if (self.key_path is None) != (self.allow_dir is None):
             raise ConfigError("--key and --allow go together: the server needs its own secret "
                               "key and the directory of the agents' public keys it allows")
@@ -59,3 +64,21 @@ class ServerConfig:
         if self.events_path is not None and not self.events_path:
             raise ConfigError("--events (TICKWIRE_EVENTS) must name a file; leave it unset for "
                               "no events file")
+
+    def _check_record(self) -> None:
+        for name, value in (("--record", self.record_dir), ("--resume", self.resume_dir)):
+            if value is not None and not value:
+                raise ConfigError(f"{name} must name a directory; leave it unset for no record")
+        if self.record_dir and self.resume_dir and self.record_dir != self.resume_dir:
+            raise ConfigError("--resume DIR keeps recording to DIR: drop --record, or give "
+                              "the same directory to both")
+        if self.fsync_every < 0:
+            raise ConfigError(f"--fsync-every must be >= 0 (0 = never), got {self.fsync_every}")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"--checkpoint-every must be >= 0 (0 = never), got "
+                              f"{self.checkpoint_every}")
+
+    @property
+    def record_to(self) -> str | None:
+        """The directory the run is recorded to, if any (``--resume`` implies its DIR)."""
+        return self.resume_dir or self.record_dir

@@ -62,11 +62,13 @@ class LocalRun:
                  transport: str = "ipc", per_process: int = 1,
                  progress: Callable[[int, WorldServer], None] | None = None,
                  agent_log_level: int = logging.WARNING,
-                 agent_server_timeout_s: float = 10.0, pin_cpus: bool = False) -> None:
+                 agent_server_timeout_s: float = 10.0, pin_cpus: bool = False,
+                 world_spec: str | None = None) -> None:
         self._tmp = tempfile.mkdtemp(prefix="tw-") if transport == "ipc" else None
         bind = f"ipc://{self._tmp}/run" if self._tmp else "tcp://127.0.0.1:0"
         try:
-            self.server = WorldServer(world, replace(config, bind=bind, players=agents), progress)
+            self.server = WorldServer(world, replace(config, bind=bind, players=agents), progress,
+                                      world_spec=world_spec)
         except BaseException:
             self._remove_tmp()
             raise

@@ -11,6 +11,7 @@ import logging
 import resource
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from tickwire.protocol import (
@@ -42,6 +43,8 @@ from tickwire.protocol.server_status import Status
 
 from .config import MODES, ON_MISSING, ServerConfig  # noqa: F401  (re-exported)
 from .events import EventLog
+from .record import Recorder, RecordError, run_header, world_spec_of
+from .replay import Restored, restore_run
 from .security import ServerKeys, load_server_keys
 from .transport import ACTIONS, AUTH, CONTROL, MONITOR, ServerSockets, SocketOptions
 from .world import World
@@ -70,9 +73,15 @@ class WorldServer:
 
     def __init__(self, world: World, config: ServerConfig,
                  progress: Callable[[int, "WorldServer"], None] | None = None,
-                 socket_options: SocketOptions = SocketOptions()) -> None:
+                 socket_options: SocketOptions = SocketOptions(),
+                 world_spec: str | None = None) -> None:
         self.world = world
         self.config = config
+        self.world_spec = world_spec or world_spec_of(world)
+        #: the recorded run rebuilt by ``--resume`` (before any socket is bound)
+        self.resumed: Restored | None = restore_run(config.resume_dir, world) if (
+            config.resume_dir) else None
+        self._recorder: Recorder | None = None
         self._progress = progress
         self._stop_reason: str | None = None
         self._warned: set[tuple[str, int | None]] = set()
@@ -92,6 +101,8 @@ class WorldServer:
                                  noop=world.noop, endpoints=self.endpoints,
                                  fixed_slots=keys.slots if keys else None)
         self.run_id = self.rules.run_id
+        self.start_tick = self.resumed.tick if self.resumed else 0
+        self.rules.tick = self.start_tick
         self.roster = self.rules.roster
         self.barrier = self.rules.barrier
         self.rejected = self.rules.rejected
@@ -139,7 +150,9 @@ class WorldServer:
         started = time.monotonic()
         state, reason = None, StopReason.NOT_STARTED.value
         try:
-            initial = self.world.reset(self.config.seed, self.config.players)  # fail early
+            initial = self.resumed.state if self.resumed else self.world.reset(
+                self.config.seed, self.config.players)  # fail early
+            self._recorder = self._open_recorder()
             try:
                 playing = self._lobby()
             except LobbyTimeout:
@@ -147,7 +160,11 @@ class WorldServer:
                 raise
             self.lobby_s = time.monotonic() - started
             if playing:
-                state, reason = self._play(initial)
+                try:
+                    state, reason = self._play(initial)
+                except RecordError:
+                    reason = "record failed"
+                    raise
             else:
                 reason = lobby_stop_reason(self._stop_reason or StopReason.STOPPED)
             self.final_state = state
@@ -157,6 +174,8 @@ class WorldServer:
             finally:
                 self.sockets.close()
                 self.events.close()
+                if self._recorder:
+                    self._recorder.close()
         return self._summary(state, reason, time.monotonic() - started - self.lobby_s)
 
     # ------------------------------------------------------------------ phases
@@ -191,7 +210,7 @@ class WorldServer:
         world, rules = self.world, self.rules
         if self._progress:
             self._progress(0, self)
-        for tick in range(self.config.ticks):
+        for tick in range(self.start_tick, self.config.ticks):
             if self._stop_reason:
                 return state, self._stop_reason
             if world.done(state):
@@ -209,9 +228,35 @@ class WorldServer:
             if closed.changes:
                 self._carry_out(closed.changes)
             state = world.step(state, closed.actions)
+            if self._recorder:
+                self._recorder.tick(tick, closed.actions, closed.result.missing,
+                                    {p.id: p.status.value for p in self.roster.players.values()},
+                                    state)
             if self._progress:
                 self._progress(tick + 1, self)
         return state, self._stop_reason or StopReason.TICKS_DONE.value
+
+    def _open_recorder(self) -> Recorder | None:
+        """The run record's writer (``--record`` / ``--resume``), its header written."""
+        cfg, resumed = self.config, self.resumed
+        if not cfg.record_to:
+            return None
+        epoch = resumed.epoch if resumed else 0
+        if not resumed and any(Path(cfg.record_to).glob("log-*.twr")):
+            raise RecordError(f"--record {cfg.record_to} already holds a record: continue it with "
+                              "--resume, or record to a new directory")
+        header = run_header(self.world, self.world_spec, cfg, self.run_id, epoch,
+                            self.start_tick, resumed.previous_run if resumed else None)
+        recorder = Recorder(cfg.record_to, header, self.world, cfg.fsync_every,
+                            cfg.checkpoint_every)
+        log.info("recording to %s (epoch %d, fsync every %d ticks, checkpoint every %d)",
+                 cfg.record_to, epoch, cfg.fsync_every, cfg.checkpoint_every)
+        if resumed:
+            log.warning("resumed run %s at tick %d as run %s (epoch %d); players join again",
+                        resumed.previous_run, resumed.tick, self.run_id, epoch)
+            self.events.emit("resumed", run=self.run_id, tick=resumed.tick, epoch=epoch,
+                             previous_run=resumed.previous_run)
+        return recorder
 
     def _end(self, state: Any, reason: str) -> None:
         scores = self.world.scores(state) if state is not None else []
@@ -345,10 +390,21 @@ class WorldServer:
             "run": self.run_id, "world": type(self.world).__name__, "seed": self.config.seed,
             "mode": self.config.mode, "reason": reason, "ticks": ticks,
             "elapsed_s": round(elapsed, 4), "lobby_s": round(self.lobby_s, 4),
-            "ticks_per_s": round(ticks / elapsed, 2) if elapsed > 0 else None,
+            "ticks_per_s": round((ticks - self.start_tick) / elapsed, 2) if elapsed > 0 else None,
             "state_hash": self.world.digest(state) if state is not None else None,
             "players": players,
             "rejected": {r.value: n for r, n in sorted(self.rejected.items())},
             # peak resident memory of this (server) process; Linux reports KiB
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            **self._record_summary(),
         }
+
+    def _record_summary(self) -> dict[str, Any]:
+        """``record`` and ``resumed_from`` / ``resume`` (only when recording / resumed)."""
+        out: dict[str, Any] = {}
+        if self._recorder:
+            out["record"] = self._recorder.summary()
+        if self.resumed:
+            out["resumed_from"] = self.resumed.tick
+            out["resume"] = self.resumed.report()
+        return out

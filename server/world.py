@@ -8,6 +8,8 @@ from tickwire.protocol import state_digest
 from tickwire.protocol.loading import load_object  # noqa: F401  (re-exported for worlds)
 from tickwire.protocol.server_rules import InvalidAction  # noqa: F401  (part of the World API)
 
+from .snapshot import restore_state, snapshot_state
+
 
 class World(ABC):
     """A lockstep world. Subclass it and implement ``reset`` and ``step``.
@@ -60,3 +62,15 @@ class World(ABC):
     def digest(self, state: Any) -> str:
         """A hash of the state for determinism checks (default: of ``observe(state)``)."""
         return state_digest(self.observe(state))
+
+    def snapshot(self, state: Any) -> bytes:
+        """The whole state as bytes, for checkpoints (``--record``): it must include every
+        source of randomness. The default handles msgpack-able states with numpy arrays and
+        numpy Generators (see :mod:`tickwire.server.snapshot`); override it with
+        :meth:`restore` for anything else. Never pickle: a checkpoint may come from elsewhere."""
+        return snapshot_state(state)
+
+    def restore(self, blob: bytes) -> Any:
+        """The state :meth:`snapshot` saved. Called after ``reset`` with the recorded seed and
+        players, so attributes that ``reset`` sets on the world are already in place."""
+        return restore_state(blob)

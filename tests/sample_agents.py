@@ -43,3 +43,17 @@ class StuckInSetup(Agent):
 
     def act(self, observation):
         return 0
+
+
+class ServerKillerAgent(Agent):
+    """Greedy (a pure function of the observation, so fresh processes after a resume act the
+    same); player 0 SIGKILLs the server ($TW_SERVER_PID) when it sees tick $TW_KILL_AT."""
+    def act(self, observation):
+        import os
+        import signal
+
+        from tickwire.agents.examples.greedy_agent import GreedyAgent
+        kill_at = os.environ.get("TW_KILL_AT")
+        if kill_at and self.player_id == 0 and self.tick == int(kill_at):
+            os.kill(int(os.environ["TW_SERVER_PID"]), signal.SIGKILL)
+        return GreedyAgent.act(self, observation)

@@ -30,6 +30,7 @@ COMMANDS = {
     "run": "run a world with N local agent processes (server + agents in one command)",
     "server": "run the world server; agents connect to it",
     "agent": "run agents (players) against a server",
+    "replay": "re-simulate a recorded run (--record DIR) without agents and check its state hashes",
 }
 
 
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text, epilog=_exit_code_epilog(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         options.add_to_parser(p, name)
+        if name == "replay":
+            p.add_argument("dir", metavar="DIR", nargs="?",
+                           help="the directory a --record run wrote (required)")
     keys = sub.add_parser("keys", help="make CURVE key pairs: tickwire keys new NAME [--dir DIR]",
                           description="Make a CURVE key pair: DIR/NAME.key (public; give it to "
                           "the other side) and DIR/NAME.key_secret (mode 0600; keep it).")
@@ -160,6 +164,21 @@ def _lobby_summary(server: Any, world: World, error: LobbyTimeout) -> dict[str, 
     return summary
 
 
+def _resumed_values(values: dict[str, Any]) -> dict[str, Any]:
+    """With ``--resume DIR``: the recorded world and run-defining settings replace the given ones."""
+    from tickwire.server.record import RUN_FIELDS, RunReader
+
+    if not values.get("resume"):
+        return values
+    first = RunReader(values["resume"]).first
+    recorded = {**{k: first["config"][k] for k in RUN_FIELDS}, "world": first["world"]}
+    changed = {k: (values[k], v) for k, v in recorded.items() if values.get(k) != v}
+    if changed:
+        log.info("--resume: using the recorded %s", ", ".join(f"{k}={v!r}" for k, (_, v) in
+                                                               sorted(changed.items())))
+    return {**values, **recorded}
+
+
 def _make_run(values: dict[str, Any], command: str, world: World) -> tuple[Any, Any, Any]:
     """(server, run callable, progress) for ``tickwire run`` or ``tickwire server``."""
     from tickwire.server.launcher import LocalRun
@@ -169,13 +188,13 @@ def _make_run(values: dict[str, Any], command: str, world: World) -> tuple[Any, 
     config = options.server_config(values)
     progress = None if values["quiet"] else Progress(config.ticks)
     if command == "server":
-        server = WorldServer(world, config, progress)
+        server = WorldServer(world, config, progress, world_spec=values["world"])
         return server, server.run, progress
     load_agent_class(values["agent"])  # fail here, not in N child processes
     runner = LocalRun(world, config, values["agent"], values["agents"], values["transport"],
                       values["per_process"], progress,
                       logging.DEBUG if values["verbose"] else logging.WARNING,
-                      pin_cpus=values["pin_cpus"])
+                      pin_cpus=values["pin_cpus"], world_spec=values["world"])
     return runner.server, runner.run, progress
 
 
@@ -184,7 +203,14 @@ def _serve(values: dict[str, Any], command: str) -> ExitCode:
     from tickwire.server.grid_world import write_png
     from tickwire.server.summary import format_summary
 
+    values = _resumed_values(values)
+    if values["world"].partition(":")[0].endswith(".py"):  # the record must find it from anywhere
+        path, _, name = values["world"].partition(":")
+        values = {**values, "world": f"{os.path.abspath(path)}:{name}"}
     world = load_world(values["world"])
+    if values.get("record") or values.get("resume"):
+        # a file-size limit must give a clear "record failed", not a core dump (SIGXFSZ)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     if values.get("render") and not hasattr(world, "render"):
         raise ConfigError(f"--render: world {values['world']!r} has no render(state) method",
                           "--render")
@@ -246,6 +272,44 @@ def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
     return code
 
 
+# ---------------------------------------------------------------------------- replay
+def _replay(values: dict[str, Any], command: str) -> ExitCode:
+    """``tickwire replay DIR``: re-simulate a recorded run, compare every state hash."""
+    from tickwire.server.record import RunReader
+    from tickwire.server.replay import replay_run
+
+    if not values.get("dir"):
+        raise ConfigError("tickwire replay needs the record's directory: tickwire replay DIR "
+                          "(the DIR given to --record)")
+    world = load_world(RunReader(values["dir"]).first["world"])
+    report = replay_run(values["dir"], world)
+    code = ExitCode.OK if report.identical else ExitCode.REPLAY_DIFFERS
+    if values["json"]:
+        _print_json({**report.as_dict(), **_outcome(code)})
+    else:
+        print(_replay_text(report), flush=True)
+    return code
+
+
+def _replay_text(r: Any) -> str:
+    lines = [f"replayed {r.ticks} tick(s) of {r.world} (seed {r.seed}, {r.epochs} epoch(s): "
+             f"{', '.join(r.runs)}); final state hash {r.final_hash}"]
+    if r.torn_tail:
+        t = r.torn_tail
+        lines.append(f"torn tail: {t['file']} at byte {t['offset']} ({t['reason']}; {t['bytes']} "
+                     "byte(s) after the last complete tick; --resume truncates it)")
+    if r.first_difference:
+        d = r.first_difference
+        lines.append(f"DIFFERS at tick {d['tick']}: recorded hash {d['recorded']}, replayed "
+                     f"{d['replayed']}")
+    if r.damage:
+        d = r.damage
+        lines.append(f"DAMAGED record: {d['file']} at byte {d['offset']} ({d['reason']}); "
+                     f"ticks after {r.ticks - 1} could not be checked")
+    lines.append("identical" if r.identical else "NOT identical")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------- keys
 def _make_keys(args: argparse.Namespace) -> ExitCode:
     """``tickwire keys new NAME [--dir DIR]``."""
@@ -276,8 +340,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "keys":
             return int(_make_keys(args))
         values = options.resolve(args, args.command)
+        if args.command == "replay":
+            values["dir"] = args.dir
         _configure_logging(values)
-        command = _run_agents if args.command == "agent" else _serve
+        command = {"agent": _run_agents, "replay": _replay}.get(args.command, _serve)
         return int(command(values, args.command))
     except (TickwireError, KeyboardInterrupt) as e:
         return int(_report_error(args.command, e, as_json))

@@ -14,7 +14,9 @@ from tickwire.protocol.errors import (
     ConfigError,
     LobbyTimeout,
     ProtocolError,
+    RecordError,
     Refused,
+    ReplayMismatch,
     TickwireError,
     TransportError,
 )
@@ -29,6 +31,8 @@ class ExitCode(enum.IntEnum):
     TRANSPORT = 4
     REFUSED = 5
     PLAYERS_CRASHED = 6
+    RECORD_FAILED = 7
+    REPLAY_DIFFERS = 8
     INTERRUPTED = 130
 
     @property
@@ -52,6 +56,12 @@ MEANING: dict[ExitCode, str] = {
                       "`version`, ...)",
     ExitCode.PLAYERS_CRASHED: "the run could not go on: every player crashed, died or left before "
                               "the end (or an agent process of `tickwire run` died in the lobby)",
+    ExitCode.RECORD_FAILED: "the run record could not be written (disk full, write or fsync "
+                            "error: the run stopped, `--resume DIR` continues it) or a "
+                            "`--resume`/`replay` directory is unusable",
+    ExitCode.REPLAY_DIFFERS: "`tickwire replay` (or `--resume`): a re-simulated state hash differs "
+                             "from the recorded one, or a record is damaged (the tick or the "
+                             "file and byte offset are printed)",
     ExitCode.INTERRUPTED: "stopped by SIGINT or SIGTERM (the summary is still printed)",
 }
 
@@ -62,6 +72,8 @@ _FOR_ERROR: dict[type[BaseException], ExitCode] = {
     TransportError: ExitCode.TRANSPORT,
     Refused: ExitCode.REFUSED,
     ProtocolError: ExitCode.ERROR,
+    RecordError: ExitCode.RECORD_FAILED,
+    ReplayMismatch: ExitCode.REPLAY_DIFFERS,
     TickwireError: ExitCode.ERROR,
     KeyboardInterrupt: ExitCode.INTERRUPTED,
 }

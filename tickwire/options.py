@@ -26,7 +26,7 @@ from tickwire.server.config import MODES, ON_MISSING, ServerConfig
 DEFAULT_WORLD = "tickwire.server.grid_world:GridWorld"
 DEFAULT_AGENT = "tickwire.agents.examples.greedy_agent:GreedyAgent"
 ENV_PREFIX = "TICKWIRE_"
-COMMANDS = ("run", "server", "agent")
+COMMANDS = ("run", "server", "agent", "replay")
 
 _FROM_CONFIG: Any = object()  #: default: the config field's own default
 _TRUE = {"1", "true", "yes", "on"}
@@ -75,7 +75,7 @@ def _config_default(field: str) -> Any:
 
 
 _RS, _R, _S, _A = ("run", "server"), ("run",), ("server",), ("agent",)
-_ALL = ("run", "server", "agent")
+_ALL = ("run", "server", "agent", "replay")
 
 #: The table. Order is the order of ``--help`` and of the README table.
 OPTIONS: tuple[Option, ...] = (
@@ -116,6 +116,18 @@ OPTIONS: tuple[Option, ...] = (
            "server.ready_timeout_s", above=0, metavar="S"),
     Option("--events", "append the run's events (JSON lines) to FILE", _RS, str, None,
            "server.events_path", metavar="FILE"),
+    Option("--record", "record the run to DIR: an append-only action log with state hashes "
+           "and world checkpoints, for --resume and `tickwire replay`", _RS, str, None,
+           "server.record_dir", metavar="DIR"),
+    Option("--resume", "resume the run recorded in DIR from its last complete tick (recorded "
+           "world and settings; players join again) and keep recording to DIR", _S, str, None,
+           "server.resume_dir", metavar="DIR"),
+    Option("--fsync-every", "with --record: fsync the action log every K ticks (0 = never: a "
+           "machine crash may lose the tail)", _RS, int, _FROM_CONFIG, "server.fsync_every",
+           minimum=0, metavar="K"),
+    Option("--checkpoint-every", "with --record: checkpoint the world every N ticks (0 = never: "
+           "resume re-simulates from the start)", _RS, int, _FROM_CONFIG,
+           "server.checkpoint_every", minimum=0, metavar="N"),
     Option("--per-process", "players hosted by each agent process (fewer processes: faster on "
            "few cores)", _R, int, 1, minimum=1, metavar="K"),
     Option("--pin-cpus", "pin agent process i to core i mod cores and run it as SCHED_BATCH "

@@ -1,0 +1,406 @@
+"""The run record (``--record DIR``): an append-only action log plus periodic world checkpoints.
+
+Layout of DIR (one run; every server epoch of it, first and resumed, writes here):
+
+* ``log-EEEEEE.twr`` — one log per epoch. A sequence of frames, each ``<u32 length>
+  <u32 CRC32 of the payload> <payload>``; the payload is msgpack (the project codec, numpy
+  arrays inline, never pickle). The first frame is the header (``type: "header"``: format,
+  protocol and tickwire versions, world spec and name, seed, the run-defining config, run id,
+  epoch, ``start_tick``), then one ``type: "tick"`` frame per completed tick: the actions the
+  world stepped with (missing ones already filled in), who missed, the state hash after the
+  step, and every player's status (``status``: in the epoch's first tick record and whenever
+  a status changed; :class:`RunReader` fills it in for every tick).
+* ``checkpoint-TTTTTTTTTTTT.twc`` — one frame (``type: "checkpoint"``) with the world's
+  ``snapshot`` after tick T-1 (T ticks done) and its hash; written to a temp file, fsynced,
+  renamed, then the directory is fsynced. The newest :data:`KEEP_CHECKPOINTS` are kept.
+
+Reading follows etcd's WAL decoder: a frame that does not check out in the *last* log is a
+torn tail (the writer died mid-write: the frame runs past the end of the file, or ends the
+file, or holds a zeroed sector) — reported and, by ``--resume``, truncated. Anything else
+is damage, reported with its file and byte offset.
+
+Each frame is one ``write(2)`` (a killed server loses no complete tick); the log is fsynced
+every ``fsync_every`` ticks (0: never), before each checkpoint and at the end, so a machine
+crash loses at most the ticks since the last fsync. A failed write or fsync raises :class:`RecordError` and the
+recorder refuses further use: an fsync is never retried (after a failed fsync the kernel may
+have dropped the dirty pages, so "retry and go on" can silently lose data).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from tickwire.protocol.codec import decode_payload, encode_payload
+from tickwire.protocol.errors import ProtocolError, RecordError
+from tickwire.protocol.messages import VERSION
+
+from .snapshot import SNAPSHOT_LIMITS
+
+__all__ = ["RecordError", "Recorder", "RunReader", "TickRecord", "read_run", "Damage"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "tickwire-record"
+FORMAT_VERSION = 1
+FRAME_HEADER = struct.Struct("<II")  #: payload length, CRC32 of the payload
+#: No frame is larger (a checkpoint of a huge world included); a larger length is damage.
+MAX_FRAME_BYTES = 2**31 - 1
+KEEP_CHECKPOINTS = 3
+SECTOR = 512
+LOG_NAME = re.compile(r"^log-(\d{6})\.twr$")
+CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d{12})\.twc$")
+#: The ServerConfig fields that define a run: a resumed or replayed run uses the recorded ones.
+RUN_FIELDS = ("players", "ticks", "seed", "mode", "deadline_ms", "on_missing", "strikes")
+
+
+def log_path(directory: str | os.PathLike, epoch: int) -> Path:
+    return Path(directory) / f"log-{epoch:06d}.twr"
+
+
+def checkpoint_path(directory: str | os.PathLike, tick: int) -> Path:
+    return Path(directory) / f"checkpoint-{tick:012d}.twc"
+
+
+# ---------------------------------------------------------------------------- frames
+def pack_frame(record: dict[str, Any]) -> bytes:
+    """One framed record: length, CRC32, msgpack payload."""
+    payload = bytes(encode_payload(record, SNAPSHOT_LIMITS)[0])
+    return FRAME_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Where reading a file stopped: ``offset`` is the end of its last good frame."""
+    file: str
+    offset: int
+    size: int       #: bytes from ``offset`` to the end of the file (what truncation drops)
+    torn: bool      #: a torn tail (the writer died mid-write), not damage inside the file
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "offset": self.offset, "bytes": self.size, "torn": self.torn,
+                "reason": self.reason}
+
+
+def read_frames(path: Path, last: bool) -> tuple[list[dict[str, Any]], Damage | None]:
+    """Every good record in ``path`` and, if a frame did not check out, where and why.
+
+    ``last``: this is the newest log, where a bad final frame may be a torn tail."""
+    data = path.read_bytes()
+    records: list[dict[str, Any]] = []
+    off = 0
+    while off < len(data):
+        record, reason, torn = _frame_at(data, off)
+        if record is None:
+            return records, Damage(path.name, off, len(data) - off, last and torn, reason)
+        records.append(record)
+        off += FRAME_HEADER.size + FRAME_HEADER.unpack_from(data, off)[0]
+    return records, None
+
+
+def _frame_at(data: bytes, off: int) -> tuple[dict[str, Any] | None, str, bool]:
+    """(record, "", False) or (None, why it is bad, whether it looks torn)."""
+    left = len(data) - off
+    if left < FRAME_HEADER.size:
+        return None, f"{left} byte(s) of a frame header", True
+    length, crc = FRAME_HEADER.unpack_from(data, off)
+    if length > left - FRAME_HEADER.size:
+        return None, f"a frame of {length} bytes runs past the end of the file", True
+    start = off + FRAME_HEADER.size
+    payload = data[start:start + length]
+    ends_file = start + length == len(data)
+    if zlib.crc32(payload) != crc:
+        return None, "CRC mismatch", ends_file or _zero_sector(data, off, start + length)
+    try:
+        record = decode_payload([payload], SNAPSHOT_LIMITS)
+    except ProtocolError as e:
+        return None, f"undecodable payload: {e}", ends_file
+    if not isinstance(record, dict):
+        return None, "payload is not a map", ends_file
+    return record, "", False
+
+
+def _zero_sector(data: bytes, start: int, end: int) -> bool:
+    """True if a sector-aligned chunk of ``data[start:end]`` is all zeros (etcd's torn write)."""
+    pos = start
+    while pos < end:
+        chunk_end = min(end, (pos // SECTOR + 1) * SECTOR)
+        if not any(data[pos:chunk_end]):
+            return True
+        pos = chunk_end
+    return False
+
+
+# ---------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class TickRecord:
+    """One completed tick as recorded: what the replay page and ``tickwire replay`` read."""
+    epoch: int
+    run: str
+    tick: int
+    actions: dict[int, Any]        #: the actions the world stepped with, by player id
+    missing: frozenset[int]        #: players whose action was filled in (noop or repeat)
+    statuses: dict[int, str]       #: every player's status after the tick
+    state_hash: str                #: ``World.digest`` of the state after the step
+
+
+def _tick_record(raw: dict[str, Any], header: dict[str, Any], statuses: dict[int, str]
+                 ) -> TickRecord:
+    return TickRecord(header["epoch"], header["run"], raw["tick"],
+                      {int(pid): a for pid, a in raw["actions"]}, frozenset(raw["missing"]),
+                      statuses, raw["hash"])
+
+
+@dataclass
+class RunReader:
+    """Reads a record directory: ``headers`` (one per epoch) at once, ticks lazily.
+
+    Iterating :meth:`ticks` fills ``damage`` with the first frame that did not check out
+    (the iteration stops there)."""
+    directory: Path
+    logs: list[Path] = field(default_factory=list)
+    headers: list[dict[str, Any]] = field(default_factory=list)
+    damage: Damage | None = None
+
+    def __post_init__(self) -> None:
+        self.directory = Path(self.directory)
+        if not self.directory.is_dir():
+            raise RecordError(f"{self.directory} is not a directory: give the DIR a "
+                              "`--record DIR` run wrote")
+        self.logs = sorted(p for p in self.directory.iterdir() if LOG_NAME.match(p.name))
+        if not self.logs:
+            raise RecordError(f"{self.directory} holds no log-*.twr file: it is not a tickwire "
+                              "record (see --record)")
+        headers = [self._header(p, p is self.logs[-1]) for p in list(self.logs)]
+        self.headers = [h for h in headers if h is not None]
+        if not self.headers:
+            raise RecordError(f"{self.logs[0]}: no readable header; the record is unusable")
+
+    def _header(self, path: Path, last: bool) -> dict[str, Any] | None:
+        with open(path, "rb") as f:  # the first frame only: a log may be large
+            data = f.read(FRAME_HEADER.size)
+            if len(data) == FRAME_HEADER.size:
+                data += f.read(FRAME_HEADER.unpack(data)[0])
+        record, reason, torn = _frame_at(data, 0) if data else (None, "empty file", True)
+        if record is None or record.get("type") != "header":
+            if last and torn:  # died before its header was on disk: nothing of it counts
+                self.damage = Damage(path.name, 0, path.stat().st_size, True,
+                                     reason or "no header")
+                self.logs.remove(path)
+                return None
+            raise RecordError(f"{path}: the first frame is not a good header ({reason or 'wrong type'})")
+        if record.get("format") != FORMAT or record.get("format_version") != FORMAT_VERSION:
+            raise RecordError(f"{path}: not a {FORMAT} v{FORMAT_VERSION} file "
+                              f"(format {record.get('format')!r} v{record.get('format_version')!r})")
+        return record
+
+    @property
+    def first(self) -> dict[str, Any]:
+        return self.headers[0]
+
+    def ticks(self) -> Iterator[TickRecord]:
+        """Every recorded tick in order, across epochs; stops at the first bad frame."""
+        for i, path in enumerate(self.logs):
+            records, damage = read_frames(path, last=i == len(self.logs) - 1)
+            header, statuses = records[0], {}
+            for raw in records[1:]:
+                if raw.get("type") == "tick":
+                    if "status" in raw:  # written when a status changed
+                        statuses = {int(pid): st for pid, st in raw["status"]}
+                    yield _tick_record(raw, header, statuses)
+            if damage is not None:
+                self.damage = damage
+                return
+
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """(ticks done, path) of every checkpoint file, newest first."""
+        return list_checkpoints(self.directory)
+
+
+def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """(ticks done, path) of every checkpoint file in ``directory``, newest first."""
+    found = [(int(m.group(1)), p) for p in Path(directory).iterdir()
+             if (m := CHECKPOINT_NAME.match(p.name))]
+    return sorted(found, reverse=True)
+
+
+def read_run(directory: str | os.PathLike) -> Iterator[TickRecord]:
+    """Every recorded tick of the run in ``directory``, in order, across resumed epochs.
+
+    The reader API for tools (a replay page, analyses): ``for t in read_run(dir): t.tick,
+    t.actions, t.statuses, t.state_hash``. Use :class:`RunReader` for headers and damage."""
+    return RunReader(Path(directory)).ticks()
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's record, or RecordError if its frame does not check out."""
+    records, damage = read_frames(path, last=False)
+    if damage is not None or len(records) != 1 or records[0].get("type") != "checkpoint":
+        raise RecordError(f"{path}: damaged checkpoint "
+                          f"({damage.reason if damage else 'not one checkpoint frame'})")
+    return records[0]
+
+
+# ---------------------------------------------------------------------------- writing
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or a new file in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Recorder:
+    """Writes one epoch's log and the checkpoints; the server loop calls :meth:`tick` once
+    per completed tick and :meth:`close` at the end. Every I/O error becomes RecordError."""
+
+    def __init__(self, directory: str | os.PathLike, header: dict[str, Any], world: Any,
+                 fsync_every: int, checkpoint_every: int) -> None:
+        self.directory = Path(directory)
+        self.world = world
+        self.fsync_every = fsync_every
+        self.checkpoint_every = checkpoint_every
+        self.epoch = int(header["epoch"])
+        self.path = log_path(self.directory, self.epoch)
+        self.ticks = 0
+        self.fsyncs = 0
+        self._unsynced = 0
+        self._statuses: dict[int, str] | None = None
+        self._failed: str | None = None
+        self._file: BinaryIO | None = None
+        self._io("create the log", self._create, {**header, "type": "header", "format": FORMAT,
+                                                  "format_version": FORMAT_VERSION})
+
+    def _create(self, header: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for stale in self.directory.glob("checkpoint-*.tmp"):  # a server killed mid-checkpoint
+            log.info("record: removing %s, a checkpoint that was never completed", stale.name)
+            stale.unlink()
+        self._file = open(self.path, "xb", buffering=0)  # noqa: SIM115 (closed in close())
+        self._write(pack_frame(header))
+        self._sync()
+        if self.fsync_every:
+            fsync_directory(self.directory)
+
+    def _io(self, what: str, fn: Any, *args: Any) -> Any:
+        if self._failed:
+            raise RecordError(f"the record in {self.directory} already failed ({self._failed})")
+        try:
+            return fn(*args)
+        except OSError as e:
+            self._failed = f"{what}: {e}"
+            raise RecordError(f"could not {what} in {self.directory}: {e.strerror or e} "
+                              f"({type(e).__name__}, errno {e.errno}); the run stops here — "
+                              "free disk space or fix the device, then `tickwire server --resume "
+                              f"{self.directory}` continues from the last good tick") from e
+
+    def _sync(self) -> None:
+        assert self._file is not None
+        self._file.flush()
+        if self.fsync_every:
+            os.fsync(self._file.fileno())
+            self.fsyncs += 1
+        self._unsynced = 0
+
+    # ------------------------------------------------------------------ per tick
+    def tick(self, tick: int, actions: dict[int, Any], missing: frozenset[int],
+             statuses: dict[int, str], state: Any) -> None:
+        """Append tick ``tick`` (just stepped into ``state``); fsync / checkpoint when due."""
+        record = {"type": "tick", "tick": tick, "actions": list(actions.items()),
+                  "missing": sorted(missing), "hash": self.world.digest(state)}
+        if statuses != self._statuses:  # only when one changed: the reader carries them on
+            self._statuses = dict(statuses)
+            record["status"] = list(statuses.items())
+        frame = pack_frame(record)
+        self._io("write or fsync the log", self._append, frame)
+        done = tick + 1
+        if self.checkpoint_every and done % self.checkpoint_every == 0:
+            self.checkpoint(done, state)
+
+    def _write(self, frame: bytes) -> None:
+        """One write(2) per frame, no user-space buffer: a killed server loses no complete
+        tick (the kernel has it); only a machine crash can lose the ticks since the last fsync."""
+        assert self._file is not None
+        view = memoryview(frame)
+        while view:
+            view = view[self._file.write(view):]
+
+    def _append(self, frame: bytes) -> None:
+        self._write(frame)
+        self.ticks += 1
+        self._unsynced += 1
+        if self.fsync_every and self._unsynced >= self.fsync_every:
+            self._sync()
+
+    def checkpoint(self, done: int, state: Any) -> None:
+        """Save the world after ``done`` ticks (the log is synced first, so it never lags)."""
+        frame = pack_frame({"type": "checkpoint", "tick": done, "epoch": self.epoch,
+                            "hash": self.world.digest(state), "state": self.world.snapshot(state)})
+        self._io("sync the log", self._sync)
+        self._io("write a checkpoint", self._write_checkpoint, done, frame)
+
+    def _write_checkpoint(self, done: int, frame: bytes) -> None:
+        path = checkpoint_path(self.directory, done)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(frame)
+            f.flush()
+            if self.fsync_every:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if self.fsync_every:
+            fsync_directory(self.directory)
+        for _, old in list_checkpoints(self.directory)[KEEP_CHECKPOINTS:]:
+            old.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ end
+    def close(self) -> None:
+        """Flush and fsync what is left (unless an earlier write failed) and close the log."""
+        f, self._file = self._file, None
+        if f is None:
+            return
+        try:
+            if not self._failed:
+                self._io("sync the log", self._sync_file, f)
+        finally:
+            try:
+                f.close()
+            except OSError:  # the buffer could not be written: already reported, or it is now
+                if not self._failed:
+                    raise
+
+    def _sync_file(self, f: BinaryIO) -> None:
+        self._file = f
+        try:
+            self._sync()
+        finally:
+            self._file = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"dir": str(self.directory), "epoch": self.epoch, "ticks": self.ticks,
+                "fsyncs": self.fsyncs, "fsync_every": self.fsync_every,
+                "checkpoint_every": self.checkpoint_every}
+
+
+def run_header(world: Any, world_spec: str, config: Any, run_id: str, epoch: int,
+               start_tick: int = 0, previous_run: str | None = None) -> dict[str, Any]:
+    """The header of one epoch's log: enough to rebuild the world and replay the run."""
+    from tickwire import __version__
+    return {"protocol": VERSION, "tickwire": __version__, "world": world_spec,
+            "world_name": type(world).__name__, "seed": config.seed, "players": config.players,
+            "config": {name: getattr(config, name) for name in RUN_FIELDS}, "run": run_id,
+            "epoch": epoch, "start_tick": start_tick, "previous_run": previous_run}
+
+
+def world_spec_of(world: Any) -> str:
+    """``module:Class`` of a world object (what ``--world`` would name)."""
+    cls = type(world)
+    return f"{cls.__module__}:{cls.__qualname__}"
