@@ -8,7 +8,9 @@ decisions. It is the only module of ``agents`` besides ``worker`` that talks to 
 One process can host several agents (each its own player): they share one SUB socket,
 so each state is received and decoded once, and one PUSH socket; each has its own DEALER
 (its control identity). The hot path blocks on the state socket alone; control sockets
-are read when it is idle and every :data:`CONTROL_EVERY` states.
+are read when it is idle and every :data:`CONTROL_EVERY` states. In a world with private
+views (each tick also brings every player an OBSERVATION on its control socket) it polls
+all of them.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import zmq
 from tickwire.protocol import (
     AgentError,
     End,
+    Observation,
     ProtocolError,
     State,
     TransportError,
@@ -47,7 +50,7 @@ from tickwire.protocol.agent_rules import (
     Subscribe,
 )
 
-from .agent import Agent
+from .agent import Agent, space_object
 from .config import AgentConfig
 
 __all__ = ["AgentConfig", "AgentResult", "run"]
@@ -167,6 +170,9 @@ class AgentLoop:
 
     def _play_turn(self) -> None:
         """The hot path: block on the state socket; control when idle or every N states."""
+        if self.rules.private:  # each tick also brings an OBSERVATION on the control sockets
+            self._join_turn()
+            return
         if self.sockets.state_poller.poll(POLL_S * 1e3):
             self._read_states()
             self._states += 1
@@ -207,7 +213,10 @@ class AgentLoop:
         for d in decisions:
             kind = type(d)
             if kind is Act:
-                self._act(d.state)
+                if d.observations is None:
+                    self._act(d.state)
+                else:
+                    self._act_private(d.state, d.observations)
             elif kind is Send:
                 self._send(d)
             elif kind is Setup:
@@ -248,6 +257,8 @@ class AgentLoop:
                         self.results[i].name, welcome.player, welcome.run)
             return
         agent.rng = np.random.default_rng(welcome.seed)
+        agent.observation_space = space_object(welcome.observation_space)
+        agent.action_space = space_object(welcome.action_space)
         log.info("%s joined run %s as player %d", self.results[i].name, welcome.run,
                  welcome.player)
         self.in_user_code = "setup()"
@@ -262,6 +273,25 @@ class AgentLoop:
             payloads.append(agent.act(state.payload))
         self.in_user_code = None
         self._send(self.rules.acted(tick, payloads))
+
+    def _act_private(self, state: State, observations: list[Observation]) -> None:
+        """Private views: each player acts on its own observation unless its view says done."""
+        tick, payloads, acting = state.tick, [], []
+        for i, (agent, obs) in enumerate(zip(self.agents, observations)):
+            agent.tick, agent.shared, agent.reward = tick, state.payload, obs.reward
+            agent.terminated, agent.truncated, agent.step_info = (obs.terminated, obs.truncated,
+                                                                 obs.info)
+            if obs.terminated or obs.truncated:
+                self.in_user_code = "on_done()"
+                agent.on_done(obs.payload)
+            else:
+                self.in_user_code = "act()"
+                payloads.append(agent.act(obs.payload))
+                acting.append(i)
+            self.in_user_code = None
+        send = self.rules.acted(tick, payloads, acting)
+        if send is not None:
+            self._send(send)
 
     def _call_on_end(self, end: End) -> None:
         self.in_user_code = "on_end()"

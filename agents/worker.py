@@ -7,6 +7,11 @@ worker finishes, and ``close()`` (or leaving the ``with`` block) sends FIN with 
 sequence number and waits until the chief confirms it has read that FIN (which travels
 behind every item on the same connection): nothing sent is lost.
 
+The chief may publish parameters (``Chief.publish_params``): the worker keeps the newest
+version it has seen (``params``, ``params_version``) and stamps each item with it. A worker
+whose chief is gone (its connection dropped and stayed down) stops waiting: ``send`` raises,
+``stopping`` turns true, ``close`` returns.
+
 Why a confirmation and not ZeroMQ's linger: linger only waits until the data is in the
 kernel; when a process exits while the chief's receive queue is full, libzmq discards the
 messages still queued for that connection (up to its RCVHWM; see libzmq#1922 and #4660).
@@ -25,6 +30,7 @@ import zmq
 from tickwire.protocol import ProtocolError, TransportError, derive
 from tickwire.protocol.work import (
     ALL_TOPIC,
+    CHIEF_GONE_S,
     HEARTBEAT_IVL_MS,
     HEARTBEAT_TIMEOUT_MS,
     WorkAck,
@@ -32,6 +38,7 @@ from tickwire.protocol.work import (
     WorkFin,
     WorkHello,
     WorkItem,
+    WorkParams,
     decode_work,
     encode_work,
 )
@@ -62,7 +69,12 @@ def parse_worker_topic(topic: bytes) -> int | None:
 
 
 class Worker:
-    """One worker's connection to a :class:`server.Chief` at ``connect``."""
+    """One worker's connection to a :class:`server.Chief` at ``connect``.
+
+    ``params`` / ``params_version`` hold the newest parameters the chief published (None / 0
+    before the first); they are refreshed by :meth:`poll_params`, :meth:`wait_params` and
+    after every :meth:`send`, never behind the caller's back inside its own code.
+    """
 
     def __init__(self, connect: str, worker_id: int,
                  flush_timeout: float = FLUSH_TIMEOUT_S) -> None:
@@ -71,6 +83,8 @@ class Worker:
         self.id = worker_id
         self.seq = 0
         self.flush_timeout = flush_timeout
+        self.params: Any = None
+        self.params_version = 0
         self._stopping = False
         self._acked: int | None = None
         self._ctx = zmq.Context()
@@ -80,37 +94,94 @@ class Worker:
         self._sub.linger = 0
         self._sub.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)  # notices a vanished chief
         self._sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
-        self._monitor = self._sub.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        # up = the ZMTP handshake succeeded (a frozen chief still accepts TCP/ipc connections)
+        self._monitor = self._sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED
+                                                     | zmq.EVENT_DISCONNECTED)
         self._link_up = False
+        self._down_since: float | None = None  #: when a link that was up dropped
         self._sub.subscribe(ALL_TOPIC)
         self._sub.subscribe(worker_topic(worker_id))
         self._sub.connect(eps.state)
         self._push.connect(eps.actions)
         self._push.send_multipart(encode_work(WorkHello(worker_id)))
 
-    def send(self, data: Any, timeout: float = 60.0) -> int:
+    def send(self, data: Any, timeout: float = 60.0, version: int | None = None) -> int:
         """Send one item (any codec value: dicts, lists, numbers, numpy arrays); its seq.
 
+        The item carries ``version`` (default: :attr:`params_version`, the parameters this
+        data was produced with); afterwards the newest published parameters are picked up.
         Waits while the chief is behind (bounded memory, nothing dropped); raises
-        :class:`~protocol.TransportError` if the chief takes nothing for ``timeout`` s.
+        :class:`~protocol.TransportError` if the chief takes nothing for ``timeout`` s or
+        its connection drops for good (:data:`~protocol.work.CHIEF_GONE_S`).
         """
-        frames = encode_work(WorkItem(self.id, self.seq + 1, data))
-        if not self._push.poll(int(timeout * 1000), zmq.POLLOUT):
-            raise TransportError(f"worker {self.id}: the chief at {self._base} accepted nothing "
-                                 f"for {timeout:.0f} s; is it still running?")
+        v = self.params_version if version is None else version
+        frames = encode_work(WorkItem(self.id, self.seq + 1, data, v))
+        self._wait_writable(timeout)
         self._push.send_multipart(frames, copy=False)
         self.seq += 1
+        self.poll_params()
         return self.seq
+
+    def _wait_writable(self, timeout: float) -> None:
+        """Wait until the chief's queue takes a message; raise if it never will."""
+        deadline = time.monotonic() + timeout
+        poller = zmq.Poller()
+        poller.register(self._push, zmq.POLLOUT)
+        poller.register(self._monitor, zmq.POLLIN)
+        while not self._push.poll(0, zmq.POLLOUT):
+            if self.chief_gone:
+                raise TransportError(f"worker {self.id}: the chief at {self._base} is gone (its "
+                                     f"connection dropped and did not come back within "
+                                     f"{CHIEF_GONE_S:.0f} s); item {self.seq + 1} was not sent")
+            now = time.monotonic()
+            if now >= deadline:
+                raise TransportError(f"worker {self.id}: the chief at {self._base} accepted "
+                                     f"nothing for {timeout:.0f} s; is it still running?")
+            poller.poll(self._ms_until(deadline, now))
+
+    def _ms_until(self, deadline: float, now: float) -> int:
+        """Milliseconds to wait: until ``deadline``, or until a dropped link counts as gone."""
+        if self._down_since is not None:
+            deadline = min(deadline, self._down_since + CHIEF_GONE_S)
+        return max(0, int((deadline - now) * 1e3)) + 1
+
+    @property
+    def chief_gone(self) -> bool:
+        """True once the link to the chief, after being up, has been down for
+        :data:`~protocol.work.CHIEF_GONE_S` (a killed chief; a frozen one after the
+        heartbeat timeout)."""
+        self._update_link()
+        return (self._down_since is not None
+                and time.monotonic() - self._down_since >= CHIEF_GONE_S)
 
     @property
     def stopping(self) -> bool:
-        """True once the chief has asked the workers to stop (checked without blocking)."""
+        """True once the chief has asked the workers to stop, or is gone (checked without
+        blocking)."""
         while not self._stopping and self._sub.poll(0):
             self._read_control()
-        return self._stopping
+        return self._stopping or self.chief_gone
+
+    def poll_params(self) -> int:
+        """Take in what the chief published, without waiting; the newest parameter version."""
+        while self._sub.poll(0):
+            self._read_control()
+        return self.params_version
+
+    def wait_params(self, timeout: float, newer_than: int = 0) -> bool:
+        """Wait up to ``timeout`` s for parameters newer than version ``newer_than``
+        (default: any); False on timeout, or when the chief stops or is gone first."""
+        deadline = time.monotonic() + timeout
+        poller = self._control_poller()
+        while self.poll_params() <= newer_than:
+            now = time.monotonic()
+            if now >= deadline or self.stopping:
+                return False
+            poller.poll(self._ms_until(deadline, now))
+        return True
 
     def _read_control(self) -> None:
-        frames = self._sub.recv_multipart()
+        frames = self._sub.recv_multipart(copy=False)  # parameter arrays stay in their frames
         try:
             msg = decode_work(frames[1:])
         except ProtocolError as e:
@@ -120,57 +191,76 @@ class Worker:
             self._stopping = True
         elif isinstance(msg, WorkAck) and msg.worker == self.id:
             self._acked = msg.fin
+        elif isinstance(msg, WorkParams) and msg.version > self.params_version:
+            self.params, self.params_version = msg.params, msg.version  # older ones: skipped
 
     def wait_stopping(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the chief's stop; a pacing sleep that wakes early."""
-        if not self.stopping and self._sub.poll(int(timeout * 1000)):
-            return self.stopping
-        return self._stopping
+        """Wait up to ``timeout`` seconds for the chief's stop; a pacing sleep that wakes early
+        (also when the chief is gone). Parameters published meanwhile are taken in."""
+        deadline = time.monotonic() + timeout
+        poller = self._control_poller()
+        while not self.stopping:
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            poller.poll(self._ms_until(deadline, now))
+        return True
 
-    def _chief_connected(self) -> bool:
-        """Whether the link to the chief is up, after the monitor events seen so far."""
-        while self._monitor.poll(0):
-            event = recv_monitor_message(self._monitor)["event"]
-            self._link_up = event == zmq.EVENT_CONNECTED
-        return self._link_up
-
-    def close(self, error: str | None = None) -> None:
-        """Send FIN (last seq, and the error if the worker failed), wait until the chief
-        confirms it read it, close. Gives up after ``flush_timeout`` s or once the chief's
-        connection drops; what was then still queued may be lost, and the chief reports
-        this worker as dead without a FIN."""
-        frames = encode_work(WorkFin(self.id, self.seq, error or None))
-        deadline = time.monotonic() + self.flush_timeout
+    def _control_poller(self) -> zmq.Poller:
+        """A poller that wakes on the chief's messages and on link events."""
         poller = zmq.Poller()
         poller.register(self._sub, zmq.POLLIN)
         poller.register(self._monitor, zmq.POLLIN)
-        sent_at = None
+        return poller
+
+    def _update_link(self) -> None:
+        """Follow the monitor's connect/disconnect events seen so far."""
+        while self._monitor.poll(0):
+            event = recv_monitor_message(self._monitor)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._link_up, self._down_since = True, None
+            elif self._link_up:
+                self._link_up, self._down_since = False, time.monotonic()
+
+    def close(self, error: str | None = None) -> None:
+        """Send FIN (last seq, and the error if the worker failed), wait until the chief
+        confirms it read it, close. Gives up after ``flush_timeout`` s, or once the chief's
+        connection has been down for :data:`~protocol.work.CHIEF_GONE_S`; what was then
+        still queued may be lost, and the chief reports this worker as dead without a FIN."""
         try:
-            while self._acked != self.seq:
-                now = time.monotonic()
-                if now >= deadline:
-                    log.warning("worker %d: the chief did not confirm the last %d items within "
-                                "%.0f s; some may be lost", self.id, self.seq, self.flush_timeout)
-                    return
-                if sent_at is None or now - sent_at >= _FIN_REPEAT_S:
-                    if self._push.poll(int(min(_FIN_REPEAT_S, deadline - now) * 1e3), zmq.POLLOUT):
-                        self._push.send_multipart(frames, zmq.NOBLOCK)
-                        sent_at = time.monotonic()
-                    continue
-                events = dict(poller.poll(int(max(0.0, min(sent_at + _FIN_REPEAT_S, deadline)
-                                                  - now) * 1e3) + 1))
-                if self._monitor in events and not self._chief_connected():
-                    log.warning("worker %d: the chief at %s went away before confirming the "
-                                "last items", self.id, self._base)
-                    return
-                while self._sub in events and self._sub.poll(0):
-                    self._read_control()
+            self._flush(encode_work(WorkFin(self.id, self.seq, error or None)))
         finally:
             self._sub.disable_monitor()
             self._monitor.close()
             self._push.close()
             self._sub.close()
             self._ctx.term()
+
+    def _flush(self, fin: list) -> None:
+        """Send ``fin`` (repeated every second) until the chief confirms it, or give up."""
+        deadline = time.monotonic() + self.flush_timeout
+        sent_at: float | None = None
+        while self._acked != self.seq:
+            if self.chief_gone:
+                log.warning("worker %d: the chief at %s went away before confirming the "
+                            "last items", self.id, self._base)
+                return
+            now = time.monotonic()
+            if now >= deadline:
+                log.warning("worker %d: the chief did not confirm the last %d items within "
+                            "%.0f s; some may be lost", self.id, self.seq, self.flush_timeout)
+                return
+            due = sent_at is None or now - sent_at >= _FIN_REPEAT_S
+            if due and self._push.poll(0, zmq.POLLOUT):
+                self._push.send_multipart(fin, zmq.NOBLOCK)
+                sent_at, due = now, False
+            poller = self._control_poller()
+            if due:
+                poller.register(self._push, zmq.POLLOUT)
+            wake = deadline if due else min(deadline, sent_at + _FIN_REPEAT_S)
+            poller.poll(self._ms_until(wake, now))
+            while self._sub.poll(0):
+                self._read_control()
 
     def __enter__(self) -> Worker:
         return self

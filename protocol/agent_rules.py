@@ -27,6 +27,11 @@ The rules:
   seen (gaps: the publisher drops for slow subscribers) count as ``skipped``; states at or
   before the last tick acted on are ignored. Every hosted player acts on the same state and
   their actions go out as one ACTION (one player) or one ACTIONS batch (several).
+* **Private views.** When the WELCOME says ``private`` (the world gives each player its own
+  view), a player acts on tick *t* only once both the STATE of *t* and its own OBSERVATION
+  of *t* (from its control socket) are in; newer ones replace older ones while waiting. A
+  player whose OBSERVATION says terminated or truncated does not act on that tick (the
+  server does not wait for it); when no hosted player acts, nothing is sent.
 * **Other runs, heartbeats.** Messages of another run are ignored and do not count as the
   server being alive (while playing, a STATE or HEARTBEAT of another run starts a rejoin). HEARTBEATs and any control
   message of this run do.
@@ -63,6 +68,7 @@ from .messages import (
     Join,
     Leave,
     Message,
+    Observation,
     Ready,
     State,
     Welcome,
@@ -111,8 +117,13 @@ class Setup:
 
 @dataclass(slots=True)
 class Act:
-    """Every hosted player acts on ``state``; then report the payloads to :meth:`AgentRules.acted`."""
+    """The hosted players act on ``state``; then report the payloads to :meth:`AgentRules.acted`.
+
+    ``observations`` (private views only): each hosted player's OBSERVATION for this tick,
+    in hosting order; a terminated or truncated one does not act.
+    """
     state: State
+    observations: list[Observation] | None = None
 
 
 @dataclass(slots=True)
@@ -212,6 +223,9 @@ class AgentRules:
         self._slots = [None if slot is None else slot + i for i in range(len(names))]
         self.rejoining = False  #: joining again after the server's run changed
         self._last_sent: Send | None = None  # the last action(s) sent, for a resend
+        self.private = False  #: the world sends each player its own OBSERVATION
+        self._pending: State | None = None  # private views: the newest STATE not acted on
+        self._own: list[Observation | None] = [None] * len(names)
 
     # ------------------------------------------------------------------ timers
     def due(self, now: float) -> list[Decision]:
@@ -286,13 +300,41 @@ class AgentRules:
             self.last_heard = now
             if isinstance(msg, End):
                 return self._ended(msg)
+            if isinstance(msg, Observation):
+                return self._observed(agent, msg)
         return []
+
+    def _observed(self, agent: int, obs: Observation) -> list[Decision]:
+        """A player's private view: keep the newest; act if its STATE is in too."""
+        w, held = self.welcomes[agent], self._own[agent]
+        if w is None or obs.player != w.player or obs.tick <= self.last_tick:
+            return []
+        if held is None or obs.tick > held.tick:
+            self._own[agent] = obs
+        return self._try_act() if self.phase is Phase.PLAYING else []
+
+    def _try_act(self) -> list[Decision]:
+        """Private views: act once the pending STATE and every player's view of it are in."""
+        state = self._pending
+        if state is None or any(o is None or o.tick != state.tick for o in self._own):
+            return []
+        self._pending = None
+        return self._act_on(state, list(self._own))
+
+    def _act_on(self, state: State, observations: list[Observation] | None) -> list[Decision]:
+        gap = state.tick - self.last_tick - 1
+        if gap > 0:
+            for result in self.results:
+                result.skipped += gap
+        self.last_tick = state.tick
+        return [Act(state, observations)]
 
     def _welcomed(self, agent: int, welcome: Welcome, now: float) -> list[Decision]:
         if self.welcomes[agent] is not None:
             return []  # the answer to a retried JOIN
         self.welcomes[agent] = welcome
         self.run = self.run or welcome.run
+        self.private = self.private or welcome.private
         self.last_heard = now
         self.results[agent].player = welcome.player
         return [Setup(agent, welcome, self.rejoining), Subscribe(welcome.topic),
@@ -345,24 +387,27 @@ class AgentRules:
             if now - self.last_heard > self.server_timeout_s:  # other runs only, for long
                 return self._give_up(TransportError(self._silence_text()))
             return []
-        gap = newest.tick - self.last_tick - 1
-        if gap > 0:
-            for result in self.results:
-                result.skipped += gap
-        self.last_tick = newest.tick
-        return [Act(newest)]
+        if self.private:
+            self._pending = newest
+            return self._try_act()
+        return self._act_on(newest, None)
 
-    def acted(self, tick: int, payloads: Sequence[Any]) -> Send:
-        """The hosted players' actions for ``tick`` (in hosting order): the message to send."""
+    def acted(self, tick: int, payloads: Sequence[Any],
+              acting: Sequence[int] | None = None) -> Send | None:
+        """The actions for ``tick`` of the hosted players ``acting`` (indexes in hosting
+        order; default all), one payload each: the message to send (None if nobody acted)."""
+        welcomes = self.welcomes if acting is None else [self.welcomes[i] for i in acting]
+        if not welcomes:
+            return None
         self.seq += 1
-        for result in self.results:
-            result.ticks += 1
-        if len(payloads) == 1:
-            w = self.welcomes[0]
+        for i in range(len(self.results)) if acting is None else acting:
+            self.results[i].ticks += 1
+        if len(self.welcomes) == 1:
+            w = welcomes[0]
             send = Send(Socket.ACTIONS, Action(w.run, tick, w.player, self.seq, w.token,
                                                payloads[0]))
         else:
-            entries = [[w.player, w.token, p] for w, p in zip(self.welcomes, payloads)]
+            entries = [[w.player, w.token, p] for w, p in zip(welcomes, payloads)]
             send = Send(Socket.ACTIONS, Actions(self.run, tick, self.seq, entries))
         self._last_sent = Send(send.socket, send.message, send.agent, resend=True)
         return send
@@ -375,6 +420,7 @@ class AgentRules:
         self._unready, self._ready_retry = set(range(n)), set()
         self.phase, self.rejoining, self.run = Phase.JOINING, True, None
         self.last_tick, self._last_sent = -1, None
+        self._pending, self._own = None, [None] * n
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
         for result in self.results:
             result.rejoins += 1
@@ -389,8 +435,11 @@ class AgentRules:
             self._ready_retry.add(send.agent)
             self.phase = Phase.JOINING
         elif isinstance(msg, (Action, Actions)) and not send.resend:
+            players = ({msg.player} if isinstance(msg, Action) else
+                       {entry[0] for entry in msg.actions})
             for result in self.results:
-                result.ticks -= 1
+                if result.player in players:
+                    result.ticks -= 1
         return []  # a lost JOIN is retried on schedule; a lost LEAVE cannot be helped
 
     def stop(self, reason: str) -> list[Decision]:

@@ -43,6 +43,11 @@ class Welcome:
     ticks: int
     players: int
     world: dict = field(default_factory=dict)
+    #: True: an OBSERVATION (this player's private part) follows every STATE.
+    private: bool = False
+    #: This player's spaces in the form of :mod:`tickwire.protocol.spaces` (nil: not described).
+    observation_space: dict | None = None
+    action_space: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,25 @@ class State:
     run: str
     tick: int
     payload: Any = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """server → one agent (control, by identity): that player's private part of ``tick``.
+
+    Sent only to its player, never published; with the tick's STATE it forms the player's
+    view. A ``terminated`` or ``truncated`` player is out of the barrier until the world
+    says otherwise (e.g. a new episode); it does not act on that tick.
+    """
+    KIND: ClassVar[str] = "observation"
+    run: str
+    tick: int
+    player: int
+    payload: Any = None
+    reward: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
+    info: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,7 +149,7 @@ class Error:
     run: str = ""
 
 
-Message = Union[Join, Welcome, Ready, State, Action, Actions, Heartbeat, Leave, End, Error]
+Message = Union[Join, Welcome, Ready, State, Observation, Action, Actions, Heartbeat, Leave, End, Error]
 KINDS: dict[str, type] = {c.KIND: c for c in typing.get_args(Message)}
 
 

@@ -30,8 +30,9 @@ class Player:
 
     Accounting: every tick played counts once per player, in exactly one of ``answered``,
     ``missed`` (playing, no action in time), ``dead`` (its connection was down), ``left``
-    (after its LEAVE) and ``not_joined`` (it was not playing yet: never proved readiness,
-    or joined late). Ticks spent coming back after a death (a rejoin that has not proved
+    (after its LEAVE), ``not_joined`` (it was not playing yet: never proved readiness, or
+    joined late) and ``done`` (playing, but its own view said terminated or truncated: out
+    of that tick). Ticks spent coming back after a death (a rejoin that has not proved
     readiness yet) count as ``dead``. ``rejoins`` counts how often a new process took the
     slot back.
     """
@@ -50,6 +51,7 @@ class Player:
     dead: int = 0
     left: int = 0
     not_joined: int = 0
+    done: int = 0
     streak: int = 0  #: consecutive missed ticks
     rejoins: int = 0
     key: str | None = None  #: the key name (ZAP User-Id) the slot is bound to; None without keys
@@ -80,7 +82,7 @@ class Player:
         return {"id": self.id, "name": self.name, "status": self.status.value,
                 "answered": self.answered, "missed": self.missed, "late": self.late,
                 "dead": self.dead, "left": self.left, "not_joined": self.not_joined,
-                "rejoins": self.rejoins,
+                "rejoins": self.rejoins, "done": self.done,
                 "mean_ms": None if mean is None else round(mean, 3),
                 "p99_ms": None if p99 is None else round(p99, 3)}
 
@@ -164,13 +166,17 @@ class Roster:
         """Players not part of the tick being opened, with the status that keeps them out."""
         return {p.id: p.status for p in self.players.values() if p.status not in PLAYING}
 
-    def split(self) -> tuple[list[int], list[int], dict[int, Status]]:
-        """(accepting, awaited, absent) for the tick being opened, in one pass."""
+    def split(self, done: frozenset[int] = frozenset()
+              ) -> tuple[list[int], list[int], dict[int, Status]]:
+        """(accepting, awaited, absent) for the tick being opened, in one pass; playing
+        players in ``done`` (their view said terminated/truncated) are in none of them."""
         accepting: list[int] = []
         awaited: list[int] = []
         absent: dict[int, Status] = {}
         for p in self.players.values():
             status = p.status
+            if done and p.id in done:
+                continue
             if status is Status.ACTIVE:
                 accepting.append(p.id)
                 awaited.append(p.id)
@@ -180,9 +186,12 @@ class Roster:
                 absent[p.id] = status
         return accepting, awaited, absent
 
-    def count(self, result: TickResult, absent: dict[int, Status]) -> list[Player]:
+    def count(self, result: TickResult, absent: dict[int, Status],
+              done: frozenset[int] = frozenset()) -> list[Player]:
         """Count a closed tick for everyone; return the players that missed it (in id order)."""
         players = self.players
+        for pid in done:
+            players[pid].done += 1
         for pid, action in result.actions.items():
             players[pid].record_answer(action, result.response_s[pid])
         missed = []

@@ -29,9 +29,23 @@ from typing import Any, NamedTuple, Protocol, Union
 from .barrier import Offer, TickBarrier, TickResult
 from .endpoints import Endpoints
 from .errors import ConfigError, ProtocolError
-from .messages import VERSION, Action, Actions, End, Error, Heartbeat, Join, Leave, Message, Ready, Welcome
+from .messages import (
+    VERSION,
+    Action,
+    Actions,
+    End,
+    Error,
+    Heartbeat,
+    Join,
+    Leave,
+    Message,
+    Observation,
+    Ready,
+    Welcome,
+)
 from .roster import Player, Roster
 from .server_status import PLAYING, PlayerEvent, Status, TextEnum
+from .spaces import Checker, SpaceError, action_checker
 
 
 class InvalidAction(ProtocolError, ValueError):
@@ -221,18 +235,35 @@ def _accept_any(action: Any) -> Any:
     return action
 
 
+class View(Protocol):
+    """One player's private view of a tick (``tickwire.server.world.PlayerView`` is one)."""
+    observation: Any
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict | None
+
+
+#: ``spaces(player) -> (observation space, action space)`` as wire maps (None: not described).
+Spaces = Callable[[int], "tuple[dict | None, dict | None]"]
+
+
 class ServerRules:
     """Everything the world server decides, for one run; feed it events, do what it returns.
 
     ``describe`` gives the world description sent in WELCOME (asked per WELCOME: it may depend
     on ``World.reset``); ``validate`` returns the action or raises :class:`InvalidAction`;
-    ``noop`` gives the action used for a player that missed a tick.
+    ``noop`` gives the action used for a player that missed a tick. ``private``: the world
+    gives each player its own view (:meth:`begin_tick` is passed a ``view`` function).
+    ``spaces`` gives a player's spaces for its WELCOME; a described action space replaces
+    ``validate`` for that player's actions.
     """
 
     def __init__(self, settings: RuleSettings, run_id: str | None = None, *,
                  describe: Callable[[], dict] = dict, validate: Callable[[Any], Any] = _accept_any,
                  noop: Callable[[], Any] = lambda: None, endpoints: Endpoints | None = None,
-                 fixed_slots: dict[str, int] | None = None) -> None:
+                 fixed_slots: dict[str, int] | None = None,
+                 private: bool = False, spaces: Spaces | None = None) -> None:
         self.settings = settings
         #: {key name: slot}: that key always gets that slot (and its name); no other key may
         self._fixed = dict(fixed_slots or {})
@@ -268,6 +299,11 @@ class ServerRules:
         self._now = 0.0  #: the latest time the lobby was asked about (JOIN times)
         self._first_tick = 0  #: the tick the run started at (a resumed run starts later)
         self._joined_at: dict[int, float] = {}
+        self._private = private
+        self._spaces = spaces
+        self._checks: dict[int, Checker] = {}  #: per-player action checkers (spaces given)
+        self._wire_spaces: dict[int, tuple[dict | None, dict | None]] = {}
+        self._done: frozenset[int] = frozenset()  #: out of the open tick by their own view
 
     # ------------------------------------------------------------------ control socket
     def receive_control(self, identity: bytes, msg: Message | ProtocolError,
@@ -365,10 +401,23 @@ class ServerRules:
 
     def _welcome(self, p: Player) -> Welcome:
         cfg = self.settings
+        obs_space, act_space = self._player_spaces(p.id)
         return Welcome(run=self.run_id, player=p.id, name=p.name, seed=p.seed, token=p.token,
                        topic=p.topic, mode=cfg.mode,
                        deadline_ms=int(cfg.deadline_ms) if cfg.mode == "deadline" else None,
-                       ticks=cfg.ticks, players=cfg.players, world=self._describe())
+                       ticks=cfg.ticks, players=cfg.players, world=self._describe(),
+                       private=self._private, observation_space=obs_space,
+                       action_space=act_space)
+
+    def _player_spaces(self, pid: int) -> tuple[dict | None, dict | None]:
+        """A player's spaces, asked once; a described action space becomes its checker."""
+        if self._spaces is None:
+            return None, None
+        if pid not in self._wire_spaces:
+            spaces = self._wire_spaces[pid] = self._spaces(pid)
+            if spaces[1] is not None:
+                self._checks[pid] = action_checker(spaces[1])
+        return self._wire_spaces[pid]
 
     def _refuse(self, identity: bytes, reason: Rejection, text: str, outs: list[Output]) -> None:
         self._reject(reason, text, None, outs)
@@ -475,8 +524,9 @@ class ServerRules:
         if p is None:
             return outs
         try:
-            action = self._validate(payload)
-        except InvalidAction as e:
+            check = self._checks.get(pid) if self._checks else None
+            action = self._validate(payload) if check is None else check(payload)
+        except (InvalidAction, SpaceError) as e:
             self._invalid(p, tick, e, outs)
             return outs
         offer = self.barrier.offer(p.id, tick, action, now=now)
@@ -499,16 +549,18 @@ class ServerRules:
                      f"during tick {self.barrier.tick}", p.id, outs)
         return outs
 
-    def _invalid(self, p: Player, tick: int, error: InvalidAction, outs: list[Output]) -> None:
+    def _invalid(self, p: Player, tick: int, error: ProtocolError, outs: list[Output]) -> None:
         """Reject it; release the player's place in the open tick; tell the agent once."""
         if tick == self.barrier.tick:
             self.barrier.drop(p.id)  # it answered, badly: don't stall the tick for it
         self._reject(Rejection.INVALID_ACTION, f"player {p.id} tick {tick}: {error}", p.id, outs)
         if p.id not in self._told_invalid:
             self._told_invalid.add(p.id)
+            space = self._wire_spaces.get(p.id, (None, None))[1]
+            spec = (f"your action space is {space}" if space is not None else
+                    f"the action spec is {self._describe().get('action_spec', {})}")
             outs.append(Send(p.identity, Error(
-                Rejection.INVALID_ACTION.value, f"tick {tick}: {error}; the action spec is "
-                f"{self._describe().get('action_spec', {})}", self.run_id)))
+                Rejection.INVALID_ACTION.value, f"tick {tick}: {error}; {spec}", self.run_id)))
 
     def receive_auth_failure(self, detail: str) -> Sequence[Output]:
         """A peer failed the CURVE handshake; nothing of it was delivered. Counted (once: the
@@ -651,13 +703,38 @@ class ServerRules:
     def anyone_playing(self) -> bool:
         return any(p.status in PLAYING for p in self.roster.players.values())
 
-    def begin_tick(self, tick: int, now: float) -> None:
-        """Open ``tick`` (its STATE is about to be published): who may answer, who is awaited."""
+    def begin_tick(self, tick: int, now: float,
+                   view: Callable[[int], View] | None = None) -> Sequence[Output]:
+        """Open ``tick`` (its STATE is about to be published): who may answer, who is awaited.
+
+        With ``view`` (a world with per-player views): each playing player's view is asked
+        for, sent to that player alone as an OBSERVATION (returned as ``Send`` outputs, by
+        control identity), and a view saying terminated/truncated keeps that player out of
+        the tick (counted ``done``).
+        """
         self.tick = tick
         self._cut_off = False
-        accepting, awaited, self._absent = self.roster.split()
+        outs = self._views(tick, view) if view is not None else _NOTHING
+        accepting, awaited, self._absent = self.roster.split(self._done)
         self.barrier.begin(tick, accepting, awaited, now=now,
                            deadline=None if self._deadline_s is None else now + self._deadline_s)
+        return outs
+
+    def _views(self, tick: int, view: Callable[[int], View]) -> list[Output]:
+        outs: list[Output] = []
+        done = []
+        for p in self.roster.players.values():
+            if p.status not in PLAYING:
+                continue
+            v = view(p.id)
+            over = bool(v.terminated) or bool(v.truncated)
+            if over:
+                done.append(p.id)
+            outs.append(Send(p.identity, Observation(
+                self.run_id, tick, p.id, v.observation, float(v.reward), bool(v.terminated),
+                bool(v.truncated), dict(v.info or {}))))
+        self._done = frozenset(done)
+        return outs
 
     def may_close(self, now: float) -> bool:
         """Every awaited player answered, the deadline passed, or an actions connection was
@@ -669,7 +746,7 @@ class ServerRules:
     def close_tick(self) -> TickClosed:
         """Close the open tick: count it, strike repeat missers, fill in missing actions."""
         result = self.barrier.close()
-        missed = self.roster.count(result, self._absent)
+        missed = self.roster.count(result, self._absent, self._done)
         changes: list[StatusChange] = []
         strikes = self.roster.strikes
         for p in missed:

@@ -31,6 +31,10 @@ HEARTBEAT_TIMEOUT_MS = 4000
 #: closes with 0 (its peers are going away with it), a connecting side that must deliver a
 #: last report (a host's failure) uses this.
 LINGER_MS = 1000
+#: A worker whose link to the chief was up and stays down this long takes the chief for gone:
+#: ``send()`` raises, ``stopping`` turns true, ``close()`` stops waiting for a confirmation.
+#: (A killed chief's link drops at once; a frozen one's after the heartbeat timeout.)
+CHIEF_GONE_S = 2.0
 #: How long a stopping pool or chief gives its processes to exit before terminating them.
 STOP_GRACE_S = 2.0
 #: A topic every subscriber takes: calls, END and STOP travel on it.
@@ -95,11 +99,13 @@ class WorkHello:
 
 @dataclass(frozen=True)
 class WorkItem:
-    """worker → chief: one item; ``seq`` is 1, 2, 3, ... per worker."""
+    """worker → chief: one item; ``seq`` is 1, 2, 3, ... per worker; ``version`` is the
+    parameter version (:class:`WorkParams`) the worker held when it sent it, 0 for none."""
     KIND: ClassVar[str] = "work.item"
     worker: int
     seq: int
     data: Any = None
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,8 +132,18 @@ class WorkAck:
     fin: int
 
 
+@dataclass(frozen=True)
+class WorkParams:
+    """chief → every worker (topic ``all``), and again to a worker that subscribes late (its
+    own topic): the whole parameter set ``params`` of ``version`` (1, 2, 3, ...) in one
+    message, so a worker never holds half of one version and half of another."""
+    KIND: ClassVar[str] = "work.params"
+    version: int
+    params: Any = None
+
+
 WorkMessage = Union[PoolCall, PoolStop, HostReady, HostResults, HostFailed,
-                    WorkHello, WorkItem, WorkFin, WorkEnd, WorkAck]
+                    WorkHello, WorkItem, WorkFin, WorkEnd, WorkAck, WorkParams]
 WORK_KINDS: dict[str, type] = {c.KIND: c for c in typing.get_args(WorkMessage)}
 
 

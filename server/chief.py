@@ -8,6 +8,10 @@
             ...
     # leaving the block: workers are told to stop, everything they sent is drained
 
+``publish_params(params)`` broadcasts the latest parameters (a dict of numpy arrays, say) to
+every worker, versioned 1, 2, 3, ...; a worker that subscribes late is sent the newest, and
+each item says which version it was produced with (``item.version``).
+
 Items from each worker must arrive with seq 1, 2, 3, ...; a jump is recorded as a gap and
 a repeat as a duplicate (dropped). A worker whose process exits or whose connection drops
 is reported (``stats()``, a log warning). ``stop()`` publishes END, keeps receiving until
@@ -24,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from tickwire.agents.process import reap
 from tickwire.agents.worker import parse_worker_topic, worker_process, worker_topic
 from tickwire.protocol import TickwireError
@@ -35,6 +40,7 @@ from tickwire.protocol.work import (
     WorkHello,
     WorkItem,
     WorkMessage,
+    WorkParams,
 )
 
 from .hub import Hub
@@ -50,10 +56,11 @@ _DRAIN_BUDGET = 4096
 
 @dataclass(frozen=True)
 class Item:
-    """One piece of data from one worker."""
+    """One piece of data from one worker, produced with parameter ``version`` (0: none)."""
     worker: int
     seq: int
     data: Any
+    version: int = 0
 
 
 @dataclass
@@ -120,7 +127,7 @@ class Ledger:
             log.warning("worker %d: items %d..%d never arrived", w.id, w.last_seq + 1, msg.seq - 1)
         w.last_seq = msg.seq
         w.received += 1
-        return Item(w.id, msg.seq, msg.data)
+        return Item(w.id, msg.seq, msg.data, msg.version)
 
     def on_unsubscribe(self, wid: int, now: float) -> None:
         """The worker's topic went away: it closed, or its link timed out."""
@@ -153,6 +160,17 @@ class Ledger:
                     w.received)
 
 
+def _snapshot(obj: Any) -> Any:
+    """A copy of every numpy array in ``obj`` (through dicts, lists and tuples)."""
+    if isinstance(obj, np.ndarray):
+        return obj.copy()
+    if isinstance(obj, dict):
+        return {k: _snapshot(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_snapshot(v) for v in obj)
+    return obj
+
+
 class Chief:
     """The chief's end: a :class:`~tickwire.server.hub.Hub` (XPUB for END, acknowledgements
     and liveness; PULL for the workers' items), the ledger, and the worker processes."""
@@ -164,7 +182,25 @@ class Chief:
         self.workers = self._ledger.workers
         self._procs: dict[int, Any] = {}
         self._buffer: deque[Item] = deque()
+        self._params: WorkParams | None = None
         self._closed = False
+
+    @property
+    def params_version(self) -> int:
+        """The version of the last :meth:`publish_params` (0: none yet)."""
+        return 0 if self._params is None else self._params.version
+
+    def publish_params(self, params: Any, copy: bool = True) -> int:
+        """Publish ``params`` (e.g. a dict of numpy arrays) to every worker; its version.
+
+        One message per version, so a worker holds one whole version or the previous one;
+        a worker that subscribes later gets the newest. The arrays travel zero-copy; with
+        ``copy`` (default) they are first snapshotted once, so updating them in place right
+        after this call cannot change what is still being sent.
+        """
+        self._params = WorkParams(self.params_version + 1, _snapshot(params) if copy else params)
+        self._publish(ALL_TOPIC, self._params)
+        return self._params.version
 
     @property
     def rejected(self) -> int:
@@ -249,7 +285,10 @@ class Chief:
             w = self.workers.get(wid)
             if not sub.on:
                 self._ledger.on_unsubscribe(wid, time.monotonic())
-            elif w is not None and w.fin is not None:  # its FIN beat its subscription here
+                continue
+            if self._params is not None:  # a late (or reconnected) worker: the newest version
+                self._publish(worker_topic(wid), self._params)
+            if w is not None and w.fin is not None:  # its FIN beat its subscription here
                 self._publish(worker_topic(wid), WorkAck(wid, w.fin))
 
     def _reap(self) -> None:

@@ -97,9 +97,11 @@ class WorldServer:
             self.events.close()
             raise
         self.endpoints = self.sockets.endpoints
+        self._views = world.has_player_views
         self.rules = ServerRules(config, describe=world.describe, validate=world.validate_action,
                                  noop=world.noop, endpoints=self.endpoints,
-                                 fixed_slots=keys.slots if keys else None)
+                                 fixed_slots=keys.slots if keys else None, private=self._views,
+                                 spaces=world.wire_spaces)
         self.run_id = self.rules.run_id
         self.start_tick = self.resumed.tick if self.resumed else 0
         self.rules.tick = self.start_tick
@@ -219,7 +221,10 @@ class WorldServer:
                 return state, StopReason.NO_PLAYERS_LEFT.value
             frames = self._tick_frames = encode(State(self.run_id, tick, world.observe(state)))
             now = time.monotonic()
-            rules.begin_tick(tick, now)
+            if self._views:  # each player's own view goes to it alone, before the STATE
+                self._carry_out(rules.begin_tick(tick, now, self._viewer(state)))
+            else:
+                rules.begin_tick(tick, now)
             self.sockets.publish(frames)
             rules.published(now)
             while not rules.may_close(now) and not self._stop_reason:
@@ -235,6 +240,10 @@ class WorldServer:
             if self._progress:
                 self._progress(tick + 1, self)
         return state, self._stop_reason or StopReason.TICKS_DONE.value
+
+    def _viewer(self, state: Any) -> Callable[[int], Any]:
+        observe_player = self.world.observe_player
+        return lambda player: observe_player(state, player)
 
     def _open_recorder(self) -> Recorder | None:
         """The run record's writer (``--record`` / ``--resume``), its header written."""
@@ -393,6 +402,7 @@ class WorldServer:
             "ticks_per_s": round((ticks - self.start_tick) / elapsed, 2) if elapsed > 0 else None,
             "state_hash": self.world.digest(state) if state is not None else None,
             "players": players,
+            **(self.world.summarize(state) if state is not None else {}),
             "rejected": {r.value: n for r, n in sorted(self.rejected.items())},
             # peak resident memory of this (server) process; Linux reports KiB
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

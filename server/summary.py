@@ -20,12 +20,35 @@ def format_summary(s: dict[str, Any]) -> str:
     for p in s["players"]:
         ms = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         lines.append(f"{p['id']:>3}  {p['name'][:20]:<20} {p['status']:<9} "
-                     f"{'-' if p['score'] is None else p['score']:>6} {p['answered']:>8} "
+                     f"{_score(p['score']):>6} {p['answered']:>8} "
                      f"{p['missed']:>6} {p['late']:>5} {p.get('dead', 0):>5} {ms(p['mean_ms']):>8} "
                      f"{ms(p['p99_ms']):>8}")
+    done = [p for p in s["players"] if p.get("done")]
+    if done:
+        lines.append("out of the tick by their own view (done): " + ", ".join(
+            f"player {p['id']} {p['done']}" for p in done))
+    episodes = s.get("episodes")
+    if episodes:
+        lines.append(_episodes(episodes, s.get("agents")))
     if s["rejected"]:
         lines.append("rejected messages: " + ", ".join(f"{k} {v}" for k, v in s["rejected"].items()))
     return "\n".join(lines)
+
+
+def _score(v: Any) -> str:
+    return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def _episodes(episodes: list[dict[str, Any]], agents: list[str] | None) -> str:
+    """Finished episodes and each player's mean return over them."""
+    players = len(episodes[0]["returns"])
+    names = agents or [str(i) for i in range(players)]
+    means = [sum(e["returns"][i] for e in episodes) / len(episodes) for i in range(players)]
+    last = episodes[-1]
+    return (f"{len(episodes)} episode(s) finished; mean return: "
+            + ", ".join(f"{n} {m:.3f}" for n, m in zip(names, means))
+            + f"; last (episode {last['episode']}, {last['steps']} steps): "
+            + ", ".join(f"{r:.3f}" for r in last["returns"]))
 
 
 def to_json(s: dict[str, Any]) -> str:

@@ -2,11 +2,26 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, NamedTuple
 
 from tickwire.protocol import state_digest
 from tickwire.protocol.loading import load_object  # noqa: F401  (re-exported for worlds)
 from tickwire.protocol.server_rules import InvalidAction  # noqa: F401  (part of the World API)
+from tickwire.protocol.spaces import from_gymnasium
+
+
+class PlayerView(NamedTuple):
+    """What one player alone receives for a tick (see :meth:`World.observe_player`).
+
+    ``terminated`` or ``truncated`` takes the player out of the tick: it is not waited for,
+    its action is not accepted, the tick counts as ``done`` for it. It plays again as soon
+    as a later view says neither (e.g. the world started a new episode).
+    """
+    observation: Any = None
+    reward: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
+    info: dict | None = None
 
 from .snapshot import restore_state, snapshot_state
 
@@ -58,6 +73,40 @@ class World(ABC):
             if type(action) is not int or not 0 <= action < n:
                 raise InvalidAction(f"action {action!r} is not an int in 0..{n - 1}")
         return action
+
+    # ------------------------------------------------------------------ per-player views
+    # Optional: a world that overrides observe_player sends each playing player its own
+    # OBSERVATION every tick (to that player only), besides the shared STATE.
+
+    def observe_player(self, state: Any, player: int) -> PlayerView:
+        """``player``'s private view of ``state``: observation, reward, terminated, truncated
+        and info. Not overridden: every player sees only ``observe(state)`` (no extra cost)."""
+        raise NotImplementedError
+
+    @property
+    def has_player_views(self) -> bool:
+        """True if this world overrides :meth:`observe_player`."""
+        return type(self).observe_player is not World.observe_player
+
+    def observation_space(self, player: int) -> Any:
+        """``player``'s observation space: a Gymnasium space, a space map of
+        :mod:`tickwire.protocol.spaces`, or None (not described)."""
+        return None
+
+    def action_space(self, player: int) -> Any:
+        """``player``'s action space (as :meth:`observation_space`); when given, the server
+        checks every action against it instead of calling :meth:`validate_action`."""
+        return None
+
+    def wire_spaces(self, player: int) -> tuple[dict | None, dict | None]:
+        """(observation space, action space) of ``player`` as wire maps (None: not described)."""
+        obs, act = self.observation_space(player), self.action_space(player)
+        return (None if obs is None else from_gymnasium(obs),
+                None if act is None else from_gymnasium(act))
+
+    def summarize(self, state: Any) -> dict[str, Any]:
+        """Extra entries for the run's summary (e.g. per-episode returns); default none."""
+        return {}
 
     def digest(self, state: Any) -> str:
         """A hash of the state for determinism checks (default: of ``observe(state)``)."""

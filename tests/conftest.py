@@ -180,7 +180,8 @@ def event(kind: str, **fields) -> Callable[[dict], bool]:
 
 def accounted(p: dict) -> int:
     """Ticks a player's summary accounts for: each tick is exactly one of these."""
-    return p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"]
+    return (p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"]
+            + p.get("done", 0))
 
 
 def player(summary: dict, pid: int) -> dict:

@@ -141,6 +141,17 @@ def test_the_parallel_players_example_gives_the_same_actions(tmp_path):
     assert "same actions: yes" in out.stdout and "PlayerPool" in out.stdout
 
 
+def test_the_a3c_example_learns_cartpole_and_loses_nothing(tmp_path):
+    pytest.importorskip("gymnasium")
+    out = _run_example([f"{ROOT}/examples/a3c_cartpole.py", "--target", "150",
+                        "--episodes", "1500", "--time-limit", "45"], tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "nothing lost" in out.stdout and "LOST" not in out.stdout
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("mean return of the last 20 episodes: "), out.stdout
+    assert float(last.split(": ")[1]) >= 100, out.stdout  # a random policy scores ~22
+
+
 # --- the ledger's rules, with an explicit clock (pure unit: no processes) ----------------
 
 def _item(w, seq):

@@ -27,6 +27,7 @@ _EXPORTS = {
     "Worker": "tickwire.agents.worker",
     "World": "tickwire.server.world",
     "InvalidAction": "tickwire.server.world",
+    "PlayerView": "tickwire.server.world",
     "GridWorld": "tickwire.server.grid_world",
     "WorldServer": "tickwire.server.loop",
     "ServerConfig": "tickwire.server.config",
@@ -83,7 +84,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
         PlayerStartError,
         PoolStateError,
     )
-    from tickwire.server.world import InvalidAction, World
+    from tickwire.server.world import InvalidAction, PlayerView, World
 
 
 def __getattr__(name: str) -> Any:

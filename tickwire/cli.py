@@ -32,6 +32,9 @@ COMMANDS = {
     "agent": "run agents (players) against a server",
     "replay": "re-simulate a recorded run (--record DIR) without agents and check its state hashes",
 }
+#: Commands with their own parser: ``tickwire bench`` and ``tickwire check-world``.
+OWN_PARSER = {"bench": "benchmark tickwire against the alternatives (tickwire bench --help)",
+              "check-world": "check a World class for mistakes (tickwire check-world --help)"}
 
 
 def _exit_code_epilog() -> str:
@@ -78,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--slot", type=int, default=None, metavar="N", help="a server that allows "
                      "this key gives it player slot N (and the name NAME), and that slot to "
                      "no other key")
-    sub.add_parser("bench", help="benchmark tickwire against the alternatives "
-                   "(tickwire bench --help)", add_help=False)
+    for name, text in OWN_PARSER.items():
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
@@ -122,7 +125,11 @@ def _configure_logging(values: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------- run / server
 def load_world(spec: str) -> World:
-    """The world named by ``--world`` (a World subclass or instance)."""
+    """The world named by ``--world``: a World subclass or instance, or ``pettingzoo:MODULE``
+    (``MODULE.parallel_env()`` hosted by :class:`~tickwire.server.pettingzoo_world.PettingZooWorld`)."""
+    if spec.startswith("pettingzoo:"):
+        from tickwire.server.pettingzoo_world import PREFIX, PettingZooWorld
+        return PettingZooWorld(spec[len(PREFIX):])
     cls = load_object(spec, "world")
     world = cls() if isinstance(cls, type) else cls
     if not isinstance(world, World):
@@ -198,7 +205,21 @@ def _make_run(values: dict[str, Any], command: str, world: World) -> tuple[Any, 
     return runner.server, runner.run, progress
 
 
-def _serve(values: dict[str, Any], command: str) -> ExitCode:
+def _world_defaults(values: dict[str, Any], command: str, given: set[str],
+                    world: World) -> dict[str, Any]:
+    """A world that knows its player count (a PettingZoo env) sets --agents/--players unless
+    given; its agents sample their action spaces unless --agent is given."""
+    values = dict(values)
+    count = getattr(world, "default_players", None)
+    key = "agents" if command == "run" else "players"
+    if count and key not in given:
+        values[key] = count
+    if command == "run" and "agent" not in given and values["world"].startswith("pettingzoo:"):
+        values["agent"] = options.SAMPLING_AGENT
+    return values
+
+
+def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) -> ExitCode:
     """``tickwire run`` / ``tickwire server``: play the run, print its summary."""
     from tickwire.server.grid_world import write_png
     from tickwire.server.summary import format_summary
@@ -208,6 +229,7 @@ def _serve(values: dict[str, Any], command: str) -> ExitCode:
         path, _, name = values["world"].partition(":")
         values = {**values, "world": f"{os.path.abspath(path)}:{name}"}
     world = load_world(values["world"])
+    values = _world_defaults(values, command, given, world)
     if values.get("record") or values.get("resume"):
         # a file-size limit must give a clear "record failed", not a core dump (SIGXFSZ)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -330,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["bench"]:  # its own parser: many flags that only it has
         from tickwire.bench import main as bench_main
         return bench_main(argv[1:])
+    if argv[:1] == ["check-world"]:
+        from tickwire.server.check import main as check_main
+        return check_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except ConfigError as e:  # bad usage: unknown flag, missing command, ...
@@ -343,8 +368,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             values["dir"] = args.dir
         _configure_logging(values)
-        command = {"agent": _run_agents, "replay": _replay}.get(args.command, _serve)
-        return int(command(values, args.command))
+        if args.command == "agent":
+            return int(_run_agents(values, args.command))
+        if args.command == "replay":
+            return int(_replay(values, args.command))
+        return int(_serve(values, args.command, options.given(args, args.command)))
     except (TickwireError, KeyboardInterrupt) as e:
         return int(_report_error(args.command, e, as_json))
     except Exception as e:  # a bug in the user's world/agent or in tickwire: keep the traceback

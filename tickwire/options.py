@@ -25,6 +25,8 @@ from tickwire.server.config import MODES, ON_MISSING, ServerConfig
 
 DEFAULT_WORLD = "tickwire.server.grid_world:GridWorld"
 DEFAULT_AGENT = "tickwire.agents.examples.greedy_agent:GreedyAgent"
+#: The agent of ``tickwire run --world pettingzoo:...`` without --agent: samples its action space.
+SAMPLING_AGENT = "tickwire.agents.examples.random_agent:RandomAgent"
 ENV_PREFIX = "TICKWIRE_"
 COMMANDS = ("run", "server", "agent", "replay")
 
@@ -84,13 +86,16 @@ OPTIONS: tuple[Option, ...] = (
            "server.bind", metavar="ADDRESS"),
     Option("--connect", "base address of the server, e.g. tcp://HOST:5555 or ipc:///tmp/tw "
            "(required)", _A, str, None, "agent.connect", metavar="ADDRESS"),
-    Option("--players", "players to wait for before the run starts", _S, int, _FROM_CONFIG,
+    Option("--players", "players to wait for before the run starts (a PettingZoo world: its "
+           "agent count)", _S, int, _FROM_CONFIG,
            "server.players", minimum=1, metavar="N"),
-    Option("--agents", "local agent processes (players) to start", _R, int, 4, "server.players",
+    Option("--agents", "local agent processes (players) to start (a PettingZoo world: its "
+           "agent count)", _R, int, 4, "server.players",
            minimum=1, metavar="N"),
     Option("--agent", "agent class, pkg.module:Class or path/file.py:Class", ("run", "agent"),
            str, DEFAULT_AGENT, metavar="SPEC"),
-    Option("--world", "world class, pkg.module:Class or path/file.py:Class", _RS, str,
+    Option("--world", "world class, pkg.module:Class or path/file.py:Class, or "
+           "pettingzoo:MODULE for MODULE.parallel_env()", _RS, str,
            DEFAULT_WORLD, metavar="SPEC"),
     Option("--ticks", "ticks to run", _RS, int, _FROM_CONFIG, "server.ticks", minimum=0,
            metavar="N"),
@@ -251,6 +256,15 @@ def resolve_one(o: Option, given: Any, environ: Mapping[str, str]) -> Any:
     value = _convert(o, raw, source)
     _check(o, value, source)
     return value
+
+
+def given(args: argparse.Namespace | Mapping[str, Any], command: str,
+          environ: Mapping[str, str] | None = None) -> set[str]:
+    """The dest names of ``command``'s options set by a flag or a (non-empty) variable."""
+    environ = os.environ if environ is None else environ
+    values = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
+    return {o.dest for o in for_command(command)
+            if values.get(o.dest) is not None or environ.get(o.env, "").strip()}
 
 
 def resolve(args: argparse.Namespace | Mapping[str, Any], command: str,

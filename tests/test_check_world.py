@@ -1,0 +1,53 @@
+"""``tickwire check-world``: a good world passes, each broken one is named in plain words."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import marl_worlds as mw
+import pytest
+from tickwire.server.check import check_world
+from tickwire.server.grid_world import GridWorld
+
+
+@pytest.mark.parametrize("make", [GridWorld, mw.PrivateCounter], ids=["grid", "private"])
+def test_good_worlds_pass(make):
+    assert check_world(make, players=3, ticks=20) == []
+
+
+@pytest.mark.parametrize("cls, words", [
+    (mw.Nondeterministic, "not deterministic"),
+    (mw.Unsendable, "cannot be sent"),
+    (mw.OutOfSpace, "does not fit observation_space(0)"),
+    (mw.BadScores, "returned 1 scores for 3 players"),
+    (mw.BadView, "reward 'lots' is not a number"),
+    (mw.CrashingStep, "step() at tick 0 raised KeyError"),
+])
+def test_broken_worlds_are_named(cls, words):
+    problems = check_world(cls, players=3, ticks=20)
+    assert any(words in p for p in problems), problems
+
+
+def test_a_pettingzoo_env_with_different_observation_sizes_passes():
+    pytest.importorskip("mpe2")
+    from tickwire.server.pettingzoo_world import PettingZooWorld
+    assert check_world(lambda: PettingZooWorld("mpe2.simple_adversary_v3"), ticks=30) == []
+
+
+def test_the_command_exits_0_when_good_and_1_when_not():
+    world_file = mw.__file__
+    ok = subprocess.run([sys.executable, "-m", "tickwire", "check-world", f"{world_file}:PrivateCounter",
+                         "--ticks", "10"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "OK" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "tickwire", "check-world", f"{world_file}:BadScores",
+                          "--ticks", "10"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1
+    assert "problem: scores() returned 1 scores for 2 players" in bad.stdout
+
+
+def test_pettingzoo_infos_keep_what_can_travel():
+    import numpy as np
+    from tickwire.server.pettingzoo_world import _plain_info
+    info = {"a": np.float32(1.5), "b": {"c": [1, np.int64(2), object()]}, "d": object(), 3: "x"}
+    assert _plain_info(info) == {"a": 1.5, "b": {"c": [1, 2]}, "3": "x"}
