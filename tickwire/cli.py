@@ -138,13 +138,18 @@ def load_world(spec: str) -> World:
     return world
 
 
-def _stop_on_signals(server: Any) -> list[str]:
-    """SIGINT/SIGTERM end the run cleanly; the returned list records which arrived."""
+def _stop_on_signals(box: list[Any]) -> list[str]:
+    """SIGINT/SIGTERM end the run cleanly; the returned list records which arrived.
+
+    Installed before the server and the agent processes exist (``box`` gets the server
+    later), so a signal in the first second still ends in the clean path: agents reaped,
+    the ipc directory removed."""
     received: list[str] = []
 
     def handler(signum: int, frame: object) -> None:
         received.append(signal.Signals(signum).name)
-        server.stop(f"signal {signal.Signals(signum).name}")
+        if box:
+            box[0].stop(f"signal {signal.Signals(signum).name}")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
@@ -231,8 +236,12 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
     if values.get("render") and not hasattr(world, "render"):
         raise ConfigError(f"--render: world {values['world']!r} has no render(state) method",
                           "--render")
+    box: list[Any] = []
+    received = _stop_on_signals(box)
     server, run, progress = _make_run(values, command, world)
-    received = _stop_on_signals(server)
+    box.append(server)
+    if received:  # a signal came while the server was being built
+        server.stop(f"signal {received[0]}")
     try:
         summary = run()
     except LobbyTimeout as e:
@@ -256,7 +265,7 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
 
 # ---------------------------------------------------------------------------- agent
 def _result_dict(r: Any) -> dict[str, Any]:
-    keys = ("name", "player", "ticks", "skipped", "reason", "errors")
+    keys = ("name", "player", "ticks", "skipped", "reason", "errors", "rejoins")
     out = {k: getattr(r, k, None) for k in keys}
     end = getattr(r, "end", None)
     out["scores"] = list(end.scores) if end is not None else None
