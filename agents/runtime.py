@@ -220,7 +220,7 @@ class AgentLoop:
             elif kind is Send:
                 self._send(d)
             elif kind is Setup:
-                self._setup(d.agent, d.welcome)
+                self._setup(d.agent, d.welcome, d.again)
             elif kind is Subscribe:
                 self.sockets.state.setsockopt(zmq.SUBSCRIBE, d.topic)
             elif kind is ServerComplained:
@@ -249,9 +249,13 @@ class AgentLoop:
                             send.message.tick)
             self.carry_out(self.rules.send_failed(send, time.monotonic()))
 
-    def _setup(self, i: int, welcome: Welcome) -> None:
+    def _setup(self, i: int, welcome: Welcome, again: bool = False) -> None:
         agent = self.agents[i]
         agent.player_id, agent.info = welcome.player, welcome
+        if again:  # the server's run changed and we joined it again: setup() already ran
+            log.warning("%s rejoined as player %d in run %s (the server's run changed)",
+                        self.results[i].name, welcome.player, welcome.run)
+            return
         agent.rng = np.random.default_rng(welcome.seed)
         agent.observation_space = space_object(welcome.observation_space)
         agent.action_space = space_object(welcome.action_space)

@@ -32,10 +32,19 @@ The rules:
   of *t* (from its control socket) are in; newer ones replace older ones while waiting. A
   player whose OBSERVATION says terminated or truncated does not act on that tick (the
   server does not wait for it); when no hosted player acts, nothing is sent.
-* **Other runs, heartbeats.** Messages of another run (a restarted server, stale traffic)
-  are ignored and do not count as the server being alive. HEARTBEATs and any control
+* **Other runs, heartbeats.** Messages of another run are ignored and do not count as the
+  server being alive (while playing, a STATE or HEARTBEAT of another run starts a rejoin). HEARTBEATs and any control
   message of this run do.
 * **End.** The first END of this run, on either socket, calls ``on_end`` and finishes.
+* **Asked again.** A STATE for the tick last acted on (the server publishes the open tick's
+  STATE again when an actions connection was lost) sends that tick's action again; the
+  server rejects a duplicate harmlessly.
+* **Rejoin.** A message of another run while playing means a server at the same address
+  now runs a new run (restarted or resumed): every hosted player JOINs again asking for
+  the slot it had, within the server timeout. Its WELCOME gives a :class:`Setup` with
+  ``again=True`` (the user's ``setup`` is not called twice), then READY, then play from
+  the new run's next STATE. While rejoining, a ``slot_taken`` or ``run_in_progress``
+  refusal is retried (the server may not have seen the old connection go yet).
 * **Silence.** Once playing, no message of this run for longer than the server timeout
   means the server is gone: give up with a :class:`TransportError` that says what to do.
 * **Stop.** A stop request (signal, error in user code) sends LEAVE for every welcomed
@@ -50,11 +59,27 @@ from typing import Any, Union
 
 from .endpoints import Endpoints
 from .errors import AgentError, TickwireError, TransportError
-from .messages import Action, Actions, End, Error, Join, Leave, Message, Observation, Ready, State, Welcome
+from .messages import (
+    Action,
+    Actions,
+    End,
+    Error,
+    Heartbeat,
+    Join,
+    Leave,
+    Message,
+    Observation,
+    Ready,
+    State,
+    Welcome,
+)
 
 JOIN_RETRY_S = 0.5   #: a JOIN without answer is sent again after this long
 READY_RETRY_S = 0.01  #: a READY that could not be sent (actions socket not connected) is retried
 
+
+#: Refusals that are retried while rejoining (the server has not seen the old connection go).
+_RETRY_ON_REJOIN = frozenset({"slot_taken", "run_in_progress"})
 
 # Decisions are slotted records the loop only reads. They are not frozen: a frozen
 # dataclass costs about a microsecond more to build, and two are built per tick.
@@ -72,6 +97,7 @@ class Send:
     socket: Socket
     message: Message
     agent: int = 0
+    resend: bool = False  #: an action sent again on request (not counted twice)
 
 
 @dataclass(slots=True)
@@ -82,9 +108,11 @@ class Subscribe:
 
 @dataclass(slots=True)
 class Setup:
-    """Hosted player ``agent`` was welcomed: give it its WELCOME and call its ``setup``."""
+    """Hosted player ``agent`` was welcomed: give it its WELCOME and call its ``setup``
+    (``again``: a rejoin after the server's run changed; ``setup`` was called already)."""
     agent: int
     welcome: Welcome
+    again: bool = False
 
 
 @dataclass(slots=True)
@@ -136,6 +164,7 @@ class AgentResult:
     end: End | None = None  #: the server's END, if one arrived
     reason: str = ""        #: why it stopped: ``end: <reason>``, or the stop reason
     errors: list[str] = field(default_factory=list)  #: ERROR texts the server sent
+    rejoins: int = 0        #: times it joined again because the server's run changed
 
     def __str__(self) -> str:
         """One line: who, how many ticks acted on and skipped, how it ended, the scores."""
@@ -191,6 +220,9 @@ class AgentRules:
         self._unready = set(range(len(names)))  # no WELCOME yet, or READY not sent yet
         self._ready_retry: set[int] = set()
         self._next_join = now  # JOINs are due at once
+        self._slots = [None if slot is None else slot + i for i in range(len(names))]
+        self.rejoining = False  #: joining again after the server's run changed
+        self._last_sent: Send | None = None  # the last action(s) sent, for a resend
         self.private = False  #: the world sends each player its own OBSERVATION
         self._pending: State | None = None  # private views: the newest STATE not acted on
         self._own: list[Observation | None] = [None] * len(names)
@@ -223,8 +255,7 @@ class AgentRules:
         return max(0.0, at - now)
 
     def _joins(self) -> list[Decision]:
-        return [Send(Socket.CONTROL, Join(self.results[i].name,
-                                          None if self.slot is None else self.slot + i), i)
+        return [Send(Socket.CONTROL, Join(self.results[i].name, self._slots[i]), i)
                 for i in sorted(self._unready) if self.welcomes[i] is None]
 
     def _ready_retries(self) -> list[Decision]:
@@ -232,7 +263,12 @@ class AgentRules:
         return [self._ready(i) for i in sorted(retry)]
 
     def _join_timed_out(self) -> list[Decision]:
-        if any(w is None for w in self.welcomes):
+        if self.rejoining:
+            text = (f"the server at {self.endpoints.base} now runs another run "
+                    f"({self.other_run!r}); this agent could not rejoin it as player(s) "
+                    f"{self._slots} within the server timeout ({self.server_timeout_s:g} s)"
+                    + (f": {self.results[0].errors[-1]}" if self.results[0].errors else ""))
+        elif any(w is None for w in self.welcomes):
             text = (f"no WELCOME from a tickwire server at {self.endpoints.base} after "
                     f"{self.join_timeout_s:g} s: is the server running, and is the address "
                     "(and its next two ports) reachable from here?")
@@ -301,17 +337,22 @@ class AgentRules:
         self.private = self.private or welcome.private
         self.last_heard = now
         self.results[agent].player = welcome.player
-        return [Setup(agent, welcome), Subscribe(welcome.topic), self._ready(agent)]
+        return [Setup(agent, welcome, self.rejoining), Subscribe(welcome.topic),
+                self._ready(agent)]
 
     def _ready(self, agent: int) -> Send:
         w = self.welcomes[agent]
         self._unready.discard(agent)
         if not self._unready:
             self.phase = Phase.PLAYING
+            self.rejoining = False
         return Send(Socket.ACTIONS, Ready(w.run, w.player, w.token), agent)
 
     def _error(self, agent: int, error: Error, now: float) -> list[Decision]:
         result = self.results[agent]
+        if self.welcomes[agent] is None and self.rejoining and error.code in _RETRY_ON_REJOIN:
+            result.errors.append(error.text)
+            return []  # the server has not seen our old connection go yet: JOIN again soon
         if self.welcomes[agent] is None:
             return self._give_up(AgentError(error.code, f"the server refused {result.name}: "
                                             f"{error.text} ({error.code})"))
@@ -330,6 +371,8 @@ class AgentRules:
             if run != self.run:
                 if self.run is not None:
                     self.other_run = run
+                    if self.phase is Phase.PLAYING and isinstance(msg, (State, Heartbeat)):
+                        return self._rejoin(now)
                 continue
             self.last_heard = now
             if isinstance(msg, State):
@@ -338,6 +381,8 @@ class AgentRules:
                 return self._ended(msg)
         if self.phase is not Phase.PLAYING:
             return []
+        if newest is not None and newest.tick == self.last_tick and self._last_sent is not None:
+            return [self._last_sent]  # asked again: our action for this tick was lost
         if newest is None or newest.tick <= self.last_tick:
             if now - self.last_heard > self.server_timeout_s:  # other runs only, for long
                 return self._give_up(TransportError(self._silence_text()))
@@ -359,10 +404,27 @@ class AgentRules:
             self.results[i].ticks += 1
         if len(self.welcomes) == 1:
             w = welcomes[0]
-            return Send(Socket.ACTIONS, Action(w.run, tick, w.player, self.seq, w.token,
+            send = Send(Socket.ACTIONS, Action(w.run, tick, w.player, self.seq, w.token,
                                                payloads[0]))
-        entries = [[w.player, w.token, p] for w, p in zip(welcomes, payloads)]
-        return Send(Socket.ACTIONS, Actions(self.run, tick, self.seq, entries))
+        else:
+            entries = [[w.player, w.token, p] for w, p in zip(welcomes, payloads)]
+            send = Send(Socket.ACTIONS, Actions(self.run, tick, self.seq, entries))
+        self._last_sent = Send(send.socket, send.message, send.agent, resend=True)
+        return send
+
+    def _rejoin(self, now: float) -> list[Decision]:
+        """The server's run changed under us: JOIN again for the same slots (module docstring)."""
+        n = len(self.results)
+        self._slots = [r.player for r in self.results]
+        self.welcomes = [None] * n
+        self._unready, self._ready_retry = set(range(n)), set()
+        self.phase, self.rejoining, self.run = Phase.JOINING, True, None
+        self.last_tick, self._last_sent = -1, None
+        self._pending, self._own = None, [None] * n
+        self.join_deadline, self._next_join = now + self.server_timeout_s, now
+        for result in self.results:
+            result.rejoins += 1
+        return self.due(now)
 
     # ------------------------------------------------------------------ failures, stop, end
     def send_failed(self, send: Send, now: float) -> list[Decision]:
@@ -372,7 +434,7 @@ class AgentRules:
             self._unready.add(send.agent)
             self._ready_retry.add(send.agent)
             self.phase = Phase.JOINING
-        elif isinstance(msg, (Action, Actions)):
+        elif isinstance(msg, (Action, Actions)) and not send.resend:
             players = ({msg.player} if isinstance(msg, Action) else
                        {entry[0] for entry in msg.actions})
             for result in self.results:

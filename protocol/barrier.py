@@ -80,6 +80,12 @@ class TickBarrier:
         self._awaited.discard(player)
         return Offer.ACCEPTED
 
+    def admit(self, player: int) -> None:
+        """Let ``player`` answer the open tick too (not awaited): it became able to play
+        after the tick was opened (a rejoin or a late join)."""
+        if self._open:
+            self._accepting = self._accepting | {player}
+
     def drop(self, player: int) -> None:
         """Stop waiting for ``player`` (it died or left); an action it already sent stays."""
         self._awaited.discard(player)

@@ -18,14 +18,23 @@ from .digest import player_seed
 from .server_status import PLAYING, PlayerEvent, Status, next_status
 
 
+def secret_topic() -> bytes:
+    """A new readiness topic. It is secret (only WELCOME carries it) and random: a stranger
+    who subscribed to it would keep it alive at the XPUB and hide this player's death."""
+    return f"tw.{secrets.token_hex(16)}".encode()
+
+
 @dataclass
 class Player:
     """One player slot and what we know about it.
 
     Accounting: every tick played counts once per player, in exactly one of ``answered``,
     ``missed`` (playing, no action in time), ``dead`` (its connection was down), ``left``
-    (after its LEAVE), ``not_joined`` (it never proved readiness before the run started) and
-    ``done`` (playing, but its own view said terminated or truncated: out of that tick).
+    (after its LEAVE), ``not_joined`` (it was not playing yet: never proved readiness, or
+    joined late) and ``done`` (playing, but its own view said terminated or truncated: out
+    of that tick). Ticks spent coming back after a death (a rejoin that has not proved
+    readiness yet) count as ``dead``. ``rejoins`` counts how often a new process took the
+    slot back.
     """
     id: int
     name: str
@@ -44,6 +53,7 @@ class Player:
     not_joined: int = 0
     done: int = 0
     streak: int = 0  #: consecutive missed ticks
+    rejoins: int = 0
     key: str | None = None  #: the key name (ZAP User-Id) the slot is bound to; None without keys
     last_action: Any = None
     _rt_sum: float = 0.0
@@ -58,10 +68,10 @@ class Player:
 
     def record_absence(self, status: Status) -> None:
         """Count a tick this player was not part of, by the status it had during that tick."""
-        if status is Status.DEAD:
-            self.dead += 1
-        elif status is Status.LEFT:
+        if status is Status.LEFT:
             self.left += 1
+        elif status is Status.DEAD or self.rejoins:  # dead, or still coming back after a death
+            self.dead += 1
         else:
             self.not_joined += 1
 
@@ -72,7 +82,7 @@ class Player:
         return {"id": self.id, "name": self.name, "status": self.status.value,
                 "answered": self.answered, "missed": self.missed, "late": self.late,
                 "dead": self.dead, "left": self.left, "not_joined": self.not_joined,
-                "done": self.done,
+                "rejoins": self.rejoins, "done": self.done,
                 "mean_ms": None if mean is None else round(mean, 3),
                 "p99_ms": None if p99 is None else round(p99, 3)}
 
@@ -105,19 +115,31 @@ class Roster:
         return next((i for i in range(self.capacity)
                      if i not in self.players and i not in reserved), None)
 
-    def add(self, slot: int, name: str, identity: bytes) -> Player:
+    def add(self, slot: int, name: str, identity: bytes, ticks_before: int = 0) -> Player:
+        """A new player in ``slot``; ``ticks_before`` ticks were played without it (late join)."""
         name = name or f"player-{slot}"
         if any(p.name == name for p in self.players.values()):
             name = f"{name}-{slot}"  # names are for people: keep them unique
-        # The readiness topic is secret (only WELCOME carries it): a stranger who subscribed to
-        # it would keep it alive at the XPUB and hide this player's death.
         player = Player(id=slot, name=name, identity=identity, token=secrets.token_hex(8),
-                        topic=f"tw.{secrets.token_hex(16)}".encode(),
-                        seed=player_seed(self.seed, slot))
+                        topic=secret_topic(), seed=player_seed(self.seed, slot),
+                        not_joined=ticks_before)
         self.players[slot] = player
         self._by_identity[identity] = player
         self._by_topic[player.topic] = player
         return player
+
+    def rejoin(self, player: Player, identity: bytes) -> None:
+        """A new process takes ``player``'s slot back: new control identity, token and
+        readiness topic (the old process's traffic, if any still arrives, no longer counts)."""
+        self._by_identity.pop(player.identity, None)
+        self._by_topic.pop(player.topic, None)
+        player.rejoins += 1
+        player.identity, player.token = identity, secrets.token_hex(8)
+        player.topic = secret_topic()  # new and random too: the old one may be known
+        player.subscribed = player.ready_sent = False
+        player.streak = 0
+        self._by_identity[identity] = player
+        self._by_topic[player.topic] = player
 
     def remove(self, player: Player) -> None:
         """Forget a player that went away in the lobby, freeing its slot."""

@@ -10,10 +10,13 @@ the time it read once per loop turn, and carries out what comes back:
 * :class:`StatusChange` whenever a player's status changes (decided by the one table in
   :mod:`tickwire.protocol.server_status`).
 
-What it covers: JOIN/WELCOME/refusal, the readiness proof (subscription seen + READY seen),
-the end of the lobby, action acceptance and every rejection, the missing-action policy,
-strikes, death and reconnection, LEAVE, when a heartbeat is due, and with ``--tick-rate`` when
-the next tick may start (:mod:`tickwire.protocol.pacing`).
+What it covers: JOIN/WELCOME/refusal, rejoin of a dead slot and late join (:meth:`_claim`
+is the one place a JOIN is bound to a slot), the readiness proof (subscription seen + READY
+seen), the end of the lobby, action acceptance and every rejection, the missing-action
+policy, strikes, death and reconnection, LEAVE, lost actions connections (:class:`Republish`,
+``dropped_connection``), probes of players gone before they subscribed (:class:`Probe`),
+when a heartbeat is due, and with ``--tick-rate`` when the next tick may start
+(:mod:`tickwire.protocol.pacing`).
 """
 from __future__ import annotations
 
@@ -83,6 +86,9 @@ class Rejection(TextEnum):
     STALE = "stale"
     FUTURE_TICK = "future_tick"
     DUPLICATE = "duplicate"
+    # the server cut an actions connection (oversized or undecodable frames) that no
+    # player's death or LEAVE explains: what was queued behind it on that connection is lost
+    DROPPED_CONNECTION = "dropped_connection"
     # a JOIN that was refused
     FULL = "full"
     SLOT_TAKEN = "slot_taken"
@@ -144,6 +150,18 @@ class Publish(NamedTuple):
     message: Message
 
 
+class Republish(NamedTuple):
+    """Publish the open tick's STATE again: an actions connection was lost, and agents that
+    already answered this tick send their action again (a duplicate is rejected harmlessly)."""
+    tick: int
+
+
+class Probe(NamedTuple):
+    """Check that ``identity`` still has a control connection; if it has none, tell
+    :meth:`ServerRules.control_lost` (a player gone before it subscribed)."""
+    identity: bytes
+
+
 class Accepted:
     """The action (or batch entry) was accepted for the open tick; nothing else to do.
 
@@ -178,7 +196,13 @@ class StatusChange(NamedTuple):
     detail: str = ""
 
 
-Output = Union[Send, Publish, Accepted, Rejected, StatusChange]
+Output = Union[Send, Publish, Republish, Probe, Accepted, Rejected, StatusChange]
+
+#: A lost actions connection that no death or LEAVE explains within this many seconds was
+#: cut by the server (oversized or undecodable frames); then a strict tick stops waiting.
+LOST_ACTION_GRACE_S = 2.0
+#: How often players that JOINed but never subscribed are checked for a live connection.
+PROBE_EVERY_S = 1.0
 
 
 class TickClosed(NamedTuple):
@@ -200,6 +224,7 @@ class RuleSettings(Protocol):
     min_players: int | None
     lobby_timeout_s: float
     heartbeat_s: float
+    late_join: bool
     ready_timeout_s: float
 
 
@@ -267,10 +292,17 @@ class ServerRules:
         #: the fixed tick clock with --tick-rate (None: each tick starts when the last closed)
         self.pacer = Pacer(rate) if rate else None
         self._lobby_opened = 0.0
+        self._last_now = 0.0  # the latest ``now`` seen (for events that carry none)
         self._last_publish = -math.inf
         self._told_invalid: set[int] = set()
         self._absent: dict[int, Status] = {}
+        self._drops: list[tuple[float, int]] = []  # unexplained actions-connection losses (time, tick)
+        self._credits: list[float] = []  # deaths and LEAVEs not yet matched with a loss
+        self._cut_off = False            # the open tick stops waiting (a connection was cut)
+        self._asked_again = -1           # the tick whose actions were asked for again
+        self._next_probe = 0.0
         self._now = 0.0  #: the latest time the lobby was asked about (JOIN times)
+        self._first_tick = 0  #: the tick the run started at (a resumed run starts later)
         self._joined_at: dict[int, float] = {}
         self._private = private
         self._spaces = spaces
@@ -308,29 +340,69 @@ class ServerRules:
         if known is not None:  # a retried JOIN: the same answer
             outs.append(Send(identity, self._welcome(known)))
             return
-        cfg = self.settings
-        if self.running:
-            self._refuse(identity, Rejection.RUN_IN_PROGRESS, f"run {self.run_id} is already at "
-                         f"tick {self.tick}; players must join before it starts", outs)
-            return
         wanted, name = msg.slot, msg.name
         if key is not None and key in self._fixed:  # the allow-list decides slot and name
             wanted, name = self._fixed[key], key
-        reserved = self._reserved.difference((wanted,)) if key in self._fixed else self._reserved
-        slot = self.roster.free_slot(wanted, reserved)
-        if slot is None and wanted is not None and len(self.roster.players) < cfg.players:
-            self._refuse(identity, Rejection.SLOT_TAKEN, f"slot {wanted} is taken, kept for a "
-                         f"key, or out of "
-                         f"range 0..{cfg.players - 1}; ask for another or none", outs)
-        elif slot is None:
-            self._refuse(identity, Rejection.FULL, f"all {cfg.players} player slots are taken; "
-                         "start the server with a larger --players", outs)
-        else:
-            p = self.roster.add(slot, name, identity)
+        claim = self._claim(wanted, key)
+        if isinstance(claim, Player):
+            self.roster.rejoin(claim, identity)
+            self._change(claim, PlayerEvent.REJOINED, f"rejoining at tick {self.tick} "
+                         f"(rejoin {claim.rejoins})", outs)
+            outs.append(Send(identity, self._welcome(claim)))
+        elif isinstance(claim, int):
+            # a late joiner missed the ticks this run (epoch) played so far; none in the lobby
+            late_by = self.tick - self._first_tick if self.running else 0
+            p = self.roster.add(claim, name, identity, ticks_before=late_by)
             p.key = key
             self._joined_at[p.id] = self._now
-            outs.append(StatusChange(p.id, p.name, None, p.status, self.tick, "joined"))
+            outs.append(StatusChange(p.id, p.name, None, p.status, self.tick,
+                                     "joined late" if self.running else "joined"))
             outs.append(Send(identity, self._welcome(p)))
+        else:
+            self._refuse(identity, claim[0], claim[1], outs)
+
+    def _claim(self, wanted: int | None, key: str | None = None
+               ) -> Player | int | tuple[Rejection, str]:
+        """Which slot a JOIN gets: a dead player to take back (rejoin), a free slot, or why not.
+
+        The one place that binds a JOIN to a slot. Mid-run, a JOIN naming slot K takes K
+        back if its player is dead; a JOIN naming no slot takes the lowest dead slot (a
+        restarted container that does not know its slot). With keys, a slot stays bound to
+        the key that joined it, also after its player died: only that key may take it back
+        (``key`` is the JOIN's key name, None without keys). A free slot mid-run needs
+        ``late_join``; slots the allow-list keeps for other keys are never free. A live or
+        left player's slot is never taken.
+        """
+        cfg, roster = self.settings, self.roster
+        if self.running:
+            dead = [p for p in roster.players.values() if p.status is Status.DEAD
+                    and (wanted is None or p.id == wanted)]
+            mine = [p for p in dead if p.key == key]
+            if mine:
+                return mine[0]
+            if wanted is not None and dead:
+                return (Rejection.WRONG_KEY, f"slot {wanted} is bound to key {dead[0].key!r}; "
+                        "only that key may take it back; ask for another slot or none")
+        if wanted is not None and wanted in roster.players:
+            p = roster.players[wanted]
+            return (Rejection.SLOT_TAKEN, f"slot {wanted} belongs to player {p.name!r}, who is "
+                    f"{p.status.value}; only a dead player's slot can be taken back; ask "
+                    "for another or none")
+        if self.running and not cfg.late_join:
+            why = f"slot {wanted} was never joined" if wanted is not None else (
+                "no player is dead" if key is None else f"no dead player is bound to key {key!r}")
+            return (Rejection.RUN_IN_PROGRESS, f"run {self.run_id} is already at tick "
+                    f"{self.tick} and {why}; players must join before it starts (unless the "
+                    "server allows late joins: --late-join)")
+        reserved = self._reserved.difference((wanted,)) if key in self._fixed else self._reserved
+        slot = roster.free_slot(wanted, reserved)
+        if slot is not None:
+            return slot
+        if wanted is not None and len(roster.players) < cfg.players:
+            return (Rejection.SLOT_TAKEN, f"slot {wanted} is kept for a key or out of range "
+                    f"0..{cfg.players - 1}; ask for another or none")
+        return (Rejection.FULL, f"all {cfg.players} player slots are taken; start the server "
+                "with a larger --players")
 
     def _welcome(self, p: Player) -> Welcome:
         cfg = self.settings
@@ -437,9 +509,12 @@ class ServerRules:
             self._prove(p, outs)
 
     def _prove(self, p: Player, outs: list[Output]) -> None:
-        """JOINED → READY once both the subscription and the READY were seen (lobby only)."""
-        if p.status is Status.JOINED and p.subscribed and p.ready_sent and not self.running:
+        """JOINED → READY once both the subscription and the READY were seen; mid-run (a
+        rejoin or a late join) straight on to ACTIVE: it plays from the next tick."""
+        if p.status is Status.JOINED and p.subscribed and p.ready_sent:
             self._change(p, PlayerEvent.PROVEN, "ready", outs)
+            if self.running:
+                self._change(p, PlayerEvent.START, f"playing from tick {self.tick + 1}", outs)
 
     def _actions(self, msg: Actions, now: float, outs: list[Output], key: str | None) -> None:
         """A batch from a process hosting several players: each entry is checked as an ACTION."""
@@ -466,12 +541,17 @@ class ServerRules:
             self._invalid(p, tick, e, outs)
             return outs
         offer = self.barrier.offer(p.id, tick, action, now=now)
+        if offer is Offer.UNKNOWN and p.status is _ACTIVE and self._absent.pop(p.id, None):
+            self.barrier.admit(p.id)  # back (rejoin, late join) after the tick opened: counts
+            offer = self.barrier.offer(p.id, tick, action, now=now)
         if offer is _OFFER_ACCEPTED:
             if p.status is _ACTIVE:
                 return ACCEPTED_ONLY
             self._change(p, PlayerEvent.ANSWERED, "answering again", outs)  # an inactive one is back
             outs.append(ACCEPTED)
             return outs
+        if tick == self._asked_again and offer in (Offer.DUPLICATE, Offer.STALE):
+            return outs  # a resend we asked for (Republish), maybe after the tick closed
         if offer is Offer.STALE:
             p.late += 1
             self._change(p, PlayerEvent.ANSWERED, "answering again (late); the barrier waits "
@@ -494,10 +574,62 @@ class ServerRules:
                 Rejection.INVALID_ACTION.value, f"tick {tick}: {error}; {spec}", self.run_id)))
 
     def receive_auth_failure(self, detail: str) -> Sequence[Output]:
-        """A peer failed the CURVE handshake; nothing of it was delivered. Counted."""
+        """A peer failed the CURVE handshake; nothing of it was delivered. Counted (once: the
+        disconnect that ends the failed connection is not a lost actions connection)."""
         outs: list[Output] = []
         self._reject(Rejection.AUTH_FAILED, f"a peer failed the CURVE handshake ({detail}): an "
                      "unlisted key, a plaintext client or a wrong --server-key", None, outs)
+        return outs
+
+    # ------------------------------------------------------------------ lost connections
+    def actions_connection_lost(self, now: float) -> Sequence[Output]:
+        """An actions connection went away. While a tick is open, ask for its actions again
+        (:class:`Republish`); if no death or LEAVE explains the loss within
+        :data:`LOST_ACTION_GRACE_S`, the server cut it and the open tick stops waiting."""
+        self._last_now = now
+        if not self.running:
+            return _NOTHING
+        self._credits = [t for t in self._credits if now - t <= LOST_ACTION_GRACE_S]
+        if self._credits:
+            self._credits.pop(0)  # a player died or left just now: that was its connection
+        else:
+            self._drops.append((now, self.barrier.tick))
+        if not self.barrier.waiting_for:
+            return _NOTHING
+        self._asked_again = self.barrier.tick
+        return (Republish(self.barrier.tick),)
+
+    def _explained(self, now: float) -> None:
+        """A player died or left: that explains one lost actions connection (or a later one)."""
+        if self._drops:
+            self._drops.pop(0)
+        else:
+            self._credits.append(now)
+
+    def _expire_drops(self, now: float) -> None:
+        """Losses unexplained for the grace period were cuts: count them, release the tick."""
+        while self._drops and now - self._drops[0][0] >= LOST_ACTION_GRACE_S:
+            _, tick = self._drops.pop(0)
+            self.rejected[Rejection.DROPPED_CONNECTION] += 1
+            self._cut_off = self._cut_off or tick == self.barrier.tick
+
+    def probe(self, now: float) -> Sequence[Output]:
+        """Every :data:`PROBE_EVERY_S`: check the control connection of each player that
+        JOINed but has not subscribed (its process may be gone, e.g. killed in ``setup()``)."""
+        self._last_now = now
+        if now < self._next_probe:
+            return _NOTHING
+        self._next_probe = now + PROBE_EVERY_S
+        return [Probe(p.identity) for p in self.roster.players.values()
+                if p.status is Status.JOINED and not p.subscribed]
+
+    def control_lost(self, identity: bytes) -> list[Output]:
+        """A :class:`Probe` found no control connection for ``identity``: the player is dead
+        (in the lobby its slot is free again)."""
+        outs: list[Output] = []
+        p = self.roster.by_identity(identity)
+        if p is not None and p.status is Status.JOINED and not p.subscribed:
+            self._gone(p, PlayerEvent.LOST, "its process went away before it subscribed", outs)
         return outs
 
     # ------------------------------------------------------------------ status
@@ -514,6 +646,8 @@ class ServerRules:
         """It died or left: stop waiting for it; in the lobby, free its slot."""
         was_playing = p.status in PLAYING
         self._change(p, event, detail, outs)
+        if self.running:
+            self._explained(self._last_now)
         if was_playing:
             self.barrier.drop(p.id)
         elif not self.running:
@@ -573,6 +707,7 @@ class ServerRules:
         for p in list(self.roster.players.values()):
             self._change(p, PlayerEvent.START, "playing", outs)
         self.running = True
+        self._first_tick = self.tick
         return outs
 
     # ------------------------------------------------------------------ ticks
@@ -595,6 +730,7 @@ class ServerRules:
         next one starts on the grid.
         """
         self.tick = tick
+        self._cut_off = False
         outs = self._views(tick, view) if view is not None else _NOTHING
         accepting, awaited, self._absent = self.roster.split(self._done)
         deadline = None if self._deadline_s is None else now + self._deadline_s
@@ -621,8 +757,11 @@ class ServerRules:
         return outs
 
     def may_close(self, now: float) -> bool:
-        """Every awaited player answered, or the deadline passed."""
-        return self.barrier.complete or self.barrier.expired(now)
+        """Every awaited player answered, the deadline passed, or an actions connection was
+        cut during the tick (its action is lost: the tick must not wait for it forever)."""
+        if self._drops:
+            self._expire_drops(now)
+        return self.barrier.complete or self.barrier.expired(now) or self._cut_off
 
     def close_tick(self) -> TickClosed:
         """Close the open tick: count it, strike repeat missers, fill in missing actions."""
@@ -656,6 +795,7 @@ class ServerRules:
 
     def heartbeat(self, now: float) -> Sequence[Output]:
         """A HEARTBEAT to publish if nothing was published for ``heartbeat_s``."""
+        self._last_now = now
         if now - self._last_publish < self.settings.heartbeat_s:
             return _NOTHING
         self._last_publish = now
@@ -666,18 +806,25 @@ class ServerRules:
         due = self._last_publish + self.settings.heartbeat_s
         if not self.running:
             due = min(due, self._lobby_opened + self.settings.lobby_timeout_s)
-            if self._joined_at and any(p.status is Status.JOINED for p in self.roster.players.values()):
-                due = min(due, min(self._joined_at.values()) + self.settings.ready_timeout_s)
-        elif self.barrier.is_open:
-            left = self.barrier.time_left(now)
+            joined = [self._joined_at.get(p.id, now) for p in self.roster.players.values()
+                      if p.status is Status.JOINED]
+            if joined:
+                due = min(due, min(joined) + self.settings.ready_timeout_s)
+        else:
+            left = self.barrier.time_left(now) if self.barrier.is_open else None
             if left is not None:
                 due = min(due, now + left)
-        elif self.pacer is not None:
-            due = min(due, self.pacer.due(now))
+            elif not self.barrier.is_open and self.pacer is not None:
+                due = min(due, self.pacer.due(now))
+            if self._drops:
+                due = min(due, self._drops[0][0] + LOST_ACTION_GRACE_S)
         return max(0.0, due - now)
 
     # ------------------------------------------------------------------ end
     def end(self, reason: str, scores: list) -> list[Output]:
         """END for everyone: published, and sent to each player's control identity."""
+        while self._drops:  # unexplained at the end: count them as what they most likely were
+            self._drops.pop(0)
+            self.rejected[Rejection.DROPPED_CONNECTION] += 1
         msg = End(self.run_id, self.tick, str(reason), list(scores))
         return [Publish(msg), *(Send(p.identity, msg) for p in self.roster.players.values())]

@@ -37,6 +37,8 @@ class PlayerEvent(TextEnum):
     SUBSCRIBED = "subscribed"      #: its readiness topic was subscribed (again)
     UNSUBSCRIBED = "unsubscribed"  #: its subscription went away: process died, froze or link broke
     LEAVE = "leave"                #: it said LEAVE
+    LOST = "lost"                  #: its control connection went away before it subscribed
+    REJOINED = "rejoined"          #: a new JOIN took its slot back after it died
 
 
 #: Statuses whose actions are accepted in a tick.
@@ -69,6 +71,11 @@ TRANSITIONS: dict[tuple[Status, PlayerEvent], Status] = {
     (S.DEAD, E.UNSUBSCRIBED): S.DEAD,
     (S.DEAD, E.ANSWERED): S.DEAD,        # an action sent before it died may still arrive
     (S.DEAD, E.SUBSCRIBED): S.ACTIVE,    # reconnected: the barrier waits for it again
+    (S.JOINED, E.LOST): S.DEAD,          # gone before it subscribed (killed in setup())
+    (S.DEAD, E.LOST): S.DEAD,
+    # rejoin: a new process takes a dead slot back; it proves readiness again, mid-run
+    # (JOINED → READY on PROVEN, READY → ACTIVE on START, at once) and plays from the next tick
+    (S.DEAD, E.REJOINED): S.JOINED,
     # leaving is final
     (S.JOINED, E.LEAVE): S.LEFT,
     (S.READY, E.LEAVE): S.LEFT,

@@ -25,6 +25,7 @@ class ServerConfig:
     heartbeat_s: float = 1.0
     events_path: str | None = None  #: append one JSON object per event to this file (--events)
     tick_rate: float | None = None  #: start ticks on a fixed clock of this many Hz (--tick-rate)
+    late_join: bool = False  #: a free slot may be joined mid-run (--late-join)
     record_dir: str | None = None   #: write the run record (action log + checkpoints) here
     resume_dir: str | None = None   #: resume the run recorded here (and keep recording to it)
     fsync_every: int = 1000         #: fsync the record's log every K ticks (0: never)

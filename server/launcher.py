@@ -16,6 +16,8 @@ from typing import Any
 from tickwire.agents.process import die_with_parent, reap
 from tickwire.protocol import connectable
 
+from tickwire.child import agent_entry
+
 from .loop import ServerConfig, WorldServer
 from .metrics import MetricsServer
 from .world import World
@@ -66,14 +68,18 @@ class LocalRun:
                  world_spec: str | None = None) -> None:
         self._tmp = tempfile.mkdtemp(prefix="tw-") if transport == "ipc" else None
         bind = f"ipc://{self._tmp}/run" if self._tmp else "tcp://127.0.0.1:0"
-        self.server = WorldServer(world, replace(config, bind=bind, players=agents), progress,
-                                  metrics=metrics, world_spec=world_spec)
+        try:
+            self.server = WorldServer(world, replace(config, bind=bind, players=agents), progress,
+                                      metrics=metrics, world_spec=world_spec)
+        except BaseException:
+            self._remove_tmp()
+            raise
         connect = connectable(self.server.endpoints.base)
         ctx = mp.get_context("spawn")
         counts = [min(per_process, agents - i) for i in range(0, agents, per_process)]
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        self.procs = [ctx.Process(target=agent_process, name=f"tickwire-agent-{i}",
-                                  args=(agent_spec, connect, n, agent_log_level,
+        self.procs = [ctx.Process(target=agent_entry, name=f"tickwire-agent-{i}",
+                                  args=(os.getpid(), agent_spec, connect, n, agent_log_level,
                                         agent_server_timeout_s,
                                         cores[i % len(cores)] if pin_cpus and cores else None))
                       for i, n in enumerate(counts)]
@@ -86,9 +92,14 @@ class LocalRun:
             threading.Thread(target=self._watch, daemon=True, name="tickwire-watch").start()
             return self.server.run()
         finally:
-            self._reap()
-            if self._tmp:
-                shutil.rmtree(self._tmp, ignore_errors=True)
+            try:
+                self._reap()
+            finally:
+                self._remove_tmp()
+
+    def _remove_tmp(self) -> None:
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
 
     def _watch(self) -> None:
         """Stop the lobby early if an agent process dies before the run starts."""

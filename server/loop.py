@@ -20,6 +20,7 @@ from tickwire.protocol import (
     ACTION_LIMITS,
     CONTROL_LIMITS,
     ConfigError,
+    Heartbeat,
     LobbyTimeout,
     ProtocolError,
     State,
@@ -30,8 +31,10 @@ from tickwire.protocol.server_rules import (
     ACCEPTED_ONLY,
     Lobby,
     Output,
+    Probe,
     Publish,
     Rejected,
+    Republish,
     Send,
     ServerRules,
     StatusChange,
@@ -45,7 +48,7 @@ from .events import EventLog
 from .record import Recorder, RecordError, run_header, world_spec_of
 from .replay import Restored, restore_run
 from .security import ServerKeys, load_server_keys
-from .transport import ACTIONS, AUTH, CONTROL, ServerSockets, SocketOptions
+from .transport import ACTIONS, AUTH, CONTROL, MONITOR, ServerSockets, SocketOptions
 from .world import World
 
 if TYPE_CHECKING:
@@ -90,6 +93,7 @@ class WorldServer:
         self._stop_reason: str | None = None
         self._warned: set[tuple[str, int | None]] = set()
         self._encoded: tuple[Any, list] = (None, [])
+        self._tick_frames: list = []  # the open tick's STATE, for a Republish
         self.final_state: Any = None
         self.lobby_s = 0.0
         keys = self._keys(config)
@@ -230,7 +234,7 @@ class WorldServer:
                 return state, StopReason.NO_PLAYERS_LEFT.value
             if rules.pacer is not None and not self._wait_for_start():
                 return state, self._stop_reason or StopReason.STOPPED.value
-            frames = encode(State(self.run_id, tick, world.observe(state)))
+            frames = self._tick_frames = encode(State(self.run_id, tick, world.observe(state)))
             now = began = time.monotonic()
             if self._views:  # each player's own view goes to it alone, before the STATE
                 self._carry_out(rules.begin_tick(tick, now, self._viewer(state)))
@@ -309,11 +313,17 @@ class WorldServer:
                 self._read_control()
             elif name == AUTH:
                 self._read_auth_failures()
+            elif name == MONITOR:
+                for _ in range(self.sockets.recv_disconnects()):
+                    self._carry_out(self.rules.actions_connection_lost(now))
             else:
                 self._read_subscriptions()
         beat = self.rules.heartbeat(now)
         if beat:
             self._carry_out(beat)
+        probes = self.rules.probe(now)
+        if probes:
+            self._carry_out(probes)
         return now
 
     def _read_actions(self, now: float) -> None:
@@ -373,6 +383,14 @@ class WorldServer:
                 self._log_rejection(out)
             elif cls is StatusChange:
                 self._record_change(out)
+            elif cls is Republish:
+                log.info("an actions connection went away during tick %d: asking for its "
+                         "actions again", out.tick)
+                self.sockets.publish(self._tick_frames)
+            elif cls is Probe:
+                beat = Heartbeat(self.run_id, self.tick)
+                if not self.sockets.send_control(out.identity, self._frames(beat)):
+                    self._carry_out(self.rules.control_lost(out.identity))
 
     def _frames(self, msg: Any) -> list:
         """Encode ``msg``, once even if it goes to many peers (END)."""

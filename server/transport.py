@@ -2,13 +2,24 @@
 
 * ``state``   XPUB  — STATE/HEARTBEAT/END fan-out; sees each player's readiness topic.
 * ``actions`` PULL  — READY and ACTION fan-in.
-* ``control`` ROUTER — JOIN/WELCOME/LEAVE/END/ERROR, addressed by the agent's identity.
+* ``control`` ROUTER — JOIN/WELCOME/LEAVE/END/ERROR, addressed by the agent's identity
+  (``ROUTER_MANDATORY``: a send to an identity with no connection reports it).
 
 With keys (:class:`~tickwire.server.security.ServerKeys`) all three are CURVE servers behind
 the allow-list authenticator, started before they bind; received messages then carry the
 sender's key name (ZAP User-Id), read by :meth:`ServerSockets.recv_action_keyed` and
-:meth:`ServerSockets.recv_control`, and failed handshakes arrive as ``auth`` events.
+:meth:`ServerSockets.recv_control`.
 Every inbound size is capped per socket (a frame over the cap disconnects its sender).
+
+Monitors: libzmq allows one monitor per socket (a second ``get_monitor_socket`` replaces the
+first), so each socket has at most one, watching the union of what is wanted of it:
+``actions`` always watches disconnects (a cut connection loses what was queued), and with
+keys every socket also watches failed handshakes. :meth:`ServerSockets.poll` reads the
+monitors and sorts their events by type: failed handshakes are reported as ``auth``
+(:meth:`~ServerSockets.recv_auth_failures`), disconnects as ``monitor``
+(:meth:`~ServerSockets.recv_disconnects`). A peer that fails the CURVE handshake is also
+disconnected by libzmq; that disconnect is the same peer, already counted as an auth
+failure, and delivered nothing, so it is not reported as a lost actions connection.
 """
 from __future__ import annotations
 
@@ -24,8 +35,11 @@ from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure,
 
 log = logging.getLogger(__name__)
 
-#: Events :meth:`ServerSockets.poll` reports.
-STATE, ACTIONS, CONTROL, AUTH = "state", "actions", "control", "auth"
+#: Events :meth:`ServerSockets.poll` reports (AUTH: failed handshakes, with keys;
+#: MONITOR: an actions connection went away).
+STATE, ACTIONS, CONTROL, AUTH, MONITOR = "state", "actions", "control", "auth", "monitor"
+#: At most this many monitor events are read per monitor socket per poll.
+MONITOR_BATCH = 128
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,10 @@ class ServerSockets:
         self.keyed = keys is not None
         self.last_user: str | None = None  #: key name of the last keyed action received
         self._auth: AllowList | None = None
-        self._monitors: list[zmq.Socket] = []
+        self._monitors: dict[zmq.Socket, zmq.Socket] = {}  #: socket → its one monitor
+        self._failures: list[str] = []  #: failed handshakes read, not yet reported
+        self._disconnects = 0           #: lost actions connections read, not yet reported
+        self._owed = 0  #: failed actions handshakes whose disconnect is still to come
         self.state = self._socket(zmq.XPUB)
         self.actions = self._socket(zmq.PULL)
         self.control = self._socket(zmq.ROUTER)
@@ -64,26 +81,37 @@ class ServerSockets:
                        (self.actions, options.max_action_frame),
                        (self.control, options.max_control_frame)):
             s.setsockopt(zmq.MAXMSGSIZE, cap)
+        # a send to a control identity with no connection fails (EHOSTUNREACH) instead of
+        # vanishing: that is how a JOINed player gone before it subscribed is found
+        self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
         try:
             if keys is not None:
                 self._secure(keys)
+            self._monitor()
             self.endpoints = self._bind(base)
         except BaseException:
             self.close()
             raise
         self._poller = zmq.Poller()
         self._names = {self.state: STATE, self.actions: ACTIONS, self.control: CONTROL}
-        self._names.update((m, AUTH) for m in self._monitors)
-        for s in self._names:
+        for s in (*self._names, *self._monitors.values()):
             self._poller.register(s, zmq.POLLIN)
 
     def _secure(self, keys: ServerKeys) -> None:
-        """Start the authenticator, then make every socket a monitored CURVE server."""
+        """Start the authenticator, then make every socket a CURVE server."""
         self._auth = AllowList(self.ctx, keys.allowed)
         self._auth.start()
         for s in (self.state, self.actions, self.control):
             make_curve_server(s, keys)
-            self._monitors.append(s.get_monitor_socket(HANDSHAKE_FAILED))
+
+    def _monitor(self) -> None:
+        """One monitor per socket, with the union of the events wanted of it."""
+        auth = HANDSHAKE_FAILED if self.keyed else 0
+        for s, events in ((self.state, auth), (self.actions, zmq.EVENT_DISCONNECTED | auth),
+                          (self.control, auth)):
+            if events:
+                m = self._monitors[s] = s.get_monitor_socket(events)
+                m.setsockopt(zmq.LINGER, 0)
 
     def _socket(self, kind: int) -> zmq.Socket:
         s = self.ctx.socket(kind)
@@ -124,8 +152,39 @@ class ServerSockets:
         raise TransportError(f"found no three consecutive free ports for {base}")
 
     def poll(self, timeout_ms: float) -> list[str]:
-        """Wait up to ``timeout_ms`` and return which sockets have input."""
-        return [self._names[s] for s, _ in self._poller.poll(max(0, int(timeout_ms)))]
+        """Wait up to ``timeout_ms`` and return which sockets have input (monitor events
+        are read here and reported as AUTH / MONITOR)."""
+        if self._failures or self._disconnects:
+            timeout_ms = 0  # events read but not yet handed out
+        names = []
+        for s, _ in self._poller.poll(max(0, int(timeout_ms))):
+            name = self._names.get(s)
+            if name is None:
+                self._read_monitor(s)
+            else:
+                names.append(name)
+        if self._failures:
+            names.append(AUTH)
+        if self._disconnects:
+            names.append(MONITOR)
+        return names
+
+    def _read_monitor(self, m: zmq.Socket) -> None:
+        """Sort up to MONITOR_BATCH events of monitor ``m`` into failures and disconnects."""
+        on_actions = m is self._monitors.get(self.actions)
+        for _ in range(MONITOR_BATCH):
+            if len(self._failures) >= MONITOR_BATCH or not m.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                return
+            raw = m.recv_multipart(zmq.NOBLOCK)
+            event = int.from_bytes(raw[0][:2], "little")
+            if event & HANDSHAKE_FAILED:
+                self._failures.append(describe_failure(raw))
+                self._owed += on_actions
+            elif event == zmq.EVENT_DISCONNECTED:
+                if self._owed:  # the end of a failed handshake: the same peer, counted once
+                    self._owed -= 1
+                else:
+                    self._disconnects += 1
 
     def publish(self, frames: Sequence) -> None:
         self.state.send_multipart(frames, copy=False)
@@ -167,22 +226,30 @@ class ServerSockets:
         return identity.bytes, [f.bytes for f in frames], user
 
     def recv_auth_failures(self, limit: int) -> list[str]:
-        """Up to ``limit`` failed handshakes reported since the last call, as text."""
-        out: list[str] = []
-        for m in self._monitors:
-            while len(out) < limit and m.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                out.append(describe_failure(m.recv_multipart(zmq.NOBLOCK)))
+        """Up to ``limit`` failed handshakes read since the last call, as text."""
+        out, self._failures = self._failures[:limit], self._failures[limit:]
         return out
 
-    def send_control(self, identity: bytes, frames: Sequence) -> None:
-        """Send to one agent; silently dropped if it is gone (ROUTER semantics)."""
+    def send_control(self, identity: bytes, frames: Sequence) -> bool:
+        """Send to one agent; False (message dropped) if it has no connection."""
         try:
             self.control.send_multipart([identity, *frames], zmq.NOBLOCK, copy=False)
         except zmq.Again:
             log.debug("control queue to %r is full; message dropped", identity)
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EHOSTUNREACH:
+                raise
+            return False
+        return True
+
+    def recv_disconnects(self) -> int:
+        """How many actions connections went away since the last call (failed handshakes
+        not included)."""
+        n, self._disconnects = self._disconnects, 0
+        return n
 
     def close(self) -> None:
-        for s, m in zip((self.state, self.actions, self.control), self._monitors):
+        for s, m in self._monitors.items():
             s.disable_monitor()
             m.close(0)
         for s in (self.state, self.actions, self.control):

@@ -50,7 +50,12 @@ class RawPlayer:
                 return msg
 
     def control(self, timeout_s: float = 30):
-        return decode(self._recv(self.dealer, timeout_s))
+        """The next control message; HEARTBEATs (the server's probes of a player that has
+        not subscribed yet, PROTOCOL.md) are skipped."""
+        while True:
+            msg = decode(self._recv(self.dealer, timeout_s))
+            if msg.KIND != "heartbeat":
+                return msg
 
     def action(self, tick: int, payload, *, run=None, player=None, token=None) -> list:
         w = self.welcome

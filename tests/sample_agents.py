@@ -35,6 +35,16 @@ class PlacementProbe(Agent):
         return 0
 
 
+class StuckInSetup(Agent):
+    """Never finishes setup() (a model that takes forever to load): killed there by tests."""
+    def setup(self, info):
+        import threading
+        threading.Event().wait(120)
+
+    def act(self, observation):
+        return 0
+
+
 class ServerKillerAgent(Agent):
     """Greedy (a pure function of the observation, so fresh processes after a resume act the
     same); player 0 SIGKILLs the server ($TW_SERVER_PID) when it sees tick $TW_KILL_AT."""

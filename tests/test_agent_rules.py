@@ -215,9 +215,12 @@ def test_states_before_every_player_is_ready_are_not_acted_on():
     assert r.states_received([state(0)], T0) == []
 
 
-def test_messages_of_another_run_are_ignored():
-    r = playing()
+def test_messages_of_another_run_are_ignored_while_joining_and_its_end_always():
+    r = rules()
+    r.due(T0)
     assert r.states_received([state(0, run="old"), End("old", 3, "ticks done")], T0) == []
+    r = playing()
+    assert r.states_received([End("old", 3, "ticks done")], T0) == []
     assert r.control_received(0, End("old", 3, "ticks done"), T0) == [] and r.playing
 
 
@@ -300,11 +303,12 @@ def test_a_control_message_of_this_run_counts_as_the_server_being_alive():
     assert r.due(T0 + 18) == []
 
 
-def test_hearing_only_another_run_is_silence_and_says_the_server_was_restarted():
+def test_a_rejoin_that_gets_no_welcome_within_the_server_timeout_gives_up_naming_the_new_run():
     r = playing(server_timeout_s=10)
-    assert r.states_received([Heartbeat("new", 0)], T0 + 5) == []
-    [give_up] = r.states_received([Heartbeat("new", 0)], T0 + 10.5)
-    assert "'new'" in str(give_up.error) and "restarted" in str(give_up.error)
+    [join_again] = r.states_received([Heartbeat("new", 0)], T0 + 5)
+    assert join_again.message == Join("p0", 10)
+    [give_up] = r.due(T0 + 15.5)
+    assert "'new'" in str(give_up.error) and "could not rejoin" in str(give_up.error)
 
 
 # ---------------------------------------------------------------------- stop

@@ -7,11 +7,13 @@ built once and cached by tag; pip inside `docker build` uses a host-built wheelh
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -198,27 +200,60 @@ def test_deadline_mode_survives_a_killed_agent_container(compose):
     assert all(p["answered"] == 3000 for p in s["players"] if p["status"] != "dead")
 
 
-def test_a_paused_agent_is_counted_late_then_answers_again(compose):
+EVENTS_IN_SERVER = "/tmp/events.jsonl"
+
+
+def _with_server_events(tmp_path: Path) -> str:
+    """A compose override that makes the server write its --events file inside its container."""
+    override = tmp_path / "events.override.yml"
+    override.write_text('version: "3.8"\nservices:\n  server:\n    environment:\n'
+                        f"      TICKWIRE_EVENTS: {EVENTS_IN_SERVER}\n")
+    return str(override)
+
+
+def _server_events(container: str) -> list[dict]:
+    """The server container's events so far (also after it exited: docker cp)."""
+    out = subprocess.run(["docker", "cp", f"{container}:{EVENTS_IN_SERVER}", "-"],
+                         capture_output=True, timeout=60)  # a tar stream: bytes, not text
+    if out.returncode != 0:
+        return []  # not written yet
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+        text = tar.extractfile(tar.getmembers()[0]).read().decode()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _wait_server_event(container: str, match, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for e in _server_events(container):
+            if match(e):
+                return e
+        time.sleep(0.2)  # polling the events file: the container gives no other signal
+    raise AssertionError(f"no matching event from {container} within {timeout} s")
+
+
+def test_a_paused_agent_is_counted_late_then_answers_again(compose, tmp_path):
     c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "1000", "TICKWIRE_MODE": "deadline",
                  "TICKWIRE_DEADLINE_MS": "100", "TICKWIRE_SLOW_MS": "5",
-                 "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent"})
+                 "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent"},
+                files=("docker-compose.yml", _with_server_events(tmp_path)))
     c("up", "-d", "--no-build", "--scale", "agent=3")
     (server,) = c.containers("server")
-    c.wait_log(server, "all set")
+    _wait_server_event(server, lambda e: e["event"] == "started")
     victim = c.containers("agent")[0]
-    victim_name = None
     _run(["docker", "pause", victim])
-    try:
-        c.wait_log(server, "inactive until it answers again", timeout=30)
+    try:  # struck after 3 missed deadlines: inactive, no longer waited for
+        struck = _wait_server_event(server, lambda e: e["event"] == "player"
+                                    and e["new"] == "inactive", timeout=30)
         time.sleep(1.0)  # the fault itself: stay frozen a while (shorter than the 4 s heartbeat)
     finally:
         _run(["docker", "unpause", victim])
-    c.wait_log(server, "is answering again", timeout=30)
     s = c.summary()
-    assert s["ticks"] == 1000
-    _, err = c.logs(server)
-    victim_name = err.split("is answering again")[0].rsplit("player ", 1)[1].split("'")[1]
-    p = next(p for p in s["players"] if p["name"] == victim_name)
+    assert s["ticks"] == 1000 and s["reason"] == "ticks done"
+    changes = [(e["old"], e["new"]) for e in _server_events(server)
+               if e["event"] == "player" and e["id"] == struck["id"]]
+    assert ("active", "inactive") in changes and changes[-1][1] == "active", changes
+    p = next(p for p in s["players"] if p["id"] == struck["id"])
     assert p["status"] == "active" and p["late"] >= 1 and p["missed"] >= 3
     assert p["answered"] + p["missed"] == 1000 and p["answered"] > 0
 
@@ -250,3 +285,68 @@ def test_a_users_own_agent_image_runs_next_to_the_built_in_ones(compose):
         assert all(p["answered"] == 200 for p in s["players"])
     finally:
         _run(["docker", "rmi", "-f", c.env["MY_AGENT_IMAGE"]], check=False)
+
+
+# ---------------------------------------------------------------------- Swarm
+@pytest.fixture
+def swarm(image):
+    """A single-node swarm (left at teardown if this test created it) and the stacks
+    deployed on it (removed at teardown with their containers and network)."""
+    state = _run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.strip()
+    created = state != "active"
+    if created:
+        _run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"])
+    stacks: list[str] = []
+    yield stacks
+    for stack in stacks:
+        _run(["docker", "stack", "rm", stack], check=False)
+        label = f"label=com.docker.stack.namespace={stack}"
+        left = _run(["docker", "ps", "-aq", "--filter", label], check=False).stdout.split()
+        if left:
+            _run(["docker", "rm", "-f", *left], check=False)
+        deadline = time.monotonic() + 30
+        while _run(["docker", "network", "ls", "-q", "--filter", label]).stdout.strip():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)  # Swarm removes the network on its own schedule
+    if created:
+        _run(["docker", "swarm", "leave", "--force"], check=False)
+
+
+def _task_containers(service: str, timeout: float = 60, count: int = 1) -> list[str]:
+    """The running containers of a Swarm service, once there are ``count`` (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids = _run(["docker", "ps", "-q", "--filter",
+                    f"label=com.docker.swarm.service.name={service}"]).stdout.split()
+        if len(ids) >= count:
+            return ids
+        time.sleep(0.2)  # Swarm starts tasks on its own schedule
+    raise AssertionError(f"service {service} did not run {count} container(s) in {timeout} s")
+
+
+def test_a_swarm_stack_restarts_a_killed_agent_and_it_rejoins(swarm):
+    stack = f"twt{uuid.uuid4().hex[:8]}"
+    swarm.append(stack)
+    ticks = 3000
+    env = {**os.environ, "TICKWIRE_IMAGE": IMAGE, "TICKWIRE_PLAYERS": "3",
+           "TICKWIRE_TICKS": str(ticks), "TICKWIRE_JSON": "1", "TICKWIRE_SLOW_MS": "5",
+           "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent"}
+    _run(["docker", "stack", "deploy", "--resolve-image", "never", "-c",
+          str(ROOT / "docker-compose.yml"), stack], env=env, cwd=ROOT)
+    (server,) = _task_containers(f"{stack}_server")
+    c = Compose([], IMAGE, {}, [])  # for its log helpers only
+    c.wait_log(server, "all set")
+    victim = _task_containers(f"{stack}_agent", count=3)[0]
+    _run(["docker", "kill", victim])  # Swarm replaces the failed task: the new one rejoins
+    code = c.wait_exit(server, 180)
+    out, err = c.logs(server)
+    assert code == 0, err[-3000:]
+    s = json.loads(out.strip().splitlines()[-1])
+    assert s["ticks"] == ticks and s["reason"] == "ticks done"
+    assert all(p["status"] == "active" for p in s["players"]), s["players"]
+    back = [p for p in s["players"] if p["rejoins"]]
+    assert len(back) == 1 and back[0]["rejoins"] == 1 and back[0]["dead"] > 0
+    assert all(p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"] == ticks
+               for p in s["players"]), s["players"]
+    assert "dead → joined (rejoining" in err

@@ -10,6 +10,7 @@ import json
 import socket
 import stat
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from tickwire.protocol import Action, ConfigError, End, Join, Ready, encode
 from tickwire.server.config import ServerConfig
 from tickwire.server.grid_world import GridWorld
 from tickwire.server.loop import WorldServer
+from tickwire.server.security import load_server_keys
+from tickwire.server.transport import AUTH, MONITOR, ServerSockets
 
 from tickwire.cli import main as tickwire_main
 from tickwire.keys import load_public, load_secret, new_keypair
@@ -341,3 +344,62 @@ def test_readiness_topics_cannot_be_guessed():
     a, b = Roster("run1", 0, 2, 0), Roster("run1", 0, 2, 0)
     ta, tb = a.add(0, "x", b"i").topic, b.add(0, "x", b"i").topic
     assert ta != tb and b"run1" not in ta and len(ta) >= 32  # 128 random bits
+
+
+# ---------------------------------------------------------------------------- monitors
+def _monitored(sockets, seconds: float) -> tuple[list[str], int, set[str]]:
+    """Poll ``sockets`` for ``seconds``: (auth failures, lost actions connections, names seen)."""
+    failures, lost, seen = [], 0, set()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        names = sockets.poll(50)
+        seen.update(names)
+        if AUTH in names:
+            failures += sockets.recv_auth_failures(128)
+        if MONITOR in names:
+            lost += sockets.recv_disconnects()
+    return failures, lost, seen
+
+
+@pytest.mark.parametrize("stranger", ["plaintext", "unlisted key"])
+def test_a_failed_handshake_on_actions_is_an_auth_failure_and_not_a_lost_connection(
+        tmp_path, zctx, stranger):
+    keys = keyring(tmp_path)
+    sockets = ServerSockets("tcp://127.0.0.1:0", context=zctx, keys=load_server_keys(
+        keys["dir"] / "server.key_secret", keys["allow"]))
+    try:
+        push = zctx.socket(zmq.PUSH)
+        push.linger = 0
+        if stranger == "unlisted key":
+            push.curve_publickey, push.curve_secretkey, push.curve_serverkey = curve(
+                keys["dir"], "mallory")
+        push.connect(sockets.endpoints.actions)
+        push.send(b"x", zmq.NOBLOCK)
+        failures, lost, seen = _monitored(sockets, 1.5)
+        assert failures and lost == 0, (failures, lost)
+        assert "monitor" not in seen
+        push.close(0)
+        # an allowed agent whose connection goes away is a lost actions connection, once
+        alice = zctx.socket(zmq.PUSH)
+        alice.linger = 0
+        alice.curve_publickey, alice.curve_secretkey, alice.curve_serverkey = curve(
+            keys["dir"], "alice")
+        alice.connect(sockets.endpoints.actions)
+        alice.send(b"hello")
+        assert sockets.poll(5000) and sockets.recv_action_keyed() == [b"hello"]
+        alice.close(0)
+        more_failures, lost, _ = _monitored(sockets, 1.0)
+        assert lost == 1 and not more_failures, (more_failures, lost)
+    finally:
+        sockets.close()
+
+
+def test_each_socket_has_one_monitor_with_the_union_of_its_events(tmp_path, zctx):
+    plain = ServerSockets("tcp://127.0.0.1:0", context=zctx)
+    assert list(plain._monitors) == [plain.actions]  # disconnects only, no auth without keys
+    plain.close()
+    keys = keyring(tmp_path)
+    keyed = ServerSockets("tcp://127.0.0.1:0", context=zctx, keys=load_server_keys(
+        keys["dir"] / "server.key_secret", keys["allow"]))
+    assert set(keyed._monitors) == {keyed.state, keyed.actions, keyed.control}
+    keyed.close()

@@ -183,13 +183,18 @@ def load_world(spec: str) -> World:
     return world
 
 
-def _stop_on_signals(server: Any) -> list[str]:
-    """SIGINT/SIGTERM end the run cleanly; the returned list records which arrived."""
+def _stop_on_signals(box: list[Any]) -> list[str]:
+    """SIGINT/SIGTERM end the run cleanly; the returned list records which arrived.
+
+    Installed before the server and the agent processes exist (``box`` gets the server
+    later), so a signal in the first second still ends in the clean path: agents reaped,
+    the ipc directory removed."""
     received: list[str] = []
 
     def handler(signum: int, frame: object) -> None:
         received.append(signal.Signals(signum).name)
-        server.stop(f"signal {signal.Signals(signum).name}")
+        if box:
+            box[0].stop(f"signal {signal.Signals(signum).name}")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
@@ -292,8 +297,12 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
     from tickwire.server.grid_world import write_png
     from tickwire.server.summary import format_summary
 
+    box: list[Any] = []
+    received = _stop_on_signals(box)
     server, run, progress = _make_run(values, command, world, metrics)
-    received = _stop_on_signals(server)
+    box.append(server)
+    if received:  # a signal came while the server was being built
+        server.stop(f"signal {received[0]}")
     try:
         summary = run()
     except LobbyTimeout as e:
@@ -319,7 +328,7 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
 
 # ---------------------------------------------------------------------------- agent
 def _result_dict(r: Any) -> dict[str, Any]:
-    keys = ("name", "player", "ticks", "skipped", "reason", "errors")
+    keys = ("name", "player", "ticks", "skipped", "reason", "errors", "rejoins")
     out = {k: getattr(r, k, None) for k in keys}
     end = getattr(r, "end", None)
     out["scores"] = list(end.scores) if end is not None else None

@@ -117,6 +117,8 @@ OPTIONS: tuple[Option, ...] = (
            "players", _S, int, None, "server.min_players", minimum=1, metavar="N"),
     Option("--lobby-timeout", "seconds to wait for players; then stop and name who is missing",
            _RS, float, _FROM_CONFIG, "server.lobby_timeout_s", above=0, metavar="S"),
+    Option("--late-join", "let a new player take a free slot mid-run (a dead player's slot can "
+           "always be taken back)", _S, bool, False, "server.late_join"),
     Option("--ready-timeout", "a joined player that has not proved readiness (subscribed and "
            "sent READY) within S seconds loses its slot", _S, float, _FROM_CONFIG,
            "server.ready_timeout_s", above=0, metavar="S"),

@@ -1,0 +1,333 @@
+"""Rejoin, late join, lost connections and lobby probes in the pure rules (issue 9).
+
+No sockets, sleeps or clocks: server and agent rules are fed events with an explicit ``now``.
+"""
+from __future__ import annotations
+
+from test_agent_rules import T0, playing, state
+from test_server_rules import action, changes, join, make_rules, prove, rejections, sent, started
+from tickwire.protocol import Error, Heartbeat, Join, Ready, Welcome
+from tickwire.protocol.agent_rules import Send, Setup, Socket, Subscribe
+from tickwire.protocol.server_rules import (
+    LOST_ACTION_GRACE_S,
+    PROBE_EVERY_S,
+    Lobby,
+    Probe,
+    Rejection,
+    Republish,
+    ServerRules,
+)
+from tickwire.protocol.server_status import Status
+from tickwire.server.config import ServerConfig
+
+
+def accounted(r) -> None:
+    """Every tick is counted once per player: answered + missed + dead + left + not_joined."""
+    for p in r.roster.summary():
+        total = p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"]
+        assert total == r.tick, p
+
+
+def play_tick(r, tick: int, answers: list, now: float = 0.0) -> None:
+    r.begin_tick(tick, now)
+    for w, payload in answers:
+        r.receive_action(action(w, tick, payload), now)
+    r.close_tick()
+
+
+def die(r, w: Welcome) -> None:
+    r.receive_subscription(w.topic, False)
+
+
+# ---------------------------------------------------------------------- server: rejoin
+def test_a_dead_players_slot_is_taken_back_by_a_join_naming_it():
+    r, (w0, w1) = started()
+    play_tick(r, 0, [(w0, 1), (w1, 1)])
+    die(r, w1)
+    play_tick(r, 1, [(w0, 1)])
+    outs = r.receive_control(b"new1", Join("p1 again", slot=1))
+    (w,) = sent(outs)
+    assert (w.player, w.run) == (1, r.run_id) and w.token != w1.token and w.topic != w1.topic
+    assert changes(outs) == [(1, Status.DEAD, Status.JOINED)]
+    play_tick(r, 2, [(w0, 1)])           # not proven yet: still not back
+    prove(r, w)
+    assert r.roster.players[1].status is Status.ACTIVE
+    r.begin_tick(3, 0.0)
+    assert r.barrier.waiting_for == {0, 1}  # plays from the next tick
+    r.receive_action(action(w0, 3, 1), 0.0)
+    r.receive_action(action(w, 3, 2), 0.0)
+    r.close_tick()
+    stats = r.roster.players[1].stats()
+    assert (stats["answered"], stats["dead"], stats["rejoins"]) == (2, 2, 1)
+    accounted(r)
+
+
+def test_the_old_token_is_no_longer_accepted_after_a_rejoin():
+    r, (w0, w1) = started()
+    die(r, w1)
+    w = join(r, b"new1", slot=1)
+    prove(r, w)
+    r.begin_tick(0, 0.0)
+    assert rejections(r.receive_action(action(w1, 0, 1), 0.0)) == [Rejection.BAD_TOKEN]
+
+
+def test_a_join_without_a_slot_mid_run_takes_the_lowest_dead_slot():
+    r, ws = started(3)
+    die(r, ws[2])
+    die(r, ws[1])
+    assert join(r, b"restarted").player == 1
+
+
+def test_a_join_for_a_live_players_slot_is_refused_as_slot_taken():
+    r, (w0, w1) = started()
+    outs = r.receive_control(b"impostor", Join("x", slot=1))
+    (err,) = sent(outs)
+    assert err.code == "slot_taken" and "active" in err.text
+    assert rejections(outs) == [Rejection.SLOT_TAKEN]
+    assert r.roster.players[1].identity == b"id1"
+
+
+def test_a_left_players_slot_is_not_taken_back():
+    r, (w0, w1) = started()
+    from tickwire.protocol import Leave
+    r.receive_control(b"id1", Leave(r.run_id, 1, "bye"))
+    (err,) = sent(r.receive_control(b"x", Join("x", slot=1)))
+    assert err.code == "slot_taken"
+
+
+def test_a_free_slot_mid_run_needs_late_join():
+    r = make_rules(players=2)
+    r.open_lobby(0.0)
+    prove(r, join(r, b"a"))
+    r.start()
+    (err,) = sent(r.receive_control(b"b", Join("b")))
+    assert err.code == "run_in_progress" and "--late-join" in err.text
+
+
+def test_with_late_join_a_free_slot_is_joined_mid_run_and_earlier_ticks_count_as_not_joined():
+    r = make_rules(players=2, late_join=True)
+    r.open_lobby(0.0)
+    w0 = join(r, b"a")
+    prove(r, w0)
+    r.start()
+    play_tick(r, 0, [(w0, 1)])
+    play_tick(r, 1, [(w0, 1)])
+    w1 = join(r, b"b")
+    assert w1.player == 1
+    prove(r, w1)
+    play_tick(r, 2, [(w0, 1), (w1, 3)])
+    assert r.roster.players[1].stats()["not_joined"] == 2
+    accounted(r)
+
+
+def test_a_rejoined_player_that_dies_again_can_rejoin_again():
+    r, (w0, w1) = started()
+    die(r, w1)
+    w = join(r, b"second", slot=1)
+    r.receive_subscription(w.topic, True)
+    die(r, w)
+    assert r.roster.players[1].status is Status.DEAD
+    assert join(r, b"third", slot=1).player == 1
+    assert r.roster.players[1].rejoins == 2
+
+
+# ---------------------------------------------------------------------- server: lost actions
+def test_a_lost_actions_connection_during_a_tick_asks_for_the_actions_again():
+    r, (w0, w1) = started()
+    r.begin_tick(0, 0.0)
+    assert r.actions_connection_lost(0.1) == (Republish(0),)
+
+
+def test_an_unexplained_lost_connection_releases_a_strict_tick_after_the_grace():
+    r, (w0, w1) = started()
+    r.begin_tick(0, 0.0)
+    r.receive_action(action(w0, 0, 1), 0.0)
+    r.actions_connection_lost(0.1)
+    assert not r.may_close(0.1 + LOST_ACTION_GRACE_S / 2)
+    assert r.next_timeout(0.2) <= LOST_ACTION_GRACE_S
+    assert r.may_close(0.1 + LOST_ACTION_GRACE_S)
+    closed = r.close_tick()
+    assert closed.result.missing == {1}
+    assert r.rejected[Rejection.DROPPED_CONNECTION] == 1
+    r.begin_tick(1, 5.0)
+    assert not r.may_close(5.0)  # the next tick waits again
+    accounted(r)
+
+
+def test_a_lost_connection_explained_by_a_death_is_not_a_drop_in_either_order():
+    r, (w0, w1) = started()
+    r.begin_tick(0, 0.0)
+    die(r, w1)
+    r.actions_connection_lost(0.1)
+    r.receive_control(b"id0", Error("x", "y"))  # noise: nothing
+    r.heartbeat(0.2)
+    r.actions_connection_lost(0.3)
+    r.receive_subscription(w0.topic, False)
+    assert r.may_close(10.0)  # everyone is dead
+    assert Rejection.DROPPED_CONNECTION not in r.rejected
+
+
+def test_a_lost_connection_in_the_lobby_changes_nothing():
+    r = make_rules()
+    r.open_lobby(0.0)
+    assert r.actions_connection_lost(0.0) == ()
+
+
+# ---------------------------------------------------------------------- server: probes
+def test_players_that_joined_but_never_subscribed_are_probed_once_a_second():
+    r = make_rules(players=2)
+    r.open_lobby(0.0)
+    w0 = join(r, b"a")
+    join(r, b"b")
+    r.receive_subscription(w0.topic, True)
+    assert r.probe(0.0) == [Probe(b"b")]
+    assert r.probe(0.5) == ()
+    assert r.probe(PROBE_EVERY_S) == [Probe(b"b")]
+
+
+def test_a_lost_control_connection_in_the_lobby_frees_the_slot():
+    r = make_rules(players=2)
+    r.open_lobby(0.0)
+    join(r, b"a")
+    join(r, b"b")
+    outs = r.control_lost(b"b")
+    assert changes(outs) == [(1, Status.JOINED, Status.DEAD)]
+    assert 1 not in r.roster.players and r.lobby(1.0) is Lobby.WAIT
+    assert join(r, b"c").player == 1
+    assert r.control_lost(b"unknown") == []
+
+
+# ---------------------------------------------------------------------- agent: resend, rejoin
+def test_a_state_for_the_tick_already_answered_resends_that_action_uncounted():
+    r = playing()
+    r.states_received([state(4)], T0)
+    first = r.acted(4, ["up"])
+    [again] = r.states_received([state(4)], T0 + 1)
+    assert again.message == first.message and again.resend
+    assert r.send_failed(again, T0 + 1) == [] and r.results[0].ticks == 1
+
+
+def test_a_state_of_another_run_makes_every_hosted_player_join_again_for_its_slot():
+    r = playing(2)
+    r.states_received([state(7)], T0)
+    joins = r.states_received([Heartbeat("new", 3)], T0 + 1)
+    assert [(d.agent, d.message) for d in joins] == [(0, Join("p0", 10)), (1, Join("p1", 11))]
+    assert not r.playing and r.results[0].rejoins == 1
+    w = Welcome(run="new", player=10, name="p0", seed=7, token="t", topic=b"tw.new.10",
+                mode="strict", deadline_ms=None, ticks=100, players=4)
+    decisions = r.control_received(0, w, T0 + 1)
+    assert decisions[:2] == [Setup(0, w, again=True), Subscribe(b"tw.new.10")]
+    assert decisions[2] == Send(Socket.ACTIONS, Ready("new", 10, "t"), 0)
+
+
+def test_a_rejoin_retries_a_slot_taken_refusal_and_acts_on_the_new_runs_states():
+    r = playing()
+    r.states_received([state(50)], T0)
+    r.acted(50, [1])
+    r.states_received([state(3, run="new")], T0)
+    assert r.control_received(0, Error("slot_taken", "still alive", "new"), T0) == []
+    [retry] = r.due(T0 + 1)
+    assert retry.message == Join("p0", 10)
+    w = Welcome(run="new", player=10, name="p0", seed=7, token="t", topic=b"tw.new.10",
+                mode="strict", deadline_ms=None, ticks=100, players=4)
+    r.control_received(0, w, T0 + 1)
+    assert r.playing
+    [act] = r.states_received([state(40, run="new")], T0 + 2)  # a resumed run may be behind
+    assert act.state.tick == 40
+
+
+def test_a_first_join_refused_as_slot_taken_still_gives_up():
+    from tickwire.protocol.agent_rules import GiveUp
+    r = playing()
+    r2 = type(r)(["x"], r.endpoints, now=T0)
+    r2.due(T0)
+    [give_up] = r2.control_received(0, Error("slot_taken", "taken", "run1"), T0)
+    assert isinstance(give_up, GiveUp)
+
+
+def test_a_duplicate_we_asked_for_is_not_counted_but_others_are():
+    r, (w0, w1) = started()
+    r.begin_tick(0, 0.0)
+    r.receive_action(action(w0, 0, 1), 0.0)
+    r.actions_connection_lost(0.1)
+    assert rejections(r.receive_action(action(w0, 0, 1), 0.2)) == []
+    r.receive_action(action(w1, 0, 1), 0.2)
+    r.close_tick()
+    r.begin_tick(1, 0.3)
+    r.receive_action(action(w0, 1, 1), 0.3)
+    assert rejections(r.receive_action(action(w0, 1, 1), 0.3)) == [Rejection.DUPLICATE]
+
+
+def test_losses_still_unexplained_at_the_end_are_counted():
+    r, _ = started()
+    r.begin_tick(0, 0.0)
+    r.actions_connection_lost(0.1)
+    r.end("stopped", [])
+    assert r.rejected[Rejection.DROPPED_CONNECTION] == 1
+
+
+def test_a_player_back_after_the_tick_opened_may_answer_it_and_is_counted_once():
+    r, (w0, w1) = started()
+    die(r, w1)
+    r.begin_tick(0, 0.0)
+    w = join(r, b"new1", slot=1)
+    prove(r, w)  # back during tick 0, whose STATE it may have seen
+    assert rejections(r.receive_action(action(w, 0, 2), 0.0)) == []
+    assert r.barrier.waiting_for == {0}  # but the open tick does not wait for it
+    r.receive_action(action(w0, 0, 1), 0.0)
+    closed = r.close_tick()
+    assert closed.actions == {0: 1, 1: 2}
+    assert r.roster.players[1].stats()["answered"] == 1
+    accounted(r)
+
+
+# ---------------------------------------------------------------------- server: rejoin with keys
+def keyed_start(keys: list[str], fixed: dict[str, int] | None = None):
+    """Rules of a started run whose players joined with ``keys`` (one per player)."""
+    r = ServerRules(ServerConfig(bind="inproc://rules", players=len(keys)), "run1",
+                    fixed_slots=fixed)
+    r.open_lobby(0.0)
+    ws = [sent(r.receive_control(f"id{i}".encode(), Join(k), key=k))[0] for i, k in enumerate(keys)]
+    for w, k in zip(ws, keys):
+        r.receive_subscription(w.topic, True)
+        r.receive_action(Ready(w.run, w.player, w.token), 0.0, k)
+    r.start()
+    return r, ws
+
+
+def test_with_keys_only_the_key_bound_to_a_dead_slot_may_take_it_back():
+    r, (wa, wb) = keyed_start(["alice", "bob"])
+    die(r, wa)
+    (err,) = sent(r.receive_control(b"bob2", Join("bob", slot=wa.player), key="bob"))
+    assert isinstance(err, Error) and err.code == Rejection.WRONG_KEY.value
+    assert r.roster.players[wa.player].status is Status.DEAD  # the binding survived the death
+    (w,) = sent(r.receive_control(b"alice2", Join("alice", slot=wa.player), key="alice"))
+    assert isinstance(w, Welcome) and w.player == wa.player and w.topic != wa.topic
+    assert r.roster.players[wa.player].key == "alice"
+
+
+def test_with_keys_a_join_without_a_slot_takes_back_only_its_own_keys_dead_slot():
+    r, (wa, wb) = keyed_start(["alice", "bob"])
+    die(r, wa)
+    (err,) = sent(r.receive_control(b"bob2", Join("bob"), key="bob"))
+    assert isinstance(err, Error) and err.code == Rejection.RUN_IN_PROGRESS.value
+    die(r, wb)
+    (w,) = sent(r.receive_control(b"bob3", Join("bob"), key="bob"))
+    assert w.player == wb.player and r.roster.players[wb.player].rejoins == 1
+
+
+def test_with_keys_a_fixed_slots_key_takes_its_slot_back_whatever_slot_it_asks_for():
+    r, (wa, wb) = keyed_start(["alice", "bob"], fixed={"alice": 1})
+    assert wa.player == 1
+    die(r, wa)
+    (w,) = sent(r.receive_control(b"alice2", Join("x", slot=0), key="alice"))
+    assert (w.player, w.name) == (1, "alice")
+
+
+def test_rejoin_topics_are_random_and_new_each_time():
+    r, (w0, w1) = started()
+    topics = {w1.topic}
+    for i in range(3):
+        die(r, r.roster.players[1])
+        topics.add(join(r, f"new{i}".encode(), slot=1).topic)
+    assert len(topics) == 4 and all(len(t) >= 32 and r.run_id.encode() not in t for t in topics)
