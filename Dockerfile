@@ -16,7 +16,8 @@ COPY docker/wheels/ /wheels/
 WORKDIR /src
 # Dependency layer: rebuilt only when pyproject.toml changes.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+# The dependencies and the metrics extra (prometheus-client, for --metrics).
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['metrics']))" > requirements.txt \
  && python -m pip --python /venv/bin/python install $PIP_ARGS -r requirements.txt
 # Source layer.
 COPY README.md ./
@@ -30,8 +31,10 @@ RUN python -m pip --python /venv/bin/python install $PIP_ARGS --no-deps .
 # --- final image: the base, the virtualenv, a non-root user ----------------------------
 FROM ${PYTHON_IMAGE}
 ENV PYTHONUNBUFFERED=1 PATH=/venv/bin:$PATH
+# /keys: CURVE key volumes; /data: where the compose file mounts a volume for --summary.
 RUN useradd --create-home --uid 10001 tickwire \
- && mkdir -p /keys/server /keys/agent && chown -R tickwire /keys && chmod 700 /keys/server /keys/agent
+ && mkdir -p /keys/server /keys/agent && chown -R tickwire /keys && chmod 700 /keys/server /keys/agent \
+ && mkdir /data && chown tickwire:tickwire /data
 COPY --from=build /venv /venv
 USER tickwire
 WORKDIR /home/tickwire

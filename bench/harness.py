@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 from tickwire.agents import Agent
+from tickwire.server.progress import JobProgress
 
 log = logging.getLogger(__name__)
 
@@ -463,16 +464,20 @@ class Record:
 
 
 def measure_cell(names: list[str], n: int, payload: str, compute_ms: float, reps: int,
-                 min_ticks: int, min_s: float, together: bool) -> list[Record]:
-    """All back-ends on one cell; windows alternate between back-ends ``reps`` times."""
+                 min_ticks: int, min_s: float, together: bool,
+                 on_window: Callable[[str], None] = lambda name: None) -> list[Record]:
+    """All back-ends on one cell; windows alternate between back-ends ``reps`` times.
+    ``on_window(backend)`` is called as each window (the warm-up one too) starts."""
     factories = all_backends()
     rates: dict[str, list[float]] = {b: [] for b in names}
     lats: dict[str, list[float]] = {b: [] for b in names}
 
     def warm(b: Backend) -> None:
+        on_window(b.name)
         b.window(max(3, min_ticks // 10), min_s / 5)  # not counted
 
     def measure(b: Backend) -> None:
+        on_window(b.name)
         lat = b.window(min_ticks, min_s)
         rates[b.name].append(len(lat) / sum(lat))
         lats[b.name].extend(lat)
@@ -559,6 +564,27 @@ def environment() -> dict[str, Any]:
             "numpy": np.__version__}
 
 
+def _measure_all(cells: list[tuple], args: argparse.Namespace, progress: JobProgress) -> list[Record]:
+    """Every cell in turn; each cell's table goes to stderr as soon as it is measured."""
+    records: list[Record] = []
+    done = 0
+    for index, (payload, compute, n, cell_names) in enumerate(cells, 1):
+        def on_window(backend: str) -> None:
+            nonlocal done
+            progress.update(done, f"cell {index}/{len(cells)} (N={n}, {payload}, {compute:g} ms)"
+                                  f"  {backend}")
+            done += 1
+
+        t0 = time.perf_counter()
+        recs = measure_cell(cell_names, n, payload, compute, args.reps, args.min_ticks,
+                            args.min_s, together=n <= 16, on_window=on_window)
+        records += recs
+        progress.write(format_table(recs))
+        progress.write(f"  (cell took {time.perf_counter() - t0:.1f} s)")
+        progress.update(done, f"cell {index}/{len(cells)} done")
+    return records
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tickwire bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
@@ -573,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="FILE", nargs="?", const="-",
                    help="write the records as JSON (to FILE, or stdout with no FILE)")
     p.add_argument("--plot", metavar="PNG", help="ticks/s against N per back-end (matplotlib)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress line (there is none either when stderr is not a terminal)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     ns = args.n or ([4, 16] if args.quick else [1, 4, 16, 64])
@@ -586,17 +614,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.min_s = min(args.min_s, 0.25)
     print(f"tickwire bench on {json.dumps(environment())}", file=sys.stderr)
-    records: list[Record] = []
-    for payload in args.payload:
-        for compute in computes:
-            for n in ns:
-                cell_names = [b for b in names if not (b == "serial" and n * compute > 200)]
-                t0 = time.perf_counter()
-                recs = measure_cell(cell_names, n, payload, compute, args.reps, args.min_ticks,
-                                    args.min_s, together=n <= 16)
-                records += recs
-                print(format_table(recs), file=sys.stderr)
-                print(f"  (cell took {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    cells = [(payload, compute, n, [b for b in names if not (b == "serial" and n * compute > 200)])
+             for payload in args.payload for compute in computes for n in ns]
+    progress = JobProgress(sum(len(c[3]) for c in cells) * (args.reps + 1), "window",
+                           enabled=not args.quiet)
+    try:
+        records = _measure_all(cells, args, progress)
+    finally:
+        progress.close()
     table = format_table(records)
     if args.json == "-":
         print(json.dumps([asdict(r) for r in records]))

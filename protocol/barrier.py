@@ -91,6 +91,11 @@ class TickBarrier:
         self._awaited.discard(player)
 
     @property
+    def is_open(self) -> bool:
+        """True between begin() and close()."""
+        return self._open
+
+    @property
     def waiting_for(self) -> frozenset[int]:
         return frozenset(self._awaited)
 

@@ -15,7 +15,8 @@ is the one place a JOIN is bound to a slot), the readiness proof (subscription s
 seen), the end of the lobby, action acceptance and every rejection, the missing-action
 policy, strikes, death and reconnection, LEAVE, lost actions connections (:class:`Republish`,
 ``dropped_connection``), probes of players gone before they subscribed (:class:`Probe`),
-and when a heartbeat is due.
+when a heartbeat is due, and with ``--tick-rate`` when the next tick may start
+(:mod:`tickwire.protocol.pacing`).
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from .messages import (
     Ready,
     Welcome,
 )
+from .pacing import Pacer
 from .roster import Player, Roster
 from .server_status import PLAYING, PlayerEvent, Status, TextEnum
 from .spaces import Checker, SpaceError, action_checker
@@ -286,6 +288,9 @@ class ServerRules:
         self._noop = noop
         self._endpoints = endpoints
         self._deadline_s = settings.deadline_ms / 1e3 if settings.mode == "deadline" else None
+        rate = getattr(settings, "tick_rate", None)
+        #: the fixed tick clock with --tick-rate (None: each tick starts when the last closed)
+        self.pacer = Pacer(rate) if rate else None
         self._lobby_opened = 0.0
         self._last_now = 0.0  # the latest ``now`` seen (for events that carry none)
         self._last_publish = -math.inf
@@ -404,7 +409,7 @@ class ServerRules:
         obs_space, act_space = self._player_spaces(p.id)
         return Welcome(run=self.run_id, player=p.id, name=p.name, seed=p.seed, token=p.token,
                        topic=p.topic, mode=cfg.mode,
-                       deadline_ms=int(cfg.deadline_ms) if cfg.mode == "deadline" else None,
+                       deadline_ms=self._deadline_ms_told(),
                        ticks=cfg.ticks, players=cfg.players, world=self._describe(),
                        private=self._private, observation_space=obs_space,
                        action_space=act_space)
@@ -418,6 +423,12 @@ class ServerRules:
             if spaces[1] is not None:
                 self._checks[pid] = action_checker(spaces[1])
         return self._wire_spaces[pid]
+
+    def _deadline_ms_told(self) -> int | None:
+        """The deadline WELCOME announces: --deadline-ms, or the period when paced."""
+        if self._deadline_s is None:
+            return None
+        return int(self.pacer.period * 1e3 if self.pacer else self.settings.deadline_ms)
 
     def _refuse(self, identity: bytes, reason: Rejection, text: str, outs: list[Output]) -> None:
         self._reject(reason, text, None, outs)
@@ -703,6 +714,10 @@ class ServerRules:
     def anyone_playing(self) -> bool:
         return any(p.status in PLAYING for p in self.roster.players.values())
 
+    def until_tick(self, now: float) -> float:
+        """Seconds until the next tick may start: 0 unless paced (``--tick-rate``)."""
+        return 0.0 if self.pacer is None else self.pacer.wait(now)
+
     def begin_tick(self, tick: int, now: float,
                    view: Callable[[int], View] | None = None) -> Sequence[Output]:
         """Open ``tick`` (its STATE is about to be published): who may answer, who is awaited.
@@ -710,14 +725,19 @@ class ServerRules:
         With ``view`` (a world with per-player views): each playing player's view is asked
         for, sent to that player alone as an OBSERVATION (returned as ``Send`` outputs, by
         control identity), and a view saying terminated/truncated keeps that player out of
-        the tick (counted ``done``).
+        the tick (counted ``done``). Paced, a deadline-mode tick's deadline is the end of its
+        period (``--deadline-ms`` is not used); a strict tick still waits for everyone and the
+        next one starts on the grid.
         """
         self.tick = tick
         self._cut_off = False
         outs = self._views(tick, view) if view is not None else _NOTHING
         accepting, awaited, self._absent = self.roster.split(self._done)
-        self.barrier.begin(tick, accepting, awaited, now=now,
-                           deadline=None if self._deadline_s is None else now + self._deadline_s)
+        deadline = None if self._deadline_s is None else now + self._deadline_s
+        if self.pacer is not None:
+            period_end = self.pacer.started(now)
+            deadline = None if deadline is None else period_end
+        self.barrier.begin(tick, accepting, awaited, now=now, deadline=deadline)
         return outs
 
     def _views(self, tick: int, view: Callable[[int], View]) -> list[Output]:
@@ -791,9 +811,11 @@ class ServerRules:
             if joined:
                 due = min(due, min(joined) + self.settings.ready_timeout_s)
         else:
-            left = self.barrier.time_left(now)
+            left = self.barrier.time_left(now) if self.barrier.is_open else None
             if left is not None:
                 due = min(due, now + left)
+            elif not self.barrier.is_open and self.pacer is not None:
+                due = min(due, self.pacer.due(now))
             if self._drops:
                 due = min(due, self._drops[0][0] + LOST_ACTION_GRACE_S)
         return max(0.0, due - now)

@@ -24,6 +24,7 @@ class ServerConfig:
     lobby_timeout_s: float = 60.0
     heartbeat_s: float = 1.0
     events_path: str | None = None  #: append one JSON object per event to this file (--events)
+    tick_rate: float | None = None  #: start ticks on a fixed clock of this many Hz (--tick-rate)
     late_join: bool = False  #: a free slot may be joined mid-run (--late-join)
     record_dir: str | None = None   #: write the run record (action log + checkpoints) here
     resume_dir: str | None = None   #: resume the run recorded here (and keep recording to it)
@@ -55,6 +56,8 @@ class ServerConfig:
             raise ConfigError(f"--lobby-timeout must be > 0 s, got {self.lobby_timeout_s}")
         if not self.heartbeat_s > 0:
             raise ConfigError(f"heartbeat_s must be > 0 s, got {self.heartbeat_s}")
+        if self.tick_rate is not None and not (0 < self.tick_rate < float("inf")):
+            raise ConfigError(f"--tick-rate must be a positive number of Hz, got {self.tick_rate}")
         self._check_record()
         if (self.key_path is None) != (self.allow_dir is None):
             raise ConfigError("--key and --allow go together: the server needs its own secret "

@@ -19,6 +19,7 @@ from tickwire.protocol import connectable
 from tickwire.child import agent_entry
 
 from .loop import ServerConfig, WorldServer
+from .metrics import MetricsServer
 from .world import World
 
 log = logging.getLogger(__name__)
@@ -63,12 +64,13 @@ class LocalRun:
                  progress: Callable[[int, WorldServer], None] | None = None,
                  agent_log_level: int = logging.WARNING,
                  agent_server_timeout_s: float = 10.0, pin_cpus: bool = False,
+                 metrics: MetricsServer | None = None,
                  world_spec: str | None = None) -> None:
         self._tmp = tempfile.mkdtemp(prefix="tw-") if transport == "ipc" else None
         bind = f"ipc://{self._tmp}/run" if self._tmp else "tcp://127.0.0.1:0"
         try:
             self.server = WorldServer(world, replace(config, bind=bind, players=agents), progress,
-                                      world_spec=world_spec)
+                                      metrics=metrics, world_spec=world_spec)
         except BaseException:
             self._remove_tmp()
             raise

@@ -3,7 +3,9 @@
 Every decision (who may join, which action counts, who is dead, when the lobby ends, when
 a heartbeat is due) is made by :class:`tickwire.protocol.server_rules.ServerRules`. This
 module reads frames, decodes them, feeds them in with ``now`` read once per loop turn, sends
-what the rules return, calls ``World.step``, logs, and writes the events file.
+what the rules return, calls ``World.step``, logs, writes the events file, and hands each
+tick's duration to the metrics (``--metrics``). With ``--tick-rate`` it waits for the next
+tick's start time on the sockets (serving them meanwhile), never in a blind sleep.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import resource
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tickwire.protocol import (
     ACTION_LIMITS,
@@ -49,6 +51,9 @@ from .security import ServerKeys, load_server_keys
 from .transport import ACTIONS, AUTH, CONTROL, MONITOR, ServerSockets, SocketOptions
 from .world import World
 
+if TYPE_CHECKING:
+    from .metrics import MetricsServer
+
 log = logging.getLogger(__name__)
 
 #: At most this many messages per socket are handled before the loop looks at the clock
@@ -74,8 +79,10 @@ class WorldServer:
     def __init__(self, world: World, config: ServerConfig,
                  progress: Callable[[int, "WorldServer"], None] | None = None,
                  socket_options: SocketOptions = SocketOptions(),
+                 metrics: "MetricsServer | None" = None,
                  world_spec: str | None = None) -> None:
         self.world = world
+        self.metrics = metrics
         self.config = config
         self.world_spec = world_spec or world_spec_of(world)
         #: the recorded run rebuilt by ``--resume`` (before any socket is bound)
@@ -105,6 +112,8 @@ class WorldServer:
         self.run_id = self.rules.run_id
         self.start_tick = self.resumed.tick if self.resumed else 0
         self.rules.tick = self.start_tick
+        if metrics is not None:
+            metrics.attach(self)
         self.roster = self.rules.roster
         self.barrier = self.rules.barrier
         self.rejected = self.rules.rejected
@@ -151,6 +160,7 @@ class WorldServer:
         """Lobby, ticks, END; returns the summary. Sockets and the events file are closed."""
         started = time.monotonic()
         state, reason = None, StopReason.NOT_STARTED.value
+        failed: RecordError | None = None
         try:
             initial = self.resumed.state if self.resumed else self.world.reset(
                 self.config.seed, self.config.players)  # fail early
@@ -164,8 +174,8 @@ class WorldServer:
             if playing:
                 try:
                     state, reason = self._play(initial)
-                except RecordError:
-                    reason = "record failed"
+                except RecordError as e:
+                    reason, failed = "record failed", e
                     raise
             else:
                 reason = lobby_stop_reason(self._stop_reason or StopReason.STOPPED)
@@ -178,6 +188,9 @@ class WorldServer:
                 self.events.close()
                 if self._recorder:
                     self._recorder.close()
+                if failed is not None:  # --json and --summary still get the run's summary
+                    failed.summary = self._summary(state, reason,
+                                                   time.monotonic() - started - self.lobby_s)
         return self._summary(state, reason, time.monotonic() - started - self.lobby_s)
 
     # ------------------------------------------------------------------ phases
@@ -219,8 +232,10 @@ class WorldServer:
                 return state, StopReason.WORLD_DONE.value
             if not rules.anyone_playing():
                 return state, StopReason.NO_PLAYERS_LEFT.value
+            if rules.pacer is not None and not self._wait_for_start():
+                return state, self._stop_reason or StopReason.STOPPED.value
             frames = self._tick_frames = encode(State(self.run_id, tick, world.observe(state)))
-            now = time.monotonic()
+            now = began = time.monotonic()
             if self._views:  # each player's own view goes to it alone, before the STATE
                 self._carry_out(rules.begin_tick(tick, now, self._viewer(state)))
             else:
@@ -237,9 +252,21 @@ class WorldServer:
                 self._recorder.tick(tick, closed.actions, closed.result.missing,
                                     {p.id: p.status.value for p in self.roster.players.values()},
                                     state)
+            if self.metrics is not None:
+                self.metrics.tick_done(time.monotonic() - began)
             if self._progress:
                 self._progress(tick + 1, self)
         return state, self._stop_reason or StopReason.TICKS_DONE.value
+
+    def _wait_for_start(self) -> bool:
+        """Paced runs: serve the sockets until the next tick's start time (False if stopped)."""
+        rules = self.rules
+        now = time.monotonic()
+        while not self._stop_reason:
+            if rules.until_tick(now) <= 0:
+                return True
+            now = self._turn(min(MAX_WAIT_S, rules.next_timeout(now)))
+        return False
 
     def _viewer(self, state: Any) -> Callable[[int], Any]:
         observe_player = self.world.observe_player
@@ -404,6 +431,8 @@ class WorldServer:
             "players": players,
             **(self.world.summarize(state) if state is not None else {}),
             "rejected": {r.value: n for r, n in sorted(self.rejected.items())},
+            # --tick-rate: target and achieved rate, p50/p99/max tick start error, skipped slots
+            "pacing": self.rules.pacer.report() if self.rules.pacer else None,
             # peak resident memory of this (server) process; Linux reports KiB
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             **self._record_summary(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,14 @@ def replay_ticks(world: Any, state: Any, records: Iterable[TickRecord], start: i
         if last_hash != rec.state_hash:
             return state, done, last_hash, Difference(rec.tick, rec.state_hash, last_hash)
     return state, done, last_hash, None
+
+
+def _reported(records: Iterable[TickRecord], progress: Callable[[int], None]
+              ) -> Iterator[TickRecord]:
+    """``records`` unchanged, calling ``progress(tick + 1)`` as each one is handed on."""
+    for rec in records:
+        yield rec
+        progress(rec.tick + 1)
 
 
 # ---------------------------------------------------------------------------- resume
@@ -174,13 +182,16 @@ class ReplayReport:
         return asdict(self)
 
 
-def replay_run(directory: str | os.PathLike, world: Any) -> ReplayReport:
+def replay_run(directory: str | os.PathLike, world: Any,
+               progress: Callable[[int], None] | None = None) -> ReplayReport:
     """Re-simulate the whole record from ``reset`` and check every recorded state hash.
-    Read-only: a torn tail is reported, not truncated (``--resume`` truncates it)."""
+    Read-only: a torn tail is reported, not truncated (``--resume`` truncates it).
+    ``progress(ticks read)`` is called once per recorded tick (a status line)."""
     reader = RunReader(Path(directory))
     first = reader.first
     state = world.reset(first["seed"], first["players"])
-    state, done, last_hash, diff = replay_ticks(world, state, reader.ticks(), 0)
+    records = reader.ticks() if progress is None else _reported(reader.ticks(), progress)
+    state, done, last_hash, diff = replay_ticks(world, state, records, 0)
     damage = reader.damage
     return ReplayReport(
         str(reader.directory), str(first["world"]), int(first["seed"]),

@@ -13,6 +13,7 @@ def format_summary(s: dict[str, Any]) -> str:
         f"{s['ticks']} ticks in {s['elapsed_s']:.2f} s = {rate} ticks/s "
         f"(lobby {s['lobby_s']:.2f} s)",
         f"state hash {s['state_hash']}",
+        *_pacing_line(s.get("pacing")),
         "",
         f"{'id':>3}  {'name':<20} {'status':<9} {'score':>6} {'answered':>8} {'missed':>6} "
         f"{'late':>5} {'dead':>5} {'mean ms':>8} {'p99 ms':>8}",
@@ -33,6 +34,16 @@ def format_summary(s: dict[str, Any]) -> str:
     if s["rejected"]:
         lines.append("rejected messages: " + ", ".join(f"{k} {v}" for k, v in s["rejected"].items()))
     return "\n".join(lines)
+
+
+def _pacing_line(p: dict[str, Any] | None) -> list[str]:
+    """``paced at 30 Hz: achieved 29.9 Hz, tick start error p50 0.3 ms, p99 4.1 ms`` (--tick-rate)."""
+    if not p or p.get("achieved_hz") is None:
+        return []
+    err = p["start_error_ms"]
+    return [f"paced at {p['target_hz']:g} Hz: achieved {p['achieved_hz']:,.1f} Hz, tick start "
+            f"error p50 {err['p50']:.2f} ms, p99 {err['p99']:.2f} ms, max {err['max']:.2f} ms; "
+            f"{p['skipped_slots']} slot(s) skipped"]
 
 
 def _score(v: Any) -> str:

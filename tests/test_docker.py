@@ -65,7 +65,7 @@ def image(compose_cmd: list[str]) -> str:
     """Base image (cached by tag), host wheelhouse, then the tickwire image."""
     _run(["bash", str(ROOT / "docker/build-base-image.sh"), BASE_IMAGE], timeout=1200)
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(ROOT / "docker/wheels"),
-          "pyzmq", "msgpack", "numpy", "setuptools>=64", "wheel"], timeout=600)
+          "pyzmq", "msgpack", "numpy", "prometheus-client", "setuptools>=64", "wheel"], timeout=600)
     _run(["docker", "build", "-q", "-t", IMAGE, "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}",
           "--build-arg", "PIP_ARGS=--no-index --find-links /wheels", str(ROOT)], timeout=900)
     return IMAGE
@@ -142,6 +142,14 @@ def test_compose_up_with_four_agent_replicas_every_tick_answered(compose):
     assert len(agents) == 4 and all(c.wait_exit(a, 30) == 0 for a in agents)
     user = _run(["docker", "inspect", "-f", "{{.Config.User}}", agents[0]]).stdout.strip()
     assert user == "tickwire"  # not root
+    # players are named after their containers (Docker sets the hostname to the short id)
+    hostnames = {_run(["docker", "inspect", "-f", "{{.Config.Hostname}}", a]).stdout.strip()
+                 for a in agents}
+    assert {p["name"] for p in s["players"]} == hostnames
+    # the summary was also written to the compose volume, the same object as on stdout
+    (server,) = c.containers("server")
+    copied = _run(["docker", "cp", f"{server}:/data/summary.json", "-"]).stdout
+    assert json.loads(copied[copied.index("{"):copied.rindex("}") + 1]) == s
 
 
 def test_compose_runs_with_keys_and_an_agent_without_them_gets_nothing(compose):
@@ -166,9 +174,15 @@ def test_the_server_reports_healthy(compose):
     while time.monotonic() < deadline:
         status = _run(["docker", "inspect", "-f", "{{.State.Health.Status}}", server]).stdout.strip()
         if status == "healthy":
-            return
+            break
         time.sleep(0.5)  # the healthcheck runs on Docker's own schedule
-    raise AssertionError(f"server never became healthy (last status {status})")
+    else:
+        raise AssertionError(f"server never became healthy (last status {status})")
+    # the compose file serves Prometheus metrics on port 9100 of the compose network
+    scrape = ("import urllib.request; print(urllib.request.urlopen("
+              "'http://127.0.0.1:9100/metrics', timeout=10).read().decode())")
+    text = _run(["docker", "exec", server, "python", "-c", scrape]).stdout
+    assert "tickwire_ticks_total" in text and 'tickwire_rejected_total{reason="malformed"} 0.0' in text
 
 
 def test_deadline_mode_survives_a_killed_agent_container(compose):

@@ -123,12 +123,15 @@ def test_a_server_killed_at_five_random_ticks_resumes_to_the_uninterrupted_hash(
 
 def test_a_full_disk_stops_the_server_with_the_record_exit_code(procs, ipc_base, tmp_path):
     record = tmp_path / "rec"
-    server = _server(procs, ipc_base, record, 2000, "--fsync-every", "0",
-                     file_limit=60_000)
+    server = _server(procs, ipc_base, record, 2000, "--fsync-every", "0", "--summary",
+                     str(tmp_path / "summary.json"), file_limit=60_000)
     agents = _agents(procs, ipc_base, server.pid, None, "agents")
     assert server.wait(120) == 7, server.stderr[-2000:]
     out = json.loads(server.stdout)
     assert out["outcome"] == "record_failed" and out["error"]["type"] == "RecordError"
+    # the summary (stdout and --summary FILE) still says how far the run got
+    assert json.loads((tmp_path / "summary.json").read_text()) == out
+    assert out["reason"] == "record failed" and out["ticks"] > 0 and out["record"]["dir"]
     assert "could not write or fsync the log" in server.stderr and "--resume" in server.stderr
     assert agents.wait(60) == 0  # they got END
     records, damage = read_frames(log_path(record, 0), last=True)

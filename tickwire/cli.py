@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from typing import Any, NoReturn
 
 from tickwire import exitcodes, options
@@ -95,19 +96,63 @@ def _outcome(code: ExitCode) -> dict[str, Any]:
     return {"outcome": code.label, "exit_code": int(code)}
 
 
-def _report_error(command: str, error: BaseException, as_json: bool) -> ExitCode:
-    """Tell the user what went wrong (stderr; and one JSON object with --json)."""
+def _report_error(command: str, error: BaseException, as_json: bool,
+                  summary_path: str | None = None) -> ExitCode:
+    """Tell the user what went wrong (stderr; one JSON object with --json and --summary)."""
     code = exitcodes.for_error(error)
     label = {ExitCode.ERROR: "error", ExitCode.USAGE: "usage error",
              ExitCode.TRANSPORT: "transport error"}.get(
         code, code.label.replace("_", " "))
     print(f"{' '.join(filter(None, ('tickwire', command)))}: {label}: {error}", file=sys.stderr,
           flush=True)
-    if as_json:
+    if as_json or summary_path:
         summary = getattr(error, "summary", None) or {}
-        _print_json({**summary, **_outcome(code), "reason": summary.get("reason", label),
-                     "error": {"type": type(error).__name__, "message": str(error)}})
+        obj = {**summary, **_outcome(code), "reason": summary.get("reason", label),
+               "error": {"type": type(error).__name__, "message": str(error)}}
+        if as_json:
+            _print_json(obj)
+        if summary_path:
+            _write_summary_file(summary_path, obj)
     return code
+
+
+def _summary_path(args: argparse.Namespace) -> str | None:
+    """--summary as given (flag, else variable), before validation: errors are written too."""
+    raw = getattr(args, "summary", None)
+    if raw is None and args.command in options.BY_DEST["summary"].commands:
+        raw = os.environ.get(options.BY_DEST["summary"].env, "").strip() or None
+    return raw or None
+
+
+def _check_summary_path(path: str | None) -> None:
+    """Fail before the run, not after it, if the summary file cannot be written."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise ConfigError(f"--summary (TICKWIRE_SUMMARY): cannot write {path!r}: folder "
+                          f"{folder!r} does not exist or is not writable; create it or choose "
+                          "another path", "--summary")
+
+
+def _write_summary_file(path: str, obj: dict[str, Any]) -> None:
+    """Write the summary atomically (temp file in the same folder, fsync, rename): a reader
+    never sees half a file. A failure is reported on stderr, not raised."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                                   prefix=".tickwire-summary-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(obj, sort_keys=True, default=str) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as e:
+        print(f"tickwire: could not write the summary to {path!r} (--summary): {e}",
+              file=sys.stderr, flush=True)
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _wants_json(args: argparse.Namespace) -> bool:
@@ -186,7 +231,8 @@ def _resumed_values(values: dict[str, Any]) -> dict[str, Any]:
     return {**values, **recorded}
 
 
-def _make_run(values: dict[str, Any], command: str, world: World) -> tuple[Any, Any, Any]:
+def _make_run(values: dict[str, Any], command: str, world: World,
+              metrics: Any = None) -> tuple[Any, Any, Any]:
     """(server, run callable, progress) for ``tickwire run`` or ``tickwire server``."""
     from tickwire.server.launcher import LocalRun
     from tickwire.server.loop import WorldServer
@@ -195,13 +241,15 @@ def _make_run(values: dict[str, Any], command: str, world: World) -> tuple[Any, 
     config = options.server_config(values)
     progress = None if values["quiet"] else Progress(config.ticks)
     if command == "server":
-        server = WorldServer(world, config, progress, world_spec=values["world"])
+        server = WorldServer(world, config, progress, metrics=metrics,
+                             world_spec=values["world"])
         return server, server.run, progress
     load_agent_class(values["agent"])  # fail here, not in N child processes
     runner = LocalRun(world, config, values["agent"], values["agents"], values["transport"],
                       values["per_process"], progress,
                       logging.DEBUG if values["verbose"] else logging.WARNING,
-                      pin_cpus=values["pin_cpus"], world_spec=values["world"])
+                      pin_cpus=values["pin_cpus"], metrics=metrics,
+                      world_spec=values["world"])
     return runner.server, runner.run, progress
 
 
@@ -220,10 +268,7 @@ def _world_defaults(values: dict[str, Any], command: str, given: set[str],
 
 
 def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) -> ExitCode:
-    """``tickwire run`` / ``tickwire server``: play the run, print its summary."""
-    from tickwire.server.grid_world import write_png
-    from tickwire.server.summary import format_summary
-
+    """``tickwire run`` / ``tickwire server``: play the run, print (and write) its summary."""
     values = _resumed_values(values)
     if values["world"].partition(":")[0].endswith(".py"):  # the record must find it from anywhere
         path, _, name = values["world"].partition(":")
@@ -236,9 +281,25 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
     if values.get("render") and not hasattr(world, "render"):
         raise ConfigError(f"--render: world {values['world']!r} has no render(state) method",
                           "--render")
+    _check_summary_path(values["summary"])
+    metrics = None
+    if values["metrics"]:
+        from tickwire.server.metrics import MetricsServer
+        metrics = MetricsServer(values["metrics"])
+    try:
+        return _play(values, command, world, metrics)
+    finally:
+        if metrics is not None:
+            metrics.close()
+
+
+def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> ExitCode:
+    from tickwire.server.grid_world import write_png
+    from tickwire.server.summary import format_summary
+
     box: list[Any] = []
     received = _stop_on_signals(box)
-    server, run, progress = _make_run(values, command, world)
+    server, run, progress = _make_run(values, command, world, metrics)
     box.append(server)
     if received:  # a signal came while the server was being built
         server.stop(f"signal {received[0]}")
@@ -253,6 +314,8 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
     if values.get("render") and server.final_state is not None:
         write_png(values["render"], world.render(server.final_state))  # type: ignore[attr-defined]
     code = exitcodes.for_summary(summary, interrupted=bool(received))
+    if values["summary"]:
+        _write_summary_file(values["summary"], {**summary, **_outcome(code)})
     if values["json"]:
         _print_json({**summary, **_outcome(code)})
     else:
@@ -274,14 +337,13 @@ def _result_dict(r: Any) -> dict[str, Any]:
 
 def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
     """``tickwire agent``: host ``--count`` agents of one class in this process."""
+    from tickwire.agents.container import container_name, name_agents
     from tickwire.agents.runtime import run
 
     config = options.agent_config(values)
     cls = load_agent_class(values["agent"])
     agents = [cls() for _ in range(values["count"])]
-    if values["name"]:
-        for i, a in enumerate(agents):
-            a.name = values["name"] if len(agents) == 1 else f"{values['name']}-{i}"
+    name_agents(agents, values["name"], None if values["name"] else container_name())
     results = run(agents, config=config)
     for r in results:
         log.info("%s (player %s): acted on %d ticks, skipped %d; %s", r.name, r.player,
@@ -303,8 +365,17 @@ def _replay(values: dict[str, Any], command: str) -> ExitCode:
     if not values.get("dir"):
         raise ConfigError("tickwire replay needs the record's directory: tickwire replay DIR "
                           "(the DIR given to --record)")
-    world = load_world(RunReader(values["dir"]).first["world"])
-    report = replay_run(values["dir"], world)
+    from tickwire.server.progress import JobProgress
+
+    first = RunReader(values["dir"]).first
+    world = load_world(first["world"])
+    progress = JobProgress(int(first["config"]["ticks"]), "tick", enabled=not values["quiet"])
+    progress.update(0, f"replaying {values['dir']}")
+    try:
+        report = replay_run(values["dir"], world,
+                            lambda done: progress.update(done, f"replaying {values['dir']}"))
+    finally:
+        progress.close()
     code = ExitCode.OK if report.identical else ExitCode.REPLAY_DIFFERS
     if values["json"]:
         _print_json({**report.as_dict(), **_outcome(code)})
@@ -360,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:  # bad usage: unknown flag, missing command, ...
         command = next((a for a in argv if a in COMMANDS), "")
         return int(_report_error(command, e, "--json" in argv))
-    as_json = _wants_json(args)
+    as_json, summary_path = _wants_json(args), _summary_path(args)
     try:
         if args.command == "keys":
             return int(_make_keys(args))
@@ -374,9 +445,9 @@ def main(argv: list[str] | None = None) -> int:
             return int(_replay(values, args.command))
         return int(_serve(values, args.command, options.given(args, args.command)))
     except (TickwireError, KeyboardInterrupt) as e:
-        return int(_report_error(args.command, e, as_json))
+        return int(_report_error(args.command, e, as_json, summary_path))
     except Exception as e:  # a bug in the user's world/agent or in tickwire: keep the traceback
         log.exception("tickwire %s failed", args.command)
-        return int(_report_error(args.command, e, as_json))
+        return int(_report_error(args.command, e, as_json, summary_path))
     finally:
         reap_resource_tracker()

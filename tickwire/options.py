@@ -105,6 +105,9 @@ OPTIONS: tuple[Option, ...] = (
            "a tick at --deadline-ms", _RS, str, _FROM_CONFIG, "server.mode", choices=MODES),
     Option("--deadline-ms", "tick deadline in deadline mode, milliseconds", _RS, float,
            _FROM_CONFIG, "server.deadline_ms", above=0, metavar="MS"),
+    Option("--tick-rate", "start ticks on a fixed clock of HZ ticks per second (real time); in "
+           "deadline mode a tick's deadline is its period", _RS, float, None, "server.tick_rate",
+           above=0, metavar="HZ"),
     Option("--on-missing", "action used for a player that missed a tick: the world's noop, or "
            "its last action", _RS, str, _FROM_CONFIG, "server.on_missing", choices=ON_MISSING),
     Option("--strikes", "deadline mode: misses in a row before a player is no longer waited for "
@@ -121,6 +124,10 @@ OPTIONS: tuple[Option, ...] = (
            "server.ready_timeout_s", above=0, metavar="S"),
     Option("--events", "append the run's events (JSON lines) to FILE", _RS, str, None,
            "server.events_path", metavar="FILE"),
+    Option("--summary", "also write the JSON summary to FILE (atomically), whatever the "
+           "outcome", _RS, str, None, metavar="FILE"),
+    Option("--metrics", "serve Prometheus metrics at http://HOST:PORT/metrics (needs "
+           "pip install 'tickwire[metrics]')", _RS, str, None, metavar="HOST:PORT"),
     Option("--record", "record the run to DIR: an append-only action log with state hashes "
            "and world checkpoints, for --resume and `tickwire replay`", _RS, str, None,
            "server.record_dir", metavar="DIR"),
@@ -152,7 +159,8 @@ OPTIONS: tuple[Option, ...] = (
            _FROM_CONFIG, "server.insecure"),
     Option("--server-key", "the server's public key file (server.key)", _A, str, None,
            "agent.server_key_path", metavar="FILE"),
-    Option("--name", "player name (K players: NAME-0 .. NAME-K-1); default: the class name", _A,
+    Option("--name", "player name (K players: NAME-0 .. NAME-K-1); default: the container's "
+           "hostname when this is a container's main process, else the class name", _A,
            str, None),
     Option("--count", "players (agents) hosted by this one process", _A, int, 1, minimum=1,
            metavar="K"),
