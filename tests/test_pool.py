@@ -261,8 +261,10 @@ def test_ctrl_c_in_the_callers_loop_leaves_no_process(procs):
     assert not [p for p in pids if alive(p)]
 
 
-def test_a_killed_caller_takes_its_player_processes_with_it(procs):
-    script = procs([os.path.join(TESTS, "pool_script.py")], name="script")
+def test_a_killed_caller_takes_its_player_processes_with_it(procs, tmp_path):
+    # a SIGKILLed caller cannot remove its ipc dir: keep it inside the test's own tmp_path
+    script = procs([os.path.join(TESTS, "pool_script.py")], name="script",
+                   env={"TMPDIR": str(tmp_path)})
     script.wait_for("running")
     pids = [int(p) for p in script.stdout.split()]
     script.popen.kill()
