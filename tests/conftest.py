@@ -186,3 +186,30 @@ def accounted(p: dict) -> int:
 
 def player(summary: dict, pid: int) -> dict:
     return next(p for p in summary["players"] if p["id"] == pid)
+
+
+def stderr_on_a_terminal(args: list[str], timeout: float = 120) -> str:
+    """Run ``python ARGS`` with stderr on a real pseudo-terminal; return what it drew there
+    (progress lines are drawn only on a terminal)."""
+    import pty
+    controller, terminal = pty.openpty()
+    try:
+        out = subprocess.run([sys.executable, *args], stderr=terminal, stdout=subprocess.DEVNULL,
+                             timeout=timeout)
+        assert out.returncode == 0
+        os.close(terminal)
+        terminal = -1
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the writer side is closed and everything was read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    return drawn.decode()

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import stderr_on_a_terminal
 from tickwire.bench import all_backends
 
 
@@ -32,42 +33,15 @@ SMALL_BENCH = ["-m", "tickwire", "bench", "--backends", "serial", "--n", "1", "2
                "small", "--compute-ms", "0", "--reps", "1", "--min-ticks", "5", "--min-s", "0.01"]
 
 
-def _stderr_on_a_terminal(args: list[str]) -> str:
-    """Run the bench with stderr on a real pseudo-terminal; return what it drew there."""
-    import os
-    import pty
-    controller, terminal = pty.openpty()
-    try:
-        out = subprocess.run([sys.executable, *args], stderr=terminal, stdout=subprocess.DEVNULL,
-                             timeout=120)
-        assert out.returncode == 0
-        os.close(terminal)
-        terminal = -1
-        drawn = b""
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # EIO: the writer side is closed and everything was read
-                break
-            if not chunk:
-                break
-            drawn += chunk
-    finally:
-        os.close(controller)
-        if terminal >= 0:
-            os.close(terminal)
-    return drawn.decode()
-
-
 def test_bench_shows_a_progress_line_on_a_terminal():
-    drawn = _stderr_on_a_terminal(SMALL_BENCH)
+    drawn = stderr_on_a_terminal(SMALL_BENCH)
     assert "\r\x1b[2Kwindow 0/4  cell 1/2 (N=1, small, 0 ms)  serial" in drawn
     assert "window 4/4  cell 2/2 done" in drawn
     assert drawn.endswith("\r\x1b[2K")  # erased at the end: the terminal is left clean
 
 
 def test_bench_progress_is_quiet_with_q_or_when_stderr_is_not_a_terminal():
-    assert "window 0/" not in _stderr_on_a_terminal([*SMALL_BENCH, "-q"])
+    assert "window 0/" not in stderr_on_a_terminal([*SMALL_BENCH, "-q"])
     out = subprocess.run([sys.executable, *SMALL_BENCH], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "\x1b" not in out.stderr and "window 0/" not in out.stderr

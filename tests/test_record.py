@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import pty
 import struct
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import stderr_on_a_terminal
 from tickwire.protocol.errors import RecordError, ReplayMismatch
 from tickwire.server.config import ServerConfig
 from tickwire.server.grid_world import GridWorld
@@ -271,7 +271,6 @@ def test_an_epoch_killed_before_its_header_was_written_is_dropped(tmp_path):
 
 def test_a_failed_fsync_stops_the_recorder_and_is_never_retried(tmp_path, monkeypatch):
     import errno
-    import os
 
     world = GridWorld()
     rec = Recorder(tmp_path, run_header(world, "x:y", ServerConfig(players=PLAYERS), "r", 0),
@@ -294,34 +293,9 @@ def test_a_failed_fsync_stops_the_recorder_and_is_never_retried(tmp_path, monkey
     assert len(calls) == 1  # never retried, not even by close()
 
 
-def _replay_stderr_on_a_terminal(*args: str) -> str:
-    """Run ``tickwire replay`` with stderr on a real pseudo-terminal; return what it drew."""
-    controller, terminal = pty.openpty()
-    try:
-        out = subprocess.run([sys.executable, "-m", "tickwire", "replay", *args],
-                             stderr=terminal, stdout=subprocess.DEVNULL, timeout=120)
-        assert out.returncode == 0
-        os.close(terminal)
-        terminal = -1
-        drawn = b""
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # EIO: the writer side is closed and everything was read
-                break
-            if not chunk:
-                break
-            drawn += chunk
-    finally:
-        os.close(controller)
-        if terminal >= 0:
-            os.close(terminal)
-    return drawn.decode()
-
-
 def test_replay_shows_a_progress_line_on_a_terminal(tmp_path):
     _record(tmp_path, 30, planned=30)
-    drawn = _replay_stderr_on_a_terminal(str(tmp_path))
+    drawn = stderr_on_a_terminal(["-m", "tickwire", "replay", str(tmp_path)])
     assert f"\r\x1b[2Ktick 0/30  replaying {tmp_path}" in drawn
     assert f"tick 30/30  replaying {tmp_path}" in drawn
     assert drawn.endswith("\r\x1b[2K")  # erased at the end: the terminal is left clean
@@ -329,7 +303,7 @@ def test_replay_shows_a_progress_line_on_a_terminal(tmp_path):
 
 def test_replay_progress_is_quiet_with_q_or_when_stderr_is_not_a_terminal(tmp_path):
     _record(tmp_path, 30, planned=30)
-    assert "tick 0/" not in _replay_stderr_on_a_terminal(str(tmp_path), "-q")
+    assert "tick 0/" not in stderr_on_a_terminal(["-m", "tickwire", "replay", str(tmp_path), "-q"])
     out = subprocess.run([sys.executable, "-m", "tickwire", "replay", str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "\x1b" not in out.stderr and "tick 0/" not in out.stderr
