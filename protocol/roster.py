@@ -96,6 +96,9 @@ class Roster:
         self.capacity = capacity
         self.strikes = strikes
         self.players: dict[int, Player] = {}
+        #: bumped whenever a status, a name or the set of players changes: a reader (the run
+        #: record) rebuilds its status table only when this moved, not every tick
+        self.version = 0
         self._by_identity: dict[bytes, Player] = {}
         self._by_topic: dict[bytes, Player] = {}
 
@@ -124,6 +127,7 @@ class Roster:
                         topic=secret_topic(), seed=player_seed(self.seed, slot),
                         not_joined=ticks_before)
         self.players[slot] = player
+        self.version += 1
         self._by_identity[identity] = player
         self._by_topic[player.topic] = player
         return player
@@ -144,6 +148,7 @@ class Roster:
     def remove(self, player: Player) -> None:
         """Forget a player that went away in the lobby, freeing its slot."""
         del self.players[player.id]
+        self.version += 1
         self._by_identity.pop(player.identity, None)
         self._by_topic.pop(player.topic, None)
 
@@ -151,6 +156,8 @@ class Roster:
         """Apply ``event`` to ``player`` as the table says; return its previous status."""
         old = player.status
         player.status = next_status(player.id, old, event)
+        if player.status is not old:
+            self.version += 1
         return old
 
     def ready(self) -> list[Player]:

@@ -206,10 +206,14 @@ PROBE_EVERY_S = 1.0
 
 
 class TickClosed(NamedTuple):
-    """A closed tick: the actions to step with (missing ones filled in) and what changed."""
+    """A closed tick: the actions to step with (missing ones filled in) and what changed.
+
+    ``late``: players whose action for an earlier (closed) tick arrived since the previous
+    tick closed, with how many; the same arrivals the summary's ``late`` counts."""
     actions: dict[int, Any]
     result: TickResult
     changes: list[StatusChange]
+    late: dict[int, int] = {}
 
 
 class RuleSettings(Protocol):
@@ -309,6 +313,7 @@ class ServerRules:
         self._checks: dict[int, Checker] = {}  #: per-player action checkers (spaces given)
         self._wire_spaces: dict[int, tuple[dict | None, dict | None]] = {}
         self._done: frozenset[int] = frozenset()  #: out of the open tick by their own view
+        self._late: dict[int, int] = {}  #: late arrivals since the last tick closed (TickClosed)
 
     # ------------------------------------------------------------------ control socket
     def receive_control(self, identity: bytes, msg: Message | ProtocolError,
@@ -554,6 +559,7 @@ class ServerRules:
             return outs  # a resend we asked for (Republish), maybe after the tick closed
         if offer is Offer.STALE:
             p.late += 1
+            self._late[p.id] = self._late.get(p.id, 0) + 1
             self._change(p, PlayerEvent.ANSWERED, "answering again (late); the barrier waits "
                          "for it again", outs)
         self._reject(_OFFER_REJECTION[offer], f"action from player {p.id} for tick {tick} "
@@ -774,7 +780,8 @@ class ServerRules:
                 self._change(p, PlayerEvent.STRUCK, f"missed {p.streak} ticks in a row: inactive "
                              "until it answers again (the barrier no longer waits for it)", changes)
         self.tick = result.tick + 1
-        return TickClosed(self._fill(result), result, changes)
+        late, self._late = self._late, {}
+        return TickClosed(self._fill(result), result, changes, late)
 
     def _fill(self, result: TickResult) -> dict[int, Any]:
         """The tick's actions with missing ones replaced by the noop (or the last action)."""

@@ -75,8 +75,9 @@ class GridWorld(World):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "size": self.size}
 
-    def render(self, state: dict[str, Any], scale: int = 16) -> np.ndarray:
-        """An RGB image (H, W, 3) of the grid: resources green, players in distinct colours."""
+    def render(self, state: dict[str, Any], scale: int = 1) -> np.ndarray:
+        """An RGB image (H, W, 3) of the grid, ``scale`` pixels per cell (default one: the
+        native size viewers scale up): resources green, players in distinct colours."""
         img = np.full((self.size, self.size, 3), 24, dtype=np.uint8)
         img[state["grid"] > 0] = (40, 200, 80)
         hues = np.linspace(0, 1, max(1, len(state["positions"])), endpoint=False)

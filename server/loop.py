@@ -89,6 +89,7 @@ class WorldServer:
         self.resumed: Restored | None = restore_run(config.resume_dir, world) if (
             config.resume_dir) else None
         self._recorder: Recorder | None = None
+        self._recorded_version = -1  # the roster version the record's statuses are from
         self._progress = progress
         self._stop_reason: str | None = None
         self._warned: set[tuple[str, int | None]] = set()
@@ -249,14 +250,24 @@ class WorldServer:
                 self._carry_out(closed.changes)
             state = world.step(state, closed.actions)
             if self._recorder:
-                self._recorder.tick(tick, closed.actions, closed.result.missing,
-                                    {p.id: p.status.value for p in self.roster.players.values()},
-                                    state)
+                self._record_tick(tick, closed, state)
             if self.metrics is not None:
                 self.metrics.tick_done(time.monotonic() - began)
             if self._progress:
                 self._progress(tick + 1, self)
         return state, self._stop_reason or StopReason.TICKS_DONE.value
+
+    def _record_tick(self, tick: int, closed: Any, state: Any) -> None:
+        """Append the tick to the record; statuses and names only when the roster changed."""
+        players = None
+        if self.roster.version != self._recorded_version:
+            self._recorded_version = self.roster.version
+            players = self.roster.players.values()
+        assert self._recorder is not None
+        self._recorder.tick(tick, closed.actions, closed.result.missing,
+                            None if players is None else {p.id: p.status.value for p in players},
+                            state, closed.late,
+                            None if players is None else {p.id: p.name for p in players})
 
     def _wait_for_start(self) -> bool:
         """Paced runs: serve the sockets until the next tick's start time (False if stopped)."""

@@ -9,7 +9,10 @@ Layout of DIR (one run; every server epoch of it, first and resumed, writes here
   epoch, ``start_tick``), then one ``type: "tick"`` frame per completed tick: the actions the
   world stepped with (missing ones already filled in), who missed, the state hash after the
   step, and every player's status (``status``: in the epoch's first tick record and whenever
-  a status changed; :class:`RunReader` fills it in for every tick).
+  a status changed; :class:`RunReader` fills it in for every tick), with the players' names
+  (``names``, likewise only when one changed), and ``late`` (only when someone was late:
+  ``[[player, n], ...]``, the actions for an earlier, closed tick that arrived during this
+  one; records written before it existed read as nobody late).
 * ``checkpoint-TTTTTTTTTTTT.twc`` — one frame (``type: "checkpoint"``) with the world's
   ``snapshot`` after tick T-1 (T ticks done) and its hash; written to a temp file, fsynced,
   renamed, then the directory is fsynced. The newest :data:`KEEP_CHECKPOINTS` are kept.
@@ -149,13 +152,17 @@ class TickRecord:
     missing: frozenset[int]        #: players whose action was filled in (noop or repeat)
     statuses: dict[int, str]       #: every player's status after the tick
     state_hash: str                #: ``World.digest`` of the state after the step
+    #: players whose action for an earlier, closed tick arrived during this one (how many)
+    late: dict[int, int] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)  #: player names (older records: none)
 
 
-def _tick_record(raw: dict[str, Any], header: dict[str, Any], statuses: dict[int, str]
-                 ) -> TickRecord:
+def _tick_record(raw: dict[str, Any], header: dict[str, Any], statuses: dict[int, str],
+                 names: dict[int, str]) -> TickRecord:
+    late = {int(pid): int(n) for pid, n in raw["late"]} if "late" in raw else {}
     return TickRecord(header["epoch"], header["run"], raw["tick"],
                       {int(pid): a for pid, a in raw["actions"]}, frozenset(raw["missing"]),
-                      statuses, raw["hash"])
+                      statuses, raw["hash"], late, names)
 
 
 @dataclass
@@ -209,12 +216,14 @@ class RunReader:
         """Every recorded tick in order, across epochs; stops at the first bad frame."""
         for i, path in enumerate(self.logs):
             records, damage = read_frames(path, last=i == len(self.logs) - 1)
-            header, statuses = records[0], {}
+            header, statuses, names = records[0], {}, {}
             for raw in records[1:]:
                 if raw.get("type") == "tick":
                     if "status" in raw:  # written when a status changed
                         statuses = {int(pid): st for pid, st in raw["status"]}
-                    yield _tick_record(raw, header, statuses)
+                    if "names" in raw:
+                        names = {int(pid): str(n) for pid, n in raw["names"]}
+                    yield _tick_record(raw, header, statuses, names)
             if damage is not None:
                 self.damage = damage
                 return
@@ -274,6 +283,7 @@ class Recorder:
         self.fsyncs = 0
         self._unsynced = 0
         self._statuses: dict[int, str] | None = None
+        self._names: dict[int, str] | None = None
         self._failed: str | None = None
         self._file: BinaryIO | None = None
         self._io("create the log", self._create, {**header, "type": "header", "format": FORMAT,
@@ -312,13 +322,22 @@ class Recorder:
 
     # ------------------------------------------------------------------ per tick
     def tick(self, tick: int, actions: dict[int, Any], missing: frozenset[int],
-             statuses: dict[int, str], state: Any) -> None:
-        """Append tick ``tick`` (just stepped into ``state``); fsync / checkpoint when due."""
+             statuses: dict[int, str] | None, state: Any, late: dict[int, int] | None = None,
+             names: dict[int, str] | None = None) -> None:
+        """Append tick ``tick`` (just stepped into ``state``); fsync / checkpoint when due.
+
+        ``statuses`` and ``names`` (by player id) may be None: unchanged since the last call
+        (the loop passes them only when the roster changed, so a quiet tick costs no dict)."""
         record = {"type": "tick", "tick": tick, "actions": list(actions.items()),
                   "missing": sorted(missing), "hash": self.world.digest(state)}
-        if statuses != self._statuses:  # only when one changed: the reader carries them on
+        if statuses is not None and statuses != self._statuses:  # the reader carries them on
             self._statuses = dict(statuses)
             record["status"] = list(statuses.items())
+        if names is not None and names != self._names:
+            self._names = dict(names)
+            record["names"] = list(names.items())
+        if late:
+            record["late"] = sorted(late.items())
         frame = pack_frame(record)
         self._io("write or fsync the log", self._append, frame)
         done = tick + 1

@@ -35,12 +35,14 @@ class Difference:
     replayed: str
 
 
-def replay_ticks(world: Any, state: Any, records: Iterable[TickRecord], start: int
+def replay_ticks(world: Any, state: Any, records: Iterable[TickRecord], start: int,
+                 on_step: Callable[[TickRecord, Any, str], None] | None = None
                  ) -> tuple[Any, int, str | None, Difference | None]:
     """Step ``state`` (``start`` ticks done) through ``records`` from tick ``start`` on.
 
     Returns (state, ticks done, last hash, the first difference or None); earlier records
-    are skipped, a gap in the tick numbers raises RecordError."""
+    are skipped, a gap in the tick numbers raises RecordError. ``on_step(record, state,
+    replayed hash)`` sees every stepped tick, the differing one included."""
     done, last_hash = start, None
     for rec in records:
         if rec.tick < done:
@@ -51,6 +53,8 @@ def replay_ticks(world: Any, state: Any, records: Iterable[TickRecord], start: i
         state = world.step(state, rec.actions)
         last_hash = world.digest(state)
         done += 1
+        if on_step is not None:
+            on_step(rec, state, last_hash)
         if last_hash != rec.state_hash:
             return state, done, last_hash, Difference(rec.tick, rec.state_hash, last_hash)
     return state, done, last_hash, None
@@ -183,15 +187,17 @@ class ReplayReport:
 
 
 def replay_run(directory: str | os.PathLike, world: Any,
-               progress: Callable[[int], None] | None = None) -> ReplayReport:
+               progress: Callable[[int], None] | None = None,
+               on_step: Callable[[TickRecord, Any, str], None] | None = None) -> ReplayReport:
     """Re-simulate the whole record from ``reset`` and check every recorded state hash.
     Read-only: a torn tail is reported, not truncated (``--resume`` truncates it).
-    ``progress(ticks read)`` is called once per recorded tick (a status line)."""
+    ``progress(ticks read)`` is called once per recorded tick (a status line);
+    ``on_step(record, state, replayed hash)`` once per re-simulated tick (the replay page)."""
     reader = RunReader(Path(directory))
     first = reader.first
     state = world.reset(first["seed"], first["players"])
     records = reader.ticks() if progress is None else _reported(reader.ticks(), progress)
-    state, done, last_hash, diff = replay_ticks(world, state, records, 0)
+    state, done, last_hash, diff = replay_ticks(world, state, records, 0, on_step)
     damage = reader.damage
     return ReplayReport(
         str(reader.directory), str(first["world"]), int(first["seed"]),

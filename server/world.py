@@ -4,6 +4,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, NamedTuple
 
+import numpy as np
 from tickwire.protocol import state_digest
 from tickwire.protocol.loading import load_object  # noqa: F401  (re-exported for worlds)
 from tickwire.protocol.server_rules import InvalidAction  # noqa: F401  (part of the World API)
@@ -103,6 +104,22 @@ class World(ABC):
         obs, act = self.observation_space(player), self.action_space(player)
         return (None if obs is None else from_gymnasium(obs),
                 None if act is None else from_gymnasium(act))
+
+    # ------------------------------------------------------------------ render hook
+    def render(self, state: Any) -> np.ndarray:
+        """Optional: a picture of ``state`` as an (H, W, 3) uint8 RGB array.
+
+        Render at native resolution (e.g. one pixel per grid cell): viewers scale it up
+        without smoothing (``tickwire run --render FILE``, the replay page of ``tickwire
+        replay DIR --html FILE``, which embeds one frame per tick, so small frames keep the
+        page small). Every frame of a run should have the same shape. Not overridden: the
+        world has no pictures (the replay page still shows the players and the hashes)."""
+        raise NotImplementedError
+
+    @property
+    def has_render(self) -> bool:
+        """True if this world overrides :meth:`render`."""
+        return type(self).render is not World.render
 
     def summarize(self, state: Any) -> dict[str, Any]:
         """Extra entries for the run's summary (e.g. per-episode returns); default none."""

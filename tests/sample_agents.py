@@ -57,3 +57,15 @@ class ServerKillerAgent(Agent):
         if kill_at and self.player_id == 0 and self.tick == int(kill_at):
             os.kill(int(os.environ["TW_SERVER_PID"]), signal.SIGKILL)
         return GreedyAgent.act(self, observation)
+
+
+class MarkupNamedAgent(Agent):
+    """Its name is markup (a page must show it as text); player 0 answers tick 5 after a
+    deliberate 0.2 s, past its deadline (runs paced at 40 ticks/s): a missed tick, then a late answer."""
+    name = "</script><img src=x onerror=alert(1)>"
+
+    def act(self, observation):
+        if self.tick == 5 and self.player_id == 0:
+            import time
+            time.sleep(0.2)
+        return (self.tick + self.player_id) % 5

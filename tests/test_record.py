@@ -308,3 +308,31 @@ def test_replay_progress_is_quiet_with_q_or_when_stderr_is_not_a_terminal(tmp_pa
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "\x1b" not in out.stderr and "tick 0/" not in out.stderr
     assert "identical" in out.stdout
+
+
+def test_late_answers_and_names_are_recorded_and_statuses_carried_on_when_not_given(tmp_path):
+    world, cfg = GridWorld(), ServerConfig(players=PLAYERS, seed=1, ticks=10)
+    rec = Recorder(tmp_path, run_header(world, "tickwire.server.grid_world:GridWorld", cfg,
+                                        "run0", 0), world, 0, 0)
+    state = world.reset(1, PLAYERS)
+    names = {0: "a", 1: "b", 2: "c"}
+    for t in range(4):
+        state = world.step(state, _actions(t))
+        changed = t in (0, 2)  # the loop passes statuses and names only when they changed
+        rec.tick(t, _actions(t), frozenset(), _statuses(12 if t >= 2 else 0) if changed else None,
+                 state, {1: 2} if t == 1 else {}, names if changed else None)
+    rec.close()
+    got = list(read_run(tmp_path))
+    assert [r.late for r in got] == [{}, {1: 2}, {}, {}]
+    assert [r.statuses[2] for r in got] == ["active", "active", "dead", "dead"]
+    assert all(r.names == names for r in got)
+    frames, _ = read_frames(log_path(tmp_path, 0), last=True)
+    assert ["status" in f for f in frames[1:]] == [True, False, True, False]  # only on changes
+    assert ["names" in f for f in frames[1:]] == [True, False, False, False]  # same names: once
+
+
+def test_a_record_written_before_late_and_names_existed_still_reads(tmp_path):
+    _record(tmp_path, 5)
+    frames, _ = read_frames(log_path(tmp_path, 0), last=True)
+    assert not any("late" in f or "names" in f for f in frames)
+    assert all(r.late == {} and r.names == {} for r in read_run(tmp_path))

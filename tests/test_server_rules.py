@@ -372,6 +372,43 @@ def test_an_action_for_a_closed_tick_is_rejected_as_stale_and_counted_late():
     assert r.roster.players[0].late == 1
 
 
+def test_a_closed_tick_names_the_late_arrivals_since_the_previous_close():
+    r, (w0, w1) = started()
+    r.begin_tick(0, 0.0)
+    act(r, w1, 0, 1)
+    r.barrier.drop(0)
+    assert r.close_tick().late == {}
+    r.begin_tick(1, 0.0)
+    act(r, w0, 0, 1)
+    act(r, w0, 0, 2)  # a second stale one (a duplicate of a closed tick) counts as well
+    act(r, w0, 1, 1)
+    act(r, w1, 1, 1)
+    assert r.close_tick().late == {0: 2} == {0: r.roster.players[0].late}
+    r.begin_tick(2, 0.0)
+    act(r, w0, 2, 1)
+    act(r, w1, 2, 1)
+    assert r.close_tick().late == {}  # counted once, at the tick it arrived in
+
+
+def test_the_roster_version_moves_only_when_a_status_or_the_membership_changes():
+    r = make_rules()
+    versions = [r.roster.version]
+    w0 = join(r, b"a")  # a new player
+    versions.append(r.roster.version)
+    prove(r, w0)  # joined -> ready
+    versions.append(r.roster.version)
+    assert versions == sorted(set(versions)), versions
+    r2, (w1, w2) = started()
+    before = r2.roster.version
+    r2.begin_tick(0, 0.0)
+    act(r2, w1, 0, 1)
+    act(r2, w2, 0, 1)
+    r2.close_tick()
+    assert r2.roster.version == before  # a tick where nothing changed
+    r2.receive_control(b"id0", Leave(w1.run, w1.player))
+    assert r2.roster.version > before  # active -> left
+
+
 def test_an_action_for_a_tick_not_yet_published_is_rejected_as_future_tick():
     r, (w0, _) = started()
     r.begin_tick(0, 0.0)

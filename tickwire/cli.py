@@ -9,6 +9,7 @@ whatever the outcome (logs and the progress line go to stderr).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -278,7 +279,7 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
     if values.get("record") or values.get("resume"):
         # a file-size limit must give a clear "record failed", not a core dump (SIGXFSZ)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    if values.get("render") and not hasattr(world, "render"):
+    if values.get("render") and not world.has_render:
         raise ConfigError(f"--render: world {values['world']!r} has no render(state) method",
                           "--render")
     _check_summary_path(values["summary"])
@@ -291,6 +292,12 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
     finally:
         if metrics is not None:
             metrics.close()
+
+
+def _enlarged(img: Any, side: int = 256) -> Any:
+    """A native-size render scaled up by whole pixels (crisp) to at least ``side`` pixels."""
+    k = max(1, -(-side // max(1, min(img.shape[:2]))))
+    return img.repeat(k, axis=0).repeat(k, axis=1)
 
 
 def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> ExitCode:
@@ -312,7 +319,7 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
         if progress:
             progress.close()
     if values.get("render") and server.final_state is not None:
-        write_png(values["render"], world.render(server.final_state))  # type: ignore[attr-defined]
+        write_png(values["render"], _enlarged(world.render(server.final_state)))
     code = exitcodes.for_summary(summary, interrupted=bool(received))
     if values["summary"]:
         _write_summary_file(values["summary"], {**summary, **_outcome(code)})
@@ -367,21 +374,48 @@ def _replay(values: dict[str, Any], command: str) -> ExitCode:
                           "(the DIR given to --record)")
     from tickwire.server.progress import JobProgress
 
+    if values.get("html") and not os.path.isdir(os.path.dirname(os.path.abspath(values["html"]))):
+        raise ConfigError(f"--html {values['html']}: its directory does not exist; create it or "
+                          "give another path", "--html")
     first = RunReader(values["dir"]).first
     world = load_world(first["world"])
     progress = JobProgress(int(first["config"]["ticks"]), "tick", enabled=not values["quiet"])
     progress.update(0, f"replaying {values['dir']}")
+    page = None
+    if values.get("html"):
+        from tickwire.server.replay_page import PageBuilder
+        page = PageBuilder(world, first, values.get("html_every"))
     try:
         report = replay_run(values["dir"], world,
-                            lambda done: progress.update(done, f"replaying {values['dir']}"))
+                            lambda done: progress.update(done, f"replaying {values['dir']}"),
+                            page.on_step if page else None)
     finally:
         progress.close()
+    if page is not None:
+        _write_page(values["html"], page.page(report))
     code = ExitCode.OK if report.identical else ExitCode.REPLAY_DIFFERS
+    extra = {"html": values["html"]} if page is not None else {}
     if values["json"]:
-        _print_json({**report.as_dict(), **_outcome(code)})
+        _print_json({**report.as_dict(), **extra, **_outcome(code)})
     else:
-        print(_replay_text(report), flush=True)
+        print(_replay_text(report) + (f"\nreplay page: {values['html']}" if extra else ""),
+              flush=True)
     return code
+
+
+def _write_page(path: str, html: str) -> None:
+    """Write the replay page atomically (a temp file in the same directory, renamed)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(html)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ConfigError(f"--html {path}: could not write the page ({e.strerror or e}); give a "
+                          "file path in a writable directory", "--html") from e
+    log.info("wrote the replay page %s (%d bytes)", path, len(html.encode()))
 
 
 def _replay_text(r: Any) -> str:

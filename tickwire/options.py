@@ -170,6 +170,12 @@ OPTIONS: tuple[Option, ...] = (
            _FROM_CONFIG, "agent.join_timeout_s", above=0, metavar="S"),
     Option("--server-timeout", "exit when the server has been silent this many seconds", _A,
            float, _FROM_CONFIG, "agent.server_timeout_s", above=0, metavar="S"),
+    Option("--html", "replay: also write FILE, one self-contained HTML page that plays the run "
+           "(world per tick, players, hashes; written even when a tick differs)", ("replay",),
+           str, None, metavar="FILE"),
+    Option("--html-every", "with --html: show every K-th tick (default: every tick up to "
+           "10,000 shown ticks, then an automatic stride; totals stay exact)", ("replay",), int,
+           None, minimum=1, metavar="K"),
     Option("--json", "print one JSON object on stdout (the summary, or the agents' results), "
            "whatever the outcome", _ALL, bool, False),
     Option("--quiet", "no progress line; log only warnings and errors", _ALL, bool, False,
