@@ -374,3 +374,14 @@ def test_replay_run_hands_every_stepped_tick_to_on_step(tmp_path):
     report = replay_run(tmp_path, GridWorld(), on_step=lambda rec, state, h: seen.append(
         (rec.tick, h == rec.state_hash, int(state["tick"]))))
     assert report.identical and seen == [(t, True, t + 1) for t in range(12)]
+
+
+def test_the_readme_replay_page_block_runs_as_printed(tmp_path):
+    from test_readme import block_with, command_lines
+    lines = command_lines(block_with("bash", "--html run1.html"))
+    assert [argv[:2] for argv in lines] == [["tickwire", "run"], ["tickwire", "replay"]]
+    for argv in lines:
+        done = run_cli(argv[1:], tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+    data = page_data((tmp_path / "run1.html").read_text())
+    assert data["meta"]["identical"] and len(data["cols"]["t"]) == 1000
