@@ -96,16 +96,23 @@ def read_frames(path: Path, last: bool) -> tuple[list[dict[str, Any]], Damage | 
     """Every good record in ``path`` and, if a frame did not check out, where and why.
 
     ``last``: this is the newest log, where a bad final frame may be a torn tail."""
+    found: list[Damage] = []
+    records = list(iter_frames(path, last, found))
+    return records, found[0] if found else None
+
+
+def iter_frames(path: Path, last: bool, damage: list[Damage]) -> Iterator[dict[str, Any]]:
+    """:func:`read_frames` one record at a time (a long log is never decoded all at once);
+    the damage, if any, is appended to ``damage`` when the iteration stops there."""
     data = path.read_bytes()
-    records: list[dict[str, Any]] = []
     off = 0
     while off < len(data):
         record, reason, torn = _frame_at(data, off)
         if record is None:
-            return records, Damage(path.name, off, len(data) - off, last and torn, reason)
-        records.append(record)
+            damage.append(Damage(path.name, off, len(data) - off, last and torn, reason))
+            return
+        yield record
         off += FRAME_HEADER.size + FRAME_HEADER.unpack_from(data, off)[0]
-    return records, None
 
 
 def _frame_at(data: bytes, off: int) -> tuple[dict[str, Any] | None, str, bool]:
@@ -215,17 +222,18 @@ class RunReader:
     def ticks(self) -> Iterator[TickRecord]:
         """Every recorded tick in order, across epochs; stops at the first bad frame."""
         for i, path in enumerate(self.logs):
-            records, damage = read_frames(path, last=i == len(self.logs) - 1)
-            header, statuses, names = records[0], {}, {}
-            for raw in records[1:]:
+            found: list[Damage] = []
+            records = iter_frames(path, i == len(self.logs) - 1, found)
+            header, statuses, names = next(records), {}, {}
+            for raw in records:
                 if raw.get("type") == "tick":
                     if "status" in raw:  # written when a status changed
                         statuses = {int(pid): st for pid, st in raw["status"]}
                     if "names" in raw:
                         names = {int(pid): str(n) for pid, n in raw["names"]}
                     yield _tick_record(raw, header, statuses, names)
-            if damage is not None:
-                self.damage = damage
+            if found:
+                self.damage = found[0]
                 return
 
     def checkpoints(self) -> list[tuple[int, Path]]:
