@@ -385,3 +385,25 @@ def test_the_readme_replay_page_block_runs_as_printed(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
     data = page_data((tmp_path / "run1.html").read_text())
     assert data["meta"]["identical"] and len(data["cols"]["t"]) == 1000
+
+
+def test_a_resumed_run_shows_both_epochs_and_each_epochs_first_tick(tmp_path):
+    _grid_record(tmp_path, 10)  # epoch 0: ticks 0..9 (planned 10; one more epoch appended)
+    world, cfg = GridWorld(), ServerConfig(players=2, seed=5, ticks=25)
+    rec = Recorder(tmp_path, run_header(world, "tickwire.server.grid_world:GridWorld", cfg,
+                                        "run1", 1, 10, "run0"), world, 0, 0)
+    state = world.reset(5, 2)
+    for t in range(10):
+        state = world.step(state, {0: t % 5, 1: (t * 3) % 5})
+    for t in range(10, 25):
+        state = world.step(state, {0: 1, 1: 2})
+        rec.tick(t, {0: 1, 1: 2}, frozenset(), {0: "active", 1: "dead"} if t == 10 else None,
+                 state)
+    rec.close()
+    builder = PageBuilder(GridWorld(), {"players": 2, "config": {"ticks": 25}}, every=8)
+    report = replay_run(tmp_path, builder.world, on_step=builder.on_step)
+    assert report.identical and report.epochs == 2
+    assert [(r["t"], r["e"]) for r in builder.rows] == [(0, 0), (8, 0), (10, 1), (16, 1), (24, 1)]
+    data = builder.data(report)
+    assert data["meta"]["runs"] == ["run0", "run1"] and data["cols"]["st"][-1] == 1
+    assert data["statuses"][1] == {"0": "active", "1": "dead"}
