@@ -407,3 +407,9 @@ def test_a_resumed_run_shows_both_epochs_and_each_epochs_first_tick(tmp_path):
     data = builder.data(report)
     assert data["meta"]["runs"] == ["run0", "run1"] and data["cols"]["st"][-1] == 1
     assert data["statuses"][1] == {"0": "active", "1": "dead"}
+
+
+def test_html_every_without_html_is_a_usage_error(tmp_path, capsys):
+    _grid_record(tmp_path, 3)
+    assert main(["replay", str(tmp_path), "--html-every", "5"]) == 2
+    assert "add --html FILE" in capsys.readouterr().err

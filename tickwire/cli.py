@@ -32,7 +32,8 @@ COMMANDS = {
     "run": "run a world with N local agent processes (server + agents in one command)",
     "server": "run the world server; agents connect to it",
     "agent": "run agents (players) against a server",
-    "replay": "re-simulate a recorded run (--record DIR) without agents and check its state hashes",
+    "replay": "re-simulate a recorded run (--record DIR) without agents and check its state "
+              "hashes; --html FILE also writes a page that plays it",
 }
 #: Commands with their own parser: ``tickwire bench`` and ``tickwire check-world``.
 OWN_PARSER = {"bench": "benchmark tickwire against the alternatives (tickwire bench --help)",
@@ -374,6 +375,8 @@ def _replay(values: dict[str, Any], command: str) -> ExitCode:
                           "(the DIR given to --record)")
     from tickwire.server.progress import JobProgress
 
+    if values.get("html_every") and not values.get("html"):
+        raise ConfigError("--html-every only applies to the page: add --html FILE", "--html-every")
     if values.get("html") and not os.path.isdir(os.path.dirname(os.path.abspath(values["html"]))):
         raise ConfigError(f"--html {values['html']}: its directory does not exist; create it or "
                           "give another path", "--html")
