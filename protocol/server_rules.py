@@ -711,6 +711,12 @@ class ServerRules:
         return outs
 
     # ------------------------------------------------------------------ ticks
+    def resume_at(self, tick: int, last_actions: dict[int, Any]) -> None:
+        """A resumed run continues at ``tick`` (ticks done before it) with each player's last
+        answered action from before the restart (``--on-missing repeat`` repeats it)."""
+        self.tick = tick
+        self.roster.remember(last_actions)
+
     def anyone_playing(self) -> bool:
         return any(p.status in PLAYING for p in self.roster.players.values())
 

@@ -111,7 +111,8 @@ class WorldServer:
                                  spaces=world.wire_spaces)
         self.run_id = self.rules.run_id
         self.start_tick = self.resumed.tick if self.resumed else 0
-        self.rules.tick = self.start_tick
+        if self.resumed:  # at its tick, with each player's last action (--on-missing repeat)
+            self.rules.resume_at(self.start_tick, self.resumed.last_actions)
         if metrics is not None:
             metrics.attach(self)
         self.roster = self.rules.roster
