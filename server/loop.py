@@ -292,7 +292,8 @@ class WorldServer:
             log.warning("resumed run %s at tick %d as run %s (epoch %d); players join again",
                         resumed.previous_run, resumed.tick, self.run_id, epoch)
             self.events.emit("resumed", run=self.run_id, tick=resumed.tick, epoch=epoch,
-                             previous_run=resumed.previous_run)
+                             previous_run=resumed.previous_run, repaired=resumed.repaired,
+                             incomplete_checkpoints=resumed.incomplete_checkpoints)
         return recorder
 
     def _end(self, state: Any, reason: str) -> None:

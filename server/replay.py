@@ -76,6 +76,9 @@ class Restored:
     checkpoint: int | None = None              #: ticks done at the checkpoint used (None: start)
     repaired: dict[str, Any] | None = None     #: what was truncated (torn tail or damage)
     bad_checkpoints: list[str] = field(default_factory=list)
+    #: checkpoint temp files a killed server left half written ({file, bytes}): never used
+    #: (the recorder of the new epoch removes them)
+    incomplete_checkpoints: list[dict[str, Any]] = field(default_factory=list)
     #: each player's last answered action before ``tick`` (what ``--on-missing repeat``
     #: repeats); a player that never answered has none
     last_actions: dict[int, Any] = field(default_factory=dict)
@@ -107,7 +110,19 @@ def restore_run(directory: str | os.PathLike, world: Any) -> Restored:
     assert reached == done, (reached, done)
     last = reader.headers[-1]
     return Restored(state, done, int(last["epoch"]) + 1, str(last["run"]), first, used,
-                    repaired, bad, last_actions)
+                    repaired, bad, _incomplete_checkpoints(reader.directory), last_actions)
+
+
+def _incomplete_checkpoints(directory: Path) -> list[dict[str, Any]]:
+    """The ``checkpoint-*.tmp`` files in ``directory``: checkpoints a killed server never
+    finished (only a complete one is renamed to ``.twc``), reported and never read."""
+    found = []
+    for path in sorted(directory.glob("checkpoint-*.tmp")):
+        size = path.stat().st_size
+        log.warning("record: %s is a checkpoint the server was killed while writing (%d "
+                    "bytes): ignored", path.name, size)
+        found.append({"file": path.name, "bytes": size})
+    return found
 
 
 def _last_complete_tick(reader: RunReader

@@ -279,6 +279,7 @@ def test_a_checkpoint_left_half_written_is_ignored_and_removed(tmp_path):
     world = GridWorld()
     restored = restore_run(tmp_path, world)
     assert restored.checkpoint == 20 and world.digest(restored.state) == final
+    assert restored.report()["incomplete_checkpoints"] == [{"file": stale.name, "bytes": 17}]
     Recorder(tmp_path, run_header(world, "x:y", ServerConfig(players=PLAYERS), "run1",
                                   restored.epoch, restored.tick), world, 0, 0).close()
     assert not stale.exists()

@@ -7,19 +7,28 @@ are pure functions of the observation, so fresh processes after a resume act the
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
-from tickwire.server.record import read_run
+from big_world import PADDING
+from conftest import TESTS, event, wait_event
+from tickwire.server.record import read_frames, read_run
 
 AGENT = "sample_agents:SlowOnceAgent"
 SEED = "7"
 
 
 def _replay(record) -> dict:
+    """``tickwire replay DIR --json`` (the test worlds importable), which must exit 0."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
     out = subprocess.run([sys.executable, "-m", "tickwire", "replay", str(record), "--json"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     return json.loads(out.stdout)
 
@@ -76,3 +85,92 @@ def _repeat_agents(procs, ipc_base, server_pid, env, epoch):
                    "--slot", str(slot), "--server-timeout", "30", "-q"],
                   name=f"agent{slot}-{epoch}", env={"TW_SERVER_PID": str(server_pid), **env})
             for slot in (0, 1)]
+
+
+# ---------------------------------------------------------------------------- mid-write kills
+BIG = ["--world", "big_world:BigCheckpointWorld", "--players", "2", "--seed", SEED]
+GREEDY = "sample_agents:ServerKillerAgent"
+TMP = re.compile(r"^checkpoint-(\d{12})\.tmp$")
+
+
+def _kill_mid_checkpoint(server, record: Path, after: int, timeout: float = 60) -> str | None:
+    """SIGKILL ``server`` while it writes the checkpoint of a tick >= ``after``: as soon as
+    such a ``checkpoint-*.tmp`` holds some but not all of its bytes (bounded polling of the
+    directory, 1 ms apart). Returns that file's name (None: the server exited first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in os.scandir(record) if record.is_dir() else ():
+            m = TMP.match(entry.name)
+            if m and int(m.group(1)) >= after:
+                try:
+                    size = entry.stat().st_size
+                except FileNotFoundError:  # complete and renamed meanwhile
+                    continue
+                if 0 < size < PADDING:
+                    os.kill(server.pid, signal.SIGKILL)
+                    return entry.name
+        try:
+            server.popen.wait(0.001)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+    raise AssertionError(f"no checkpoint of tick >= {after} was seen being written in "
+                         f"{timeout} s; stderr:\n{server.stderr[-2000:]}")
+
+
+def _half_written(record: Path, name: str | None) -> bool:
+    """True if ``name`` was left in ``record`` with a frame that runs past its end."""
+    if name is None or not (record / name).exists():
+        return False
+    _, damage = read_frames(record / name, last=True)
+    return damage is not None and damage.torn and (record / name).stat().st_size < PADDING
+
+
+def test_a_server_killed_while_writing_a_checkpoint_resumes_past_it(procs, ipc_base, tmp_path):
+    """Checkpoints of tens of MB every tick; the server is SIGKILLed while one is half on
+    disk. --resume reports the temp file, restores the checkpoint before it plus the log,
+    and the run ends with the uninterrupted run's hash."""
+    ticks, record = 40, tmp_path / "rec"
+    reference = procs(["-m", "tickwire", "run", *BIG[:2], "--agents", "2", "--ticks", str(ticks),
+                       "--seed", SEED, "--agent", GREEDY, "--json", "-q"], name="reference")
+    reference_hash = reference.json(120)["state_hash"]
+    extra = ["--record", str(record)]
+    for attempt in range(3):  # a kill that lands just after the write retries on a resume
+        server = _big_server(procs, ipc_base, ticks, *extra, "--checkpoint-every", "1",
+                             name=f"server{attempt}")
+        agents = _greedy_agents(procs, ipc_base, f"agents{attempt}")
+        name = _kill_mid_checkpoint(server, record, after=10)
+        assert server.wait(60) == -signal.SIGKILL, server.stderr[-2000:]
+        agents.kill()
+        extra = ["--resume", str(record)]
+        if _half_written(record, name):
+            break
+    else:
+        raise AssertionError("three kills in a row landed after the checkpoint write")
+    size, done = (record / name).stat().st_size, int(TMP.match(name).group(1))
+    print(f"killed on attempt {attempt + 1} with {size} bytes of {name} written")
+    events = tmp_path / "events.jsonl"
+    resumed = _big_server(procs, ipc_base, ticks, *extra, "--events", str(events),
+                          name="resumed")
+    _greedy_agents(procs, ipc_base, "agents-last")
+    note = wait_event(events, event("resumed"), resumed)
+    summary = resumed.json(120)
+    assert note["incomplete_checkpoints"] == [{"file": name, "bytes": size}]
+    assert summary["resume"]["incomplete_checkpoints"] == note["incomplete_checkpoints"]
+    # the log was complete up to the checkpointed tick; the checkpoint before it was used
+    assert summary["resumed_from"] == done and summary["resume"]["checkpoint"] == done - 1
+    assert summary["resume"]["repaired"] is None and not (record / name).exists()
+    assert summary["state_hash"] == reference_hash and summary["ticks"] == ticks
+    report = _replay(record)
+    assert report["identical"] and report["final_hash"] == reference_hash
+
+
+def _big_server(procs, ipc_base, ticks, *extra, name):
+    return procs(["-m", "tickwire", "server", "--bind", ipc_base, *BIG, "--ticks", str(ticks),
+                  "--fsync-every", "0", "--lobby-timeout", "60", "--json", "-q", *extra],
+                 name=name)
+
+
+def _greedy_agents(procs, ipc_base, name):
+    return procs(["-m", "tickwire", "agent", "--connect", ipc_base, "--agent", GREEDY,
+                  "--count", "2", "--slot", "0", "--server-timeout", "30", "-q"], name=name)
