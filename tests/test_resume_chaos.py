@@ -174,3 +174,39 @@ def _big_server(procs, ipc_base, ticks, *extra, name):
 def _greedy_agents(procs, ipc_base, name):
     return procs(["-m", "tickwire", "agent", "--connect", ipc_base, "--agent", GREEDY,
                   "--count", "2", "--slot", "0", "--server-timeout", "30", "-q"], name=name)
+
+
+def test_a_log_write_cut_short_leaves_a_torn_tail_that_resume_truncates(procs, ipc_base,
+                                                                         tmp_path):
+    """A file-size limit (RLIMIT_FSIZE, a full disk) cuts one tick's log write short: the
+    server stops with exit 7 leaving part of a frame; resumed without the limit, the torn
+    tail is truncated and reported, and the run ends with the uninterrupted run's hash."""
+    ticks, limit, record = 400, 20_000, tmp_path / "rec"
+    reference = procs(["-m", "tickwire", "run", "--agents", "2", "--ticks", str(ticks),
+                       "--seed", SEED, "--agent", GREEDY, "--json", "-q"], name="reference")
+    reference_hash = reference.json(120)["state_hash"]
+    grid = ["--players", "2", "--seed", SEED, "--ticks", str(ticks), "--checkpoint-every", "50",
+            "--fsync-every", "0", "--lobby-timeout", "60", "--json", "-q"]
+    limited = ("import resource, runpy, sys; "
+               f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+               "sys.argv = ['tickwire', *sys.argv[1:]]; "
+               "runpy.run_module('tickwire', run_name='__main__')")
+    server = procs(["-c", limited, "server", "--bind", ipc_base, *grid, "--record", str(record)],
+                   name="server")
+    _greedy_agents(procs, ipc_base, "agents")
+    assert server.wait(120) == 7, server.stderr[-2000:]
+    log = record / "log-000000.twr"
+    records, damage = read_frames(log, last=True)
+    assert log.stat().st_size == limit and damage.torn and damage.size > 0  # part of a frame
+    done = records[-1]["tick"] + 1
+    resumed = procs(["-m", "tickwire", "server", "--bind", ipc_base, *grid, "--resume",
+                     str(record)], name="resumed")
+    _greedy_agents(procs, ipc_base, "agents2")
+    summary = resumed.json(120)
+    assert summary["resume"]["repaired"] == {**damage.as_dict(), "after_tick": done}
+    assert summary["resumed_from"] == done and summary["resume"]["checkpoint"] == done // 50 * 50
+    assert log.stat().st_size == damage.offset  # truncated to the last complete frame
+    assert summary["state_hash"] == reference_hash and summary["ticks"] == ticks
+    report = _replay(record)
+    assert report["identical"] and report["final_hash"] == reference_hash
+    assert report["torn_tail"] is None and report["epochs"] == 2
