@@ -56,20 +56,31 @@ def usable_cores() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def pin_to_cpu(cpu: int) -> None:
-    """Pin this process to one core and run it as SCHED_BATCH (Linux; no privilege needed):
-    a batch task does not preempt on wake-up, so a host waking for a new state does not
-    interrupt the caller's thread on the core they share (bench/README.md measures it)."""
+def pin_to_cpu(cpu: int, batch: bool = True) -> None:
+    """Pin this process to one core (Linux; no privilege needed) and, with ``batch``, run it
+    as SCHED_BATCH: a batch task does not preempt on wake-up, so a host waking for a new
+    state does not interrupt the caller's thread on the core they share (bench/README.md
+    measures both levers)."""
     if hasattr(os, "sched_setaffinity"):
         try:
             os.sched_setaffinity(0, {cpu})
         except OSError as e:  # the core was taken away from us meanwhile
             log.debug("could not pin to core %d: %s", cpu, e)
-    if hasattr(os, "SCHED_BATCH"):
+    if batch and hasattr(os, "SCHED_BATCH"):
         try:
             os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
         except OSError as e:  # a seccomp profile may forbid it: pinning alone still helps
             log.debug("SCHED_BATCH not available: %s", e)
+
+
+def cores_are_free(cores: list[int]) -> bool:
+    """True when the machine's 1-minute load average is below the number of ``cores``:
+    pinning processes to cores pays off then, and costs throughput on an oversubscribed
+    machine (bench/README.md). False where the load average is unknown."""
+    try:
+        return os.getloadavg()[0] < len(cores)
+    except (AttributeError, OSError):
+        return False
 
 
 def stop_popens(popens: list[subprocess.Popen], grace_s: float) -> list[subprocess.Popen]:

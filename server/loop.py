@@ -10,7 +10,6 @@ tick's start time on the sockets (serving them meanwhile), never in a blind slee
 from __future__ import annotations
 
 import logging
-import resource
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -48,6 +47,7 @@ from .events import EventLog
 from .record import Recorder, RecordError, run_header, world_spec_of
 from .replay import Restored, restore_run
 from .security import ServerKeys, load_server_keys
+from .summary import peak_rss_mb
 from .transport import ACTIONS, AUTH, CONTROL, MONITOR, ServerSockets, SocketOptions
 from .world import World
 
@@ -435,8 +435,7 @@ class WorldServer:
             "rejected": {r.value: n for r, n in sorted(self.rejected.items())},
             # --tick-rate: target and achieved rate, p50/p99/max tick start error, skipped slots
             "pacing": self.rules.pacer.report() if self.rules.pacer else None,
-            # peak resident memory of this (server) process; Linux reports KiB
-            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "max_rss_mb": peak_rss_mb(),  # of this (server) process
             **self._record_summary(),
         }
 

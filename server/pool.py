@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tickwire.agents.pool_host import Bootstrap, to_wire
-from tickwire.agents.process import stop_popens, usable_cores
+from tickwire.agents.process import cores_are_free, stop_popens, usable_cores
 from tickwire.protocol import ConfigError, TickwireError
 from tickwire.protocol.work import (
     ALL_TOPIC,
@@ -209,16 +209,18 @@ class PlayerPool:
 
     ``with PlayerPool(players) as pool: actions = pool.get_actions(state)``. ``processes``
     (default: usable cores) host the players in contiguous shares; ``processes=len(players)``
-    gives one process each. ``pin=True`` pins each host to its own core as a SCHED_BATCH
-    task: it pays off only on a machine the pool has to itself, and costs half the tick rate
-    on a loaded one (bench/README.md), so it is off by default. Players are sent once (by
+    gives one process each. ``pin`` pins each host to its own core: ``None`` (the default)
+    does so when there are no more hosts than cores and the machine's load average is below
+    its core count — measured +5–10% ticks/s on an idle machine, equal at load 2 on 2 cores,
+    −25% when oversubscribed 3× (bench/README.md) —; ``True`` always, ``False`` never.
+    ``pool.pinned`` says what was chosen. Players are sent once (by
     value if their class lives in ``__main__``: needs ``pip install 'tickwire[pool]'``).
     The hosts die with the thread that created the pool (Linux PR_SET_PDEATHSIG).
     """
 
     def __init__(self, players: Sequence[Any], *, processes: int | None = None,
                  method: str = "get_action", address: str | None = None,
-                 start_timeout: float = 60.0, pin: bool = False) -> None:
+                 start_timeout: float = 60.0, pin: bool | None = None) -> None:
         self._closed = True  # until started: close() has nothing to do
         if not players:
             raise ConfigError("PlayerPool needs at least one player")
@@ -233,7 +235,8 @@ class PlayerPool:
         blobs = [pickle_player(i, p) for i, p in enumerate(players)]
         cores = usable_cores()
         self.processes = min(self.n, processes or len(cores))
-        self.pinned = bool(pin)
+        self.pinned = bool(pin) if pin is not None else (
+            self.processes <= len(cores) and cores_are_free(cores))
         self.last_missing: list[int] = []
         self._call = 0
         self._pending: int | None = None

@@ -2,7 +2,26 @@
 from __future__ import annotations
 
 import json
+import resource
+import sys
 from typing import Any
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB since it started *this program*.
+
+    Linux: ``VmHWM`` of /proc/self/status, which execve resets; getrusage's ``ru_maxrss``
+    is not reset by execve, so a server spawned from a big parent (pytest, a notebook)
+    would report the parent's peak. Elsewhere ``ru_maxrss`` (KiB on BSDs, bytes on macOS)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def format_summary(s: dict[str, Any]) -> str:

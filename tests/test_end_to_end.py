@@ -30,6 +30,16 @@ def test_four_agents_answer_every_tick_in_strict_mode(procs, transport):
     assert s["ticks_per_s"] > 0 and set(s) >= {"elapsed_s", "players", "rejected"}
 
 
+def test_max_rss_is_the_servers_own_not_its_big_parents(procs):
+    # Linux keeps getrusage's ru_maxrss across execve: a run started from a process holding
+    # 400 MB reported 400+ MB; the summary reads VmHWM, which execve resets
+    ballast = bytearray(400 * 1024 * 1024)
+    ballast[::4096] = b"x" * len(ballast[::4096])  # touch every page: resident, not virtual
+    s = procs([*RUN, "--agents", "1", "--ticks", "5", "--json"]).json()
+    assert 0 < s["max_rss_mb"] < 250, s["max_rss_mb"]
+    del ballast
+
+
 def test_human_summary_and_progress_line(procs):
     run = procs([*RUN, "--agents", "2", "--ticks", "50"])
     assert run.wait(60) == 0

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import TESTS, alive
 from sample_players import ArraySummer, Counter, DiesOnArrival, Exiter, Raiser, Sleeper
+from tickwire.agents.process import cores_are_free
 from tickwire.protocol import ConfigError
 from tickwire.server import PlayerDied, PlayerError
 from tickwire.server.pool import AlreadySubmitted, NotSubmitted, PlayerStartError, split
@@ -47,20 +48,48 @@ def test_hosted_players_keep_distinct_state_and_answers_keep_player_order():
     assert shared.calls == 0  # the caller's object was copied once, never called here
 
 
-def test_by_default_one_process_per_usable_core_unpinned():
+def _affinities(pool) -> list[set[int]]:
+    return [os.sched_getaffinity(p) for p in sorted(set(pool.pids), key=pool.pids.index)]
+
+
+def test_by_default_one_process_per_usable_core_pinned_only_when_cores_are_free():
+    cores = sorted(os.sched_getaffinity(0))
     with PlayerPool([Counter(k) for k in range(6)]) as pool:
-        cores = os.sched_getaffinity(0)
+        pool.get_actions({"tick": 0})  # hosts pin themselves before they say ready
         assert pool.processes == min(6, len(cores)) == len(set(pool.pids))
-        assert not pool.pinned and all(os.sched_getaffinity(p) == cores for p in set(pool.pids))
+        # the choice follows the load at start; either way the hosts are what it says
+        want = [{cores[h]} for h in range(pool.processes)] if pool.pinned else \
+            [set(cores)] * pool.processes
+        assert _affinities(pool) == want
 
 
-def test_pinned_hosts_each_run_on_their_own_core_as_batch_tasks():
+def test_pin_false_leaves_hosts_free_to_move():
+    with PlayerPool([Counter(k) for k in range(4)], processes=2, pin=False) as pool:
+        assert not pool.pinned
+        assert _affinities(pool) == [os.sched_getaffinity(0)] * 2
+
+
+def test_pinned_hosts_each_run_on_their_own_core_as_normal_tasks():
     cores = sorted(os.sched_getaffinity(0))
     with PlayerPool([Counter(k) for k in range(4)], processes=2, pin=True) as pool:
-        pool.get_actions({"tick": 0})  # hosts pin themselves before they say ready
-        hosts = sorted(set(pool.pids), key=pool.pids.index)
-        assert [os.sched_getaffinity(p) for p in hosts] == [{cores[h % len(cores)]} for h in range(2)]
-        assert all(os.sched_getscheduler(p) == os.SCHED_BATCH for p in hosts)
+        pool.get_actions({"tick": 0})
+        assert pool.pinned
+        assert _affinities(pool) == [{cores[h % len(cores)]} for h in range(2)]
+        # not SCHED_BATCH: a batch host waits out whole time slices on a loaded machine
+        assert all(os.sched_getscheduler(p) == os.SCHED_OTHER for p in set(pool.pids))
+
+
+@pytest.mark.parametrize("load, free", [(0.3, True), (1.9, True), (2.0, False), (7.5, False)])
+def test_cores_are_free_below_one_runnable_task_per_core(monkeypatch, load, free):
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
+    assert cores_are_free([0, 1]) is free
+
+
+def test_cores_are_free_is_false_when_the_load_is_unknown(monkeypatch):
+    def unknown():
+        raise OSError("no /proc/loadavg")
+    monkeypatch.setattr(os, "getloadavg", unknown)
+    assert cores_are_free([0, 1]) is False
 
 
 def test_processes_equal_to_players_gives_one_process_per_player():

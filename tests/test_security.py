@@ -325,9 +325,8 @@ def test_squatters_are_released_and_a_join_flood_stays_small(procs, tmp_path, zc
     wait_event(events, event("player", new="dead"), server, timeout=15)  # ... and lost them
     for d in squatters:
         d.close()
-    # The peak of the server's own memory, read from outside while it runs: the summary's
-    # max_rss_mb (getrusage) also counts the forked copy of this big pytest process that the
-    # server was exec'd from (Linux keeps ru_maxrss across execve).
+    # The peak of the server's own memory, read from outside while it runs (its VmHWM,
+    # the same number the summary's max_rss_mb reports at the end).
     grown = rss_mb(server.pid, "VmHWM") - before
     agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"a{i}"], name=f"a{i}")
               for i in range(2)]
