@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from big_world import PADDING
 from conftest import TESTS, event, wait_event
 from tickwire.server.record import read_frames, read_run
@@ -160,6 +161,38 @@ def test_a_server_killed_while_writing_a_checkpoint_resumes_past_it(procs, ipc_b
     # the log was complete up to the checkpointed tick; the checkpoint before it was used
     assert summary["resumed_from"] == done and summary["resume"]["checkpoint"] == done - 1
     assert summary["resume"]["repaired"] is None and not (record / name).exists()
+    assert summary["state_hash"] == reference_hash and summary["ticks"] == ticks
+    report = _replay(record)
+    assert report["identical"] and report["final_hash"] == reference_hash
+
+
+@pytest.mark.slow
+def test_a_server_killed_mid_checkpoint_three_times_resumes_to_the_uninterrupted_hash(
+        procs, ipc_base, tmp_path):
+    """Three kills in a row, each while a checkpoint is half written; each resume reports
+    the temp file the kill before it left, and the run ends with the uninterrupted hash."""
+    ticks, record = 60, tmp_path / "rec"
+    reference = procs(["-m", "tickwire", "run", *BIG[:2], "--agents", "2", "--ticks", str(ticks),
+                       "--seed", SEED, "--agent", GREEDY, "--json", "-q"], name="reference")
+    reference_hash = reference.json(120)["state_hash"]
+    extra, left, kills = ["--record", str(record)], None, 0
+    for attempt in range(8):
+        server = _big_server(procs, ipc_base, ticks, *extra, "--checkpoint-every", "1",
+                             name=f"server{attempt}")
+        agents = _greedy_agents(procs, ipc_base, f"agents{attempt}")
+        name = _kill_mid_checkpoint(server, record, after=10 + 15 * kills)
+        assert server.wait(60) == -signal.SIGKILL, server.stderr[-2000:]
+        agents.kill()
+        extra = ["--resume", str(record)]
+        kills += 1 if _half_written(record, name) else 0
+        left = name if _half_written(record, name) else None
+        if kills == 3:
+            break
+    assert kills == 3, f"only {kills} of {attempt + 1} kills landed mid-write"
+    resumed = _big_server(procs, ipc_base, ticks, *extra, name="resumed")
+    _greedy_agents(procs, ipc_base, "agents-last")
+    summary = resumed.json(120)
+    assert [c["file"] for c in summary["resume"]["incomplete_checkpoints"]] == [left]
     assert summary["state_hash"] == reference_hash and summary["ticks"] == ticks
     report = _replay(record)
     assert report["identical"] and report["final_hash"] == reference_hash
