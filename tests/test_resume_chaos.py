@@ -40,7 +40,7 @@ def _misses(record) -> list[tuple[int, int]]:
 
 
 # ---------------------------------------------------------------------------- repeat
-REPEAT = ["--mode", "deadline", "--deadline-ms", "1000", "--on-missing", "repeat"]
+REPEAT = ["--mode", "deadline", "--deadline-ms", "1500", "--on-missing", "repeat"]
 
 
 def test_on_missing_repeat_repeats_the_action_from_before_the_resume(procs, ipc_base, tmp_path):
@@ -48,7 +48,7 @@ def test_on_missing_repeat_repeats_the_action_from_before_the_resume(procs, ipc_
     the world must step with its tick-11 action (recorded by the killed epoch), as in an
     uninterrupted run, not with the noop."""
     ticks, kill_at = 24, 12
-    env = {"TW_SLOW_AT": str(kill_at), "TW_SLOW_S": "1.5"}
+    env = {"TW_SLOW_AT": str(kill_at), "TW_SLOW_S": "2.25"}  # 1.5 deadlines
     ref = procs(["-m", "tickwire", "run", "--agents", "2", "--ticks", str(ticks), "--seed", SEED,
                  "--agent", AGENT, "--record", str(tmp_path / "ref"), *REPEAT, "--json", "-q"],
                 name="reference", env=env)
