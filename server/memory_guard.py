@@ -132,8 +132,8 @@ class MemoryBudget:
 class Shot(NamedTuple):
     """One connection the guard cut."""
     socket: str    #: "state", "actions" or "control"
-    peer: str      #: the peer's address (tcp) or "pid N" (ipc)
-    received: int  #: bytes it sent since memory began to climb
+    peer: str      #: the peer's address (tcp) or "pid N (uid U)" (ipc)
+    received: int  #: tcp: bytes it sent since memory began to climb; ipc: its sampled unread bytes
     rss_mb: float  #: the server's resident memory when it was cut
 
 
@@ -244,12 +244,15 @@ class MemoryGuard:
         assert self.rules is not None
         self.rules.cut()
         self._since_trim = TRIM_EVERY_CHECKS  # trim at the next check
-        log.warning("memory guard: the server's memory grew to %.0f MB (budget %.0f MB over "
-                    "%.0f MB); cut the %s connection from %s, which sent %.1f MB meanwhile "
-                    "(a many-frame message is held until it is complete). If this peer is "
-                    "honest, raise --memory-budget-mb (TICKWIRE_MEMORY_BUDGET_MB)", rss / MB,
-                    self.budget / MB, self.rules.baseline / MB, conn.socket, conn.peer,
-                    received / MB)
+        sent = (f"{received / MB:.1f} MB of unread bytes in samples" if conn.sampled
+                else f"{received / MB:.1f} MB")
+        log.warning("memory guard: the server's memory grew to %.0f MB (%.0f MB at start-up or "
+                    "since, budget %.0f MB); cut the %s connection from %s, which sent %s since "
+                    "memory began to climb (a message of many frames is held until its last "
+                    "frame). A stranger: block its address or require keys (--key/--allow); "
+                    "an honest peer: raise --memory-budget-mb (TICKWIRE_MEMORY_BUDGET_MB)",
+                    rss / MB, self.rules.baseline / MB, self.budget / MB, conn.socket, conn.peer,
+                    sent)
         with self._lock:
             self._shots.append(Shot(conn.socket, conn.peer, received, round(rss / MB, 1)))
 

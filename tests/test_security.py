@@ -380,6 +380,36 @@ def test_a_many_frame_message_is_cut_by_the_memory_guard_and_honest_players_miss
         assert a.wait(15) == 0, a.stderr
 
 
+def test_an_allowed_key_sending_a_many_frame_message_is_cut_by_the_memory_guard(procs, tmp_path,
+                                                                              zctx):
+    keys = keyring(tmp_path)
+    server, eps, events = start_server(procs, tmp_path, "--players", "1", "--ticks", "30",
+                                       "--key", str(keys["dir"] / "server.key_secret"),
+                                       "--allow", str(keys["allow"]))
+    alice = procs([*AGENT, "--connect", eps["base"], "--name", "alice", "--agent",
+                   "tickwire.agents.examples.slow_agent:SlowAgent", "--key",
+                   str(keys["dir"] / "alice.key_secret"), "--server-key",
+                   str(keys["dir"] / "server.key")], name="alice", env={"TICKWIRE_SLOW_MS": "100"})
+    wait_run(events, server)
+    before = rss_mb(server.pid)
+    bob = zctx.socket(zmq.PUSH)  # allowed, and hostile: 2,000 × 200 KiB in one message
+    bob.linger = 0
+    bob.curve_publickey, bob.curve_secretkey, bob.curve_serverkey = curve(keys["dir"], "bob")
+    bob.connect(eps["actions"])
+    frame = zmq.Frame(b"\x00" * 200 * 1024)  # one buffer, sent 2,000 times (no copy)
+    bob.send_multipart([frame] * 2000, copy=False)
+    cut = wait_event(events, event("memory_guard"), server)
+    bob.close(0)
+    grown = rss_mb(server.pid, "VmHWM") - before
+    summary = server.json()
+    assert grown < 150, f"the message added {grown:.0f} MB to the server's peak RSS"
+    assert cut["socket"] == "actions", cut
+    assert summary["rejected"].get("memory_guard", 0) >= 1, summary["rejected"]
+    (p,) = summary["players"]
+    assert p["answered"] == 30 and p["missed"] == 0 and accounted(p) == 30, p
+    assert alice.wait(15) == 0, alice.stderr
+
+
 def test_squatters_are_released_and_a_join_flood_stays_small(procs, tmp_path, zctx):
     server, eps, events = start_server(procs, tmp_path, "--players", "2", "--ticks", "20",
                                        "--ready-timeout", "1", "--lobby-timeout", "60")
@@ -475,3 +505,26 @@ def test_each_socket_has_one_monitor_with_the_union_of_its_events(tmp_path, zctx
         keys["dir"] / "server.key_secret", keys["allow"]))
     assert set(keyed._monitors) == {keyed.state, keyed.actions, keyed.control}
     keyed.close()
+
+
+def test_a_keyed_actions_socket_with_only_credentials_queued_receives_nothing(tmp_path, zctx):
+    # libzmq queues an allowed connection's credentials ahead of its first message: POLLIN
+    # while a message of many frames is still arriving, yet nothing to receive
+    keys = keyring(tmp_path)
+    sockets = ServerSockets("tcp://127.0.0.1:0", context=zctx, keys=load_server_keys(
+        keys["dir"] / "server.key_secret", keys["allow"]))
+    try:
+        bob = zctx.socket(zmq.PUSH)
+        bob.linger = 0
+        bob.curve_publickey, bob.curve_secretkey, bob.curve_serverkey = curve(keys["dir"], "bob")
+        bob.connect(sockets.endpoints.actions)
+        bob.send_multipart([zmq.Frame(b"\x00" * 200 * 1024)] * 200, copy=False)  # 40 MB
+        got, empty, end = None, 0, time.monotonic() + 30
+        while got is None and time.monotonic() < end:
+            if "actions" in sockets.poll(100):
+                got = sockets.recv_action_keyed()
+                empty += got is None
+        assert got is not None and len(got) == 200 and sockets.last_user == "bob"
+        print(f"{empty} wake-up(s) with only credentials queued")
+    finally:
+        sockets.close()
