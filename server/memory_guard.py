@@ -16,11 +16,12 @@ accepted on (one of the three endpoints), so no ZeroMQ call is made from the gua
 
 Counters: over TCP, the bytes each connection received (``tcpi_bytes_received`` of
 ``TCP_INFO``). ipc (Unix sockets) has no such counter (and ``send`` is not counted in the peer's
-``/proc/PID/io``): there the guard adds up, at each check while memory is high, the bytes
-waiting unread in each connection's socket (``FIONREAD``): a peer streaming a huge message
-usually has some, an honest agent sending one small action per tick almost never. That is
-a sample, not a count: on ipc a cut may come a budget later, or not at all for a peer
-that sends in short bursts. Linux only: elsewhere the guard is off.
+``/proc/PID/io``): there the guard adds up, five times per check while memory is high, the
+bytes waiting unread in each connection's socket (``FIONREAD``): a peer streaming a huge
+message usually has some, an honest agent sending one small action per tick almost never;
+while memory still grows fast and no connection showed any, it keeps sampling rather than
+moving the baseline. That is a sample, not a count: on ipc a cut may come later than on TCP.
+Linux only: elsewhere the guard is off.
 """
 from __future__ import annotations
 
@@ -49,9 +50,16 @@ SUSPECT_SHARE = 1 / 32
 #: A cut is made only while memory is still growing: by this share of the budget since the
 #: counters were read (else the memory stays without a connection bringing it: re-baseline).
 GROWING_SHARE = 1 / 8
+#: ... and, with sampled counters (ipc), memory that grows by this share of the budget
+#: between two checks is still being brought by someone: keep sampling.
+GROWING_NOW_SHARE = 1 / 64
 #: While memory is over the watch level, freed heap is given back to the OS every this many
 #: checks (``malloc_trim``: libzmq frees a cut message's small frames over some time).
 TRIM_EVERY_CHECKS = 10
+#: ipc: each check while memory is high also samples the unread bytes this many more times,
+#: this far apart (seconds).
+EXTRA_SAMPLES = 4
+EXTRA_SAMPLE_GAP_S = 0.001
 #: ``struct tcp_info``: ``tcpi_bytes_received`` is a u64 at this offset (Linux ≥ 4.1).
 TCPI_BYTES_RECEIVED = 128
 
@@ -69,13 +77,17 @@ class MemoryBudget:
     """
 
     def __init__(self, budget: int, baseline: int, min_suspect: int = MIN_SUSPECT_BYTES,
-                 share: float = SUSPECT_SHARE) -> None:
+                 share: float = SUSPECT_SHARE, patient: bool = False) -> None:
         self.budget = budget
         self.floor = self.baseline = baseline
         self.min_suspect = min_suspect  #: a connection must have received this much ...
         self.share = share              #: ... and this share of the memory's growth
+        #: counters are samples (ipc): while memory still grows and no connection is suspect
+        #: yet, keep adding samples instead of moving the baseline
+        self.patient = patient
         self.rebaselined = 0  #: times the baseline moved up (memory no connection brought)
         self._before: tuple[int, Mapping[Hashable, int]] | None = None  # (rss, counters)
+        self._last_rss = baseline
 
     @property
     def watching(self) -> bool:
@@ -94,6 +106,7 @@ class MemoryBudget:
               ) -> list[tuple[Hashable, int]]:
         """The connections to cut now (at most one), each with the bytes it received since
         memory began to climb; ``counters`` is called only when needed."""
+        last, self._last_rss = self._last_rss, rss
         if rss < self.watch_level:
             self._before = None
             self.baseline = max(self.floor, min(self.baseline, rss))
@@ -103,6 +116,8 @@ class MemoryBudget:
             self._before = self._before or (rss, now)
             return []
         suspect = self._suspect(rss, now)
+        if suspect is None and self.patient and rss - last >= self.budget * GROWING_NOW_SHARE:
+            return []  # still growing fast: more samples will show who brings it
         self._before = None
         if suspect is None:
             self.baseline = rss
@@ -174,7 +189,7 @@ class MemoryGuard:
             log.warning("--memory-budget-mb needs Linux (/proc/self/statm): the memory guard "
                         "is off; a peer can grow the server's memory with many-frame messages")
             return False
-        self.rules = (MemoryBudget(self.budget, self.rss(), min_suspect=1, share=0)
+        self.rules = (MemoryBudget(self.budget, self.rss(), min_suspect=1, share=0, patient=True)
                       if self._sampled else MemoryBudget(self.budget, self.rss()))
         self._thread = threading.Thread(target=self._run, name="tickwire-memory-guard",
                                         daemon=True)
@@ -229,12 +244,16 @@ class MemoryGuard:
         self._conns = _accepted(self._where)
         if self.rules is not None and not self.rules.watching:
             self._queued = {}  # a fresh start: the rules keep no earlier counters
-        out = {}
-        for inode, c in self._conns.items():
-            if c.sampled:
-                out[inode] = self._queued[inode] = self._queued.get(inode, 0) + c.received
-            else:
-                out[inode] = c.received
+        out = {inode: c.received for inode, c in self._conns.items() if not c.sampled}
+        sampled = {inode: c for inode, c in self._conns.items() if c.sampled}
+        if sampled:
+            unread = {inode: c.received for inode, c in sampled.items()}
+            for _ in range(EXTRA_SAMPLES):  # a denser sample while memory is high
+                self._stop.wait(EXTRA_SAMPLE_GAP_S)
+                for inode, c in sampled.items():
+                    unread[inode] += _unread(c.fd)
+            for inode, n in unread.items():
+                out[inode] = self._queued[inode] = self._queued.get(inode, 0) + n
         return out
 
     def _cut(self, inode: int, received: int, rss: int) -> None:
@@ -324,8 +343,15 @@ def _inspect_unix(fd: int, dup: socket.socket, where: Mapping[int | str, str]) -
     if name is None:
         return None
     pid, uid, _ = struct.unpack("3i", dup.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-    unread = struct.unpack("i", fcntl.ioctl(dup.fileno(), termios.FIONREAD, b"\0" * 4))[0]
-    return _Conn(fd, name, f"pid {pid} (uid {uid})", unread, True)
+    return _Conn(fd, name, f"pid {pid} (uid {uid})", _unread(dup.fileno()), True)
+
+
+def _unread(fd: int) -> int:
+    """Bytes waiting unread in socket ``fd`` (0 if it is gone)."""
+    try:
+        return max(0, struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0])
+    except OSError:
+        return 0
 
 
 def _shutdown(fd: int, inode: int) -> bool:

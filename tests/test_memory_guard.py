@@ -105,6 +105,18 @@ def test_falling_back_under_the_watch_level_forgets_the_counters():
     assert r.check(BASE + 100 * MB, counters(attacker=120)) == [("attacker", 20 * MB)]
 
 
+def test_with_sampled_counters_fast_growth_waits_for_a_sample_instead_of_moving_the_baseline():
+    r = MemoryBudget(BUDGET, BASE, min_suspect=1, share=0, patient=True)  # ipc
+    r.check(BASE + 50 * MB, counters(a=0, b=0))
+    assert r.check(BASE + 100 * MB, counters(a=0, b=0)) == []  # growing fast, nobody seen yet
+    assert r.baseline == BASE and r.watching
+    assert r.check(BASE + 110 * MB, counters(a=0, b=0.25)) == [("b", MB // 4)]
+    r.cut()
+    r.check(BASE + 105 * MB, counters(a=0))
+    assert r.check(BASE + 105 * MB, counters(a=0)) == []  # not growing: the baseline moves
+    assert r.baseline == BASE + 105 * MB
+
+
 # ---------------------------------------------------------------------------- the rules' count
 @pytest.mark.parametrize("guard_first", [True, False])
 def test_a_cut_actions_connection_is_counted_once_and_the_strict_tick_keeps_waiting(guard_first):
