@@ -44,6 +44,7 @@ from tickwire.protocol.server_status import Status
 
 from .config import MODES, ON_MISSING, ServerConfig  # noqa: F401  (re-exported)
 from .events import EventLog
+from .memory_guard import MemoryGuard
 from .record import Recorder, RecordError, run_header, world_spec_of
 from .replay import Restored, restore_run
 from .security import ServerKeys, load_server_keys
@@ -104,6 +105,9 @@ class WorldServer:
             self.events.close()
             raise
         self.endpoints = self.sockets.endpoints
+        #: --memory-budget-mb: cuts the connection filling the memory (started with the lobby)
+        self.guard = MemoryGuard(config.memory_budget_mb, self.endpoints) if (
+            config.memory_budget_mb > 0) else None
         self._views = world.has_player_views
         self.rules = ServerRules(config, describe=world.describe, validate=world.validate_action,
                                  noop=world.noop, endpoints=self.endpoints,
@@ -166,6 +170,8 @@ class WorldServer:
             initial = self.resumed.state if self.resumed else self.world.reset(
                 self.config.seed, self.config.players)  # fail early
             self._recorder = self._open_recorder()
+            if self.guard is not None and not self.guard.start():
+                self.guard = None
             try:
                 playing = self._lobby()
             except LobbyTimeout:
@@ -185,6 +191,9 @@ class WorldServer:
             try:
                 self._end(state, reason)
             finally:
+                if self.guard is not None:
+                    self.guard.stop()
+                    self._read_guard(time.monotonic())
                 self.sockets.close()
                 self.events.close()
                 if self._recorder:
@@ -320,6 +329,8 @@ class WorldServer:
                     self._carry_out(self.rules.actions_connection_lost(now))
             else:
                 self._read_subscriptions()
+        if self.guard is not None:
+            self._read_guard(now)
         beat = self.rules.heartbeat(now)
         if beat:
             self._carry_out(beat)
@@ -363,6 +374,13 @@ class WorldServer:
     def _read_auth_failures(self) -> None:
         for detail in self.sockets.recv_auth_failures(MAX_MESSAGES_PER_TURN):
             self._carry_out(self.rules.receive_auth_failure(detail))
+
+    def _read_guard(self, now: float) -> None:
+        """Count the connections the memory guard cut (it logged each one itself)."""
+        for shot in self.guard.take() if self.guard is not None else ():
+            self.rules.memory_guard_cut(shot.socket, now)
+            self.events.emit("memory_guard", run=self.run_id, tick=self.tick, socket=shot.socket,
+                             peer=shot.peer, received=shot.received, rss_mb=shot.rss_mb)
 
     def _read_subscriptions(self) -> None:
         for _ in range(MAX_MESSAGES_PER_TURN):
