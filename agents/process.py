@@ -73,10 +73,46 @@ def pin_to_cpu(cpu: int, batch: bool = True) -> None:
             log.debug("SCHED_BATCH not available: %s", e)
 
 
-def cores_are_free(cores: list[int]) -> bool:
-    """True when the machine's 1-minute load average is below the number of ``cores``:
-    pinning processes to cores pays off then, and costs throughput on an oversubscribed
-    machine (bench/README.md). False where the load average is unknown."""
+#: How long :func:`cores_are_free` watches the machine before a pool pins its hosts.
+FREE_WINDOW_S = 0.05
+
+
+def cpu_times(cores: list[int], stat: str | None = None) -> dict[int, tuple[int, int]] | None:
+    """(idle, total) jiffies of each of ``cores`` from /proc/stat (None where unavailable)."""
+    if stat is None:
+        try:
+            with open("/proc/stat") as f:
+                stat = f.read()
+        except OSError:
+            return None
+    out = {}
+    for line in stat.splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+            ticks = [int(x) for x in fields]
+            out[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks[:8]))  # idle + iowait; no guest
+    return out if len(out) == len(cores) else None
+
+
+def idle_share(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> float:
+    """The share of CPU time the cores spent idle between two :func:`cpu_times` samples."""
+    idle = sum(after[c][0] - before[c][0] for c in after)
+    total = sum(after[c][1] - before[c][1] for c in after)
+    return idle / total if total > 0 else 1.0
+
+
+def cores_are_free(cores: list[int], window_s: float = FREE_WINDOW_S) -> bool:
+    """True when ``cores`` were at least half idle over the last ``window_s`` (Linux
+    /proc/stat; elsewhere: the 1-minute load average is below the number of cores).
+    Pinning processes to cores pays off then, and costs throughput on an oversubscribed
+    machine (bench/README.md). An instant sample, not the load average, which lags by a
+    minute after a burst."""
+    before = cpu_times(cores)
+    if before is not None:
+        time.sleep(window_s)  # a measurement window, not a wait for an event
+        after = cpu_times(cores)
+        if after is not None:
+            return idle_share(before, after) >= 0.5
     try:
         return os.getloadavg()[0] < len(cores)
     except (AttributeError, OSError):

@@ -99,6 +99,9 @@ class Roster:
         #: bumped whenever a status, a name or the set of players changes: a reader (the run
         #: record) rebuilds its status table only when this moved, not every tick
         self.version = 0
+        #: {slot: action} remembered from before this run (a resumed run): a player added
+        #: to that slot starts with it as its ``last_action``
+        self.remembered: dict[int, Any] = {}
         self._by_identity: dict[bytes, Player] = {}
         self._by_topic: dict[bytes, Player] = {}
 
@@ -125,12 +128,21 @@ class Roster:
             name = f"{name}-{slot}"  # names are for people: keep them unique
         player = Player(id=slot, name=name, identity=identity, token=secrets.token_hex(8),
                         topic=secret_topic(), seed=player_seed(self.seed, slot),
-                        not_joined=ticks_before)
+                        not_joined=ticks_before, last_action=self.remembered.get(slot))
         self.players[slot] = player
         self.version += 1
         self._by_identity[identity] = player
         self._by_topic[player.topic] = player
         return player
+
+    def remember(self, last_actions: dict[int, Any]) -> None:
+        """Seed each slot's last action (a resumed run: the last action each player answered
+        before the server died), so ``--on-missing repeat`` repeats it as an uninterrupted
+        run would until the player answers again. Players already present get it too."""
+        self.remembered = dict(last_actions)
+        for slot, player in self.players.items():
+            if slot in self.remembered:
+                player.last_action = self.remembered[slot]
 
     def rejoin(self, player: Player, identity: bytes) -> None:
         """A new process takes ``player``'s slot back: new control identity, token and

@@ -89,6 +89,9 @@ class Rejection(TextEnum):
     # the server cut an actions connection (oversized or undecodable frames) that no
     # player's death or LEAVE explains: what was queued behind it on that connection is lost
     DROPPED_CONNECTION = "dropped_connection"
+    # the memory guard (--memory-budget-mb) cut a connection that was filling the server's
+    # memory (a message of many frames is held until its last frame arrives)
+    MEMORY_GUARD = "memory_guard"
     # a JOIN that was refused
     FULL = "full"
     SLOT_TAKEN = "slot_taken"
@@ -605,6 +608,14 @@ class ServerRules:
         self._asked_again = self.barrier.tick
         return (Republish(self.barrier.tick),)
 
+    def memory_guard_cut(self, socket: str, now: float) -> None:
+        """The memory guard cut a connection of ``socket``: counted once, under
+        ``memory_guard``; an actions connection's loss is explained by it, so it is neither
+        a ``dropped_connection`` nor a reason for the open tick to stop waiting."""
+        self.rejected[Rejection.MEMORY_GUARD] += 1
+        if socket == "actions" and self.running:
+            self._explained(now)
+
     def _explained(self, now: float) -> None:
         """A player died or left: that explains one lost actions connection (or a later one)."""
         if self._drops:
@@ -717,6 +728,12 @@ class ServerRules:
         return outs
 
     # ------------------------------------------------------------------ ticks
+    def resume_at(self, tick: int, last_actions: dict[int, Any]) -> None:
+        """A resumed run continues at ``tick`` (ticks done before it) with each player's last
+        answered action from before the restart (``--on-missing repeat`` repeats it)."""
+        self.tick = tick
+        self.roster.remember(last_actions)
+
     def anyone_playing(self) -> bool:
         return any(p.status in PLAYING for p in self.roster.players.values())
 

@@ -35,6 +35,9 @@ class ServerConfig:
     insecure: bool = False          #: allow binding a non-loopback address without keys
     #: a JOINed player that has not proved readiness within this many seconds loses its slot
     ready_timeout_s: float = 10.0
+    #: cut the connection filling the memory when RSS exceeds its start-up level by this
+    #: many MB (--memory-budget-mb; 0: off)
+    memory_budget_mb: float = 96.0
 
     def __post_init__(self) -> None:
         if self.players < 1:
@@ -64,6 +67,9 @@ class ServerConfig:
                               "key and the directory of the agents' public keys it allows")
         if not self.ready_timeout_s > 0:
             raise ConfigError(f"ready_timeout_s must be > 0 s, got {self.ready_timeout_s}")
+        if not 0 <= self.memory_budget_mb < float("inf"):
+            raise ConfigError(f"--memory-budget-mb must be >= 0 MB (0 = off), got "
+                              f"{self.memory_budget_mb}")
         if self.events_path is not None and not self.events_path:
             raise ConfigError("--events (TICKWIRE_EVENTS) must name a file; leave it unset for "
                               "no events file")

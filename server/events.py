@@ -1,7 +1,7 @@
 """The events file (``--events FILE``): one JSON object per line, for programs and tests.
 
-Kinds: ``listening`` (endpoints), ``started`` (players), ``player`` (a status change) and
-``end`` (reason, tick). Each line is written and flushed at once, so a reader polling the
+Kinds: ``listening`` (endpoints), ``started`` (players), ``player`` (a status change),
+``memory_guard`` (a connection the memory guard cut) and ``end`` (reason, tick). Each line is written and flushed at once, so a reader polling the
 file sees an event as soon as it happened; nothing is written per tick unless a status
 changes.
 """

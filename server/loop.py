@@ -44,6 +44,7 @@ from tickwire.protocol.server_status import Status
 
 from .config import MODES, ON_MISSING, ServerConfig  # noqa: F401  (re-exported)
 from .events import EventLog
+from .memory_guard import MemoryGuard
 from .record import Recorder, RecordError, run_header, world_spec_of
 from .replay import Restored, restore_run
 from .security import ServerKeys, load_server_keys
@@ -105,6 +106,9 @@ class WorldServer:
             self.events.close()
             raise
         self.endpoints = self.sockets.endpoints
+        #: --memory-budget-mb: cuts the connection filling the memory (started with the lobby)
+        self.guard = MemoryGuard(config.memory_budget_mb, self.endpoints) if (
+            config.memory_budget_mb > 0) else None
         self._views = world.has_player_views
         self.rules = ServerRules(config, describe=world.describe, validate=world.validate_action,
                                  noop=world.noop, endpoints=self.endpoints,
@@ -112,7 +116,8 @@ class WorldServer:
                                  spaces=world.wire_spaces)
         self.run_id = self.rules.run_id
         self.start_tick = self.resumed.tick if self.resumed else 0
-        self.rules.tick = self.start_tick
+        if self.resumed:  # at its tick, with each player's last action (--on-missing repeat)
+            self.rules.resume_at(self.start_tick, self.resumed.last_actions)
         if metrics is not None:
             metrics.attach(self)
         self.roster = self.rules.roster
@@ -166,6 +171,8 @@ class WorldServer:
             initial = self.resumed.state if self.resumed else self.world.reset(
                 self.config.seed, self.config.players)  # fail early
             self._recorder = self._open_recorder()
+            if self.guard is not None and not self.guard.start():
+                self.guard = None
             try:
                 playing = self._lobby()
             except LobbyTimeout:
@@ -185,6 +192,9 @@ class WorldServer:
             try:
                 self._end(state, reason)
             finally:
+                if self.guard is not None:
+                    self.guard.stop()
+                    self._read_guard(time.monotonic())
                 self.sockets.close()
                 self.events.close()
                 if self._recorder:
@@ -302,7 +312,8 @@ class WorldServer:
             log.warning("resumed run %s at tick %d as run %s (epoch %d); players join again",
                         resumed.previous_run, resumed.tick, self.run_id, epoch)
             self.events.emit("resumed", run=self.run_id, tick=resumed.tick, epoch=epoch,
-                             previous_run=resumed.previous_run)
+                             previous_run=resumed.previous_run, repaired=resumed.repaired,
+                             incomplete_checkpoints=resumed.incomplete_checkpoints)
         return recorder
 
     def _end(self, state: Any, reason: str) -> None:
@@ -329,6 +340,8 @@ class WorldServer:
                     self._carry_out(self.rules.actions_connection_lost(now))
             else:
                 self._read_subscriptions()
+        if self.guard is not None:
+            self._read_guard(now)
         beat = self.rules.heartbeat(now)
         if beat:
             self._carry_out(beat)
@@ -372,6 +385,13 @@ class WorldServer:
     def _read_auth_failures(self) -> None:
         for detail in self.sockets.recv_auth_failures(MAX_MESSAGES_PER_TURN):
             self._carry_out(self.rules.receive_auth_failure(detail))
+
+    def _read_guard(self, now: float) -> None:
+        """Count the connections the memory guard cut (it logged each one itself)."""
+        for shot in self.guard.take() if self.guard is not None else ():
+            self.rules.memory_guard_cut(shot.socket, now)
+            self.events.emit("memory_guard", run=self.run_id, tick=self.tick, socket=shot.socket,
+                             peer=shot.peer, received=shot.received, rss_mb=shot.rss_mb)
 
     def _read_subscriptions(self) -> None:
         for _ in range(MAX_MESSAGES_PER_TURN):

@@ -210,9 +210,9 @@ class PlayerPool:
     ``with PlayerPool(players) as pool: actions = pool.get_actions(state)``. ``processes``
     (default: usable cores) host the players in contiguous shares; ``processes=len(players)``
     gives one process each. ``pin`` pins each host to its own core: ``None`` (the default)
-    does so when there are no more hosts than cores and the machine's load average is below
-    its core count — measured +5–10% ticks/s on an idle machine, equal at load 2 on 2 cores,
-    −25% when oversubscribed 3× (bench/README.md) —; ``True`` always, ``False`` never.
+    does so when there are no more hosts than cores and the usable cores were at least half
+    idle over 50 ms before the start — measured +5–10% ticks/s on an idle machine, equal at
+    load 2 on 2 cores, −25% when oversubscribed 3× (bench/README.md) —; ``True`` always, ``False`` never.
     ``pool.pinned`` says what was chosen. Players are sent once (by
     value if their class lives in ``__main__``: needs ``pip install 'tickwire[pool]'``).
     The hosts die with the thread that created the pool (Linux PR_SET_PDEATHSIG).

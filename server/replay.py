@@ -80,12 +80,18 @@ class Restored:
     checkpoint: int | None = None              #: ticks done at the checkpoint used (None: start)
     repaired: dict[str, Any] | None = None     #: what was truncated (torn tail or damage)
     bad_checkpoints: list[str] = field(default_factory=list)
+    #: checkpoint temp files a killed server left half written ({file, bytes}): never used
+    #: (the recorder of the new epoch removes them)
+    incomplete_checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    #: each player's last answered action before ``tick`` (what ``--on-missing repeat``
+    #: repeats); a player that never answered has none
+    last_actions: dict[int, Any] = field(default_factory=dict)
 
     def report(self) -> dict[str, Any]:
         """What the summary shows under ``resume``."""
-        out = asdict(self)
-        for key in ("state", "header"):
-            out.pop(key)
+        out = {k: v for k, v in vars(self).items()
+               if k not in ("state", "header", "last_actions")}
+        out["remembered_players"] = sorted(self.last_actions)
         return out
 
 
@@ -93,7 +99,7 @@ def restore_run(directory: str | os.PathLike, world: Any) -> Restored:
     """Repair the log tail, restore the newest good checkpoint, re-apply the log after it."""
     reader = RunReader(Path(directory))
     first = reader.first
-    done, repaired = _last_complete_tick(reader)
+    done, repaired, last_actions = _last_complete_tick(reader)
     if done >= int(first["config"]["ticks"]):
         raise RecordError(f"the run in {reader.directory} is already complete ({done} of "
                           f"{first['config']['ticks']} ticks): nothing to resume; "
@@ -108,24 +114,51 @@ def restore_run(directory: str | os.PathLike, world: Any) -> Restored:
     assert reached == done, (reached, done)
     last = reader.headers[-1]
     return Restored(state, done, int(last["epoch"]) + 1, str(last["run"]), first, used,
-                    repaired, bad)
+                    repaired, bad, _incomplete_checkpoints(reader.directory), last_actions)
 
 
-def _last_complete_tick(reader: RunReader) -> tuple[int, dict[str, Any] | None]:
-    """Ticks done according to the log; a bad tail of the newest log is truncated."""
-    done = int(reader.first.get("start_tick", 0))
-    for rec in reader.ticks():
-        done = rec.tick + 1
+def _incomplete_checkpoints(directory: Path) -> list[dict[str, Any]]:
+    """The ``checkpoint-*.tmp`` files in ``directory``: checkpoints a killed server never
+    finished (only a complete one is renamed to ``.twc``), reported and never read."""
+    found = []
+    for path in sorted(directory.glob("checkpoint-*.tmp")):
+        size = path.stat().st_size
+        log.warning("record: %s is a checkpoint the server was killed while writing (%d "
+                    "bytes): ignored", path.name, size)
+        found.append({"file": path.name, "bytes": size})
+    return found
+
+
+def _last_complete_tick(reader: RunReader
+                        ) -> tuple[int, dict[str, Any] | None, dict[int, Any]]:
+    """Ticks done according to the log, what was repaired, and each player's last answered
+    action (across every epoch); a bad tail of the newest log is truncated."""
+    done, last_actions = _scan(reader)
     damage = reader.damage
     if damage is None:
-        return done, None
+        return done, None, last_actions
     newest = reader.logs[-1].name if reader.logs else None
     if damage.file != newest and not (damage.offset == 0 and damage.torn):
         raise RecordError(f"{reader.directory / damage.file}: damaged at byte {damage.offset} "
                           f"({damage.reason}) in an older epoch's log; cannot resume past it "
                           f"(`tickwire replay {reader.directory}` shows what is readable)")
     _truncate(reader.directory / damage.file, damage)
-    return done, {**damage.as_dict(), "after_tick": done}
+    return done, {**damage.as_dict(), "after_tick": done}, last_actions
+
+
+def _scan(reader: RunReader) -> tuple[int, dict[int, Any]]:
+    """(ticks done, {player: its last answered action}) over every good tick record.
+
+    A filled-in action (the player missed the tick) is not an answer: the roster's
+    ``last_action`` of an uninterrupted run only ever holds answers, and with
+    ``--on-missing repeat`` a fill repeats that answer anyway."""
+    done, last_actions = int(reader.first.get("start_tick", 0)), {}
+    for rec in reader.ticks():
+        done = rec.tick + 1
+        for pid, action in rec.actions.items():
+            if pid not in rec.missing:
+                last_actions[pid] = action
+    return done, last_actions
 
 
 def _truncate(path: Path, damage: Damage) -> None:

@@ -196,9 +196,16 @@ class ServerSockets:
             return self.state.recv(zmq.NOBLOCK)
         return None
 
+    # A PULL socket's EVENTS may say POLLIN while no message is complete: with keys, libzmq
+    # queues a connection's credentials (its User-Id) ahead of its first message, and they
+    # count as input but are skipped by a receive. So a receive may still find nothing
+    # (zmq.Again) — e.g. while an allowed agent's message of many frames is arriving.
     def recv_action(self) -> list[bytes] | None:
         if self.actions.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            return self.actions.recv_multipart(zmq.NOBLOCK)
+            try:
+                return self.actions.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return None
         return None
 
     def recv_action_keyed(self) -> list[bytes] | None:
@@ -207,7 +214,10 @@ class ServerSockets:
         sock = self.actions
         if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             return None
-        first = sock.recv(zmq.NOBLOCK, copy=False)
+        try:
+            first = sock.recv(zmq.NOBLOCK, copy=False)
+        except zmq.Again:  # only credentials were queued (see above)
+            return None
         self.last_user = first.get("User-Id")
         frames = [first.bytes]
         while sock.getsockopt(zmq.RCVMORE):

@@ -66,6 +66,19 @@ class MarkupNamedAgent(Agent):
 
     def act(self, observation):
         if self.tick == 5 and self.player_id == 0:
-            import time
-            time.sleep(0.2)
+            import threading
+            threading.Event().wait(0.2)  # a slow computation
         return (self.tick + self.player_id) % 5
+
+
+class SlowOnceAgent(ServerKillerAgent):
+    """A ServerKillerAgent whose player 1 is slow at tick $TW_SLOW_AT: it spends $TW_SLOW_S
+    seconds in act() there, so in deadline mode (a shorter --deadline-ms) it misses that
+    tick and answers the next one in time."""
+    def act(self, observation):
+        import os
+        import threading
+        slow_at = os.environ.get("TW_SLOW_AT")
+        if slow_at and self.player_id == 1 and self.tick == int(slow_at):
+            threading.Event().wait(float(os.environ["TW_SLOW_S"]))  # a slow computation
+        return super().act(observation)

@@ -95,18 +95,6 @@ class Compose:
     def wait_exit(self, container: str, timeout: float) -> int:
         return int(_run(["docker", "wait", container], timeout=timeout).stdout.strip())
 
-    def wait_log(self, container: str, text: str, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.logs(container)[1]:
-                return
-            state = _run(["docker", "inspect", "-f", "{{.State.Running}}", container]).stdout
-            if state.strip() != "true" and text not in self.logs(container)[1]:
-                raise AssertionError(f"{container} stopped before logging {text!r}:\n"
-                                     f"{self.logs(container)[1][-3000:]}")
-            time.sleep(0.2)  # polling docker logs: the container gives no other signal
-        raise AssertionError(f"{container} did not log {text!r} within {timeout} s")
-
     def summary(self, timeout: float = 180) -> dict:
         (server,) = self.containers("server")
         code = self.wait_exit(server, timeout)
@@ -185,12 +173,13 @@ def test_the_server_reports_healthy(compose):
     assert "tickwire_ticks_total" in text and 'tickwire_rejected_total{reason="malformed"} 0.0' in text
 
 
-def test_deadline_mode_survives_a_killed_agent_container(compose):
+def test_deadline_mode_survives_a_killed_agent_container(compose, tmp_path):
     c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "3000", "TICKWIRE_MODE": "deadline",
-                 "TICKWIRE_DEADLINE_MS": "200"})
+                 "TICKWIRE_DEADLINE_MS": "200"},
+                files=("docker-compose.yml", _with_server_events(tmp_path)))
     c("up", "-d", "--no-build", "--scale", "agent=3")
     (server,) = c.containers("server")
-    c.wait_log(server, "all set")
+    _wait_server_event(server, lambda e: e["event"] == "started")
     victim = c.containers("agent")[0]
     _run(["docker", "kill", victim])
     s = c.summary()
@@ -258,11 +247,12 @@ def test_a_paused_agent_is_counted_late_then_answers_again(compose, tmp_path):
     assert p["answered"] + p["missed"] == 1000 and p["answered"] > 0
 
 
-def test_compose_down_during_a_run_stops_everything_within_ten_seconds(compose):
-    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "100000000"})
+def test_compose_down_during_a_run_stops_everything_within_ten_seconds(compose, tmp_path):
+    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "100000000"},
+                files=("docker-compose.yml", _with_server_events(tmp_path)))
     c("up", "-d", "--no-build", "--scale", "agent=3")
     (server,) = c.containers("server")
-    c.wait_log(server, "all set")
+    _wait_server_event(server, lambda e: e["event"] == "started")
     ids = c.containers("server") + c.containers("agent")
     t0 = time.monotonic()
     c("down", "-t", "10", timeout=10)  # raises if it takes longer than 10 s
@@ -325,7 +315,7 @@ def _task_containers(service: str, timeout: float = 60, count: int = 1) -> list[
     raise AssertionError(f"service {service} did not run {count} container(s) in {timeout} s")
 
 
-def test_a_swarm_stack_restarts_a_killed_agent_and_it_rejoins(swarm):
+def test_a_swarm_stack_restarts_a_killed_agent_and_it_rejoins(swarm, tmp_path):
     stack = f"twt{uuid.uuid4().hex[:8]}"
     swarm.append(stack)
     ticks = 3000
@@ -333,10 +323,11 @@ def test_a_swarm_stack_restarts_a_killed_agent_and_it_rejoins(swarm):
            "TICKWIRE_TICKS": str(ticks), "TICKWIRE_JSON": "1", "TICKWIRE_SLOW_MS": "5",
            "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent"}
     _run(["docker", "stack", "deploy", "--resolve-image", "never", "-c",
-          str(ROOT / "docker-compose.yml"), stack], env=env, cwd=ROOT)
+          str(ROOT / "docker-compose.yml"), "-c", _with_server_events(tmp_path), stack],
+         env=env, cwd=ROOT)
     (server,) = _task_containers(f"{stack}_server")
-    c = Compose([], IMAGE, {}, [])  # for its log helpers only
-    c.wait_log(server, "all set")
+    c = Compose([], IMAGE, {}, [])  # for its container helpers only
+    _wait_server_event(server, lambda e: e["event"] == "started")
     victim = _task_containers(f"{stack}_agent", count=3)[0]
     _run(["docker", "kill", victim])  # Swarm replaces the failed task: the new one rejoins
     code = c.wait_exit(server, 180)
@@ -349,4 +340,6 @@ def test_a_swarm_stack_restarts_a_killed_agent_and_it_rejoins(swarm):
     assert len(back) == 1 and back[0]["rejoins"] == 1 and back[0]["dead"] > 0
     assert all(p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"] == ticks
                for p in s["players"]), s["players"]
-    assert "dead → joined (rejoining" in err
+    rejoined = [e for e in _server_events(server) if e["event"] == "player"
+                and (e["old"], e["new"]) == ("dead", "joined")]
+    assert [e["id"] for e in rejoined] == [back[0]["id"]]

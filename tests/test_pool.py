@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import TESTS, alive
 from sample_players import ArraySummer, Counter, DiesOnArrival, Exiter, Raiser, Sleeper
-from tickwire.agents.process import cores_are_free
+from tickwire.agents.process import cores_are_free, cpu_times, idle_share
 from tickwire.protocol import ConfigError
 from tickwire.server import PlayerDied, PlayerError
 from tickwire.server.pool import AlreadySubmitted, NotSubmitted, PlayerStartError, split
@@ -79,13 +79,34 @@ def test_pinned_hosts_each_run_on_their_own_core_as_normal_tasks():
         assert all(os.sched_getscheduler(p) == os.SCHED_OTHER for p in set(pool.pids))
 
 
-@pytest.mark.parametrize("load, free", [(0.3, True), (1.9, True), (2.0, False), (7.5, False)])
-def test_cores_are_free_below_one_runnable_task_per_core(monkeypatch, load, free):
-    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
-    assert cores_are_free([0, 1]) is free
+STAT = """cpu  300 0 100 500 0 0 0 0 0 0
+cpu0 100 0 50 {idle0} 0 0 0 0 0 0
+cpu1 200 0 50 {idle1} 10 0 0 0 0 0
+intr 12345
+"""
 
 
-def test_cores_are_free_is_false_when_the_load_is_unknown(monkeypatch):
+def test_cpu_times_reads_idle_and_total_jiffies_of_the_usable_cores_only():
+    assert cpu_times([0, 1], STAT.format(idle0=250, idle1=250)) == {0: (250, 400), 1: (260, 510)}
+    assert cpu_times([1], STAT.format(idle0=250, idle1=250)) == {1: (260, 510)}
+    assert cpu_times([0, 5], STAT.format(idle0=250, idle1=250)) is None  # core 5 is not listed
+
+
+@pytest.mark.parametrize("idle0, idle1, share", [(350, 350, 1.0), (350, 250, 0.5), (250, 250, 0.0)])
+def test_idle_share_between_two_samples(idle0, idle1, share):
+    before = cpu_times([0, 1], STAT.format(idle0=250, idle1=250))
+    # each core advanced 100 jiffies of which idle0-250 / idle1-250 idle (the rest busy)
+    after = {0: (idle0, before[0][1] + 100), 1: (idle1 + 10, before[1][1] + 100)}
+    assert idle_share(before, after) == share
+
+
+def test_cores_are_free_falls_back_to_the_load_average_without_proc_stat(monkeypatch):
+    import tickwire.agents.process as process
+    monkeypatch.setattr(process, "cpu_times", lambda cores: None)
+    for load, free in [(0.3, True), (1.9, True), (2.0, False), (7.5, False)]:
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert cores_are_free([0, 1]) is free
+
     def unknown():
         raise OSError("no /proc/loadavg")
     monkeypatch.setattr(os, "getloadavg", unknown)

@@ -218,6 +218,31 @@ def test_a_resumed_epoch_continues_the_ticks_and_replays_across_epochs(tmp_path)
     assert report.final_hash == _record(tmp_path / "straight", 20)
 
 
+def _epoch(directory: Path, epoch: int, start: int, rows: list[tuple[dict, set]]) -> None:
+    """Record one epoch of a 3-player GridWorld run (ticks from ``start``): each row is the
+    tick's actions (the world stepped with) and who missed it (their action filled in)."""
+    world, cfg = GridWorld(), ServerConfig(players=PLAYERS, seed=4, ticks=100)
+    state = world.reset(4, PLAYERS) if epoch == 0 else restore_run(directory, world).state
+    rec = Recorder(directory, run_header(world, "tickwire.server.grid_world:GridWorld", cfg,
+                                         f"run{epoch}", epoch, start), world, 0, 0)
+    for t, (acts, missing) in enumerate(rows, start):
+        state = world.step(state, acts)
+        rec.tick(t, acts, frozenset(missing), {}, state)
+    rec.close()
+
+
+def test_resume_restores_each_players_last_answered_action_across_epochs(tmp_path):
+    # player 2 never answers (its noop is filled in); player 1 misses tick 9 (a fill is not
+    # an answer: its tick-8 action 4 is remembered); in epoch 1 player 0 is gone (no action)
+    _epoch(tmp_path, 0, 0, [({0: t % 4 + 1, 1: 4 - t % 4 if t < 9 else 3, 2: 0},
+                             {2} | ({1} if t == 9 else set())) for t in range(10)])
+    assert restore_run(tmp_path, GridWorld()).last_actions == {0: 2, 1: 4}
+    _epoch(tmp_path, 1, 10, [({1: 2, 2: 0}, {2}) for _ in range(5)])
+    restored = restore_run(tmp_path, GridWorld())
+    assert (restored.tick, restored.last_actions) == (15, {0: 2, 1: 2})
+    assert restored.report()["remembered_players"] == [0, 1]
+
+
 def test_a_directory_without_a_record_is_refused_clearly(tmp_path):
     with pytest.raises(RecordError, match="no log-.*twr file"):
         RunReader(tmp_path)
@@ -254,6 +279,7 @@ def test_a_checkpoint_left_half_written_is_ignored_and_removed(tmp_path):
     world = GridWorld()
     restored = restore_run(tmp_path, world)
     assert restored.checkpoint == 20 and world.digest(restored.state) == final
+    assert restored.report()["incomplete_checkpoints"] == [{"file": stale.name, "bytes": 17}]
     Recorder(tmp_path, run_header(world, "x:y", ServerConfig(players=PLAYERS), "run1",
                                   restored.epoch, restored.tick), world, 0, 0).close()
     assert not stale.exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import zmq
-from conftest import TESTS, event, player, wait_event
+from conftest import TESTS, accounted, event, player, wait_event
 from raw_player import RawPlayer
 from tickwire.protocol import Action, ConfigError, End, Join, Ready, encode
 from tickwire.server.config import ServerConfig
@@ -72,12 +72,31 @@ def tcp_address(endpoint: str) -> tuple[str, int]:
 def zmtp(endpoint: str, socket_type: bytes) -> socket.socket:
     """A raw TCP connection that has done a ZMTP 3.0 NULL handshake as ``socket_type``:
     the attacker's own framing, so nothing in the client limits what it sends."""
-    s = socket.create_connection(tcp_address(endpoint), timeout=10)
+    if endpoint.startswith("ipc://"):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(endpoint.removeprefix("ipc://"))
+    else:
+        s = socket.create_connection(tcp_address(endpoint), timeout=10)
     s.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00")
               + b"\x00" + b"\x00" * 31)
     body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
     s.sendall(b"\x04" + bytes([len(body)]) + body)
+    _recv_exactly(s, 64)  # the server's greeting, then its READY: the handshake is done
+    flags = _recv_exactly(s, 1)[0]
+    size = _recv_exactly(s, 8 if flags & 0x02 else 1)
+    _recv_exactly(s, int.from_bytes(size, "big"))
     return s
+
+
+def _recv_exactly(s: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise AssertionError("the server closed the connection during the ZMTP handshake")
+        data += chunk
+    return data
 
 
 def send_frame_header(s: socket.socket, size: int, more: bool) -> bool:
@@ -205,17 +224,34 @@ def _attack_subscription(eps: dict) -> None:
     s.close()
 
 
-def _attack_many_frames(eps: dict) -> None:
-    """One message of 1,000 frames × 1 MiB on the actions port."""
-    s = zmtp(eps["actions"], b"PUSH")
-    chunk = b"\x00" * MB
+def _attack_many_frames(endpoint: str, socket_type: bytes, frames: int, size: int) -> bool:
+    """One message of ``frames`` frames of ``size`` bytes (raw ZMTP); True if it was all
+    sent, False once the server cut the link. Small frames are sent in batches."""
+    s = zmtp(endpoint, socket_type)
+    head = (b"\x01" + bytes([size])) if size < 256 else (b"\x03" + struct.pack(">Q", size))
+    frame = head + b"\x00" * size
+    per_send = max(1, 256 * 1024 // len(frame))
     try:
-        for i in range(1000):
-            send_frame_header(s, MB, more=i < 999)
-            s.sendall(chunk)
-    except OSError:  # the server cut the link (the first frame is over its cap)
-        pass
+        for sent in range(0, frames - 1, per_send):
+            s.sendall(frame * min(per_send, frames - 1 - sent))
+        s.sendall(bytes([head[0] & ~1]) + head[1:] + b"\x00" * size)  # the last frame
+        complete = True
+    except OSError:  # the server cut the link
+        complete = False
     s.close()
+    return complete
+
+
+def _attack_too_big_frames(eps: dict) -> bool:
+    """One message of 1,000 frames × 1 MiB on the actions port (cut at its first frame)."""
+    return _attack_many_frames(eps["actions"], b"PUSH", 1000, MB)
+
+
+def _attack_frames_under_the_cap(eps: dict) -> list[bool]:
+    """Many frames, each under its socket's cap, in one message: 2,000 × 200 KiB (400 MB if
+    held) on actions; 4 million 1-byte frames (12 MB sent, ~250 MB if held) on control."""
+    return [_attack_many_frames(eps["actions"], b"PUSH", 2000, 200 * 1024),
+            _attack_many_frames(eps["control"], b"DEALER", 4_000_000, 1)]
 
 
 def _attack_decode_work(zctx: zmq.Context, eps: dict, rounds: int) -> None:
@@ -261,7 +297,8 @@ def test_hostile_peers_in_deadline_mode_cost_little_memory_and_no_tick_gap(procs
     run = wait_run(tmp_path / "events.jsonl", server)
     before = rss_mb(server.pid)
     _attack_subscription(eps)
-    _attack_many_frames(eps)
+    assert not _attack_too_big_frames(eps)
+    assert _attack_frames_under_the_cap(eps) == [False, False]  # the memory guard cut both
     _attack_decode_work(zctx, eps, rounds=20)
     _attack_flood(zctx, eps, run, flood)
     grown = rss_mb(server.pid, "VmHWM") - before
@@ -277,6 +314,7 @@ def test_hostile_peers_in_deadline_mode_cost_little_memory_and_no_tick_gap(procs
     # not get the whole flood through within the run's 5 s)
     assert rej.get("bad_token", 0) >= 10_000, rej
     assert rej.get("malformed", 0) + rej.get("oversized", 0) >= 20, rej  # the decode-work ones
+    assert rej.get("memory_guard") == 2, rej  # the two many-frame messages, each counted once
     assert all(p["late"] == 0 for p in summary["players"])  # strangers' junk is not "late"
     assert agent.wait(15) == 0, agent.stderr
 
@@ -294,7 +332,8 @@ def test_hostile_peers_in_strict_mode_make_honest_players_miss_nothing(procs, tm
     run = wait_run(events, server)
     before = rss_mb(server.pid)
     _attack_subscription(eps)
-    _attack_many_frames(eps)
+    assert not _attack_too_big_frames(eps)
+    assert _attack_frames_under_the_cap(eps) == [False, False]  # the memory guard cut both
     _attack_decode_work(zctx, eps, rounds=10)
     _attack_flood(zctx, eps, run, 20_000)
     grown = rss_mb(server.pid, "VmHWM") - before
@@ -303,10 +342,72 @@ def test_hostile_peers_in_strict_mode_make_honest_players_miss_nothing(procs, tm
           f"rejected {summary['rejected']}")
     assert grown < 150, f"the attacks added {grown:.0f} MB to the server's peak RSS"
     assert summary["reason"] == "ticks done" and summary["rejected"].get("bad_token", 0) > 0
+    assert summary["rejected"].get("memory_guard") == 2, summary["rejected"]
     for p in summary["players"]:
         assert p["missed"] == 0 and p["late"] == 0 and p["answered"] == 30, p
+        assert accounted(p) == summary["ticks"], p
     for a in agents:
         assert a.wait(15) == 0, a.stderr
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_a_many_frame_message_is_cut_by_the_memory_guard_and_honest_players_miss_nothing(
+        procs, tmp_path, transport):
+    events = tmp_path / "events.jsonl"
+    bind = "tcp://127.0.0.1:0" if transport == "tcp" else f"ipc://{tmp_path}/tw"
+    server = procs([*SERVER, "--bind", bind, "--json", "-q", "--events", str(events),
+                    "--players", "2", "--ticks", "30"], name="server")
+    eps = wait_event(events, event("listening"), server)
+    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"a{i}", "--agent",
+                     "tickwire.agents.examples.slow_agent:SlowAgent"], name=f"a{i}",
+                    env={"TICKWIRE_SLOW_MS": "100"}) for i in range(2)]
+    wait_run(events, server)
+    before = rss_mb(server.pid)
+    # 2,000 frames × 200 KiB, each under the actions cap: 400 MB if the server held it all
+    assert not _attack_many_frames(eps["actions"], b"PUSH", 2000, 200 * 1024)
+    grown = rss_mb(server.pid, "VmHWM") - before
+    cut = wait_event(events, event("memory_guard"), server)
+    summary = server.json()
+    print(f"{transport}: server peak RSS +{grown:.0f} MB, cut {cut}")
+    assert grown < 150, f"the message added {grown:.0f} MB to the server's peak RSS"
+    assert cut["socket"] == "actions", cut
+    if transport == "tcp":  # the bytes it sent (ipc: a sum of samples of its unread bytes)
+        assert cut["received"] > 10 * MB, cut
+    assert summary["rejected"] == {"memory_guard": 1}  # counted once, not also as a drop
+    for p in summary["players"]:
+        assert p["answered"] == 30 and p["missed"] == 0 and accounted(p) == 30, p
+    for a in agents:
+        assert a.wait(15) == 0, a.stderr
+
+
+def test_an_allowed_key_sending_a_many_frame_message_is_cut_by_the_memory_guard(procs, tmp_path,
+                                                                              zctx):
+    keys = keyring(tmp_path)
+    server, eps, events = start_server(procs, tmp_path, "--players", "1", "--ticks", "30",
+                                       "--key", str(keys["dir"] / "server.key_secret"),
+                                       "--allow", str(keys["allow"]))
+    alice = procs([*AGENT, "--connect", eps["base"], "--name", "alice", "--agent",
+                   "tickwire.agents.examples.slow_agent:SlowAgent", "--key",
+                   str(keys["dir"] / "alice.key_secret"), "--server-key",
+                   str(keys["dir"] / "server.key")], name="alice", env={"TICKWIRE_SLOW_MS": "100"})
+    wait_run(events, server)
+    before = rss_mb(server.pid)
+    bob = zctx.socket(zmq.PUSH)  # allowed, and hostile: 2,000 × 200 KiB in one message
+    bob.linger = 0
+    bob.curve_publickey, bob.curve_secretkey, bob.curve_serverkey = curve(keys["dir"], "bob")
+    bob.connect(eps["actions"])
+    frame = zmq.Frame(b"\x00" * 200 * 1024)  # one buffer, sent 2,000 times (no copy)
+    bob.send_multipart([frame] * 2000, copy=False)
+    cut = wait_event(events, event("memory_guard"), server)
+    bob.close(0)
+    grown = rss_mb(server.pid, "VmHWM") - before
+    summary = server.json()
+    assert grown < 150, f"the message added {grown:.0f} MB to the server's peak RSS"
+    assert cut["socket"] == "actions", cut
+    assert summary["rejected"].get("memory_guard", 0) >= 1, summary["rejected"]
+    (p,) = summary["players"]
+    assert p["answered"] == 30 and p["missed"] == 0 and accounted(p) == 30, p
+    assert alice.wait(15) == 0, alice.stderr
 
 
 def test_squatters_are_released_and_a_join_flood_stays_small(procs, tmp_path, zctx):
@@ -404,3 +505,26 @@ def test_each_socket_has_one_monitor_with_the_union_of_its_events(tmp_path, zctx
         keys["dir"] / "server.key_secret", keys["allow"]))
     assert set(keyed._monitors) == {keyed.state, keyed.actions, keyed.control}
     keyed.close()
+
+
+def test_a_keyed_actions_socket_with_only_credentials_queued_receives_nothing(tmp_path, zctx):
+    # libzmq queues an allowed connection's credentials ahead of its first message: POLLIN
+    # while a message of many frames is still arriving, yet nothing to receive
+    keys = keyring(tmp_path)
+    sockets = ServerSockets("tcp://127.0.0.1:0", context=zctx, keys=load_server_keys(
+        keys["dir"] / "server.key_secret", keys["allow"]))
+    try:
+        bob = zctx.socket(zmq.PUSH)
+        bob.linger = 0
+        bob.curve_publickey, bob.curve_secretkey, bob.curve_serverkey = curve(keys["dir"], "bob")
+        bob.connect(sockets.endpoints.actions)
+        bob.send_multipart([zmq.Frame(b"\x00" * 200 * 1024)] * 200, copy=False)  # 40 MB
+        got, empty, end = None, 0, time.monotonic() + 30
+        while got is None and time.monotonic() < end:
+            if "actions" in sockets.poll(100):
+                got = sockets.recv_action_keyed()
+                empty += got is None
+        assert got is not None and len(got) == 200 and sockets.last_user == "bob"
+        print(f"{empty} wake-up(s) with only credentials queued")
+    finally:
+        sockets.close()

@@ -520,6 +520,30 @@ def test_on_missing_repeat_uses_the_noop_before_a_first_action():
     assert r.close_tick().actions == {0: 4, 1: NOOP}
 
 
+def test_on_missing_repeat_after_a_resume_repeats_the_action_from_before_the_restart():
+    r = make_rules(players=3, mode="deadline", on_missing="repeat")
+    r.resume_at(40, {0: 3, 1: 2})  # player 2 never answered before the restart
+    r.open_lobby(0.0)
+    ws = [join(r, f"id{i}".encode(), f"p{i}") for i in range(3)]
+    for w in ws:
+        prove(r, w)
+    assert r.lobby(0.0) is Lobby.START
+    r.start()
+    r.begin_tick(40, 0.0)
+    act(r, ws[0], 40, 4)
+    assert r.close_tick().actions == {0: 4, 1: 2, 2: NOOP}
+    r.begin_tick(41, 1.0)
+    act(r, ws[1], 41, 1)
+    assert r.close_tick().actions == {0: 4, 1: 1, 2: NOOP}  # answers replace the memory
+
+
+def test_last_actions_remembered_after_players_joined_reach_them_too():
+    r, _ = started(mode="deadline", on_missing="repeat")
+    r.resume_at(7, {1: 3})
+    r.begin_tick(7, 0.0)
+    assert r.close_tick().actions == {0: NOOP, 1: 3}
+
+
 # ---------------------------------------------------------------------------- strikes
 def _miss_ticks(r: ServerRules, w_answering: Welcome, ticks: range) -> list:
     outs = []

@@ -157,6 +157,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("--insecure", "allow binding a non-loopback address without --key/--allow (anyone "
            "who can reach the port can join, and read every observation)", _S, bool,
            _FROM_CONFIG, "server.insecure"),
+    Option("--memory-budget-mb", "cut the connection that is filling the server's memory "
+           "(e.g. one message of thousands of frames) when its resident memory exceeds the "
+           "start-up level by MB; 0 = off", _RS, float, _FROM_CONFIG, "server.memory_budget_mb",
+           minimum=0, metavar="MB"),
     Option("--server-key", "the server's public key file (server.key)", _A, str, None,
            "agent.server_key_path", metavar="FILE"),
     Option("--name", "player name (K players: NAME-0 .. NAME-K-1); default: the container's "

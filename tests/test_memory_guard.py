@@ -1,0 +1,146 @@
+"""The memory guard's decisions (pure: no sockets, no clocks) and how the rules count its cuts.
+
+The guard itself (a thread, /proc, real connections) is tested from outside in
+test_security.py: many-frame messages against a real server process.
+"""
+from __future__ import annotations
+
+import pytest
+from test_server_rules import action, started
+from tickwire.protocol.server_rules import LOST_ACTION_GRACE_S, Rejection, Republish
+from tickwire.server.memory_guard import MB, MemoryBudget
+
+BASE = 50 * MB
+BUDGET = 96 * MB
+
+
+def counters(**by_name: float):
+    """A counter reader that must be called (counts the calls)."""
+    calls = []
+
+    def read():
+        calls.append(1)
+        return {k: int(v * MB) for k, v in by_name.items()}
+    read.calls = calls
+    return read
+
+
+def never():
+    raise AssertionError("counters read while memory is calm")
+
+
+def rules() -> MemoryBudget:
+    return MemoryBudget(BUDGET, BASE)
+
+
+def test_calm_memory_reads_no_counters_and_cuts_nothing():
+    r = rules()
+    assert r.check(BASE + 40 * MB, never) == []
+    assert r.check(BASE - 10 * MB, never) == []
+
+
+def test_the_connection_that_brought_the_growth_is_cut():
+    r = rules()
+    assert r.check(BASE + 50 * MB, counters(honest=300, attacker=10)) == []  # watching
+    assert r.check(BASE + 80 * MB, counters(honest=301, attacker=30)) == []  # under the limit
+    assert r.check(BASE + 100 * MB, counters(honest=302, attacker=60)) == [("attacker", 50 * MB)]
+
+
+def test_a_connection_new_since_memory_began_to_climb_counts_from_zero():
+    r = rules()
+    r.check(BASE + 50 * MB, counters(honest=300))
+    assert r.check(BASE + 100 * MB, counters(honest=301, attacker=20)) == [("attacker", 20 * MB)]
+
+
+def test_memory_that_jumps_over_the_limit_is_decided_at_the_next_check():
+    r = rules()
+    assert r.check(BASE + 120 * MB, counters(honest=300, attacker=50)) == []  # no 'before' yet
+    assert r.check(BASE + 140 * MB, counters(honest=300, attacker=60)) == [("attacker", 10 * MB)]
+
+
+def test_growth_no_connection_brought_moves_the_baseline_instead_of_cutting():
+    r = rules()
+    r.check(BASE + 50 * MB, counters(a=10, b=10))
+    assert r.check(BASE + 100 * MB, counters(a=10.5, b=10.2)) == []  # < 1 MB each: the server's own
+    assert r.baseline == BASE + 100 * MB and r.rebaselined == 1
+    assert r.check(BASE + 120 * MB, never) == []  # calm again, over the new baseline
+
+
+def test_a_fair_share_of_the_growth_is_needed_to_be_cut():
+    r = rules()
+    r.check(BASE + 50 * MB, counters(a=10))
+    # 1.2 MB sent while memory grew 64 MB: less than 1/32 of it, so not this connection
+    assert r.check(BASE + 114 * MB, counters(a=11.2)) == []
+    assert r.rebaselined == 1
+
+
+def test_memory_that_stays_after_a_cut_does_not_get_more_connections_cut():
+    r = rules()
+    r.check(BASE + 50 * MB, counters(honest=300, attacker=0))
+    assert r.check(BASE + 100 * MB, counters(honest=310, attacker=50))[0][0] == "attacker"
+    r.cut()
+    # the allocator kept the freed memory: over the limit, but nobody brings more of it
+    read = counters(honest=320)
+    assert r.check(BASE + 99 * MB, read) == []  # fresh counters first
+    assert r.check(BASE + 99 * MB, counters(honest=330)) == []  # not growing: re-baseline
+    assert r.baseline == BASE + 99 * MB and len(read.calls) == 1
+
+
+def test_the_baseline_follows_memory_down_but_never_below_the_start():
+    r = rules()
+    r.check(BASE + 50 * MB, counters(a=0))
+    r.check(BASE + 100 * MB, counters(a=0))  # re-baselined at +100 MB
+    assert r.baseline == BASE + 100 * MB
+    r.check(BASE + 20 * MB, never)
+    assert r.baseline == BASE + 20 * MB
+    r.check(BASE - 30 * MB, never)
+    assert r.baseline == BASE
+
+
+def test_falling_back_under_the_watch_level_forgets_the_counters():
+    r = rules()
+    r.check(BASE + 50 * MB, counters(attacker=0))
+    r.check(BASE + 10 * MB, never)  # calm: forgotten
+    r.check(BASE + 60 * MB, counters(attacker=100))  # kept anew here
+    assert r.check(BASE + 100 * MB, counters(attacker=120)) == [("attacker", 20 * MB)]
+
+
+def test_with_sampled_counters_fast_growth_waits_for_a_sample_instead_of_moving_the_baseline():
+    r = MemoryBudget(BUDGET, BASE, min_suspect=1, share=0, patient=True)  # ipc
+    r.check(BASE + 50 * MB, counters(a=0, b=0))
+    assert r.check(BASE + 100 * MB, counters(a=0, b=0)) == []  # growing fast, nobody seen yet
+    assert r.baseline == BASE and r.watching
+    assert r.check(BASE + 110 * MB, counters(a=0, b=0.25)) == [("b", MB // 4)]
+    r.cut()
+    r.check(BASE + 105 * MB, counters(a=0))
+    assert r.check(BASE + 105 * MB, counters(a=0)) == []  # not growing: the baseline moves
+    assert r.baseline == BASE + 105 * MB
+
+
+# ---------------------------------------------------------------------------- the rules' count
+@pytest.mark.parametrize("guard_first", [True, False])
+def test_a_cut_actions_connection_is_counted_once_and_the_strict_tick_keeps_waiting(guard_first):
+    r, (w0, w1) = started()
+    r.begin_tick(0, 0.0)
+    r.receive_action(action(w0, 0, 1), 0.0)
+    if guard_first:
+        r.memory_guard_cut("actions", 0.1)
+    assert r.actions_connection_lost(0.1) == (Republish(0),)  # honest players resend
+    if not guard_first:
+        r.memory_guard_cut("actions", 0.1)
+    assert not r.may_close(0.1 + 2 * LOST_ACTION_GRACE_S)  # it waits for player 1 ...
+    r.receive_action(action(w1, 0, 2), 5.0)
+    assert r.may_close(5.0)
+    assert r.close_tick().result.missing == set()  # ... who misses nothing
+    assert dict(r.rejected) == {Rejection.MEMORY_GUARD: 1}
+
+
+def test_a_cut_on_the_other_sockets_is_counted_and_explains_no_actions_loss():
+    r, (w0, w1) = started()
+    r.begin_tick(0, 0.0)
+    r.memory_guard_cut("control", 0.0)
+    r.memory_guard_cut("state", 0.0)
+    r.actions_connection_lost(0.1)  # some other actions connection: still a drop
+    assert r.may_close(0.1 + LOST_ACTION_GRACE_S)
+    assert r.rejected[Rejection.MEMORY_GUARD] == 2
+    assert r.rejected[Rejection.DROPPED_CONNECTION] == 1
