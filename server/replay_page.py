@@ -84,7 +84,11 @@ def action_text(action: Any) -> Any:
 
 
 def _number(x: Any) -> Any:
-    x = float(x)
+    """A score as the page shows it: an int if whole, else a float, else short text."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return action_text(str(x))
     return int(x) if x.is_integer() else (round(x, 6) if math.isfinite(x) else str(x))
 
 

@@ -413,3 +413,14 @@ def test_html_every_without_html_is_a_usage_error(tmp_path, capsys):
     _grid_record(tmp_path, 3)
     assert main(["replay", str(tmp_path), "--html-every", "5"]) == 2
     assert "add --html FILE" in capsys.readouterr().err
+
+
+def test_actions_and_scores_of_any_shape_become_short_json_safe_values():
+    assert replay_page.action_text(np.int64(3)) == 3 and replay_page.action_text(None) is None
+    assert replay_page.action_text(np.arange(100)).endswith("…")
+    assert len(replay_page.action_text(np.arange(100))) == replay_page.MAX_ACTION_CHARS
+    assert replay_page.action_text(float("inf")) == "inf"
+    assert replay_page._number(np.float32(2.5)) == 2.5 and replay_page._number(4.0) == 4
+    assert replay_page._number("high") == "high"
+    json.dumps([replay_page.action_text({"k": b"\x00"}), replay_page._number(float("nan"))],
+               allow_nan=False)
