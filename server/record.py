@@ -31,6 +31,7 @@ have dropped the dirty pages, so "retry and go on" can silently lose data).
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import re
 import struct
@@ -102,20 +103,25 @@ def read_frames(path: Path, last: bool) -> tuple[list[dict[str, Any]], Damage | 
 
 
 def iter_frames(path: Path, last: bool, damage: list[Damage]) -> Iterator[dict[str, Any]]:
-    """:func:`read_frames` one record at a time (a long log is never decoded all at once);
-    the damage, if any, is appended to ``damage`` when the iteration stops there."""
-    data = path.read_bytes()
-    off = 0
-    while off < len(data):
-        record, reason, torn = _frame_at(data, off)
-        if record is None:
-            damage.append(Damage(path.name, off, len(data) - off, last and torn, reason))
+    """:func:`read_frames` one record at a time (a long log is never decoded all at once),
+    the file memory-mapped rather than copied into the heap: its pages are the kernel's page
+    cache, which it can drop again under memory pressure. The damage, if any, is appended to
+    ``damage`` when the iteration stops there."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
             return
-        yield record
-        off += FRAME_HEADER.size + FRAME_HEADER.unpack_from(data, off)[0]
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            off = 0
+            while off < len(data):
+                record, reason, torn = _frame_at(data, off)
+                if record is None:
+                    damage.append(Damage(path.name, off, len(data) - off, last and torn, reason))
+                    return
+                yield record
+                off += FRAME_HEADER.size + FRAME_HEADER.unpack_from(data, off)[0]
 
 
-def _frame_at(data: bytes, off: int) -> tuple[dict[str, Any] | None, str, bool]:
+def _frame_at(data: bytes | mmap.mmap, off: int) -> tuple[dict[str, Any] | None, str, bool]:
     """(record, "", False) or (None, why it is bad, whether it looks torn)."""
     left = len(data) - off
     if left < FRAME_HEADER.size:
@@ -137,7 +143,7 @@ def _frame_at(data: bytes, off: int) -> tuple[dict[str, Any] | None, str, bool]:
     return record, "", False
 
 
-def _zero_sector(data: bytes, start: int, end: int) -> bool:
+def _zero_sector(data: bytes | mmap.mmap, start: int, end: int) -> bool:
     """True if a sector-aligned chunk of ``data[start:end]`` is all zeros (etcd's torn write)."""
     pos = start
     while pos < end:
