@@ -56,6 +56,11 @@ GROWING_NOW_SHARE = 1 / 64
 #: While memory is over the watch level, freed heap is given back to the OS every this many
 #: checks (``malloc_trim``: libzmq frees a cut message's small frames over some time).
 TRIM_EVERY_CHECKS = 10
+#: ipc: a connection is cut only when its sampled unread bytes add up to this much. A peer
+#: streaming a huge message keeps its socket buffer full (~200 KiB a sample); an honest
+#: agent's unread bytes are one small action now and then, so memory the world grows by
+#: itself never makes one a suspect (with 1 byte, a growing world got honest agents cut).
+IPC_MIN_SUSPECT_BYTES = 1 * MB
 #: ipc: each check while memory is high also samples the unread bytes this many more times,
 #: this far apart (seconds).
 EXTRA_SAMPLES = 4
@@ -189,7 +194,8 @@ class MemoryGuard:
             log.warning("--memory-budget-mb needs Linux (/proc/self/statm): the memory guard "
                         "is off; a peer can grow the server's memory with many-frame messages")
             return False
-        self.rules = (MemoryBudget(self.budget, self.rss(), min_suspect=1, share=0, patient=True)
+        self.rules = (MemoryBudget(self.budget, self.rss(), min_suspect=IPC_MIN_SUSPECT_BYTES,
+                                   share=0, patient=True)
                       if self._sampled else MemoryBudget(self.budget, self.rss()))
         self._thread = threading.Thread(target=self._run, name="tickwire-memory-guard",
                                         daemon=True)
