@@ -215,6 +215,7 @@ class AgentRules:
         self.join_deadline = now + join_timeout_s
         self.last_heard = now
         self.last_tick = -1
+        self._rejoined = False  #: the next STATE is the first after a rejoin (no gap count)
         self.seq = 0
         self.other_run: str | None = None  #: the last other run heard from, for the error text
         self._unready = set(range(len(names)))  # no WELCOME yet, or READY not sent yet
@@ -323,6 +324,8 @@ class AgentRules:
 
     def _act_on(self, state: State, observations: list[Observation] | None) -> list[Decision]:
         gap = state.tick - self.last_tick - 1
+        if self._rejoined:  # a resumed server starts at its own tick: nothing was skipped
+            gap, self._rejoined = 0, False
         if gap > 0:
             for result in self.results:
                 result.skipped += gap
@@ -420,6 +423,7 @@ class AgentRules:
         self._unready, self._ready_retry = set(range(n)), set()
         self.phase, self.rejoining, self.run = Phase.JOINING, True, None
         self.last_tick, self._last_sent = -1, None
+        self._rejoined = True
         self._pending, self._own = None, [None] * n
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
         for result in self.results:

@@ -230,7 +230,7 @@ class WorldServer:
         self._carry_out(self.rules.start())
         players = [{"id": p.id, "name": p.name} for p in ready]
         log.info("all set: %d player(s) ready, starting run %s", len(players), self.run_id)
-        self.events.emit("started", run=self.run_id, tick=0, players=players)
+        self.events.emit("started", run=self.run_id, tick=self.start_tick, players=players)
 
     def _play(self, state: Any) -> tuple[Any, str]:
         world, rules = self.world, self.rules

@@ -228,6 +228,9 @@ class PlayerPool:
             if not callable(getattr(p, method, None)):
                 raise ConfigError(f"{_describe(i, p)} has no method {method!r}; "
                                   "pass method='...' to name the one to call")
+        if pin not in (None, True, False):
+            raise ConfigError(f"pin={pin!r}: give True (pin), False (never) or None (pin when "
+                              "the cores are free)")
         if processes is not None and processes < 1:
             raise ConfigError(f"processes={processes}: give at least 1 (or None: one per core)")
         self.n, self.method = len(players), method

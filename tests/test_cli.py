@@ -205,3 +205,25 @@ def test_an_unknown_flag_with_json_prints_one_error_object(capsys):
     assert main(["agent", "--no-such-flag", "--json"]) == ExitCode.USAGE
     out = json.loads(capsys.readouterr().out)
     assert out["outcome"] == "usage" and "--no-such-flag" in out["error"]["message"]
+
+
+def test_resume_warns_about_given_run_settings_it_ignores(tmp_path, caplog):
+    from tickwire.cli import _resumed_values
+    from tickwire.server.record import Recorder, run_header
+    from tickwire.server.grid_world import GridWorld
+
+    world = GridWorld()
+    config = ServerConfig(players=2, ticks=50, seed=0)
+    Recorder(tmp_path, run_header(world, options.DEFAULT_WORLD, config, "r0", 0, 0, None),
+             world, 0, 0).close()
+    given = {"resume": str(tmp_path), "world": options.DEFAULT_WORLD,
+             **{k: getattr(ServerConfig(), k) for k in
+                ("players", "ticks", "seed", "mode", "deadline_ms", "on_missing", "strikes")}}
+    with caplog.at_level("WARNING", logger="tickwire.cli"):
+        out = _resumed_values({**given, "players": 5, "seed": 3})
+    assert (out["players"], out["seed"], out["ticks"]) == (2, 0, 50)
+    assert "ignoring players=5, seed=3" in caplog.text and "record a new run" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tickwire.cli"):
+        _resumed_values(given)  # defaults only: the recorded ticks=50 replace 1000 quietly
+    assert "ignoring" not in caplog.text

@@ -69,6 +69,11 @@ def test_pin_false_leaves_hosts_free_to_move():
         assert _affinities(pool) == [os.sched_getaffinity(0)] * 2
 
 
+def test_pin_must_be_true_false_or_none():
+    with pytest.raises(ConfigError, match="pin='no'"):
+        PlayerPool([Counter(0)], pin="no")
+
+
 def test_pinned_hosts_each_run_on_their_own_core_as_normal_tasks():
     cores = sorted(os.sched_getaffinity(0))
     with PlayerPool([Counter(k) for k in range(4)], processes=2, pin=True) as pool:

@@ -220,6 +220,7 @@ def _lobby_summary(server: Any, world: World, error: LobbyTimeout) -> dict[str, 
 
 def _resumed_values(values: dict[str, Any]) -> dict[str, Any]:
     """With ``--resume DIR``: the recorded world and run-defining settings replace the given ones."""
+    from tickwire.server.config import ServerConfig
     from tickwire.server.record import RUN_FIELDS, RunReader
 
     if not values.get("resume"):
@@ -230,6 +231,15 @@ def _resumed_values(values: dict[str, Any]) -> dict[str, Any]:
     if changed:
         log.info("--resume: using the recorded %s", ", ".join(f"{k}={v!r}" for k, (_, v) in
                                                                sorted(changed.items())))
+    # a value that is not the default was most likely asked for: say loudly it is not used
+    defaults = {**{k: getattr(ServerConfig(), k) for k in RUN_FIELDS},
+                "world": options.DEFAULT_WORLD}
+    ignored = {k: given for k, (given, _) in changed.items() if given != defaults.get(k)}
+    if ignored:
+        log.warning("--resume: ignoring %s: a resumed run keeps the world and the %s "
+                    "recorded in %s; record a new run to change them",
+                    ", ".join(f"{k}={v!r}" for k, v in sorted(ignored.items())),
+                    ", ".join(RUN_FIELDS), values["resume"])
     return {**values, **recorded}
 
 
@@ -376,10 +386,11 @@ def _replay(values: dict[str, Any], command: str) -> ExitCode:
     from tickwire.server.progress import JobProgress
 
     if values.get("html_every") and not values.get("html"):
-        raise ConfigError("--html-every only applies to the page: add --html FILE", "--html-every")
+        raise ConfigError("--html-every (TICKWIRE_HTML_EVERY) only applies to the page: add "
+                          "--html FILE (TICKWIRE_HTML)", "--html-every")
     if values.get("html") and not os.path.isdir(os.path.dirname(os.path.abspath(values["html"]))):
-        raise ConfigError(f"--html {values['html']}: its directory does not exist; create it or "
-                          "give another path", "--html")
+        raise ConfigError(f"--html (TICKWIRE_HTML) {values['html']}: its directory does not "
+                          "exist; create it or give another path", "--html")
     first = RunReader(values["dir"]).first
     world = load_world(first["world"])
     progress = JobProgress(int(first["config"]["ticks"]), "tick", enabled=not values["quiet"])
