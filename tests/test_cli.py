@@ -208,9 +208,10 @@ def test_an_unknown_flag_with_json_prints_one_error_object(capsys):
 
 
 def test_resume_warns_about_given_run_settings_it_ignores(tmp_path, caplog):
-    from tickwire.cli import _resumed_values
-    from tickwire.server.record import Recorder, run_header
     from tickwire.server.grid_world import GridWorld
+    from tickwire.server.record import Recorder, run_header
+
+    from tickwire.cli import _resumed_values
 
     world = GridWorld()
     config = ServerConfig(players=2, ticks=50, seed=0)
