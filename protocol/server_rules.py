@@ -306,6 +306,7 @@ class ServerRules:
         self._drops: list[tuple[float, int]] = []  # unexplained actions-connection losses (time, tick)
         self._credits: list[float] = []  # deaths and LEAVEs not yet matched with a loss
         self._cut_off = False            # the open tick stops waiting (a connection was cut)
+        self._guard_cuts: list[tuple[float, int]] = []  # memory guard cuts on actions (time, tick)
         self._asked_again = -1           # the tick whose actions were asked for again
         self._next_probe = 0.0
         self._now = 0.0  #: the latest time the lobby was asked about (JOIN times)
@@ -610,11 +611,14 @@ class ServerRules:
 
     def memory_guard_cut(self, socket: str, now: float) -> None:
         """The memory guard cut a connection of ``socket``: counted once, under
-        ``memory_guard``; an actions connection's loss is explained by it, so it is neither
-        a ``dropped_connection`` nor a reason for the open tick to stop waiting."""
+        ``memory_guard`` (an actions connection's loss is explained by it: not also a
+        ``dropped_connection``). Like any cut, it releases the open tick after
+        :data:`LOST_ACTION_GRACE_S` if it is still waiting: the guard may have cut an honest
+        player's connection with its action, and a strict tick must not wait for it forever."""
         self.rejected[Rejection.MEMORY_GUARD] += 1
         if socket == "actions" and self.running:
             self._explained(now)
+            self._guard_cuts.append((now, self.barrier.tick))
 
     def _explained(self, now: float) -> None:
         """A player died or left: that explains one lost actions connection (or a later one)."""
@@ -624,10 +628,14 @@ class ServerRules:
             self._credits.append(now)
 
     def _expire_drops(self, now: float) -> None:
-        """Losses unexplained for the grace period were cuts: count them, release the tick."""
+        """Losses unexplained for the grace period were cuts: count them, release the tick
+        (so do the memory guard's cuts, counted when they happened)."""
         while self._drops and now - self._drops[0][0] >= LOST_ACTION_GRACE_S:
             _, tick = self._drops.pop(0)
             self.rejected[Rejection.DROPPED_CONNECTION] += 1
+            self._cut_off = self._cut_off or tick == self.barrier.tick
+        while self._guard_cuts and now - self._guard_cuts[0][0] >= LOST_ACTION_GRACE_S:
+            _, tick = self._guard_cuts.pop(0)
             self._cut_off = self._cut_off or tick == self.barrier.tick
 
     def probe(self, now: float) -> Sequence[Output]:
@@ -782,7 +790,7 @@ class ServerRules:
     def may_close(self, now: float) -> bool:
         """Every awaited player answered, the deadline passed, or an actions connection was
         cut during the tick (its action is lost: the tick must not wait for it forever)."""
-        if self._drops:
+        if self._drops or self._guard_cuts:
             self._expire_drops(now)
         return self.barrier.complete or self.barrier.expired(now) or self._cut_off
 
@@ -840,8 +848,9 @@ class ServerRules:
                 due = min(due, now + left)
             elif not self.barrier.is_open and self.pacer is not None:
                 due = min(due, self.pacer.due(now))
-            if self._drops:
-                due = min(due, self._drops[0][0] + LOST_ACTION_GRACE_S)
+            for cuts in (self._drops, self._guard_cuts):
+                if cuts:
+                    due = min(due, cuts[0][0] + LOST_ACTION_GRACE_S)
         return max(0.0, due - now)
 
     # ------------------------------------------------------------------ end
@@ -850,5 +859,6 @@ class ServerRules:
         while self._drops:  # unexplained at the end: count them as what they most likely were
             self._drops.pop(0)
             self.rejected[Rejection.DROPPED_CONNECTION] += 1
+        self._guard_cuts.clear()
         msg = End(self.run_id, self.tick, str(reason), list(scores))
         return [Publish(msg), *(Send(p.identity, msg) for p in self.roster.players.values())]
