@@ -137,6 +137,7 @@ class AgentLoop:
         self.before_stop = lambda: None  #: called when the loop takes up a stop request
         self.in_user_code: str | None = None  #: the user callback running now, for the signal log
         self._states = 0
+        self._unsent_tick: int | None = None  # the last tick whose action could not be sent
 
     @property
     def results(self) -> list[AgentResult]:
@@ -244,9 +245,11 @@ class AgentLoop:
 
     def _send(self, send: Send) -> None:
         if not self.sockets.send(send):
-            if send.socket is Socket.ACTIONS and send.message.KIND != "ready":
-                log.warning("could not send the action(s) for tick %d (server unreachable)",
-                            send.message.tick)
+            if send.socket is Socket.ACTIONS and send.message.KIND != "ready" and \
+                    send.message.tick != self._unsent_tick:  # once a tick: it is retried
+                self._unsent_tick = send.message.tick
+                log.warning("could not send the action(s) for tick %d (server unreachable); "
+                            "trying again while it is the newest tick", send.message.tick)
             self.carry_out(self.rules.send_failed(send, time.monotonic()))
 
     def _setup(self, i: int, welcome: Welcome, again: bool = False) -> None:

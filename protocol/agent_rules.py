@@ -76,6 +76,9 @@ from .messages import (
 
 JOIN_RETRY_S = 0.5   #: a JOIN without answer is sent again after this long
 READY_RETRY_S = 0.01  #: a READY that could not be sent (actions socket not connected) is retried
+#: An action that could not be sent (the actions connection was down: a cut, a restart) is
+#: sent again this often while its tick is still the newest one we have seen.
+ACTION_RETRY_S = 0.02
 
 
 #: Refusals that are retried while rejoining (the server has not seen the old connection go).
@@ -224,6 +227,7 @@ class AgentRules:
         self._slots = [None if slot is None else slot + i for i in range(len(names))]
         self.rejoining = False  #: joining again after the server's run changed
         self._last_sent: Send | None = None  # the last action(s) sent, for a resend
+        self._action_retry: tuple[Send, float] | None = None  # a failed action send, and when
         self.private = False  #: the world sends each player its own OBSERVATION
         self._pending: State | None = None  # private views: the newest STATE not acted on
         self._own: list[Observation | None] = [None] * len(names)
@@ -241,6 +245,12 @@ class AgentRules:
             return decisions
         if self.phase is Phase.PLAYING and now - self.last_heard > self.server_timeout_s:
             return self._give_up(TransportError(self._silence_text()))
+        retry = self._action_retry
+        if retry is not None and now >= retry[1]:
+            self._action_retry = None
+            if self.phase is Phase.PLAYING and retry[0].message.tick == self.last_tick:
+                self._count_acted(retry[0].message, +1)  # undone again if it fails again
+                return [retry[0]]  # still the newest tick as far as we know: try again
         return []
 
     def next_due(self, now: float) -> float:
@@ -251,6 +261,8 @@ class AgentRules:
                 at = min(at, now + READY_RETRY_S)
         elif self.phase is Phase.PLAYING:
             at = self.last_heard + self.server_timeout_s
+            if self._action_retry is not None:
+                at = min(at, self._action_retry[1])
         else:
             return 0.0
         return max(0.0, at - now)
@@ -422,7 +434,7 @@ class AgentRules:
         self.welcomes = [None] * n
         self._unready, self._ready_retry = set(range(n)), set()
         self.phase, self.rejoining, self.run = Phase.JOINING, True, None
-        self.last_tick, self._last_sent = -1, None
+        self.last_tick, self._last_sent, self._action_retry = -1, None, None
         self._rejoined = True
         self._pending, self._own = None, [None] * n
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
@@ -438,13 +450,20 @@ class AgentRules:
             self._unready.add(send.agent)
             self._ready_retry.add(send.agent)
             self.phase = Phase.JOINING
-        elif isinstance(msg, (Action, Actions)) and not send.resend:
-            players = ({msg.player} if isinstance(msg, Action) else
-                       {entry[0] for entry in msg.actions})
-            for result in self.results:
-                if result.player in players:
-                    result.ticks -= 1
+        elif isinstance(msg, (Action, Actions)):
+            if not send.resend:
+                self._count_acted(msg, -1)
+            if self.phase is Phase.PLAYING and msg.tick == self.last_tick:
+                # retried until it is sent or a newer STATE comes
+                self._action_retry = (Send(send.socket, msg, send.agent), now + ACTION_RETRY_S)
         return []  # a lost JOIN is retried on schedule; a lost LEAVE cannot be helped
+
+    def _count_acted(self, msg: Action | Actions, step: int) -> None:
+        """Count ``msg``'s players' ticks acted on (sent) up or down by ``step``."""
+        players = {msg.player} if isinstance(msg, Action) else {e[0] for e in msg.actions}
+        for result in self.results:
+            if result.player in players:
+                result.ticks += step
 
     def stop(self, reason: str) -> list[Decision]:
         """Stop on request (a signal, an error in user code): LEAVE for every welcomed player."""

@@ -24,6 +24,7 @@ from tickwire.protocol import (
     derive,
 )
 from tickwire.protocol.agent_rules import (
+    ACTION_RETRY_S,
     JOIN_RETRY_S,
     READY_RETRY_S,
     Act,
@@ -252,6 +253,30 @@ def test_an_action_that_could_not_be_sent_is_not_counted():
     r = playing()
     r.send_failed(r.acted(0, [1]), T0)
     assert r.results[0].ticks == 0 and r.playing
+
+
+def test_an_action_that_could_not_be_sent_is_retried_while_its_tick_is_the_newest():
+    r = playing()
+    r.states_received([state(4)], T0)
+    sent = r.acted(4, [1])
+    r.send_failed(sent, T0)  # the actions connection is down (cut, server restarting)
+    assert r.results[0].ticks == 0 and r.next_due(T0) <= ACTION_RETRY_S
+    assert r.due(T0) == []
+    [retry] = r.due(T0 + ACTION_RETRY_S)
+    assert retry.message == sent.message and r.results[0].ticks == 1
+    r.send_failed(retry, T0 + ACTION_RETRY_S)  # still down: uncounted, tried again later
+    assert r.results[0].ticks == 0
+    [again] = r.due(T0 + 2 * ACTION_RETRY_S)  # this one goes out
+    assert again.message == sent.message and r.results[0].ticks == 1
+    assert r.due(T0 + 3 * ACTION_RETRY_S) == []
+
+
+def test_a_failed_action_is_not_retried_once_a_newer_state_came():
+    r = playing()
+    r.states_received([state(4)], T0)
+    r.send_failed(r.acted(4, [1]), T0)
+    r.states_received([state(5)], T0 + ACTION_RETRY_S / 2)
+    assert r.due(T0 + ACTION_RETRY_S) == []
 
 
 # ---------------------------------------------------------------------- end

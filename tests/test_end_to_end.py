@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 
 import pytest
 import zmq
@@ -77,6 +79,31 @@ def test_server_and_agents_started_separately_over_tcp(procs, tmp_path):
     _all_answered(server.json(), 300, 3)
     for a in agents:
         assert a.wait(15) == 0, a.stderr
+
+
+@pytest.mark.skipif(not shutil.which("ss"), reason="needs ss (iproute2) to cut connections")
+def test_agents_whose_actions_connections_are_cut_mid_run_resend_and_miss_nothing(procs,
+                                                                                 tmp_path):
+    events = tmp_path / "events.jsonl"
+    server = procs(["-m", "tickwire.server", "--bind", "tcp://127.0.0.1:0", "--players", "2",
+                    "--ticks", "60", "--json", "--events", str(events)], name="server")
+    base = wait_event(events, event("listening"), server)["base"]
+    actions_port = int(base.rpartition(":")[2]) + 1
+    for i in range(2):  # 50 ms a tick: the run outlasts the cut
+        procs(["-m", "tickwire.agents", "--connect", base, "--name", f"a{i}", "--agent",
+               "tickwire.agents.examples.slow_agent:SlowAgent"], name=f"a{i}",
+              env={"TICKWIRE_SLOW_MS": "50"})
+    wait_event(events, event("started"), server)
+    # kill both actions connections from outside (the kernel resets them; libzmq reconnects)
+    cut = subprocess.run(["ss", "-K", "-tn", "state", "established",
+                          f"( sport = :{actions_port} )"], capture_output=True, text=True,
+                         timeout=10)
+    assert cut.returncode == 0, cut.stderr
+    s = server.json()
+    assert s["rejected"] == {"dropped_connection": 2}  # both were cut ...
+    assert s["ticks"] == 60 and len(s["players"]) == 2
+    for p in s["players"]:  # ... and each action was sent again: nobody missed a tick
+        assert (p["answered"], p["missed"], p["late"], p["dead"]) == (60, 0, 0, 0), p
 
 
 def test_environment_variables_stand_in_for_flags_and_agents_may_start_first(procs, ipc_base,
