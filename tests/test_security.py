@@ -49,6 +49,20 @@ def curve(keys: Path, name: str, server: str = "server") -> tuple[bytes, bytes, 
     return public, secret, load_public(keys / f"{server}.key")
 
 
+def keyed_push(zctx: zmq.Context, keys: Path, name: str) -> zmq.Socket:
+    """A PUSH socket with ``name``'s key pair, trusting the server's key (linger 0)."""
+    push = zctx.socket(zmq.PUSH)
+    push.linger = 0
+    push.curve_publickey, push.curve_secretkey, push.curve_serverkey = curve(keys, name)
+    return push
+
+
+def keyed_sockets(zctx: zmq.Context, keys: dict[str, Path]) -> ServerSockets:
+    """The server's three sockets on free TCP ports, with keys and the allow-list."""
+    return ServerSockets("tcp://127.0.0.1:0", context=zctx, keys=load_server_keys(
+        keys["dir"] / "server.key_secret", keys["allow"]))
+
+
 def start_server(procs, tmp_path: Path, *args: str) -> tuple:
     events = tmp_path / "events.jsonl"
     server = procs([*SERVER, "--bind", "tcp://127.0.0.1:0", "--json", "-q", "--events",
@@ -392,9 +406,8 @@ def test_an_allowed_key_sending_a_many_frame_message_is_cut_by_the_memory_guard(
                    str(keys["dir"] / "server.key")], name="alice", env={"TICKWIRE_SLOW_MS": "100"})
     wait_run(events, server)
     before = rss_mb(server.pid)
-    bob = zctx.socket(zmq.PUSH)  # allowed, and hostile: 2,000 × 200 KiB in one message
-    bob.linger = 0
-    bob.curve_publickey, bob.curve_secretkey, bob.curve_serverkey = curve(keys["dir"], "bob")
+    # allowed, and hostile: 2,000 × 200 KiB in one message
+    bob = keyed_push(zctx, keys["dir"], "bob")
     bob.connect(eps["actions"])
     frame = zmq.Frame(b"\x00" * 200 * 1024)  # one buffer, sent 2,000 times (no copy)
     bob.send_multipart([frame] * 2000, copy=False)
@@ -467,8 +480,7 @@ def _monitored(sockets, seconds: float) -> tuple[list[str], int, set[str]]:
 def test_a_failed_handshake_on_actions_is_an_auth_failure_and_not_a_lost_connection(
         tmp_path, zctx, stranger):
     keys = keyring(tmp_path)
-    sockets = ServerSockets("tcp://127.0.0.1:0", context=zctx, keys=load_server_keys(
-        keys["dir"] / "server.key_secret", keys["allow"]))
+    sockets = keyed_sockets(zctx, keys)
     try:
         push = zctx.socket(zmq.PUSH)
         push.linger = 0
@@ -482,10 +494,7 @@ def test_a_failed_handshake_on_actions_is_an_auth_failure_and_not_a_lost_connect
         assert "monitor" not in seen
         push.close(0)
         # an allowed agent whose connection goes away is a lost actions connection, once
-        alice = zctx.socket(zmq.PUSH)
-        alice.linger = 0
-        alice.curve_publickey, alice.curve_secretkey, alice.curve_serverkey = curve(
-            keys["dir"], "alice")
+        alice = keyed_push(zctx, keys["dir"], "alice")
         alice.connect(sockets.endpoints.actions)
         alice.send(b"hello")
         assert sockets.poll(5000) and sockets.recv_action_keyed() == [b"hello"]
@@ -501,8 +510,7 @@ def test_each_socket_has_one_monitor_with_the_union_of_its_events(tmp_path, zctx
     assert list(plain._monitors) == [plain.actions]  # disconnects only, no auth without keys
     plain.close()
     keys = keyring(tmp_path)
-    keyed = ServerSockets("tcp://127.0.0.1:0", context=zctx, keys=load_server_keys(
-        keys["dir"] / "server.key_secret", keys["allow"]))
+    keyed = keyed_sockets(zctx, keys)
     assert set(keyed._monitors) == {keyed.state, keyed.actions, keyed.control}
     keyed.close()
 
@@ -511,12 +519,9 @@ def test_a_keyed_actions_socket_with_only_credentials_queued_receives_nothing(tm
     # libzmq queues an allowed connection's credentials ahead of its first message: POLLIN
     # while a message of many frames is still arriving, yet nothing to receive
     keys = keyring(tmp_path)
-    sockets = ServerSockets("tcp://127.0.0.1:0", context=zctx, keys=load_server_keys(
-        keys["dir"] / "server.key_secret", keys["allow"]))
+    sockets = keyed_sockets(zctx, keys)
     try:
-        bob = zctx.socket(zmq.PUSH)
-        bob.linger = 0
-        bob.curve_publickey, bob.curve_secretkey, bob.curve_serverkey = curve(keys["dir"], "bob")
+        bob = keyed_push(zctx, keys["dir"], "bob")
         bob.connect(sockets.endpoints.actions)
         bob.send_multipart([zmq.Frame(b"\x00" * 200 * 1024)] * 200, copy=False)  # 40 MB
         got, empty, end = None, 0, time.monotonic() + 30
