@@ -1,8 +1,6 @@
 """The embedded default world: players move on a grid and collect resources."""
 from __future__ import annotations
 
-import struct
-import zlib
 from typing import Any
 
 import numpy as np
@@ -84,16 +82,3 @@ class GridWorld(World):
         for (r, c), h in zip(state["positions"], hues):
             img[r, c] = (255 * np.array([1 - h, 0.4 + 0.6 * h, h])).astype(np.uint8)
         return img.repeat(scale, axis=0).repeat(scale, axis=1)
-
-
-def write_png(path: str, rgb: np.ndarray) -> None:
-    """Write an (H, W, 3) uint8 array as a PNG file (no imaging library needed)."""
-    h, w, _ = rgb.shape
-    raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))

@@ -18,13 +18,12 @@ from __future__ import annotations
 import base64
 import json
 import math
-import struct
-import zlib
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
+from .png import png_bytes
 from .record import TickRecord
 
 #: Shown ticks at most, before the automatic stride (without ``--html-every``) doubles.
@@ -41,19 +40,6 @@ MAX_ACTION_CHARS = 60
 HASH_CHARS = 10  #: the per-tick hash prefix the page shows (the final hash is shown whole)
 TEMPLATE = "replay_page.html"
 DATA_MARK = "/*TICKWIRE_REPLAY_DATA*/"
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """An (H, W, 3) uint8 array as PNG bytes (no imaging library needed)."""
-    h, w, _ = rgb.shape
-    rows = np.zeros((h, 1 + w * 3), dtype=np.uint8)  # filter byte 0 (none) per row
-    rows[:, 1:] = rgb.reshape(h, w * 3)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)) + chunk(b"IEND", b""))
 
 
 def frame_of(world: Any, state: Any) -> np.ndarray | None:

@@ -23,9 +23,10 @@ import pytest
 from tickwire.server import replay_page
 from tickwire.server.config import ServerConfig
 from tickwire.server.grid_world import GridWorld
+from tickwire.server.png import png_bytes
 from tickwire.server.record import Recorder, TickRecord, read_run, run_header
 from tickwire.server.replay import replay_run
-from tickwire.server.replay_page import PageBuilder, embed_json, png_bytes
+from tickwire.server.replay_page import PageBuilder, embed_json
 
 from tickwire.cli import main
 

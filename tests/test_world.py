@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from tickwire.protocol import ConfigError, derive, player_seed, state_digest
 from tickwire.server.config import ServerConfig
-from tickwire.server.grid_world import GridWorld, write_png
+from tickwire.server.grid_world import GridWorld
+from tickwire.server.png import write_png
 from tickwire.server.world import InvalidAction
 
 

@@ -312,7 +312,7 @@ def _enlarged(img: Any, side: int = 256) -> Any:
 
 
 def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> ExitCode:
-    from tickwire.server.grid_world import write_png
+    from tickwire.server.png import write_png
     from tickwire.server.summary import format_summary
 
     box: list[Any] = []
