@@ -19,8 +19,10 @@ Counters: over TCP, the bytes each connection received (``tcpi_bytes_received`` 
 ``/proc/PID/io``): there the guard adds up, five times per check while memory is high, the
 bytes waiting unread in each connection's socket (``FIONREAD``): a peer streaming a huge
 message usually has some, an honest agent sending one small action per tick almost never;
-while memory still grows fast and no connection showed any, it keeps sampling rather than
-moving the baseline. That is a sample, not a count: on ipc a cut may come later than on TCP.
+samples start at a quarter of the budget, follow each other every millisecond while memory
+climbs, and while memory still grows fast and no connection showed any, the guard keeps
+sampling rather than moving the baseline. That is a sample, not a count: on ipc a cut may
+come a little later than on TCP.
 Linux only: elsewhere the guard is off.
 """
 from __future__ import annotations
@@ -65,6 +67,13 @@ IPC_MIN_SUSPECT_BYTES = 1 * MB
 #: this far apart (seconds).
 EXTRA_SAMPLES = 4
 EXTRA_SAMPLE_GAP_S = 0.001
+#: ipc: samples start when memory passes this share of the budget (TCP: half of it), so more
+#: of them are in when it reaches the limit ...
+SAMPLED_WATCH_SHARE = 1 / 4
+#: ... and while memory climbs by this share of the budget per check, the next check follows
+#: at once (a peer that libzmq drains as fast as it sends leaves few unread bytes per sample:
+#: at 10 ms a check, 1 MiB of samples took ~100 MB more on a loaded machine).
+CLIMBING_SHARE = 1 / 256
 #: ``struct tcp_info``: ``tcpi_bytes_received`` is a u64 at this offset (Linux ≥ 4.1).
 TCPI_BYTES_RECEIVED = 128
 
@@ -72,7 +81,7 @@ TCPI_BYTES_RECEIVED = 128
 class MemoryBudget:
     """Decides which connection to cut, from the resident memory and per-connection counters.
 
-    Memory below ``baseline + budget/2`` is calm. When it first passes that level the
+    Memory below ``baseline + budget/2`` (``watch_share``) is calm. When it first passes that level the
     counters are read and kept; when it passes ``baseline + budget`` the connection whose
     counter grew most since then is cut, if it brought a fair share of the growth. If memory
     is over the limit but no connection brought it (the server's own growth, or freed memory
@@ -82,8 +91,10 @@ class MemoryBudget:
     """
 
     def __init__(self, budget: int, baseline: int, min_suspect: int = MIN_SUSPECT_BYTES,
-                 share: float = SUSPECT_SHARE, patient: bool = False) -> None:
+                 share: float = SUSPECT_SHARE, patient: bool = False,
+                 watch_share: float = 1 / 2) -> None:
         self.budget = budget
+        self.watch_share = watch_share  #: counters are kept from baseline + this × budget
         self.floor = self.baseline = baseline
         self.min_suspect = min_suspect  #: a connection must have received this much ...
         self.share = share              #: ... and this share of the memory's growth
@@ -101,7 +112,7 @@ class MemoryBudget:
 
     @property
     def watch_level(self) -> int:
-        return self.baseline + self.budget // 2
+        return self.baseline + int(self.budget * self.watch_share)
 
     @property
     def limit(self) -> int:
@@ -178,6 +189,7 @@ class MemoryGuard:
         self._queued: dict[int, int] = {}  # ipc: unread bytes added up per connection
         self._page = os.sysconf("SC_PAGE_SIZE")
         self._statm: int | None = None
+        self._last_rss = 0
         self._conns: dict[int, _Conn] = {}
         self._shots: list[Shot] = []
         self._lock = threading.Lock()
@@ -195,7 +207,7 @@ class MemoryGuard:
                         "is off; a peer can grow the server's memory with many-frame messages")
             return False
         self.rules = (MemoryBudget(self.budget, self.rss(), min_suspect=IPC_MIN_SUSPECT_BYTES,
-                                   share=0, patient=True)
+                                   share=0, patient=True, watch_share=SAMPLED_WATCH_SHARE)
                       if self._sampled else MemoryBudget(self.budget, self.rss()))
         self._thread = threading.Thread(target=self._run, name="tickwire-memory-guard",
                                         daemon=True)
@@ -224,18 +236,22 @@ class MemoryGuard:
         return int(os.pread(self._statm, 128, 0).split()[1]) * self._page
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
+        wait = self.every_s
+        while not self._stop.wait(wait):
             try:
-                self.check()
+                climbing = self.check()
             except Exception:  # never let the guard die silently
                 log.exception("the memory guard failed; it is off for the rest of the run")
                 return
+            wait = EXTRA_SAMPLE_GAP_S if climbing and self._sampled else self.every_s
 
-    def check(self) -> None:
+    def check(self) -> bool:
         """One look: read the memory (over the watch level: give freed heap back to the OS
-        first, now and then), and cut what the rules say."""
+        first, now and then), and cut what the rules say. True while memory is over the watch
+        level and still climbing (ipc: sample again at once)."""
         assert self.rules is not None
         rss = self.rss()
+        last, self._last_rss = self._last_rss, rss
         self._since_trim += 1
         if rss >= self.rules.watch_level and self._since_trim >= TRIM_EVERY_CHECKS:
             self._since_trim = 0
@@ -243,6 +259,7 @@ class MemoryGuard:
             rss = self.rss()
         for inode, received in self.rules.check(rss, self._counters):
             self._cut(inode, received, rss)
+        return self.rules.watching and rss - last >= self.budget * CLIMBING_SHARE
 
     def _counters(self) -> dict[int, int]:
         """{socket inode: counter} of the accepted connections (tcp: bytes received; ipc:

@@ -117,6 +117,15 @@ def test_with_sampled_counters_fast_growth_waits_for_a_sample_instead_of_moving_
     assert r.baseline == BASE + 105 * MB
 
 
+def test_an_earlier_watch_level_keeps_counters_from_a_quarter_of_the_budget():
+    r = MemoryBudget(BUDGET, BASE, min_suspect=1, share=0, patient=True, watch_share=1 / 4)
+    assert r.watch_level == BASE + BUDGET // 4
+    assert r.check(BASE + 20 * MB, never) == []
+    r.check(BASE + 30 * MB, counters(a=0, b=0))  # watching from here ...
+    assert r.watching
+    assert r.check(BASE + 100 * MB, counters(a=0, b=2)) == [("b", 2 * MB)]  # ... to the limit
+
+
 # ---------------------------------------------------------------------------- the rules' count
 def _cut_during_tick(guard_first: bool):
     r, (w0, w1) = started()
