@@ -20,6 +20,7 @@ from tickwire.child import agent_entry
 
 from .loop import ServerConfig, WorldServer
 from .metrics import MetricsServer
+from .record import refuse_existing_record
 from .world import World
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class LocalRun:
                  agent_server_timeout_s: float = 10.0, pin_cpus: bool = False,
                  metrics: MetricsServer | None = None,
                  world_spec: str | None = None) -> None:
+        if config.record_dir and not config.resume_dir:  # fail before any agent is spawned
+            refuse_existing_record(config.record_dir)
         self._tmp = tempfile.mkdtemp(prefix="tw-") if transport == "ipc" else None
         bind = f"ipc://{self._tmp}/run" if self._tmp else "tcp://127.0.0.1:0"
         try:
@@ -86,14 +89,17 @@ class LocalRun:
 
     def run(self) -> dict[str, Any]:
         """Start the agents, run the world to its end, reap every agent process."""
+        failed = True
         try:
             for p in self.procs:
                 p.start()
             threading.Thread(target=self._watch, daemon=True, name="tickwire-watch").start()
-            return self.server.run()
+            summary = self.server.run()
+            failed = False
+            return summary
         finally:
             try:
-                self._reap()
+                self._reap(warn=not failed)
             finally:
                 self._remove_tmp()
 
@@ -111,13 +117,18 @@ class LocalRun:
                     self.server.stop(f"agent process {p.name} exited with code {p.exitcode} "
                                      "before the run started (see its error above)")
 
-    def _reap(self) -> None:
+    def _reap(self, warn: bool = True) -> None:
+        """Give the agents a grace period to exit after END, then stop them. ``warn``: the run
+        ended normally, so an agent still running is worth a warning (after a server error
+        it is expected: the error itself is what the user needs to see)."""
         deadline = time.monotonic() + AGENT_EXIT_GRACE_S
         for p in self.procs:
             if p.pid is not None:
-                if reap(p, max(0.0, deadline - time.monotonic())):
+                if reap(p, max(0.0, deadline - time.monotonic())) and warn:
                     log.warning("agent process %s did not exit after the run and was stopped",
                                 p.name)
+                elif not warn:
+                    log.debug("agent process %s stopped after the server failed", p.name)
 
     @property
     def exit_codes(self) -> list[int | None]:

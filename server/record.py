@@ -18,9 +18,14 @@ Layout of DIR (one run; every server epoch of it, first and resumed, writes here
   renamed, then the directory is fsynced. The newest :data:`KEEP_CHECKPOINTS` are kept.
 
 Reading follows etcd's WAL decoder: a frame that does not check out in the *last* log is a
-torn tail (the writer died mid-write: the frame runs past the end of the file, or ends the
-file, or holds a zeroed sector) — reported and, by ``--resume``, truncated. Anything else
-is damage, reported with its file and byte offset.
+torn tail (the writer died mid-write) only if nothing valid comes after it: the bytes after
+the bad frame are scanned for a frame whose length and CRC32 check out. A torn tail is
+reported and, by ``--resume``, truncated. Anything else (a bad frame with good ones after
+it, or any bad frame of an older epoch's log) is damage: reported with its file, its byte
+offset and where the next good frame starts, and never truncated — ``--resume`` refuses it.
+
+The log of an epoch is created with its first tick, so a server that never played a tick
+(its lobby timed out, it failed or was killed before tick one) leaves no log behind.
 
 Each frame is one ``write(2)`` (a killed server loses no complete tick); the log is fsynced
 every ``fsync_every`` ticks (0: never), before each checkpoint and at the end, so a machine
@@ -30,6 +35,7 @@ have dropped the dirty pages, so "retry and go on" can silently lose data).
 """
 from __future__ import annotations
 
+import errno
 import logging
 import mmap
 import os
@@ -47,7 +53,8 @@ from tickwire.protocol.messages import VERSION
 
 from .snapshot import SNAPSHOT_LIMITS
 
-__all__ = ["RecordError", "Recorder", "RunReader", "TickRecord", "read_run", "Damage"]
+__all__ = ["RecordError", "Recorder", "RunReader", "TickRecord", "read_run", "Damage",
+           "refuse_existing_record"]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +64,6 @@ FRAME_HEADER = struct.Struct("<II")  #: payload length, CRC32 of the payload
 #: No frame is larger (a checkpoint of a huge world included); a larger length is damage.
 MAX_FRAME_BYTES = 2**31 - 1
 KEEP_CHECKPOINTS = 3
-SECTOR = 512
 LOG_NAME = re.compile(r"^log-(\d{6})\.twr$")
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d{12})\.twc$")
 #: The ServerConfig fields that define a run: a resumed or replayed run uses the recorded ones.
@@ -87,10 +93,12 @@ class Damage:
     size: int       #: bytes from ``offset`` to the end of the file (what truncation drops)
     torn: bool      #: a torn tail (the writer died mid-write), not damage inside the file
     reason: str
+    #: where the next frame that checks out starts (None: nothing valid follows)
+    next_frame: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "offset": self.offset, "bytes": self.size, "torn": self.torn,
-                "reason": self.reason}
+                "reason": self.reason, "next_frame": self.next_frame}
 
 
 def read_frames(path: Path, last: bool) -> tuple[list[dict[str, Any]], Damage | None]:
@@ -113,45 +121,78 @@ def iter_frames(path: Path, last: bool, damage: list[Damage]) -> Iterator[dict[s
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             off = 0
             while off < len(data):
-                record, reason, torn = _frame_at(data, off)
+                record, reason = _frame_at(data, off)
                 if record is None:
-                    damage.append(Damage(path.name, off, len(data) - off, last and torn, reason))
+                    damage.append(_damage(path, data, off, last, reason))
                     return
                 yield record
                 off += FRAME_HEADER.size + FRAME_HEADER.unpack_from(data, off)[0]
 
 
-def _frame_at(data: bytes | mmap.mmap, off: int) -> tuple[dict[str, Any] | None, str, bool]:
-    """(record, "", False) or (None, why it is bad, whether it looks torn)."""
+def _damage(path: Path, data: bytes | mmap.mmap, off: int, last: bool, reason: str) -> Damage:
+    """The bad frame at ``off``: a torn tail if ``last`` and no good frame follows it."""
+    following = next_good_frame(data, off + 1)
+    return Damage(path.name, off, len(data) - off, last and following is None, reason,
+                  following)
+
+
+def _frame_at(data: bytes | mmap.mmap, off: int) -> tuple[dict[str, Any] | None, str]:
+    """(record, "") or (None, why the frame at ``off`` is bad)."""
     left = len(data) - off
     if left < FRAME_HEADER.size:
-        return None, f"{left} byte(s) of a frame header", True
+        return None, f"{left} byte(s) of a frame header"
     length, crc = FRAME_HEADER.unpack_from(data, off)
     if length > left - FRAME_HEADER.size:
-        return None, f"a frame of {length} bytes runs past the end of the file", True
+        return None, f"a frame of {length} bytes runs past the end of the file"
     start = off + FRAME_HEADER.size
     payload = data[start:start + length]
-    ends_file = start + length == len(data)
     if zlib.crc32(payload) != crc:
-        return None, "CRC mismatch", ends_file or _zero_sector(data, off, start + length)
+        return None, "CRC mismatch"
     try:
         record = decode_payload([payload], SNAPSHOT_LIMITS)
     except ProtocolError as e:
-        return None, f"undecodable payload: {e}", ends_file
+        return None, f"undecodable payload: {e}"
     if not isinstance(record, dict):
-        return None, "payload is not a map", ends_file
-    return record, "", False
+        return None, "payload is not a map"
+    return record, ""
 
 
-def _zero_sector(data: bytes | mmap.mmap, start: int, end: int) -> bool:
-    """True if a sector-aligned chunk of ``data[start:end]`` is all zeros (etcd's torn write)."""
-    pos = start
-    while pos < end:
-        chunk_end = min(end, (pos // SECTOR + 1) * SECTOR)
-        if not any(data[pos:chunk_end]):
-            return True
-        pos = chunk_end
-    return False
+_NON_ZERO = re.compile(rb"[^\x00]")
+
+
+def next_good_frame(data: bytes | mmap.mmap, start: int) -> int | None:
+    """The offset of the first frame at or after ``start`` whose length fits in the file and
+    whose CRC32 checks out, or None: what tells damage (good records follow) from a torn tail.
+
+    Every byte offset is tried (a damaged length hides where the next frame starts); runs of
+    zero bytes (a zeroed sector, a preallocated tail) are skipped at once: an empty frame is
+    never written. A false match needs a 32-bit CRC to agree by chance."""
+    view, end, pos = memoryview(data), len(data), start
+    try:
+        while pos + FRAME_HEADER.size < end:
+            length, crc = FRAME_HEADER.unpack_from(data, pos)
+            if length == 0:
+                found = _NON_ZERO.search(data, pos)
+                if found is None:
+                    return None
+                pos = max(pos + 1, found.start() - 3)  # the length's high bytes may be zero
+                continue
+            body = pos + FRAME_HEADER.size
+            if 0 < length <= end - body and zlib.crc32(view[body:body + length]) == crc:
+                return pos
+            pos += 1
+        return None
+    finally:
+        view.release()
+
+
+def _next_good_frame_in(path: Path, start: int) -> int | None:
+    """:func:`next_good_frame` over the file at ``path``."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size <= start:
+            return None
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return next_good_frame(data, start)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -208,14 +249,18 @@ class RunReader:
             data = f.read(FRAME_HEADER.size)
             if len(data) == FRAME_HEADER.size:
                 data += f.read(FRAME_HEADER.unpack(data)[0])
-        record, reason, torn = _frame_at(data, 0) if data else (None, "empty file", True)
+        record, reason = _frame_at(data, 0) if data else (None, "empty file")
         if record is None or record.get("type") != "header":
-            if last and torn:  # died before its header was on disk: nothing of it counts
+            following = _next_good_frame_in(path, 1) if data else None
+            if last and following is None:  # died before its header was on disk: drop it
                 self.damage = Damage(path.name, 0, path.stat().st_size, True,
                                      reason or "no header")
                 self.logs.remove(path)
                 return None
-            raise RecordError(f"{path}: the first frame is not a good header ({reason or 'wrong type'})")
+            raise RecordError(f"{path}: the first frame is not a good header "
+                              f"({reason or 'wrong type'}"
+                              f"{'' if following is None else f'; a good frame follows at byte {following}'}"
+                              "): the record is unusable from this epoch on")
         if record.get("format") != FORMAT or record.get("format_version") != FORMAT_VERSION:
             raise RecordError(f"{path}: not a {FORMAT} v{FORMAT_VERSION} file "
                               f"(format {record.get('format')!r} v{record.get('format_version')!r})")
@@ -272,6 +317,15 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- writing
+def refuse_existing_record(directory: str | os.PathLike) -> None:
+    """RecordError if ``directory`` already holds a record (a new ``--record`` run would mix
+    two runs): checked before a server binds or an agent is spawned."""
+    path = Path(directory)
+    if path.is_dir() and any(LOG_NAME.match(p.name) for p in path.iterdir()):
+        raise RecordError(f"--record {directory} already holds a record: continue it with "
+                          "--resume, or record to a new directory")
+
+
 def fsync_directory(directory: Path) -> None:
     """Make a rename or a new file in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
@@ -300,16 +354,27 @@ class Recorder:
         self._names: dict[int, str] | None = None
         self._failed: str | None = None
         self._file: BinaryIO | None = None
-        self._io("create the log", self._create, {**header, "type": "header", "format": FORMAT,
-                                                  "format_version": FORMAT_VERSION})
+        self._header = pack_frame({**header, "type": "header", "format": FORMAT,
+                                   "format_version": FORMAT_VERSION})
+        self._io("prepare the record directory", self._prepare)
 
-    def _create(self, header: dict[str, Any]) -> None:
+    def _prepare(self) -> None:
+        """Check now what the first tick needs (the directory, a free log name), so a bad
+        DIR fails before the lobby; the log itself is created with the first tick."""
         self.directory.mkdir(parents=True, exist_ok=True)
         for stale in self.directory.glob("checkpoint-*.tmp"):  # a server killed mid-checkpoint
             log.info("record: removing %s, a checkpoint that was never completed", stale.name)
             stale.unlink()
+        if self.path.exists():
+            raise FileExistsError(errno.EEXIST, "the epoch's log already exists", str(self.path))
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self.directory))
+
+    def _create(self) -> None:
+        """The epoch's log with its header: written with the first tick, so an epoch that
+        never played (lobby timeout, a failure before tick one) leaves no empty log."""
         self._file = open(self.path, "xb", buffering=0)  # noqa: SIM115 (closed in close())
-        self._write(pack_frame(header))
+        self._write(self._header)
         self._sync()
         if self.fsync_every:
             fsync_directory(self.directory)
@@ -353,6 +418,8 @@ class Recorder:
         if late:
             record["late"] = sorted(late.items())
         frame = pack_frame(record)
+        if self._file is None:
+            self._io("create the log", self._create)
         self._io("write or fsync the log", self._append, frame)
         done = tick + 1
         if self.checkpoint_every and done % self.checkpoint_every == 0:

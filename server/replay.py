@@ -86,6 +86,8 @@ class Restored:
     #: each player's last answered action before ``tick`` (what ``--on-missing repeat``
     #: repeats); a player that never answered has none
     last_actions: dict[int, Any] = field(default_factory=dict)
+    #: checkpoints after the log's last complete tick, removed (no log leads to them)
+    dropped_checkpoints: list[str] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         """What the summary shows under ``resume``."""
@@ -99,12 +101,13 @@ def restore_run(directory: str | os.PathLike, world: Any) -> Restored:
     """Repair the log tail, restore the newest good checkpoint, re-apply the log after it."""
     reader = RunReader(Path(directory))
     first = reader.first
-    done, repaired, last_actions = _last_complete_tick(reader)
+    done, repaired, last_actions, hashes = _last_complete_tick(reader)
     if done >= int(first["config"]["ticks"]):
         raise RecordError(f"the run in {reader.directory} is already complete ({done} of "
                           f"{first['config']['ticks']} ticks): nothing to resume; "
                           f"`tickwire replay {reader.directory}` checks it")
-    state, used, bad = _restore_checkpoint(reader, world, done)
+    orphans = _drop_orphan_checkpoints(reader, done)
+    state, used, bad = _restore_checkpoint(reader, world, done, hashes)
     state, reached, _, diff = replay_ticks(world, state, RunReader(reader.directory).ticks(),
                                            used or 0)
     if diff is not None:
@@ -114,7 +117,8 @@ def restore_run(directory: str | os.PathLike, world: Any) -> Restored:
     assert reached == done, (reached, done)
     last = reader.headers[-1]
     return Restored(state, done, int(last["epoch"]) + 1, str(last["run"]), first, used,
-                    repaired, bad, _incomplete_checkpoints(reader.directory), last_actions)
+                    repaired, bad, _incomplete_checkpoints(reader.directory), last_actions,
+                    orphans)
 
 
 def _incomplete_checkpoints(directory: Path) -> list[dict[str, Any]]:
@@ -130,35 +134,73 @@ def _incomplete_checkpoints(directory: Path) -> list[dict[str, Any]]:
 
 
 def _last_complete_tick(reader: RunReader
-                        ) -> tuple[int, dict[str, Any] | None, dict[int, Any]]:
-    """Ticks done according to the log, what was repaired, and each player's last answered
-    action (across every epoch); a bad tail of the newest log is truncated."""
-    done, last_actions = _scan(reader)
+                        ) -> tuple[int, dict[str, Any] | None, dict[int, Any], dict[int, str]]:
+    """Ticks done according to the log, what was repaired, each player's last answered
+    action (across every epoch) and the log's state hash at every checkpoint's tick.
+
+    A torn tail of the newest log (nothing valid after it) is truncated; damage with good
+    records after it is refused (ReplayMismatch, exit 8) and nothing in DIR is changed."""
+    wanted = {tick for tick, _ in reader.checkpoints()}
+    done, last_actions, hashes = _scan(reader, wanted)
     damage = reader.damage
     if damage is None:
-        return done, None, last_actions
-    newest = reader.logs[-1].name if reader.logs else None
-    if damage.file != newest and not (damage.offset == 0 and damage.torn):
-        raise RecordError(f"{reader.directory / damage.file}: damaged at byte {damage.offset} "
-                          f"({damage.reason}) in an older epoch's log; cannot resume past it "
-                          f"(`tickwire replay {reader.directory}` shows what is readable)")
+        return done, None, last_actions, hashes
+    if not damage.torn:
+        raise ReplayMismatch(_damage_text(reader, damage, done))
     _truncate(reader.directory / damage.file, damage)
-    return done, {**damage.as_dict(), "after_tick": done}, last_actions
+    return done, {**damage.as_dict(), "after_tick": done}, last_actions, hashes
 
 
-def _scan(reader: RunReader) -> tuple[int, dict[int, Any]]:
-    """(ticks done, {player: its last answered action}) over every good tick record.
+def _damage_text(reader: RunReader, damage: Damage, done: int) -> str:
+    """Why a damaged record is not resumed, and what the user can do instead."""
+    where = reader.directory / damage.file
+    follows = (f"a good record follows at byte {damage.next_frame}" if damage.next_frame
+               is not None else "it is in an older epoch's log")
+    return (f"resume refused: {where} is damaged at byte {damage.offset} ({damage.reason}) and "
+            f"{follows}, so this is not a torn tail (a crash mid-write) and truncating it would "
+            f"throw away the ticks after it; the record reads up to tick {done - 1}. Nothing in "
+            f"{reader.directory} was changed. `tickwire replay {reader.directory}` shows what is "
+            f"readable; to go on from tick {done} anyway, copy the directory, and in the copy "
+            f"cut {damage.file} at byte {damage.offset} (truncate -s {damage.offset} "
+            f"COPY/{damage.file}) and remove every later log-*.twr, then "
+            "`tickwire server --resume COPY` (checkpoints after that tick are dropped)")
+
+
+def _scan(reader: RunReader, wanted: set[int] = frozenset()
+          ) -> tuple[int, dict[int, Any], dict[int, str]]:
+    """(ticks done, {player: its last answered action}, {ticks done: state hash} for the
+    tick counts in ``wanted``) over every good tick record.
 
     A filled-in action (the player missed the tick) is not an answer: the roster's
     ``last_action`` of an uninterrupted run only ever holds answers, and with
     ``--on-missing repeat`` a fill repeats that answer anyway."""
     done, last_actions = int(reader.first.get("start_tick", 0)), {}
+    hashes: dict[int, str] = {}
     for rec in reader.ticks():
         done = rec.tick + 1
+        if done in wanted:
+            hashes[done] = rec.state_hash
         for pid, action in rec.actions.items():
             if pid not in rec.missing:
                 last_actions[pid] = action
-    return done, last_actions
+    return done, last_actions, hashes
+
+
+def _drop_orphan_checkpoints(reader: RunReader, done: int) -> list[str]:
+    """Remove the checkpoints after the log's last complete tick ``done``: the log that led to
+    them is gone (a torn tail, ticks lost in a machine crash), so they belong to no tick the
+    resumed run will play, and left in place they would crowd the resumed run's own
+    checkpoints out of the newest :data:`KEEP_CHECKPOINTS`."""
+    dropped = []
+    for tick, path in reader.checkpoints():
+        if tick > done:
+            log.warning("record: removing %s: it is after the log's last complete tick %d, "
+                        "so no log leads to it", path.name, done)
+            path.unlink(missing_ok=True)
+            dropped.append(path.name)
+    if dropped:
+        fsync_directory(reader.directory)
+    return dropped
 
 
 def _truncate(path: Path, damage: Damage) -> None:
@@ -176,18 +218,19 @@ def _truncate(path: Path, damage: Damage) -> None:
     fsync_directory(path.parent)
 
 
-def _restore_checkpoint(reader: RunReader, world: Any, done: int
+def _restore_checkpoint(reader: RunReader, world: Any, done: int, hashes: dict[int, str]
                         ) -> tuple[Any, int | None, list[str]]:
     """(state, its tick, checkpoints that could not be used): the newest good checkpoint at
-    or before ``done``, else the start (``reset`` with the recorded seed)."""
+    or before ``done`` whose hash is the log's at its tick, else the start (``reset`` with the
+    recorded seed)."""
     first, bad = reader.first, []
     initial = world.reset(first["seed"], first["players"])
-    for tick, path in reader.checkpoints():
-        if tick > done:
-            bad.append(f"{path.name}: after the log's last complete tick {done}")
-            continue
+    for tick, path in reader.checkpoints():  # none is after ``done`` any more
         try:
             record = read_checkpoint(path)
+            if record.get("hash") != hashes.get(tick):
+                raise RecordError(f"{path}: its state hash is not the log's at tick {tick - 1} "
+                                  "(a checkpoint of another run or of ticks the log lost)")
             state = world.restore(record["state"])
             if world.digest(state) != record["hash"]:
                 raise RecordError(f"{path}: restored state hash differs from the recorded one")

@@ -160,7 +160,7 @@ def test_damage_inside_the_log_is_reported_with_its_position(tmp_path):
     report = replay_run(tmp_path, GridWorld())
     assert not report.identical and report.ticks == 5
     assert report.damage == {"file": log.name, "offset": offs[6], "bytes": len(data) - offs[6],
-                             "torn": False, "reason": "CRC mismatch"}
+                             "torn": False, "reason": "CRC mismatch", "next_frame": offs[7]}
 
 
 def test_resume_uses_the_newest_good_checkpoint_and_falls_back_past_a_damaged_one(tmp_path):
@@ -307,9 +307,9 @@ def test_a_failed_fsync_stops_the_recorder_and_is_never_retried(tmp_path, monkey
         calls.append(fd)
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(os, "fsync", failing_fsync)
     state = world.reset(0, PLAYERS)
-    rec.tick(0, _actions(0), frozenset(), {}, state)  # not due yet
+    rec.tick(0, _actions(0), frozenset(), {}, state)  # creates the log; the next fsync not due
+    monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(RecordError, match=r"could not write or fsync the log .*Input/output error.*"
                                           r"--resume"):
         rec.tick(1, _actions(1), frozenset(), {}, state)  # due: fsync fails

@@ -137,6 +137,45 @@ def _check_summary_path(path: str | None) -> None:
                           "another path", "--summary")
 
 
+def _check_render_path(path: str | None) -> None:
+    """Fail before the run, not after it, if the picture cannot be written."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not path or os.path.isdir(path):
+        raise ConfigError(f"--render (TICKWIRE_RENDER): {path!r} is not a file name; give the "
+                          "PNG file to write, e.g. --render final.png", "--render")
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise ConfigError(f"--render (TICKWIRE_RENDER): cannot write {path!r}: folder "
+                          f"{folder!r} does not exist or is not writable; create it or choose "
+                          "another path", "--render")
+
+
+def _write_render(path: str, world: World, state: Any) -> dict[str, Any]:
+    """Write the final picture; the summary's ``render`` entry. A failure (disk full,
+    permissions) is logged and reported there, never raised: the run's outcome stands."""
+    from tickwire.server.png import png_bytes
+    data = png_bytes(_enlarged(world.render(state)))
+    # a file is written whole or not at all (temp file, renamed); a device or a pipe
+    # (/dev/stdout) is written in place: renaming over it would replace the device node
+    special = os.path.exists(path) and not os.path.isfile(path)
+    tmp = path if special else f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        if not special:
+            os.replace(tmp, path)
+    except OSError as e:
+        if not special:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        log.error("--render: could not write the picture %r: %s; the run itself is not "
+                  "affected (free space or fix the permissions, and use `tickwire replay "
+                  "--html` on a record to see the run)", path, e.strerror or e)
+        return {"file": path, "written": False, "error": f"{type(e).__name__}: {e}"}
+    return {"file": path, "written": True}
+
+
 def _write_summary_file(path: str, obj: dict[str, Any]) -> None:
     """Write the summary atomically (temp file in the same folder, fsync, rename): a reader
     never sees half a file. A failure is reported on stderr, not raised."""
@@ -293,7 +332,11 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
     if values.get("render") and not world.has_render:
         raise ConfigError(f"--render: world {values['world']!r} has no render(state) method",
                           "--render")
+    _check_render_path(values.get("render"))
     _check_summary_path(values["summary"])
+    if values.get("record") and not values.get("resume"):  # before a socket or an agent
+        from tickwire.server.record import refuse_existing_record
+        refuse_existing_record(values["record"])
     metrics = None
     if values["metrics"]:
         from tickwire.server.metrics import MetricsServer
@@ -312,7 +355,6 @@ def _enlarged(img: Any, side: int = 256) -> Any:
 
 
 def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> ExitCode:
-    from tickwire.server.png import write_png
     from tickwire.server.summary import format_summary
 
     box: list[Any] = []
@@ -330,7 +372,8 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
         if progress:
             progress.close()
     if values.get("render") and server.final_state is not None:
-        write_png(values["render"], _enlarged(world.render(server.final_state)))
+        summary = {**summary, "render": _write_render(values["render"], world,
+                                                      server.final_state)}
     code = exitcodes.for_summary(summary, interrupted=bool(received))
     if values["summary"]:
         _write_summary_file(values["summary"], {**summary, **_outcome(code)})
@@ -460,7 +503,9 @@ def _replay_text(r: Any) -> str:
                      f"{d['replayed']}")
     if r.damage:
         d = r.damage
-        lines.append(f"DAMAGED record: {d['file']} at byte {d['offset']} ({d['reason']}); "
+        after = ("" if d.get("next_frame") is None
+                 else f"; a good record follows at byte {d['next_frame']}")
+        lines.append(f"DAMAGED record: {d['file']} at byte {d['offset']} ({d['reason']}{after}); "
                      f"ticks after {r.ticks - 1} could not be checked")
     lines.append("identical" if r.identical else "NOT identical")
     return "\n".join(lines)
