@@ -215,8 +215,11 @@ def test_resume_warns_about_given_run_settings_it_ignores(tmp_path, caplog):
 
     world = GridWorld()
     config = ServerConfig(players=2, ticks=50, seed=0)
-    Recorder(tmp_path, run_header(world, options.DEFAULT_WORLD, config, "r0", 0, 0, None),
-             world, 0, 0).close()
+    rec = Recorder(tmp_path, run_header(world, options.DEFAULT_WORLD, config, "r0", 0, 0, None),
+                   world, 0, 0)
+    state = world.step(world.reset(0, 2), {0: 0, 1: 0})
+    rec.tick(0, {0: 0, 1: 0}, frozenset(), {0: "active", 1: "active"}, state)  # the log's start
+    rec.close()
     given = {"resume": str(tmp_path), "world": options.DEFAULT_WORLD,
              **{k: getattr(ServerConfig(), k) for k in
                 ("players", "ticks", "seed", "mode", "deadline_ms", "on_missing", "strikes")}}
@@ -228,3 +231,60 @@ def test_resume_warns_about_given_run_settings_it_ignores(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="tickwire.cli"):
         _resumed_values(given)  # defaults only: the recorded ticks=50 replace 1000 quietly
     assert "ignoring" not in caplog.text
+
+
+def _events(path) -> list[str]:
+    """The event names in an ``--events`` file (none if it was never written)."""
+    if not path.exists():
+        return []
+    return [json.loads(line)["event"] for line in path.read_text().splitlines() if line]
+
+
+def test_run_over_an_existing_record_fails_before_any_socket_or_agent(procs, tmp_path):
+    record = tmp_path / "rec"
+    first = procs([*TW, "run", "--agents", "1", "--ticks", "5", "--record", str(record), "-q"])
+    assert first.wait(120) == 0, first.stderr[-2000:]
+    events = tmp_path / "events.jsonl"
+    again = procs([*TW, "run", "--agents", "4", "--ticks", "1000", "--record", str(record),
+                   "--events", str(events), "--json", "-q"])
+    assert again.wait(60) == ExitCode.RECORD_FAILED
+    out = json.loads(again.stdout)
+    assert out["outcome"] == "record_failed"
+    assert "already holds a record: continue it with --resume" in out["error"]["message"]
+    assert "did not exit" not in again.stderr  # no agent was ever started
+    assert "listening" not in _events(events)  # nor a server bound
+
+
+def test_render_into_a_missing_folder_is_a_usage_error_before_the_run(procs, tmp_path):
+    events = tmp_path / "events.jsonl"
+    p = procs([*TW, "run", "--agents", "2", "--ticks", "3000", "--render",
+               str(tmp_path / "nonexist" / "x.png"), "--events", str(events), "--json", "-q"])
+    assert p.wait(60) == ExitCode.USAGE
+    out = json.loads(p.stdout)
+    assert out["outcome"] == "usage"
+    assert "--render (TICKWIRE_RENDER): cannot write" in out["error"]["message"]
+    assert "create it or choose another path" in out["error"]["message"]
+    assert "listening" not in _events(events)  # nothing was played
+
+
+def test_a_render_that_fails_at_the_end_keeps_the_summary_and_the_outcome(procs, tmp_path):
+    """/dev/full: every write fails with ENOSPC, as on a full disk."""
+    summary_file = tmp_path / "summary.json"
+    p = procs([*TW, "run", "--agents", "2", "--ticks", "20", "--render", "/dev/full",
+               "--summary", str(summary_file), "--json", "-q"])
+    assert p.wait(120) == ExitCode.OK, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    assert out["outcome"] == "ok" and out["ticks"] == 20 and out["state_hash"]
+    assert out["render"]["written"] is False and "No space left" in out["render"]["error"]
+    assert "could not write the picture '/dev/full'" in p.stderr
+    assert json.loads(summary_file.read_text()) == out
+
+
+def test_render_writes_the_picture_and_says_so_in_the_summary(procs, tmp_path):
+    png = tmp_path / "final.png"
+    p = procs([*TW, "run", "--agents", "2", "--ticks", "20", "--render", str(png), "--json",
+               "-q"])
+    assert p.wait(120) == ExitCode.OK, p.stderr[-2000:]
+    assert json.loads(p.stdout)["render"] == {"file": str(png), "written": True}
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert [f.name for f in tmp_path.iterdir() if f.name.endswith(".tmp")] == []

@@ -362,3 +362,56 @@ def test_a_record_written_before_late_and_names_existed_still_reads(tmp_path):
     frames, _ = read_frames(log_path(tmp_path, 0), last=True)
     assert not any("late" in f or "names" in f for f in frames)
     assert all(r.late == {} and r.names == {} for r in read_run(tmp_path))
+
+
+def test_a_damaged_length_inside_the_log_is_damage_not_a_torn_tail(tmp_path):
+    """A length that runs past the end of the file looks torn, but good frames follow."""
+    _record(tmp_path, 20)
+    log = log_path(tmp_path, 0)
+    offs = _frame_offsets(log)
+    data = bytearray(log.read_bytes())
+    data[offs[6] + 3] = 0x7F  # the length's high byte: ~2 GB
+    log.write_bytes(bytes(data))
+    report = replay_run(tmp_path, GridWorld())
+    assert report.torn_tail is None and report.damage["next_frame"] == offs[7]
+    with pytest.raises(ReplayMismatch, match=f"damaged at byte {offs[6]} .*follows at byte "
+                                             f"{offs[7]}.*Nothing in"):
+        restore_run(tmp_path, GridWorld())
+    assert log.read_bytes() == bytes(data)
+
+
+def test_a_torn_frame_followed_by_zeros_is_a_torn_tail(tmp_path):
+    """A crash that leaves preallocated zeros after half a frame: nothing valid follows."""
+    _record(tmp_path, 20)
+    log = log_path(tmp_path, 0)
+    last = _frame_offsets(log)[-1]
+    with open(log, "r+b") as f:
+        f.truncate(last + 11)
+        f.seek(0, 2)
+        f.write(bytes(100_000))
+    restored = restore_run(tmp_path, GridWorld())
+    assert restored.tick == 19 and restored.repaired["torn"] and log.stat().st_size == last
+
+
+def test_an_epoch_that_plays_no_tick_leaves_no_log(tmp_path):
+    _record(tmp_path, 10)
+    world = GridWorld()
+    restored = restore_run(tmp_path, world)
+    Recorder(tmp_path, run_header(world, "x:y", ServerConfig(players=PLAYERS), "run1",
+                                  restored.epoch, restored.tick), world, 0, 0).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [log_path(tmp_path, 0).name]
+
+
+def test_a_checkpoint_the_log_does_not_lead_to_is_not_used(tmp_path):
+    """Checkpoint 20 replaced by another run's (same tick, different state): its hash is not
+    the log's at tick 19, so resume falls back to checkpoint 10 and still reaches the log's
+    state; a checkpoint after the log's end is removed."""
+    final = _record(tmp_path, 25, checkpoint_every=10)
+    _record(tmp_path / "other", 30, checkpoint_every=10, seed=5)
+    checkpoint_path(tmp_path, 20).write_bytes(checkpoint_path(tmp_path / "other", 20).read_bytes())
+    checkpoint_path(tmp_path, 30).write_bytes(checkpoint_path(tmp_path / "other", 30).read_bytes())
+    world = GridWorld()
+    restored = restore_run(tmp_path, world)
+    assert restored.checkpoint == 10 and "not the log's at tick 19" in restored.bad_checkpoints[0]
+    assert restored.dropped_checkpoints == [checkpoint_path(tmp_path, 30).name]
+    assert not checkpoint_path(tmp_path, 30).exists() and world.digest(restored.state) == final

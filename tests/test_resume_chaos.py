@@ -243,3 +243,87 @@ def test_a_log_write_cut_short_leaves_a_torn_tail_that_resume_truncates(procs, i
     report = _replay(record)
     assert report["identical"] and report["final_hash"] == reference_hash
     assert report["torn_tail"] is None and report["epochs"] == 2
+
+
+# ---------------------------------------------------------------------------- damage
+def _files(record: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(record.iterdir())}
+
+
+def _recorded_run(procs, record: Path, ticks: int) -> str:
+    """A complete ``tickwire run --record`` (checkpoint every 50 ticks); its final hash."""
+    run = procs(["-m", "tickwire", "run", "--agents", "2", "--ticks", str(ticks), "--seed", SEED,
+                 "--agent", GREEDY, "--record", str(record), "--checkpoint-every", "50",
+                 "--json", "-q"], name="recorded")
+    return run.json(120)["state_hash"]
+
+
+def _tick_offset(log: Path, tick: int) -> int:
+    """The byte offset of tick ``tick``'s frame in ``log``."""
+    data, off, n = log.read_bytes(), 0, -1  # the header frame comes first
+    while n < tick:
+        off += 8 + int.from_bytes(data[off:off + 4], "little")
+        n += 1
+    return off
+
+
+def test_resume_refuses_damage_with_good_records_after_it_and_changes_nothing(
+        procs, ipc_base, tmp_path):
+    """Two bytes overwritten inside the log (not at its end): the ticks after them are still
+    good, so this is damage, not a torn tail: ``--resume`` exits 8 naming the file and the
+    byte offset, and leaves every file of DIR as it was (the old code truncated the log
+    there and went back to that tick, and replay then called the shortened run identical)."""
+    record = tmp_path / "rec"
+    _recorded_run(procs, record, 200)
+    log = record / "log-000000.twr"
+    bad = _tick_offset(log, 80)
+    with open(log, "r+b") as f:
+        f.seek(bad + 20)
+        f.write(b"ZZ")
+    before = _files(record)
+    resumed = procs(["-m", "tickwire", "server", "--bind", ipc_base, "--resume", str(record),
+                     "--lobby-timeout", "2", "--json", "-q"], name="resumed")
+    assert resumed.wait(60) == 8, resumed.stderr[-2000:]
+    out = json.loads(resumed.stdout)
+    assert out["outcome"] == "replay_differs"
+    message = out["error"]["message"]
+    assert f"{log} is damaged at byte {bad} (CRC mismatch)" in message
+    assert f"a good record follows at byte {_tick_offset(log, 81)}" in message
+    assert "Nothing in" in message and "tickwire replay" in message and "--resume COPY" in message
+    assert _files(record) == before  # not truncated, no new epoch, checkpoints kept
+    replay = subprocess.run([sys.executable, "-m", "tickwire", "replay", str(record), "--json"],
+                            capture_output=True, text=True, timeout=120)
+    report = json.loads(replay.stdout)
+    assert replay.returncode == 8 and report["ticks"] == 80 and report["torn_tail"] is None
+    assert report["damage"]["offset"] == bad and not report["damage"]["torn"]
+
+
+def test_a_torn_tail_resume_that_times_out_leaves_no_epoch_and_no_orphan_checkpoint(
+        procs, ipc_base, tmp_path):
+    """The log cut inside tick 160's frame (a crash mid-write, nothing valid after it): a
+    resume whose lobby times out truncates the torn tail and removes checkpoint 200 (no log
+    leads to it any more) but writes no empty epoch log; replay calls the 160 ticks
+    identical; a second resume with players finishes the run with the recorded hash."""
+    record = tmp_path / "rec"
+    final = _recorded_run(procs, record, 200)
+    log = record / "log-000000.twr"
+    cut = _tick_offset(log, 160)
+    with open(log, "r+b") as f:
+        f.truncate(cut + 5)
+    timed_out = procs(["-m", "tickwire", "server", "--bind", ipc_base, "--resume", str(record),
+                       "--lobby-timeout", "1", "--json", "-q"], name="timed_out")
+    assert timed_out.wait(60) == 3, timed_out.stderr[-2000:]
+    assert sorted(_files(record)) == ["checkpoint-000000000100.twc",
+                                      "checkpoint-000000000150.twc", "log-000000.twr"]
+    assert log.stat().st_size == cut and "removing checkpoint-000000000200" in timed_out.stderr
+    report = _replay(record)
+    assert report["ticks"] == 160 and report["epochs"] == 1 and report["torn_tail"] is None
+    resumed = procs(["-m", "tickwire", "server", "--bind", ipc_base, "--resume", str(record),
+                     "--checkpoint-every", "50", "--lobby-timeout", "60", "--json", "-q"],
+                    name="resumed")
+    _greedy_agents(procs, ipc_base, "agents")
+    summary = resumed.json(120)
+    assert (summary["resumed_from"], summary["resume"]["checkpoint"]) == (160, 150)
+    assert summary["state_hash"] == final and summary["record"]["epoch"] == 1
+    report = _replay(record)
+    assert report["identical"] and report["final_hash"] == final and report["epochs"] == 2
