@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from tickwire.protocol import ProtocolError, State, TickwireError, encode
+from tickwire.protocol import ProtocolError, State, TickwireError, decode, encode
 from tickwire.protocol.spaces import SpaceError, action_checker, contains, from_gymnasium
 
 from .world import World
@@ -32,9 +32,10 @@ class Problems(list):
 
 
 def _sendable(value: Any) -> str | None:
-    """None if ``value`` can travel on the wire, else why not."""
+    """None if ``value`` can travel on the wire (encoded, and decoded again by the other
+    side within the default limits), else why not."""
     try:
-        encode(State("check", 0, value))
+        decode(encode(State("check", 0, value)))
     except (ProtocolError, TypeError, ValueError, OverflowError) as e:
         return str(e) or type(e).__name__
     return None
