@@ -68,3 +68,13 @@ def test_int_map_keys_travel_in_states_and_actions_of_a_real_run():
     s = json.loads(out.stdout)
     assert out.returncode == 0 and s["rejected"] == {}, out.stderr[-2000:]
     assert [(p["answered"], p["score"]) for p in s["players"]] == [(20, 20.0), (20, 20.0)]
+
+
+def test_a_raising_step_is_one_problem_and_bad_counts_are_usage_errors():
+    assert check_world(mw.CrashingStep, players=3, ticks=5) == [
+        "step() at tick 0 raised KeyError: 'oops'"]  # not also "returned None"
+    for flag, value in (("--players", "0"), ("--ticks", "-1")):
+        out = subprocess.run([sys.executable, "-m", "tickwire", "check-world",
+                              f"{mw.__file__}:PrivateCounter", flag, value],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and f"argument {flag}: must be at least" in out.stderr
