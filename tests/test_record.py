@@ -415,3 +415,18 @@ def test_a_checkpoint_the_log_does_not_lead_to_is_not_used(tmp_path):
     assert restored.checkpoint == 10 and "not the log's at tick 19" in restored.bad_checkpoints[0]
     assert restored.dropped_checkpoints == [checkpoint_path(tmp_path, 30).name]
     assert not checkpoint_path(tmp_path, 30).exists() and world.digest(restored.state) == final
+
+
+def test_damage_in_an_older_epochs_log_is_refused_and_nothing_changes(tmp_path):
+    _epoch(tmp_path, 0, 0, [({0: 1, 1: 2, 2: 3}, set()) for _ in range(10)])
+    _epoch(tmp_path, 1, 10, [({0: 2, 1: 3, 2: 4}, set()) for _ in range(5)])
+    log = log_path(tmp_path, 0)
+    offs = _frame_offsets(log)
+    data = bytearray(log.read_bytes())
+    data[offs[4] + 10] ^= 0x01
+    log.write_bytes(bytes(data))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ReplayMismatch, match=f"{log.name} is damaged at byte {offs[4]} .*older "
+                                             "epoch's log.*Nothing in"):
+        restore_run(tmp_path, GridWorld())
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
