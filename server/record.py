@@ -243,7 +243,9 @@ class RunReader:
         headers = [self._header(p, p is self.logs[-1]) for p in list(self.logs)]
         self.headers = [h for h in headers if h is not None]
         if not self.headers:
-            raise RecordError(f"{self.logs[0]}: no readable header; the record is unusable")
+            raise RecordError(f"{self.directory}: no log with a readable header (a server killed "
+                              "before its first tick was on disk, or not a record): nothing to "
+                              "resume or replay; record the run again")
 
     def _header(self, path: Path, last: bool) -> dict[str, Any] | None:
         with open(path, "rb") as f:  # the first frame only: a log may be large
@@ -258,10 +260,10 @@ class RunReader:
                                      reason or "no header")
                 self.logs.remove(path)
                 return None
-            raise RecordError(f"{path}: the first frame is not a good header "
-                              f"({reason or 'wrong type'}"
-                              f"{'' if following is None else f'; a good frame follows at byte {following}'}"
-                              "): the record is unusable from this epoch on")
+            why = (reason or "wrong type") + (
+                "" if following is None else f"; a good frame follows at byte {following}")
+            raise RecordError(f"{path}: the first frame is not a good header ({why}): the "
+                              "record is unusable from this epoch on")
         if record.get("format") != FORMAT or record.get("format_version") != FORMAT_VERSION:
             raise RecordError(f"{path}: not a {FORMAT} v{FORMAT_VERSION} file "
                               f"(format {record.get('format')!r} v{record.get('format_version')!r})")

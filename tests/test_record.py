@@ -430,3 +430,9 @@ def test_damage_in_an_older_epochs_log_is_refused_and_nothing_changes(tmp_path):
                                              "epoch's log.*Nothing in"):
         restore_run(tmp_path, GridWorld())
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_lone_log_without_a_header_is_refused_clearly(tmp_path):
+    log_path(tmp_path, 0).write_bytes(b"\x10\x00")  # killed while writing the first header
+    with pytest.raises(RecordError, match="no log with a readable header"):
+        RunReader(tmp_path)
