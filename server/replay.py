@@ -204,10 +204,11 @@ def _drop_orphan_checkpoints(reader: RunReader, done: int) -> list[str]:
 
 
 def _truncate(path: Path, damage: Damage) -> None:
-    """Drop everything from ``damage.offset`` on (a file without a header is removed)."""
-    kind = "torn tail" if damage.torn else "damaged tail"
-    log.warning("record: %s in %s at byte %d (%s): dropping %d byte(s)", kind, path.name,
-                damage.offset, damage.reason, damage.size)
+    """Drop a torn tail: everything from ``damage.offset`` on (a file without a header is
+    removed). Only ever called for a torn tail: nothing valid is lost."""
+    assert damage.torn, damage
+    log.warning("record: torn tail in %s at byte %d (%s, nothing valid after it): dropping "
+                "%d byte(s)", path.name, damage.offset, damage.reason, damage.size)
     if damage.offset == 0:
         path.unlink(missing_ok=True)
     else:
