@@ -12,6 +12,12 @@ version it has seen (``params``, ``params_version``) and stamps each item with i
 whose chief is gone (its connection dropped and stayed down) stops waiting: ``send`` raises,
 ``stopping`` turns true, ``close`` returns.
 
+A chief with keys (``Chief(key=..., allow=...)``) lets in only workers with an allowed key:
+``Worker(connect, id, key="keys/NAME.key_secret", server_key="keys/chief.key")``. An item
+with a frame over the chief's cap (``max_item_bytes``, default
+:data:`~protocol.work.MAX_ITEM_BYTES`) is refused by ``send`` before it is sent: the chief
+would cut the connection and lose it.
+
 Why a confirmation and not ZeroMQ's linger: linger only waits until the data is in the
 kernel; when a process exits while the chief's receive queue is full, libzmq discards the
 messages still queued for that connection (up to its RCVHWM; see libzmq#1922 and #4660).
@@ -19,6 +25,7 @@ messages still queued for that connection (up to its RCVHWM; see libzmq#1922 and
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -27,12 +34,13 @@ from collections.abc import Callable
 from typing import Any
 
 import zmq
-from tickwire.protocol import ProtocolError, TransportError, derive
+from tickwire.protocol import ConfigError, ProtocolError, TransportError, derive
 from tickwire.protocol.work import (
     ALL_TOPIC,
     CHIEF_GONE_S,
     HEARTBEAT_IVL_MS,
     HEARTBEAT_TIMEOUT_MS,
+    MAX_ITEM_BYTES,
     WorkAck,
     WorkEnd,
     WorkFin,
@@ -43,6 +51,8 @@ from tickwire.protocol.work import (
     encode_work,
 )
 from zmq.utils.monitor import recv_monitor_message
+
+from tickwire.keys import client_keys
 
 from .process import die_with_parent
 
@@ -76,10 +86,18 @@ class Worker:
     after every :meth:`send`, never behind the caller's back inside its own code.
     """
 
-    def __init__(self, connect: str, worker_id: int,
-                 flush_timeout: float = FLUSH_TIMEOUT_S) -> None:
+    def __init__(self, connect: str, worker_id: int, flush_timeout: float = FLUSH_TIMEOUT_S,
+                 *, key: str | os.PathLike | None = None,
+                 server_key: str | os.PathLike | None = None,
+                 curve: tuple[bytes, bytes, bytes] | None = None,
+                 max_item_bytes: int = MAX_ITEM_BYTES) -> None:
+        """``key`` (this worker's secret key file) and ``server_key`` (the chief's public key
+        file) for a chief with keys; ``curve``: the same keys already loaded (public, secret,
+        chief's public), as the chief hands them to the workers it spawns."""
         eps = derive(connect)
         self._base = connect
+        self.curve = curve or client_keys(key, server_key, "key=", "server_key=")
+        self.max_item_bytes = max_item_bytes
         self.id = worker_id
         self.seq = 0
         self.flush_timeout = flush_timeout
@@ -92,6 +110,8 @@ class Worker:
         self._push.linger = 0  # close() returns only once the chief confirmed everything
         self._sub = self._ctx.socket(zmq.SUB)
         self._sub.linger = 0
+        for sock in (self._push, self._sub) if self.curve else ():
+            sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = self.curve
         self._sub.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)  # notices a vanished chief
         self._sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         # up = the ZMTP handshake succeeded (a frozen chief still accepts TCP/ipc connections)
@@ -116,11 +136,22 @@ class Worker:
         """
         v = self.params_version if version is None else version
         frames = encode_work(WorkItem(self.id, self.seq + 1, data, v))
+        self._check_size(frames)
         self._wait_writable(timeout)
         self._push.send_multipart(frames, copy=False)
         self.seq += 1
         self.poll_params()
         return self.seq
+
+    def _check_size(self, frames: list) -> None:
+        """Refuse an item the chief would cut the connection for (nothing is sent)."""
+        size = max(memoryview(f).nbytes for f in frames)
+        if size > self.max_item_bytes:
+            raise ConfigError(f"worker {self.id}: item {self.seq + 1} has a frame of {size} "
+                              f"bytes, over the chief's cap of {self.max_item_bytes} (each "
+                              "array and the rest of the item count apart): send it in parts, "
+                              "or raise Chief(max_item_bytes=...) and Worker(max_item_bytes=...)",
+                              "max_item_bytes")
 
     def _wait_writable(self, timeout: float) -> None:
         """Wait until the chief's queue takes a message; raise if it never will."""
@@ -136,7 +167,8 @@ class Worker:
             now = time.monotonic()
             if now >= deadline:
                 raise TransportError(f"worker {self.id}: the chief at {self._base} accepted "
-                                     f"nothing for {timeout:.0f} s; is it still running?")
+                                     f"nothing for {timeout:.0f} s; is it still running?"
+                                     + self._key_hint())
             poller.poll(self._ms_until(deadline, now))
 
     def _ms_until(self, deadline: float, now: float) -> int:
@@ -144,6 +176,15 @@ class Worker:
         if self._down_since is not None:
             deadline = min(deadline, self._down_since + CHIEF_GONE_S)
         return max(0, int((deadline - now) * 1e3)) + 1
+
+    def _key_hint(self) -> str:
+        """A failed handshake looks like silence to a client: say what to check about keys."""
+        if self._link_up:
+            return ""
+        if self.curve:
+            return (" With keys: is server_key= the chief's public key, and is this worker's "
+                    "public key in the chief's allow= directory?")
+        return " If the chief uses keys, pass key= and server_key= (README: Chief and workers)."
 
     @property
     def chief_gone(self) -> bool:
@@ -269,10 +310,13 @@ class Worker:
         self.close(None if exc is None else "".join(traceback.format_exception(exc_type, exc, tb)))
 
 
-def worker_process(target: Callable[..., Any], connect: str, worker_id: int, args: tuple) -> None:
-    """Entry point of a spawned worker: ``target(worker, *args)`` inside a Worker."""
+def worker_process(target: Callable[..., Any], connect: str, worker_id: int, args: tuple,
+                   curve: tuple[bytes, bytes, bytes] | None = None,
+                   max_item_bytes: int = MAX_ITEM_BYTES) -> None:
+    """Entry point of a spawned worker: ``target(worker, *args)`` inside a Worker (with the
+    keys and the item cap its chief gave it)."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the chief decides when to stop
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    with Worker(connect, worker_id) as worker:
+    with Worker(connect, worker_id, curve=curve, max_item_bytes=max_item_bytes) as worker:
         target(worker, *args)
