@@ -1,8 +1,8 @@
 """``tickwire check-world SPEC``: check a World for the mistakes that break a run.
 
 Like PettingZoo's ``parallel_api_test``, for tickwire worlds: reset, observe, per-player
-views, spaces, step, done, scores and determinism from the seed, each checked without a
-server, and every problem said in plain words. Exit code 0 when all is well, 1 otherwise
+views, spaces, step, done, scores, the render hook and determinism from the seed, each
+checked without a server, and every problem said in plain words. Exit code 0 when all is well, 1 otherwise
 (2 when the world cannot even be loaded).
 """
 from __future__ import annotations
@@ -144,7 +144,31 @@ class WorldCheck:
                 return None
         if record:
             self._scores(world, state)
+            if world.has_render:
+                self._render(world, state, tick)
         return trace
+
+    def _render(self, world: World, final: Any, tick: int) -> None:
+        """render(state) gives the same (H, W, 3) uint8 picture shape at the start and the end."""
+        shapes = []
+        start = self.problems.check("reset() again", lambda: world.reset(self.seed, self.players))
+        for when, state in (("reset()", start), (f"tick {tick}", final)):
+            frame = self.problems.check(f"render() of the state after {when}",
+                                        lambda s=state: world.render(s))
+            if frame is None:
+                return
+            if (not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3
+                    or frame.shape[2] != 3 or 0 in frame.shape):
+                what = (f"a {frame.dtype} array of shape {frame.shape}"
+                        if isinstance(frame, np.ndarray) else f"a {type(frame).__name__}")
+                self.problems.append(f"render() of the state after {when} returned {what}: "
+                                     "return an (H, W, 3) uint8 RGB array (np.uint8, H, W > 0)")
+                return
+            shapes.append(frame.shape)
+        if shapes[0] != shapes[1]:
+            self.problems.append(f"render() changed its picture's shape from {shapes[0]} to "
+                                 f"{shapes[1]}: every frame of a run should have the same shape "
+                                 "(viewers and the replay page scale one size)")
 
     def _observe(self, world: World, state: Any, tick: int, spaces: dict, problems: Problems,
                  record: bool) -> str | None:

@@ -72,6 +72,16 @@ class CrashingStep(PrivateCounter):
         raise KeyError("oops")
 
 
+class FloatRender(PrivateCounter):
+    def render(self, state: Any) -> np.ndarray:
+        return np.zeros((4, 4, 3))  # float64, not uint8
+
+
+class GrowingRender(PrivateCounter):
+    def render(self, state: Any) -> np.ndarray:
+        return np.zeros((4, 4 + state["tick"], 3), np.uint8)
+
+
 class SpaceCheckingAgent(Agent):
     """Fails loudly unless each observation is its own (fits its own space) and the spaces
     are Gymnasium objects; samples its action space."""

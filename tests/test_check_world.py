@@ -22,6 +22,8 @@ def test_good_worlds_pass(make):
     (mw.BadScores, "returned 1 scores for 3 players"),
     (mw.BadView, "reward 'lots' is not a number"),
     (mw.CrashingStep, "step() at tick 0 raised KeyError"),
+    (mw.FloatRender, "render() of the state after reset() returned a float64 array"),
+    (mw.GrowingRender, "render() changed its picture's shape from (4, 4, 3)"),
 ])
 def test_broken_worlds_are_named(cls, words):
     problems = check_world(cls, players=3, ticks=20)

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 import zmq
-from conftest import event, wait_event
+from conftest import TESTS, event, wait_event
 from tickwire.protocol import encode
 from tickwire.protocol.messages import Action
 from tickwire.server.record import log_path, read_frames
@@ -179,3 +179,25 @@ def test_replay_without_a_directory_is_a_usage_error():
     out = subprocess.run([sys.executable, "-m", "tickwire", "replay"], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 2 and "tickwire replay DIR" in out.stderr
+
+
+def test_a_world_file_that_moved_is_replayed_with_world_and_an_empty_html_is_refused(
+        procs, tmp_path):
+    world = tmp_path / "my_world.py"
+    world.write_text((TESTS / "big_world.py").read_text())
+    record = tmp_path / "rec"
+    run = procs(["-m", "tickwire", "run", "--world", f"{world}:BigCheckpointWorld", "--agents",
+                 "2", "--ticks", "20", "--record", str(record), "--json", "-q"], name="run")
+    final = run.json(120)["state_hash"]
+    moved = world.rename(tmp_path / "moved.py")
+
+    def replay(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tickwire", "replay", str(record), *extra],
+                              capture_output=True, text=True, timeout=60)
+    lost = replay()
+    assert lost.returncode == 2 and "give --world SPEC" in lost.stderr, lost.stderr
+    found = replay("--world", f"{moved}:BigCheckpointWorld", "--json")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["final_hash"] == final
+    empty = replay("--world", f"{moved}:BigCheckpointWorld", "--html", "")
+    assert empty.returncode == 2 and "--html (TICKWIRE_HTML) is empty" in empty.stderr

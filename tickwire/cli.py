@@ -375,7 +375,7 @@ def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
 
 
 # ---------------------------------------------------------------------------- replay
-def _replay(values: dict[str, Any], command: str) -> ExitCode:
+def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset()) -> ExitCode:
     """``tickwire replay DIR``: re-simulate a recorded run, compare every state hash."""
     from tickwire.server.record import RunReader
     from tickwire.server.replay import replay_run
@@ -388,11 +388,14 @@ def _replay(values: dict[str, Any], command: str) -> ExitCode:
     if values.get("html_every") and not values.get("html"):
         raise ConfigError("--html-every (TICKWIRE_HTML_EVERY) only applies to the page: add "
                           "--html FILE (TICKWIRE_HTML)", "--html-every")
+    if values.get("html") == "":
+        raise ConfigError("--html (TICKWIRE_HTML) is empty: give the page's file path, e.g. "
+                          "--html run.html", "--html")
     if values.get("html") and not os.path.isdir(os.path.dirname(os.path.abspath(values["html"]))):
         raise ConfigError(f"--html (TICKWIRE_HTML) {values['html']}: its directory does not "
                           "exist; create it or give another path", "--html")
     first = RunReader(values["dir"]).first
-    world = load_world(first["world"])
+    world = _replay_world(first["world"], values["world"] if "world" in given else None)
     progress = JobProgress(int(first["config"]["ticks"]), "tick", enabled=not values["quiet"])
     progress.update(0, f"replaying {values['dir']}")
     page = None
@@ -415,6 +418,18 @@ def _replay(values: dict[str, Any], command: str) -> ExitCode:
         print(_replay_text(report) + (f"\nreplay page: {values['html']}" if extra else ""),
               flush=True)
     return code
+
+
+def _replay_world(recorded: str, spec: str | None) -> World:
+    """The world to replay: the recorded one, or ``spec`` (--world) where it is now."""
+    if spec is not None:
+        return load_world(spec)
+    try:
+        return load_world(recorded)
+    except ConfigError as e:
+        raise ConfigError(f"the recorded world {recorded!r} could not be loaded ({e}); if its "
+                          "file or module has moved, give --world SPEC (TICKWIRE_WORLD) where "
+                          "it is now", "--world") from e
 
 
 def _write_page(path: str, html: str) -> None:
@@ -490,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "agent":
             return int(_run_agents(values, args.command))
         if args.command == "replay":
-            return int(_replay(values, args.command))
+            return int(_replay(values, args.command, options.given(args, args.command)))
         return int(_serve(values, args.command, options.given(args, args.command)))
     except (TickwireError, KeyboardInterrupt) as e:
         return int(_report_error(args.command, e, as_json, summary_path))

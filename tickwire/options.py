@@ -95,7 +95,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--agent", "agent class, pkg.module:Class or path/file.py:Class", ("run", "agent"),
            str, DEFAULT_AGENT, metavar="SPEC"),
     Option("--world", "world class, pkg.module:Class or path/file.py:Class, or "
-           "pettingzoo:MODULE for MODULE.parallel_env()", _RS, str,
+           "pettingzoo:MODULE for MODULE.parallel_env() (replay: default the recorded world; "
+           "give it when the world's file has moved)", ("run", "server", "replay"), str,
            DEFAULT_WORLD, metavar="SPEC"),
     Option("--ticks", "ticks to run", _RS, int, _FROM_CONFIG, "server.ticks", minimum=0,
            metavar="N"),
