@@ -13,7 +13,9 @@ whose chief is gone (its connection dropped and stayed down) stops waiting: ``se
 ``stopping`` turns true, ``close`` returns.
 
 A chief with keys (``Chief(key=..., allow=...)``) lets in only workers with an allowed key:
-``Worker(connect, id, key="keys/NAME.key_secret", server_key="keys/chief.key")``. An item
+``Worker(connect, id, key="keys/NAME.key_secret", server_key="keys/chief.key")``; a worker
+whose handshakes fail (keys refused, missing or wrong) raises from ``send`` with what to
+check instead of queueing into the void, and ``close`` does not wait for it. An item
 with a frame over the chief's cap (``max_item_bytes``, default
 :data:`~protocol.work.MAX_ITEM_BYTES`) is refused by ``send`` before it is sent: the chief
 would cut the connection and lose it.
@@ -62,6 +64,12 @@ FLUSH_TIMEOUT_S = 60.0  #: how long close() waits for the chief to read everythi
 _FIN_REPEAT_S = 1.0     #: a FIN is re-sent this often while unconfirmed (the chief re-confirms)
 
 TOPIC_PREFIX = b"worker."
+#: Failed handshakes (and no success) after which a worker takes its keys for refused.
+REFUSED_AFTER = 3
+#: Failures after which libzmq gives the connection up (it retries the others).
+FINAL_FAILURES = {"HANDSHAKE_FAILED_AUTH", "HANDSHAKE_FAILED_PROTOCOL"}
+HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
 
 def worker_topic(worker_id: int) -> bytes:
@@ -116,8 +124,9 @@ class Worker:
         self._sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         # up = the ZMTP handshake succeeded (a frozen chief still accepts TCP/ipc connections)
         self._monitor = self._sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED
-                                                     | zmq.EVENT_DISCONNECTED)
+                                                     | zmq.EVENT_DISCONNECTED | HANDSHAKE_FAILED)
         self._link_up = False
+        self._failed: list[str] = []  #: handshakes failed in a row (keys refused or missing)
         self._down_since: float | None = None  #: when a link that was up dropped
         self._sub.subscribe(ALL_TOPIC)
         self._sub.subscribe(worker_topic(worker_id))
@@ -137,6 +146,7 @@ class Worker:
         v = self.params_version if version is None else version
         frames = encode_work(WorkItem(self.id, self.seq + 1, data, v))
         self._check_size(frames)
+        self._raise_if_refused()
         self._wait_writable(timeout)
         self._push.send_multipart(frames, copy=False)
         self.seq += 1
@@ -160,6 +170,7 @@ class Worker:
         poller.register(self._push, zmq.POLLOUT)
         poller.register(self._monitor, zmq.POLLIN)
         while not self._push.poll(0, zmq.POLLOUT):
+            self._raise_if_refused()
             if self.chief_gone:
                 raise TransportError(f"worker {self.id}: the chief at {self._base} is gone (its "
                                      f"connection dropped and did not come back within "
@@ -178,7 +189,7 @@ class Worker:
         return max(0, int((deadline - now) * 1e3)) + 1
 
     def _key_hint(self) -> str:
-        """A failed handshake looks like silence to a client: say what to check about keys."""
+        """What to check about keys when the link never came up."""
         if self._link_up:
             return ""
         if self.curve:
@@ -194,6 +205,20 @@ class Worker:
         self._update_link()
         return (self._down_since is not None
                 and time.monotonic() - self._down_since >= CHIEF_GONE_S)
+
+    @property
+    def refused(self) -> bool:
+        """True once a handshake failed for good (the chief's allow-list said no, or the
+        two sides' mechanisms differ: libzmq then stops retrying), or after
+        :data:`REFUSED_AFTER` failed handshakes in a row with no success (a wrong server key)."""
+        self._update_link()
+        return len(self._failed) >= REFUSED_AFTER or bool(FINAL_FAILURES & set(self._failed))
+
+    def _raise_if_refused(self) -> None:
+        if self.refused:
+            raise TransportError(f"worker {self.id}: the chief at {self._base} refused the "
+                                 f"connection ({', '.join(self._failed)}); nothing was "
+                                 "delivered." + self._key_hint())
 
     @property
     def stopping(self) -> bool:
@@ -255,11 +280,13 @@ class Worker:
         return poller
 
     def _update_link(self) -> None:
-        """Follow the monitor's connect/disconnect events seen so far."""
+        """Follow the monitor's connect/disconnect/failed-handshake events seen so far."""
         while self._monitor.poll(0):
             event = recv_monitor_message(self._monitor)["event"]
-            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self._link_up, self._down_since = True, None
+            if event & HANDSHAKE_FAILED:
+                self._failed = [*self._failed[-REFUSED_AFTER + 1:], zmq.Event(event).name]
+            elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._link_up, self._down_since, self._failed = True, None, []
             elif self._link_up:
                 self._link_up, self._down_since = False, time.monotonic()
 
@@ -282,6 +309,11 @@ class Worker:
         deadline = time.monotonic() + self.flush_timeout
         sent_at: float | None = None
         while self._acked != self.seq:
+            if self.refused:
+                log.warning("worker %d: the chief at %s refused the connection (%s); nothing "
+                            "was delivered.%s", self.id, self._base, ", ".join(self._failed),
+                            self._key_hint())
+                return
             if self.chief_gone:
                 log.warning("worker %d: the chief at %s went away before confirming the "
                             "last items", self.id, self._base)

@@ -17,7 +17,7 @@ from conftest import TESTS
 from param_workers import count_to
 from test_security import keyring, rss_mb, send_frame_header, stream, zmtp
 from tickwire.agents.worker import Worker
-from tickwire.protocol import ConfigError
+from tickwire.protocol import ConfigError, TransportError
 from tickwire.server.chief import Chief
 from tickwire.server.pool import PlayerPool
 
@@ -103,6 +103,28 @@ def test_an_allowed_worker_delivers_items_and_gets_params_and_strangers_get_noth
     assert [(i.worker, i.data, i.version) for i in rest] == [(1, "with v1", 1)]
     assert set(chief.stats()) == {1} and chief.stats()[1].status == "finished"
     assert set(chief.rejections) == {"auth_failed"}, chief.rejections  # both sockets × 3
+
+
+@pytest.mark.parametrize("who", ["mallory", "plaintext", "wrong server key"])
+def test_a_refused_worker_says_what_to_check_and_does_not_wait_at_close(tmp_path, who):
+    keys = keyring(tmp_path)
+    with chief_with_keys(keys) as chief:
+        name, server = {"mallory": ("mallory", "server"), "plaintext": (None, "server"),
+                        "wrong server key": ("alice", "bob")}[who]
+        worker = worker_as(chief, 9, keys, name, server=server)  # flush_timeout: 60 s
+        deadline = time.monotonic() + 15
+        try:
+            with pytest.raises(TransportError, match="refused the connection") as e:
+                while time.monotonic() < deadline:  # the first items queue while it handshakes
+                    worker.send("x", timeout=5)
+                    worker.wait_stopping(0.05)
+            assert ("allow= directory" if name else "pass key= and server_key=") in str(e.value)
+        finally:
+            started = time.monotonic()
+            worker.close()
+        assert time.monotonic() - started < 5
+        chief._pump(0)
+        assert chief.stats() == {} and chief.rejections["auth_failed"] >= 2  # both sockets
 
 
 def test_a_keyed_chief_lets_in_the_workers_it_spawns(tmp_path):
