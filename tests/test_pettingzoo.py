@@ -80,6 +80,9 @@ def test_a_private_observation_reaches_its_player_and_nobody_on_the_state_socket
     spy = zctx.socket(zmq.SUB)
     spy.setsockopt(zmq.SUBSCRIBE, b"")
     spy.connect(derive(ipc_base).state)
+    # subscribed before anyone joins: the lobby's heartbeat (every 1 s) has reached it
+    assert spy.poll(10_000), "the spy got no heartbeat from the lobby"
+    kinds = [decode(spy.recv_multipart()).KIND]
     players = [RawPlayer(zctx, ipc_base, f"raw{i}") for i in range(2)]
     welcomes = [p.join() for p in players]
     assert all(w.private and w.action_space == {"type": "discrete", "n": 3} for w in welcomes)
@@ -93,7 +96,6 @@ def test_a_private_observation_reaches_its_player_and_nobody_on_the_state_socket
                 p.act(tick, 1)
     s = server.json()
     assert s["ticks"] == 3 and s["rejected"] == {}
-    kinds = []
-    while spy.poll(0):
+    while kinds[-1] != "end" and spy.poll(5_000):  # everything published, up to the END
         kinds.append(decode(spy.recv_multipart()).KIND)
-    assert "state" in kinds and "observation" not in kinds
+    assert kinds.count("state") == 3 and kinds[-1] == "end" and "observation" not in kinds, kinds
