@@ -58,6 +58,7 @@ class Bootstrap:
     players: list[tuple[int, bytes]]  #: (player index, that player's pickle)
     sys_path: list[str]
     cpu: int | None
+    curve: tuple[bytes, bytes, bytes] | None = None  #: (own public, own secret, pool's public)
 
 
 def to_wire(b: Bootstrap) -> bytes:
@@ -74,6 +75,7 @@ class Host:
         self.sub, self.push = self.ctx.socket(zmq.SUB), self.ctx.socket(zmq.PUSH)
         for s in (self.sub, self.push):
             s.linger = LINGER_MS  # a failure report must reach the pool before we exit
+            self.secure(s)
         self.push.connect(boot.result_addr)
         self.players: list[tuple[int, Any]] = []
         self.lock = threading.Lock()  # guards the call in progress, shared with the watchdog
@@ -82,6 +84,11 @@ class Host:
         self.unsent: list = []
         self.stopped = threading.Event()
         self.watchdog = threading.Thread(target=self._watch, daemon=True, name="partial-answers")
+
+    def secure(self, sock: zmq.Socket) -> None:
+        """CURVE with the keys the pool gave us (a pool on a non-loopback address)."""
+        if self.boot.curve is not None:
+            sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = self.boot.curve
 
     def send(self, msg: Any) -> None:
         self.push.send_multipart(encode_work(msg), copy=False)
@@ -147,6 +154,7 @@ class Host:
         this thread's own socket), so a pool timeout loses only the slow players."""
         push = self.ctx.socket(zmq.PUSH)
         push.linger = 0
+        self.secure(push)
         push.connect(self.boot.result_addr)
         try:
             while not self.stopped.wait(PARTIAL_AFTER_S / 2):

@@ -145,11 +145,8 @@ def check_action_size(frames: Sequence[Any], msg: Any) -> None:
 
 def curve_keys(cfg: AgentConfig) -> tuple[bytes, bytes, bytes] | None:
     """(own public, own secret, server public) from ``--key``/``--server-key``, or None."""
-    if cfg.key_path is None or cfg.server_key_path is None:
-        return None
-    from tickwire.keys import load_public, load_secret
-    public, secret = load_secret(cfg.key_path, "--key")
-    return public, secret, load_public(cfg.server_key_path, "--server-key")
+    from tickwire.keys import client_keys
+    return client_keys(cfg.key_path, cfg.server_key_path)
 
 
 class AgentLoop:

@@ -35,6 +35,11 @@ LINGER_MS = 1000
 #: ``send()`` raises, ``stopping`` turns true, ``close()`` stops waiting for a confirmation.
 #: (A killed chief's link drops at once; a frozen one's after the heartbeat timeout.)
 CHIEF_GONE_S = 2.0
+#: The chief's default cap on each frame a worker sends (an item's header, or one of its
+#: numpy arrays; ``Chief(max_item_bytes=...)``): room for a rollout of 2 000 84×84×4 uint8
+#: observations or 16 M float32 values; a bigger frame from a peer cuts its connection, a bigger
+#: item is refused by ``Worker.send`` before it is sent.
+MAX_ITEM_BYTES = 64 * 1024 * 1024
 #: How long a stopping pool or chief gives its processes to exit before terminating them.
 STOP_GRACE_S = 2.0
 #: A topic every subscriber takes: calls, END and STOP travel on it.

@@ -32,7 +32,7 @@ from tickwire.protocol import TransportError
 from tickwire.protocol.endpoints import Endpoints, derive, with_port
 from tickwire.protocol.limits import MAX_ACTION_FRAME
 
-from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure, make_curve_server
+from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure, secure
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,44 @@ class SocketOptions:
     max_control_frame: int = 64 * 1024
     max_subscription: int = 1024
     sndhwm: int = 10_000
+
+
+def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
+    """Bind ``socks`` in order to ``base``'s derived state, actions (and control) endpoints;
+    ``tcp://HOST:0`` takes the first run of consecutive free ports (also used by the hub)."""
+    if not base.startswith("tcp://") or not base.endswith(":0"):
+        eps = derive(base)
+        for sock, addr in zip(socks, (eps.state, eps.actions, eps.control)):
+            try:
+                sock.bind(addr)
+            except zmq.ZMQError as e:
+                raise TransportError(f"cannot bind {addr}: {e}; is another server using "
+                                     "it? choose another address (--bind)") from e
+        return eps
+    host_url = base.rpartition(":")[0]
+    for _ in range(50):
+        port = socks[0].bind_to_random_port(host_url)
+        url = socks[0].getsockopt_string(zmq.LAST_ENDPOINT)
+        if port + len(socks) <= 65536:  # room for the next ones
+            eps = derive(with_port(base, port))
+            if _bind_all(socks[1:], (eps.actions, eps.control)):
+                return eps
+        socks[0].unbind(url)
+    raise TransportError(f"found no {len(socks)} consecutive free ports for {base}")
+
+
+def _bind_all(socks: Sequence[zmq.Socket], addrs: Sequence[str]) -> bool:
+    """Bind each socket to its address; on a failure undo the binds done, False."""
+    done: list[tuple[zmq.Socket, str]] = []
+    for sock, addr in zip(socks, addrs):
+        try:
+            sock.bind(addr)
+        except zmq.ZMQError:
+            for d, a in done:
+                d.unbind(a)
+            return False
+        done.append((sock, addr))
+    return True
 
 
 class ServerSockets:
@@ -87,9 +125,9 @@ class ServerSockets:
         self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
         try:
             if keys is not None:
-                self._secure(keys)
+                self._auth = secure(self.ctx, keys, (self.state, self.actions, self.control))
             self._monitor()
-            self.endpoints = self._bind(base)
+            self.endpoints = bind_endpoints((self.state, self.actions, self.control), base)
         except BaseException:
             self.close()
             raise
@@ -98,12 +136,6 @@ class ServerSockets:
         for s in (*self._names, *self._monitors.values()):
             self._poller.register(s, zmq.POLLIN)
 
-    def _secure(self, keys: ServerKeys) -> None:
-        """Start the authenticator, then make every socket a CURVE server."""
-        self._auth = AllowList(self.ctx, keys.allowed)
-        self._auth.start()
-        for s in (self.state, self.actions, self.control):
-            make_curve_server(s, keys)
 
     def _monitor(self) -> None:
         """One monitor per socket, with the union of the events wanted of it."""
@@ -118,39 +150,6 @@ class ServerSockets:
         s = self.ctx.socket(kind)
         s.setsockopt(zmq.LINGER, self.opts.linger_ms)
         return s
-
-    def _bind(self, base: str) -> Endpoints:
-        eps = derive(base)
-        if not base.startswith("tcp://") or not base.endswith(":0"):
-            for sock, addr in zip((self.state, self.actions, self.control),
-                                  (eps.state, eps.actions, eps.control)):
-                try:
-                    sock.bind(addr)
-                except zmq.ZMQError as e:
-                    raise TransportError(f"cannot bind {addr}: {e}; is another server using "
-                                         "it? choose another --bind address") from e
-            return eps
-        host_url = base.rpartition(":")[0]
-        for _ in range(50):  # port 0: find three consecutive free ports
-            port = self.state.bind_to_random_port(host_url)
-            url = self.state.getsockopt_string(zmq.LAST_ENDPOINT)
-            if port > 65533:
-                self.state.unbind(url)
-                continue
-            eps = derive(with_port(base, port))
-            try:
-                self.actions.bind(eps.actions)
-            except zmq.ZMQError:
-                self.state.unbind(url)
-                continue
-            try:
-                self.control.bind(eps.control)
-            except zmq.ZMQError:
-                self.state.unbind(url)
-                self.actions.unbind(eps.actions)
-                continue
-            return eps
-        raise TransportError(f"found no three consecutive free ports for {base}")
 
     def poll(self, timeout_ms: float) -> list[str]:
         """Wait up to ``timeout_ms`` and return which sockets have input (monitor events
