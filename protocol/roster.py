@@ -18,6 +18,11 @@ from .digest import player_seed
 from .server_status import PLAYING, PlayerEvent, Status, next_status
 
 
+#: How many missed ticks per player a late answer may still be counted against (the most
+#: recent ones): bounds the memory a player that never answers can cost.
+MISSES_KEPT = 1024
+
+
 def secret_topic() -> bytes:
     """A new readiness topic. It is secret (only WELCOME carries it) and random: a stranger
     who subscribed to it would keep it alive at the XPUB and hide this player's death."""
@@ -56,6 +61,9 @@ class Player:
     rejoins: int = 0
     key: str | None = None  #: the key name (ZAP User-Id) the slot is bound to; None without keys
     last_action: Any = None
+    #: ticks counted as missed and not yet answered late, oldest first (an ordered set of at
+    #: most MISSES_KEPT): a late answer counts only against one of these, and only once
+    _unanswered: dict = field(default_factory=dict)
     _rt_sum: float = 0.0
     _rt_recent: deque = field(default_factory=lambda: deque(maxlen=4096))
 
@@ -65,6 +73,23 @@ class Player:
         self.last_action = action
         self._rt_sum += response_s
         self._rt_recent.append(response_s)
+
+    def record_miss(self, tick: int) -> None:
+        """Count ``tick`` as missed: playing, no action in time."""
+        self.missed += 1
+        self.streak += 1
+        self._unanswered[tick] = None
+        if len(self._unanswered) > MISSES_KEPT:
+            del self._unanswered[next(iter(self._unanswered))]
+
+    def answered_late(self, tick: int) -> bool:
+        """An action for the closed ``tick`` arrived: count it ``late`` if that tick was
+        counted as missed for this player (once per tick); False otherwise (a tick it sat out
+        as not joined or dead, answered in time, or a repeat)."""
+        if self._unanswered.pop(tick, 0) is None:
+            self.late += 1
+            return True
+        return False
 
     def record_absence(self, status: Status) -> None:
         """Count a tick this player was not part of, by the status it had during that tick."""
@@ -216,8 +241,7 @@ class Roster:
         missed = []
         for pid in sorted(result.missing):
             p = players[pid]
-            p.missed += 1
-            p.streak += 1
+            p.record_miss(result.tick)
             missed.append(p)
         for pid, status in absent.items():
             players[pid].record_absence(status)

@@ -364,6 +364,10 @@ class ServerRules:
             p = self.roster.add(claim, name, identity, ticks_before=late_by)
             p.key = key
             self._joined_at[p.id] = self._now
+            if self.running and self.barrier.is_open:
+                # the open tick is counted like a rejoined dead slot's: not_joined, unless it
+                # proves readiness and answers it before it closes (see _action)
+                self._absent[p.id] = p.status
             outs.append(StatusChange(p.id, p.name, None, p.status, self.tick,
                                      "joined late" if self.running else "joined"))
             outs.append(Send(identity, self._welcome(p)))
@@ -562,8 +566,8 @@ class ServerRules:
         if tick == self._asked_again and offer in (Offer.DUPLICATE, Offer.STALE):
             return outs  # a resend we asked for (Republish), maybe after the tick closed
         if offer is Offer.STALE:
-            p.late += 1
-            self._late[p.id] = self._late.get(p.id, 0) + 1
+            if p.answered_late(tick):  # late only for a tick counted as missed for it
+                self._late[p.id] = self._late.get(p.id, 0) + 1
             self._change(p, PlayerEvent.ANSWERED, "answering again (late); the barrier waits "
                          "for it again", outs)
         self._reject(_OFFER_REJECTION[offer], f"action from player {p.id} for tick {tick} "

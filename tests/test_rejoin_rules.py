@@ -335,3 +335,69 @@ def test_rejoin_topics_are_random_and_new_each_time():
         die(r, r.roster.players[1])
         topics.add(join(r, f"new{i}".encode(), slot=1).topic)
     assert len(topics) == 4 and all(len(t) >= 32 and r.run_id.encode() not in t for t in topics)
+
+
+# ---------------------------------------------------------------------- server: late join accounting
+def late_started():
+    """A --late-join run of 2 slots started with player 0 alone; ticks 0 and 1 played."""
+    r = make_rules(players=2, late_join=True)
+    r.open_lobby(0.0)
+    w0 = join(r, b"a")
+    prove(r, w0)
+    r.start()
+    play_tick(r, 0, [(w0, 1)])
+    play_tick(r, 1, [(w0, 1)])
+    return r, w0
+
+
+def test_a_late_join_while_a_tick_is_open_counts_that_tick_as_not_joined():
+    r, w0 = late_started()
+    r.begin_tick(2, 0.0)
+    w1 = join(r, b"b")  # joins during tick 2: it sat out 0, 1 and (not answering it) 2
+    prove(r, w1)
+    r.receive_action(action(w0, 2, 1), 0.0)
+    r.close_tick()
+    play_tick(r, 3, [(w0, 1), (w1, 3)])
+    stats = r.roster.players[1].stats()
+    assert (stats["not_joined"], stats["answered"]) == (3, 1)
+    accounted(r)
+
+
+def test_a_late_joiner_may_answer_the_tick_open_at_its_join_like_a_rejoiner():
+    r, w0 = late_started()
+    r.begin_tick(2, 0.0)
+    w1 = join(r, b"b")
+    prove(r, w1)
+    assert rejections(r.receive_action(action(w1, 2, 3), 0.0)) == []
+    r.receive_action(action(w0, 2, 1), 0.0)
+    assert r.close_tick().actions == {0: 1, 1: 3}
+    stats = r.roster.players[1].stats()
+    assert (stats["not_joined"], stats["answered"]) == (2, 1)
+    accounted(r)
+
+
+def test_a_late_joiners_answer_to_a_tick_it_sat_out_is_stale_but_not_late():
+    r, w0 = late_started()
+    r.begin_tick(2, 0.0)
+    w1 = join(r, b"b")
+    r.receive_action(action(w0, 2, 1), 0.0)
+    r.close_tick()  # tick 2 closes before it proves readiness: not_joined
+    prove(r, w1)
+    r.begin_tick(3, 0.0)
+    assert rejections(r.receive_action(action(w1, 2, 3), 0.0)) == [Rejection.STALE]
+    stats = r.roster.players[1].stats()
+    assert (stats["late"], stats["missed"]) == (0, 0)
+
+
+def test_late_counts_each_missed_tick_once_and_never_a_tick_answered_in_time():
+    r, (w0, w1) = started(mode="deadline", deadline_ms=10)
+    play_tick(r, 0, [(w0, 1), (w1, 1)])
+    play_tick(r, 1, [(w0, 1)])       # player 1 misses tick 1
+    r.begin_tick(2, 0.0)
+    for tick in (1, 1, 0):           # late for 1, a repeat of 1, a resend of 0 it answered
+        assert rejections(r.receive_action(action(w1, tick, 2), 0.0)) == [Rejection.STALE]
+    r.receive_action(action(w0, 2, 1), 0.0)
+    r.receive_action(action(w1, 2, 1), 0.0)
+    closed = r.close_tick()
+    stats = r.roster.players[1].stats()
+    assert (stats["missed"], stats["late"], closed.late) == (1, 1, {1: 1})
