@@ -148,9 +148,7 @@ class Roster:
 
     def add(self, slot: int, name: str, identity: bytes, ticks_before: int = 0) -> Player:
         """A new player in ``slot``; ``ticks_before`` ticks were played without it (late join)."""
-        name = name or f"player-{slot}"
-        if any(p.name == name for p in self.players.values()):
-            name = f"{name}-{slot}"  # names are for people: keep them unique
+        name = self.unique_name(name or f"player-{slot}", slot)
         player = Player(id=slot, name=name, identity=identity, token=secrets.token_hex(8),
                         topic=secret_topic(), seed=player_seed(self.seed, slot),
                         not_joined=ticks_before, last_action=self.remembered.get(slot))
@@ -159,6 +157,16 @@ class Roster:
         self._by_identity[identity] = player
         self._by_topic[player.topic] = player
         return player
+
+    def unique_name(self, name: str, slot: int) -> str:
+        """``name`` if no other slot's player holds it, else ``name-SLOT`` (then ``name-SLOT-2``
+        …): names are for people, so keep them unique; the first holder keeps it bare."""
+        taken = {p.name for p in self.players.values() if p.id != slot}
+        candidate, n = name, 1
+        while candidate in taken:
+            candidate = f"{name}-{slot}" if n == 1 else f"{name}-{slot}-{n}"
+            n += 1
+        return candidate
 
     def remember(self, last_actions: dict[int, Any]) -> None:
         """Seed each slot's last action (a resumed run: the last action each player answered
@@ -169,9 +177,13 @@ class Roster:
             if slot in self.remembered:
                 player.last_action = self.remembered[slot]
 
-    def rejoin(self, player: Player, identity: bytes) -> None:
+    def rejoin(self, player: Player, identity: bytes, name: str = "") -> None:
         """A new process takes ``player``'s slot back: new control identity, token and
-        readiness topic (the old process's traffic, if any still arrives, no longer counts)."""
+        readiness topic (the old process's traffic, if any still arrives, no longer counts),
+        and the new process's ``name`` (de-duplicated as at a first join; empty: unchanged)."""
+        if name and self.unique_name(name, player.id) != player.name:
+            player.name = self.unique_name(name, player.id)
+            self.version += 1
         self._by_identity.pop(player.identity, None)
         self._by_topic.pop(player.topic, None)
         player.rejoins += 1

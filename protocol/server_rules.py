@@ -354,9 +354,11 @@ class ServerRules:
             wanted, name = self._fixed[key], key
         claim = self._claim(wanted, key)
         if isinstance(claim, Player):
-            self.roster.rejoin(claim, identity)
+            was = claim.name
+            self.roster.rejoin(claim, identity, name)
+            renamed = f", was {was!r}" if claim.name != was else ""
             self._change(claim, PlayerEvent.REJOINED, f"rejoining at tick {self.tick} "
-                         f"(rejoin {claim.rejoins})", outs)
+                         f"(rejoin {claim.rejoins}{renamed})", outs)
             outs.append(Send(identity, self._welcome(claim)))
         elif isinstance(claim, int):
             # a late joiner missed the ticks this run (epoch) played so far; none in the lobby

@@ -401,3 +401,30 @@ def test_late_counts_each_missed_tick_once_and_never_a_tick_answered_in_time():
     closed = r.close_tick()
     stats = r.roster.players[1].stats()
     assert (stats["missed"], stats["late"], closed.late) == (1, 1, {1: 1})
+
+
+# ---------------------------------------------------------------------- server: names
+def test_a_newcomer_taking_a_dead_slot_gets_its_own_name_de_duplicated():
+    r, (w0, w1) = started()
+    die(r, w1)
+    version = r.roster.version
+    outs = r.receive_control(b"new1", Join("newcomer", slot=1))
+    (w,) = sent(outs)
+    change = next(o for o in outs if hasattr(o, "new"))
+    assert w.name == change.name == r.roster.players[1].name == "newcomer"
+    assert "was 'p1'" in change.detail and r.roster.version > version
+    die(r, w)
+    assert join(r, b"third", "p0", slot=1).name == "p0-1"  # p0 is player 0's
+
+
+def test_a_rejoin_under_the_same_name_keeps_it_bare():
+    r, (w0, w1) = started()
+    die(r, w1)
+    assert join(r, b"new1", "p1", slot=1).name == "p1"
+
+
+def test_the_first_holder_of_a_name_keeps_it_bare_and_suffixes_never_collide():
+    r = make_rules(players=3)
+    assert join(r, b"a", "Greedy", slot=2).name == "Greedy"
+    assert join(r, b"b", "Greedy-0", slot=1).name == "Greedy-0"
+    assert join(r, b"c", "Greedy", slot=0).name == "Greedy-0-2"
