@@ -17,7 +17,6 @@ from .barrier import TickResult
 from .digest import player_seed
 from .server_status import PLAYING, PlayerEvent, Status, next_status
 
-
 #: How many missed ticks per player a late answer may still be counted against (the most
 #: recent ones): bounds the memory a player that never answers can cost.
 MISSES_KEPT = 1024
