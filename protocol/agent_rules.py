@@ -235,6 +235,11 @@ class AgentRules:
         self._pending: State | None = None  # private views: the newest STATE not acted on
         self._own: list[Observation | None] = [None] * len(names)
 
+    @property
+    def never_welcomed(self) -> bool:
+        """Some hosted player never had a WELCOME (from any run): it never got through."""
+        return any(r.player is None for r in self.results)
+
     # ------------------------------------------------------------------ timers
     def due(self, now: float) -> list[Decision]:
         """Whatever is due at ``now``: JOIN retries, READY retries, the timeouts."""
@@ -297,10 +302,10 @@ class AgentRules:
     def _silence_text(self) -> str:
         text = (f"the server at {self.endpoints.base} has been silent for more than "
                 f"{self.server_timeout_s:g} s (it sends a heartbeat every second when idle); "
-                "it is gone or unreachable, so this agent stops")
+                "it is gone or unreachable, so this agent stops.")
         if self.other_run is not None:
-            text += (f". A server there now runs {self.other_run!r}, not this agent's run "
-                     f"{self.run!r}: it was restarted; start the agent again to join it")
+            text += (f" A server there now runs {self.other_run!r}, not this agent's run "
+                     f"{self.run!r}: it was restarted; start the agent again to join it.")
         return text
 
     # ------------------------------------------------------------------ control socket

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, Union
 
 from .barrier import Offer, TickBarrier, TickResult
-from .endpoints import Endpoints
+from .endpoints import Endpoints, connectable
 from .errors import ConfigError, ProtocolError
 from .messages import (
     VERSION,
@@ -717,7 +717,8 @@ class ServerRules:
         """Who is missing and what to do about it (for the lobby-timeout error)."""
         cfg, eps = self.settings, self._endpoints
         base = eps.base if eps else "the server's address"
-        state, actions = (eps.state, eps.actions) if eps else ("its state", "its actions endpoint")
+        state, actions = ((connectable(eps.state), connectable(eps.actions)) if eps
+                          else ("its state", "its actions endpoint"))
         lines = [f"only {len(self.roster.ready())} of {cfg.min_players or cfg.players} needed "
                  f"player(s) were ready after {cfg.lobby_timeout_s:.0f} s (address {base})."]
         for p in self.roster.players.values():
@@ -729,8 +730,20 @@ class ServerRules:
         never = cfg.players - len(self.roster.players)
         if never:
             lines.append(f"  {never} slot(s) were never joined: start more agents, connect them "
-                         f"to {base}, or lower --players / set --min-players.")
+                         f"to {self._connect_to()}, or lower --players / set --min-players.")
         return "\n".join(lines)
+
+    def _connect_to(self) -> str:
+        """The address agents connect to: a wildcard bind (``0.0.0.0``, ``*``) is no address
+        to connect to, so name the local one and say what agents elsewhere use."""
+        if self._endpoints is None:
+            return "the server's address"
+        base = self._endpoints.base
+        local = connectable(base)
+        if local == base:
+            return base
+        return (f"{local} (agents on other hosts: tcp://THIS-HOST'S-ADDRESS:"
+                f"{local.rpartition(':')[2]})")
 
     def start(self) -> list[Output]:
         """The run begins: ready players become active; the others stay out of it."""

@@ -390,3 +390,13 @@ def test_an_agent_joining_mid_run_counts_skipped_ticks_only_from_its_first_state
     r.states_received([state(10740)], T0)
     assert r.results[0].skipped == 1 + 2
     assert "skipped 3;" in str(r.results[0])
+
+
+def test_the_silence_message_is_a_sentence_and_the_agent_knows_it_was_welcomed():
+    fresh = rules()
+    assert fresh.never_welcomed
+    r = playing(server_timeout_s=10)
+    assert not r.never_welcomed
+    r.states_received([state(0)], T0)
+    [give_up] = r.due(T0 + 11)
+    assert str(give_up.error).endswith("so this agent stops.")

@@ -283,7 +283,8 @@ def test_agent_exits_when_the_server_goes_away(procs, ipc_base, tmp_path):
     wait_event(events, event("started"), server)
     server.popen.send_signal(signal.SIGKILL)
     assert agent.wait(20) == 4
-    assert "silent" in agent.stderr
+    assert "silent" in agent.stderr and "so this agent stops." in agent.stderr
+    assert "--key" not in agent.stderr  # it had joined: keys are not what went wrong
 
 
 def test_invalid_actions_are_rejected_and_the_agent_is_told(procs, ipc_base):
