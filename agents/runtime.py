@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import zmq
@@ -49,6 +50,7 @@ from tickwire.protocol.agent_rules import (
     Socket,
     Subscribe,
 )
+from tickwire.protocol.limits import ACTION_LIMITS, MAX_ACTION_FRAME
 
 from .agent import Agent, space_object
 from .config import AgentConfig
@@ -56,6 +58,9 @@ from .config import AgentConfig
 __all__ = ["AgentConfig", "AgentResult", "run"]
 
 log = logging.getLogger(__name__)
+
+#: An action message with one frame this small is within every limit of the actions socket.
+SMALL_ACTION_BYTES = 4096
 
 POLL_S = 0.1          #: longest blocking wait, so a stop request is seen within this
 CONTROL_EVERY = 16    #: read control sockets at least every this many states
@@ -102,8 +107,11 @@ class AgentSockets:
     def send(self, send: Send) -> bool:
         """Send without blocking; False if the socket has no connected peer."""
         sock = self.actions if send.socket is Socket.ACTIONS else self.controls[send.agent]
+        frames = encode(send.message)
+        if send.socket is Socket.ACTIONS:
+            check_action_size(frames, send.message)
         try:
-            sock.send_multipart(encode(send.message), zmq.NOBLOCK, copy=False)
+            sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
         except zmq.Again:
             return False
         return True
@@ -112,6 +120,27 @@ class AgentSockets:
         for s in (self.state, self.actions, *self.controls):
             s.close()
         self.ctx.term()
+
+
+def check_action_size(frames: Sequence[Any], msg: Any) -> None:
+    """Raise :class:`ProtocolError` if the server would refuse this action message for its
+    size. It would cut the connection, and the player would miss the tick with nothing said
+    on either side; here the agent stops with the reason. Small messages (one short header:
+    all the usual ones) cannot break a limit and are not decoded again."""
+    if len(frames) == 1 and len(frames[0]) <= SMALL_ACTION_BYTES:
+        return
+    sizes = [memoryview(f).nbytes for f in frames]
+    try:
+        if max(sizes) > MAX_ACTION_FRAME:
+            raise ProtocolError("oversized", f"one of its parts is {max(sizes):,} bytes, over "
+                                f"the server's cap of {MAX_ACTION_FRAME:,} bytes per frame")
+        decode(frames, ACTION_LIMITS)
+    except ProtocolError as e:
+        raise ProtocolError("oversized", f"the action(s) for tick {msg.tick} cannot be sent: {e}; "
+                            f"the server accepts at most {MAX_ACTION_FRAME // 1024} KiB per "
+                            f"array and {ACTION_LIMITS.max_header_bytes // 1024} KiB for the "
+                            "rest of an action message: return a smaller action (big data "
+                            "belongs in the world's state)") from None
 
 
 def curve_keys(cfg: AgentConfig) -> tuple[bytes, bytes, bytes] | None:

@@ -160,7 +160,7 @@ def decode_payload(frames: Sequence[Frame], limits: Limits = DEFAULT_LIMITS) -> 
 
     try:
         obj = msgpack.unpackb(
-            header, ext_hook=ext_hook, raw=False, strict_map_key=True, use_list=True,
+            header, ext_hook=ext_hook, raw=False, strict_map_key=False, use_list=True,
             max_str_len=limits.max_str_len, max_bin_len=limits.max_bin_len,
             max_array_len=limits.max_array_len, max_map_len=limits.max_map_len,
             max_ext_len=limits.max_ext_len,

@@ -32,8 +32,11 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+#: The server's actions socket cuts a peer that sends a frame over this (libzmq's MAXMSGSIZE).
+MAX_ACTION_FRAME = 256 * 1024
+
 #: Actions are small; the server applies this stricter bound to the actions socket.
-#: The actions socket also caps each frame at 256 KiB (``SocketOptions.max_action_frame``).
+#: The actions socket also caps each frame at :data:`MAX_ACTION_FRAME`.
 #: Decoding work grows with the header (~0.25 µs per byte of empty lists), so it stays small.
 ACTION_LIMITS = Limits(
     max_header_bytes=96 * 1024, max_frames=8, max_array_bytes=256 * 1024,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from tickwire.protocol import ProtocolError, State, TickwireError, encode
+from tickwire.protocol import ProtocolError, State, TickwireError, decode, encode
 from tickwire.protocol.spaces import SpaceError, action_checker, contains, from_gymnasium
 
 from .world import World
@@ -32,9 +32,10 @@ class Problems(list):
 
 
 def _sendable(value: Any) -> str | None:
-    """None if ``value`` can travel on the wire, else why not."""
+    """None if ``value`` can travel on the wire (encoded, and decoded again by the other
+    side within the default limits), else why not."""
     try:
-        encode(State("check", 0, value))
+        decode(encode(State("check", 0, value)))
     except (ProtocolError, TypeError, ValueError, OverflowError) as e:
         return str(e) or type(e).__name__
     return None
@@ -137,9 +138,10 @@ class WorldCheck:
             if tick == self.ticks or self._done(world, state, tick, problems, record):
                 break
             actions = _actions(world, self.players, rng, spaces["action"])
+            before = len(problems)
             state = problems.check(f"step() at tick {tick}", lambda: world.step(state, actions))
             if state is None:
-                if record:
+                if record and len(problems) == before:  # it returned None (did not raise)
                     problems.append(f"step() at tick {tick} returned None: return the next state")
                 return None
         if record:
@@ -255,15 +257,29 @@ def check_world(make: Callable[[], World], players: int | None = None, ticks: in
     return list(WorldCheck(make, players, ticks, seed).run())
 
 
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an int >= ``low`` (a usage error, exit 2, otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The flags of ``tickwire check-world``."""
     parser = argparse.ArgumentParser(
         prog="tickwire check-world", description="Check a World for mistakes before hosting it: "
         "reset, observe, per-player views and spaces, step, done, scores, determinism.")
     parser.add_argument("world", help="pkg.module:Class, path/file.py:Class or pettingzoo:MODULE")
-    parser.add_argument("--players", type=int, default=None,
+    parser.add_argument("--players", type=_at_least(1), default=None,
                         help="players (default: the world's own count, else 2)")
-    parser.add_argument("--ticks", type=int, default=50, help="ticks to play (default 50)")
+    parser.add_argument("--ticks", type=_at_least(0), default=50,
+                        help="ticks to play (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed for reset (default 0)")
     return parser
 

@@ -6,13 +6,17 @@ from dataclasses import dataclass
 from tickwire.protocol import ConfigError
 
 MODES = ("strict", "deadline")
+#: The default bind with keys (or --insecure), and without.
+PUBLIC_BIND, LOOPBACK_BIND = "tcp://0.0.0.0:5555", "tcp://127.0.0.1:5555"
 ON_MISSING = ("noop", "repeat")
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     """Everything a run of the world server needs; validated once, at construction."""
-    bind: str = "tcp://0.0.0.0:5555"
+    #: base address to bind; None: every interface (``tcp://0.0.0.0:5555``) with keys or
+    #: ``insecure``, else loopback only (``tcp://127.0.0.1:5555``): the default always starts
+    bind: str | None = None
     players: int = 2
     ticks: int = 1000
     seed: int = 0
@@ -40,6 +44,9 @@ class ServerConfig:
     memory_budget_mb: float = 96.0
 
     def __post_init__(self) -> None:
+        if self.bind is None:
+            public = self.key_path is not None or self.insecure
+            object.__setattr__(self, "bind", PUBLIC_BIND if public else LOOPBACK_BIND)
         if self.players < 1:
             raise ConfigError(f"--players must be at least 1, got {self.players}")
         if self.ticks < 0:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import zmq
 from tickwire.protocol import TransportError
 from tickwire.protocol.endpoints import Endpoints, derive, with_port
+from tickwire.protocol.limits import MAX_ACTION_FRAME
 
 from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure, make_curve_server
 
@@ -51,7 +52,7 @@ class SocketOptions:
     linger_ms: int = 200              #: bounded flush at close; never hang at exit
     #: per-frame caps (libzmq's MAXMSGSIZE): a peer sending a bigger frame is cut off. Each
     #: subscribed byte costs ~80 bytes in the XPUB's trie, and a JOIN is a few hundred bytes.
-    max_action_frame: int = 256 * 1024
+    max_action_frame: int = MAX_ACTION_FRAME
     max_control_frame: int = 64 * 1024
     max_subscription: int = 1024
     sndhwm: int = 10_000

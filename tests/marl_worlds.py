@@ -98,3 +98,34 @@ class SpaceCheckingAgent(Agent):
                                  f"{np.shape(observation)} outside its space {self.observation_space}")
         assert isinstance(self.reward, float) and not self.terminated
         return int(self.action_space.sample())
+
+
+class IntKeyed(World):
+    """Positions keyed by player id, actions that are ``{player id: step}`` maps: int map keys
+    travel both ways."""
+
+    def reset(self, seed: int, players: int) -> Any:
+        return {"tick": 0, "pos": {p: 0 for p in range(players)}}
+
+    def step(self, state: Any, actions: dict[int, Any]) -> Any:
+        pos = dict(state["pos"])
+        for p, a in actions.items():
+            pos[p] += (a or {}).get(p, 0)
+        return {"tick": state["tick"] + 1, "pos": pos}
+
+    def observe(self, state: Any) -> Any:
+        return state
+
+    def scores(self, state: Any) -> list[float]:
+        return [float(v) for v in state["pos"].values()]
+
+
+class IntKeyedAgent(Agent):
+    def act(self, obs: Any) -> Any:
+        assert set(obs["pos"]) == set(range(len(obs["pos"]))), obs  # int keys arrived as ints
+        return {self.player_id: 1}
+
+
+class TupleKeyed(PrivateCounter):
+    def observe(self, state: Any) -> Any:
+        return {(0, 0): state["tick"]}  # packs as a list key, which no peer can decode

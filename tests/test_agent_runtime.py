@@ -12,9 +12,12 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tickwire.agents import Agent, AgentConfig, AgentResult, run
-from tickwire.protocol import AgentError, ConfigError
+from tickwire.agents.runtime import check_action_size
+from tickwire.protocol import AgentError, ConfigError, ProtocolError, encode
+from tickwire.protocol.messages import Action
 from tickwire.server import GridWorld, ServerConfig, WorldServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,6 +158,40 @@ def test_run_plays_every_tick_and_its_result_says_so(ipc_base):
     assert str(result).startswith("Idle (player 0): acted on 40 ticks, skipped 0; run ended "
                                   "at tick 40 (ticks done); score 0")
     assert summary["players"][0]["answered"] == 40
+
+
+class TooBig(Agent):
+    """Plays tick 0, then returns an array over the actions socket's 256 KiB frame cap."""
+
+    def act(self, observation):
+        return 0 if self.tick == 0 else np.zeros(300 * 1024 // 8)
+
+
+def test_an_action_over_the_servers_limits_stops_the_agent_saying_why(ipc_base):
+    """The server would cut the connection and the tick would be missed with nothing said;
+    the agent refuses to send it and stops, naming the size and the cap."""
+    with ServerThread(ipc_base, players=1, ticks=40) as server:
+        with pytest.raises(ProtocolError, match=r"tick 1 cannot be sent: one of its parts is "
+                           r"307,200 bytes, over the server's cap of 262,144") as e:
+            run(TooBig(), ipc_base, handle_signals=False, join_timeout_s=20)
+        summary = server.finish()
+    assert e.value.reason == "oversized" and "return a smaller action" in str(e.value)
+    (p,) = summary["players"]
+    assert (p["answered"], p["status"]) == (1, "left") and summary["rejected"] == {}, summary
+
+
+@pytest.mark.parametrize("payload, words", [
+    ([[0] * 20] * 1000, "within limits"),  # 21 KB of header, every array under 10,000 items
+    ("x" * 70 * 1024, "max_str_len"),
+])
+def test_an_action_message_over_a_decode_limit_is_refused_before_sending(payload, words):
+    msg = Action("r", 3, 0, 1, "t", payload)
+    frames = encode(msg)
+    if words == "within limits":
+        check_action_size(frames, msg)  # large, yet legal: sent
+    else:
+        with pytest.raises(ProtocolError, match=f"tick 3 cannot be sent: .*{words}"):
+            check_action_size(frames, msg)
 
 
 def test_players_hosted_in_one_process_each_answer_every_tick_with_one_batch(ipc_base):

@@ -64,12 +64,21 @@ def _ext(code, meta):
     return msgpack.ExtType(code, msgpack.packb(meta))
 
 
+def test_map_keys_may_be_numbers_as_well_as_strings():
+    """A world's ``{player_id: position}`` travels as it is: int, float, bool, None and bytes
+    keys decode to themselves (an unhashable key is rejected, above)."""
+    value = {0: [1, 2], "pos": {1: np.arange(3)}, 2.5: None, None: True, b"k": -1}
+    back = decode_payload(encode_payload(value))
+    assert list(back) == list(value) and back[0] == [1, 2] and back[None] is True
+    assert np.array_equal(back["pos"][1], np.arange(3)) and back[2.5] is None and back[b"k"] == -1
+
+
 @pytest.mark.parametrize("header, frames, reason", [
     (b"", [], "malformed"),
     (b"\xc1", [], "malformed"),                         # never-used msgpack byte
     (b"\x92\x01", [], "malformed"),                     # truncated list
     (msgpack.packb(1) + b"x", [], "malformed"),         # trailing bytes
-    (msgpack.packb({1: 2}), [], "malformed"),           # non-string map key
+    (b"\x81\x91\x01\x02", [], "malformed"),           # a map key that is a list (unhashable)
     (msgpack.packb(msgpack.ExtType(9, b"")), [], "bad_ext"),
     (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["|O", [1], b"x" * 8])), [], "bad_dtype"),
     (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["<f8", [-1], b""])), [], "bad_shape"),

@@ -160,6 +160,9 @@ def test_the_world_block_runs_with_its_agent_as_printed(procs, tmp_path):
     s = procs(["-m", "tickwire", *argv, "--json", "-q"]).json(timeout=120)
     assert s["reason"] == "world done" and s["outcome"] == "ok"
     assert all(p["answered"] == s["ticks"] for p in s["players"])
+    assert all(p["score"] == s["players"][0]["score"] > 0 for p in s["players"])
+    check = procs(["-m", "tickwire", "check-world", "counter.py:CounterWorld", "--players", "2"])
+    assert check.wait(60) == 0, check.stdout + check.stderr  # the example passes the checker
 
 
 @pytest.mark.slow

@@ -169,6 +169,14 @@ def test_binding_a_public_address_without_keys_is_refused_unless_insecure(tmp_pa
         ServerConfig(bind="tcp://0.0.0.0:0", key_path=str(tmp_path / "x"))
 
 
+def test_the_default_bind_is_loopback_without_keys_and_every_interface_with_them(tmp_path):
+    """`tickwire server` with no --bind starts (it was refused: its default was public)."""
+    assert ServerConfig().bind == "tcp://127.0.0.1:5555"
+    assert ServerConfig(insecure=True).bind == "tcp://0.0.0.0:5555"
+    assert ServerConfig(key_path="k", allow_dir="a").bind == "tcp://0.0.0.0:5555"
+    assert ServerConfig(bind="ipc:///tmp/x").bind == "ipc:///tmp/x"
+
+
 # ---------------------------------------------------------------------------- keys on
 def test_allowed_agents_play_and_strangers_get_nothing_and_are_counted(procs, tmp_path, zctx):
     keys = keyring(tmp_path, alice_slot=1)  # the allow-list gives alice slot 1

@@ -82,7 +82,8 @@ _ALL = ("run", "server", "agent", "replay")
 #: The table. Order is the order of ``--help`` and of the README table.
 OPTIONS: tuple[Option, ...] = (
     Option("--bind", "base address to bind: tcp://HOST:PORT uses PORT, PORT+1, PORT+2 (PORT 0: "
-           "three free ports); ipc:///path/prefix uses three paths", _S, str, _FROM_CONFIG,
+           "three free ports); ipc:///path/prefix uses three paths (default: tcp://0.0.0.0:5555 "
+           "with --key or --insecure, else tcp://127.0.0.1:5555)", _S, str, _FROM_CONFIG,
            "server.bind", metavar="ADDRESS"),
     Option("--connect", "base address of the server, e.g. tcp://HOST:5555 or ipc:///tmp/tw "
            "(required)", _A, str, None, "agent.connect", metavar="ADDRESS"),
