@@ -19,7 +19,7 @@ from .server_status import PLAYING, PlayerEvent, Status, next_status
 
 #: How many missed ticks per player a late answer may still be counted against (the most
 #: recent ones): bounds the memory a player that never answers can cost.
-MISSES_KEPT = 1024
+MISSES_KEPT = 256
 
 
 def secret_topic() -> bytes:

@@ -428,3 +428,15 @@ def test_the_first_holder_of_a_name_keeps_it_bare_and_suffixes_never_collide():
     assert join(r, b"a", "Greedy", slot=2).name == "Greedy"
     assert join(r, b"b", "Greedy-0", slot=1).name == "Greedy-0"
     assert join(r, b"c", "Greedy", slot=0).name == "Greedy-0-2"
+
+
+def test_late_answers_are_matched_against_a_bounded_number_of_recent_misses():
+    from tickwire.protocol.roster import MISSES_KEPT
+    r, (w0, w1) = started(mode="deadline", deadline_ms=10)
+    for tick in range(MISSES_KEPT + 1):  # player 1 misses them all
+        play_tick(r, tick, [(w0, 1)])
+    r.begin_tick(MISSES_KEPT + 1, 0.0)
+    r.receive_action(action(w1, 0, 2), 0.0)           # forgotten: stale, not late
+    r.receive_action(action(w1, MISSES_KEPT, 2), 0.0)  # recent: late
+    p = r.roster.players[1]
+    assert (p.late, len(p._unanswered)) == (1, MISSES_KEPT - 1)
