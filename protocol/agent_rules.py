@@ -26,8 +26,9 @@ The rules:
   socket, act on the **newest** STATE of this run only. Older queued states and ticks never
   seen (gaps: the publisher drops for slow subscribers) count as ``skipped``, from the
   first STATE seen on (an agent joining mid-run, or rejoining a resumed run, never had the
-  ticks before it to play); states at or before the last tick acted on are ignored. Every hosted player acts on the same state and
-  their actions go out as one ACTION (one player) or one ACTIONS batch (several).
+  ticks before it to play); states at or before the last tick acted on are ignored. Every
+  hosted player acts on the same state and their actions go out as one ACTION (one player)
+  or one ACTIONS batch (several).
 * **Private views.** When the WELCOME says ``private`` (the world gives each player its own
   view), a player acts on tick *t* only once both the STATE of *t* and its own OBSERVATION
   of *t* (from its control socket) are in; newer ones replace older ones while waiting. A

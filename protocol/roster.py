@@ -180,8 +180,9 @@ class Roster:
         """A new process takes ``player``'s slot back: new control identity, token and
         readiness topic (the old process's traffic, if any still arrives, no longer counts),
         and the new process's ``name`` (de-duplicated as at a first join; empty: unchanged)."""
-        if name and self.unique_name(name, player.id) != player.name:
-            player.name = self.unique_name(name, player.id)
+        new_name = self.unique_name(name, player.id) if name else player.name
+        if new_name != player.name:
+            player.name = new_name
             self.version += 1
         self._by_identity.pop(player.identity, None)
         self._by_topic.pop(player.topic, None)
