@@ -24,6 +24,7 @@ failure, and delivered nothing, so it is not reported as a lost actions connecti
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -110,6 +111,8 @@ class ServerSockets:
         self._failures: list[str] = []  #: failed handshakes read, not yet reported
         self._disconnects = 0           #: lost actions connections read, not yet reported
         self._owed = 0  #: failed actions handshakes whose disconnect is still to come
+        #: ipc socket files this server bound, with the (device, inode) each had after bind
+        self._ipc_files: list[tuple[str, tuple[int, int]]] = []
         self.state = self._socket(zmq.XPUB)
         self.actions = self._socket(zmq.PULL)
         self.control = self._socket(zmq.ROUTER)
@@ -128,6 +131,8 @@ class ServerSockets:
                 self._auth = secure(self.ctx, keys, (self.state, self.actions, self.control))
             self._monitor()
             self.endpoints = bind_endpoints((self.state, self.actions, self.control), base)
+            for addr in (self.endpoints.state, self.endpoints.actions, self.endpoints.control):
+                self._note_ipc_file(addr)
         except BaseException:
             self.close()
             raise
@@ -135,7 +140,6 @@ class ServerSockets:
         self._names = {self.state: STATE, self.actions: ACTIONS, self.control: CONTROL}
         for s in (*self._names, *self._monitors.values()):
             self._poller.register(s, zmq.POLLIN)
-
 
     def _monitor(self) -> None:
         """One monitor per socket, with the union of the events wanted of it."""
@@ -258,6 +262,29 @@ class ServerSockets:
         n, self._disconnects = self._disconnects, 0
         return n
 
+    def _note_ipc_file(self, addr: str) -> None:
+        """Remember an ipc socket file just bound, by inode (abstract ``ipc://@…`` has none)."""
+        path = addr.partition("://")[2]
+        if addr.startswith("ipc://") and path and not path.startswith("@"):
+            path = os.path.abspath(path)
+            try:
+                st = os.stat(path)
+            except OSError:
+                return
+            self._ipc_files.append((path, (st.st_dev, st.st_ino)))
+
+    def _remove_ipc_files(self) -> None:
+        """Remove the ipc socket files this server bound (libzmq 4.3.5 leaves them behind),
+        each only if it is still ours: a newer server that rebound the path keeps its file."""
+        for path, inode in self._ipc_files:
+            try:
+                st = os.stat(path)
+                if (st.st_dev, st.st_ino) == inode:
+                    os.unlink(path)
+            except OSError as e:  # gone already, or not ours to remove
+                log.debug("ipc socket file %s not removed: %s", path, e)
+        self._ipc_files = []
+
     def close(self) -> None:
         for s, m in self._monitors.items():
             s.disable_monitor()
@@ -268,3 +295,4 @@ class ServerSockets:
             self._auth.stop()
         if self._own_ctx:
             self.ctx.term()
+        self._remove_ipc_files()
