@@ -28,6 +28,7 @@ from tickwire.protocol import ProtocolError
 from tickwire.protocol.work import (
     ALL_TOPIC,
     LINGER_MS,
+    UNREADABLE_CALL,
     HostFailed,
     HostReady,
     HostResults,
@@ -130,8 +131,12 @@ class Host:
     def _read(self, frames: list) -> Any:
         try:
             return decode_work(frames[1:])
-        except ProtocolError as e:
-            log.warning("pool host %d: ignored a malformed message: %s", self.boot.host, e)
+        except ProtocolError as e:  # on the pool's own topic: the pool must not wait for us
+            log.warning("pool host %d: could not decode a call: %s", self.boot.host, e)
+            why = (f"the state could not be decoded in the player's process ({e}); send "
+                   "dicts with str or number keys, lists, numbers, strings and numpy arrays")
+            self._send_results(self.push, UNREADABLE_CALL,
+                               [[i, False, why] for i, _ in self.players])
             return None
 
     def _answer(self, call: PoolCall) -> None:

@@ -72,10 +72,16 @@ class HostReady:
     players: list
 
 
+#: ``HostResults.call`` of a host that could not decode a call on its topic (it cannot know
+#: which call it was): its players' answers to the pending call are that error.
+UNREADABLE_CALL = -1
+
+
 @dataclass(frozen=True)
 class HostResults:
     """host → pool: answers to ``call``, a list of ``[player, ok, value]``: the action if
-    ``ok``, else the player's traceback text. A host may answer one call in several parts."""
+    ``ok``, else the player's traceback text. A host may answer one call in several parts;
+    ``call`` is :data:`UNREADABLE_CALL` when it could not decode the call at all."""
     KIND: ClassVar[str] = "pool.results"
     pool: str
     host: int

@@ -39,6 +39,7 @@ from tickwire.protocol import ConfigError, TickwireError
 from tickwire.protocol.work import (
     ALL_TOPIC,
     STOP_GRACE_S,
+    UNREADABLE_CALL,
     HostFailed,
     HostReady,
     HostResults,
@@ -260,6 +261,7 @@ class PlayerPool:
         self.pinned = bool(pin) if pin is not None else (
             self.processes <= len(cores) and cores_are_free(cores))
         self.last_missing: list[int] = []
+        self._warned_missing = False  #: a missed answer was logged as a warning once
         self._call = 0
         self._pending: int | None = None
         self._dead: dict[int, int | None] = {}  # host → exit code
@@ -375,9 +377,13 @@ class PlayerPool:
                 self._hub.subscriptions()
                 self._check_alive(call, results, pending, errors)
         self.last_missing = sorted(pending)
-        if pending:
-            log.warning("players %s did not answer call %d within %.3f s; they get %r",
-                        self.last_missing, call, timeout, default)
+        if pending:  # the first time a warning; then quieter (timeouts may be on purpose)
+            log.log(logging.INFO if self._warned_missing else logging.WARNING,
+                    "players %s did not answer call %d within %.3f s; they get %r%s",
+                    self.last_missing, call, timeout, default,
+                    "" if self._warned_missing else " (later misses are logged at INFO; "
+                    "pool.last_missing lists them after each call)")
+            self._warned_missing = True
         if errors:
             first = min(errors)
             raise PlayerError(first, errors[first], errors, results)
@@ -385,7 +391,8 @@ class PlayerPool:
 
     def _take(self, call: int, results: list, pending: set, errors: dict) -> None:
         for msg in self._hub.messages():
-            if not (isinstance(msg, HostResults) and msg.pool == self._id and msg.call == call):
+            if not (isinstance(msg, HostResults) and msg.pool == self._id
+                    and msg.call in (call, UNREADABLE_CALL)):
                 continue  # a late answer to an earlier call
             for entry in msg.results:
                 try:
