@@ -28,6 +28,7 @@ from tickwire.protocol import ProtocolError
 from tickwire.protocol.work import (
     ALL_TOPIC,
     LINGER_MS,
+    UNREADABLE_CALL,
     HostFailed,
     HostReady,
     HostResults,
@@ -58,6 +59,7 @@ class Bootstrap:
     players: list[tuple[int, bytes]]  #: (player index, that player's pickle)
     sys_path: list[str]
     cpu: int | None
+    curve: tuple[bytes, bytes, bytes] | None = None  #: (own public, own secret, pool's public)
 
 
 def to_wire(b: Bootstrap) -> bytes:
@@ -74,6 +76,7 @@ class Host:
         self.sub, self.push = self.ctx.socket(zmq.SUB), self.ctx.socket(zmq.PUSH)
         for s in (self.sub, self.push):
             s.linger = LINGER_MS  # a failure report must reach the pool before we exit
+            self.secure(s)
         self.push.connect(boot.result_addr)
         self.players: list[tuple[int, Any]] = []
         self.lock = threading.Lock()  # guards the call in progress, shared with the watchdog
@@ -82,6 +85,11 @@ class Host:
         self.unsent: list = []
         self.stopped = threading.Event()
         self.watchdog = threading.Thread(target=self._watch, daemon=True, name="partial-answers")
+
+    def secure(self, sock: zmq.Socket) -> None:
+        """CURVE with the keys the pool gave us (a pool on a non-loopback address)."""
+        if self.boot.curve is not None:
+            sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = self.boot.curve
 
     def send(self, msg: Any) -> None:
         self.push.send_multipart(encode_work(msg), copy=False)
@@ -123,8 +131,12 @@ class Host:
     def _read(self, frames: list) -> Any:
         try:
             return decode_work(frames[1:])
-        except ProtocolError as e:
-            log.warning("pool host %d: ignored a malformed message: %s", self.boot.host, e)
+        except ProtocolError as e:  # on the pool's own topic: the pool must not wait for us
+            log.warning("pool host %d: could not decode a call: %s", self.boot.host, e)
+            why = (f"the state could not be decoded in the player's process ({e}); send "
+                   "dicts with str or number keys, lists, numbers, strings and numpy arrays")
+            self._send_results(self.push, UNREADABLE_CALL,
+                               [[i, False, why] for i, _ in self.players])
             return None
 
     def _answer(self, call: PoolCall) -> None:
@@ -147,6 +159,7 @@ class Host:
         this thread's own socket), so a pool timeout loses only the slow players."""
         push = self.ctx.socket(zmq.PUSH)
         push.linger = 0
+        self.secure(push)
         push.connect(self.boot.result_addr)
         try:
             while not self.stopped.wait(PARTIAL_AFTER_S / 2):

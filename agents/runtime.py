@@ -145,11 +145,8 @@ def check_action_size(frames: Sequence[Any], msg: Any) -> None:
 
 def curve_keys(cfg: AgentConfig) -> tuple[bytes, bytes, bytes] | None:
     """(own public, own secret, server public) from ``--key``/``--server-key``, or None."""
-    if cfg.key_path is None or cfg.server_key_path is None:
-        return None
-    from tickwire.keys import load_public, load_secret
-    public, secret = load_secret(cfg.key_path, "--key")
-    return public, secret, load_public(cfg.server_key_path, "--server-key")
+    from tickwire.keys import client_keys
+    return client_keys(cfg.key_path, cfg.server_key_path)
 
 
 class AgentLoop:
@@ -264,13 +261,15 @@ class AgentLoop:
                 raise AssertionError(f"unknown decision {d!r}")
 
     def _with_key_hint(self, error: Exception) -> Exception:
-        """A failed handshake looks like silence to a client: say what to check about keys."""
-        if not isinstance(error, TransportError):
+        """A failed handshake looks like silence to a client: say what to check about keys
+        (only if some player never got a WELCOME: a welcomed agent got through)."""
+        if not isinstance(error, TransportError) or not self.rules.never_welcomed:
             return error
         hint = (" With keys: is --server-key the server's public key, and is this agent's "
                 "public key in the server's --allow directory?" if self.sockets.curve else
                 " If the server uses keys, pass --key and --server-key (README: Keys).")
-        return TransportError(str(error) + hint)
+        text = str(error)
+        return TransportError(text + ("" if text.endswith((".", "?")) else ".") + hint)
 
     def _send(self, send: Send) -> None:
         if not self.sockets.send(send):

@@ -12,6 +12,14 @@ version it has seen (``params``, ``params_version``) and stamps each item with i
 whose chief is gone (its connection dropped and stayed down) stops waiting: ``send`` raises,
 ``stopping`` turns true, ``close`` returns.
 
+A chief with keys (``Chief(key=..., allow=...)``) lets in only workers with an allowed key:
+``Worker(connect, id, key="keys/NAME.key_secret", server_key="keys/chief.key")``; a worker
+whose handshakes fail (keys refused, missing or wrong) raises from ``send`` with what to
+check instead of queueing into the void, and ``close`` does not wait for it. An item
+with a frame over the chief's cap (``max_item_bytes``, default
+:data:`~protocol.work.MAX_ITEM_BYTES`) is refused by ``send`` before it is sent: the chief
+would cut the connection and lose it.
+
 Why a confirmation and not ZeroMQ's linger: linger only waits until the data is in the
 kernel; when a process exits while the chief's receive queue is full, libzmq discards the
 messages still queued for that connection (up to its RCVHWM; see libzmq#1922 and #4660).
@@ -19,6 +27,7 @@ messages still queued for that connection (up to its RCVHWM; see libzmq#1922 and
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -27,12 +36,13 @@ from collections.abc import Callable
 from typing import Any
 
 import zmq
-from tickwire.protocol import ProtocolError, TransportError, derive
+from tickwire.protocol import ConfigError, ProtocolError, TransportError, derive
 from tickwire.protocol.work import (
     ALL_TOPIC,
     CHIEF_GONE_S,
     HEARTBEAT_IVL_MS,
     HEARTBEAT_TIMEOUT_MS,
+    MAX_ITEM_BYTES,
     WorkAck,
     WorkEnd,
     WorkFin,
@@ -44,6 +54,8 @@ from tickwire.protocol.work import (
 )
 from zmq.utils.monitor import recv_monitor_message
 
+from tickwire.keys import client_keys
+
 from .process import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -52,6 +64,12 @@ FLUSH_TIMEOUT_S = 60.0  #: how long close() waits for the chief to read everythi
 _FIN_REPEAT_S = 1.0     #: a FIN is re-sent this often while unconfirmed (the chief re-confirms)
 
 TOPIC_PREFIX = b"worker."
+#: Failed handshakes (and no success) after which a worker takes its keys for refused.
+REFUSED_AFTER = 3
+#: Failures after which libzmq gives the connection up (it retries the others).
+FINAL_FAILURES = {"HANDSHAKE_FAILED_AUTH", "HANDSHAKE_FAILED_PROTOCOL"}
+HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
 
 def worker_topic(worker_id: int) -> bytes:
@@ -76,10 +94,18 @@ class Worker:
     after every :meth:`send`, never behind the caller's back inside its own code.
     """
 
-    def __init__(self, connect: str, worker_id: int,
-                 flush_timeout: float = FLUSH_TIMEOUT_S) -> None:
+    def __init__(self, connect: str, worker_id: int, flush_timeout: float = FLUSH_TIMEOUT_S,
+                 *, key: str | os.PathLike | None = None,
+                 server_key: str | os.PathLike | None = None,
+                 curve: tuple[bytes, bytes, bytes] | None = None,
+                 max_item_bytes: int = MAX_ITEM_BYTES) -> None:
+        """``key`` (this worker's secret key file) and ``server_key`` (the chief's public key
+        file) for a chief with keys; ``curve``: the same keys already loaded (public, secret,
+        chief's public), as the chief hands them to the workers it spawns."""
         eps = derive(connect)
         self._base = connect
+        self.curve = curve or client_keys(key, server_key, "key=", "server_key=")
+        self.max_item_bytes = max_item_bytes
         self.id = worker_id
         self.seq = 0
         self.flush_timeout = flush_timeout
@@ -92,12 +118,15 @@ class Worker:
         self._push.linger = 0  # close() returns only once the chief confirmed everything
         self._sub = self._ctx.socket(zmq.SUB)
         self._sub.linger = 0
+        for sock in (self._push, self._sub) if self.curve else ():
+            sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = self.curve
         self._sub.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)  # notices a vanished chief
         self._sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         # up = the ZMTP handshake succeeded (a frozen chief still accepts TCP/ipc connections)
         self._monitor = self._sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED
-                                                     | zmq.EVENT_DISCONNECTED)
+                                                     | zmq.EVENT_DISCONNECTED | HANDSHAKE_FAILED)
         self._link_up = False
+        self._failed: list[str] = []  #: handshakes failed in a row (keys refused or missing)
         self._down_since: float | None = None  #: when a link that was up dropped
         self._sub.subscribe(ALL_TOPIC)
         self._sub.subscribe(worker_topic(worker_id))
@@ -116,11 +145,23 @@ class Worker:
         """
         v = self.params_version if version is None else version
         frames = encode_work(WorkItem(self.id, self.seq + 1, data, v))
+        self._check_size(frames)
+        self._raise_if_refused()
         self._wait_writable(timeout)
         self._push.send_multipart(frames, copy=False)
         self.seq += 1
         self.poll_params()
         return self.seq
+
+    def _check_size(self, frames: list) -> None:
+        """Refuse an item the chief would cut the connection for (nothing is sent)."""
+        size = max(memoryview(f).nbytes for f in frames)
+        if size > self.max_item_bytes:
+            raise ConfigError(f"worker {self.id}: item {self.seq + 1} has a frame of {size} "
+                              f"bytes, over the chief's cap of {self.max_item_bytes} (each "
+                              "array and the rest of the item count apart): send it in parts, "
+                              "or raise Chief(max_item_bytes=...) and Worker(max_item_bytes=...)",
+                              "max_item_bytes")
 
     def _wait_writable(self, timeout: float) -> None:
         """Wait until the chief's queue takes a message; raise if it never will."""
@@ -129,6 +170,7 @@ class Worker:
         poller.register(self._push, zmq.POLLOUT)
         poller.register(self._monitor, zmq.POLLIN)
         while not self._push.poll(0, zmq.POLLOUT):
+            self._raise_if_refused()
             if self.chief_gone:
                 raise TransportError(f"worker {self.id}: the chief at {self._base} is gone (its "
                                      f"connection dropped and did not come back within "
@@ -136,7 +178,8 @@ class Worker:
             now = time.monotonic()
             if now >= deadline:
                 raise TransportError(f"worker {self.id}: the chief at {self._base} accepted "
-                                     f"nothing for {timeout:.0f} s; is it still running?")
+                                     f"nothing for {timeout:.0f} s; is it still running?"
+                                     + self._key_hint())
             poller.poll(self._ms_until(deadline, now))
 
     def _ms_until(self, deadline: float, now: float) -> int:
@@ -144,6 +187,15 @@ class Worker:
         if self._down_since is not None:
             deadline = min(deadline, self._down_since + CHIEF_GONE_S)
         return max(0, int((deadline - now) * 1e3)) + 1
+
+    def _key_hint(self) -> str:
+        """What to check about keys when the link never came up."""
+        if self._link_up:
+            return ""
+        if self.curve:
+            return (" With keys: is server_key= the chief's public key, and is this worker's "
+                    "public key in the chief's allow= directory?")
+        return " If the chief uses keys, pass key= and server_key= (README: Chief and workers)."
 
     @property
     def chief_gone(self) -> bool:
@@ -153,6 +205,20 @@ class Worker:
         self._update_link()
         return (self._down_since is not None
                 and time.monotonic() - self._down_since >= CHIEF_GONE_S)
+
+    @property
+    def refused(self) -> bool:
+        """True once a handshake failed for good (the chief's allow-list said no, or the
+        two sides' mechanisms differ: libzmq then stops retrying), or after
+        :data:`REFUSED_AFTER` failed handshakes in a row with no success (a wrong server key)."""
+        self._update_link()
+        return len(self._failed) >= REFUSED_AFTER or bool(FINAL_FAILURES & set(self._failed))
+
+    def _raise_if_refused(self) -> None:
+        if self.refused:
+            raise TransportError(f"worker {self.id}: the chief at {self._base} refused the "
+                                 f"connection ({', '.join(self._failed)}); nothing was "
+                                 "delivered." + self._key_hint())
 
     @property
     def stopping(self) -> bool:
@@ -214,11 +280,13 @@ class Worker:
         return poller
 
     def _update_link(self) -> None:
-        """Follow the monitor's connect/disconnect events seen so far."""
+        """Follow the monitor's connect/disconnect/failed-handshake events seen so far."""
         while self._monitor.poll(0):
             event = recv_monitor_message(self._monitor)["event"]
-            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self._link_up, self._down_since = True, None
+            if event & HANDSHAKE_FAILED:
+                self._failed = [*self._failed[-REFUSED_AFTER + 1:], zmq.Event(event).name]
+            elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._link_up, self._down_since, self._failed = True, None, []
             elif self._link_up:
                 self._link_up, self._down_since = False, time.monotonic()
 
@@ -241,6 +309,11 @@ class Worker:
         deadline = time.monotonic() + self.flush_timeout
         sent_at: float | None = None
         while self._acked != self.seq:
+            if self.refused:
+                log.warning("worker %d: the chief at %s refused the connection (%s); nothing "
+                            "was delivered.%s", self.id, self._base, ", ".join(self._failed),
+                            self._key_hint())
+                return
             if self.chief_gone:
                 log.warning("worker %d: the chief at %s went away before confirming the "
                             "last items", self.id, self._base)
@@ -269,10 +342,13 @@ class Worker:
         self.close(None if exc is None else "".join(traceback.format_exception(exc_type, exc, tb)))
 
 
-def worker_process(target: Callable[..., Any], connect: str, worker_id: int, args: tuple) -> None:
-    """Entry point of a spawned worker: ``target(worker, *args)`` inside a Worker."""
+def worker_process(target: Callable[..., Any], connect: str, worker_id: int, args: tuple,
+                   curve: tuple[bytes, bytes, bytes] | None = None,
+                   max_item_bytes: int = MAX_ITEM_BYTES) -> None:
+    """Entry point of a spawned worker: ``target(worker, *args)`` inside a Worker (with the
+    keys and the item cap its chief gave it)."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the chief decides when to stop
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    with Worker(connect, worker_id) as worker:
+    with Worker(connect, worker_id, curve=curve, max_item_bytes=max_item_bytes) as worker:
         target(worker, *args)

@@ -24,9 +24,11 @@ The rules:
   text). An ERROR after the WELCOME is reported and recorded; play goes on.
 * **Play.** Once every player sent READY: for each batch of messages read from the state
   socket, act on the **newest** STATE of this run only. Older queued states and ticks never
-  seen (gaps: the publisher drops for slow subscribers) count as ``skipped``; states at or
-  before the last tick acted on are ignored. Every hosted player acts on the same state and
-  their actions go out as one ACTION (one player) or one ACTIONS batch (several).
+  seen (gaps: the publisher drops for slow subscribers) count as ``skipped``, from the
+  first STATE seen on (an agent joining mid-run, or rejoining a resumed run, never had the
+  ticks before it to play); states at or before the last tick acted on are ignored. Every
+  hosted player acts on the same state and their actions go out as one ACTION (one player)
+  or one ACTIONS batch (several).
 * **Private views.** When the WELCOME says ``private`` (the world gives each player its own
   view), a player acts on tick *t* only once both the STATE of *t* and its own OBSERVATION
   of *t* (from its control socket) are in; newer ones replace older ones while waiting. A
@@ -218,7 +220,9 @@ class AgentRules:
         self.join_deadline = now + join_timeout_s
         self.last_heard = now
         self.last_tick = -1
-        self._rejoined = False  #: the next STATE is the first after a rejoin (no gap count)
+        #: the first STATE tick seen since this run's WELCOME (or a rejoin's): ticks before
+        #: it were never this agent's to play (it joined mid-run, or the server resumed)
+        self._first_seen: int | None = None
         self.seq = 0
         self.other_run: str | None = None  #: the last other run heard from, for the error text
         self._unready = set(range(len(names)))  # no WELCOME yet, or READY not sent yet
@@ -231,6 +235,11 @@ class AgentRules:
         self.private = False  #: the world sends each player its own OBSERVATION
         self._pending: State | None = None  # private views: the newest STATE not acted on
         self._own: list[Observation | None] = [None] * len(names)
+
+    @property
+    def never_welcomed(self) -> bool:
+        """Some hosted player never had a WELCOME (from any run): it never got through."""
+        return any(r.player is None for r in self.results)
 
     # ------------------------------------------------------------------ timers
     def due(self, now: float) -> list[Decision]:
@@ -294,10 +303,10 @@ class AgentRules:
     def _silence_text(self) -> str:
         text = (f"the server at {self.endpoints.base} has been silent for more than "
                 f"{self.server_timeout_s:g} s (it sends a heartbeat every second when idle); "
-                "it is gone or unreachable, so this agent stops")
+                "it is gone or unreachable, so this agent stops.")
         if self.other_run is not None:
-            text += (f". A server there now runs {self.other_run!r}, not this agent's run "
-                     f"{self.run!r}: it was restarted; start the agent again to join it")
+            text += (f" A server there now runs {self.other_run!r}, not this agent's run "
+                     f"{self.run!r}: it was restarted; start the agent again to join it.")
         return text
 
     # ------------------------------------------------------------------ control socket
@@ -335,9 +344,8 @@ class AgentRules:
         return self._act_on(state, list(self._own))
 
     def _act_on(self, state: State, observations: list[Observation] | None) -> list[Decision]:
-        gap = state.tick - self.last_tick - 1
-        if self._rejoined:  # a resumed server starts at its own tick: nothing was skipped
-            gap, self._rejoined = 0, False
+        first = state.tick if self._first_seen is None else self._first_seen
+        gap = state.tick - max(self.last_tick, first - 1) - 1  # skipped from its first state on
         if gap > 0:
             for result in self.results:
                 result.skipped += gap
@@ -392,6 +400,8 @@ class AgentRules:
             self.last_heard = now
             if isinstance(msg, State):
                 newest = msg
+                if self._first_seen is None:
+                    self._first_seen = msg.tick
             elif isinstance(msg, End):
                 return self._ended(msg)
         if self.phase is not Phase.PLAYING:
@@ -435,7 +445,7 @@ class AgentRules:
         self._unready, self._ready_retry = set(range(n)), set()
         self.phase, self.rejoining, self.run = Phase.JOINING, True, None
         self.last_tick, self._last_sent, self._action_retry = -1, None, None
-        self._rejoined = True
+        self._first_seen = None
         self._pending, self._own = None, [None] * n
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
         for result in self.results:

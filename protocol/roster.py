@@ -17,6 +17,10 @@ from .barrier import TickResult
 from .digest import player_seed
 from .server_status import PLAYING, PlayerEvent, Status, next_status
 
+#: How many missed ticks per player a late answer may still be counted against (the most
+#: recent ones): bounds the memory a player that never answers can cost.
+MISSES_KEPT = 256
+
 
 def secret_topic() -> bytes:
     """A new readiness topic. It is secret (only WELCOME carries it) and random: a stranger
@@ -56,6 +60,9 @@ class Player:
     rejoins: int = 0
     key: str | None = None  #: the key name (ZAP User-Id) the slot is bound to; None without keys
     last_action: Any = None
+    #: ticks counted as missed and not yet answered late, oldest first (an ordered set of at
+    #: most MISSES_KEPT): a late answer counts only against one of these, and only once
+    _unanswered: dict = field(default_factory=dict)
     _rt_sum: float = 0.0
     _rt_recent: deque = field(default_factory=lambda: deque(maxlen=4096))
 
@@ -65,6 +72,23 @@ class Player:
         self.last_action = action
         self._rt_sum += response_s
         self._rt_recent.append(response_s)
+
+    def record_miss(self, tick: int) -> None:
+        """Count ``tick`` as missed: playing, no action in time."""
+        self.missed += 1
+        self.streak += 1
+        self._unanswered[tick] = None
+        if len(self._unanswered) > MISSES_KEPT:
+            del self._unanswered[next(iter(self._unanswered))]
+
+    def answered_late(self, tick: int) -> bool:
+        """An action for the closed ``tick`` arrived: count it ``late`` if that tick was
+        counted as missed for this player (once per tick); False otherwise (a tick it sat out
+        as not joined or dead, answered in time, or a repeat)."""
+        if self._unanswered.pop(tick, 0) is None:
+            self.late += 1
+            return True
+        return False
 
     def record_absence(self, status: Status) -> None:
         """Count a tick this player was not part of, by the status it had during that tick."""
@@ -123,9 +147,7 @@ class Roster:
 
     def add(self, slot: int, name: str, identity: bytes, ticks_before: int = 0) -> Player:
         """A new player in ``slot``; ``ticks_before`` ticks were played without it (late join)."""
-        name = name or f"player-{slot}"
-        if any(p.name == name for p in self.players.values()):
-            name = f"{name}-{slot}"  # names are for people: keep them unique
+        name = self.unique_name(name or f"player-{slot}", slot)
         player = Player(id=slot, name=name, identity=identity, token=secrets.token_hex(8),
                         topic=secret_topic(), seed=player_seed(self.seed, slot),
                         not_joined=ticks_before, last_action=self.remembered.get(slot))
@@ -134,6 +156,16 @@ class Roster:
         self._by_identity[identity] = player
         self._by_topic[player.topic] = player
         return player
+
+    def unique_name(self, name: str, slot: int) -> str:
+        """``name`` if no other slot's player holds it, else ``name-SLOT`` (then ``name-SLOT-2``
+        …): names are for people, so keep them unique; the first holder keeps it bare."""
+        taken = {p.name for p in self.players.values() if p.id != slot}
+        candidate, n = name, 1
+        while candidate in taken:
+            candidate = f"{name}-{slot}" if n == 1 else f"{name}-{slot}-{n}"
+            n += 1
+        return candidate
 
     def remember(self, last_actions: dict[int, Any]) -> None:
         """Seed each slot's last action (a resumed run: the last action each player answered
@@ -144,9 +176,14 @@ class Roster:
             if slot in self.remembered:
                 player.last_action = self.remembered[slot]
 
-    def rejoin(self, player: Player, identity: bytes) -> None:
+    def rejoin(self, player: Player, identity: bytes, name: str = "") -> None:
         """A new process takes ``player``'s slot back: new control identity, token and
-        readiness topic (the old process's traffic, if any still arrives, no longer counts)."""
+        readiness topic (the old process's traffic, if any still arrives, no longer counts),
+        and the new process's ``name`` (de-duplicated as at a first join; empty: unchanged)."""
+        new_name = self.unique_name(name, player.id) if name else player.name
+        if new_name != player.name:
+            player.name = new_name
+            self.version += 1
         self._by_identity.pop(player.identity, None)
         self._by_topic.pop(player.topic, None)
         player.rejoins += 1
@@ -216,8 +253,7 @@ class Roster:
         missed = []
         for pid in sorted(result.missing):
             p = players[pid]
-            p.missed += 1
-            p.streak += 1
+            p.record_miss(result.tick)
             missed.append(p)
         for pid, status in absent.items():
             players[pid].record_absence(status)

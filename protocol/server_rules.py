@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, Union
 
 from .barrier import Offer, TickBarrier, TickResult
-from .endpoints import Endpoints
+from .endpoints import Endpoints, connectable
 from .errors import ConfigError, ProtocolError
 from .messages import (
     VERSION,
@@ -354,9 +354,11 @@ class ServerRules:
             wanted, name = self._fixed[key], key
         claim = self._claim(wanted, key)
         if isinstance(claim, Player):
-            self.roster.rejoin(claim, identity)
+            was = claim.name
+            self.roster.rejoin(claim, identity, name)
+            renamed = f", was {was!r}" if claim.name != was else ""
             self._change(claim, PlayerEvent.REJOINED, f"rejoining at tick {self.tick} "
-                         f"(rejoin {claim.rejoins})", outs)
+                         f"(rejoin {claim.rejoins}{renamed})", outs)
             outs.append(Send(identity, self._welcome(claim)))
         elif isinstance(claim, int):
             # a late joiner missed the ticks this run (epoch) played so far; none in the lobby
@@ -364,6 +366,10 @@ class ServerRules:
             p = self.roster.add(claim, name, identity, ticks_before=late_by)
             p.key = key
             self._joined_at[p.id] = self._now
+            if self.running and self.barrier.is_open:
+                # the open tick is counted like a rejoined dead slot's: not_joined, unless it
+                # proves readiness and answers it before it closes (see _action)
+                self._absent[p.id] = p.status
             outs.append(StatusChange(p.id, p.name, None, p.status, self.tick,
                                      "joined late" if self.running else "joined"))
             outs.append(Send(identity, self._welcome(p)))
@@ -562,8 +568,8 @@ class ServerRules:
         if tick == self._asked_again and offer in (Offer.DUPLICATE, Offer.STALE):
             return outs  # a resend we asked for (Republish), maybe after the tick closed
         if offer is Offer.STALE:
-            p.late += 1
-            self._late[p.id] = self._late.get(p.id, 0) + 1
+            if p.answered_late(tick):  # late only for a tick counted as missed for it
+                self._late[p.id] = self._late.get(p.id, 0) + 1
             self._change(p, PlayerEvent.ANSWERED, "answering again (late); the barrier waits "
                          "for it again", outs)
         self._reject(_OFFER_REJECTION[offer], f"action from player {p.id} for tick {tick} "
@@ -711,7 +717,8 @@ class ServerRules:
         """Who is missing and what to do about it (for the lobby-timeout error)."""
         cfg, eps = self.settings, self._endpoints
         base = eps.base if eps else "the server's address"
-        state, actions = (eps.state, eps.actions) if eps else ("its state", "its actions endpoint")
+        state, actions = ((connectable(eps.state), connectable(eps.actions)) if eps
+                          else ("its state", "its actions endpoint"))
         lines = [f"only {len(self.roster.ready())} of {cfg.min_players or cfg.players} needed "
                  f"player(s) were ready after {cfg.lobby_timeout_s:.0f} s (address {base})."]
         for p in self.roster.players.values():
@@ -723,8 +730,20 @@ class ServerRules:
         never = cfg.players - len(self.roster.players)
         if never:
             lines.append(f"  {never} slot(s) were never joined: start more agents, connect them "
-                         f"to {base}, or lower --players / set --min-players.")
+                         f"to {self._connect_to()}, or lower --players / set --min-players.")
         return "\n".join(lines)
+
+    def _connect_to(self) -> str:
+        """The address agents connect to: a wildcard bind (``0.0.0.0``, ``*``) is no address
+        to connect to, so name the local one and say what agents elsewhere use."""
+        if self._endpoints is None:
+            return "the server's address"
+        base = self._endpoints.base
+        local = connectable(base)
+        if local == base:
+            return base
+        return (f"{local} (agents on other hosts: tcp://THIS-HOST'S-ADDRESS:"
+                f"{local.rpartition(':')[2]})")
 
     def start(self) -> list[Output]:
         """The run begins: ready players become active; the others stay out of it."""

@@ -35,6 +35,11 @@ LINGER_MS = 1000
 #: ``send()`` raises, ``stopping`` turns true, ``close()`` stops waiting for a confirmation.
 #: (A killed chief's link drops at once; a frozen one's after the heartbeat timeout.)
 CHIEF_GONE_S = 2.0
+#: The chief's default cap on each frame a worker sends (an item's header, or one of its
+#: numpy arrays; ``Chief(max_item_bytes=...)``): room for a rollout of 2 000 84×84×4 uint8
+#: observations or 16 M float32 values; a bigger frame from a peer cuts its connection, a bigger
+#: item is refused by ``Worker.send`` before it is sent.
+MAX_ITEM_BYTES = 64 * 1024 * 1024
 #: How long a stopping pool or chief gives its processes to exit before terminating them.
 STOP_GRACE_S = 2.0
 #: A topic every subscriber takes: calls, END and STOP travel on it.
@@ -67,10 +72,16 @@ class HostReady:
     players: list
 
 
+#: ``HostResults.call`` of a host that could not decode a call on its topic (it cannot know
+#: which call it was): its players' answers to the pending call are that error.
+UNREADABLE_CALL = -1
+
+
 @dataclass(frozen=True)
 class HostResults:
     """host → pool: answers to ``call``, a list of ``[player, ok, value]``: the action if
-    ``ok``, else the player's traceback text. A host may answer one call in several parts."""
+    ``ok``, else the player's traceback text. A host may answer one call in several parts;
+    ``call`` is :data:`UNREADABLE_CALL` when it could not decode the call at all."""
     KIND: ClassVar[str] = "pool.results"
     pool: str
     host: int

@@ -17,11 +17,18 @@ a repeat as a duplicate (dropped). A worker whose process exits or whose connect
 is reported (``stats()``, a log warning). ``stop()`` publishes END, keeps receiving until
 every live worker's FIN (its last seq) is in, and returns what arrived after the consumer
 stopped reading.
+
+On the network: ``Chief("tcp://0.0.0.0:5600", key="keys/chief.key_secret", allow="allow")``
+lets in only workers whose public key is in ``allow`` (CURVE, as ``tickwire server --key
+--allow``); workers it spawns itself get a key of their own, made for this chief. Without
+keys a non-loopback address is refused unless ``insecure=True``. Each frame a peer sends is
+capped (``max_item_bytes``); refused input is counted in :attr:`Chief.rejections`.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -29,11 +36,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import zmq
 from tickwire.agents.process import reap
 from tickwire.agents.worker import parse_worker_topic, worker_process, worker_topic
-from tickwire.protocol import TickwireError
+from tickwire.protocol import ConfigError, TickwireError
 from tickwire.protocol.work import (
     ALL_TOPIC,
+    MAX_ITEM_BYTES,
     WorkAck,
     WorkEnd,
     WorkFin,
@@ -43,7 +52,10 @@ from tickwire.protocol.work import (
     WorkParams,
 )
 
+from tickwire.keys import allowed_keys, load_secret
+
 from .hub import Hub
+from .security import ServerKeys
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +183,35 @@ def _snapshot(obj: Any) -> Any:
     return obj
 
 
+def chief_keys(key: str | os.PathLike | None,
+               allow: str | os.PathLike | None) -> ServerKeys | None:
+    """The chief's keys from ``key=`` and ``allow=`` (both or neither), or None."""
+    if key is None and allow is None:
+        return None
+    if key is None or allow is None:
+        raise ConfigError("Chief: key= and allow= go together: the chief's own secret key file "
+                          "and a directory of the workers' public *.key files (tickwire keys "
+                          "new)", "key" if key is None else "allow")
+    public, secret = load_secret(key, "key=")
+    return ServerKeys(public, secret, allowed_keys(allow, "allow="))
+
+
 class Chief:
     """The chief's end: a :class:`~tickwire.server.hub.Hub` (XPUB for END, acknowledgements
     and liveness; PULL for the workers' items), the ledger, and the worker processes."""
 
-    def __init__(self, address: str | None = None) -> None:
-        self._hub = Hub(address, "chief", heartbeat=True)
+    def __init__(self, address: str | None = None, *, key: str | os.PathLike | None = None,
+                 allow: str | os.PathLike | None = None, insecure: bool = False,
+                 max_item_bytes: int = MAX_ITEM_BYTES) -> None:
+        """Bind at ``address`` (default: ipc in a private temp dir). ``key``: the chief's
+        secret key file and ``allow``: a directory of the workers' public ``*.key`` files
+        (``tickwire keys new``); ``insecure``: bind a non-loopback address without them;
+        ``max_item_bytes``: the cap on each frame of an item (header or one array)."""
+        self._keys = chief_keys(key, allow)
+        self.max_item_bytes = max_item_bytes
+        self._hub = Hub(address, "chief", heartbeat=True, keys=self._keys, insecure=insecure,
+                        max_in_frame=max_item_bytes)
+        self._spawn_curve: tuple[bytes, bytes, bytes] | None = None
         self.endpoints = self._hub.endpoints
         self._ledger = Ledger()
         self.workers = self._ledger.workers
@@ -204,8 +239,15 @@ class Chief:
 
     @property
     def rejected(self) -> int:
-        """Messages on the data socket that were not valid worker messages (dropped)."""
+        """Refused input in all: messages that were not valid worker messages (dropped) and,
+        with keys, failed handshakes."""
         return self._hub.rejected
+
+    @property
+    def rejections(self) -> dict[str, int]:
+        """Refused input by reason: ``auth_failed`` (a peer without an allowed key), a
+        decode error's reason (``malformed``, ...), ``unexpected_kind``."""
+        return dict(self._hub.rejections)
 
     @property
     def address(self) -> str:
@@ -221,10 +263,22 @@ class Chief:
         for wid in ids:
             self._ledger.worker(wid)
             p = ctx.Process(target=worker_process, name=f"tickwire-worker-{wid}",
-                            args=(target, self.address, wid, args))
+                            args=(target, self.address, wid, args, self._curve_for_spawned(),
+                                  self.max_item_bytes))
             p.start()
             self._procs[wid] = p
         return ids
+
+    def _curve_for_spawned(self) -> tuple[bytes, bytes, bytes] | None:
+        """With keys: one key pair for the workers this chief starts itself, allowed here
+        and handed to them through the spawn pipe (never written to a file)."""
+        if self._keys is None:
+            return None
+        if self._spawn_curve is None:
+            public, secret = zmq.curve_keypair()
+            self._hub.allow(public, "spawned")
+            self._spawn_curve = (public, secret, self._keys.public)
+        return self._spawn_curve
 
     # ------------------------------------------------------------ receiving
     def recv(self, timeout: float | None = None) -> Item | None:
@@ -264,9 +318,9 @@ class Chief:
         keep their turn while workers flood)."""
         for msg in self._hub.messages(budget):
             if not isinstance(msg, (WorkHello, WorkItem, WorkFin)):
-                self._hub.rejected += 1
-                log.warning("rejected a %s message on the chief's data socket: workers send "
-                            "work.hello, work.item and work.fin", msg.KIND)
+                self._hub.reject("unexpected_kind", f"rejected a {msg.KIND} message on the "
+                                 "chief's data socket: workers send work.hello, work.item and "
+                                 "work.fin")
                 continue
             item = self._ledger.on_message(msg, time.monotonic())
             if item is not None:

@@ -41,7 +41,7 @@ class ServerConfig:
     ready_timeout_s: float = 10.0
     #: cut the connection filling the memory when RSS exceeds its start-up level by this
     #: many MB (--memory-budget-mb; 0: off)
-    memory_budget_mb: float = 96.0
+    memory_budget_mb: float = 64.0
 
     def __post_init__(self) -> None:
         if self.bind is None:

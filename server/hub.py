@@ -6,27 +6,66 @@ subscriber's (un)subscription: a peer's own topic appearing is the proof its lin
 and disappearing is the sign it left. The PULL carries the peers' messages in; they are
 decoded and validated as :mod:`tickwire.protocol.work` messages here, so the roles above
 see typed messages or a counted rejection, never raw frames.
+
+Safe by default, like the server: a non-loopback tcp address needs keys
+(:class:`~tickwire.server.security.ServerKeys`: both sockets become CURVE servers behind the
+allow-list authenticator, started before they bind; failed handshakes are counted as
+``auth_failed``) unless the caller says ``insecure``. Each inbound frame is capped
+(MAXMSGSIZE: a bigger one cuts its sender's connection): ``max_in_frame`` on the PULL, and a
+subscription (the XPUB's only inbound) at the server's ``max_subscription``.
 """
 from __future__ import annotations
 
 import logging
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import zmq
-from tickwire.protocol import Endpoints, ProtocolError, derive
+from tickwire.protocol import ConfigError, Endpoints, ProtocolError, derive
 from tickwire.protocol.limits import DEFAULT_LIMITS, Limits
 from tickwire.protocol.work import (
     HEARTBEAT_IVL_MS,
     HEARTBEAT_TIMEOUT_MS,
+    MAX_ITEM_BYTES,
     WorkMessage,
     decode_work,
     encode_work,
 )
 
+from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure, is_public, secure
+from .transport import MONITOR_BATCH, SocketOptions, bind_endpoints
+
 log = logging.getLogger(__name__)
+
+#: A subscription is a topic of a few dozen bytes: the XPUB's per-frame cap (the server's).
+MAX_SUBSCRIPTION = SocketOptions.max_subscription
+AUTH_FAILED = "auth_failed"
+#: What to do when a peer fails the handshake (logged with each counted failure).
+AUTH_HINT = ("a peer failed the CURVE handshake ({}): an unlisted key, a plaintext client or a "
+             "wrong server key; a worker needs key= its own NAME.key_secret, whose NAME.key is "
+             "in the chief's allow= directory, and server_key= the chief's public key")
+
+
+def refuse_public(address: str, role: str) -> ConfigError:
+    """The error for binding ``address`` (reachable from the network) without keys."""
+    return ConfigError(
+        f"{role} refuses to bind {address} without keys: anyone who can reach it could send "
+        "items and read what is published. Either make keys with `tickwire keys new chief "
+        "--dir keys` and `tickwire keys new NAME --dir keys` (one per worker machine), copy "
+        f"the workers' public NAME.key files into a directory 'allow', and pass {role}(address, "
+        "key='keys/chief.key_secret', allow='allow') and Worker(address, id, "
+        "key='keys/NAME.key_secret', server_key='keys/chief.key'); or bind "
+        "tcp://127.0.0.1:PORT, or give no address (a private ipc directory); or pass "
+        "insecure=True on a network you trust.", "address")
+
+
+def item_limits(max_frame: int, base: Limits = DEFAULT_LIMITS) -> Limits:
+    """``base`` with no array or header bigger than the socket's frame cap."""
+    return replace(base, max_array_bytes=min(base.max_array_bytes, max_frame),
+                   max_header_bytes=min(base.max_header_bytes, max_frame))
 
 
 @dataclass(frozen=True)
@@ -42,19 +81,33 @@ class Hub:
     ``unlimited_out``: never drop an outgoing message for a slow peer (the pool needs every
     host to get every call; the chief prefers to drop and repeat). ``heartbeat``: ZMTP
     pings on the XPUB, so a frozen or vanished peer unsubscribes within the timeout.
+    ``keys``: CURVE and the allow-list; without them a non-loopback tcp ``address`` is
+    refused (:class:`ConfigError` naming the fix, ``role`` the class to pass keys to) unless
+    ``insecure``. ``max_in_frame``: the PULL's per-frame cap; ``limits`` (default: the
+    default limits within that cap) bound the decoding.
     """
 
     def __init__(self, address: str | None, prefix: str, *, unlimited_out: bool = False,
-                 heartbeat: bool = False, limits: Limits = DEFAULT_LIMITS) -> None:
+                 heartbeat: bool = False, limits: Limits | None = None,
+                 keys: ServerKeys | None = None, insecure: bool = False,
+                 max_in_frame: int = MAX_ITEM_BYTES, role: str = "Chief") -> None:
+        if keys is None and address and is_public(address) and not insecure:
+            raise refuse_public(address, role)
         self._tmp = None if address else tempfile.mkdtemp(prefix=f"tw{prefix}-")
         self.endpoints: Endpoints = derive(address or f"ipc://{self._tmp}/{prefix}")
-        self.limits = limits
-        self.rejected = 0
+        self.limits = limits or item_limits(max_in_frame)
+        self.keyed = keys is not None
+        #: dropped input by reason: a decode error's reason, ``auth_failed``, ...
+        self.rejections: Counter[str] = Counter()
+        self._auth: AllowList | None = None
+        self._monitors: list[zmq.Socket] = []
         self._ctx = zmq.Context()
         self._pub = self._ctx.socket(zmq.XPUB)
         self._pull = self._ctx.socket(zmq.PULL)
         for s in (self._pub, self._pull):
             s.linger = 0  # the peers go away with us: nothing to flush at close
+        self._pub.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION)
+        self._pull.setsockopt(zmq.MAXMSGSIZE, max_in_frame)
         if unlimited_out:
             self._pub.sndhwm = 0
         if heartbeat:
@@ -62,14 +115,43 @@ class Hub:
             self._pub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         self._pub.setsockopt(zmq.XPUB_VERBOSE, 1)  # report every subscription, not only new topics
         try:
-            self._pub.bind(self.endpoints.state)
-            self._pull.bind(self.endpoints.actions)
-        except zmq.ZMQError:
+            if keys is not None:
+                self._secure(keys)
+            self.endpoints = bind_endpoints((self._pub, self._pull), self.endpoints.base)
+        except BaseException:
             self.close()
             raise
         self._poller = zmq.Poller()
-        self._poller.register(self._pull, zmq.POLLIN)
-        self._poller.register(self._pub, zmq.POLLIN)
+        for s in (self._pull, self._pub, *self._monitors):
+            self._poller.register(s, zmq.POLLIN)
+
+    def _secure(self, keys: ServerKeys) -> None:
+        """The allow-list and CURVE on both sockets (before they bind), and a monitor of
+        failed handshakes on each."""
+        self._auth = secure(self._ctx, keys, (self._pub, self._pull))
+        for s in (self._pub, self._pull):
+            m = s.get_monitor_socket(HANDSHAKE_FAILED)
+            m.linger = 0
+            self._monitors.append(m)
+
+    def allow(self, public: bytes, name: str) -> None:
+        """Let one more CURVE key (z85) in, e.g. the chief's own spawned workers' key."""
+        if self._auth is None:
+            raise ConfigError("allow() needs a hub with keys")
+        self._auth.allowed[public] = name
+
+    @property
+    def rejected(self) -> int:
+        """How many inbound messages and handshakes were refused, in all."""
+        return sum(self.rejections.values())
+
+    def reject(self, reason: str, text: str) -> None:
+        """Count one refused input; log it (the 1st, 10th, 100th, ... of each reason, so a
+        flood of junk cannot flood the log)."""
+        self.rejections[reason] += 1
+        n = self.rejections[reason]
+        if n == 10 ** (len(str(n)) - 1):
+            log.warning("%s (%s #%d on %s)", text, reason, n, self.endpoints.base)
 
     @property
     def address(self) -> str:
@@ -89,11 +171,23 @@ class Hub:
     def poll(self, timeout_ms: float) -> tuple[bool, bool]:
         """Wait up to ``timeout_ms``; (a message is waiting, a subscription event is waiting)."""
         events = dict(self._poller.poll(max(0, int(timeout_ms))))
+        for m in self._monitors:
+            if m in events:
+                self._read_failures(m)
         return self._pull in events, self._pub in events
+
+    def _read_failures(self, m: zmq.Socket) -> None:
+        """Count up to MONITOR_BATCH failed handshakes reported by monitor ``m``."""
+        for _ in range(MONITOR_BATCH):
+            if not m.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                return
+            raw = m.recv_multipart(zmq.NOBLOCK)
+            if int.from_bytes(raw[0][:2], "little") & HANDSHAKE_FAILED:
+                self.reject(AUTH_FAILED, AUTH_HINT.format(describe_failure(raw)))
 
     def messages(self, budget: int | None = None) -> Iterator[WorkMessage]:
         """Yield the queued incoming messages (at most ``budget``) without waiting; a
-        malformed one is counted in :attr:`rejected`, logged and skipped."""
+        malformed one is counted in :attr:`rejections` (by reason), logged and skipped."""
         while budget is None or budget > 0:
             if budget is not None:
                 budget -= 1
@@ -104,8 +198,7 @@ class Hub:
             try:
                 yield decode_work(frames, self.limits)
             except ProtocolError as e:
-                self.rejected += 1
-                log.warning("rejected a message on %s: %s", self.endpoints.actions, e)
+                self.reject(e.reason, f"rejected a message on {self.endpoints.actions}: {e}")
 
     def subscriptions(self) -> list[Subscription]:
         """Every queued (un)subscription event, without waiting."""
@@ -117,7 +210,12 @@ class Hub:
         return out
 
     def close(self) -> None:
-        """Close both sockets at once and remove the temporary directory."""
+        """Close both sockets at once, stop the authenticator, remove the temporary directory."""
+        for s in (self._pub, self._pull) if self._monitors else ():
+            s.disable_monitor()
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
         self._ctx.destroy(linger=0)
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)

@@ -47,7 +47,7 @@ from .events import EventLog
 from .memory_guard import MemoryGuard
 from .record import Recorder, RecordError, run_header, world_spec_of
 from .replay import Restored, restore_run
-from .security import ServerKeys, load_server_keys
+from .security import ServerKeys, is_public, load_server_keys
 from .summary import peak_rss_mb
 from .transport import ACTIONS, AUTH, CONTROL, MONITOR, ServerSockets, SocketOptions
 from .world import World
@@ -64,8 +64,6 @@ MAX_MESSAGES_PER_TURN = 128
 #: after one, the loop reads the clock and ends the batch once ``MAX_TURN_WORK_S`` is spent.
 BIG_MESSAGE_BYTES = 4096
 MAX_TURN_WORK_S = 0.005
-#: Addresses that may be bound without keys (and without --insecure).
-LOOPBACK = ("127.", "localhost", "[::1]", "::1")
 #: The longest single wait, so ``stop()`` (a signal) is noticed promptly.
 MAX_WAIT_S = 0.1
 
@@ -136,8 +134,7 @@ class WorldServer:
         the user said --insecure (DESIGN.md §7)."""
         if config.key_path is not None and config.allow_dir is not None:
             return load_server_keys(config.key_path, config.allow_dir)
-        host = config.bind.partition("://")[2].rpartition(":")[0]
-        if config.bind.startswith("tcp://") and not host.startswith(LOOPBACK) and not config.insecure:
+        if is_public(config.bind) and not config.insecure:
             from tickwire.keys import MAKE_KEYS_HINT
             raise ConfigError(
                 f"refusing to bind {config.bind} without keys: anyone who can reach it could "

@@ -74,6 +74,9 @@ SAMPLED_WATCH_SHARE = 1 / 4
 #: at once (a peer that libzmq drains as fast as it sends leaves few unread bytes per sample:
 #: at 10 ms a check, 1 MiB of samples took ~100 MB more on a loaded machine).
 CLIMBING_SHARE = 1 / 256
+#: TCP: while memory is calm the counters are read every this many checks (~0.1 s), so a
+#: jump past the limit between two checks is measured from before it began.
+CALM_EVERY = 10
 #: ``struct tcp_info``: ``tcpi_bytes_received`` is a u64 at this offset (Linux ≥ 4.1).
 TCPI_BYTES_RECEIVED = 128
 
@@ -81,8 +84,9 @@ TCPI_BYTES_RECEIVED = 128
 class MemoryBudget:
     """Decides which connection to cut, from the resident memory and per-connection counters.
 
-    Memory below ``baseline + budget/2`` (``watch_share``) is calm. When it first passes that level the
-    counters are read and kept; when it passes ``baseline + budget`` the connection whose
+    Memory below ``baseline + budget/2`` (``watch_share``) is calm. When it first passes that
+    level the counters are read and kept (with ``calm_every``: the last calm look's counters,
+    from before the climb began); when it passes ``baseline + budget`` the connection whose
     counter grew most since then is cut, if it brought a fair share of the growth. If memory
     is over the limit but no connection brought it (the server's own growth, or freed memory
     the allocator kept), the baseline moves up to the current memory instead: the guard
@@ -92,9 +96,15 @@ class MemoryBudget:
 
     def __init__(self, budget: int, baseline: int, min_suspect: int = MIN_SUSPECT_BYTES,
                  share: float = SUSPECT_SHARE, patient: bool = False,
-                 watch_share: float = 1 / 2) -> None:
+                 watch_share: float = 1 / 2, calm_every: int = 0) -> None:
         self.budget = budget
         self.watch_share = watch_share  #: counters are kept from baseline + this × budget
+        #: while calm, also read the counters every this many checks (0: never), so that
+        #: memory that jumps past the limit between two checks (a starved guard thread) is
+        #: still traced to the connection that brought it
+        self.calm_every = calm_every
+        self._calm: tuple[int, Mapping[Hashable, int]] | None = None
+        self._calm_checks = 0
         self.floor = self.baseline = baseline
         self.min_suspect = min_suspect  #: a connection must have received this much ...
         self.share = share              #: ... and this share of the memory's growth
@@ -126,10 +136,15 @@ class MemoryBudget:
         if rss < self.watch_level:
             self._before = None
             self.baseline = max(self.floor, min(self.baseline, rss))
+            self._calm_look(rss, counters)
             return []
         now = counters()
-        if self._before is None or rss < self.limit:
-            self._before = self._before or (rss, now)
+        if self._before is None:  # memory began to climb: since the last calm look, or now
+            calm, self._calm = self._calm, None
+            self._before = calm or (rss, now)
+            if calm is None:
+                return []
+        if rss < self.limit:
             return []
         suspect = self._suspect(rss, now)
         if suspect is None and self.patient and rss - last >= self.budget * GROWING_NOW_SHARE:
@@ -140,6 +155,15 @@ class MemoryBudget:
             self.rebaselined += 1
             return []
         return [suspect]
+
+    def _calm_look(self, rss: int, counters: Callable[[], Mapping[Hashable, int]]) -> None:
+        """Every ``calm_every`` calm checks (and the first), keep the counters."""
+        if not self.calm_every:
+            return
+        self._calm_checks += 1
+        if self._calm is None or self._calm_checks >= self.calm_every:
+            self._calm_checks = 0
+            self._calm = (rss, counters())
 
     def _suspect(self, rss: int, now: Mapping[Hashable, int]) -> tuple[Hashable, int] | None:
         """The connection that brought the growth since the counters were kept, or None."""
@@ -208,7 +232,7 @@ class MemoryGuard:
             return False
         self.rules = (MemoryBudget(self.budget, self.rss(), min_suspect=IPC_MIN_SUSPECT_BYTES,
                                    share=0, patient=True, watch_share=SAMPLED_WATCH_SHARE)
-                      if self._sampled else MemoryBudget(self.budget, self.rss()))
+                      if self._sampled else MemoryBudget(self.budget, self.rss(), calm_every=CALM_EVERY))
         self._thread = threading.Thread(target=self._run, name="tickwire-memory-guard",
                                         daemon=True)
         self._thread.start()

@@ -11,6 +11,11 @@ Hosts are started as ``python -m tickwire.agents.pool_host`` (not by re-running 
 caller's ``__main__``), so players whose class lives in a notebook, in ``python -`` or in
 a script without a main guard work: those are sent by value with cloudpickle.
 Messages: :mod:`tickwire.protocol.work`; sockets: :mod:`tickwire.server.hub`.
+
+The default address is ipc in a private 0700 directory. Given a non-loopback tcp
+``address``, the pool secures itself: it makes a CURVE key pair for itself and one per host,
+hands each host its keys on its stdin and allows exactly those keys (``insecure=True``
+binds without keys instead).
 """
 from __future__ import annotations
 
@@ -27,12 +32,14 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+import zmq
 from tickwire.agents.pool_host import Bootstrap, to_wire
 from tickwire.agents.process import cores_are_free, stop_popens, usable_cores
 from tickwire.protocol import ConfigError, TickwireError
 from tickwire.protocol.work import (
     ALL_TOPIC,
     STOP_GRACE_S,
+    UNREADABLE_CALL,
     HostFailed,
     HostReady,
     HostResults,
@@ -41,6 +48,7 @@ from tickwire.protocol.work import (
 )
 
 from .hub import Hub
+from .security import ServerKeys, is_public
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +162,15 @@ def split(n: int, parts: int) -> list[list[int]]:
     return out
 
 
+def host_keys(hosts: int) -> tuple[ServerKeys, list[tuple[bytes, bytes, bytes]]]:
+    """Fresh CURVE keys for a pool on the network: its own, allowing exactly one new pair per
+    host; and each host's (public, secret, pool's public), sent on its stdin."""
+    public, secret = zmq.curve_keypair()
+    pairs = [zmq.curve_keypair() for _ in range(hosts)]
+    allowed = {pub: f"host{h}" for h, (pub, _) in enumerate(pairs)}
+    return ServerKeys(public, secret, allowed), [(pub, sec, public) for pub, sec in pairs]
+
+
 # ----------------------------------------------------------------------------- host processes
 class _HostProcess:
     """One host's process: its stdin gets the bootstrap, its stderr is forwarded to ours
@@ -216,11 +233,14 @@ class PlayerPool:
     ``pool.pinned`` says what was chosen. Players are sent once (by
     value if their class lives in ``__main__``: needs ``pip install 'tickwire[pool]'``).
     The hosts die with the thread that created the pool (Linux PR_SET_PDEATHSIG).
+    ``address``: bind there instead of a private ipc directory; a non-loopback tcp address
+    gets fresh CURVE keys for the pool and its hosts, unless ``insecure=True``.
     """
 
     def __init__(self, players: Sequence[Any], *, processes: int | None = None,
                  method: str = "get_action", address: str | None = None,
-                 start_timeout: float = 60.0, pin: bool | None = None) -> None:
+                 start_timeout: float = 60.0, pin: bool | None = None,
+                 insecure: bool = False) -> None:
         self._closed = True  # until started: close() has nothing to do
         if not players:
             raise ConfigError("PlayerPool needs at least one player")
@@ -241,11 +261,15 @@ class PlayerPool:
         self.pinned = bool(pin) if pin is not None else (
             self.processes <= len(cores) and cores_are_free(cores))
         self.last_missing: list[int] = []
+        self._warned_missing = False  #: a missed answer was logged as a warning once
         self._call = 0
         self._pending: int | None = None
         self._dead: dict[int, int | None] = {}  # host → exit code
         self._id = secrets.token_hex(8)
-        self._hub = Hub(address, "pool", unlimited_out=True)
+        self._curves = host_keys(self.processes) if (
+            address and is_public(address) and not insecure) else None
+        self._hub = Hub(address, "pool", unlimited_out=True, insecure=insecure,
+                        keys=self._curves and self._curves[0], role="PlayerPool")
         self._hosts: list[_HostProcess] = []
         self._finalizer = weakref.finalize(self, _stop_hosts, self._hosts, self._hub, self._id)
         self._closed = False
@@ -265,7 +289,8 @@ class PlayerPool:
             topic = f"pool.{self._id}.{h}.".encode()  # unguessable: proves this host's link
             boot = Bootstrap(self._id, h, self._hub.endpoints.state, self._hub.endpoints.actions,
                              topic, self.method, [(i, blobs[i]) for i in group], list(path),
-                             cores[h % len(cores)] if self.pinned else None)
+                             cores[h % len(cores)] if self.pinned else None,
+                             self._curves[1][h] if self._curves else None)
             self._hosts.append(_HostProcess(h, group, topic, to_wire(boot)))
 
     def _wait_ready(self, timeout: float) -> None:
@@ -352,9 +377,13 @@ class PlayerPool:
                 self._hub.subscriptions()
                 self._check_alive(call, results, pending, errors)
         self.last_missing = sorted(pending)
-        if pending:
-            log.warning("players %s did not answer call %d within %.3f s; they get %r",
-                        self.last_missing, call, timeout, default)
+        if pending:  # the first time a warning; then quieter (timeouts may be on purpose)
+            log.log(logging.INFO if self._warned_missing else logging.WARNING,
+                    "players %s did not answer call %d within %.3f s; they get %r%s",
+                    self.last_missing, call, timeout, default,
+                    "" if self._warned_missing else " (later misses are logged at INFO; "
+                    "pool.last_missing lists them after each call)")
+            self._warned_missing = True
         if errors:
             first = min(errors)
             raise PlayerError(first, errors[first], errors, results)
@@ -362,7 +391,8 @@ class PlayerPool:
 
     def _take(self, call: int, results: list, pending: set, errors: dict) -> None:
         for msg in self._hub.messages():
-            if not (isinstance(msg, HostResults) and msg.pool == self._id and msg.call == call):
+            if not (isinstance(msg, HostResults) and msg.pool == self._id
+                    and msg.call in (call, UNREADABLE_CALL)):
                 continue  # a late answer to an earlier call
             for entry in msg.results:
                 try:

@@ -6,11 +6,15 @@ key is one of the ``--allow`` directory's ``*.key`` files; its ZAP User-Id is th
 name, which the server reads from each received message to bind player slots to keys.
 Handshakes that fail (unknown key, plaintext client, wrong server key) are reported by a
 socket monitor, so the loop can count them under ``rejected["auth_failed"]``.
+
+The same pieces secure the hub of the Chief and of PlayerPool (:mod:`tickwire.server.hub`),
+and :func:`is_public` is the one rule for "this bind needs keys" (server, Chief, PlayerPool).
 """
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import zmq
@@ -25,6 +29,16 @@ log = logging.getLogger(__name__)
 #: The monitor events that mean "a peer failed the handshake" (nothing of it was delivered).
 HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+#: Hosts that may be bound without keys: only this machine can reach them.
+LOOPBACK = ("127.", "localhost", "[::1]", "::1")
+
+
+def is_public(address: str) -> bool:
+    """True for a tcp address other than loopback (``tcp://0.0.0.0:5555``, an interface, a
+    host name): others on the network can reach it, so binding it needs keys or an explicit
+    "insecure". ipc, inproc and 127.x / ::1 / localhost stay on this machine."""
+    host = address.partition("://")[2].rpartition(":")[0]
+    return address.startswith("tcp://") and not host.startswith(LOOPBACK)
 
 
 class ServerKeys(NamedTuple):
@@ -66,6 +80,16 @@ def make_curve_server(sock: zmq.Socket, keys: ServerKeys) -> None:
     sock.curve_server = True
     sock.curve_publickey = keys.public
     sock.curve_secretkey = keys.secret
+
+
+def secure(ctx: zmq.Context, keys: ServerKeys, sockets: Sequence[zmq.Socket]) -> AllowList:
+    """Start the allow-list authenticator, then make every socket a CURVE server; call before
+    any of them binds (a CURVE server without a running ZAP handler lets every key in)."""
+    auth = AllowList(ctx, keys.allowed)
+    auth.start()
+    for s in sockets:
+        make_curve_server(s, keys)
+    return auth
 
 
 def describe_failure(raw: list[bytes]) -> str:

@@ -24,6 +24,7 @@ failure, and delivered nothing, so it is not reported as a lost actions connecti
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ from tickwire.protocol import TransportError
 from tickwire.protocol.endpoints import Endpoints, derive, with_port
 from tickwire.protocol.limits import MAX_ACTION_FRAME
 
-from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure, make_curve_server
+from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure, secure
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,44 @@ class SocketOptions:
     sndhwm: int = 10_000
 
 
+def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
+    """Bind ``socks`` in order to ``base``'s derived state, actions (and control) endpoints;
+    ``tcp://HOST:0`` takes the first run of consecutive free ports (also used by the hub)."""
+    if not base.startswith("tcp://") or not base.endswith(":0"):
+        eps = derive(base)
+        for sock, addr in zip(socks, (eps.state, eps.actions, eps.control)):
+            try:
+                sock.bind(addr)
+            except zmq.ZMQError as e:
+                raise TransportError(f"cannot bind {addr}: {e}; is another server using "
+                                     "it? choose another address (--bind)") from e
+        return eps
+    host_url = base.rpartition(":")[0]
+    for _ in range(50):
+        port = socks[0].bind_to_random_port(host_url)
+        url = socks[0].getsockopt_string(zmq.LAST_ENDPOINT)
+        if port + len(socks) <= 65536:  # room for the next ones
+            eps = derive(with_port(base, port))
+            if _bind_all(socks[1:], (eps.actions, eps.control)):
+                return eps
+        socks[0].unbind(url)
+    raise TransportError(f"found no {len(socks)} consecutive free ports for {base}")
+
+
+def _bind_all(socks: Sequence[zmq.Socket], addrs: Sequence[str]) -> bool:
+    """Bind each socket to its address; on a failure undo the binds done, False."""
+    done: list[tuple[zmq.Socket, str]] = []
+    for sock, addr in zip(socks, addrs):
+        try:
+            sock.bind(addr)
+        except zmq.ZMQError:
+            for d, a in done:
+                d.unbind(a)
+            return False
+        done.append((sock, addr))
+    return True
+
+
 class ServerSockets:
     """Binds the three endpoints and moves frames; knows nothing about messages."""
 
@@ -72,6 +111,8 @@ class ServerSockets:
         self._failures: list[str] = []  #: failed handshakes read, not yet reported
         self._disconnects = 0           #: lost actions connections read, not yet reported
         self._owed = 0  #: failed actions handshakes whose disconnect is still to come
+        #: ipc socket files this server bound, with the (device, inode) each had after bind
+        self._ipc_files: list[tuple[str, tuple[int, int]]] = []
         self.state = self._socket(zmq.XPUB)
         self.actions = self._socket(zmq.PULL)
         self.control = self._socket(zmq.ROUTER)
@@ -87,9 +128,11 @@ class ServerSockets:
         self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
         try:
             if keys is not None:
-                self._secure(keys)
+                self._auth = secure(self.ctx, keys, (self.state, self.actions, self.control))
             self._monitor()
-            self.endpoints = self._bind(base)
+            self.endpoints = bind_endpoints((self.state, self.actions, self.control), base)
+            for addr in (self.endpoints.state, self.endpoints.actions, self.endpoints.control):
+                self._note_ipc_file(addr)
         except BaseException:
             self.close()
             raise
@@ -97,13 +140,6 @@ class ServerSockets:
         self._names = {self.state: STATE, self.actions: ACTIONS, self.control: CONTROL}
         for s in (*self._names, *self._monitors.values()):
             self._poller.register(s, zmq.POLLIN)
-
-    def _secure(self, keys: ServerKeys) -> None:
-        """Start the authenticator, then make every socket a CURVE server."""
-        self._auth = AllowList(self.ctx, keys.allowed)
-        self._auth.start()
-        for s in (self.state, self.actions, self.control):
-            make_curve_server(s, keys)
 
     def _monitor(self) -> None:
         """One monitor per socket, with the union of the events wanted of it."""
@@ -118,39 +154,6 @@ class ServerSockets:
         s = self.ctx.socket(kind)
         s.setsockopt(zmq.LINGER, self.opts.linger_ms)
         return s
-
-    def _bind(self, base: str) -> Endpoints:
-        eps = derive(base)
-        if not base.startswith("tcp://") or not base.endswith(":0"):
-            for sock, addr in zip((self.state, self.actions, self.control),
-                                  (eps.state, eps.actions, eps.control)):
-                try:
-                    sock.bind(addr)
-                except zmq.ZMQError as e:
-                    raise TransportError(f"cannot bind {addr}: {e}; is another server using "
-                                         "it? choose another --bind address") from e
-            return eps
-        host_url = base.rpartition(":")[0]
-        for _ in range(50):  # port 0: find three consecutive free ports
-            port = self.state.bind_to_random_port(host_url)
-            url = self.state.getsockopt_string(zmq.LAST_ENDPOINT)
-            if port > 65533:
-                self.state.unbind(url)
-                continue
-            eps = derive(with_port(base, port))
-            try:
-                self.actions.bind(eps.actions)
-            except zmq.ZMQError:
-                self.state.unbind(url)
-                continue
-            try:
-                self.control.bind(eps.control)
-            except zmq.ZMQError:
-                self.state.unbind(url)
-                self.actions.unbind(eps.actions)
-                continue
-            return eps
-        raise TransportError(f"found no three consecutive free ports for {base}")
 
     def poll(self, timeout_ms: float) -> list[str]:
         """Wait up to ``timeout_ms`` and return which sockets have input (monitor events
@@ -259,6 +262,29 @@ class ServerSockets:
         n, self._disconnects = self._disconnects, 0
         return n
 
+    def _note_ipc_file(self, addr: str) -> None:
+        """Remember an ipc socket file just bound, by inode (abstract ``ipc://@…`` has none)."""
+        path = addr.partition("://")[2]
+        if addr.startswith("ipc://") and path and not path.startswith("@"):
+            path = os.path.abspath(path)
+            try:
+                st = os.stat(path)
+            except OSError:
+                return
+            self._ipc_files.append((path, (st.st_dev, st.st_ino)))
+
+    def _remove_ipc_files(self) -> None:
+        """Remove the ipc socket files this server bound (libzmq 4.3.5 leaves them behind),
+        each only if it is still ours: a newer server that rebound the path keeps its file."""
+        for path, inode in self._ipc_files:
+            try:
+                st = os.stat(path)
+                if (st.st_dev, st.st_ino) == inode:
+                    os.unlink(path)
+            except OSError as e:  # gone already, or not ours to remove
+                log.debug("ipc socket file %s not removed: %s", path, e)
+        self._ipc_files = []
+
     def close(self) -> None:
         for s, m in self._monitors.items():
             s.disable_monitor()
@@ -269,3 +295,4 @@ class ServerSockets:
             self._auth.stop()
         if self._own_ctx:
             self.ctx.term()
+        self._remove_ipc_files()

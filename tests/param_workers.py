@@ -12,3 +12,11 @@ def echo_params(worker):
         worker.send({"seen": v, "sum": int(p["a"].sum()), "n": int(p["a"].size),
                      "b": p["b"].tolist()})
         last = v
+
+
+def count_to(worker, n, pause):
+    """Send items 0..n-1, one every ``pause`` seconds (or sooner if the chief stops)."""
+    for i in range(n):
+        worker.send(i)
+        if worker.wait_stopping(pause):
+            return

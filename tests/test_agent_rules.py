@@ -382,3 +382,21 @@ def test_importing_the_agent_rules_imports_no_zmq():
     code = ("import sys, tickwire.protocol.agent_rules; "
             "sys.exit(1 if 'zmq' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_an_agent_joining_mid_run_counts_skipped_ticks_only_from_its_first_state():
+    r = playing()
+    r.states_received([state(10736), state(10737)], T0)  # the ticks before were never its own
+    r.states_received([state(10740)], T0)
+    assert r.results[0].skipped == 1 + 2
+    assert "skipped 3;" in str(r.results[0])
+
+
+def test_the_silence_message_is_a_sentence_and_the_agent_knows_it_was_welcomed():
+    fresh = rules()
+    assert fresh.never_welcomed
+    r = playing(server_timeout_s=10)
+    assert not r.never_welcomed
+    r.states_received([state(0)], T0)
+    [give_up] = r.due(T0 + 11)
+    assert str(give_up.error).endswith("so this agent stops.")

@@ -126,6 +126,27 @@ def test_an_earlier_watch_level_keeps_counters_from_a_quarter_of_the_budget():
     assert r.check(BASE + 100 * MB, counters(a=0, b=2)) == [("b", 2 * MB)]  # ... to the limit
 
 
+def test_with_calm_looks_a_jump_past_the_limit_is_traced_from_before_it_began():
+    """A starved guard thread sees memory only after it jumped past the limit and the
+    message stalled: without a look from before the jump it blamed nobody and moved the
+    baseline up (CI: +167 MB); with it, the connection that brought the jump is cut at once."""
+    r = MemoryBudget(BUDGET, BASE, calm_every=3)
+    reads = counters(honest=300, attacker=0)
+    r.check(BASE + 10 * MB, reads)  # the first calm look
+    r.check(BASE + 10 * MB, never)
+    r.check(BASE + 10 * MB, never)
+    r.check(BASE + 10 * MB, counters(honest=300.1, attacker=1))  # every 3rd calm check
+    assert r.check(BASE + 140 * MB, counters(honest=300.2, attacker=91)) == [("attacker", 90 * MB)]
+    assert r.baseline == BASE
+
+
+def test_without_calm_looks_a_jump_and_a_stall_moved_the_baseline():
+    r = rules()  # calm_every=0: how the TCP guard decided before calm looks
+    assert r.check(BASE + 140 * MB, counters(honest=300, attacker=91)) == []
+    assert r.check(BASE + 141 * MB, counters(honest=300, attacker=91)) == []
+    assert r.baseline == BASE + 141 * MB and r.rebaselined == 1
+
+
 # ---------------------------------------------------------------------------- the rules' count
 def _cut_during_tick(guard_first: bool):
     r, (w0, w1) = started()

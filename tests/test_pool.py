@@ -1,5 +1,6 @@
 """PlayerPool with real processes: hosting, persistence, order, players defined anywhere,
 split-phase calls, errors, deaths, timeouts, Ctrl-C, nothing left running."""
+import logging
 import os
 import select
 import signal
@@ -133,6 +134,14 @@ def test_numpy_and_nested_states_reach_every_player():
     state = {"grid": np.ones((512, 512), np.float32), "nested": {"xs": [1, 2, 3]}}
     with PlayerPool([ArraySummer(), ArraySummer(), ArraySummer()]) as pool:
         assert pool.get_actions(state) == [512 * 512 + 6.0] * 3
+
+
+def test_int_keys_travel_and_a_state_the_players_cannot_decode_is_an_error_not_a_hang():
+    with PlayerPool([Counter(k) for k in range(3)], processes=2) as pool:
+        assert [a["tick"] for a in pool.get_actions({"tick": {0: (1, 2)}})] == [{0: [1, 2]}] * 3
+        with pytest.raises(PlayerError, match="could not be decoded in the player's process"):
+            pool.get_actions({"tick": 1, (0, 1): "a tuple key packs as a list: undecodable"})
+        assert [a["calls"] for a in pool.get_actions({"tick": 2})] == [2, 2, 2]  # still works
 
 
 # ---------------------------------------------------------------------------- players defined anywhere
@@ -281,12 +290,15 @@ def test_a_killed_player_process_is_reported():
         assert e.value.index == 2 and e.value.exitcode == -9 and "signal 9" in str(e.value)
 
 
-def test_players_that_miss_the_timeout_get_the_default_and_are_terminated_at_close():
+def test_players_that_miss_the_timeout_get_the_default_and_are_terminated_at_close(caplog):
+    caplog.set_level(logging.INFO, logger="tickwire.server.pool")
     with PlayerPool([Sleeper(0.0), Sleeper(30.0)], method="decide", processes=2) as pool:
         assert pool.get_actions({}, timeout=0.5, default="none") == ["slow", "none"]
         assert pool.last_missing == [1]
         assert pool.get_actions({}, timeout=0.5) == ["slow", None]
         sleeping = pool.pids[1]
+    misses = [r for r in caplog.records if "did not answer call" in r.getMessage()]
+    assert [r.levelname for r in misses] == ["WARNING", "INFO"]  # one warning, not one a call
     assert wait_gone(sleeping, 10), "the sleeping player's process was not terminated"
 
 

@@ -214,3 +214,24 @@ def test_the_playerpool_block_runs_unguarded_from_stdin_as_printed(tmp_path):
                          timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == expected
+
+
+def test_the_keyed_chief_block_runs_as_printed(procs, tmp_path):
+    """Make the keys, run chief.py (with its spawned worker) and a worker with its own key;
+    only the port is changed, to a free one."""
+    from tickwire.server.chief import Chief
+    keys = [line for line in block_with("bash", "python chief.py CHIEF_HOST").splitlines()
+            if line.startswith(("tickwire", "mkdir"))]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash", "-ec", "\n".join(keys)], cwd=tmp_path, env=env, check=True,
+                   timeout=60, capture_output=True)
+    probe = Chief("tcp://127.0.0.1:0")  # two consecutive free ports
+    port = probe.address.rpartition(":")[2]
+    probe.close()
+    block = block_with("python", "# chief.py")
+    (tmp_path / "chief.py").write_text(block.replace(":5600", f":{port}"))
+    chief = procs([str(tmp_path / "chief.py")], name="chief")
+    worker = procs([str(tmp_path / "chief.py"), "127.0.0.1"], name="worker")
+    assert worker.wait(60) == 0, worker.stderr
+    assert chief.wait(60) == 0, chief.stderr
+    assert sorted(chief.stdout.splitlines()) == ["1 hello", "100 from a spawned worker"]

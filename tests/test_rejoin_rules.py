@@ -234,10 +234,10 @@ def test_a_rejoin_retries_a_slot_taken_refusal_and_acts_on_the_new_runs_states()
     assert r.playing
     [act] = r.states_received([state(40, run="new")], T0 + 2)  # a resumed run may be behind
     assert act.state.tick == 40
-    # the resumed run starts at its own tick: the ticks before it were not skipped by us
-    assert r.results[0].skipped == 50
+    # neither run's ticks before the first STATE this agent saw of it were skipped by us
+    assert r.results[0].skipped == 0
     r.states_received([state(42, run="new")], T0 + 3)  # but a gap in the new run is
-    assert r.results[0].skipped == 51
+    assert r.results[0].skipped == 1
 
 
 def test_a_first_join_refused_as_slot_taken_still_gives_up():
@@ -335,3 +335,108 @@ def test_rejoin_topics_are_random_and_new_each_time():
         die(r, r.roster.players[1])
         topics.add(join(r, f"new{i}".encode(), slot=1).topic)
     assert len(topics) == 4 and all(len(t) >= 32 and r.run_id.encode() not in t for t in topics)
+
+
+# ---------------------------------------------------------------------- server: late join accounting
+def late_started():
+    """A --late-join run of 2 slots started with player 0 alone; ticks 0 and 1 played."""
+    r = make_rules(players=2, late_join=True)
+    r.open_lobby(0.0)
+    w0 = join(r, b"a")
+    prove(r, w0)
+    r.start()
+    play_tick(r, 0, [(w0, 1)])
+    play_tick(r, 1, [(w0, 1)])
+    return r, w0
+
+
+def test_a_late_join_while_a_tick_is_open_counts_that_tick_as_not_joined():
+    r, w0 = late_started()
+    r.begin_tick(2, 0.0)
+    w1 = join(r, b"b")  # joins during tick 2: it sat out 0, 1 and (not answering it) 2
+    prove(r, w1)
+    r.receive_action(action(w0, 2, 1), 0.0)
+    r.close_tick()
+    play_tick(r, 3, [(w0, 1), (w1, 3)])
+    stats = r.roster.players[1].stats()
+    assert (stats["not_joined"], stats["answered"]) == (3, 1)
+    accounted(r)
+
+
+def test_a_late_joiner_may_answer_the_tick_open_at_its_join_like_a_rejoiner():
+    r, w0 = late_started()
+    r.begin_tick(2, 0.0)
+    w1 = join(r, b"b")
+    prove(r, w1)
+    assert rejections(r.receive_action(action(w1, 2, 3), 0.0)) == []
+    r.receive_action(action(w0, 2, 1), 0.0)
+    assert r.close_tick().actions == {0: 1, 1: 3}
+    stats = r.roster.players[1].stats()
+    assert (stats["not_joined"], stats["answered"]) == (2, 1)
+    accounted(r)
+
+
+def test_a_late_joiners_answer_to_a_tick_it_sat_out_is_stale_but_not_late():
+    r, w0 = late_started()
+    r.begin_tick(2, 0.0)
+    w1 = join(r, b"b")
+    r.receive_action(action(w0, 2, 1), 0.0)
+    r.close_tick()  # tick 2 closes before it proves readiness: not_joined
+    prove(r, w1)
+    r.begin_tick(3, 0.0)
+    assert rejections(r.receive_action(action(w1, 2, 3), 0.0)) == [Rejection.STALE]
+    stats = r.roster.players[1].stats()
+    assert (stats["late"], stats["missed"]) == (0, 0)
+
+
+def test_late_counts_each_missed_tick_once_and_never_a_tick_answered_in_time():
+    r, (w0, w1) = started(mode="deadline", deadline_ms=10)
+    play_tick(r, 0, [(w0, 1), (w1, 1)])
+    play_tick(r, 1, [(w0, 1)])       # player 1 misses tick 1
+    r.begin_tick(2, 0.0)
+    for tick in (1, 1, 0):           # late for 1, a repeat of 1, a resend of 0 it answered
+        assert rejections(r.receive_action(action(w1, tick, 2), 0.0)) == [Rejection.STALE]
+    r.receive_action(action(w0, 2, 1), 0.0)
+    r.receive_action(action(w1, 2, 1), 0.0)
+    closed = r.close_tick()
+    stats = r.roster.players[1].stats()
+    assert (stats["missed"], stats["late"], closed.late) == (1, 1, {1: 1})
+
+
+# ---------------------------------------------------------------------- server: names
+def test_a_newcomer_taking_a_dead_slot_gets_its_own_name_de_duplicated():
+    r, (w0, w1) = started()
+    die(r, w1)
+    version = r.roster.version
+    outs = r.receive_control(b"new1", Join("newcomer", slot=1))
+    (w,) = sent(outs)
+    change = next(o for o in outs if hasattr(o, "new"))
+    assert w.name == change.name == r.roster.players[1].name == "newcomer"
+    assert "was 'p1'" in change.detail and r.roster.version > version
+    die(r, w)
+    assert join(r, b"third", "p0", slot=1).name == "p0-1"  # p0 is player 0's
+
+
+def test_a_rejoin_under_the_same_name_keeps_it_bare():
+    r, (w0, w1) = started()
+    die(r, w1)
+    assert join(r, b"new1", "p1", slot=1).name == "p1"
+
+
+def test_the_first_holder_of_a_name_keeps_it_bare_and_suffixes_never_collide():
+    r = make_rules(players=3)
+    assert join(r, b"a", "Greedy", slot=2).name == "Greedy"
+    assert join(r, b"b", "Greedy-0", slot=1).name == "Greedy-0"
+    assert join(r, b"c", "Greedy", slot=0).name == "Greedy-0-2"
+
+
+def test_late_answers_are_matched_against_a_bounded_number_of_recent_misses():
+    from tickwire.protocol.roster import MISSES_KEPT
+    r, (w0, w1) = started(mode="deadline", deadline_ms=10)
+    for tick in range(MISSES_KEPT + 1):  # player 1 misses them all
+        play_tick(r, tick, [(w0, 1)])
+    r.begin_tick(MISSES_KEPT + 1, 0.0)
+    r.receive_action(action(w1, 0, 2), 0.0)           # forgotten: stale, not late
+    r.receive_action(action(w1, MISSES_KEPT, 2), 0.0)  # recent: late
+    p = r.roster.players[1]
+    assert (p.late, len(p._unanswered)) == (1, MISSES_KEPT - 1)

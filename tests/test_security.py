@@ -305,10 +305,12 @@ def _attack_flood(zctx: zmq.Context, eps: dict, run: str, n: int) -> None:
 
 
 @pytest.mark.parametrize("flood", [20_000, pytest.param(100_000, marks=pytest.mark.slow)])
-# the run lasts 25 deadlines (5 s); the attacks are sent, and handled, within its first seconds
+# the run lasts 25 deadlines (7.5 s); the attacks are sent, and handled, within its first
+# seconds. (With 200 ms deadlines, CPU hogs on this 2-core machine once stretched a gap to
+# 0.45 s: the scheduling delay is absolute, the bound is two deadlines.)
 def test_hostile_peers_in_deadline_mode_cost_little_memory_and_no_tick_gap(procs, tmp_path,
                                                                            zctx, flood):
-    deadline_ms = 200
+    deadline_ms = 300
     server, eps, _ = start_server(procs, tmp_path, "--players", "2", "--ticks", "25",
                                   "--mode", "deadline", "--deadline-ms", str(deadline_ms),
                                   "--strikes", "0")
@@ -423,6 +425,7 @@ def test_an_allowed_key_sending_a_many_frame_message_is_cut_by_the_memory_guard(
     bob.close(0)
     grown = rss_mb(server.pid, "VmHWM") - before
     summary = server.json()
+    print(f"keyed: server peak RSS +{grown:.0f} MB, cut {cut}")
     assert grown < 150, f"the message added {grown:.0f} MB to the server's peak RSS"
     assert cut["socket"] == "actions", cut
     assert summary["rejected"].get("memory_guard", 0) >= 1, summary["rejected"]

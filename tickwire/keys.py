@@ -72,6 +72,21 @@ def load_public(path: str | os.PathLike, flag: str = "--server-key") -> bytes:
     return _load(path, "a public key", flag)[0]
 
 
+def client_keys(key_path: str | os.PathLike | None, server_key_path: str | os.PathLike | None,
+                key_flag: str = "--key", server_flag: str = "--server-key",
+                ) -> tuple[bytes, bytes, bytes] | None:
+    """(own public, own secret, server public) for a CURVE client, or None without keys;
+    the two paths go together (a client needs its own secret and the server's public key)."""
+    if key_path is None and server_key_path is None:
+        return None
+    if key_path is None or server_key_path is None:
+        raise ConfigError(f"{key_flag} and {server_flag} go together: a client needs its own "
+                          "secret key and the server's public key to connect with CURVE",
+                          key_flag if key_path is None else server_flag)
+    public, secret = load_secret(key_path, key_flag)
+    return public, secret, load_public(server_key_path, server_flag)
+
+
 def key_slot(path: str | os.PathLike) -> int | None:
     """The ``slot = N`` line of a key file's metadata section, if any."""
     section = ""
