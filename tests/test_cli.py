@@ -288,3 +288,10 @@ def test_render_writes_the_picture_and_says_so_in_the_summary(procs, tmp_path):
     assert json.loads(p.stdout)["render"] == {"file": str(png), "written": True}
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert [f.name for f in tmp_path.iterdir() if f.name.endswith(".tmp")] == []
+
+
+def test_version_prints_the_package_version(capsys):
+    from tickwire import __version__
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"tickwire {__version__}"

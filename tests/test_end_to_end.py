@@ -148,6 +148,8 @@ def test_deadline_mode_does_not_wait_for_a_slow_agent(procs, ipc_base):
     assert s["rejected"].get("stale", 0) == by_name["slow"]["late"]
     for a in (*fast, slow):
         assert a.wait(15) == 0
+    # `tickwire agent` prints the result line a script's print(run(...)) prints, on stdout
+    assert "fast0 (player" in fast[0].stdout and "acted on 60 ticks" in fast[0].stdout
 
 
 @pytest.mark.parametrize("mode", ["strict", "deadline"])

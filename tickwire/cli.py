@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lockstep worlds with agents in their own processes or containers, over "
                     "ZeroMQ. Every flag has a TICKWIRE_* environment variable; a flag wins over "
                     "its variable, the variable over the default.")
+    from tickwire import __version__
+    parser.add_argument("--version", action="version", version=f"tickwire {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in COMMANDS.items():
         p = sub.add_parser(name, help=text, description=text, epilog=_exit_code_epilog(),
@@ -406,14 +408,13 @@ def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
     agents = [cls() for _ in range(values["count"])]
     name_agents(agents, values["name"], None if values["name"] else container_name())
     results = run(agents, config=config)
-    for r in results:
-        log.info("%s (player %s): acted on %d ticks, skipped %d; %s", r.name, r.player,
-                 r.ticks, r.skipped, r.reason)
     stopped = any(str(getattr(r, "reason", "")).startswith("signal") for r in results)
     code = ExitCode.INTERRUPTED if stopped else ExitCode.OK
     if values["json"]:
         _print_json({**_outcome(code), "reason": results[0].reason if results else "",
                      "agents": [_result_dict(r) for r in results]})
+    else:  # the same line as ``print(run(...))`` in a script, one per hosted player
+        print("\n".join(str(r) for r in results), flush=True)
     return code
 
 
@@ -439,6 +440,9 @@ def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset())
                           "exist; create it or give another path", "--html")
     first = RunReader(values["dir"]).first
     world = _replay_world(first["world"], values["world"] if "world" in given else None)
+    if "world" in given and values["world"].rpartition(":")[2] != first["world"].rpartition(":")[2]:
+        log.warning("replaying with --world %s, but the run was recorded with %s: expect the "
+                    "hashes to differ unless it is the same world", values["world"], first["world"])
     progress = JobProgress(int(first["config"]["ticks"]), "tick", enabled=not values["quiet"])
     progress.update(0, f"replaying {values['dir']}")
     page = None
