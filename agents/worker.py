@@ -26,12 +26,14 @@ messages still queued for that connection (up to its RCVHWM; see libzmq#1922 and
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -128,6 +130,10 @@ class Worker:
         self._link_up = False
         self._failed: list[str] = []  #: handshakes failed in a row (keys refused or missing)
         self._down_since: float | None = None  #: when a link that was up dropped
+        # a worker dropped without close() (an exception, a failed test) must not hang the
+        # garbage collector: a context with a live monitor never finishes terminating
+        self._release = weakref.finalize(self, _release, self._ctx,
+                                         (self._monitor, self._push, self._sub))
         self._sub.subscribe(ALL_TOPIC)
         self._sub.subscribe(worker_topic(worker_id))
         self._sub.connect(eps.state)
@@ -298,6 +304,7 @@ class Worker:
         try:
             self._flush(encode_work(WorkFin(self.id, self.seq, error or None)))
         finally:
+            self._release.detach()
             self._sub.disable_monitor()
             self._monitor.close()
             self._push.close()
@@ -352,3 +359,14 @@ def worker_process(target: Callable[..., Any], connect: str, worker_id: int, arg
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     with Worker(connect, worker_id, curve=curve, max_item_bytes=max_item_bytes) as worker:
         target(worker, *args)
+
+
+def _release(ctx: zmq.Context, socks: tuple[zmq.Socket, ...]) -> None:
+    """Free an unclosed worker's sockets at once (nothing is flushed: it was not closed).
+    Each socket is closed by name: in a reference cycle the context's own list of its
+    sockets is already empty, and terminating it with one open would wait forever."""
+    with contextlib.suppress(zmq.ZMQError):
+        socks[-1].disable_monitor()  # the SUB's
+    for sock in socks:
+        sock.close(0)
+    ctx.term()

@@ -16,12 +16,15 @@ subscription (the XPUB's only inbound) at the server's ``max_subscription``.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import zmq
 from tickwire.protocol import ConfigError, Endpoints, ProtocolError, derive
@@ -104,6 +107,12 @@ class Hub:
         self._ctx = zmq.Context()
         self._pub = self._ctx.socket(zmq.XPUB)
         self._pull = self._ctx.socket(zmq.PULL)
+        # what close() frees, also when a hub is dropped unclosed (a reference cycle after an
+        # exception): then the context's own socket list is already empty, and terminating
+        # it with a socket open would wait forever
+        self._parts: dict[str, Any] = {"ctx": self._ctx, "socks": [self._pub, self._pull],
+                                       "auth": None, "tmp": self._tmp}
+        self._release = weakref.finalize(self, _release, self._parts)
         for s in (self._pub, self._pull):
             s.linger = 0  # the peers go away with us: nothing to flush at close
         self._pub.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION)
@@ -128,11 +137,12 @@ class Hub:
     def _secure(self, keys: ServerKeys) -> None:
         """The allow-list and CURVE on both sockets (before they bind), and a monitor of
         failed handshakes on each."""
-        self._auth = secure(self._ctx, keys, (self._pub, self._pull))
+        self._auth = self._parts["auth"] = secure(self._ctx, keys, (self._pub, self._pull))
         for s in (self._pub, self._pull):
             m = s.get_monitor_socket(HANDSHAKE_FAILED)
             m.linger = 0
             self._monitors.append(m)
+            self._parts["socks"].append(m)
 
     def allow(self, public: bytes, name: str) -> None:
         """Let one more CURVE key (z85) in, e.g. the chief's own spawned workers' key."""
@@ -211,12 +221,21 @@ class Hub:
 
     def close(self) -> None:
         """Close both sockets at once, stop the authenticator, remove the temporary directory."""
-        for s in (self._pub, self._pull) if self._monitors else ():
+        self._release()  # once: later calls do nothing
+        self._auth = self._tmp = None
+
+
+def _release(parts: dict[str, Any]) -> None:
+    """Free a hub: monitors off, authenticator stopped, every socket closed by name (linger
+    0), the context terminated, the temporary directory removed."""
+    pub, pull, *monitors = parts["socks"]
+    for s in (pub, pull) if monitors else ():
+        with contextlib.suppress(zmq.ZMQError):
             s.disable_monitor()
-        if self._auth is not None:
-            self._auth.stop()
-            self._auth = None
-        self._ctx.destroy(linger=0)
-        if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+    if parts["auth"] is not None:
+        parts["auth"].stop()
+    for s in parts["socks"]:
+        s.close(0)
+    parts["ctx"].term()
+    if parts["tmp"]:
+        shutil.rmtree(parts["tmp"], ignore_errors=True)

@@ -91,8 +91,10 @@ def test_an_allowed_worker_delivers_items_and_gets_params_and_strangers_get_noth
         chief.publish_params({"w": np.arange(4)})
         alice = worker_as(chief, 1, keys, "alice")
         alice.send("hello")
-        assert chief.recv(timeout=15).data == "hello"  # the chief sees alice subscribe ...
-        assert alice.wait_params(15)                   # ... and sends her the params
+        assert chief.recv(timeout=15).data == "hello"
+        # the chief sends her the params once it sees her subscribe, which may come after
+        # her first item (another connection): keep it reading until she has them
+        pump_until(chief, lambda: alice.poll_params() == 1)
         assert alice.params["w"].tolist() == [0, 1, 2, 3]
         alice.send("with v1")
         pump_until(chief, lambda: chief.rejections.get("auth_failed", 0) >= 6)
@@ -213,3 +215,40 @@ def test_oversized_frames_a_big_subscription_and_junk_cost_the_chief_little_and_
     for w in out["workers"].values():
         assert w == {"received": n, "gaps": [], "status": "finished", "duplicates": 0}, w
     assert sum(out["rejections"].values()) == 100, out["rejections"]
+
+
+UNCLOSED = """
+import gc, pathlib, sys
+sys.path.insert(0, {tests!r})
+from test_security import keyring
+from tickwire.agents.worker import Worker
+from tickwire.server.chief import Chief
+keys = keyring(pathlib.Path.cwd())  # the test's tmp_path
+
+def fail():
+    chief = Chief("tcp://127.0.0.1:0", key=keys["dir"] / "server.key_secret", allow=keys["allow"])
+    workers = [Worker(chief.address, 1, key=keys["dir"] / "alice.key_secret",
+                      server_key=keys["dir"] / "server.key"), Worker(chief.address, 2)]
+    workers[0].send("x")
+    chief.recv(timeout=15)
+    raise AssertionError("a test failed with a chief and workers open")
+
+try:
+    fail()
+except AssertionError as e:
+    cycle = [e]
+    cycle.append(cycle)  # as pytest keeps a failed test's traceback
+del cycle
+gc.collect()
+print("collected", flush=True)
+"""
+
+
+def test_a_chief_and_workers_dropped_unclosed_in_a_cycle_do_not_hang_the_collector(tmp_path):
+    """A failed test left them in its traceback; when the cyclic collector freed them later,
+    the context's term() waited forever for sockets it no longer knew (it hung CI)."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", UNCLOSED.format(tests=str(TESTS))],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0 and "collected" in out.stdout, out.stderr[-2000:]
