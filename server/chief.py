@@ -281,12 +281,14 @@ class Chief:
         return self._spawn_curve
 
     # ------------------------------------------------------------ receiving
-    def recv(self, timeout: float | None = None) -> Item | None:
+    def recv(self, timeout: float | None = None, expect: int = 0) -> Item | None:
         """The next item from any worker; None after ``timeout`` seconds without one, or
-        once every worker has finished or died and everything they sent was read."""
+        once every worker has finished or died and everything they sent was read — and, with
+        ``expect``, at least that many workers have said hello (workers started elsewhere
+        may connect after the spawned ones finished)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._buffer:
-            if self._ledger.all_done():
+            if self._ledger.all_done() and len(self.workers) >= expect:
                 return None
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -294,12 +296,13 @@ class Chief:
             self._pump(100 if left is None else min(100, left * 1e3))
         return self._buffer.popleft()
 
-    def items(self, limit: int | None = None, timeout: float | None = None) -> Iterator[Item]:
+    def items(self, limit: int | None = None, timeout: float | None = None,
+              expect: int = 0) -> Iterator[Item]:
         """Yield items as they arrive, until ``limit`` items, ``timeout`` s without one, or
-        the end of every worker."""
+        the end of every worker (of at least ``expect`` workers: see :meth:`recv`)."""
         count = 0
         while limit is None or count < limit:
-            item = self.recv(timeout)
+            item = self.recv(timeout, expect)
             if item is None:
                 return
             count += 1

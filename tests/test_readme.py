@@ -1,6 +1,7 @@
 """The README works as printed: its code blocks run or parse, its tables match the code."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -8,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -230,7 +232,14 @@ def test_the_keyed_chief_block_runs_as_printed(procs, tmp_path):
     probe.close()
     block = block_with("python", "# chief.py")
     (tmp_path / "chief.py").write_text(block.replace(":5600", f":{port}"))
-    chief = procs([str(tmp_path / "chief.py")], name="chief")
+    chief = procs(["-u", str(tmp_path / "chief.py")], name="chief")
+    # the worker elsewhere comes after the spawned one has finished (it once raced it):
+    # the chief must still wait for it (expect=2)
+    deadline = time.monotonic() + 60
+    while "100 from a spawned worker" not in chief.stdout:
+        assert time.monotonic() < deadline and chief.popen.poll() is None, chief.stderr
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            chief.popen.wait(0.05)
     worker = procs([str(tmp_path / "chief.py"), "127.0.0.1"], name="worker")
     assert worker.wait(60) == 0, worker.stderr
     assert chief.wait(60) == 0, chief.stderr
