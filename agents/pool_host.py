@@ -133,7 +133,7 @@ class Host:
             return decode_work(frames[1:])
         except ProtocolError as e:  # on the pool's own topic: the pool must not wait for us
             log.warning("pool host %d: could not decode a call: %s", self.boot.host, e)
-            why = (f"the state could not be decoded in the player's process ({e}); send "
+            why = (f"ProtocolError: the state could not be decoded in the player's process ({e}); send "
                    "dicts with str or number keys, lists, numbers, strings and numpy arrays")
             self._send_results(self.push, UNREADABLE_CALL,
                                [[i, False, why] for i, _ in self.players])

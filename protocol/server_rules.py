@@ -572,8 +572,10 @@ class ServerRules:
                 self._late[p.id] = self._late.get(p.id, 0) + 1
             self._change(p, PlayerEvent.ANSWERED, "answering again (late); the barrier waits "
                          "for it again", outs)
-        self._reject(_OFFER_REJECTION[offer], f"action from player {p.id} for tick {tick} "
-                     f"during tick {self.barrier.tick}", p.id, outs)
+        when = (f"after tick {tick} closed" if tick == self.barrier.tick and not self.barrier.is_open
+                else f"during tick {self.barrier.tick}")
+        self._reject(_OFFER_REJECTION[offer], f"action from player {p.id} for tick {tick} {when}",
+                     p.id, outs)
         return outs
 
     def _invalid(self, p: Player, tick: int, error: ProtocolError, outs: list[Output]) -> None:

@@ -462,10 +462,10 @@ class WorldServer:
             # --tick-rate: target and achieved rate, p50/p99/max tick start error, skipped slots
             "pacing": self.rules.pacer.report() if self.rules.pacer else None,
             "max_rss_mb": peak_rss_mb(),  # of this (server) process
-            **self._record_summary(),
+            **self.record_summary(),
         }
 
-    def _record_summary(self) -> dict[str, Any]:
+    def record_summary(self) -> dict[str, Any]:
         """``record`` and ``resumed_from`` / ``resume`` (only when recording / resumed)."""
         out: dict[str, Any] = {}
         if self._recorder:

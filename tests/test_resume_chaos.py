@@ -316,6 +316,10 @@ def test_a_torn_tail_resume_that_times_out_leaves_no_epoch_and_no_orphan_checkpo
     assert sorted(_files(record)) == ["checkpoint-000000000100.twc",
                                       "checkpoint-000000000150.twc", "log-000000.twr"]
     assert log.stat().st_size == cut and "removing checkpoint-000000000200" in timed_out.stderr
+    lobby = json.loads(timed_out.stdout)  # the summary says what the resume did to DIR
+    assert lobby["reason"] == "lobby timeout" and lobby["resumed_from"] == 160
+    assert lobby["resume"]["repaired"]["torn"] and lobby["resume"]["repaired"]["offset"] == cut
+    assert lobby["resume"]["dropped_checkpoints"] == ["checkpoint-000000000200.twc"]
     report = _replay(record)
     assert report["ticks"] == 160 and report["epochs"] == 1 and report["torn_tail"] is None
     resumed = procs(["-m", "tickwire", "server", "--bind", ipc_base, "--resume", str(record),

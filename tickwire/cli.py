@@ -256,6 +256,8 @@ def _lobby_summary(server: Any, world: World, error: LobbyTimeout) -> dict[str, 
         "rejected": dict(sorted(getattr(server, "rejected", {}).items()))})
     summary.setdefault("lobby", str(error))
     summary["reason"] = "lobby timeout"
+    if hasattr(server, "record_summary"):  # a resume that repaired the record says so
+        summary.update(server.record_summary())
     return summary
 
 
@@ -457,6 +459,8 @@ def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset())
         progress.close()
     if page is not None:
         _write_page(values["html"], page.page(report))
+    if "world" in given:  # the report names the world that was replayed
+        report.world = values["world"]
     code = ExitCode.OK if report.identical else ExitCode.REPLAY_DIFFERS
     extra = {"html": values["html"]} if page is not None else {}
     if values["json"]:
