@@ -126,6 +126,9 @@ class Roster:
         #: {slot: action} remembered from before this run (a resumed run): a player added
         #: to that slot starts with it as its ``last_action``
         self.remembered: dict[int, Any] = {}
+        #: {slot: name} recorded before this run (a resumed run): the slot's player keeps it
+        #: if it asks for the same name, and no other slot takes it first
+        self.recorded_names: dict[int, str] = {}
         self._by_identity: dict[bytes, Player] = {}
         self._by_topic: dict[bytes, Player] = {}
 
@@ -159,19 +162,30 @@ class Roster:
 
     def unique_name(self, name: str, slot: int) -> str:
         """``name`` if no other slot's player holds it, else ``name-SLOT`` (then ``name-SLOT-2``
-        …): names are for people, so keep them unique; the first holder keeps it bare."""
+        …): names are for people, so keep them unique; the first holder keeps it bare. In a
+        resumed run a slot keeps its recorded name when asked for by the same name, and the
+        recorded names of slots not back yet are kept for them: names do not swap with the
+        order in which the agents come back."""
         taken = {p.name for p in self.players.values() if p.id != slot}
+        taken |= {n for s, n in self.recorded_names.items() if s != slot and s not in self.players}
+        recorded = self.recorded_names.get(slot)
+        if recorded is not None and recorded not in taken and (
+                recorded == name or recorded.startswith(f"{name}-{slot}")):
+            return recorded
         candidate, n = name, 1
         while candidate in taken:
             candidate = f"{name}-{slot}" if n == 1 else f"{name}-{slot}-{n}"
             n += 1
         return candidate
 
-    def remember(self, last_actions: dict[int, Any]) -> None:
+    def remember(self, last_actions: dict[int, Any], names: dict[int, str] | None = None
+                 ) -> None:
         """Seed each slot's last action (a resumed run: the last action each player answered
         before the server died), so ``--on-missing repeat`` repeats it as an uninterrupted
-        run would until the player answers again. Players already present get it too."""
+        run would until the player answers again. Players already present get it too.
+        ``names``: each slot's recorded name (see :meth:`unique_name`)."""
         self.remembered = dict(last_actions)
+        self.recorded_names = dict(names or {})
         for slot, player in self.players.items():
             if slot in self.remembered:
                 player.last_action = self.remembered[slot]

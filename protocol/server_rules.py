@@ -757,11 +757,13 @@ class ServerRules:
         return outs
 
     # ------------------------------------------------------------------ ticks
-    def resume_at(self, tick: int, last_actions: dict[int, Any]) -> None:
+    def resume_at(self, tick: int, last_actions: dict[int, Any],
+                  names: dict[int, str] | None = None) -> None:
         """A resumed run continues at ``tick`` (ticks done before it) with each player's last
-        answered action from before the restart (``--on-missing repeat`` repeats it)."""
+        answered action from before the restart (``--on-missing repeat`` repeats it) and
+        its recorded name (kept by whoever takes the slot back under the same name)."""
         self.tick = tick
-        self.roster.remember(last_actions)
+        self.roster.remember(last_actions, names)
 
     def anyone_playing(self) -> bool:
         return any(p.status in PLAYING for p in self.roster.players.values())

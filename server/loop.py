@@ -115,7 +115,8 @@ class WorldServer:
         self.run_id = self.rules.run_id
         self.start_tick = self.resumed.tick if self.resumed else 0
         if self.resumed:  # at its tick, with each player's last action (--on-missing repeat)
-            self.rules.resume_at(self.start_tick, self.resumed.last_actions)
+            self.rules.resume_at(self.start_tick, self.resumed.last_actions,
+                                 self.resumed.names)
         if metrics is not None:
             metrics.attach(self)
         self.roster = self.rules.roster

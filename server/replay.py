@@ -88,11 +88,14 @@ class Restored:
     last_actions: dict[int, Any] = field(default_factory=dict)
     #: checkpoints after the log's last complete tick, removed (no log leads to them)
     dropped_checkpoints: list[str] = field(default_factory=list)
+    #: each player's name as last recorded: a slot taken back keeps it (names do not swap
+    #: with the order in which the agents come back)
+    names: dict[int, str] = field(default_factory=dict)
 
     def report(self) -> dict[str, Any]:
         """What the summary shows under ``resume``."""
         out = {k: v for k, v in vars(self).items()
-               if k not in ("state", "header", "last_actions")}
+               if k not in ("state", "header", "last_actions", "names")}
         out["remembered_players"] = sorted(self.last_actions)
         return out
 
@@ -101,7 +104,7 @@ def restore_run(directory: str | os.PathLike, world: Any) -> Restored:
     """Repair the log tail, restore the newest good checkpoint, re-apply the log after it."""
     reader = RunReader(Path(directory))
     first = reader.first
-    done, repaired, last_actions, hashes = _last_complete_tick(reader)
+    done, repaired, last_actions, hashes, names = _last_complete_tick(reader)
     if done >= int(first["config"]["ticks"]):
         raise RecordError(f"the run in {reader.directory} is already complete ({done} of "
                           f"{first['config']['ticks']} ticks): nothing to resume; "
@@ -118,7 +121,7 @@ def restore_run(directory: str | os.PathLike, world: Any) -> Restored:
     last = reader.headers[-1]
     return Restored(state, done, int(last["epoch"]) + 1, str(last["run"]), first, used,
                     repaired, bad, _incomplete_checkpoints(reader.directory), last_actions,
-                    orphans)
+                    orphans, names)
 
 
 def _incomplete_checkpoints(directory: Path) -> list[dict[str, Any]]:
@@ -133,22 +136,23 @@ def _incomplete_checkpoints(directory: Path) -> list[dict[str, Any]]:
     return found
 
 
-def _last_complete_tick(reader: RunReader
-                        ) -> tuple[int, dict[str, Any] | None, dict[int, Any], dict[int, str]]:
+def _last_complete_tick(reader: RunReader) -> tuple[int, dict[str, Any] | None, dict[int, Any],
+                                                     dict[int, str], dict[int, str]]:
     """Ticks done according to the log, what was repaired, each player's last answered
-    action (across every epoch) and the log's state hash at every checkpoint's tick.
+    action (across every epoch), the log's state hash at every checkpoint's tick, and each
+    player's last recorded name.
 
     A torn tail of the newest log (nothing valid after it) is truncated; damage with good
     records after it is refused (ReplayMismatch, exit 8) and nothing in DIR is changed."""
     wanted = {tick for tick, _ in reader.checkpoints()}
-    done, last_actions, hashes = _scan(reader, wanted)
+    done, last_actions, hashes, names = _scan(reader, wanted)
     damage = reader.damage
     if damage is None:
-        return done, None, last_actions, hashes
+        return done, None, last_actions, hashes, names
     if not damage.torn:
         raise ReplayMismatch(_damage_text(reader, damage, done))
     _truncate(reader.directory / damage.file, damage)
-    return done, {**damage.as_dict(), "after_tick": done}, last_actions, hashes
+    return done, {**damage.as_dict(), "after_tick": done}, last_actions, hashes, names
 
 
 def _damage_text(reader: RunReader, damage: Damage, done: int) -> str:
@@ -167,15 +171,16 @@ def _damage_text(reader: RunReader, damage: Damage, done: int) -> str:
 
 
 def _scan(reader: RunReader, wanted: set[int] = frozenset()
-          ) -> tuple[int, dict[int, Any], dict[int, str]]:
+          ) -> tuple[int, dict[int, Any], dict[int, str], dict[int, str]]:
     """(ticks done, {player: its last answered action}, {ticks done: state hash} for the
-    tick counts in ``wanted``) over every good tick record.
+    tick counts in ``wanted``, {player: its last recorded name}) over every good tick record.
 
     A filled-in action (the player missed the tick) is not an answer: the roster's
     ``last_action`` of an uninterrupted run only ever holds answers, and with
     ``--on-missing repeat`` a fill repeats that answer anyway."""
     done, last_actions = int(reader.first.get("start_tick", 0)), {}
     hashes: dict[int, str] = {}
+    names: dict[int, str] = {}
     for rec in reader.ticks():
         done = rec.tick + 1
         if done in wanted:
@@ -183,7 +188,8 @@ def _scan(reader: RunReader, wanted: set[int] = frozenset()
         for pid, action in rec.actions.items():
             if pid not in rec.missing:
                 last_actions[pid] = action
-    return done, last_actions, hashes
+        names.update(rec.names)
+    return done, last_actions, hashes, names
 
 
 def _drop_orphan_checkpoints(reader: RunReader, done: int) -> list[str]:

@@ -440,3 +440,20 @@ def test_late_answers_are_matched_against_a_bounded_number_of_recent_misses():
     r.receive_action(action(w1, MISSES_KEPT, 2), 0.0)  # recent: late
     p = r.roster.players[1]
     assert (p.late, len(p._unanswered)) == (1, MISSES_KEPT - 1)
+
+
+# ---------------------------------------------------------------------------- names on resume
+def test_a_resumed_run_keeps_each_slots_recorded_name_whatever_order_the_agents_come_back():
+    """Two agents of one class were recorded as slot 1 'GreedyAgent' and slot 0
+    'GreedyAgent-0' (slot 1 joined first); after a resume slot 0 comes back first. Without
+    the recorded names it took the bare name and the two swapped."""
+    from tickwire.protocol.roster import Roster
+    roster = Roster("run", 0, capacity=3, strikes=3)
+    roster.remember({}, {0: "GreedyAgent-0", 1: "GreedyAgent"})
+    assert roster.add(0, "GreedyAgent", b"a").name == "GreedyAgent-0"
+    assert roster.add(2, "GreedyAgent", b"c").name == "GreedyAgent-2"  # 'GreedyAgent' is kept
+    assert roster.add(1, "GreedyAgent", b"b").name == "GreedyAgent"    # for slot 1, now back
+    fresh = Roster("run", 0, capacity=2, strikes=3)
+    fresh.remember({}, {0: "victim"})
+    assert fresh.add(0, "newcomer", b"n").name == "newcomer"  # another name: its own
+    assert Roster("run", 0, 2, 3).add(0, "GreedyAgent", b"x").name == "GreedyAgent"
