@@ -50,6 +50,10 @@ AUTH_FAILED = "auth_failed"
 AUTH_HINT = ("a peer failed the CURVE handshake ({}): an unlisted key, a plaintext client or a "
              "wrong server key; a worker needs key= its own NAME.key_secret, whose NAME.key is "
              "in the chief's allow= directory, and server_key= the chief's public key")
+#: The same for a PlayerPool, whose keys are its own (made for its processes): a stranger.
+POOL_AUTH_HINT = ("a peer failed the CURVE handshake ({}): not one of this PlayerPool's own "
+                  "processes (they get keys made for them); someone else is connecting to its "
+                  "address")
 
 
 def refuse_public(address: str, role: str) -> ConfigError:
@@ -96,6 +100,7 @@ class Hub:
                  max_in_frame: int = MAX_ITEM_BYTES, role: str = "Chief") -> None:
         if keys is None and address and is_public(address) and not insecure:
             raise refuse_public(address, role)
+        self._role = role
         self._tmp = None if address else tempfile.mkdtemp(prefix=f"tw{prefix}-")
         self.endpoints: Endpoints = derive(address or f"ipc://{self._tmp}/{prefix}")
         self.limits = limits or item_limits(max_in_frame)
@@ -193,7 +198,8 @@ class Hub:
                 return
             raw = m.recv_multipart(zmq.NOBLOCK)
             if int.from_bytes(raw[0][:2], "little") & HANDSHAKE_FAILED:
-                self.reject(AUTH_FAILED, AUTH_HINT.format(describe_failure(raw)))
+                hint = AUTH_HINT if self._role == "Chief" else POOL_AUTH_HINT
+                self.reject(AUTH_FAILED, hint.format(describe_failure(raw)))
 
     def messages(self, budget: int | None = None) -> Iterator[WorkMessage]:
         """Yield the queued incoming messages (at most ``budget``) without waiting; a

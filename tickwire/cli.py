@@ -387,7 +387,10 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
         print(format_summary(summary), flush=True)
     if code is ExitCode.PLAYERS_CRASHED:
         print(f"tickwire {command}: players crashed: no player was left able to play "
-              f"({summary.get('reason')}); see the agents' errors above", file=sys.stderr)
+              f"({summary.get('reason')}); "
+              + ("see the agents' errors above" if command == "run" else
+                 "see each agent's own output, and the players' statuses above"),
+              file=sys.stderr)
     return code
 
 
