@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tickwire.protocol import (
@@ -45,7 +44,7 @@ from tickwire.protocol.server_status import Status
 from .config import MODES, ON_MISSING, ServerConfig  # noqa: F401  (re-exported)
 from .events import EventLog
 from .memory_guard import MemoryGuard
-from .record import Recorder, RecordError, run_header, world_spec_of
+from .record import Recorder, RecordError, refuse_existing_record, run_header, world_spec_of
 from .replay import Restored, restore_run
 from .security import ServerKeys, is_public, load_server_keys
 from .summary import peak_rss_mb
@@ -297,9 +296,8 @@ class WorldServer:
         if not cfg.record_to:
             return None
         epoch = resumed.epoch if resumed else 0
-        if not resumed and any(Path(cfg.record_to).glob("log-*.twr")):
-            raise RecordError(f"--record {cfg.record_to} already holds a record: continue it with "
-                              "--resume, or record to a new directory")
+        if not resumed:
+            refuse_existing_record(cfg.record_to)
         header = run_header(self.world, self.world_spec, cfg, self.run_id, epoch,
                             self.start_tick, resumed.previous_run if resumed else None)
         recorder = Recorder(cfg.record_to, header, self.world, cfg.fsync_every,

@@ -105,13 +105,7 @@ def test_a_free_slot_mid_run_needs_late_join():
 
 
 def test_with_late_join_a_free_slot_is_joined_mid_run_and_earlier_ticks_count_as_not_joined():
-    r = make_rules(players=2, late_join=True)
-    r.open_lobby(0.0)
-    w0 = join(r, b"a")
-    prove(r, w0)
-    r.start()
-    play_tick(r, 0, [(w0, 1)])
-    play_tick(r, 1, [(w0, 1)])
+    r, w0 = late_started()
     w1 = join(r, b"b")
     assert w1.player == 1
     prove(r, w1)

@@ -44,6 +44,17 @@ def keyring(tmp_path: Path, alice_slot: int | None = None) -> dict[str, Path]:
     return {"dir": keys, "allow": allow}
 
 
+def server_flags(keys: dict[str, Path]) -> list[str]:
+    """`tickwire server` flags for the keyring's server key and allow directory."""
+    return ["--key", str(keys["dir"] / "server.key_secret"), "--allow", str(keys["allow"])]
+
+
+def agent_flags(keys: dict[str, Path], name: str) -> list[str]:
+    """`tickwire agent` flags for ``name``'s key pair and the server's public key."""
+    return ["--key", str(keys["dir"] / f"{name}.key_secret"), "--server-key",
+            str(keys["dir"] / "server.key")]
+
+
 def curve(keys: Path, name: str, server: str = "server") -> tuple[bytes, bytes, bytes]:
     public, secret = load_secret(keys / f"{name}.key_secret")
     return public, secret, load_public(keys / f"{server}.key")
@@ -181,8 +192,7 @@ def test_the_default_bind_is_loopback_without_keys_and_every_interface_with_them
 def test_allowed_agents_play_and_strangers_get_nothing_and_are_counted(procs, tmp_path, zctx):
     keys = keyring(tmp_path, alice_slot=1)  # the allow-list gives alice slot 1
     server, eps, _ = start_server(procs, tmp_path, "--players", "2", "--ticks", "40",
-                                  "--key", str(keys["dir"] / "server.key_secret"),
-                                  "--allow", str(keys["allow"]))
+                                  *server_flags(keys))
     strangers = {"unlisted key": curve(keys["dir"], "mallory"), "plaintext": None,
                  "wrong server key": curve(keys["dir"], "alice", server="bob")}
     subs = []
@@ -197,9 +207,8 @@ def test_allowed_agents_play_and_strangers_get_nothing_and_are_counted(procs, tm
         sub.subscribe(b"")
         dealer.send_multipart(encode(Join(what)), zmq.NOBLOCK)
         subs += [sub, dealer]
-    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"{name}-agent", "--key",
-                     str(keys["dir"] / f"{name}.key_secret"), "--server-key",
-                     str(keys["dir"] / "server.key")], name=name) for name in ("alice", "bob")]
+    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"{name}-agent",
+                     *agent_flags(keys, name)], name=name) for name in ("alice", "bob")]
     summary = server.json()
     assert summary["reason"] == "ticks done" and summary["ticks"] == 40
     assert [p["answered"] for p in summary["players"]] == [40, 40]
@@ -215,8 +224,7 @@ def test_an_allowed_key_cannot_act_as_or_read_the_control_traffic_of_another(pro
     keys = keyring(tmp_path)
     server, eps, _ = start_server(procs, tmp_path, "--players", "1", "--ticks", "30",
                                   "--mode", "deadline", "--deadline-ms", "50",
-                                  "--key", str(keys["dir"] / "server.key_secret"),
-                                  "--allow", str(keys["allow"]))
+                                  *server_flags(keys))
     alice = RawPlayer(zctx, eps["base"], "alice", curve=curve(keys["dir"], "alice"),
                       identity=b"alice-connection")
     w = alice.join()
@@ -408,12 +416,10 @@ def test_an_allowed_key_sending_a_many_frame_message_is_cut_by_the_memory_guard(
                                                                               zctx):
     keys = keyring(tmp_path)
     server, eps, events = start_server(procs, tmp_path, "--players", "1", "--ticks", "30",
-                                       "--key", str(keys["dir"] / "server.key_secret"),
-                                       "--allow", str(keys["allow"]))
+                                       *server_flags(keys))
     alice = procs([*AGENT, "--connect", eps["base"], "--name", "alice", "--agent",
-                   "tickwire.agents.examples.slow_agent:SlowAgent", "--key",
-                   str(keys["dir"] / "alice.key_secret"), "--server-key",
-                   str(keys["dir"] / "server.key")], name="alice", env={"TICKWIRE_SLOW_MS": "100"})
+                   "tickwire.agents.examples.slow_agent:SlowAgent", *agent_flags(keys, "alice")],
+                  name="alice", env={"TICKWIRE_SLOW_MS": "100"})
     wait_run(events, server)
     before = rss_mb(server.pid)
     # allowed, and hostile: 2,000 × 200 KiB in one message
