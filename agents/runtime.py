@@ -49,6 +49,7 @@ from tickwire.protocol.agent_rules import (
     Setup,
     Socket,
     Subscribe,
+    Waiting,
 )
 from tickwire.protocol.limits import ACTION_LIMITS, MAX_ACTION_FRAME
 
@@ -253,6 +254,10 @@ class AgentLoop:
             elif kind is ServerComplained:
                 log.error("server error for %s: %s (%s)", self.results[d.agent].name,
                           d.error.text, d.error.code)
+            elif kind is Waiting:
+                log.warning("%s: the server is full for now: %s; joining again by itself until "
+                            "the join timeout (%g s)", self.results[d.agent].name, d.error.text,
+                            self.rules.join_timeout_s)
             elif kind is Ended:
                 self._call_on_end(d.end)
             elif kind is GiveUp:

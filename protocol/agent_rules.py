@@ -22,6 +22,12 @@ The rules:
 * **Refusal.** An ERROR before a player's WELCOME is a refusal: the agent LEAVEs for the
   players already welcomed and gives up with :class:`AgentError` (the server's code and
   text). An ERROR after the WELCOME is reported and recorded; play goes on.
+* **Full, for now.** A ``full`` refusal with ``retry_ms`` (some slots are held by players
+  that joined but are not ready yet; the server frees them after its ready timeout) is not
+  final: :class:`Waiting` is reported once, and the JOIN is sent again after ``retry_ms``
+  (at least :data:`FULL_RETRY_MIN_S`, at most :data:`FULL_RETRY_MAX_S`: a slot may be freed
+  sooner) until a WELCOME, or a refusal without ``retry_ms``, or the join timeout, which then
+  gives up with :class:`AgentError` ``full`` and the server's last text.
 * **Play.** Once every player sent READY: for each batch of messages read from the state
   socket, act on the **newest** STATE of this run only. Older queued states and ticks never
   seen (gaps: the publisher drops for slow subscribers) count as ``skipped``, from the
@@ -85,6 +91,9 @@ ACTION_RETRY_S = 0.02
 
 #: Refusals that are retried while rejoining (the server has not seen the old connection go).
 _RETRY_ON_REJOIN = frozenset({"slot_taken", "run_in_progress"})
+#: A ``full`` refusal with ``retry_ms`` is retried after that long, within these bounds.
+FULL_RETRY_MIN_S = 0.1
+FULL_RETRY_MAX_S = 2.0
 
 # Decisions are slotted records the loop only reads. They are not frozen: a frozen
 # dataclass costs about a microsecond more to build, and two are built per tick.
@@ -145,6 +154,14 @@ class ServerComplained:
 
 
 @dataclass(slots=True)
+class Waiting:
+    """Hosted player ``agent`` was refused ``full`` for now (slots held by players not ready
+    yet): it JOINs again by itself; show ``error`` once."""
+    agent: int
+    error: Error
+
+
+@dataclass(slots=True)
 class GiveUp:
     """Stop now and raise ``error``."""
     error: TickwireError
@@ -156,7 +173,7 @@ class Finish:
     reason: str
 
 
-Decision = Union[Send, Subscribe, Setup, Act, Ended, ServerComplained, GiveUp, Finish]
+Decision = Union[Send, Subscribe, Setup, Act, Ended, ServerComplained, Waiting, GiveUp, Finish]
 
 
 @dataclass
@@ -235,6 +252,8 @@ class AgentRules:
         self.private = False  #: the world sends each player its own OBSERVATION
         self._pending: State | None = None  # private views: the newest STATE not acted on
         self._own: list[Observation | None] = [None] * len(names)
+        #: hosted players refused ``full`` for now: the server's last such ERROR
+        self._full: dict[int, Error] = {}
 
     @property
     def never_welcomed(self) -> bool:
@@ -285,6 +304,11 @@ class AgentRules:
         return [self._ready(i) for i in sorted(retry)]
 
     def _join_timed_out(self) -> list[Decision]:
+        if self._full:  # the server answered: it was full all along
+            agent, error = next(iter(self._full.items()))
+            return self._give_up(AgentError("full", (
+                f"the server refused {self.results[agent].name}: still full after the join "
+                f"timeout ({self.join_timeout_s:g} s): {error.text} (full)")))
         if self.rejoining:
             text = (f"the server at {self.endpoints.base} now runs another run "
                     f"({self.other_run!r}); this agent could not rejoin it as player(s) "
@@ -355,6 +379,7 @@ class AgentRules:
     def _welcomed(self, agent: int, welcome: Welcome, now: float) -> list[Decision]:
         if self.welcomes[agent] is not None:
             return []  # the answer to a retried JOIN
+        self._full.pop(agent, None)
         self.welcomes[agent] = welcome
         self.run = self.run or welcome.run
         self.private = self.private or welcome.private
@@ -376,12 +401,25 @@ class AgentRules:
         if self.welcomes[agent] is None and self.rejoining and error.code in _RETRY_ON_REJOIN:
             result.errors.append(error.text)
             return []  # the server has not seen our old connection go yet: JOIN again soon
+        if self.welcomes[agent] is None and error.code == "full" and error.retry_ms is not None:
+            return self._wait_for_a_slot(agent, error, now)
         if self.welcomes[agent] is None:
             return self._give_up(AgentError(error.code, f"the server refused {result.name}: "
                                             f"{error.text} ({error.code})"))
         self.last_heard = now
         result.errors.append(error.text)
         return [ServerComplained(agent, error)]
+
+    def _wait_for_a_slot(self, agent: int, error: Error, now: float) -> list[Decision]:
+        """``full`` for now: JOIN again after ``retry_ms`` (bounded); say so the first time."""
+        first = agent not in self._full
+        self._full[agent] = error
+        wait = min(max(error.retry_ms / 1e3, FULL_RETRY_MIN_S), FULL_RETRY_MAX_S)
+        self._next_join = now + wait
+        if not first:
+            return []
+        self.results[agent].errors.append(error.text)
+        return [Waiting(agent, error)]
 
     # ------------------------------------------------------------------ state socket
     def states_received(self, msgs: Sequence[Message], now: float) -> list[Decision]:
@@ -446,7 +484,7 @@ class AgentRules:
         self.phase, self.rejoining, self.run = Phase.JOINING, True, None
         self.last_tick, self._last_sent, self._action_retry = -1, None, None
         self._first_seen = None
-        self._pending, self._own = None, [None] * n
+        self._pending, self._own, self._full = None, [None] * n, {}
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
         for result in self.results:
             result.rejoins += 1

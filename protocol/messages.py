@@ -142,11 +142,16 @@ class End:
 
 @dataclass(frozen=True)
 class Error:
-    """server → agent (control): a request was refused; ``text`` says why and what to do."""
+    """server → agent (control): a request was refused; ``text`` says why and what to do.
+
+    ``retry_ms`` (``full`` only, optional): some slots are held by players that joined but
+    have not proved readiness yet; such a slot is freed after the server's ready timeout, so
+    JOIN again in about this many milliseconds. Absent (nil): do not retry."""
     KIND: ClassVar[str] = "error"
     code: str
     text: str
     run: str = ""
+    retry_ms: int | None = None
 
 
 Message = Union[Join, Welcome, Ready, State, Observation, Action, Actions, Heartbeat, Leave, End, Error]

@@ -374,10 +374,10 @@ class ServerRules:
                                      "joined late" if self.running else "joined"))
             outs.append(Send(identity, self._welcome(p)))
         else:
-            self._refuse(identity, claim[0], claim[1], outs)
+            self._refuse(identity, claim[0], claim[1], outs, *claim[2:])
 
     def _claim(self, wanted: int | None, key: str | None = None
-               ) -> Player | int | tuple[Rejection, str]:
+               ) -> Player | int | tuple[Rejection, str] | tuple[Rejection, str, int]:
         """Which slot a JOIN gets: a dead player to take back (rejoin), a free slot, or why not.
 
         The one place that binds a JOIN to a slot. Mid-run, a JOIN naming slot K takes K
@@ -386,7 +386,9 @@ class ServerRules:
         the key that joined it, also after its player died: only that key may take it back
         (``key`` is the JOIN's key name, None without keys). A free slot mid-run needs
         ``late_join``; slots the allow-list keeps for other keys are never free. A live or
-        left player's slot is never taken.
+        left player's slot is never taken. A lobby that is ``full`` while some slots are held
+        by players not ready yet (squatters, or agents still connecting) adds ``retry_ms``:
+        :meth:`release_unready` may free one by then.
         """
         cfg, roster = self.settings, self.roster
         if self.running:
@@ -416,6 +418,17 @@ class ServerRules:
         if wanted is not None and len(roster.players) < cfg.players:
             return (Rejection.SLOT_TAKEN, f"slot {wanted} is kept for a key or out of range "
                     f"0..{cfg.players - 1}; ask for another or none")
+        unready = [p for p in roster.players.values() if p.status is Status.JOINED]
+        if unready and not self.running:
+            first = min(self._joined_at.get(p.id, self._now) for p in unready)
+            wait_s = max(0.0, first + cfg.ready_timeout_s - self._now)
+            return (Rejection.FULL, f"all {cfg.players} player slots are taken, {len(unready)} "
+                    "of them by players that joined but have not proved readiness yet (no "
+                    "state subscription or READY); a slot whose player is not ready within "
+                    f"{cfg.ready_timeout_s:g} s (--ready-timeout) is freed: JOIN again in "
+                    f"{wait_s:.1f} s (retry_ms; the tickwire agent retries by itself until its "
+                    "--join-timeout), or if more players are coming, start the server with a "
+                    "larger --players", math.ceil(wait_s * 1e3))
         return (Rejection.FULL, f"all {cfg.players} player slots are taken; start the server "
                 "with a larger --players")
 
@@ -445,9 +458,10 @@ class ServerRules:
             return None
         return int(self.pacer.period * 1e3 if self.pacer else self.settings.deadline_ms)
 
-    def _refuse(self, identity: bytes, reason: Rejection, text: str, outs: list[Output]) -> None:
+    def _refuse(self, identity: bytes, reason: Rejection, text: str, outs: list[Output],
+                retry_ms: int | None = None) -> None:
         self._reject(reason, text, None, outs)
-        outs.append(Send(identity, Error(reason.value, text, self.run_id)))
+        outs.append(Send(identity, Error(reason.value, text, self.run_id, retry_ms)))
 
     def _leave(self, identity: bytes, msg: Leave, outs: list[Output]) -> None:
         p = self.roster.by_identity(identity)

@@ -27,6 +27,13 @@ offset and where the next good frame starts, and never truncated — ``--resume`
 The log of an epoch is created with its first tick, so a server that never played a tick
 (its lobby timed out, it failed or was killed before tick one) leaves no log behind.
 
+* ``tickwire.lock`` — held (``flock``, exclusive) by the one server that writes DIR, for
+  the recorder's whole life, and by ``--resume`` from before it reads the record: a second
+  ``--record``/``--resume`` on DIR is refused (:class:`RecordLocked`, naming the holder's pid
+  and host, which the holder writes into the file) before it changes anything in DIR. The
+  kernel drops the lock when its holder dies (kill -9 included); a clean end removes the file.
+  ``tickwire replay`` only looks: it reads what is complete and says that DIR is being written.
+
 Each frame is one ``write(2)`` (a killed server loses no complete tick); the log is fsynced
 every ``fsync_every`` ticks (0: never), before each checkpoint and at the end, so a machine
 crash loses at most the ticks since the last fsync. A failed write or fsync raises :class:`RecordError` and the
@@ -36,11 +43,16 @@ have dropped the dirty pages, so "retry and go on" can silently lose data).
 from __future__ import annotations
 
 import errno
+import fcntl
+import json
 import logging
 import mmap
 import os
 import re
+import socket
 import struct
+import sys
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,8 +65,8 @@ from tickwire.protocol.messages import VERSION
 
 from .snapshot import SNAPSHOT_LIMITS
 
-__all__ = ["RecordError", "Recorder", "RunReader", "TickRecord", "read_run", "Damage",
-           "refuse_existing_record"]
+__all__ = ["RecordError", "RecordLock", "RecordLocked", "Recorder", "RunReader", "TickRecord",
+           "read_run", "Damage", "lock_record", "record_holder", "refuse_existing_record"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +78,11 @@ MAX_FRAME_BYTES = 2**31 - 1
 KEEP_CHECKPOINTS = 3
 LOG_NAME = re.compile(r"^log-(\d{6})\.twr$")
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d{12})\.twc$")
+LOCK_NAME = "tickwire.lock"
+#: A reader's look (``tickwire replay``) holds the lock shared for a moment: a server that
+#: finds only such looks in its way tries again this often, at most this many times.
+LOCK_RETRY_S = 0.01
+LOCK_RETRIES = 100
 #: The ServerConfig fields that define a run: a resumed or replayed run uses the recorded ones.
 RUN_FIELDS = ("players", "ticks", "seed", "mode", "deadline_ms", "on_missing", "strikes")
 
@@ -197,6 +214,11 @@ def _next_good_frame_in(path: Path, start: int) -> int | None:
 
 
 # ---------------------------------------------------------------------------- reading
+def not_a_directory(directory: Path) -> RecordError:
+    """The error for a ``--resume``/``replay`` DIR that is not a directory."""
+    return RecordError(f"{directory} is not a directory: give the DIR a `--record DIR` run wrote")
+
+
 @dataclass(frozen=True)
 class TickRecord:
     """One completed tick as recorded: what the replay page and ``tickwire replay`` read."""
@@ -234,8 +256,7 @@ class RunReader:
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
         if not self.directory.is_dir():
-            raise RecordError(f"{self.directory} is not a directory: give the DIR a "
-                              "`--record DIR` run wrote")
+            raise not_a_directory(self.directory)
         self.logs = sorted(p for p in self.directory.iterdir() if LOG_NAME.match(p.name))
         if not self.logs:
             raise RecordError(f"{self.directory} holds no log-*.twr file: it is not a tickwire "
@@ -319,6 +340,186 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return records[0]
 
 
+# ---------------------------------------------------------------------------- the lock
+class RecordLocked(RecordError):
+    """Another live process holds DIR's lock: a server records (or resumes) the run there.
+    ``holder`` is what it wrote into the lock file (pid, host, since; empty if not yet)."""
+
+    def __init__(self, directory: Path, holder: dict[str, Any]) -> None:
+        self.holder = holder
+        super().__init__(
+            f"{directory} is being recorded by another tickwire server ({describe_holder(holder)})"
+            ": two servers writing one record would mix their ticks, so this one does not "
+            f"touch it (nothing in {directory} was changed). Wait for that server to end or stop "
+            "it, then `--resume` the record; or record to another directory. `tickwire replay "
+            f"{directory}` reads the ticks it has written so far")
+
+
+def describe_holder(holder: dict[str, Any]) -> str:
+    """``pid P on host H, since T`` from a lock file's contents (what is known of it)."""
+    if not holder.get("pid"):
+        return "it has not written its pid and host into the lock file yet"
+    text = f"pid {holder['pid']} on host {holder.get('host', '?')}"
+    return text + (f", since {holder['since']}" if holder.get("since") else "")
+
+
+@dataclass
+class _Hold:
+    fd: int
+    path: Path          #: the lock file
+    created: bool       #: DIR did not exist: removed again at the end if still empty
+    count: int = 1
+
+
+#: This process's holds, by the real path of DIR (holds nest: the CLI, the resume, the recorder).
+_HELD: dict[str, _Hold] = {}
+
+
+class RecordLock:
+    """This process's hold on a record directory's lock (:func:`lock_record`); a ``with``
+    block or :meth:`release` gives it back. The last release of a process unlocks DIR."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+        self._released = False
+
+    def release(self) -> None:
+        """Give the hold back; the last one removes the lock file (first: a server starting
+        now makes a new one) and unlocks, and removes DIR if this process created it and it
+        is still empty."""
+        if self._released:
+            return
+        self._released = True
+        hold = _HELD[self._key]
+        hold.count -= 1
+        if hold.count:
+            return
+        del _HELD[self._key]
+        try:
+            hold.path.unlink(missing_ok=True)
+            if hold.created:
+                hold.path.parent.rmdir()
+        except OSError:  # not empty, or read-only: nothing to clean up then
+            pass
+        finally:
+            os.close(hold.fd)
+
+    def __enter__(self) -> RecordLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_record(directory: str | os.PathLike, create: bool = False) -> RecordLock:
+    """Lock ``directory`` for this process's server (created first if ``create``).
+
+    RecordLocked if another process holds it: nothing in DIR is changed then. Holds of one
+    process nest (the ``tickwire`` command holds DIR for the whole run; the resume and the
+    recorder inside it hold it too). The lock is ``flock(2)`` on ``DIR/tickwire.lock``, so
+    the kernel drops it when its holder dies, kill -9 included."""
+    path = Path(directory)
+    if not create and not path.is_dir():
+        raise not_a_directory(path)
+    try:
+        created = create and not path.exists()
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        key = os.path.realpath(path)
+    except OSError as e:
+        raise RecordError(f"could not create the record directory {directory}: "
+                          f"{e.strerror or e}; give a directory you can write") from e
+    if key in _HELD:
+        _HELD[key].count += 1
+        return RecordLock(key)
+    _HELD[key] = _Hold(_take(path / LOCK_NAME, path), path / LOCK_NAME, created)
+    return RecordLock(key)
+
+
+def _take(lock: Path, directory: Path) -> int:
+    """An open descriptor of ``lock`` holding the exclusive lock, the holder's pid and host
+    written into it. A lock file its holder removed while we opened it is opened again; a
+    reader's look (a shared lock held for a moment) is waited out, boundedly."""
+    for _ in range(LOCK_RETRIES):
+        fd = _open_lock(lock, directory)
+        try:
+            if _try_flock(fd, fcntl.LOCK_EX):
+                if _same_file(fd, lock):
+                    _write_holder(fd, lock)
+                    return fd
+            elif not _try_flock(fd, fcntl.LOCK_SH):  # a writer holds it
+                raise RecordLocked(directory, _holder(fd))
+            else:  # only readers looking: gone in a moment
+                time.sleep(LOCK_RETRY_S)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    raise RecordError(f"could not lock {directory}: readers kept its lock file busy for "
+                      f"{LOCK_RETRIES * LOCK_RETRY_S:g} s; try again")
+
+
+def _open_lock(lock: Path, directory: Path) -> int:
+    try:
+        return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise RecordError(f"could not open the lock file {lock}: {e.strerror or e}; a record "
+                          "directory must be writable by the server that records to it") from e
+
+
+def _try_flock(fd: int, kind: int) -> bool:
+    try:
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """``fd`` is still the file at ``path`` (a holder that ended removed it meanwhile?)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _write_holder(fd: int, lock: Path) -> None:
+    """Who holds the lock, for the message a refused server prints (best effort: a full disk
+    must not stop the lock from working)."""
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv[:8]}
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode() + b"\n", 0)
+    except OSError as e:
+        log.warning("record: could not write the holder into %s: %s (the lock holds anyway)",
+                    lock, e.strerror or e)
+
+
+def _holder(fd: int) -> dict[str, Any]:
+    """What the holder wrote into the lock file ({} if nothing readable yet)."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def record_holder(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """Who is writing ``directory`` now (the lock file's contents; {} if not written yet),
+    or None if nobody is. Only looks: a shared lock for a moment, never waiting."""
+    try:
+        fd = os.open(Path(directory) / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None  # no lock file: nobody has held it since the last clean end
+    try:
+        return None if _try_flock(fd, fcntl.LOCK_SH) else _holder(fd)
+    finally:
+        os.close(fd)
+
+
 # ---------------------------------------------------------------------------- writing
 def refuse_existing_record(directory: str | os.PathLike) -> None:
     """RecordError if ``directory`` already holds a record (a new ``--record`` run would mix
@@ -359,7 +560,13 @@ class Recorder:
         self._file: BinaryIO | None = None
         self._header = pack_frame({**header, "type": "header", "format": FORMAT,
                                    "format_version": FORMAT_VERSION})
-        self._io("prepare the record directory", self._prepare)
+        #: held until :meth:`close`: no other server writes DIR meanwhile
+        self._lock: RecordLock | None = lock_record(self.directory, create=True)
+        try:
+            self._io("prepare the record directory", self._prepare)
+        except BaseException:
+            self._release()
+            raise
 
     def _prepare(self) -> None:
         """Check now what the first tick needs (the directory, a free log name), so a bad
@@ -466,19 +673,26 @@ class Recorder:
 
     # ------------------------------------------------------------------ end
     def close(self) -> None:
-        """Flush and fsync what is left (unless an earlier write failed) and close the log."""
+        """Flush and fsync what is left (unless an earlier write failed), close the log and
+        release DIR's lock."""
         f, self._file = self._file, None
-        if f is None:
-            return
         try:
-            if not self._failed:
+            if f is not None and not self._failed:
                 self._io("sync the log", self._sync_file, f)
         finally:
             try:
-                f.close()
+                if f is not None:
+                    f.close()
             except OSError:  # the buffer could not be written: already reported, or it is now
                 if not self._failed:
                     raise
+            finally:
+                self._release()
+
+    def _release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     def _sync_file(self, f: BinaryIO) -> None:
         self._file = f

@@ -20,8 +20,11 @@ from .record import (
     RecordError,
     RunReader,
     TickRecord,
+    describe_holder,
     fsync_directory,
+    lock_record,
     read_checkpoint,
+    record_holder,
 )
 from .snapshot import SnapshotError
 
@@ -101,8 +104,17 @@ class Restored:
 
 
 def restore_run(directory: str | os.PathLike, world: Any) -> Restored:
-    """Repair the log tail, restore the newest good checkpoint, re-apply the log after it."""
-    reader = RunReader(Path(directory))
+    """Repair the log tail, restore the newest good checkpoint, re-apply the log after it.
+
+    DIR is locked meanwhile (:func:`~tickwire.server.record.lock_record`): a server still
+    writing it makes this fail with RecordLocked before anything is read or changed (its
+    tail would look torn, and truncating it would cut a live log)."""
+    with lock_record(directory):
+        return _restore(Path(directory), world)
+
+
+def _restore(directory: Path, world: Any) -> Restored:
+    reader = RunReader(directory)
     first = reader.first
     done, repaired, last_actions, hashes, names = _last_complete_tick(reader)
     if done >= int(first["config"]["ticks"]):
@@ -263,7 +275,11 @@ class ReplayReport:
     identical: bool
     first_difference: dict[str, Any] | None = None
     damage: dict[str, Any] | None = None         #: a damaged record (not a torn tail)
-    torn_tail: dict[str, Any] | None = None      #: an incomplete last frame (a crash)
+    #: an incomplete last frame: a crash, or (``live``) the tick being written now
+    torn_tail: dict[str, Any] | None = None
+    #: a server was writing DIR while it was replayed (its pid and host): only the ticks
+    #: complete when replay began were read
+    live: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -274,8 +290,14 @@ def replay_run(directory: str | os.PathLike, world: Any,
                on_step: Callable[[TickRecord, Any, str], None] | None = None) -> ReplayReport:
     """Re-simulate the whole record from ``reset`` and check every recorded state hash.
     Read-only: a torn tail is reported, not truncated (``--resume`` truncates it).
+    A DIR a server is writing is replayed as far as it is complete (``live`` names the
+    server; each log is read up to its size when it is opened).
     ``progress(ticks read)`` is called once per recorded tick (a status line);
     ``on_step(record, state, replayed hash)`` once per re-simulated tick (the replay page)."""
+    live = record_holder(directory)
+    if live is not None:
+        log.warning("%s is being recorded by %s: replaying the ticks complete so far",
+                    directory, describe_holder(live))
     reader = RunReader(Path(directory))
     first = reader.first
     state = world.reset(first["seed"], first["players"])
@@ -289,4 +311,4 @@ def replay_run(directory: str | os.PathLike, world: Any,
         diff is None and (damage is None or damage.torn),
         asdict(diff) if diff else None,
         damage.as_dict() if damage and not damage.torn else None,
-        damage.as_dict() if damage and damage.torn else None)
+        damage.as_dict() if damage and damage.torn else None, live)

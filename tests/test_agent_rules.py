@@ -400,3 +400,49 @@ def test_the_silence_message_is_a_sentence_and_the_agent_knows_it_was_welcomed()
     r.states_received([state(0)], T0)
     [give_up] = r.due(T0 + 11)
     assert str(give_up.error).endswith("so this agent stops.")
+
+
+# ---------------------------------------------------------------------- full, for now
+def test_full_with_retry_ms_waits_and_joins_again_instead_of_giving_up():
+    from tickwire.protocol.agent_rules import Waiting
+    r = rules()
+    r.due(T0)
+    full = Error("full", "2 of them by players that joined but have not proved readiness", "r",
+                 retry_ms=1500)
+    assert r.control_received(0, full, T0 + 0.01) == [Waiting(0, full)]
+    assert not r.finished and r.results[0].errors == [full.text]
+    assert r.next_due(T0 + 0.01) == pytest.approx(1.5)
+    assert r.due(T0 + 1.5) == []  # not yet: the retry is 1.5 s after the refusal
+    assert sends(r.due(T0 + 1.51)) == [Join("p0", None)]
+    assert r.control_received(0, full, T0 + 1.52) == []  # said once
+    assert r.results[0].errors == [full.text]
+    decisions = r.control_received(0, welcome(0), T0 + 2)
+    assert isinstance(decisions[0], Setup) and not r.finished
+
+
+def test_the_wait_after_full_is_bounded_both_ways():
+    from tickwire.protocol.agent_rules import FULL_RETRY_MAX_S, FULL_RETRY_MIN_S
+    for retry_ms, wait in ((0, FULL_RETRY_MIN_S), (-5, FULL_RETRY_MIN_S),
+                           (3_600_000, FULL_RETRY_MAX_S)):
+        r = rules()
+        r.due(T0)
+        r.control_received(0, Error("full", "held", "r", retry_ms=retry_ms), T0)
+        assert r.next_due(T0) == pytest.approx(wait)
+
+
+def test_still_full_at_the_join_timeout_gives_up_as_refused_full():
+    r = rules(join_timeout_s=5)
+    r.due(T0)
+    r.control_received(0, Error("full", "held by joiners not ready", "r", retry_ms=1000), T0)
+    [give_up] = r.due(T0 + 5)
+    assert isinstance(give_up, GiveUp) and isinstance(give_up.error, AgentError)
+    assert give_up.error.code == "full" and "still full after the join timeout (5 s)" in str(
+        give_up.error) and "held by joiners not ready" in str(give_up.error)
+
+
+def test_full_without_retry_ms_after_waiting_gives_up_at_once():
+    r = rules()
+    r.due(T0)
+    r.control_received(0, Error("full", "held", "r", retry_ms=100), T0)
+    [give_up] = r.control_received(0, Error("full", "all slots ready: larger --players"), T0 + 1)
+    assert give_up.error.code == "full" and "larger --players" in str(give_up.error)

@@ -295,3 +295,42 @@ def test_version_prints_the_package_version(capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"tickwire {__version__}"
+
+
+def test_a_summary_file_that_cannot_be_written_at_the_end_exits_7_keeping_the_outcome(
+        procs, tmp_path):
+    """A full disk at the end: writing /dev/full fails with ENOSPC. Reached through a symlink,
+    so that even the old code (which renamed a temp file over the path) cannot replace the
+    device node. The old code printed a line and exited 0: a script never noticed."""
+    full = tmp_path / "summary.json"
+    full.symlink_to("/dev/full")
+    p = procs([*TW, "run", "--agents", "2", "--ticks", "20", "--summary", str(full), "--json",
+               "-q"])
+    assert p.wait(120) == ExitCode.RECORD_FAILED, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    assert out["outcome"] == "record_failed" and out["exit_code"] == 7
+    assert out["run_outcome"] == "ok" and out["run_exit_code"] == 0  # the run itself was fine
+    assert out["ticks"] == 20 and out["state_hash"] and out["reason"] == "ticks done"
+    assert out["summary_file"]["written"] is False
+    assert "No space left" in out["summary_file"]["error"]
+    assert f"record failed: could not write the summary to '{full}'" in p.stderr
+    assert "The run itself ended with ok (exit 0)" in p.stderr
+    assert full.is_symlink() and [f for f in tmp_path.iterdir() if f.name.endswith(".tmp")] == []
+
+
+def test_a_summary_folder_where_no_file_can_be_created_fails_before_the_run(procs, tmp_path):
+    """Root may write any folder (so the old check, os.access, passed and the run played,
+    then exited 0 without the file), but not sysfs; others get a read-only folder."""
+    import os
+    if os.geteuid() == 0:
+        target = "/sys/tickwire-summary.json"
+    else:
+        (tmp_path / "ro").mkdir(mode=0o555)
+        target = str(tmp_path / "ro" / "summary.json")
+    events = tmp_path / "events.jsonl"
+    p = procs([*TW, "run", "--agents", "1", "--ticks", "5", "--summary", target, "--events",
+               str(events), "--json", "-q"])
+    assert p.wait(60) == ExitCode.USAGE, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    assert "--summary (TICKWIRE_SUMMARY): cannot write" in out["error"]["message"]
+    assert "is not writable" in out["error"]["message"] and not events.exists()

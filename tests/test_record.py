@@ -1,6 +1,7 @@
 """The run record: snapshots, framing, torn tails, damaged checkpoints, resume and replay (files only)."""
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -436,3 +437,33 @@ def test_a_lone_log_without_a_header_is_refused_clearly(tmp_path):
     log_path(tmp_path, 0).write_bytes(b"\x10\x00")  # killed while writing the first header
     with pytest.raises(RecordError, match="no log with a readable header"):
         RunReader(tmp_path)
+
+
+_TRY_LOCK = ("import sys; from tickwire.server.record import lock_record, RecordLocked\n"
+             "try:\n    lock_record(sys.argv[1])\nexcept RecordLocked as e:\n"
+             "    print(e.holder['pid']); sys.exit(7)\n")
+
+
+def test_the_record_lock_nests_in_a_process_and_refuses_another_process(tmp_path):
+    """Holds of one process nest (the command, the resume and the recorder); another process
+    is refused while any is held and gets the lock once the last is released, which also
+    removes the lock file and the directory the hold created."""
+    from tickwire.server.record import LOCK_NAME, lock_record, record_holder
+    rec = tmp_path / "new" / "rec"
+    outer = lock_record(rec, create=True)
+    inner = lock_record(rec)
+    assert record_holder(rec)["pid"] == os.getpid()  # what a reader's look finds
+    inner.release()
+    other = subprocess.run([sys.executable, "-c", _TRY_LOCK, str(rec)], capture_output=True,
+                           text=True, timeout=60)
+    assert (other.returncode, other.stdout.strip()) == (7, str(os.getpid())), other.stderr
+    outer.release()
+    assert not (rec / LOCK_NAME).exists() and not rec.exists() and (tmp_path / "new").exists()
+    rec.mkdir()
+    other = subprocess.run([sys.executable, "-c", _TRY_LOCK, str(rec)], capture_output=True,
+                           text=True, timeout=60)
+    assert other.returncode == 0, other.stderr
+    # it exited without releasing (as a kill -9'd server): the kernel dropped the lock, the
+    # file with its pid stays, and blocks nobody
+    assert json.loads((rec / LOCK_NAME).read_text())["pid"] != os.getpid()
+    lock_record(rec).release()

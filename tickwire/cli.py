@@ -115,8 +115,9 @@ def _report_error(command: str, error: BaseException, as_json: bool,
                "error": {"type": type(error).__name__, "message": str(error)}}
         if as_json:
             _print_json(obj)
-        if summary_path:
-            _write_summary_file(summary_path, obj)
+        if summary_path and (failed := _write_summary_file(summary_path, obj)):
+            print(f"tickwire: could not write the summary to {summary_path!r} (--summary): "
+                  f"{failed}", file=sys.stderr, flush=True)
     return code
 
 
@@ -129,14 +130,36 @@ def _summary_path(args: argparse.Namespace) -> str | None:
 
 
 def _check_summary_path(path: str | None) -> None:
-    """Fail before the run, not after it, if the summary file cannot be written."""
+    """Fail before the run, not after it, if the summary file cannot be written: a device
+    or pipe must be writable; elsewhere a temp file is made (and removed) in its folder,
+    which also finds a folder that refuses even root (sysfs, a read-only mount)."""
     if path is None:
         return
+    if _written_in_place(path):
+        if not os.access(path, os.W_OK):
+            raise ConfigError(f"--summary (TICKWIRE_SUMMARY): cannot write {path!r}: no write "
+                              "permission; choose another path", "--summary")
+        return
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+    if os.path.isdir(path) or not os.path.isdir(folder):
+        raise ConfigError(f"--summary (TICKWIRE_SUMMARY): cannot write {path!r}: "
+                          + (f"it is a directory; give a file name in it, e.g. {path}/summary.json"
+                             if os.path.isdir(path) else f"folder {folder!r} does not exist; "
+                             "create it or choose another path"), "--summary")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tickwire-summary-", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
         raise ConfigError(f"--summary (TICKWIRE_SUMMARY): cannot write {path!r}: folder "
-                          f"{folder!r} does not exist or is not writable; create it or choose "
-                          "another path", "--summary")
+                          f"{folder!r} is not writable ({e.strerror or e}); choose another "
+                          "path", "--summary") from e
+
+
+def _written_in_place(path: str) -> bool:
+    """An existing device or pipe (/dev/stdout, /dev/full): written in place, since renaming
+    a temp file over it would replace the device node."""
+    return os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
 
 
 def _check_render_path(path: str | None) -> None:
@@ -160,7 +183,7 @@ def _write_render(path: str, world: World, state: Any) -> dict[str, Any]:
     data = png_bytes(_enlarged(world.render(state)))
     # a file is written whole or not at all (temp file, renamed); a device or a pipe
     # (/dev/stdout) is written in place: renaming over it would replace the device node
-    special = os.path.exists(path) and not os.path.isfile(path)
+    special = _written_in_place(path)
     tmp = path if special else f"{path}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as f:
@@ -178,24 +201,45 @@ def _write_render(path: str, world: World, state: Any) -> dict[str, Any]:
     return {"file": path, "written": True}
 
 
-def _write_summary_file(path: str, obj: dict[str, Any]) -> None:
+def _write_summary_file(path: str, obj: dict[str, Any]) -> str | None:
     """Write the summary atomically (temp file in the same folder, fsync, rename): a reader
-    never sees half a file. A failure is reported on stderr, not raised."""
+    never sees half a file; a device or pipe is written in place. Returns None, or why it
+    could not be written (the caller decides the exit code; nothing is raised)."""
+    text = json.dumps(obj, sort_keys=True, default=str) + "\n"
     tmp = None
     try:
+        if _written_in_place(path):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            return None
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
                                    prefix=".tickwire-summary-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(obj, sort_keys=True, default=str) + "\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as e:
-        print(f"tickwire: could not write the summary to {path!r} (--summary): {e}",
-              file=sys.stderr, flush=True)
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def _summary_not_written(command: str, path: str, error: str, summary: dict[str, Any],
+                         code: ExitCode) -> dict[str, Any]:
+    """The run's summary, its outcome now ``record_failed`` (exit 7), the run's own outcome
+    kept under ``run_outcome``; says so on stderr. A script must notice a lost summary."""
+    print(f"tickwire {command}: record failed: could not write the summary to {path!r} "
+          f"(--summary): {error}. The run itself ended with {code.label} (exit {int(code)}): "
+          f"reason {summary.get('reason')!r}, {summary.get('ticks')} tick(s), state hash "
+          f"{summary.get('state_hash')}. Free space or fix the path; --json prints the same "
+          "summary on stdout", file=sys.stderr, flush=True)
+    return {**summary, **_outcome(ExitCode.RECORD_FAILED), "run_outcome": code.label,
+            "run_exit_code": int(code),
+            "summary_file": {"file": path, "written": False, "error": error}}
 
 
 def _wants_json(args: argparse.Namespace) -> bool:
@@ -323,7 +367,19 @@ def _world_defaults(values: dict[str, Any], command: str, given: set[str],
 
 
 def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) -> ExitCode:
-    """``tickwire run`` / ``tickwire server``: play the run, print (and write) its summary."""
+    """``tickwire run`` / ``tickwire server``: play the run, print (and write) its summary.
+
+    With ``--resume DIR`` the record's lock is taken first, before DIR is read (another
+    server may be writing it); with ``--record DIR`` once the flags are checked, before a
+    socket is bound or an agent spawned. Either way it is held until the command ends."""
+    if not values.get("resume"):
+        return _serve_locked(values, command, given)
+    from tickwire.server.record import lock_record
+    with lock_record(values["resume"]):
+        return _serve_locked(values, command, given)
+
+
+def _serve_locked(values: dict[str, Any], command: str, given: set[str]) -> ExitCode:
     values = _resumed_values(values)
     if values["world"].partition(":")[0].endswith(".py"):  # the record must find it from anywhere
         path, _, name = values["world"].partition(":")
@@ -339,8 +395,15 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
     _check_render_path(values.get("render"))
     _check_summary_path(values["summary"])
     if values.get("record") and not values.get("resume"):  # before a socket or an agent
-        from tickwire.server.record import refuse_existing_record
-        refuse_existing_record(values["record"])
+        from tickwire.server.record import lock_record, refuse_existing_record
+        with lock_record(values["record"], create=True):
+            refuse_existing_record(values["record"])
+            return _with_metrics(values, command, world)
+    return _with_metrics(values, command, world)
+
+
+def _with_metrics(values: dict[str, Any], command: str, world: World) -> ExitCode:
+    """Play the run with the ``--metrics`` endpoint open meanwhile (if asked for)."""
     metrics = None
     if values["metrics"]:
         from tickwire.server.metrics import MetricsServer
@@ -379,10 +442,12 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
         summary = {**summary, "render": _write_render(values["render"], world,
                                                       server.final_state)}
     code = exitcodes.for_summary(summary, interrupted=bool(received))
-    if values["summary"]:
-        _write_summary_file(values["summary"], {**summary, **_outcome(code)})
+    out = {**summary, **_outcome(code)}
+    failed = values["summary"] and _write_summary_file(values["summary"], out)
+    if failed:
+        out = _summary_not_written(command, values["summary"], failed, summary, code)
     if values["json"]:
-        _print_json({**summary, **_outcome(code)})
+        _print_json(out)
     else:
         print(format_summary(summary), flush=True)
     if code is ExitCode.PLAYERS_CRASHED:
@@ -391,7 +456,7 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
               + ("see the agents' errors above" if command == "run" else
                  "see each agent's own output, and the players' statuses above"),
               file=sys.stderr)
-    return code
+    return ExitCode.RECORD_FAILED if failed else code
 
 
 # ---------------------------------------------------------------------------- agent
@@ -504,7 +569,14 @@ def _write_page(path: str, html: str) -> None:
 def _replay_text(r: Any) -> str:
     lines = [f"replayed {r.ticks} tick(s) of {r.world} (seed {r.seed}, {r.epochs} epoch(s): "
              f"{', '.join(r.runs)}); final state hash {r.final_hash}"]
-    if r.torn_tail:
+    if r.live is not None:
+        from tickwire.server.record import describe_holder
+        lines.append(f"being recorded now by {describe_holder(r.live)}: replayed the ticks "
+                     "complete when replay began; run replay again for the rest")
+    if r.torn_tail and r.live is not None:
+        lines.append(f"{r.torn_tail['file']}: {r.torn_tail['bytes']} byte(s) of the tick being "
+                     "written now (not a torn tail)")
+    elif r.torn_tail:
         t = r.torn_tail
         lines.append(f"torn tail: {t['file']} at byte {t['offset']} ({t['reason']}; {t['bytes']} "
                      "byte(s) after the last complete tick; --resume truncates it)")

@@ -57,8 +57,12 @@ MEANING: dict[ExitCode, str] = {
     ExitCode.PLAYERS_CRASHED: "the run could not go on: every player crashed, died or left before "
                               "the end (or an agent process of `tickwire run` died in the lobby)",
     ExitCode.RECORD_FAILED: "the run record could not be written (disk full, write or fsync "
-                            "error: the run stopped, `--resume DIR` continues it) or a "
-                            "`--resume`/`replay` directory is unusable",
+                            "error: the run stopped, `--resume DIR` continues it), a "
+                            "`--resume`/`replay` directory is unusable, another server is "
+                            "recording the `--record`/`--resume` directory (its pid and host "
+                            "are named), or the `--summary` file could not be written at the "
+                            "end (the run's own outcome is in the message and, with `--json`, "
+                            "in `run_outcome`)",
     ExitCode.REPLAY_DIFFERS: "`tickwire replay` (or `--resume`): a re-simulated state hash differs "
                              "from the recorded one, or a record is damaged (the tick or the "
                              "file and byte offset are printed)",
