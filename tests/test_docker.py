@@ -113,10 +113,10 @@ def _readme_made_dirs() -> set[str]:
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
     found = set()
-    for rx in (r"-m venv (\S+)", r"--dir (\S+)", r"mkdir -p (\S+)", r"--record (\S+)",
-               r"--dest (\S+)"):
+    word = r"([^\s;&|]+)"  # up to the end of the shell word
+    for flag in ("-m venv", "--dir", "mkdir -p", "--record", "--dest"):
         for block in blocks:
-            found |= {d.rstrip("/") for d in re.findall(rx, block)}
+            found |= {d.rstrip("/") for d in re.findall(f"{flag} {word}", block)}
     return {d for d in found if not d.startswith(("/", "$", "~"))}
 
 
