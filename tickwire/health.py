@@ -10,7 +10,8 @@ the kernel completes the handshake for a stopped process too. Neither tells a ma
 inside ``World.step`` from a working one.
 
 BASE is the server's base address (default ``$TICKWIRE_BIND``, else tcp://127.0.0.1:5555);
-the control port is PORT+2. Exit 0 healthy, 1 not (the reason on stderr), 2 bad BASE.
+the control port is PORT+2. Exit 0 healthy, else 1 with the reason on stderr (also for a
+BASE it cannot check: Docker reserves exit code 2).
 Linux only, and run as the server's user (or root) to see its file descriptors.
 """
 from __future__ import annotations
@@ -110,14 +111,14 @@ def check(base: str, proc: Path = Path("/proc")) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit 0 healthy, 1 not (the reason on stderr), 2 for a bad address."""
+    """Exit 0 healthy, else 1 (Docker's "unhealthy") with the reason on stderr."""
     args = sys.argv[1:] if argv is None else argv
     base = args[0] if args else os.environ.get("TICKWIRE_BIND") or DEFAULT_BASE
     try:
         problem = check(base)
     except ConfigError as e:
-        print(f"tickwire.health: {e}", file=sys.stderr)
-        return 2
+        print(f"tickwire.health: cannot check: {e}", file=sys.stderr)
+        return 1
     if problem:
         print(f"tickwire.health: unhealthy: {problem}", file=sys.stderr)
         return 1
