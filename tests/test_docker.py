@@ -391,7 +391,7 @@ class Swarm:
 @pytest.fixture
 def swarm(image):
     """A single-node swarm (left at teardown if this test created it) and the stacks and
-    secrets made on it (removed at teardown with their containers and network)."""
+    secrets made on it (removed at teardown with their containers, network and volumes)."""
     state = _run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.strip()
     created = state != "active"
     if created:
@@ -409,6 +409,9 @@ def swarm(image):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.2)  # Swarm removes the network on its own schedule
+        volumes = _run(["docker", "volume", "ls", "-q", "--filter", label]).stdout.split()
+        if volumes:  # `stack rm` leaves a stack's named volumes behind
+            _run(["docker", "volume", "rm", *volumes], check=False)
     deadline = time.monotonic() + 30
     while made.secrets and time.monotonic() < deadline:  # in use until the tasks are gone
         made.secrets = [n for n in made.secrets
