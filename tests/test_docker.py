@@ -7,9 +7,11 @@ built once and cached by tag; pip inside `docker build` uses a host-built wheelh
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +26,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "tickwire-base:py3"
-IMAGE = "tickwire:test"
+#: per checkout: several checkouts may share one Docker daemon, and each tests its own code
+IMAGE = f"tickwire:test-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]}"
 
 
 def _run(args: list[str], timeout: float = 300, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -69,6 +72,71 @@ def image(compose_cmd: list[str]) -> str:
     _run(["docker", "build", "-q", "-t", IMAGE, "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}",
           "--build-arg", "PIP_ARGS=--no-index --find-links /wheels", str(ROOT)], timeout=900)
     return IMAGE
+
+
+# ---------------------------------------------------------------------- build context
+def _ignore_patterns() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip().lstrip("/") for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """A .dockerignore pattern as a regex: '*' and '?' stop at '/', '**' crosses it."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        else:
+            c = pattern[i]
+            out, i = out + {"*": "[^/]*", "?": "[^/]"}.get(c, re.escape(c)), i + 1
+    return re.compile(out)
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parent directories
+    decides ('!' re-includes)."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    verdict = False
+    for pattern in patterns:
+        rx = _pattern_regex(pattern.lstrip("!"))
+        if any(rx.fullmatch(prefix) for prefix in prefixes):
+            verdict = not pattern.startswith("!")
+    return verdict
+
+
+def _readme_made_dirs() -> set[str]:
+    """Directories the README's shell blocks create: virtualenvs, key and allow directories,
+    run records, pip download targets."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    found = set()
+    word = r"([^\s;&|]+)"  # up to the end of the shell word
+    for flag in ("-m venv", "--dir", "mkdir -p", "--record", "--dest"):
+        for block in blocks:
+            found |= {d.rstrip("/") for d in re.findall(f"{flag} {word}", block)}
+    return {d for d in found if not d.startswith(("/", "$", "~"))}
+
+
+def _dockerfile_copies() -> set[str]:
+    text = (ROOT / "Dockerfile").read_text()
+    return {src.rstrip("/") for line in re.findall(r"^COPY (?!--from)(.*)$", text, re.M)
+            for src in line.split()[:-1]}
+
+
+def test_the_build_context_leaves_out_what_the_readme_makes_and_keeps_what_is_built():
+    patterns = _ignore_patterns()
+    made = _readme_made_dirs()
+    needed = _dockerfile_copies()
+    assert {".venv", "keys", "allow"} <= made  # the parser still finds them
+    left_in = sorted(d for d in made - needed if not _ignored(d, patterns))
+    assert not left_in, f"add these to .dockerignore (the README's commands create them): {left_in}"
+    assert not [d for d in needed if _ignored(d, patterns)], needed
+    assert _ignored(".venv/lib/python3.12/site-packages/numpy/core.so", patterns)
+    assert _ignored("server/__pycache__/loop.cpython-312.pyc", patterns)
+    assert not _ignored("server/loop.py", patterns)
 
 
 class Compose:
@@ -154,23 +222,51 @@ def test_compose_runs_with_keys_and_an_agent_without_them_gets_nothing(compose):
     assert "with CURVE keys (1 allowed)" in c.logs(server)[1]
 
 
-def test_the_server_reports_healthy(compose):
+def _health(container: str) -> dict:
+    return json.loads(_run(["docker", "inspect", "-f", "{{json .State.Health}}", container]).stdout)
+
+
+def _run_healthcheck(container: str) -> subprocess.CompletedProcess:
+    """Run the container's own healthcheck command once, now (as Docker would)."""
+    test = json.loads(_run(["docker", "inspect", "-f", "{{json .Config.Healthcheck.Test}}",
+                            container]).stdout)
+    argv = test[1:] if test[0] == "CMD" else ["sh", "-c", test[1]]
+    return _run(["docker", "exec", container, *argv], timeout=30, check=False)
+
+
+def test_the_server_reports_healthy_and_its_healthcheck_is_no_failed_handshake(compose):
+    """A keyed run, healthy after several checks, and none of them counted as auth_failed;
+    a stopped (SIGSTOP) server is unhealthy, which a TCP connect did not tell."""
     c = compose({"TICKWIRE_PLAYERS": "1", "TICKWIRE_TICKS": "100000000"})
     c("up", "-d", "--no-build", "--scale", "agent=1")
     (server,) = c.containers("server")
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        status = _run(["docker", "inspect", "-f", "{{.State.Health.Status}}", server]).stdout.strip()
-        if status == "healthy":
+    health = _health(server)
+    while time.monotonic() < deadline:  # Docker keeps the last 5 results: 5 checks passed
+        health = _health(server)
+        if health["Status"] == "healthy" and len(health["Log"]) >= 5:
             break
         time.sleep(0.5)  # the healthcheck runs on Docker's own schedule
     else:
-        raise AssertionError(f"server never became healthy (last status {status})")
+        raise AssertionError(f"server not healthy 5 times within 90 s: {health}")
     # the compose file serves Prometheus metrics on port 9100 of the compose network
     scrape = ("import urllib.request; print(urllib.request.urlopen("
               "'http://127.0.0.1:9100/metrics', timeout=10).read().decode())")
     text = _run(["docker", "exec", server, "python", "-c", scrape]).stdout
     assert "tickwire_ticks_total" in text and 'tickwire_rejected_total{reason="malformed"} 0.0' in text
+    _run(["docker", "kill", "-s", "STOP", server])
+    try:
+        stopped = _run_healthcheck(server)
+    finally:
+        _run(["docker", "kill", "-s", "CONT", server])
+    assert stopped.returncode != 0 and "stopped" in stopped.stderr, stopped
+    assert _run_healthcheck(server).returncode == 0
+    c("stop", "-t", "10", "server")
+    out, err = c.logs(server)
+    s = json.loads(out.strip().splitlines()[-1])
+    assert s["ticks"] > 0 and s["reason"] == "signal SIGTERM", (s["reason"], err[-2000:])
+    assert not s["rejected"].get("auth_failed"), s["rejected"]  # 5+ health checks ran
+    assert "with CURVE keys (1 allowed)" in err
 
 
 def test_deadline_mode_survives_a_killed_agent_container(compose, tmp_path):
@@ -278,17 +374,31 @@ def test_a_users_own_agent_image_runs_next_to_the_built_in_ones(compose):
 
 
 # ---------------------------------------------------------------------- Swarm
+class Swarm:
+    """The stacks and secrets a test made on the swarm, removed at teardown."""
+
+    def __init__(self) -> None:
+        self.stacks: list[str] = []
+        self.secrets: list[str] = []
+
+    def create_secrets(self, prefix: str, keys: Path) -> None:
+        """What the README says: one Swarm secret per key file, named PREFIX-FILE."""
+        for f in ("server.key", "server.key_secret", "agent.key", "agent.key_secret"):
+            _run(["docker", "secret", "create", f"{prefix}-{f}", str(keys / f)])
+            self.secrets.append(f"{prefix}-{f}")
+
+
 @pytest.fixture
 def swarm(image):
-    """A single-node swarm (left at teardown if this test created it) and the stacks
-    deployed on it (removed at teardown with their containers and network)."""
+    """A single-node swarm (left at teardown if this test created it) and the stacks and
+    secrets made on it (removed at teardown with their containers, network and volumes)."""
     state = _run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.strip()
     created = state != "active"
     if created:
         _run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"])
-    stacks: list[str] = []
-    yield stacks
-    for stack in stacks:
+    made = Swarm()
+    yield made
+    for stack in made.stacks:
         _run(["docker", "stack", "rm", stack], check=False)
         label = f"label=com.docker.stack.namespace={stack}"
         left = _run(["docker", "ps", "-aq", "--filter", label], check=False).stdout.split()
@@ -299,6 +409,15 @@ def swarm(image):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.2)  # Swarm removes the network on its own schedule
+        volumes = _run(["docker", "volume", "ls", "-q", "--filter", label]).stdout.split()
+        if volumes:  # `stack rm` leaves a stack's named volumes behind
+            _run(["docker", "volume", "rm", *volumes], check=False)
+    deadline = time.monotonic() + 30
+    while made.secrets and time.monotonic() < deadline:  # in use until the tasks are gone
+        made.secrets = [n for n in made.secrets
+                        if _run(["docker", "secret", "rm", n], check=False).returncode != 0]
+        if made.secrets:
+            time.sleep(0.2)  # Swarm releases them on its own schedule
     if created:
         _run(["docker", "swarm", "leave", "--force"], check=False)
 
@@ -315,16 +434,23 @@ def _task_containers(service: str, timeout: float = 60, count: int = 1) -> list[
     raise AssertionError(f"service {service} did not run {count} container(s) in {timeout} s")
 
 
-def test_a_swarm_stack_restarts_a_killed_agent_and_it_rejoins(swarm, tmp_path):
+def test_a_keyed_swarm_stack_restarts_a_killed_agent_and_it_rejoins(swarm, tmp_path):
+    """Keys as Swarm secrets (docker/stack-keys.yml), which reach every node: no `keys`
+    task runs and no key volume is read."""
     stack = f"twt{uuid.uuid4().hex[:8]}"
-    swarm.append(stack)
+    swarm.stacks.append(stack)
+    keys = tmp_path / "stack-keys"
+    for name in ("server", "agent"):  # as the README: tickwire keys new NAME --dir stack-keys
+        _run([sys.executable, "-m", "tickwire", "keys", "new", name, "--dir", str(keys)])
+    swarm.create_secrets(stack, keys)
     ticks = 3000
     env = {**os.environ, "TICKWIRE_IMAGE": IMAGE, "TICKWIRE_PLAYERS": "3",
            "TICKWIRE_TICKS": str(ticks), "TICKWIRE_JSON": "1", "TICKWIRE_SLOW_MS": "5",
-           "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent"}
+           "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent",
+           "TICKWIRE_SECRETS": stack}
     _run(["docker", "stack", "deploy", "--resolve-image", "never", "-c",
-          str(ROOT / "docker-compose.yml"), "-c", _with_server_events(tmp_path), stack],
-         env=env, cwd=ROOT)
+          str(ROOT / "docker-compose.yml"), "-c", str(ROOT / "docker/stack-keys.yml"),
+          "-c", _with_server_events(tmp_path), stack], env=env, cwd=ROOT)
     (server,) = _task_containers(f"{stack}_server")
     c = Compose([], IMAGE, {}, [])  # for its container helpers only
     _wait_server_event(server, lambda e: e["event"] == "started")
@@ -343,3 +469,8 @@ def test_a_swarm_stack_restarts_a_killed_agent_and_it_rejoins(swarm, tmp_path):
     rejoined = [e for e in _server_events(server) if e["event"] == "player"
                 and (e["old"], e["new"]) == ("dead", "joined")]
     assert [e["id"] for e in rejoined] == [back[0]["id"]]
+    assert "with CURVE keys (1 allowed)" in err and not s["rejected"].get("auth_failed"), \
+        s["rejected"]
+    assert _run(["docker", "service", "ps", "-q", f"{stack}_keys"]).stdout.split() == []
+    env_of = _run(["docker", "inspect", "-f", "{{json .Config.Env}}", server]).stdout
+    assert "TICKWIRE_KEY=/run/secrets/server.key_secret" in json.loads(env_of)
