@@ -36,7 +36,9 @@ class TickBarrier:
     """Collects exactly one action per (player, tick) and says when the tick may close.
 
     ``strict`` ticks (``deadline=None``) close only when every awaited player answered;
-    deadline ticks also close when ``now >= deadline``.
+    deadline ticks also close when ``now >= deadline``. A deadline tick that awaits nobody
+    (every player inactive) waits for all its accepting players instead, until the deadline:
+    closing it at once would leave them no time to answer and come back.
     """
 
     def __init__(self) -> None:
@@ -51,7 +53,8 @@ class TickBarrier:
 
     def begin(self, tick: int, accepting: Iterable[int], awaited: Iterable[int], *,
               now: float, deadline: float | None = None) -> None:
-        """Open ``tick``: ``accepting`` may answer, the tick waits for ``awaited`` ones."""
+        """Open ``tick``: ``accepting`` may answer, the tick waits for ``awaited`` ones (for
+        every accepting one if ``awaited`` is empty and the tick has a ``deadline``)."""
         if self._open:
             raise RuntimeError(f"tick {self.tick} is still open: close() it before begin()")
         if tick <= self.tick:
@@ -60,6 +63,8 @@ class TickBarrier:
         self._open = True
         self._accepting = frozenset(accepting)
         self._awaited = set(awaited) & self._accepting
+        if not self._awaited and deadline is not None:
+            self._awaited = set(self._accepting)
         self._actions = {}
         self._response = {}
         self._started = now

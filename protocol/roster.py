@@ -6,8 +6,8 @@ change only through :meth:`Roster.transition`, which consults the one table in
 """
 from __future__ import annotations
 
+import math
 import secrets
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,68 @@ from .server_status import PLAYING, PlayerEvent, Status, next_status
 #: How many missed ticks per player a late answer may still be counted against (the most
 #: recent ones): bounds the memory a player that never answers can cost.
 MISSES_KEPT = 256
+
+
+class LogHistogram:
+    """Response times in log-spaced buckets, one row of counts per player slot: quantiles
+    over a whole run in fixed memory (:data:`BUCKETS` 8-byte counts, about 4 KB per slot
+    that ever answered: ``np.zeros`` leaves a row's pages untouched until then).
+
+    A bucket's width is a fixed ratio, so a quantile is within :data:`RELATIVE_ERROR` of
+    numpy's percentile of the same values, or within ``MIN_S`` (1 µs) for values below it;
+    values above :data:`MAX_S` count as ``MAX_S``. Bucket ``i`` >= 1 holds
+    ``(MIN_S * G**(i-1), MIN_S * G**i]`` and reads as the point within RELATIVE_ERROR of
+    both ends (as DDSketch does); bucket 0 holds everything up to ``MIN_S`` and reads as 0.
+    New values wait in a buffer of at most :data:`FOLD_EVERY` and are counted together
+    (numpy), so the hot path pays two list appends per value.
+    """
+    RELATIVE_ERROR = 0.02
+    MIN_S = 1e-6
+    MAX_S = 1e3
+    G = (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR)
+    BUCKETS = math.ceil(math.log(MAX_S / MIN_S) / math.log(G)) + 1
+    FOLD_EVERY = 4096
+
+    def __init__(self, rows: int) -> None:
+        self.counts = np.zeros((rows, self.BUCKETS), dtype=np.uint64)
+        self._rows: list[int] = []
+        self._seconds: list[float] = []
+
+    def add(self, seconds: dict[int, float]) -> None:
+        """Count ``seconds[row]`` in each ``row`` (a closed tick's response times by player)."""
+        self._rows.extend(seconds)
+        self._seconds.extend(seconds.values())
+        if len(self._rows) >= self.FOLD_EVERY:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Count the buffered values into their rows' buckets; empty the buffer."""
+        if not self._rows:
+            return
+        times = np.maximum(np.array(self._seconds, dtype=np.float64), self.MIN_S)
+        buckets = np.ceil(np.log(times * (1 / self.MIN_S)) * (1 / math.log(self.G)))
+        index = (np.array(self._rows, dtype=np.intp),
+                 np.minimum(buckets, self.BUCKETS - 1).astype(np.intp))
+        np.add.at(self.counts, index, np.uint64(1))
+        self._rows.clear()
+        self._seconds.clear()
+
+    def quantile(self, row: int, q: float) -> float | None:
+        """Row ``row``'s ``q`` quantile (0..1), with numpy's linear interpolation between the
+        two values around it, each read as its bucket's point; None if it has no values."""
+        self._fold()
+        cum = np.cumsum(self.counts[row])
+        n = int(cum[-1])
+        if n == 0:
+            return None
+        pos = q * (n - 1)
+        lo = math.floor(pos)
+        below, above = np.searchsorted(cum, [lo, min(lo + 1, n - 1)], side="right")
+        v_lo, v_hi = self._point(int(below)), self._point(int(above))
+        return v_lo + (pos - lo) * (v_hi - v_lo)
+
+    def _point(self, i: int) -> float:
+        return 0.0 if i == 0 else self.MIN_S * self.G ** i * 2 / (self.G + 1)
 
 
 def secret_topic() -> bytes:
@@ -64,14 +126,16 @@ class Player:
     #: most MISSES_KEPT): a late answer counts only against one of these, and only once
     _unanswered: dict = field(default_factory=dict)
     _rt_sum: float = 0.0
-    _rt_recent: deque = field(default_factory=lambda: deque(maxlen=4096))
+    #: the roster's response-time histogram (row ``id`` is this player's), for the p99
+    _times: LogHistogram | None = None
 
     def record_answer(self, action: Any, response_s: float) -> None:
+        """Count an answer (its response time goes to the histogram in :meth:`Roster.count`,
+        for all the tick's answers at once)."""
         self.answered += 1
         self.streak = 0
         self.last_action = action
         self._rt_sum += response_s
-        self._rt_recent.append(response_s)
 
     def record_miss(self, tick: int) -> None:
         """Count ``tick`` as missed: playing, no action in time."""
@@ -100,8 +164,10 @@ class Player:
             self.not_joined += 1
 
     def stats(self) -> dict[str, Any]:
-        """Counters and response times (mean over the run, p99 over the last 4096 answers)."""
-        p99 = float(np.percentile(self._rt_recent, 99)) * 1e3 if self._rt_recent else None
+        """Counters and response times over the whole run: the mean, and the p99 within
+        ``LogHistogram.RELATIVE_ERROR`` (2 %) from a fixed-size histogram."""
+        p99 = None if self._times is None else self._times.quantile(self.id, 0.99)
+        p99 = None if p99 is None else p99 * 1e3
         mean = self._rt_sum / self.answered * 1e3 if self.answered else None
         return {"id": self.id, "name": self.name, "status": self.status.value,
                 "answered": self.answered, "missed": self.missed, "late": self.late,
@@ -131,6 +197,7 @@ class Roster:
         self.recorded_names: dict[int, str] = {}
         self._by_identity: dict[bytes, Player] = {}
         self._by_topic: dict[bytes, Player] = {}
+        self.response_times = LogHistogram(capacity)
 
     def by_identity(self, identity: bytes) -> Player | None:
         return self._by_identity.get(identity)
@@ -153,7 +220,8 @@ class Roster:
         name = self.unique_name(name or f"player-{slot}", slot)
         player = Player(id=slot, name=name, identity=identity, token=secrets.token_hex(8),
                         topic=secret_topic(), seed=player_seed(self.seed, slot),
-                        not_joined=ticks_before, last_action=self.remembered.get(slot))
+                        not_joined=ticks_before, last_action=self.remembered.get(slot),
+                        _times=self.response_times)
         self.players[slot] = player
         self.version += 1
         self._by_identity[identity] = player
@@ -262,8 +330,10 @@ class Roster:
         players = self.players
         for pid in done:
             players[pid].done += 1
+        response_s = result.response_s
         for pid, action in result.actions.items():
-            players[pid].record_answer(action, result.response_s[pid])
+            players[pid].record_answer(action, response_s[pid])
+        self.response_times.add(response_s)
         missed = []
         for pid in sorted(result.missing):
             p = players[pid]

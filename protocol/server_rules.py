@@ -845,6 +845,14 @@ class ServerRules:
         late, self._late = self._late, {}
         return TickClosed(self._fill(result), result, changes, late)
 
+    def drop_tick(self) -> None:
+        """The run stops while the open tick has not closed: drop it, as a crash would. It is
+        not counted for anyone, not stepped and not recorded, and ``tick`` stays the number
+        of ticks done, so a resume plays it again with the answers it would have had (in
+        strict mode, counting the players not yet in as missed and stepping with noops gave
+        a state no uninterrupted run reaches)."""
+        self.barrier.close()
+
     def _fill(self, result: TickResult) -> dict[int, Any]:
         """The tick's actions with missing ones replaced by the noop (or the last action)."""
         if not result.missing:

@@ -156,7 +156,8 @@ class WorldServer:
         return self.rules.tick
 
     def stop(self, reason: str = StopReason.STOPPED) -> None:
-        """Ask the loop to end after the current wait (signal-safe: sets a field)."""
+        """Ask the loop to end after the current wait (signal-safe: sets a field). A tick
+        still open then is dropped, as a crash drops it (see ``ServerRules.drop_tick``)."""
         self._stop_reason = self._stop_reason or str(reason)
 
     def run(self) -> dict[str, Any]:
@@ -250,7 +251,12 @@ class WorldServer:
                 rules.begin_tick(tick, now)
             self.sockets.publish(frames)
             rules.published(now)
-            while not rules.may_close(now) and not self._stop_reason:
+            while not rules.may_close(now):
+                if self._stop_reason:  # the tick is dropped, as a crash drops it
+                    rules.drop_tick()
+                    log.info("stopped during tick %d: dropped it (not stepped, recorded or "
+                             "counted; a --resume plays it again)", tick)
+                    return state, self._stop_reason
                 now = self._turn(min(MAX_WAIT_S, rules.next_timeout(now)))
             closed = rules.close_tick()
             if closed.changes:

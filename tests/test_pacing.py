@@ -118,11 +118,13 @@ def test_inactive_players_no_longer_let_a_deadline_run_race():
     for tick in range(10):
         now += r.until_tick(now)
         r.begin_tick(tick, now)
-        if not r.may_close(now):  # only tick 0 waits: then both are struck
-            now = r.barrier._deadline
+        # every tick lasts its period: tick 0 waits for both, then both are struck, and a
+        # tick awaiting nobody still waits for the inactive until its deadline
+        assert not r.may_close(now)
+        now = r.barrier._deadline
         assert r.may_close(now)
         r.close_tick()
-    assert now == pytest.approx(0.18) and r.until_tick(now) == pytest.approx(0.02)
+    assert now == pytest.approx(0.2) and r.until_tick(now) == 0.0
     assert r.pacer.report()["achieved_hz"] == pytest.approx(50.0)
 
 

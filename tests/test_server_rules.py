@@ -592,6 +592,49 @@ def test_an_inactive_player_is_back_on_an_answer_in_time():
     assert r.roster.players[1].streak == 0 and r.roster.awaited() == [0, 1]
 
 
+def test_when_every_player_is_inactive_a_tick_still_lasts_until_its_deadline_to_let_them_back():
+    """Both inactive: the tick awaits nobody, yet it must not close at once (the loop would
+    never read their answers and the run would race to its end): it lasts until its
+    deadline or until each of them answered, and an answer in it makes that player active."""
+    r, (w0, w1) = started(mode="deadline", deadline_ms=50, strikes=1)
+    r.begin_tick(0, 0.0)
+    assert r.may_close(0.05)
+    assert changes(r.close_tick().changes) == [(0, Status.ACTIVE, Status.INACTIVE),
+                                               (1, Status.ACTIVE, Status.INACTIVE)]
+    r.begin_tick(1, 1.0)
+    assert r.roster.awaited() == [] and not r.may_close(1.0) and r.next_timeout(1.0) <= 0.05
+    outs = act(r, w0, 1, 3, now=1.01)
+    assert ACCEPTED in outs and changes(outs) == [(0, Status.INACTIVE, Status.ACTIVE)]
+    assert not r.may_close(1.02) and r.may_close(1.05)
+    closed = r.close_tick()
+    assert closed.actions == {0: 3, 1: NOOP} and closed.result.missing == {1}
+    assert r.roster.awaited() == [0]
+    r.begin_tick(2, 2.0)  # someone is awaited again: the tick closes once it answered
+    act(r, w0, 2, 1, now=2.001)
+    assert r.may_close(2.001)
+
+
+def test_a_stop_with_a_tick_open_drops_it_counted_for_nobody():
+    """SIGTERM while player 1 has not answered yet: counting it missed (and stepping with its
+    noop) would give a state no uninterrupted run reaches; the tick is dropped, as a crash
+    drops it, and the run ends with the ticks done."""
+    r, (w0, w1) = started()
+    r.begin_tick(0, 0.0)
+    act(r, w0, 0, 1)
+    act(r, w1, 0, 2)
+    r.close_tick()
+    r.begin_tick(1, 1.0)
+    act(r, w0, 1, 3, now=1.01)
+    assert not r.may_close(1.02)
+    r.drop_tick()
+    assert r.tick == 1 and not r.barrier.is_open
+    for p in r.roster.summary():
+        assert (p["answered"], p["missed"], p["late"]) == (1, 0, 0)
+        assert p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"] == r.tick
+    (end, *_) = r.end(StopReason.STOPPED, [0, 0])
+    assert end.message.tick == 1
+
+
 # ---------------------------------------------------------------------------- dead, left
 def test_an_unsubscribe_marks_a_playing_player_dead_and_releases_its_place():
     r, (w0, w1) = started()
