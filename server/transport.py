@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 STATE, ACTIONS, CONTROL, AUTH, MONITOR = "state", "actions", "control", "auth", "monitor"
 #: At most this many monitor events are read per monitor socket per poll.
 MONITOR_BATCH = 128
+#: How long a probe of an ipc socket file may wait for a connection (a full backlog).
+IPC_PROBE_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,10 @@ def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
     ``tcp://HOST:0`` takes the first run of consecutive free ports (also used by the hub)."""
     if not base.startswith("tcp://") or not base.endswith(":0"):
         eps = derive(base)
-        for sock, addr in zip(socks, (eps.state, eps.actions, eps.control)):
+        addrs = (eps.state, eps.actions, eps.control)[:len(socks)]
+        for addr in addrs:  # all before binding any: a refused bind takes nothing over
+            refuse_live_ipc(addr)
+        for sock, addr in zip(socks, addrs):
             try:
                 sock.bind(addr)
             except zmq.ZMQError as e:
@@ -80,6 +86,36 @@ def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
                 return eps
         socks[0].unbind(url)
     raise TransportError(f"found no {len(socks)} consecutive free ports for {base}")
+
+
+def refuse_live_ipc(addr: str) -> None:
+    """Raise :class:`TransportError` if a live socket listens at ipc ``addr``'s file.
+
+    libzmq unlinks an ipc socket file and binds a new one at the same path, so a second
+    server would silently take the address over from the one running there (new agents and
+    rejoining ones would land in the second run). Over tcp the second bind fails by itself.
+    A connect tells: accepted (or timed out: a full backlog) means a live listener; refused
+    means a file left behind by a process that is gone, which is reused. Abstract addresses
+    (``ipc://@name``) have no file: the kernel refuses a second bind itself.
+    """
+    path = addr.partition("://")[2]
+    if not addr.startswith("ipc://") or not path or path.startswith("@"):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(IPC_PROBE_TIMEOUT_S)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError, NotADirectoryError, PermissionError):
+        return  # stale or absent (or not ours to test: libzmq's bind decides)
+    except OSError as e:
+        if not isinstance(e, (TimeoutError, BlockingIOError)):
+            return
+    finally:
+        probe.close()
+    raise TransportError(f"cannot bind {addr}: another process is listening on {path} (a "
+                         "server still running there?). Stop it first, or choose another "
+                         "address (--bind ipc:///other/path); a socket file left behind by a "
+                         "process that has exited is reused")
 
 
 def _bind_all(socks: Sequence[zmq.Socket], addrs: Sequence[str]) -> bool:
