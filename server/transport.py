@@ -66,7 +66,15 @@ class SocketOptions:
     max_action_frame: int = MAX_ACTION_FRAME
     max_control_frame: int = 64 * 1024
     max_subscription: int = 1024
-    sndhwm: int = 10_000
+    #: messages queued per peer (libzmq's SNDHWM; a message of many frames counts once).
+    #: Agents act on the newest state only, so a few suffice; a subscriber that does not
+    #: read (a stranger, a stuck agent, a slow link) then pins a few states, not 10,000 of
+    #: them (2.5 GB of 256 KiB observations), and newer ones are dropped for it alone
+    #: (``state``: XPUB drops). ``control`` carries per-player OBSERVATIONs of worlds with
+    #: private views: a full queue drops the message for that player alone (ROUTER_MANDATORY
+    #: with NOBLOCK says EAGAIN); END also goes to each player by control and by ``state``.
+    sndhwm: int = 8
+    control_sndhwm: int = 8
 
 
 def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
@@ -169,6 +177,7 @@ class ServerSockets:
         self.actions = self._socket(zmq.PULL)
         self.control = self._socket(zmq.ROUTER)
         self.state.setsockopt(zmq.SNDHWM, options.sndhwm)
+        self.control.setsockopt(zmq.SNDHWM, options.control_sndhwm)
         self.state.setsockopt(zmq.HEARTBEAT_IVL, options.heartbeat_ivl_ms)
         self.state.setsockopt(zmq.HEARTBEAT_TIMEOUT, options.heartbeat_timeout_ms)
         for s, cap in ((self.state, options.max_subscription),
