@@ -169,8 +169,6 @@ class ServerSockets:
         #: the last message received came on a connection in ``_fresh`` (its fd: ``_last_fd``)
         self.unproven = False
         self._last_fd = -1
-        #: actions connections closed that never carried a player's message (not reported)
-        self.strangers_gone = 0
         #: ipc socket files this server bound, with the (device, inode) each had after bind
         self._ipc_files: list[tuple[str, tuple[int, int]]] = []
         self.state = self._socket(zmq.XPUB)
@@ -253,9 +251,10 @@ class ServerSockets:
                 if fd in self._players:
                     self._players.discard(fd)
                     self._disconnects += 1
-                else:
+                else:  # a stranger's, a refused joiner's, a failed handshake: not counted
                     self._fresh.discard(fd)
-                    self.strangers_gone += 1
+                    log.debug("an actions connection (fd %d) that carried no player's message "
+                              "closed", fd)
 
     def publish(self, frames: Sequence) -> None:
         self.state.send_multipart(frames, copy=False)
