@@ -614,9 +614,35 @@ class ServerRules:
         return outs
 
     # ------------------------------------------------------------------ lost connections
+    def from_player(self, msg: Message | ProtocolError, key: str | None = None) -> bool:
+        """True if ``msg`` (from the actions socket) would pass the sender check of READY and
+        ACTION (this run, a known player, its token and, with keys, its key); for a batch, if
+        one entry would. Nothing is counted: the loop asks this only for a message on an
+        actions connection not yet known to carry a player, and only such connections' losses
+        go to :meth:`actions_connection_lost` (a stranger's connection that comes and goes,
+        or a refused joiner exiting, republishes nothing and is not counted)."""
+        cls = msg.__class__
+        if cls is Action or cls is Ready:
+            claims: Sequence[Any] = ((msg.player, msg.token),)  # type: ignore[union-attr]
+        elif cls is Actions:
+            claims = [e for e in msg.actions  # type: ignore[union-attr]
+                      if e.__class__ is list and len(e) == 3 and e[0].__class__ is int]
+        else:
+            return False
+        if msg.run != self.run_id:  # type: ignore[union-attr]
+            return False
+        players = self.roster.players
+        for pid, token, *_ in claims:
+            p = players.get(pid) if pid.__class__ is int else None
+            if (p is not None and token.__class__ is str and p.key == key
+                    and secrets.compare_digest(token.encode(), p.token.encode())):
+                return True
+        return False
+
     def actions_connection_lost(self, now: float) -> Sequence[Output]:
-        """An actions connection went away. While a tick is open, ask for its actions again
-        (:class:`Republish`); if no death or LEAVE explains the loss within
+        """A player's actions connection went away (the loop reports only connections that
+        carried a message :meth:`from_player` accepted). While a tick is open, ask for its
+        actions again (:class:`Republish`); if no death or LEAVE explains the loss within
         :data:`LOST_ACTION_GRACE_S`, the server cut it and the open tick stops waiting."""
         self._last_now = now
         if not self.running:

@@ -366,6 +366,8 @@ class WorldServer:
             outs = rules.receive_action(msg, now, sockets.last_user)
             if outs is not ACCEPTED_ONLY:  # the common case: nothing to do
                 self._carry_out(outs)
+            if sockets.unproven:  # on a connection not yet known to carry a player
+                sockets.settle(rules.from_player(msg, sockets.last_user))
             if len(frames[0]) > BIG_MESSAGE_BYTES and time.monotonic() - now > MAX_TURN_WORK_S:
                 return  # decoding work, not only the count, is bounded per turn
 

@@ -13,18 +13,27 @@ Every inbound size is capped per socket (a frame over the cap disconnects its se
 
 Monitors: libzmq allows one monitor per socket (a second ``get_monitor_socket`` replaces the
 first), so each socket has at most one, watching the union of what is wanted of it:
-``actions`` always watches disconnects (a cut connection loses what was queued), and with
-keys every socket also watches failed handshakes. :meth:`ServerSockets.poll` reads the
-monitors and sorts their events by type: failed handshakes are reported as ``auth``
-(:meth:`~ServerSockets.recv_auth_failures`), disconnects as ``monitor``
-(:meth:`~ServerSockets.recv_disconnects`). A peer that fails the CURVE handshake is also
-disconnected by libzmq; that disconnect is the same peer, already counted as an auth
-failure, and delivered nothing, so it is not reported as a lost actions connection.
+``actions`` always watches accepted connections and disconnects (a cut connection loses what
+was queued), and with keys every socket also watches failed handshakes.
+:meth:`ServerSockets.poll` reads the monitors and sorts their events by type: failed
+handshakes are reported as ``auth`` (:meth:`~ServerSockets.recv_auth_failures`), lost
+players' actions connections as ``monitor`` (:meth:`~ServerSockets.recv_disconnects`).
+
+Which actions connections are players': each is known by its file descriptor (the value of
+libzmq's ACCEPTED and DISCONNECTED events, and a received frame's ``SRCFD``). While some
+accepted connection has not yet carried a player's message, the first frame of each message
+is received as a :class:`zmq.Frame` to read its descriptor (:attr:`ServerSockets.unproven`);
+the loop asks the rules whether the message came from a player and says so with
+:meth:`ServerSockets.settle`. Once every open connection is a player's, messages are received
+as plain bytes again. Only players' connections are reported when they go away: a stranger's
+connection that comes and goes, a refused joiner's, or one that failed the CURVE handshake
+(already counted as an auth failure) is not a lost actions connection.
 """
 from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +51,8 @@ log = logging.getLogger(__name__)
 STATE, ACTIONS, CONTROL, AUTH, MONITOR = "state", "actions", "control", "auth", "monitor"
 #: At most this many monitor events are read per monitor socket per poll.
 MONITOR_BATCH = 128
+#: How long a probe of an ipc socket file may wait for a connection (a full backlog).
+IPC_PROBE_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,15 @@ class SocketOptions:
     max_action_frame: int = MAX_ACTION_FRAME
     max_control_frame: int = 64 * 1024
     max_subscription: int = 1024
-    sndhwm: int = 10_000
+    #: messages queued per peer (libzmq's SNDHWM; a message of many frames counts once).
+    #: Agents act on the newest state only, so a few suffice; a subscriber that does not
+    #: read (a stranger, a stuck agent, a slow link) then pins a few states, not 10,000 of
+    #: them (2.5 GB of 256 KiB observations), and newer ones are dropped for it alone
+    #: (``state``: XPUB drops). ``control`` carries per-player OBSERVATIONs of worlds with
+    #: private views: a full queue drops the message for that player alone (ROUTER_MANDATORY
+    #: with NOBLOCK says EAGAIN); END also goes to each player by control and by ``state``.
+    sndhwm: int = 8
+    control_sndhwm: int = 8
 
 
 def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
@@ -63,7 +82,10 @@ def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
     ``tcp://HOST:0`` takes the first run of consecutive free ports (also used by the hub)."""
     if not base.startswith("tcp://") or not base.endswith(":0"):
         eps = derive(base)
-        for sock, addr in zip(socks, (eps.state, eps.actions, eps.control)):
+        addrs = (eps.state, eps.actions, eps.control)[:len(socks)]
+        for addr in addrs:  # all before binding any: a refused bind takes nothing over
+            refuse_live_ipc(addr)
+        for sock, addr in zip(socks, addrs):
             try:
                 sock.bind(addr)
             except zmq.ZMQError as e:
@@ -80,6 +102,36 @@ def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
                 return eps
         socks[0].unbind(url)
     raise TransportError(f"found no {len(socks)} consecutive free ports for {base}")
+
+
+def refuse_live_ipc(addr: str) -> None:
+    """Raise :class:`TransportError` if a live socket listens at ipc ``addr``'s file.
+
+    libzmq unlinks an ipc socket file and binds a new one at the same path, so a second
+    server would silently take the address over from the one running there (new agents and
+    rejoining ones would land in the second run). Over tcp the second bind fails by itself.
+    A connect tells: accepted (or timed out: a full backlog) means a live listener; refused
+    means a file left behind by a process that is gone, which is reused. Abstract addresses
+    (``ipc://@name``) have no file: the kernel refuses a second bind itself.
+    """
+    path = addr.partition("://")[2]
+    if not addr.startswith("ipc://") or not path or path.startswith("@"):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(IPC_PROBE_TIMEOUT_S)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError, NotADirectoryError, PermissionError):
+        return  # stale or absent (or not ours to test: libzmq's bind decides)
+    except OSError as e:
+        if not isinstance(e, (TimeoutError, BlockingIOError)):
+            return
+    finally:
+        probe.close()
+    raise TransportError(f"cannot bind {addr}: another process is listening on {path} (a "
+                         "server still running there?). Stop it first, or choose another "
+                         "address (--bind ipc:///other/path); a socket file left behind by a "
+                         "process that has exited is reused")
 
 
 def _bind_all(socks: Sequence[zmq.Socket], addrs: Sequence[str]) -> bool:
@@ -109,14 +161,21 @@ class ServerSockets:
         self._auth: AllowList | None = None
         self._monitors: dict[zmq.Socket, zmq.Socket] = {}  #: socket → its one monitor
         self._failures: list[str] = []  #: failed handshakes read, not yet reported
-        self._disconnects = 0           #: lost actions connections read, not yet reported
-        self._owed = 0  #: failed actions handshakes whose disconnect is still to come
+        self._disconnects = 0           #: lost players' actions connections, not yet reported
+        #: actions connections (fds) accepted that have not carried a player's message yet,
+        #: and those that have
+        self._fresh: set[int] = set()
+        self._players: set[int] = set()
+        #: the last message received came on a connection in ``_fresh`` (its fd: ``_last_fd``)
+        self.unproven = False
+        self._last_fd = -1
         #: ipc socket files this server bound, with the (device, inode) each had after bind
         self._ipc_files: list[tuple[str, tuple[int, int]]] = []
         self.state = self._socket(zmq.XPUB)
         self.actions = self._socket(zmq.PULL)
         self.control = self._socket(zmq.ROUTER)
         self.state.setsockopt(zmq.SNDHWM, options.sndhwm)
+        self.control.setsockopt(zmq.SNDHWM, options.control_sndhwm)
         self.state.setsockopt(zmq.HEARTBEAT_IVL, options.heartbeat_ivl_ms)
         self.state.setsockopt(zmq.HEARTBEAT_TIMEOUT, options.heartbeat_timeout_ms)
         for s, cap in ((self.state, options.max_subscription),
@@ -144,8 +203,8 @@ class ServerSockets:
     def _monitor(self) -> None:
         """One monitor per socket, with the union of the events wanted of it."""
         auth = HANDSHAKE_FAILED if self.keyed else 0
-        for s, events in ((self.state, auth), (self.actions, zmq.EVENT_DISCONNECTED | auth),
-                          (self.control, auth)):
+        actions = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | auth
+        for s, events in ((self.state, auth), (self.actions, actions), (self.control, auth)):
             if events:
                 m = self._monitors[s] = s.get_monitor_socket(events)
                 m.setsockopt(zmq.LINGER, 0)
@@ -157,7 +216,8 @@ class ServerSockets:
 
     def poll(self, timeout_ms: float) -> list[str]:
         """Wait up to ``timeout_ms`` and return which sockets have input (monitor events
-        are read here and reported as AUTH / MONITOR)."""
+        are read here and reported as AUTH / MONITOR; one that reports nothing, such as an
+        accepted connection, may end the wait with an empty list)."""
         if self._failures or self._disconnects:
             timeout_ms = 0  # events read but not yet handed out
         names = []
@@ -174,21 +234,27 @@ class ServerSockets:
         return names
 
     def _read_monitor(self, m: zmq.Socket) -> None:
-        """Sort up to MONITOR_BATCH events of monitor ``m`` into failures and disconnects."""
-        on_actions = m is self._monitors.get(self.actions)
+        """Sort up to MONITOR_BATCH events of monitor ``m``: failed handshakes, and the
+        actions connections accepted and lost (by fd; only players' losses are reported)."""
         for _ in range(MONITOR_BATCH):
             if len(self._failures) >= MONITOR_BATCH or not m.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                 return
             raw = m.recv_multipart(zmq.NOBLOCK)
             event = int.from_bytes(raw[0][:2], "little")
+            fd = int.from_bytes(raw[0][2:6], "little")
             if event & HANDSHAKE_FAILED:
                 self._failures.append(describe_failure(raw))
-                self._owed += on_actions
+            elif event == zmq.EVENT_ACCEPTED:  # a new connection (maybe on a reused fd)
+                self._players.discard(fd)
+                self._fresh.add(fd)
             elif event == zmq.EVENT_DISCONNECTED:
-                if self._owed:  # the end of a failed handshake: the same peer, counted once
-                    self._owed -= 1
-                else:
+                if fd in self._players:
+                    self._players.discard(fd)
                     self._disconnects += 1
+                else:  # a stranger's, a refused joiner's, a failed handshake: not counted
+                    self._fresh.discard(fd)
+                    log.debug("an actions connection (fd %d) that carried no player's message "
+                              "closed", fd)
 
     def publish(self, frames: Sequence) -> None:
         self.state.send_multipart(frames, copy=False)
@@ -205,28 +271,54 @@ class ServerSockets:
     # count as input but are skipped by a receive. So a receive may still find nothing
     # (zmq.Again) — e.g. while an allowed agent's message of many frames is arriving.
     def recv_action(self) -> list[bytes] | None:
-        if self.actions.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            try:
-                return self.actions.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return None
-        return None
+        """The next actions message's frames, or None. While a connection is not yet known
+        to carry a player, sets :attr:`unproven` for a message that came on one."""
+        sock = self.actions
+        if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            return None
+        if self._fresh:
+            return self._recv_traced()
+        try:
+            return sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return None
 
     def recv_action_keyed(self) -> list[bytes] | None:
         """Like :meth:`recv_action`; also sets :attr:`last_user` to the sender's key name
         (only the first frame is received as a zmq.Frame, to read its User-Id)."""
-        sock = self.actions
-        if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if not self.actions.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             return None
+        return self._recv_traced()
+
+    def _recv_traced(self) -> list[bytes] | None:
+        """Receive the first frame as a zmq.Frame (its User-Id, its connection's fd), the
+        others as bytes."""
+        sock = self.actions
         try:
             first = sock.recv(zmq.NOBLOCK, copy=False)
         except zmq.Again:  # only credentials were queued (see above)
             return None
-        self.last_user = first.get("User-Id")
+        if self.keyed:
+            self.last_user = first.get("User-Id")
+        if self._fresh:
+            try:
+                fd = first.get(zmq.SRCFD)
+            except zmq.ZMQError:  # no fd (inproc)
+                fd = -1
+            if fd in self._fresh:
+                self.unproven, self._last_fd = True, fd
         frames = [first.bytes]
         while sock.getsockopt(zmq.RCVMORE):
             frames.append(sock.recv(zmq.NOBLOCK))
         return frames
+
+    def settle(self, from_player: bool) -> None:
+        """Say whether the last message (:attr:`unproven`) came from a player; if so its
+        connection is a player's from now on: its loss will be reported."""
+        self.unproven = False
+        if from_player and self._last_fd in self._fresh:
+            self._fresh.discard(self._last_fd)
+            self._players.add(self._last_fd)
 
     def recv_control(self) -> tuple[bytes, list[bytes], str | None] | None:
         """(identity, frames, key name or None without keys) of the next control message."""
@@ -257,8 +349,8 @@ class ServerSockets:
         return True
 
     def recv_disconnects(self) -> int:
-        """How many actions connections went away since the last call (failed handshakes
-        not included)."""
+        """How many players' actions connections went away since the last call (connections
+        that never carried a player's message not included)."""
         n, self._disconnects = self._disconnects, 0
         return n
 

@@ -10,6 +10,7 @@ import json
 import socket
 import stat
 import struct
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 import zmq
 from conftest import TESTS, accounted, event, player, wait_event
 from raw_player import RawPlayer
-from tickwire.protocol import Action, ConfigError, End, Join, Ready, encode
+from tickwire.protocol import Action, ConfigError, End, Join, Ready, Welcome, decode, encode
 from tickwire.server.config import ServerConfig
 from tickwire.server.grid_world import GridWorld
 from tickwire.server.loop import WorldServer
@@ -440,6 +441,100 @@ def test_an_allowed_key_sending_a_many_frame_message_is_cut_by_the_memory_guard(
     assert alice.wait(15) == 0, alice.stderr
 
 
+# ---------------------------------------------------------------------------- peers that never read
+def _zmtp_message(s: socket.socket, frames: list) -> None:
+    """Send one message of ``frames`` over a raw ZMTP connection."""
+    for i, f in enumerate(frames):
+        body, more = bytes(f), i < len(frames) - 1
+        head = (bytes([0x01 if more else 0x00, len(body)]) if len(body) < 256
+                else bytes([0x03 if more else 0x02]) + struct.pack(">Q", len(body)))
+        s.sendall(head + body)
+
+
+def _zmtp_recv(s: socket.socket) -> list[bytes]:
+    """Receive one message (its frames) over a raw ZMTP connection."""
+    frames, more = [], True
+    while more:
+        flags = _recv_exactly(s, 1)[0]
+        size = int.from_bytes(_recv_exactly(s, 8 if flags & 0x02 else 1), "big")
+        frames.append(_recv_exactly(s, size))
+        more = bool(flags & 0x01)
+    return frames
+
+
+def _hold_until_exit(s: socket.socket, server) -> None:
+    """Never read ``s``; send a few bytes (the same subscription again) every half second,
+    so libzmq's heartbeat never times the connection out, until ``server`` exits (bounded)
+    or closes the connection (as it does when it exits)."""
+    end = time.monotonic() + 60
+    while server.popen.poll() is None and time.monotonic() < end:
+        try:
+            s.sendall(b"\x00\x01\x01")
+        except OSError:
+            return
+        try:
+            server.popen.wait(0.5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _cheap_and_lossless(server, before: float, ticks: int, who: str) -> None:
+    """The server's run ended with every tick answered by every player (none lost anything
+    to ``who``), and its peak RSS grew less than 150 MB over ``before``."""
+    summary = server.json()
+    grown = summary["max_rss_mb"] - before
+    print(f"{who}: server peak RSS +{grown:.0f} MB over {ticks} ticks")
+    assert grown < 150, f"{who} added {grown:.0f} MB to the server's peak RSS"
+    assert summary["reason"] == "ticks done", summary
+    for p in summary["players"]:
+        assert p["answered"] == ticks and p["missed"] == 0 and accounted(p) == ticks, p
+
+
+def test_a_subscriber_that_never_reads_pins_a_few_states_not_thousands(procs, tmp_path):
+    # 256 KiB observations: the server's queue of 10,000 per subscriber took it from 61 MB
+    # to 2.6 GB; with a few per subscriber, the run below costs what it costs without it
+    ticks = 1000
+    server, eps, events = start_server(procs, tmp_path, "--players", "2", "--ticks", str(ticks),
+                                       "--world", "big_observation_world:BigObservationWorld")
+    stranger = zmtp(eps["state"], b"SUB")
+    stranger.sendall(b"\x00\x01\x01")  # subscribes to everything, then never reads
+    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"a{i}", "--agent",
+                     "tickwire.agents.examples.random_agent:RandomAgent"], name=f"a{i}")
+              for i in range(2)]
+    wait_run(events, server)
+    before = rss_mb(server.pid)
+    _hold_until_exit(stranger, server)
+    _cheap_and_lossless(server, before, ticks, "a subscriber that never reads")
+    stranger.close()
+    for a in agents:
+        assert a.wait(15) == 0, a.stderr
+
+
+def test_a_player_that_never_reads_its_control_socket_pins_a_few_views(procs, tmp_path, zctx):
+    # each player's 256 KiB view goes to it alone on control; this one plays every tick but
+    # never reads control (raw ZMTP: nothing reads for it)
+    ticks = 1000
+    server, eps, events = start_server(procs, tmp_path, "--players", "2", "--ticks", str(ticks),
+                                       "--world", "big_observation_world:BigPrivateWorld")
+    control = zmtp(eps["control"], b"DEALER")
+    _zmtp_message(control, encode(Join("deaf")))
+    w = decode(_zmtp_recv(control))
+    assert isinstance(w, Welcome), w
+    deaf = RawPlayer(zctx, eps["base"], "deaf")  # its SUB and PUSH (its DEALER is unused)
+    deaf.welcome = w
+    deaf.sub.subscribe(w.topic)
+    deaf.push.send_multipart(encode(Ready(w.run, w.player, w.token)))
+    honest = procs([*AGENT, "--connect", eps["base"], "--name", "honest", "--agent",
+                    "tickwire.agents.examples.random_agent:RandomAgent"], name="honest")
+    wait_run(events, server)
+    before = rss_mb(server.pid)
+    while (msg := deaf.next_state()).KIND == "state":
+        deaf.act(msg.tick, 0)
+    _cheap_and_lossless(server, before, ticks, "a player that never reads control")
+    control.close()
+    assert honest.wait(15) == 0, honest.stderr
+
+
 def test_squatters_are_released_and_a_join_flood_stays_small(procs, tmp_path, zctx):
     server, eps, events = start_server(procs, tmp_path, "--players", "2", "--ticks", "20",
                                        "--ready-timeout", "1", "--lobby-timeout", "60")
@@ -510,11 +605,16 @@ def test_a_failed_handshake_on_actions_is_an_auth_failure_and_not_a_lost_connect
         assert failures and lost == 0, (failures, lost)
         assert "monitor" not in seen
         push.close(0)
-        # an allowed agent whose connection goes away is a lost actions connection, once
+        # an allowed agent whose connection carried a player's message (as the loop says
+        # with settle) and goes away is a lost actions connection, once
         alice = keyed_push(zctx, keys["dir"], "alice")
         alice.connect(sockets.endpoints.actions)
         alice.send(b"hello")
-        assert sockets.poll(5000) and sockets.recv_action_keyed() == [b"hello"]
+        end = time.monotonic() + 5
+        while "actions" not in sockets.poll(100):  # (its accepted connection wakes it first)
+            assert time.monotonic() < end, "alice's message did not arrive within 5 s"
+        assert sockets.recv_action_keyed() == [b"hello"] and sockets.unproven
+        sockets.settle(True)
         alice.close(0)
         more_failures, lost, _ = _monitored(sockets, 1.0)
         assert lost == 1 and not more_failures, (more_failures, lost)

@@ -15,6 +15,7 @@ class FakeSockets:
 
     keyed = False
     last_user = None
+    unproven = False  # every message comes on a connection already known (settle is not called)
 
     def __init__(self) -> None:
         self.actions: deque = deque()
