@@ -257,6 +257,13 @@ class View(Protocol):
 Spaces = Callable[[int], "tuple[dict | None, dict | None]"]
 
 
+def token_matches(token: Any, p: Player) -> bool:
+    """``token`` is ``p``'s token, compared in constant time. Tokens are ASCII hex; anything
+    else (a non-ASCII string, which ``compare_digest`` refuses with a TypeError, or not a
+    string at all) is simply a wrong token, never an exception."""
+    return token.__class__ is str and token.isascii() and secrets.compare_digest(token, p.token)
+
+
 class ServerRules:
     """Everything the world server decides, for one run; feed it events, do what it returns.
 
@@ -521,7 +528,7 @@ class ServerRules:
         if p is None:
             self._reject(Rejection.UNKNOWN_PLAYER, f"{kind} from unknown player {pid}", None, outs)
             return None
-        if not secrets.compare_digest(token, p.token):
+        if not token_matches(token, p):
             self._reject(Rejection.BAD_TOKEN, f"{kind} claiming to be player {p.id} with a wrong "
                          "token (use the token from your WELCOME)", p.id, outs)
             return None
@@ -634,8 +641,7 @@ class ServerRules:
         players = self.roster.players
         for pid, token, *_ in claims:
             p = players.get(pid) if pid.__class__ is int else None
-            if (p is not None and token.__class__ is str and p.key == key
-                    and secrets.compare_digest(token.encode(), p.token.encode())):
+            if p is not None and p.key == key and token_matches(token, p):
                 return True
         return False
 

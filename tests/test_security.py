@@ -302,14 +302,16 @@ def _attack_decode_work(zctx: zmq.Context, eps: dict, rounds: int) -> None:
 
 
 def _attack_flood(zctx: zmq.Context, eps: dict, run: str, n: int) -> None:
-    """``n`` queued actions with bad tokens claiming to be players 0 and 1."""
+    """``n`` queued actions with bad tokens claiming to be players 0 and 1 (every third
+    token is not ASCII: once enough to end the server with a TypeError)."""
     push = zctx.socket(zmq.PUSH)
     push.linger = 0
     push.sndhwm = 0
     push.connect(eps["actions"])
-    frames = [encode(Action(run, 0, i % 2, i, "0" * 16, 1)) for i in range(2)]
+    frames = [encode(Action(run, 0, i % 2, i, token, 1))
+              for i, token in enumerate(("0" * 16, "0" * 16, "é" * 16))]
     for i in range(n):
-        push.send_multipart(frames[i % 2])
+        push.send_multipart(frames[i % 3])
     push.close(linger=2000)  # let the flood reach the server
 
 

@@ -355,6 +355,18 @@ def test_an_action_with_another_players_token_is_rejected_as_bad_token():
     assert rejections(outs) == [Rejection.BAD_TOKEN] and not sent(outs)
 
 
+@pytest.mark.parametrize("token", ["é" * 16, "\u00ff", "токен"])
+def test_a_token_that_is_not_ascii_is_a_bad_token_not_a_crash(token):
+    # compare_digest raises TypeError on non-ASCII str: one such ACTION (or READY) from
+    # anyone who can reach the actions socket used to end the server with exit 1
+    r, (w0, _) = started()
+    r.begin_tick(0, 0.0)
+    assert rejections(act(r, w0, 0, 1, token=token)) == [Rejection.BAD_TOKEN]
+    assert rejections(r.receive_action(Ready(r.run_id, w0.player, token), 0.0)) == [
+        Rejection.BAD_TOKEN]
+    assert not r.from_player(action(w0, 0, 1, token=token), None)
+
+
 def test_an_action_outside_the_spec_is_rejected_as_invalid_action():
     r, (w0, _) = started()
     r.begin_tick(0, 0.0)
