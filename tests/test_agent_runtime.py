@@ -279,7 +279,10 @@ def test_a_second_sigterm_interrupts_act_without_waiting_for_the_grace_period(ip
                 agent.popen.wait(0.3)
             except subprocess.TimeoutExpired:
                 agent.popen.send_signal(signal.SIGTERM)
-        assert agent.wait(1) == 143 and time.monotonic() - sent < 20
+        # 143: it exited by the interrupt's SystemExit. A repeat sent while it was already
+        # exiting (a loaded machine: > 0.3 s) meets the default handler, put back on the way
+        # out, and ends it as SIGTERM's default does (-15): the interrupt had worked all the same
+        assert agent.wait(1) in (143, -signal.SIGTERM) and time.monotonic() - sent < 20
         assert "a second SIGTERM arrived while act() is running: interrupting it" in agent.stderr
 
 

@@ -270,8 +270,14 @@ def test_the_server_reports_healthy_and_its_healthcheck_is_no_failed_handshake(c
 
 
 def test_deadline_mode_survives_a_killed_agent_container(compose, tmp_path):
-    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "3000", "TICKWIRE_MODE": "deadline",
-                 "TICKWIRE_DEADLINE_MS": "200"},
+    # agents that take 10 ms a tick: the 1,000 ticks last >= 10 s, so the kill lands mid-run
+    # even when the started event is read late (docker cp on a loaded machine takes seconds;
+    # 3,000 instant ticks were once over before the kill: "Container ... is not running")
+    ticks = 1000
+    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": str(ticks), "TICKWIRE_MODE": "deadline",
+                 "TICKWIRE_DEADLINE_MS": "200",
+                 "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent",
+                 "TICKWIRE_SLOW_MS": "10"},
                 files=("docker-compose.yml", _with_server_events(tmp_path)))
     c("up", "-d", "--no-build", "--scale", "agent=3")
     (server,) = c.containers("server")
@@ -279,10 +285,10 @@ def test_deadline_mode_survives_a_killed_agent_container(compose, tmp_path):
     victim = c.containers("agent")[0]
     _run(["docker", "kill", victim])
     s = c.summary()
-    assert s["ticks"] == 3000 and s["reason"] == "ticks done"
+    assert s["ticks"] == ticks and s["reason"] == "ticks done"
     dead = [p for p in s["players"] if p["status"] == "dead"]
-    assert len(dead) == 1 and dead[0]["answered"] < 3000
-    assert all(p["answered"] == 3000 for p in s["players"] if p["status"] != "dead")
+    assert len(dead) == 1 and dead[0]["answered"] < ticks
+    assert all(p["answered"] == ticks for p in s["players"] if p["status"] != "dead")
 
 
 EVENTS_IN_SERVER = "/tmp/events.jsonl"

@@ -133,23 +133,30 @@ def test_user_world_and_agent_loaded_from_files(procs, tmp_path):
 
 
 def test_deadline_mode_does_not_wait_for_a_slow_agent(procs, ipc_base):
-    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "3", "--ticks", "60",
-                    "--mode", "deadline", "--deadline-ms", "40", "--json"], name="server")
+    # 100 ms deadlines, a 400 ms agent: it misses about three ticks in four. The fast agents
+    # answer nearly every tick; a loaded machine may make one miss a deadline now and then,
+    # which is what deadline mode is for (speed is not asserted here, the rule is).
+    ticks = 40
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "3", "--ticks",
+                    str(ticks), "--mode", "deadline", "--deadline-ms", "100", "--json"],
+                   name="server")
     fast = [procs(["-m", "tickwire.agents", "--connect", ipc_base, "--name", f"fast{i}"], name=f"f{i}")
             for i in range(2)]
     slow = procs(["-m", "tickwire.agents", "--connect", ipc_base, "--name", "slow", "--agent",
                   "tickwire.agents.examples.slow_agent:SlowAgent"], name="slow",
-                 env={"TICKWIRE_SLOW_MS": "150"})
+                 env={"TICKWIRE_SLOW_MS": "400"})
     s = server.json()
+    assert s["ticks"] == ticks
     by_name = {p["name"]: p for p in s["players"]}
     for name in ("fast0", "fast1"):
-        assert by_name[name]["answered"] == 60 and by_name[name]["missed"] == 0
-    assert by_name["slow"]["missed"] >= 40 and by_name["slow"]["late"] >= 1
-    assert s["rejected"].get("stale", 0) == by_name["slow"]["late"]
+        p = by_name[name]
+        assert p["answered"] + p["missed"] == ticks and p["missed"] <= 3, p
+    assert by_name["slow"]["missed"] >= ticks // 2 and by_name["slow"]["late"] >= 1
+    assert s["rejected"].get("stale", 0) == sum(p["late"] for p in s["players"])
     for a in (*fast, slow):
         assert a.wait(15) == 0
     # `tickwire agent` prints the result line a script's print(run(...)) prints, on stdout
-    assert "fast0 (player" in fast[0].stdout and "acted on 60 ticks" in fast[0].stdout
+    assert "fast0 (player" in fast[0].stdout and f"acted on {ticks} ticks" in fast[0].stdout
 
 
 @pytest.mark.parametrize("mode", ["strict", "deadline"])
