@@ -489,13 +489,26 @@ def _write_holder(fd: int, lock: Path) -> None:
     """Who holds the lock, for the message a refused server prints (best effort: a full disk
     must not stop the lock from working)."""
     info = {"pid": os.getpid(), "host": socket.gethostname(),
-            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv[:8]}
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": _short_argv()}
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode() + b"\n", 0)
     except OSError as e:
         log.warning("record: could not write the holder into %s: %s (the lock holds anyway)",
                     lock, e.strerror or e)
+
+
+def _short_argv(limit: int = 2048) -> list[str]:
+    """The command line (whole, so ``--record DIR`` shows), cut to about ``limit`` characters
+    so that the lock file stays within what :func:`_holder` reads."""
+    out: list[str] = []
+    used = 0
+    for arg in sys.argv:
+        used += len(arg) + 4
+        if used > limit:
+            return [*out, "..."]
+        out.append(arg)
+    return out
 
 
 def _holder(fd: int) -> dict[str, Any]:

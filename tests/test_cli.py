@@ -334,3 +334,17 @@ def test_a_summary_folder_where_no_file_can_be_created_fails_before_the_run(proc
     out = json.loads(p.stdout)
     assert "--summary (TICKWIRE_SUMMARY): cannot write" in out["error"]["message"]
     assert "is not writable" in out["error"]["message"] and not events.exists()
+
+
+def test_a_summary_file_that_cannot_be_written_after_a_lobby_timeout_is_named_in_the_json(
+        procs, tmp_path, ipc_base):
+    """The run failed (exit 3) and its summary file is missing too: the JSON says both."""
+    full = tmp_path / "summary.json"
+    full.symlink_to("/dev/full")
+    p = procs([*TW, "server", "--bind", ipc_base, "--players", "2", "--lobby-timeout", "1",
+               "--summary", str(full), "--json"])
+    assert p.wait(60) == ExitCode.LOBBY_TIMEOUT, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    assert out["outcome"] == "lobby_timeout" and out["summary_file"]["written"] is False
+    assert "No space left" in out["summary_file"]["error"]
+    assert f"tickwire server: could not write the summary to '{full}'" in p.stderr

@@ -467,3 +467,21 @@ def test_the_record_lock_nests_in_a_process_and_refuses_another_process(tmp_path
     # file with its pid stays, and blocks nobody
     assert json.loads((rec / LOCK_NAME).read_text())["pid"] != os.getpid()
     lock_record(rec).release()
+
+
+def test_the_lock_file_names_the_whole_command_line_within_what_a_reader_reads(
+        tmp_path, monkeypatch):
+    import json as _json
+
+    from tickwire.server.record import LOCK_NAME, lock_record
+    args = ["tickwire", "server", "--players", "2", "--ticks", "9", "--seed", "3", "--mode",
+            "strict", "--record", str(tmp_path / "run")]
+    monkeypatch.setattr("sys.argv", args)
+    with lock_record(tmp_path / "run", create=True):
+        held = _json.loads((tmp_path / "run" / LOCK_NAME).read_text())
+    assert held["argv"] == args  # --record DIR came after the 8th item
+    monkeypatch.setattr("sys.argv", ["tickwire", *["x" * 500] * 40])
+    with lock_record(tmp_path / "run2", create=True):
+        text = (tmp_path / "run2" / LOCK_NAME).read_text()
+    held = _json.loads(text)
+    assert len(text) < 4096 and held["argv"][-1] == "..." and held["pid"]

@@ -113,11 +113,14 @@ def _report_error(command: str, error: BaseException, as_json: bool,
         summary = getattr(error, "summary", None) or {}
         obj = {**summary, **_outcome(code), "reason": summary.get("reason", label),
                "error": {"type": type(error).__name__, "message": str(error)}}
+        failed = summary_path and _write_summary_file(summary_path, obj)
+        if failed:  # the exit code is the error's; the JSON says the file is missing too
+            print(f"{' '.join(filter(None, ('tickwire', command)))}: could not write the "
+                  f"summary to {summary_path!r} (--summary): {failed}", file=sys.stderr,
+                  flush=True)
+            obj["summary_file"] = {"file": summary_path, "written": False, "error": failed}
         if as_json:
             _print_json(obj)
-        if summary_path and (failed := _write_summary_file(summary_path, obj)):
-            print(f"tickwire: could not write the summary to {summary_path!r} (--summary): "
-                  f"{failed}", file=sys.stderr, flush=True)
     return code
 
 
