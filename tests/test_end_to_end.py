@@ -133,12 +133,13 @@ def test_user_world_and_agent_loaded_from_files(procs, tmp_path):
 
 
 def test_deadline_mode_does_not_wait_for_a_slow_agent(procs, ipc_base):
-    # 100 ms deadlines, a 400 ms agent: it misses about three ticks in four. The fast agents
-    # answer nearly every tick; a loaded machine may make one miss a deadline now and then,
-    # which is what deadline mode is for (speed is not asserted here, the rule is).
+    # 100 ms ticks (--tick-rate 10: each tick's deadline is its period's end, so the run lasts
+    # ~4 s however fast the others answer), a 400 ms agent: it misses every tick and its
+    # answers arrive late. The fast agents answer nearly every tick; a loaded machine may make
+    # one miss a deadline now and then, which is what deadline mode is for.
     ticks = 40
     server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "3", "--ticks",
-                    str(ticks), "--mode", "deadline", "--deadline-ms", "100", "--json"],
+                    str(ticks), "--mode", "deadline", "--tick-rate", "10", "--json"],
                    name="server")
     fast = [procs(["-m", "tickwire.agents", "--connect", ipc_base, "--name", f"fast{i}"], name=f"f{i}")
             for i in range(2)]
@@ -259,12 +260,16 @@ def test_lobby_timeout_names_who_is_missing(procs, ipc_base):
 
 
 def test_a_full_lobby_refuses_an_extra_agent_with_a_clear_message(procs, ipc_base, zctx):
-    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "1"], name="server")
+    # the holder keeps the only slot for the whole test (its ready timeout is 60 s), so the
+    # extra agent, told `full` with retry_ms, keeps asking until its own join timeout
+    server = procs(["-m", "tickwire.server", "--bind", ipc_base, "--players", "1",
+                    "--ready-timeout", "60"], name="server")
     holder = RawPlayer(zctx, ipc_base, "holder")
     holder.join(ready=False)  # holds the only slot; never ready, so the lobby stays open
-    extra = procs(["-m", "tickwire.agents", "--connect", ipc_base], name="extra")
+    extra = procs(["-m", "tickwire.agents", "--connect", ipc_base, "--join-timeout", "3"],
+                  name="extra")
     assert extra.wait(30) == 5  # ExitCode.REFUSED
-    assert "refused" in extra.stderr and "all 1 player slots are taken" in extra.stderr
+    assert "refused" in extra.stderr and "still full after the join timeout" in extra.stderr
     server.popen.send_signal(signal.SIGTERM)
     assert server.wait(10) == 130
     assert "stopped in the lobby (signal SIGTERM)" in server.stdout
