@@ -15,8 +15,9 @@ is the one place a JOIN is bound to a slot), the readiness proof (subscription s
 seen), the end of the lobby, action acceptance and every rejection, the missing-action
 policy, strikes, death and reconnection, LEAVE, lost actions connections (:class:`Republish`,
 ``dropped_connection``), probes of players gone before they subscribed (:class:`Probe`),
-when a heartbeat is due, and with ``--tick-rate`` when the next tick may start
-(:mod:`tickwire.protocol.pacing`).
+when a heartbeat is due, with ``--tick-rate`` when the next tick may start
+(:mod:`tickwire.protocol.pacing`), and with nobody playing whether to wait for a dead player
+to come back or end the run (:meth:`ServerRules.next_tick`).
 """
 from __future__ import annotations
 

@@ -73,7 +73,8 @@ class WorldServer:
     """Runs one world with remote players over three ZeroMQ sockets.
 
     ``run()`` blocks until the run ends (ticks done, world done, ``stop()`` or all players
-    gone) and returns the summary dict. ``stop()`` may be called from a signal handler.
+    gone: dead ones get :data:`NOBODY_PLAYING_GRACE_S` to come back) and returns the summary
+    dict. ``stop()`` may be called from a signal handler.
     """
 
     def __init__(self, world: World, config: ServerConfig,
