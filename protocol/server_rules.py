@@ -15,8 +15,9 @@ is the one place a JOIN is bound to a slot), the readiness proof (subscription s
 seen), the end of the lobby, action acceptance and every rejection, the missing-action
 policy, strikes, death and reconnection, LEAVE, lost actions connections (:class:`Republish`,
 ``dropped_connection``), probes of players gone before they subscribed (:class:`Probe`),
-when a heartbeat is due, and with ``--tick-rate`` when the next tick may start
-(:mod:`tickwire.protocol.pacing`).
+when a heartbeat is due, with ``--tick-rate`` when the next tick may start
+(:mod:`tickwire.protocol.pacing`), and with nobody playing whether to wait for a dead player
+to come back or end the run (:meth:`ServerRules.next_tick`).
 """
 from __future__ import annotations
 
@@ -141,6 +142,13 @@ class Lobby(enum.Enum):
     GIVE_UP = "give up"  #: timed out without enough ready players: see lobby_report()
 
 
+class NextTick(enum.Enum):
+    """Whether the run plays its next tick now (see :meth:`ServerRules.next_tick`)."""
+    PLAY = "play"        #: someone is playing: open the tick
+    WAIT = "wait"        #: nobody plays, but a dead player may come back within the grace
+    GIVE_UP = "give up"  #: nobody plays and nobody is coming back: the run ends
+
+
 # ---------------------------------------------------------------------------- outputs
 class Send(NamedTuple):
     """Send ``message`` to one agent on the control socket."""
@@ -206,6 +214,12 @@ Output = Union[Send, Publish, Republish, Probe, Accepted, Rejected, StatusChange
 LOST_ACTION_GRACE_S = 2.0
 #: How often players that JOINed but never subscribed are checked for a live connection.
 PROBE_EVERY_S = 1.0
+#: How long a run with nobody playing waits for a dead player to come back (a reconnected
+#: subscription or a rejoin) before it ends: the state socket's heartbeat timeout (4 s), the
+#: longest a link may be silent before its player is declared dead. A blip that resets every
+#: agent's link at once is over within ~0.1 s (libzmq reconnects); a frozen link gets as long
+#: to return as it got before it was declared dead.
+NOBODY_PLAYING_GRACE_S = 4.0
 
 
 class TickClosed(NamedTuple):
@@ -236,6 +250,10 @@ class RuleSettings(Protocol):
 
 
 _NOTHING: tuple[Output, ...] = ()
+#: Statuses of players not playing now that may still play in this run: dead (it may
+#: reconnect or a new process rejoin its slot) and joined (rejoining, or a late joiner,
+#: proving readiness). LEFT is final.
+_MAY_COME_BACK = frozenset({Status.DEAD, Status.JOINED})
 _OFFER_ACCEPTED = Offer.ACCEPTED
 _ACTIVE = Status.ACTIVE
 
@@ -325,6 +343,7 @@ class ServerRules:
         self._wire_spaces: dict[int, tuple[dict | None, dict | None]] = {}
         self._done: frozenset[int] = frozenset()  #: out of the open tick by their own view
         self._late: dict[int, int] = {}  #: late arrivals since the last tick closed (TickClosed)
+        self._nobody_since: float | None = None  #: when nobody was left playing (next_tick)
 
     # ------------------------------------------------------------------ control socket
     def receive_control(self, identity: bytes, msg: Message | ProtocolError,
@@ -812,7 +831,26 @@ class ServerRules:
         self.roster.remember(last_actions, names)
 
     def anyone_playing(self) -> bool:
+        """Some player is active or inactive: its actions are accepted in a tick."""
         return any(p.status in PLAYING for p in self.roster.players.values())
+
+    def next_tick(self, now: float) -> NextTick:
+        """Whether the next tick may open now (asked before each tick, and again while
+        waiting). With nobody playing, the run does not end at once: a dead player may come
+        back (a network blip reset every agent's link at once) or rejoin, so it waits up to
+        :data:`NOBODY_PLAYING_GRACE_S` from the moment nobody was left, and no tick opens
+        meanwhile (no tick is played, so none is counted for anyone). It gives up at once if
+        nobody could come back: every player LEFT (a LEAVE is final)."""
+        if self.anyone_playing():
+            self._nobody_since = None
+            return NextTick.PLAY
+        if not any(p.status in _MAY_COME_BACK for p in self.roster.players.values()):
+            return NextTick.GIVE_UP
+        if self._nobody_since is None:
+            self._nobody_since = now
+        if now - self._nobody_since >= NOBODY_PLAYING_GRACE_S:
+            return NextTick.GIVE_UP
+        return NextTick.WAIT
 
     def until_tick(self, now: float) -> float:
         """Seconds until the next tick may start: 0 unless paced (``--tick-rate``)."""
@@ -911,7 +949,8 @@ class ServerRules:
         return (Publish(Heartbeat(self.run_id, self.tick)),)
 
     def next_timeout(self, now: float) -> float:
-        """Seconds until something is due by time alone: heartbeat, tick deadline, lobby end."""
+        """Seconds until something is due by time alone: heartbeat, tick deadline, lobby end,
+        the end of the wait for a player to come back."""
         due = self._last_publish + self.settings.heartbeat_s
         if not self.running:
             due = min(due, self._lobby_opened + self.settings.lobby_timeout_s)
@@ -928,6 +967,8 @@ class ServerRules:
             for cuts in (self._drops, self._guard_cuts):
                 if cuts:
                     due = min(due, cuts[0][0] + LOST_ACTION_GRACE_S)
+            if self._nobody_since is not None:  # waiting for a player to come back
+                due = min(due, self._nobody_since + NOBODY_PLAYING_GRACE_S)
         return max(0.0, due - now)
 
     # ------------------------------------------------------------------ end

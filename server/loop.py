@@ -27,7 +27,9 @@ from tickwire.protocol import (
 )
 from tickwire.protocol.server_rules import (
     ACCEPTED_ONLY,
+    NOBODY_PLAYING_GRACE_S,
     Lobby,
+    NextTick,
     Output,
     Probe,
     Publish,
@@ -71,7 +73,8 @@ class WorldServer:
     """Runs one world with remote players over three ZeroMQ sockets.
 
     ``run()`` blocks until the run ends (ticks done, world done, ``stop()`` or all players
-    gone) and returns the summary dict. ``stop()`` may be called from a signal handler.
+    gone: dead ones get :data:`NOBODY_PLAYING_GRACE_S` to come back) and returns the summary
+    dict. ``stop()`` may be called from a signal handler.
     """
 
     def __init__(self, world: World, config: ServerConfig,
@@ -239,8 +242,9 @@ class WorldServer:
                 return state, self._stop_reason
             if world.done(state):
                 return state, StopReason.WORLD_DONE.value
-            if not rules.anyone_playing():
-                return state, StopReason.NO_PLAYERS_LEFT.value
+            if rules.next_tick(time.monotonic()) is not NextTick.PLAY:
+                if not self._wait_for_players(tick):
+                    return state, self._stop_reason or StopReason.NO_PLAYERS_LEFT.value
             if rules.pacer is not None and not self._wait_for_start():
                 return state, self._stop_reason or StopReason.STOPPED.value
             frames = self._tick_frames = encode(State(self.run_id, tick, world.observe(state)))
@@ -281,6 +285,29 @@ class WorldServer:
                             None if players is None else {p.id: p.status.value for p in players},
                             state, closed.late,
                             None if players is None else {p.id: p.name for p in players})
+
+    def _wait_for_players(self, tick: int) -> bool:
+        """Nobody is playing: serve the sockets (no tick opens) while a dead player may come
+        back, up to the rules' grace. True when someone plays again; False when the run ends
+        (nobody came back, nobody could, or stopped)."""
+        rules = self.rules
+        now = time.monotonic()
+        verdict = rules.next_tick(now)
+        waited = verdict is NextTick.WAIT
+        if waited:
+            log.warning("nobody is playing before tick %d (every player dead): waiting up to "
+                        "%g s for one to come back (its link reconnects, or a new process "
+                        "rejoins its slot)", tick, NOBODY_PLAYING_GRACE_S)
+        while verdict is NextTick.WAIT and not self._stop_reason:
+            now = self._turn(min(MAX_WAIT_S, rules.next_timeout(now)))
+            verdict = rules.next_tick(now)
+        if verdict is NextTick.PLAY:
+            log.info("a player is back: the run goes on at tick %d", tick)
+        elif verdict is NextTick.GIVE_UP:
+            log.warning("no players left before tick %d: %s", tick, (
+                f"none came back within the {NOBODY_PLAYING_GRACE_S:g} s grace" if waited
+                else "every player left"))
+        return verdict is NextTick.PLAY
 
     def _wait_for_start(self) -> bool:
         """Paced runs: serve the sockets until the next tick's start time (False if stopped)."""

@@ -81,29 +81,56 @@ def test_server_and_agents_started_separately_over_tcp(procs, tmp_path):
         assert a.wait(15) == 0, a.stderr
 
 
-@pytest.mark.skipif(not shutil.which("ss"), reason="needs ss (iproute2) to cut connections")
-def test_agents_whose_actions_connections_are_cut_mid_run_resend_and_miss_nothing(procs,
-                                                                                 tmp_path):
-    events = tmp_path / "events.jsonl"
+def _slow_pair_over_tcp(procs, events, *flags: str) -> tuple:
+    """A server for 2 players over TCP (``flags`` added) and two agents taking 50 ms a tick
+    (the run outlasts a cut), once the run started: (server, its base port)."""
     server = procs(["-m", "tickwire.server", "--bind", "tcp://127.0.0.1:0", "--players", "2",
-                    "--ticks", "60", "--json", "--events", str(events)], name="server")
+                    "--json", "--events", str(events), *flags], name="server")
     base = wait_event(events, event("listening"), server)["base"]
-    actions_port = int(base.rpartition(":")[2]) + 1
-    for i in range(2):  # 50 ms a tick: the run outlasts the cut
+    for i in range(2):
         procs(["-m", "tickwire.agents", "--connect", base, "--name", f"a{i}", "--agent",
                "tickwire.agents.examples.slow_agent:SlowAgent"], name=f"a{i}",
               env={"TICKWIRE_SLOW_MS": "50"})
     wait_event(events, event("started"), server)
-    # kill both actions connections from outside (the kernel resets them; libzmq reconnects)
-    cut = subprocess.run(["ss", "-K", "-tn", "state", "established",
-                          f"( sport = :{actions_port} )"], capture_output=True, text=True,
-                         timeout=10)
+    return server, int(base.rpartition(":")[2])
+
+
+def _reset_connections(port_filter: str) -> None:
+    """Reset the established TCP connections ``port_filter`` selects, from outside (the
+    kernel resets them, as a NAT or a firewall would; libzmq reconnects)."""
+    cut = subprocess.run(["ss", "-K", "-tn", "state", "established", f"( {port_filter} )"],
+                         capture_output=True, text=True, timeout=10)
     assert cut.returncode == 0, cut.stderr
+
+
+@pytest.mark.skipif(not shutil.which("ss"), reason="needs ss (iproute2) to cut connections")
+def test_agents_whose_actions_connections_are_cut_mid_run_resend_and_miss_nothing(procs,
+                                                                                 tmp_path):
+    server, base_port = _slow_pair_over_tcp(procs, tmp_path / "events.jsonl", "--ticks", "60")
+    _reset_connections(f"sport = :{base_port + 1}")  # both actions connections
     s = server.json()
     assert s["rejected"] == {"dropped_connection": 2}  # both were cut ...
     assert s["ticks"] == 60 and len(s["players"]) == 2
     for p in s["players"]:  # ... and each action was sent again: nobody missed a tick
         assert (p["answered"], p["missed"], p["late"], p["dead"]) == (60, 0, 0, 0), p
+
+
+@pytest.mark.skipif(not shutil.which("ss"), reason="needs ss (iproute2) to cut connections")
+@pytest.mark.parametrize("mode", ["strict", "deadline"])
+def test_a_blip_that_resets_every_agents_state_connection_at_once_is_survived(procs, tmp_path,
+                                                                              mode):
+    # Every player went dead in the same millisecond and the run ended at once ("no players
+    # left", exit 6) while both agents were alive and reconnected within ~0.1 s.
+    events, ticks = tmp_path / "events.jsonl", 60
+    server, base_port = _slow_pair_over_tcp(procs, events, "--ticks", str(ticks), "--mode",
+                                            mode, "--deadline-ms", "1000")
+    _reset_connections(f"dport = :{base_port}")  # every agent's state connection at once
+    for name in ("a0", "a1"):  # both were cut off ...
+        wait_event(events, event("player", name=name, new="dead"), server)
+    s = server.json()  # ... and both came back: the run played to its end
+    assert s["reason"] == "ticks done" and s["ticks"] == ticks, s
+    for p in s["players"]:
+        assert p["status"] == "active" and accounted(p) == ticks, p
 
 
 def test_environment_variables_stand_in_for_flags_and_agents_may_start_first(procs, ipc_base,

@@ -24,8 +24,10 @@ from tickwire.protocol import (
 from tickwire.protocol.server_rules import (
     ACCEPTED,
     ACCEPTED_ONLY,
+    NOBODY_PLAYING_GRACE_S,
     InvalidAction,
     Lobby,
+    NextTick,
     Publish,
     Rejected,
     Rejection,
@@ -694,6 +696,97 @@ def test_nobody_is_playing_once_everyone_died_or_left():
     assert r.anyone_playing()
     r.receive_subscription(w1.topic, False)
     assert not r.anyone_playing()
+
+
+# ------------------------------------------------------- nobody playing (a blip hits everyone)
+GRACE = NOBODY_PLAYING_GRACE_S
+
+
+def test_the_next_tick_plays_while_anyone_plays():
+    r, (w0, _) = started()
+    r.receive_control(b"id0", Leave(w0.run, w0.player))
+    assert r.next_tick(0.0) is NextTick.PLAY
+
+
+def test_when_every_player_dies_at_once_the_run_waits_for_them_without_opening_a_tick():
+    r, (w0, w1) = started()
+    r.begin_tick(0, 0.0)
+    r.receive_subscription(w0.topic, False)  # one blip resets every agent's link
+    r.receive_subscription(w1.topic, False)
+    assert r.may_close(0.0)
+    r.close_tick()
+    assert r.next_tick(10.0) is NextTick.WAIT
+    assert r.next_tick(10.0 + GRACE / 2) is NextTick.WAIT
+    assert r.next_timeout(10.0 + GRACE / 2) <= GRACE / 2  # the loop wakes up at the end
+    r.receive_subscription(w1.topic, True)  # libzmq reconnected one of them
+    assert r.next_tick(10.0 + GRACE - 0.01) is NextTick.PLAY
+    r.receive_subscription(w0.topic, True)
+    assert r.tick == 1 and r.roster.awaited() == [0, 1]
+
+
+def test_nobody_back_within_the_grace_ends_the_run():
+    r, (w0, w1) = started()
+    r.receive_subscription(w0.topic, False)
+    r.receive_subscription(w1.topic, False)
+    assert r.next_tick(5.0) is NextTick.WAIT
+    assert r.next_tick(5.0 + GRACE - 0.001) is NextTick.WAIT
+    assert r.next_tick(5.0 + GRACE) is NextTick.GIVE_UP
+
+
+def test_the_grace_counts_again_after_a_player_came_back_and_died_again():
+    r, (w0, w1) = started()
+    r.receive_subscription(w0.topic, False)
+    r.receive_subscription(w1.topic, False)
+    assert r.next_tick(0.0) is NextTick.WAIT
+    r.receive_subscription(w0.topic, True)
+    assert r.next_tick(3.0) is NextTick.PLAY
+    r.receive_subscription(w0.topic, False)
+    assert r.next_tick(GRACE + 1.0) is NextTick.WAIT  # a new wait, from 5 s
+    assert r.next_tick(2 * GRACE + 1.0) is NextTick.GIVE_UP
+
+
+def test_a_rejoin_during_the_wait_brings_the_run_back():
+    r, (w0, w1) = started()
+    r.receive_subscription(w0.topic, False)
+    r.receive_subscription(w1.topic, False)
+    assert r.next_tick(0.0) is NextTick.WAIT
+    again = join(r, b"new1", "p1 again", slot=1)  # a restarted process takes slot 1 back
+    assert r.next_tick(1.0) is NextTick.WAIT      # joined, not proven yet
+    prove(r, again)
+    assert r.next_tick(1.5) is NextTick.PLAY
+
+
+def test_a_run_whose_players_all_left_ends_at_once():
+    r, (w0, w1) = started()
+    r.receive_control(b"id0", Leave(w0.run, w0.player))
+    r.receive_control(b"id1", Leave(w1.run, w1.player))
+    assert r.next_tick(0.0) is NextTick.GIVE_UP  # a LEAVE is final: nobody is coming back
+
+
+def test_one_dead_player_among_the_left_is_waited_for():
+    r, (w0, w1) = started()
+    r.receive_control(b"id0", Leave(w0.run, w0.player))
+    r.receive_subscription(w1.topic, False)
+    assert r.next_tick(0.0) is NextTick.WAIT
+    assert r.next_tick(GRACE) is NextTick.GIVE_UP
+
+
+def test_the_ticks_not_played_while_waiting_are_counted_for_nobody():
+    r, (w0, w1) = started(mode="deadline")
+    for tick in range(4):
+        if tick == 2:  # everyone dies between ticks 1 and 2, and is back after a wait
+            r.receive_subscription(w0.topic, False)
+            r.receive_subscription(w1.topic, False)
+            assert r.next_tick(2.0) is NextTick.WAIT
+            r.receive_subscription(w0.topic, True)
+            r.receive_subscription(w1.topic, True)
+        assert r.next_tick(float(tick) + 3) is NextTick.PLAY
+        r.begin_tick(tick, float(tick) + 3)
+        for w in (w0, w1):
+            act(r, w, tick, 1, now=float(tick) + 3)
+        r.close_tick()
+    for p in r.roster.summary():
+        assert (p["answered"], p["dead"], p["missed"]) == (4, 0, 0)
 
 
 def test_every_tick_counts_once_per_player_as_answered_missed_dead_or_left():

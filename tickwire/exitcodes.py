@@ -55,7 +55,9 @@ MEANING: dict[ExitCode, str] = {
     ExitCode.REFUSED: "the server refused the agent (`full`, `slot_taken`, `run_in_progress`, "
                       "`version`, ...)",
     ExitCode.PLAYERS_CRASHED: "the run could not go on: every player crashed, died or left before "
-                              "the end (or an agent process of `tickwire run` died in the lobby)",
+                              "the end and none came back within 4 s (none is waited for when "
+                              "all left), or an agent process of `tickwire run` died in the "
+                              "lobby",
     ExitCode.RECORD_FAILED: "the run record could not be written (disk full, write or fsync "
                             "error: the run stopped, `--resume DIR` continues it), a "
                             "`--resume`/`replay` directory is unusable, another server is "
