@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import zmq
+from tickwire.plumbing.process import die_with_parent, pin_to_cpu
 from tickwire.protocol import ProtocolError
 from tickwire.protocol.work import (
     ALL_TOPIC,
@@ -37,8 +38,6 @@ from tickwire.protocol.work import (
     decode_work,
     encode_work,
 )
-
-from .process import die_with_parent, pin_to_cpu
 
 log = logging.getLogger(__name__)
 

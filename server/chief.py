@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 import zmq
-from tickwire.agents.process import reap
 from tickwire.agents.worker import parse_worker_topic, worker_process, worker_topic
+from tickwire.plumbing.keys import allowed_keys, load_secret
+from tickwire.plumbing.process import reap
 from tickwire.protocol import ConfigError, TickwireError
 from tickwire.protocol.work import (
     ALL_TOPIC,
@@ -51,8 +52,6 @@ from tickwire.protocol.work import (
     WorkMessage,
     WorkParams,
 )
-
-from tickwire.keys import allowed_keys, load_secret
 
 from .hub import Hub
 from .security import ServerKeys

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import zmq
+from tickwire.plumbing.keys import HANDSHAKE_FAILED
 from tickwire.protocol import ConfigError, Endpoints, ProtocolError, derive
 from tickwire.protocol.limits import DEFAULT_LIMITS, Limits
 from tickwire.protocol.work import (
@@ -38,7 +39,7 @@ from tickwire.protocol.work import (
     encode_work,
 )
 
-from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure, is_public, secure
+from .security import AllowList, ServerKeys, describe_failure, is_public, secure
 from .transport import MONITOR_BATCH, SocketOptions, bind_endpoints
 
 log = logging.getLogger(__name__)

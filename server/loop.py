@@ -135,7 +135,7 @@ class WorldServer:
         if config.key_path is not None and config.allow_dir is not None:
             return load_server_keys(config.key_path, config.allow_dir)
         if is_public(config.bind) and not config.insecure:
-            from tickwire.keys import MAKE_KEYS_HINT
+            from tickwire.plumbing.keys import MAKE_KEYS_HINT
             raise ConfigError(
                 f"refusing to bind {config.bind} without keys: anyone who can reach it could "
                 f"join and read every observation. Either {MAKE_KEYS_HINT}, and start the "

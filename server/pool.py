@@ -34,7 +34,7 @@ from typing import Any
 
 import zmq
 from tickwire.agents.pool_host import Bootstrap, to_wire
-from tickwire.agents.process import cores_are_free, stop_popens, usable_cores
+from tickwire.plumbing.process import cores_are_free, stop_popens, usable_cores
 from tickwire.protocol import ConfigError, TickwireError
 from tickwire.protocol.work import (
     ALL_TOPIC,

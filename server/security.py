@@ -18,17 +18,13 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import zmq
+from tickwire.plumbing.keys import allowed_keys, fixed_slots, load_secret
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 from zmq.utils.monitor import parse_monitor_message
 
-from tickwire.keys import allowed_keys, fixed_slots, load_secret
-
 log = logging.getLogger(__name__)
 
-#: The monitor events that mean "a peer failed the handshake" (nothing of it was delivered).
-HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 #: Hosts that may be bound without keys: only this machine can reach them.
 LOOPBACK = ("127.", "localhost", "[::1]", "::1")
 

@@ -38,11 +38,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import zmq
+from tickwire.plumbing.keys import HANDSHAKE_FAILED
 from tickwire.protocol import TransportError
 from tickwire.protocol.endpoints import Endpoints, derive, with_port
 from tickwire.protocol.limits import MAX_ACTION_FRAME
 
-from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure, secure
+from .security import AllowList, ServerKeys, describe_failure, secure
 
 log = logging.getLogger(__name__)
 

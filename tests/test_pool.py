@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import TESTS, alive
 from sample_players import ArraySummer, Counter, DiesOnArrival, Exiter, Raiser, Sleeper
-from tickwire.agents.process import cores_are_free, cpu_times, idle_share
+from tickwire.plumbing.process import cores_are_free, cpu_times, idle_share
 from tickwire.protocol import ConfigError
 from tickwire.server import PlayerDied, PlayerError
 from tickwire.server.pool import AlreadySubmitted, NotSubmitted, PlayerStartError, split
@@ -107,7 +107,7 @@ def test_idle_share_between_two_samples(idle0, idle1, share):
 
 
 def test_cores_are_free_falls_back_to_the_load_average_without_proc_stat(monkeypatch):
-    import tickwire.agents.process as process
+    import tickwire.plumbing.process as process
     monkeypatch.setattr(process, "cpu_times", lambda cores: None)
     for load, free in [(0.3, True), (1.9, True), (2.0, False), (7.5, False)]:
         monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))

@@ -375,3 +375,13 @@ def test_the_readme_pytest_example_passes_as_printed(pytester):
     pytester.makepyfile(test_readme_example=block_with("python", "def test_my_agent_plays_every_tick"))
     result = run_inner(pytester)
     result.assert_outcomes(passed=1)
+
+
+def test_the_plugin_loads_worlds_as_the_cli_does_pettingzoo_specs_included():
+    pytest.importorskip("mpe2")
+    from tickwire.pytest_plugin import _load_world
+    from tickwire.server.pettingzoo_world import PettingZooWorld
+
+    world = _load_world("pettingzoo:mpe2.simple_spread_v3", None)
+    assert isinstance(world, PettingZooWorld)
+    assert world.default_players == 3

@@ -20,10 +20,10 @@ from typing import Any, NoReturn
 
 from tickwire import exitcodes, options
 from tickwire.agents.cli import load_agent_class
-from tickwire.agents.process import reap_resource_tracker
 from tickwire.exitcodes import ExitCode
+from tickwire.plumbing.process import reap_resource_tracker
 from tickwire.protocol.errors import ConfigError, LobbyTimeout, TickwireError
-from tickwire.protocol.loading import load_object
+from tickwire.server.loader import load_world
 from tickwire.server.world import World
 
 log = logging.getLogger(__name__)
@@ -256,20 +256,6 @@ def _configure_logging(values: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------- run / server
-def load_world(spec: str) -> World:
-    """The world named by ``--world``: a World subclass or instance, or ``pettingzoo:MODULE``
-    (``MODULE.parallel_env()`` hosted by :class:`~tickwire.server.pettingzoo_world.PettingZooWorld`)."""
-    if spec.startswith("pettingzoo:"):
-        from tickwire.server.pettingzoo_world import PREFIX, PettingZooWorld
-        return PettingZooWorld(spec[len(PREFIX):])
-    cls = load_object(spec, "world")
-    world = cls() if isinstance(cls, type) else cls
-    if not isinstance(world, World):
-        raise ConfigError(f"world {spec!r} is not a tickwire World (subclass tickwire.World)",
-                          "--world")
-    return world
-
-
 def _stop_on_signals(box: list[Any]) -> list[str]:
     """SIGINT/SIGTERM end the run cleanly; the returned list records which arrived.
 
@@ -597,7 +583,7 @@ def _replay_text(r: Any) -> str:
 # ---------------------------------------------------------------------------- keys
 def _make_keys(args: argparse.Namespace) -> ExitCode:
     """``tickwire keys new NAME [--dir DIR]``."""
-    from tickwire.keys import new_keypair
+    from tickwire.plumbing.keys import new_keypair
 
     if args.slot is not None and args.slot < 0:
         raise ConfigError(f"--slot must be >= 0, got {args.slot}", "--slot")
