@@ -136,7 +136,7 @@ def test_the_build_context_leaves_out_what_the_readme_makes_and_keeps_what_is_bu
     assert not [d for d in needed if _ignored(d, patterns)], needed
     assert _ignored(".venv/lib/python3.12/site-packages/numpy/core.so", patterns)
     assert _ignored("server/__pycache__/loop.cpython-312.pyc", patterns)
-    assert not _ignored("server/loop.py", patterns)
+    assert not _ignored("server/world_server/loop.py", patterns)
 
 
 class Compose:

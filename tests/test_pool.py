@@ -16,7 +16,7 @@ from sample_players import ArraySummer, Counter, DiesOnArrival, Exiter, Raiser, 
 from tickwire.plumbing.process import cores_are_free, cpu_times, idle_share
 from tickwire.protocol import ConfigError
 from tickwire.server import PlayerDied, PlayerError
-from tickwire.server.pool import AlreadySubmitted, NotSubmitted, PlayerStartError, split
+from tickwire.server.work.pool import AlreadySubmitted, NotSubmitted, PlayerStartError, split
 
 from tickwire import PlayerPool
 
@@ -291,7 +291,7 @@ def test_a_killed_player_process_is_reported():
 
 
 def test_players_that_miss_the_timeout_get_the_default_and_are_terminated_at_close(caplog):
-    caplog.set_level(logging.INFO, logger="tickwire.server.pool")
+    caplog.set_level(logging.INFO, logger="tickwire.server.work.pool")
     with PlayerPool([Sleeper(0.0), Sleeper(30.0)], method="decide", processes=2) as pool:
         assert pool.get_actions({}, timeout=0.5, default="none") == ["slow", "none"]
         assert pool.last_missing == [1]

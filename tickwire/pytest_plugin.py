@@ -51,9 +51,9 @@ import pytest
 
 if TYPE_CHECKING:  # tickwire's server and pyzmq load only when a fixture is used
     from tickwire.agents.agent import Agent
-    from tickwire.server.config import ServerConfig
-    from tickwire.server.loop import WorldServer
-    from tickwire.server.world import World
+    from tickwire.server.world_server.config import ServerConfig
+    from tickwire.server.world_server.loop import WorldServer
+    from tickwire.server.worlds.world import World
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +111,11 @@ def _resolve_file_spec(spec: str, base_dir: Path | None) -> str:
 
 
 def _load_world(world: Any, base_dir: Path | None) -> World:
-    """None → GridWorld; else what :func:`tickwire.server.loader.load_world` takes (a World
+    """None → GridWorld; else what :func:`tickwire.server.worlds.loader.load_world` takes (a World
     instance or class, ``"mod:Class"``, ``"pettingzoo:MODULE"``), with ``"file.py:Class"``
     relative to the test file's directory."""
-    from tickwire.server.grid_world import GridWorld
-    from tickwire.server.loader import load_world
+    from tickwire.server.worlds.grid_world import GridWorld
+    from tickwire.server.worlds.loader import load_world
 
     if world is None:
         return GridWorld()
@@ -357,7 +357,7 @@ class LiveServer:
 
     def __init__(self, world: World, config: ServerConfig) -> None:
         from tickwire.protocol import connectable
-        from tickwire.server.loop import WorldServer
+        from tickwire.server.world_server.loop import WorldServer
 
         self.server: WorldServer = WorldServer(world, config)  # binds now: address known
         self.address: str = connectable(self.server.endpoints.base)
@@ -437,7 +437,7 @@ class LiveServer:
 
 def _server_config(players: int, ticks: int, seed: int, mode: str, deadline_ms: float,
                    bind: str, lobby_timeout_s: float, **more: Any) -> ServerConfig:
-    from tickwire.server.config import ServerConfig
+    from tickwire.server.world_server.config import ServerConfig
     return ServerConfig(bind=bind, players=players, ticks=ticks, seed=seed, mode=mode,
                         deadline_ms=deadline_ms, lobby_timeout_s=lobby_timeout_s, **more)
 

@@ -17,10 +17,10 @@ from tickwire.plumbing.child import agent_entry
 from tickwire.plumbing.process import die_with_parent, pin_to_cpu, reap
 from tickwire.protocol import connectable
 
+from ..observers.metrics import MetricsServer
+from ..record.log import refuse_existing_record
+from ..worlds.world import World
 from .loop import ServerConfig, WorldServer
-from .metrics import MetricsServer
-from .record import refuse_existing_record
-from .world import World
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,21 @@ from tickwire.protocol.loading import load_object
 
 from .world import World
 
+#: Modules that moved when server/ was split into sub-packages (after 0.2.0): world specs
+#: that name the old place (in run records, scripts, TICKWIRE_WORLD) still load.
+MOVED = {"tickwire.server.grid_world": "tickwire.server.worlds.grid_world"}
+
 
 def load_world(spec: str | type | World) -> World:
     """The world ``spec`` names: a World subclass (instantiated) or instance, a spec string
     naming one, or ``pettingzoo:MODULE`` (``MODULE.parallel_env()`` hosted by
-    :class:`~tickwire.server.pettingzoo_world.PettingZooWorld`)."""
+    :class:`~tickwire.server.worlds.pettingzoo_world.PettingZooWorld`)."""
     if isinstance(spec, str) and spec.startswith("pettingzoo:"):
         from .pettingzoo_world import PREFIX, PettingZooWorld  # imports pettingzoo: on demand
         return PettingZooWorld(spec[len(PREFIX):])
+    if isinstance(spec, str):
+        module, colon, name = spec.partition(":")
+        spec = MOVED.get(module, module) + colon + name
     obj = load_object(spec, "world") if isinstance(spec, str) else spec
     world = obj() if isinstance(obj, type) else obj
     if not isinstance(world, World):

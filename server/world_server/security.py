@@ -7,7 +7,7 @@ name, which the server reads from each received message to bind player slots to 
 Handshakes that fail (unknown key, plaintext client, wrong server key) are reported by a
 socket monitor, so the loop can count them under ``rejected["auth_failed"]``.
 
-The same pieces secure the hub of the Chief and of PlayerPool (:mod:`tickwire.server.hub`),
+The same pieces secure the hub of the Chief and of PlayerPool (:mod:`tickwire.server.work.hub`),
 and :func:`is_public` is the one rule for "this bind needs keys" (server, Chief, PlayerPool).
 """
 from __future__ import annotations

@@ -53,8 +53,8 @@ from tickwire.protocol.work import (
     WorkParams,
 )
 
+from ..world_server.security import ServerKeys
 from .hub import Hub
-from .security import ServerKeys
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def chief_keys(key: str | os.PathLike | None,
 
 
 class Chief:
-    """The chief's end: a :class:`~tickwire.server.hub.Hub` (XPUB for END, acknowledgements
+    """The chief's end: a :class:`~tickwire.server.work.hub.Hub` (XPUB for END, acknowledgements
     and liveness; PULL for the workers' items), the ledger, and the worker processes."""
 
     def __init__(self, address: str | None = None, *, key: str | os.PathLike | None = None,

@@ -1,6 +1,6 @@
 """A PlayerPool host process: several players, one subscription, one answer per call.
 
-Started by :class:`tickwire.server.PlayerPool` as ``python -m tickwire.agents.pool_host
+Started by :class:`tickwire.server.PlayerPool` as ``python -m tickwire.server.work.pool_host
 PARENT_PID`` (never by re-running the user's ``__main__``, so players defined in a
 notebook, in ``python -`` or in an unguarded script work). The pool writes a
 :class:`Bootstrap` to this process's stdin: a plain pickle (str, int, bytes only) holding
