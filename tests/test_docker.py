@@ -143,7 +143,7 @@ def test_the_image_gets_every_folder_the_package_installs_from():
     """pyproject's package-dir maps tickwire.* onto top-level folders: each must be COPYed."""
     section = (ROOT / "pyproject.toml").read_text().split("[tool.setuptools.package-dir]")[1]
     section = section.split("\n[")[0]
-    folders = {v.split("/")[0] for v in re.findall(r'^"[^"]+" = "([^"]+)"', section, re.M)}
+    folders = {v.split("/")[0] for v in re.findall(r'^"[^"]+" = "([^"]+)"', section, re.MULTILINE)}
     assert {"tickwire", "protocol", "plumbing", "server", "agents"} <= folders
     missing = sorted(folders - _dockerfile_copies())
     assert not missing, f"add COPY lines to the Dockerfile for: {missing}"
