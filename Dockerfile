@@ -23,6 +23,7 @@ RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['p
 COPY README.md ./
 COPY tickwire ./tickwire
 COPY protocol ./protocol
+COPY plumbing ./plumbing
 COPY server ./server
 COPY agents ./agents
 COPY bench ./bench

@@ -1,5 +1,6 @@
-"""``tickwire agent`` from the player side: load the user's agent class; ``main`` runs the
-command (its flags live with every other flag in ``tickwire.options``)."""
+"""``tickwire agent`` from the player side: load the user's agent class (the command itself,
+with every other flag, lives in ``tickwire.cli`` and ``tickwire.options``;
+``python -m tickwire.agents`` runs it)."""
 from __future__ import annotations
 
 from tickwire.protocol.errors import ConfigError
@@ -16,10 +17,3 @@ def load_agent_class(spec: str) -> type[Agent]:
                           "write act(observation)", "--agent")
     return cls
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tickwire.agents ARGS`` is ``tickwire agent ARGS``."""
-    import sys
-
-    from tickwire.cli import main as tickwire_main
-    return tickwire_main(["agent", *(sys.argv[1:] if argv is None else argv)])

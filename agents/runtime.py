@@ -146,7 +146,7 @@ def check_action_size(frames: Sequence[Any], msg: Any) -> None:
 
 def curve_keys(cfg: AgentConfig) -> tuple[bytes, bytes, bytes] | None:
     """(own public, own secret, server public) from ``--key``/``--server-key``, or None."""
-    from tickwire.keys import client_keys
+    from tickwire.plumbing.keys import client_keys
     return client_keys(cfg.key_path, cfg.server_key_path)
 
 

@@ -38,6 +38,8 @@ from collections.abc import Callable
 from typing import Any
 
 import zmq
+from tickwire.plumbing.keys import HANDSHAKE_FAILED, client_keys
+from tickwire.plumbing.process import die_with_parent
 from tickwire.protocol import ConfigError, ProtocolError, TransportError, derive
 from tickwire.protocol.work import (
     ALL_TOPIC,
@@ -56,10 +58,6 @@ from tickwire.protocol.work import (
 )
 from zmq.utils.monitor import recv_monitor_message
 
-from tickwire.keys import client_keys
-
-from .process import die_with_parent
-
 log = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT_S = 60.0  #: how long close() waits for the chief to read everything by default
@@ -70,8 +68,6 @@ TOPIC_PREFIX = b"worker."
 REFUSED_AFTER = 3
 #: Failures after which libzmq gives the connection up (it retries the others).
 FINAL_FAILURES = {"HANDSHAKE_FAILED_AUTH", "HANDSHAKE_FAILED_PROTOCOL"}
-HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
 
 def worker_topic(worker_id: int) -> bytes:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from tickwire.agents import Agent
-from tickwire.server.progress import JobProgress
+from tickwire.server.observers.progress import JobProgress
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class Pool(Backend):
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
         super().start(n, payload, compute_ms)
-        from tickwire.server.pool import PlayerPool
+        from tickwire.server.work.pool import PlayerPool
         self.pool = PlayerPool([BenchPlayer(i, compute_ms) for i in range(n)],
                                processes=n if self.per_player else None)
 
@@ -333,9 +333,9 @@ class TickwireServer(Backend):
         self.name = f"tickwire-{transport}" + ("-hosted" if hosted else "")
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
-        from tickwire.server.launcher import LocalRun
-        from tickwire.server.loop import ServerConfig
-        from tickwire.server.world import World
+        from tickwire.server.world_server.launcher import LocalRun
+        from tickwire.server.world_server.loop import ServerConfig
+        from tickwire.server.worlds.world import World
         super().start(n, payload, compute_ms)
         # hosted: one agent process per core, each hosting ceil(n / cores) players
         self.per_process = -(-n // (os.cpu_count() or 1)) if self.hosted else 1

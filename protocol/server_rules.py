@@ -1,7 +1,7 @@
 """The world server's rules as a sans-IO state machine: events and ``now`` in, decisions out.
 
 In the spirit of h11's ``_connection.py``: nothing here touches a socket, reads a clock or
-logs. The server's I/O loop (:mod:`tickwire.server.loop`) decodes frames, feeds them in with
+logs. The server's I/O loop (:mod:`tickwire.server.world_server.loop`) decodes frames, feeds them in with
 the time it read once per loop turn, and carries out what comes back:
 
 * :class:`Send` a message to one control identity, :class:`Publish` one on ``state``;
@@ -263,7 +263,7 @@ def _accept_any(action: Any) -> Any:
 
 
 class View(Protocol):
-    """One player's private view of a tick (``tickwire.server.world.PlayerView`` is one)."""
+    """One player's private view of a tick (``tickwire.server.worlds.world.PlayerView`` is one)."""
     observation: Any
     reward: float
     terminated: bool

@@ -1,6 +1,6 @@
 """Messages of the PlayerPool and of the chief/worker pair: typed, versioned, pure.
 
-Both pairs use the same two sockets (see ``tickwire.server.hub``): the bind side publishes
+Both pairs use the same two sockets (see ``tickwire.server.work.hub``): the bind side publishes
 on an XPUB (``[topic, *frames]``) and reads a PULL; the other side subscribes and PUSHes.
 On the wire a message is a msgpack map ``{"v": WORK_VERSION, "kind": KIND, <fields>}``
 made by the protocol codec (numpy arrays as its array extension, never pickle).

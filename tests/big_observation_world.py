@@ -3,8 +3,8 @@ subscriber that never reads shows how many states the server keeps queued for it
 from typing import Any
 
 import numpy as np
-from tickwire.server.grid_world import GridWorld
-from tickwire.server.world import PlayerView
+from tickwire.server.worlds.grid_world import GridWorld
+from tickwire.server.worlds.world import PlayerView
 
 #: Bytes of padding in every tick's observation (the issue's measurement used 256 KiB).
 PADDING = 256 * 1024

@@ -1,6 +1,6 @@
 """A grid world whose checkpoints are large, so a test can kill the server while it writes one."""
-from tickwire.server.grid_world import GridWorld
-from tickwire.server.snapshot import restore_state, snapshot_state
+from tickwire.server.worlds.grid_world import GridWorld
+from tickwire.server.worlds.snapshot import restore_state, snapshot_state
 
 #: Bytes of padding in every snapshot: writing one checkpoint takes tens of milliseconds.
 PADDING = 32 * 2**20

@@ -10,7 +10,7 @@ import json
 import sys
 
 from param_workers import count_to
-from tickwire.server.chief import Chief
+from tickwire.server.work.chief import Chief
 
 
 def main(n: int, pause: float) -> None:

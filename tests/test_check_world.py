@@ -7,8 +7,8 @@ import sys
 
 import marl_worlds as mw
 import pytest
-from tickwire.server.check import check_world
-from tickwire.server.grid_world import GridWorld
+from tickwire.server.worlds.check import check_world
+from tickwire.server.worlds.grid_world import GridWorld
 
 
 @pytest.mark.parametrize("make", [GridWorld, mw.PrivateCounter, mw.IntKeyed],
@@ -35,7 +35,7 @@ def test_broken_worlds_are_named(cls, words):
 
 def test_a_pettingzoo_env_with_different_observation_sizes_passes():
     pytest.importorskip("mpe2")
-    from tickwire.server.pettingzoo_world import PettingZooWorld
+    from tickwire.server.worlds.pettingzoo_world import PettingZooWorld
     assert check_world(lambda: PettingZooWorld("mpe2.simple_adversary_v3"), ticks=30) == []
 
 
@@ -53,7 +53,7 @@ def test_the_command_exits_0_when_good_and_1_when_not():
 
 def test_pettingzoo_infos_keep_what_can_travel():
     import numpy as np
-    from tickwire.server.pettingzoo_world import _plain_info
+    from tickwire.server.worlds.pettingzoo_world import _plain_info
     info = {"a": np.float32(1.5), "b": {"c": [1, np.int64(2), object()]}, "d": object(), 3: "x"}
     assert _plain_info(info) == {"a": 1.5, "b": {"c": [1, 2]}, "3": "x"}
 

@@ -12,7 +12,7 @@ from tickwire.agents import Worker
 from tickwire.protocol import TickwireError
 from tickwire.protocol.work import WorkFin, WorkItem
 from tickwire.server import Chief
-from tickwire.server.chief import Ledger
+from tickwire.server.work.chief import Ledger
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -18,8 +18,8 @@ from param_workers import count_to
 from test_security import keyring, rss_mb, send_frame_header, stream, zmtp
 from tickwire.agents.worker import Worker
 from tickwire.protocol import ConfigError, TransportError
-from tickwire.server.chief import Chief
-from tickwire.server.pool import PlayerPool
+from tickwire.server.work.chief import Chief
+from tickwire.server.work.pool import PlayerPool
 
 MB = 1024 * 1024
 
@@ -251,7 +251,7 @@ import gc, pathlib, sys
 sys.path.insert(0, {tests!r})
 from test_security import keyring
 from tickwire.agents.worker import Worker
-from tickwire.server.chief import Chief
+from tickwire.server.work.chief import Chief
 keys = keyring(pathlib.Path.cwd())  # the test's tmp_path
 
 def fail():

@@ -16,7 +16,7 @@ from tickwire.protocol.errors import (
     ServerGone,
     TransportError,
 )
-from tickwire.server.config import ServerConfig
+from tickwire.server.world_server.config import ServerConfig
 
 from tickwire import options
 from tickwire.cli import build_parser
@@ -208,8 +208,8 @@ def test_an_unknown_flag_with_json_prints_one_error_object(capsys):
 
 
 def test_resume_warns_about_given_run_settings_it_ignores(tmp_path, caplog):
-    from tickwire.server.grid_world import GridWorld
-    from tickwire.server.record import Recorder, run_header
+    from tickwire.server.record.log import Recorder, run_header
+    from tickwire.server.worlds.grid_world import GridWorld
 
     from tickwire.cli import _resumed_values
 

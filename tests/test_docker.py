@@ -136,7 +136,17 @@ def test_the_build_context_leaves_out_what_the_readme_makes_and_keeps_what_is_bu
     assert not [d for d in needed if _ignored(d, patterns)], needed
     assert _ignored(".venv/lib/python3.12/site-packages/numpy/core.so", patterns)
     assert _ignored("server/__pycache__/loop.cpython-312.pyc", patterns)
-    assert not _ignored("server/loop.py", patterns)
+    assert not _ignored("server/world_server/loop.py", patterns)
+
+
+def test_the_image_gets_every_folder_the_package_installs_from():
+    """pyproject's package-dir maps tickwire.* onto top-level folders: each must be COPYed."""
+    section = (ROOT / "pyproject.toml").read_text().split("[tool.setuptools.package-dir]")[1]
+    section = section.split("\n[")[0]
+    folders = {v.split("/")[0] for v in re.findall(r'^"[^"]+" = "([^"]+)"', section, re.MULTILINE)}
+    assert {"tickwire", "protocol", "plumbing", "server", "agents"} <= folders
+    missing = sorted(folders - _dockerfile_copies())
+    assert not missing, f"add COPY lines to the Dockerfile for: {missing}"
 
 
 class Compose:

@@ -12,8 +12,8 @@ import zmq
 from conftest import TESTS, accounted, event, player, wait_event
 from test_rejoin import _wait_tick
 from test_replay_page import page_data
-from tickwire.server.record import RunReader
-from tickwire.server.transport import ServerSockets
+from tickwire.server.record.log import RunReader
+from tickwire.server.world_server.transport import ServerSockets
 
 from tickwire.cli import main
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from test_server_rules import action, started
 from tickwire.protocol.server_rules import LOST_ACTION_GRACE_S, Rejection, Republish
-from tickwire.server.memory_guard import MB, MemoryBudget
+from tickwire.server.world_server.memory_guard import MB, MemoryBudget
 
 BASE = 50 * MB
 BUDGET = 96 * MB

@@ -11,10 +11,10 @@ import pytest
 from conftest import accounted
 from tickwire.agents.container import container_name, container_name_from, name_agents
 from tickwire.protocol.errors import ConfigError
-from tickwire.server.config import ServerConfig
-from tickwire.server.grid_world import GridWorld
-from tickwire.server.launcher import LocalRun
-from tickwire.server.metrics import MetricsServer, parse_address
+from tickwire.server.observers.metrics import MetricsServer, parse_address
+from tickwire.server.world_server.config import ServerConfig
+from tickwire.server.world_server.launcher import LocalRun
+from tickwire.server.worlds.grid_world import GridWorld
 
 from tickwire.exitcodes import ExitCode
 
@@ -126,7 +126,7 @@ def test_a_paced_run_with_metrics_and_a_summary_file(procs, tmp_path):
 
 
 def test_the_human_summary_shows_the_pacing():
-    from tickwire.server.summary import format_summary
+    from tickwire.server.observers.summary import format_summary
     s = {"run": "r", "world": "W", "seed": 0, "mode": "strict", "reason": "ticks done",
          "ticks": 10, "elapsed_s": 1.0, "lobby_s": 0.1, "ticks_per_s": 10.0, "state_hash": "h",
          "players": [], "rejected": {},

@@ -6,7 +6,7 @@ import pytest
 from test_server_rules import act, join, make_rules, started
 from tickwire.protocol.errors import ConfigError
 from tickwire.protocol.pacing import ERROR_WINDOW, Pacer
-from tickwire.server.config import ServerConfig
+from tickwire.server.world_server.config import ServerConfig
 
 
 def test_the_first_tick_starts_at_once_and_sets_the_grid():

@@ -34,10 +34,10 @@ def test_the_wheel_installs_no_top_level_name_but_tickwire(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names}
     assert {t for t in top if not t.endswith(".dist-info")} == {"tickwire"}
-    for module in ("tickwire/protocol/codec.py", "tickwire/server/loop.py",
+    for module in ("tickwire/protocol/codec.py", "tickwire/server/world_server/loop.py",
                    "tickwire/agents/runtime.py", "tickwire/agents/examples/greedy_agent.py",
-                   "tickwire/cli.py", "tickwire/bench/harness.py",
-                   "tickwire/server/replay_page.html"):
+                   "tickwire/plumbing/child.py", "tickwire/cli.py", "tickwire/bench/harness.py",
+                   "tickwire/server/record/replay_page.html"):
         assert module in names
 
 

@@ -10,8 +10,8 @@ from tickwire.protocol import Action, Join, Observation, Ready, State, Welcome, 
 from tickwire.protocol.agent_rules import Act, AgentRules, Send
 from tickwire.protocol.server_rules import ACCEPTED, Rejected, Rejection, ServerRules
 from tickwire.protocol.server_rules import Send as ServerSend
-from tickwire.server.config import ServerConfig
-from tickwire.server.world import PlayerView
+from tickwire.server.world_server.config import ServerConfig
+from tickwire.server.worlds.world import PlayerView
 
 ACT_SPACE = {"type": "discrete", "n": 3}
 OBS_SPACE = {"type": "box", "dtype": "<f4", "shape": [2], "low": -1.0, "high": 1.0}

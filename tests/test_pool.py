@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from conftest import TESTS, alive
 from sample_players import ArraySummer, Counter, DiesOnArrival, Exiter, Raiser, Sleeper
-from tickwire.agents.process import cores_are_free, cpu_times, idle_share
+from tickwire.plumbing.process import cores_are_free, cpu_times, idle_share
 from tickwire.protocol import ConfigError
 from tickwire.server import PlayerDied, PlayerError
-from tickwire.server.pool import AlreadySubmitted, NotSubmitted, PlayerStartError, split
+from tickwire.server.work.pool import AlreadySubmitted, NotSubmitted, PlayerStartError, split
 
 from tickwire import PlayerPool
 
@@ -107,7 +107,7 @@ def test_idle_share_between_two_samples(idle0, idle1, share):
 
 
 def test_cores_are_free_falls_back_to_the_load_average_without_proc_stat(monkeypatch):
-    import tickwire.agents.process as process
+    import tickwire.plumbing.process as process
     monkeypatch.setattr(process, "cpu_times", lambda cores: None)
     for load, free in [(0.3, True), (1.9, True), (2.0, False), (7.5, False)]:
         monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
@@ -291,7 +291,7 @@ def test_a_killed_player_process_is_reported():
 
 
 def test_players_that_miss_the_timeout_get_the_default_and_are_terminated_at_close(caplog):
-    caplog.set_level(logging.INFO, logger="tickwire.server.pool")
+    caplog.set_level(logging.INFO, logger="tickwire.server.work.pool")
     with PlayerPool([Sleeper(0.0), Sleeper(30.0)], method="decide", processes=2) as pool:
         assert pool.get_actions({}, timeout=0.5, default="none") == ["slow", "none"]
         assert pool.last_missing == [1]

@@ -364,7 +364,7 @@ def test_the_plugin_does_not_load_the_server_until_a_fixture_is_used(pytester):
 
         def test_nothing_heavy_imported():
             assert "tickwire.pytest_plugin" in sys.modules
-            assert "zmq" not in sys.modules and "tickwire.server.loop" not in sys.modules
+            assert "zmq" not in sys.modules and "tickwire.server.world_server.loop" not in sys.modules
     ''')
     run_inner(pytester).assert_outcomes(passed=1)
 
@@ -375,3 +375,14 @@ def test_the_readme_pytest_example_passes_as_printed(pytester):
     pytester.makepyfile(test_readme_example=block_with("python", "def test_my_agent_plays_every_tick"))
     result = run_inner(pytester)
     result.assert_outcomes(passed=1)
+
+
+def test_the_plugin_loads_worlds_as_the_cli_does_pettingzoo_specs_included():
+    pytest.importorskip("mpe2")
+    from tickwire.server.worlds.pettingzoo_world import PettingZooWorld
+
+    from tickwire.pytest_plugin import _load_world
+
+    world = _load_world("pettingzoo:mpe2.simple_spread_v3", None)
+    assert isinstance(world, PettingZooWorld)
+    assert world.default_players == 3

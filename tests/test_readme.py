@@ -106,7 +106,7 @@ def test_every_tickwire_command_in_the_readme_parses(argv, capsys):
         assert all(a in help_text for a in argv[1:] if a.startswith("--")), argv
         return
     if argv[0] == "check-world":
-        from tickwire.server.check import build_parser as check_parser
+        from tickwire.server.worlds.check import build_parser as check_parser
         check_parser().parse_args(argv[1:])
         return
     args = build_parser().parse_args(argv)
@@ -221,7 +221,7 @@ def test_the_playerpool_block_runs_unguarded_from_stdin_as_printed(tmp_path):
 def test_the_keyed_chief_block_runs_as_printed(procs, tmp_path):
     """Make the keys, run chief.py (with its spawned worker) and a worker with its own key;
     only the port is changed, to a free one."""
-    from tickwire.server.chief import Chief
+    from tickwire.server.work.chief import Chief
     keys = [line for line in block_with("bash", "python chief.py CHIEF_HOST").splitlines()
             if line.startswith(("tickwire", "mkdir"))]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

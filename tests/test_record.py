@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 from conftest import stderr_on_a_terminal
 from tickwire.protocol.errors import RecordError, ReplayMismatch
-from tickwire.server.config import ServerConfig
-from tickwire.server.grid_world import GridWorld
-from tickwire.server.record import (
+from tickwire.server.record.log import (
     FRAME_HEADER,
     Recorder,
     RunReader,
@@ -25,9 +23,11 @@ from tickwire.server.record import (
     read_run,
     run_header,
 )
-from tickwire.server.replay import replay_run, restore_run
-from tickwire.server.snapshot import SnapshotError, restore_state, snapshot_state
-from tickwire.server.world import World
+from tickwire.server.record.replay import replay_run, restore_run
+from tickwire.server.world_server.config import ServerConfig
+from tickwire.server.worlds.grid_world import GridWorld
+from tickwire.server.worlds.snapshot import SnapshotError, restore_state, snapshot_state
+from tickwire.server.worlds.world import World
 
 PLAYERS = 3
 
@@ -45,7 +45,7 @@ def _record(directory: Path, ticks: int, checkpoint_every: int = 0, seed: int = 
     """Record ``ticks`` of a ``planned``-tick GridWorld run (as if killed there); returns the
     final state's hash. ``tamper_at``: record that tick's actions but step with other ones."""
     world, cfg = GridWorld(), ServerConfig(players=PLAYERS, seed=seed, ticks=planned)
-    rec = Recorder(directory, run_header(world, "tickwire.server.grid_world:GridWorld", cfg,
+    rec = Recorder(directory, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
                                          "run0", 0), world, 0, checkpoint_every)
     state = world.reset(seed, PLAYERS)
     for t in range(ticks):
@@ -207,7 +207,7 @@ def test_a_resumed_epoch_continues_the_ticks_and_replays_across_epochs(tmp_path)
     world = GridWorld()
     restored = restore_run(tmp_path, world)
     cfg = ServerConfig(players=PLAYERS, seed=4, ticks=20)
-    rec = Recorder(tmp_path, run_header(world, "tickwire.server.grid_world:GridWorld", cfg,
+    rec = Recorder(tmp_path, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
                                         "run1", restored.epoch, restored.tick, "run0"), world, 0, 0)
     state = restored.state
     for t in range(10, 20):
@@ -224,7 +224,7 @@ def _epoch(directory: Path, epoch: int, start: int, rows: list[tuple[dict, set]]
     tick's actions (the world stepped with) and who missed it (their action filled in)."""
     world, cfg = GridWorld(), ServerConfig(players=PLAYERS, seed=4, ticks=100)
     state = world.reset(4, PLAYERS) if epoch == 0 else restore_run(directory, world).state
-    rec = Recorder(directory, run_header(world, "tickwire.server.grid_world:GridWorld", cfg,
+    rec = Recorder(directory, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
                                          f"run{epoch}", epoch, start), world, 0, 0)
     for t, (acts, missing) in enumerate(rows, start):
         state = world.step(state, acts)
@@ -339,7 +339,7 @@ def test_replay_progress_is_quiet_with_q_or_when_stderr_is_not_a_terminal(tmp_pa
 
 def test_late_answers_and_names_are_recorded_and_statuses_carried_on_when_not_given(tmp_path):
     world, cfg = GridWorld(), ServerConfig(players=PLAYERS, seed=1, ticks=10)
-    rec = Recorder(tmp_path, run_header(world, "tickwire.server.grid_world:GridWorld", cfg,
+    rec = Recorder(tmp_path, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
                                         "run0", 0), world, 0, 0)
     state = world.reset(1, PLAYERS)
     names = {0: "a", 1: "b", 2: "c"}
@@ -439,7 +439,7 @@ def test_a_lone_log_without_a_header_is_refused_clearly(tmp_path):
         RunReader(tmp_path)
 
 
-_TRY_LOCK = ("import sys; from tickwire.server.record import lock_record, RecordLocked\n"
+_TRY_LOCK = ("import sys; from tickwire.server.record.log import lock_record, RecordLocked\n"
              "try:\n    lock_record(sys.argv[1])\nexcept RecordLocked as e:\n"
              "    print(e.holder['pid']); sys.exit(7)\n")
 
@@ -448,7 +448,7 @@ def test_the_record_lock_nests_in_a_process_and_refuses_another_process(tmp_path
     """Holds of one process nest (the command, the resume and the recorder); another process
     is refused while any is held and gets the lock once the last is released, which also
     removes the lock file and the directory the hold created."""
-    from tickwire.server.record import LOCK_NAME, lock_record, record_holder
+    from tickwire.server.record.log import LOCK_NAME, lock_record, record_holder
     rec = tmp_path / "new" / "rec"
     outer = lock_record(rec, create=True)
     inner = lock_record(rec)

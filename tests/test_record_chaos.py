@@ -20,7 +20,7 @@ import zmq
 from conftest import TESTS, event, wait_event
 from tickwire.protocol import encode
 from tickwire.protocol.messages import Action
-from tickwire.server.record import log_path, read_frames
+from tickwire.server.record.log import log_path, read_frames
 
 PLAYERS = 2
 AGENT = "sample_agents:ServerKillerAgent"

@@ -21,7 +21,7 @@ import pytest
 from conftest import event, wait_event
 
 TICKS = 60
-LOCK_NAME = "tickwire.lock"  # server/record.py LOCK_NAME, spelled out: what users see
+LOCK_NAME = "tickwire.lock"  # server/record/log.py LOCK_NAME, spelled out: what users see
 GRID = ["--players", "2", "--ticks", str(TICKS), "--seed", "7"]
 
 

@@ -18,7 +18,7 @@ from tickwire.protocol.server_rules import (
     ServerRules,
 )
 from tickwire.protocol.server_status import Status
-from tickwire.server.config import ServerConfig
+from tickwire.server.world_server.config import ServerConfig
 
 
 def accounted(r) -> None:

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tickwire.server import replay_page
-from tickwire.server.config import ServerConfig
-from tickwire.server.grid_world import GridWorld
-from tickwire.server.png import png_bytes
-from tickwire.server.record import Recorder, TickRecord, read_run, run_header
-from tickwire.server.replay import replay_run
-from tickwire.server.replay_page import PageBuilder, embed_json
+from tickwire.server.record import replay_page
+from tickwire.server.record.log import Recorder, TickRecord, read_run, run_header
+from tickwire.server.record.replay import replay_run
+from tickwire.server.record.replay_page import PageBuilder, embed_json
+from tickwire.server.world_server.config import ServerConfig
+from tickwire.server.worlds.grid_world import GridWorld
+from tickwire.server.worlds.png import png_bytes
 
 from tickwire.cli import main
 
@@ -285,7 +285,7 @@ def test_a_world_without_render_gets_a_working_page_that_says_so(tmp_path):
 # ---------------------------------------------------------------------------- a difference
 def _grid_record(directory: Path, ticks: int, tamper_at: int | None = None) -> None:
     world, cfg = GridWorld(), ServerConfig(players=2, seed=5, ticks=ticks)
-    rec = Recorder(directory, run_header(world, "tickwire.server.grid_world:GridWorld", cfg,
+    rec = Recorder(directory, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
                                          "run0", 0), world, 0, 0)
     state = world.reset(5, 2)
     for t in range(ticks):
@@ -395,7 +395,7 @@ def test_the_readme_replay_page_block_runs_as_printed(tmp_path):
 def test_a_resumed_run_shows_both_epochs_and_each_epochs_first_tick(tmp_path):
     _grid_record(tmp_path, 10)  # epoch 0: ticks 0..9 (planned 10; one more epoch appended)
     world, cfg = GridWorld(), ServerConfig(players=2, seed=5, ticks=25)
-    rec = Recorder(tmp_path, run_header(world, "tickwire.server.grid_world:GridWorld", cfg,
+    rec = Recorder(tmp_path, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
                                         "run1", 1, 10, "run0"), world, 0, 0)
     state = world.reset(5, 2)
     for t in range(10):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from big_world import PADDING
 from conftest import TESTS, event, wait_event
-from tickwire.server.record import read_frames, read_run
+from tickwire.server.record.log import read_frames, read_run
 
 AGENT = "sample_agents:SlowOnceAgent"
 SEED = "7"

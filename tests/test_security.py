@@ -18,15 +18,15 @@ import pytest
 import zmq
 from conftest import TESTS, accounted, event, player, wait_event
 from raw_player import RawPlayer
+from tickwire.plumbing.keys import load_public, load_secret, new_keypair
 from tickwire.protocol import Action, ConfigError, End, Join, Ready, Welcome, decode, encode
-from tickwire.server.config import ServerConfig
-from tickwire.server.grid_world import GridWorld
-from tickwire.server.loop import WorldServer
-from tickwire.server.security import load_server_keys
-from tickwire.server.transport import AUTH, MONITOR, ServerSockets
+from tickwire.server.world_server.config import ServerConfig
+from tickwire.server.world_server.loop import WorldServer
+from tickwire.server.world_server.security import load_server_keys
+from tickwire.server.world_server.transport import AUTH, MONITOR, ServerSockets
+from tickwire.server.worlds.grid_world import GridWorld
 
 from tickwire.cli import main as tickwire_main
-from tickwire.keys import load_public, load_secret, new_keypair
 
 SERVER = ["-m", "tickwire.server"]
 AGENT = ["-m", "tickwire.agents"]

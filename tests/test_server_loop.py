@@ -4,10 +4,10 @@ from __future__ import annotations
 from collections import deque
 
 from tickwire.protocol import Action, Ready, encode
-from tickwire.server.config import ServerConfig
-from tickwire.server.grid_world import GridWorld
-from tickwire.server.loop import MAX_MESSAGES_PER_TURN, WorldServer
-from tickwire.server.transport import ACTIONS
+from tickwire.server.world_server.config import ServerConfig
+from tickwire.server.world_server.loop import MAX_MESSAGES_PER_TURN, WorldServer
+from tickwire.server.world_server.transport import ACTIONS
+from tickwire.server.worlds.grid_world import GridWorld
 
 
 class FakeSockets:

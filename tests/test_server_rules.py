@@ -43,7 +43,7 @@ from tickwire.protocol.server_status import (
     Status,
     next_status,
 )
-from tickwire.server.config import ServerConfig
+from tickwire.server.world_server.config import ServerConfig
 
 SPEC = {"type": "discrete", "n": 5}
 NOOP = 0

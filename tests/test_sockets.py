@@ -10,7 +10,7 @@ import zmq
 from conftest import accounted, event, wait_event
 from test_security import start_server, tcp_address, zmtp
 from tickwire.protocol import Action, State, TransportError, decode, derive, encode
-from tickwire.server.hub import Hub
+from tickwire.server.work.hub import Hub
 
 SERVER = ["-m", "tickwire.server"]
 AGENT = ["-m", "tickwire.agents"]

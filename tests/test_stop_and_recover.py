@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import accounted, event, player, read_events, wait_event
 from test_resume_chaos import _replay
-from tickwire.server.record import read_run
+from tickwire.server.record.log import read_run
 
 SERVER = ["-m", "tickwire", "server"]
 AGENT = ["-m", "tickwire", "agent"]

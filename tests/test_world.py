@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 from tickwire.protocol import ConfigError, derive, player_seed, state_digest
-from tickwire.server.config import ServerConfig
-from tickwire.server.grid_world import GridWorld
-from tickwire.server.png import write_png
-from tickwire.server.world import InvalidAction
+from tickwire.server.world_server.config import ServerConfig
+from tickwire.server.worlds.grid_world import GridWorld
+from tickwire.server.worlds.png import write_png
+from tickwire.server.worlds.world import InvalidAction
 
 
 def test_same_seed_same_states_different_seed_different_states():
@@ -103,7 +103,7 @@ def test_the_grid_grows_with_many_players():
 
 def _sequential_step(w, state, actions):
     """The rules as first written: players move and collect one by one, in id order."""
-    from tickwire.server.grid_world import MOVES
+    from tickwire.server.worlds.grid_world import MOVES
     grid, pos, scores = state["grid"].copy(), state["positions"].copy(), state["scores"].copy()
     for pid in sorted(actions):
         pos[pid] = np.clip(pos[pid] + MOVES[actions[pid]], 0, w.size - 1)
@@ -129,3 +129,10 @@ def test_vectorised_step_matches_the_sequential_rules(players):
         actions = {p: int(rng.integers(5)) for p in acting}
         fast, slow = w.step(fast, actions), _sequential_step(w, slow, actions)
         assert w.digest(fast) == w.digest(slow)
+
+
+def test_a_world_spec_naming_the_module_before_the_server_split_still_loads():
+    """Run records and scripts from 0.2.0 name tickwire.server.grid_world:GridWorld."""
+    from tickwire.server.worlds.loader import load_world
+    assert type(load_world("tickwire.server.grid_world:GridWorld")) is GridWorld
+    assert type(load_world("tickwire.server.worlds.grid_world:GridWorld")) is GridWorld

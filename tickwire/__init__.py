@@ -7,14 +7,17 @@ The short imports are the documented way in::
 They are resolved lazily (PEP 562), so ``import tickwire.protocol`` stays free of pyzmq
 and of the server: the protocol package is pure and importable anywhere.
 
-Subpackages: ``tickwire.protocol`` (wire and rules, no I/O), ``tickwire.server``
-(world-side roles), ``tickwire.agents`` (player side), ``tickwire.cli`` (the command),
-``tickwire.bench`` (the benchmark harness).
+Subpackages, each importing only those before it: ``tickwire.protocol`` (wire and rules, no
+I/O), ``tickwire.plumbing`` (the shared I/O pieces: keys, child processes),
+``tickwire.agents`` (player side), ``tickwire.server`` (world-side roles); then the entry
+points here: ``tickwire.cli`` (the command), the pytest plugin, ``tickwire.bench`` (the
+benchmark harness).
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tickwire.plumbing.lazy import lazy_exports
 
 __version__ = "0.2.0"
 
@@ -25,21 +28,21 @@ _EXPORTS = {
     "AgentResult": "tickwire.agents.runtime",
     "run": "tickwire.agents.runtime",
     "Worker": "tickwire.agents.worker",
-    "World": "tickwire.server.world",
-    "InvalidAction": "tickwire.server.world",
-    "PlayerView": "tickwire.server.world",
-    "GridWorld": "tickwire.server.grid_world",
-    "WorldServer": "tickwire.server.loop",
-    "ServerConfig": "tickwire.server.config",
-    "PlayerPool": "tickwire.server.pool",
-    "PlayerError": "tickwire.server.pool",
-    "PlayerDied": "tickwire.server.pool",
-    "PlayerStartError": "tickwire.server.pool",
-    "PoolStateError": "tickwire.server.pool",
-    "NotSubmitted": "tickwire.server.pool",
-    "AlreadySubmitted": "tickwire.server.pool",
-    "Chief": "tickwire.server.chief",
-    "Item": "tickwire.server.chief",
+    "World": "tickwire.server.worlds.world",
+    "InvalidAction": "tickwire.server.worlds.world",
+    "PlayerView": "tickwire.server.worlds.world",
+    "GridWorld": "tickwire.server.worlds.grid_world",
+    "WorldServer": "tickwire.server.world_server.loop",
+    "ServerConfig": "tickwire.server.world_server.config",
+    "PlayerPool": "tickwire.server.work.pool",
+    "PlayerError": "tickwire.server.work.pool",
+    "PlayerDied": "tickwire.server.work.pool",
+    "PlayerStartError": "tickwire.server.work.pool",
+    "PoolStateError": "tickwire.server.work.pool",
+    "NotSubmitted": "tickwire.server.work.pool",
+    "AlreadySubmitted": "tickwire.server.work.pool",
+    "Chief": "tickwire.server.work.chief",
+    "Item": "tickwire.server.work.chief",
     "TickwireError": "tickwire.protocol.errors",
     "ProtocolError": "tickwire.protocol.errors",
     "ConfigError": "tickwire.protocol.errors",
@@ -71,11 +74,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
         TickwireError,
         TransportError,
     )
-    from tickwire.server.chief import Chief, Item
-    from tickwire.server.config import ServerConfig
-    from tickwire.server.grid_world import GridWorld
-    from tickwire.server.loop import WorldServer
-    from tickwire.server.pool import (
+    from tickwire.server.work.chief import Chief, Item
+    from tickwire.server.work.pool import (
         AlreadySubmitted,
         NotSubmitted,
         PlayerDied,
@@ -84,17 +84,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
         PlayerStartError,
         PoolStateError,
     )
-    from tickwire.server.world import InvalidAction, PlayerView, World
+    from tickwire.server.world_server.config import ServerConfig
+    from tickwire.server.world_server.loop import WorldServer
+    from tickwire.server.worlds.grid_world import GridWorld
+    from tickwire.server.worlds.world import InvalidAction, PlayerView, World
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tickwire' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # resolve once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

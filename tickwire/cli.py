@@ -20,11 +20,11 @@ from typing import Any, NoReturn
 
 from tickwire import exitcodes, options
 from tickwire.agents.cli import load_agent_class
-from tickwire.agents.process import reap_resource_tracker
 from tickwire.exitcodes import ExitCode
+from tickwire.plumbing.process import reap_resource_tracker
 from tickwire.protocol.errors import ConfigError, LobbyTimeout, TickwireError
-from tickwire.protocol.loading import load_object
-from tickwire.server.world import World
+from tickwire.server.worlds.loader import load_world
+from tickwire.server.worlds.world import World
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def _check_render_path(path: str | None) -> None:
 def _write_render(path: str, world: World, state: Any) -> dict[str, Any]:
     """Write the final picture; the summary's ``render`` entry. A failure (disk full,
     permissions) is logged and reported there, never raised: the run's outcome stands."""
-    from tickwire.server.png import png_bytes
+    from tickwire.server.worlds.png import png_bytes
     data = png_bytes(_enlarged(world.render(state)))
     # a file is written whole or not at all (temp file, renamed); a device or a pipe
     # (/dev/stdout) is written in place: renaming over it would replace the device node
@@ -259,20 +259,6 @@ def _configure_logging(values: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------- run / server
-def load_world(spec: str) -> World:
-    """The world named by ``--world``: a World subclass or instance, or ``pettingzoo:MODULE``
-    (``MODULE.parallel_env()`` hosted by :class:`~tickwire.server.pettingzoo_world.PettingZooWorld`)."""
-    if spec.startswith("pettingzoo:"):
-        from tickwire.server.pettingzoo_world import PREFIX, PettingZooWorld
-        return PettingZooWorld(spec[len(PREFIX):])
-    cls = load_object(spec, "world")
-    world = cls() if isinstance(cls, type) else cls
-    if not isinstance(world, World):
-        raise ConfigError(f"world {spec!r} is not a tickwire World (subclass tickwire.World)",
-                          "--world")
-    return world
-
-
 def _stop_on_signals(box: list[Any]) -> list[str]:
     """SIGINT/SIGTERM end the run cleanly; the returned list records which arrived.
 
@@ -310,8 +296,8 @@ def _lobby_summary(server: Any, world: World, error: LobbyTimeout) -> dict[str, 
 
 def _resumed_values(values: dict[str, Any]) -> dict[str, Any]:
     """With ``--resume DIR``: the recorded world and run-defining settings replace the given ones."""
-    from tickwire.server.config import ServerConfig
-    from tickwire.server.record import RUN_FIELDS, RunReader
+    from tickwire.server.record.log import RUN_FIELDS, RunReader
+    from tickwire.server.world_server.config import ServerConfig
 
     if not values.get("resume"):
         return values
@@ -336,9 +322,9 @@ def _resumed_values(values: dict[str, Any]) -> dict[str, Any]:
 def _make_run(values: dict[str, Any], command: str, world: World,
               metrics: Any = None) -> tuple[Any, Any, Any]:
     """(server, run callable, progress) for ``tickwire run`` or ``tickwire server``."""
-    from tickwire.server.launcher import LocalRun
-    from tickwire.server.loop import WorldServer
-    from tickwire.server.progress import Progress
+    from tickwire.server.observers.progress import Progress
+    from tickwire.server.world_server.launcher import LocalRun
+    from tickwire.server.world_server.loop import WorldServer
 
     config = options.server_config(values)
     progress = None if values["quiet"] else Progress(config.ticks)
@@ -377,7 +363,7 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
     socket is bound or an agent spawned. Either way it is held until the command ends."""
     if not values.get("resume"):
         return _serve_locked(values, command, given)
-    from tickwire.server.record import lock_record
+    from tickwire.server.record.log import lock_record
     with lock_record(values["resume"]):
         return _serve_locked(values, command, given)
 
@@ -398,7 +384,7 @@ def _serve_locked(values: dict[str, Any], command: str, given: set[str]) -> Exit
     _check_render_path(values.get("render"))
     _check_summary_path(values["summary"])
     if values.get("record") and not values.get("resume"):  # before a socket or an agent
-        from tickwire.server.record import lock_record, refuse_existing_record
+        from tickwire.server.record.log import lock_record, refuse_existing_record
         with lock_record(values["record"], create=True):
             refuse_existing_record(values["record"])
             return _with_metrics(values, command, world)
@@ -409,7 +395,7 @@ def _with_metrics(values: dict[str, Any], command: str, world: World) -> ExitCod
     """Play the run with the ``--metrics`` endpoint open meanwhile (if asked for)."""
     metrics = None
     if values["metrics"]:
-        from tickwire.server.metrics import MetricsServer
+        from tickwire.server.observers.metrics import MetricsServer
         metrics = MetricsServer(values["metrics"])
     try:
         return _play(values, command, world, metrics)
@@ -425,7 +411,7 @@ def _enlarged(img: Any, side: int = 256) -> Any:
 
 
 def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> ExitCode:
-    from tickwire.server.summary import format_summary
+    from tickwire.server.observers.summary import format_summary
 
     box: list[Any] = []
     received = _stop_on_signals(box)
@@ -494,13 +480,13 @@ def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
 # ---------------------------------------------------------------------------- replay
 def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset()) -> ExitCode:
     """``tickwire replay DIR``: re-simulate a recorded run, compare every state hash."""
-    from tickwire.server.record import RunReader
-    from tickwire.server.replay import replay_run
+    from tickwire.server.record.log import RunReader
+    from tickwire.server.record.replay import replay_run
 
     if not values.get("dir"):
         raise ConfigError("tickwire replay needs the record's directory: tickwire replay DIR "
                           "(the DIR given to --record)")
-    from tickwire.server.progress import JobProgress
+    from tickwire.server.observers.progress import JobProgress
 
     if values.get("html_every") and not values.get("html"):
         raise ConfigError("--html-every (TICKWIRE_HTML_EVERY) only applies to the page: add "
@@ -520,7 +506,7 @@ def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset())
     progress.update(0, f"replaying {values['dir']}")
     page = None
     if values.get("html"):
-        from tickwire.server.replay_page import PageBuilder
+        from tickwire.server.record.replay_page import PageBuilder
         page = PageBuilder(world, first, values.get("html_every"))
     try:
         report = replay_run(values["dir"], world,
@@ -573,7 +559,7 @@ def _replay_text(r: Any) -> str:
     lines = [f"replayed {r.ticks} tick(s) of {r.world} (seed {r.seed}, {r.epochs} epoch(s): "
              f"{', '.join(r.runs)}); final state hash {r.final_hash}"]
     if r.live is not None:
-        from tickwire.server.record import describe_holder
+        from tickwire.server.record.log import describe_holder
         lines.append(f"being recorded now by {describe_holder(r.live)}: replayed the ticks "
                      "complete when replay began; run replay again for the rest")
     if r.torn_tail and r.live is not None:
@@ -600,7 +586,7 @@ def _replay_text(r: Any) -> str:
 # ---------------------------------------------------------------------------- keys
 def _make_keys(args: argparse.Namespace) -> ExitCode:
     """``tickwire keys new NAME [--dir DIR]``."""
-    from tickwire.keys import new_keypair
+    from tickwire.plumbing.keys import new_keypair
 
     if args.slot is not None and args.slot < 0:
         raise ConfigError(f"--slot must be >= 0, got {args.slot}", "--slot")
@@ -618,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         from tickwire.bench import main as bench_main
         return bench_main(argv[1:])
     if argv[:1] == ["check-world"]:
-        from tickwire.server.check import main as check_main
+        from tickwire.server.worlds.check import main as check_main
         return check_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)

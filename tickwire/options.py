@@ -21,9 +21,9 @@ from typing import Any
 
 from tickwire.agents.config import AgentConfig
 from tickwire.protocol.errors import ConfigError
-from tickwire.server.config import MODES, ON_MISSING, ServerConfig
+from tickwire.server.world_server.config import MODES, ON_MISSING, ServerConfig
 
-DEFAULT_WORLD = "tickwire.server.grid_world:GridWorld"
+DEFAULT_WORLD = "tickwire.server.worlds.grid_world:GridWorld"
 DEFAULT_AGENT = "tickwire.agents.examples.greedy_agent:GreedyAgent"
 #: The agent of ``tickwire run --world pettingzoo:...`` without --agent: samples its action space.
 SAMPLING_AGENT = "tickwire.agents.examples.random_agent:RandomAgent"

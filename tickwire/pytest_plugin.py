@@ -51,9 +51,9 @@ import pytest
 
 if TYPE_CHECKING:  # tickwire's server and pyzmq load only when a fixture is used
     from tickwire.agents.agent import Agent
-    from tickwire.server.config import ServerConfig
-    from tickwire.server.loop import WorldServer
-    from tickwire.server.world import World
+    from tickwire.server.world_server.config import ServerConfig
+    from tickwire.server.world_server.loop import WorldServer
+    from tickwire.server.worlds.world import World
 
 log = logging.getLogger(__name__)
 
@@ -111,21 +111,15 @@ def _resolve_file_spec(spec: str, base_dir: Path | None) -> str:
 
 
 def _load_world(world: Any, base_dir: Path | None) -> World:
-    """None → GridWorld; a World instance or class; or ``"mod:Class"``/``"file.py:Class"``."""
-    from tickwire.protocol import ConfigError
-    from tickwire.protocol.loading import load_object
-    from tickwire.server.grid_world import GridWorld
-    from tickwire.server.world import World
+    """None → GridWorld; else what :func:`tickwire.server.worlds.loader.load_world` takes (a World
+    instance or class, ``"mod:Class"``, ``"pettingzoo:MODULE"``), with ``"file.py:Class"``
+    relative to the test file's directory."""
+    from tickwire.server.worlds.grid_world import GridWorld
+    from tickwire.server.worlds.loader import load_world
 
     if world is None:
         return GridWorld()
-    if isinstance(world, str):
-        world = load_object(_resolve_file_spec(world, base_dir), "world")
-    if isinstance(world, type):
-        world = world()
-    if not isinstance(world, World):
-        raise ConfigError(f"world {world!r} is not a tickwire.World (subclass it)")
-    return world
+    return load_world(_resolve_file_spec(world, base_dir) if isinstance(world, str) else world)
 
 
 def _home(cls: type) -> tuple[str, str | None] | None:
@@ -261,8 +255,8 @@ def _agent_main(recipe: AgentRecipe, connect: str, slot: int, error_path: str,
                 join_timeout_s: float, log_level: int) -> None:
     """Entry point of one spawned agent process: build the agent, play as player ``slot``.
     The exception that ends it is written to ``error_path`` for the test's summary."""
-    from tickwire.agents.process import die_with_parent
     from tickwire.agents.runtime import AgentConfig, run
+    from tickwire.plumbing.process import die_with_parent
 
     die_with_parent()
     logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
@@ -335,7 +329,7 @@ class AgentProcesses:
 
     def reap(self, grace_s: float = AGENT_EXIT_GRACE_S) -> None:
         """Wait (bounded) for every process; terminate, then kill, the ones still running."""
-        from tickwire.agents.process import reap
+        from tickwire.plumbing.process import reap
 
         deadline = time.monotonic() + grace_s
         for i, p in enumerate(self.procs):
@@ -363,7 +357,7 @@ class LiveServer:
 
     def __init__(self, world: World, config: ServerConfig) -> None:
         from tickwire.protocol import connectable
-        from tickwire.server.loop import WorldServer
+        from tickwire.server.world_server.loop import WorldServer
 
         self.server: WorldServer = WorldServer(world, config)  # binds now: address known
         self.address: str = connectable(self.server.endpoints.base)
@@ -443,7 +437,7 @@ class LiveServer:
 
 def _server_config(players: int, ticks: int, seed: int, mode: str, deadline_ms: float,
                    bind: str, lobby_timeout_s: float, **more: Any) -> ServerConfig:
-    from tickwire.server.config import ServerConfig
+    from tickwire.server.world_server.config import ServerConfig
     return ServerConfig(bind=bind, players=players, ticks=ticks, seed=seed, mode=mode,
                         deadline_ms=deadline_ms, lobby_timeout_s=lobby_timeout_s, **more)
 

@@ -13,9 +13,13 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
+from tickwire.protocol.errors import ConfigError
 from zmq.auth.certs import _cert_public_banner, _cert_secret_banner, _write_key_file
 
-from tickwire.protocol.errors import ConfigError
+#: The monitor events that mean "a peer failed the CURVE handshake" (nothing of it was
+#: delivered): the server's sockets and a Worker watch for them.
+HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
 MAKE_KEYS_HINT = ("make keys with `tickwire keys new server --dir keys` and `tickwire keys new "
                   "NAME --dir keys` (one per agent), then copy the agents' public NAME.key files "

@@ -7,10 +7,10 @@ published to every host over ZeroMQ (numpy arrays travel as zero-copy frames), e
 calls its players in turn and answers with one message, and the actions come back in
 player order. ``submit``/``collect`` split a call so the caller can work meanwhile.
 
-Hosts are started as ``python -m tickwire.agents.pool_host`` (not by re-running the
+Hosts are started as ``python -m tickwire.server.work.pool_host`` (not by re-running the
 caller's ``__main__``), so players whose class lives in a notebook, in ``python -`` or in
 a script without a main guard work: those are sent by value with cloudpickle.
-Messages: :mod:`tickwire.protocol.work`; sockets: :mod:`tickwire.server.hub`.
+Messages: :mod:`tickwire.protocol.work`; sockets: :mod:`tickwire.server.work.hub`.
 
 The default address is ipc in a private 0700 directory. Given a non-loopback tcp
 ``address``, the pool secures itself: it makes a CURVE key pair for itself and one per host,
@@ -33,8 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import zmq
-from tickwire.agents.pool_host import Bootstrap, to_wire
-from tickwire.agents.process import cores_are_free, stop_popens, usable_cores
+from tickwire.plumbing.process import cores_are_free, stop_popens, usable_cores
 from tickwire.protocol import ConfigError, TickwireError
 from tickwire.protocol.work import (
     ALL_TOPIC,
@@ -46,9 +45,10 @@ from tickwire.protocol.work import (
     PoolCall,
     PoolStop,
 )
+from tickwire.server.work.pool_host import Bootstrap, to_wire
 
+from ..world_server.security import ServerKeys, is_public
 from .hub import Hub
-from .security import ServerKeys, is_public
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class _HostProcess:
         self.host, self.players, self.topic = host, players, topic
         self.tail: deque[str] = deque(maxlen=_TAIL_LINES)
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "tickwire.agents.pool_host", str(os.getpid())],
+            [sys.executable, "-m", "tickwire.server.work.pool_host", str(os.getpid())],
             stdin=subprocess.PIPE, stderr=subprocess.PIPE, **_OWN_PROCESS_GROUP)
         self.thread = threading.Thread(target=self._io, args=(boot,), daemon=True,
                                        name=f"tickwire-pool-host-{host}")

@@ -5,7 +5,7 @@
 * ``control`` ROUTER — JOIN/WELCOME/LEAVE/END/ERROR, addressed by the agent's identity
   (``ROUTER_MANDATORY``: a send to an identity with no connection reports it).
 
-With keys (:class:`~tickwire.server.security.ServerKeys`) all three are CURVE servers behind
+With keys (:class:`~tickwire.server.world_server.security.ServerKeys`) all three are CURVE servers behind
 the allow-list authenticator, started before they bind; received messages then carry the
 sender's key name (ZAP User-Id), read by :meth:`ServerSockets.recv_action_keyed` and
 :meth:`ServerSockets.recv_control`.
@@ -38,11 +38,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import zmq
+from tickwire.plumbing.keys import HANDSHAKE_FAILED
 from tickwire.protocol import TransportError
 from tickwire.protocol.endpoints import Endpoints, derive, with_port
 from tickwire.protocol.limits import MAX_ACTION_FRAME
 
-from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure, secure
+from .security import AllowList, ServerKeys, describe_failure, secure
 
 log = logging.getLogger(__name__)
 

@@ -63,7 +63,7 @@ from tickwire.protocol.codec import decode_payload, encode_payload
 from tickwire.protocol.errors import ProtocolError, RecordError
 from tickwire.protocol.messages import VERSION
 
-from .snapshot import SNAPSHOT_LIMITS
+from ..worlds.snapshot import SNAPSHOT_LIMITS
 
 __all__ = ["RecordError", "RecordLock", "RecordLocked", "Recorder", "RunReader", "TickRecord",
            "read_run", "Damage", "lock_record", "record_holder", "refuse_existing_record"]

@@ -25,7 +25,7 @@ from tickwire.protocol.server_rules import Rejection
 from tickwire.protocol.server_status import Status
 
 if TYPE_CHECKING:
-    from .loop import WorldServer
+    from ..world_server.loop import WorldServer
 
 log = logging.getLogger(__name__)
 

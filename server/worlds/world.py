@@ -132,7 +132,7 @@ class World(ABC):
     def snapshot(self, state: Any) -> bytes:
         """The whole state as bytes, for checkpoints (``--record``): it must include every
         source of randomness. The default handles msgpack-able states with numpy arrays and
-        numpy Generators (see :mod:`tickwire.server.snapshot`); override it with
+        numpy Generators (see :mod:`tickwire.server.worlds.snapshot`); override it with
         :meth:`restore` for anything else. Never pickle: a checkpoint may come from elsewhere."""
         return snapshot_state(state)
 

@@ -13,17 +13,20 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from tickwire.agents.process import die_with_parent, reap
+from tickwire.plumbing.child import agent_entry
+from tickwire.plumbing.process import die_with_parent, pin_to_cpu, reap
 from tickwire.protocol import connectable
 
-from tickwire.child import agent_entry
-
+from ..observers.metrics import MetricsServer
+from ..record.log import refuse_existing_record
+from ..worlds.world import World
 from .loop import ServerConfig, WorldServer
-from .metrics import MetricsServer
-from .record import refuse_existing_record
-from .world import World
 
 log = logging.getLogger(__name__)
+
+#: What a spawned agent process runs (named, so that the child imports it only after
+#: arming the parent-death signal: :func:`tickwire.plumbing.child.agent_entry`).
+AGENT_TARGET = f"{__name__}:agent_process"
 
 #: How long agents get to exit by themselves after END before they are terminated.
 AGENT_EXIT_GRACE_S = 3.0
@@ -34,27 +37,13 @@ def agent_process(spec: str, connect: str, count: int, log_level: int,
     """Entry point of a spawned agent process (pinned to ``cpu`` if given)."""
     die_with_parent()
     if cpu is not None:
-        pin_to_cpu(cpu)
+        pin_to_cpu(cpu, strict=True)
     logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
     from tickwire.agents.cli import load_agent_class
     from tickwire.agents.runtime import AgentConfig, run
     cls = load_agent_class(spec)
     run([cls() for _ in range(count)], config=AgentConfig(
         connect=connect, join_timeout_s=30, server_timeout_s=server_timeout_s))
-
-
-def pin_to_cpu(cpu: int) -> None:
-    """Pin this process to one core and mark it a CPU-bound batch task (Linux; no privilege
-    needed). SCHED_BATCH tasks do not preempt on wake-up, so a pinned agent that wakes for a
-    new state never interrupts the server's serial tick work on the core they share (that
-    interruption delayed one agent's start by ~3 ms in 15-20% of ticks; bench/README.md)."""
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
-    if hasattr(os, "SCHED_BATCH"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-        except OSError as e:  # a seccomp profile may forbid it: pinning alone still helps
-            log.debug("SCHED_BATCH not available: %s", e)
 
 
 class LocalRun:
@@ -82,7 +71,7 @@ class LocalRun:
         counts = [min(per_process, agents - i) for i in range(0, agents, per_process)]
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         self.procs = [ctx.Process(target=agent_entry, name=f"tickwire-agent-{i}",
-                                  args=(os.getpid(), agent_spec, connect, n, agent_log_level,
+                                  args=(os.getpid(), AGENT_TARGET, agent_spec, connect, n, agent_log_level,
                                         agent_server_timeout_s,
                                         cores[i % len(cores)] if pin_cpus and cores else None))
                       for i, n in enumerate(counts)]

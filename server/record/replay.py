@@ -15,7 +15,8 @@ from typing import Any
 
 from tickwire.protocol.errors import ReplayMismatch
 
-from .record import (
+from ..worlds.snapshot import SnapshotError
+from .log import (
     Damage,
     RecordError,
     RunReader,
@@ -26,7 +27,6 @@ from .record import (
     read_checkpoint,
     record_holder,
 )
-from .snapshot import SnapshotError
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Restored:
 def restore_run(directory: str | os.PathLike, world: Any) -> Restored:
     """Repair the log tail, restore the newest good checkpoint, re-apply the log after it.
 
-    DIR is locked meanwhile (:func:`~tickwire.server.record.lock_record`): a server still
+    DIR is locked meanwhile (:func:`~tickwire.server.record.log.lock_record`): a server still
     writing it makes this fail with RecordLocked before anything is read or changed (its
     tail would look torn, and truncating it would cut a live log)."""
     with lock_record(directory):

@@ -1,7 +1,7 @@
 """The replay page: ``tickwire replay DIR --html FILE`` writes one self-contained HTML file
 that plays a recorded run (play/pause, tick slider, speed, the world per tick, per-player panel).
 
-:class:`PageBuilder` is fed every re-simulated tick by :func:`~tickwire.server.replay.replay_run`
+:class:`PageBuilder` is fed every re-simulated tick by :func:`~tickwire.server.record.replay.replay_run`
 (its ``on_step``) and keeps a bounded sample of them: one row per shown tick with every
 player's action, score, status, missed and late flags and running totals, and the world's
 frame from its render hook (:meth:`World.render`), identical frames stored once and put into
@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from .png import png_bytes
-from .record import TickRecord
+from ..worlds.png import png_bytes
+from .log import TickRecord
 
 #: Shown ticks at most, before the automatic stride (without ``--html-every``) doubles.
 MAX_ROWS = 10_000

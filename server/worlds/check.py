@@ -16,6 +16,7 @@ import numpy as np
 from tickwire.protocol import ProtocolError, State, TickwireError, decode, encode
 from tickwire.protocol.spaces import SpaceError, action_checker, contains, from_gymnasium
 
+from .loader import load_world
 from .world import World
 
 
@@ -287,7 +288,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """``tickwire check-world SPEC [--players N] [--ticks N] [--seed N]``."""
     args = build_parser().parse_args(argv)
-    from tickwire.cli import load_world
     try:
         make = lambda: load_world(args.world)  # noqa: E731
         checker = WorldCheck(make, args.players, args.ticks, args.seed)

@@ -7,7 +7,7 @@ import time
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .loop import WorldServer
+    from ..world_server.loop import WorldServer
 
 
 class Progress:

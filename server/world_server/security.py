@@ -7,7 +7,7 @@ name, which the server reads from each received message to bind player slots to 
 Handshakes that fail (unknown key, plaintext client, wrong server key) are reported by a
 socket monitor, so the loop can count them under ``rejected["auth_failed"]``.
 
-The same pieces secure the hub of the Chief and of PlayerPool (:mod:`tickwire.server.hub`),
+The same pieces secure the hub of the Chief and of PlayerPool (:mod:`tickwire.server.work.hub`),
 and :func:`is_public` is the one rule for "this bind needs keys" (server, Chief, PlayerPool).
 """
 from __future__ import annotations
@@ -18,17 +18,13 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import zmq
+from tickwire.plumbing.keys import allowed_keys, fixed_slots, load_secret
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 from zmq.utils.monitor import parse_monitor_message
 
-from tickwire.keys import allowed_keys, fixed_slots, load_secret
-
 log = logging.getLogger(__name__)
 
-#: The monitor events that mean "a peer failed the handshake" (nothing of it was delivered).
-HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 #: Hosts that may be bound without keys: only this machine can reach them.
 LOOPBACK = ("127.", "localhost", "[::1]", "::1")
 

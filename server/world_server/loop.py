@@ -43,18 +43,18 @@ from tickwire.protocol.server_rules import (
 )
 from tickwire.protocol.server_status import Status
 
+from ..observers.events import EventLog
+from ..observers.summary import peak_rss_mb
+from ..record.log import Recorder, RecordError, refuse_existing_record, run_header, world_spec_of
+from ..record.replay import Restored, restore_run
+from ..worlds.world import World
 from .config import MODES, ON_MISSING, ServerConfig  # noqa: F401  (re-exported)
-from .events import EventLog
 from .memory_guard import MemoryGuard
-from .record import Recorder, RecordError, refuse_existing_record, run_header, world_spec_of
-from .replay import Restored, restore_run
 from .security import ServerKeys, is_public, load_server_keys
-from .summary import peak_rss_mb
 from .transport import ACTIONS, AUTH, CONTROL, MONITOR, ServerSockets, SocketOptions
-from .world import World
 
 if TYPE_CHECKING:
-    from .metrics import MetricsServer
+    from ..observers.metrics import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class WorldServer:
         if config.key_path is not None and config.allow_dir is not None:
             return load_server_keys(config.key_path, config.allow_dir)
         if is_public(config.bind) and not config.insecure:
-            from tickwire.keys import MAKE_KEYS_HINT
+            from tickwire.plumbing.keys import MAKE_KEYS_HINT
             raise ConfigError(
                 f"refusing to bind {config.bind} without keys: anyone who can reach it could "
                 f"join and read every observation. Either {MAKE_KEYS_HINT}, and start the "

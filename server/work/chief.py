@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 import zmq
-from tickwire.agents.process import reap
 from tickwire.agents.worker import parse_worker_topic, worker_process, worker_topic
+from tickwire.plumbing.keys import allowed_keys, load_secret
+from tickwire.plumbing.process import reap
 from tickwire.protocol import ConfigError, TickwireError
 from tickwire.protocol.work import (
     ALL_TOPIC,
@@ -52,10 +53,8 @@ from tickwire.protocol.work import (
     WorkParams,
 )
 
-from tickwire.keys import allowed_keys, load_secret
-
+from ..world_server.security import ServerKeys
 from .hub import Hub
-from .security import ServerKeys
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +196,7 @@ def chief_keys(key: str | os.PathLike | None,
 
 
 class Chief:
-    """The chief's end: a :class:`~tickwire.server.hub.Hub` (XPUB for END, acknowledgements
+    """The chief's end: a :class:`~tickwire.server.work.hub.Hub` (XPUB for END, acknowledgements
     and liveness; PULL for the workers' items), the ledger, and the worker processes."""
 
     def __init__(self, address: str | None = None, *, key: str | os.PathLike | None = None,

@@ -1,6 +1,6 @@
 """A PlayerPool host process: several players, one subscription, one answer per call.
 
-Started by :class:`tickwire.server.PlayerPool` as ``python -m tickwire.agents.pool_host
+Started by :class:`tickwire.server.PlayerPool` as ``python -m tickwire.server.work.pool_host
 PARENT_PID`` (never by re-running the user's ``__main__``, so players defined in a
 notebook, in ``python -`` or in an unguarded script work). The pool writes a
 :class:`Bootstrap` to this process's stdin: a plain pickle (str, int, bytes only) holding
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import zmq
+from tickwire.plumbing.process import die_with_parent, pin_to_cpu
 from tickwire.protocol import ProtocolError
 from tickwire.protocol.work import (
     ALL_TOPIC,
@@ -37,8 +38,6 @@ from tickwire.protocol.work import (
     decode_work,
     encode_work,
 )
-
-from .process import die_with_parent, pin_to_cpu
 
 log = logging.getLogger(__name__)
 

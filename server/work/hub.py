@@ -8,7 +8,7 @@ decoded and validated as :mod:`tickwire.protocol.work` messages here, so the rol
 see typed messages or a counted rejection, never raw frames.
 
 Safe by default, like the server: a non-loopback tcp address needs keys
-(:class:`~tickwire.server.security.ServerKeys`: both sockets become CURVE servers behind the
+(:class:`~tickwire.server.world_server.security.ServerKeys`: both sockets become CURVE servers behind the
 allow-list authenticator, started before they bind; failed handshakes are counted as
 ``auth_failed``) unless the caller says ``insecure``. Each inbound frame is capped
 (MAXMSGSIZE: a bigger one cuts its sender's connection): ``max_in_frame`` on the PULL, and a
@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import zmq
+from tickwire.plumbing.keys import HANDSHAKE_FAILED
 from tickwire.protocol import ConfigError, Endpoints, ProtocolError, derive
 from tickwire.protocol.limits import DEFAULT_LIMITS, Limits
 from tickwire.protocol.work import (
@@ -38,8 +39,8 @@ from tickwire.protocol.work import (
     encode_work,
 )
 
-from .security import HANDSHAKE_FAILED, AllowList, ServerKeys, describe_failure, is_public, secure
-from .transport import MONITOR_BATCH, SocketOptions, bind_endpoints
+from ..world_server.security import AllowList, ServerKeys, describe_failure, is_public, secure
+from ..world_server.transport import MONITOR_BATCH, SocketOptions, bind_endpoints
 
 log = logging.getLogger(__name__)
 

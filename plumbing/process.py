@@ -1,4 +1,5 @@
-"""Process hygiene for the child processes tickwire spawns."""
+"""Process hygiene for the child processes tickwire spawns: die with the parent, pin to a
+core, reap."""
 from __future__ import annotations
 
 import ctypes
@@ -56,15 +57,19 @@ def usable_cores() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def pin_to_cpu(cpu: int, batch: bool = True) -> None:
+def pin_to_cpu(cpu: int, batch: bool = True, strict: bool = False) -> None:
     """Pin this process to one core (Linux; no privilege needed) and, with ``batch``, run it
-    as SCHED_BATCH: a batch task does not preempt on wake-up, so a host waking for a new
-    state does not interrupt the caller's thread on the core they share (bench/README.md
-    measures both levers)."""
+    as SCHED_BATCH: a batch task does not preempt on wake-up, so a process waking for new work
+    does not interrupt the thread it shares the core with (the server's serial tick work, or a
+    PlayerPool caller; bench/README.md measures both levers). A core that cannot be had is
+    logged at debug level, or with ``strict`` raises OSError (a ``tickwire run --pin-cpus``
+    agent fails rather than run unpinned); SCHED_BATCH is always best effort."""
     if hasattr(os, "sched_setaffinity"):
         try:
             os.sched_setaffinity(0, {cpu})
         except OSError as e:  # the core was taken away from us meanwhile
+            if strict:
+                raise
             log.debug("could not pin to core %d: %s", cpu, e)
     if batch and hasattr(os, "SCHED_BATCH"):
         try:
