@@ -473,7 +473,7 @@ def test_the_lock_file_names_the_whole_command_line_within_what_a_reader_reads(
         tmp_path, monkeypatch):
     import json as _json
 
-    from tickwire.server.record import LOCK_NAME, lock_record
+    from tickwire.server.record.log import LOCK_NAME, lock_record
     args = ["tickwire", "server", "--players", "2", "--ticks", "9", "--seed", "3", "--mode",
             "strict", "--record", str(tmp_path / "run")]
     monkeypatch.setattr("sys.argv", args)
