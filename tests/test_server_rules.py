@@ -212,11 +212,15 @@ def test_a_ready_with_a_wrong_token_proves_nothing():
     assert r.roster.players[0].status is Status.JOINED
 
 
-def test_a_subscription_to_an_unknown_topic_changes_nothing():
+def test_a_subscription_to_an_unknown_topic_changes_nothing_and_is_counted():
     r = make_rules()
-    join(r, b"a")
+    w = join(r, b"a")
     assert r.receive_subscription(b"", True) == ()
-    assert r.receive_subscription(b"tw.other.0", True) == ()
+    assert rejections(r.receive_subscription(b"tw.other.0", True)) == [Rejection.UNKNOWN_TOPIC]
+    assert r.receive_subscription(b"tw.other.0", False) == ()  # its end: not counted again
+    assert r.rejected[Rejection.UNKNOWN_TOPIC] == 1
+    assert r.knows_topic(b"") and r.knows_topic(w.topic) and not r.knows_topic(b"tw.other.0")
+    assert r.roster.players[0].status is Status.JOINED
 
 
 # ---------------------------------------------------------------------------- the lobby
