@@ -12,7 +12,7 @@ import os
 from conftest import accounted
 from test_security import AGENT, rss_mb, start_server, wait_run, zmtp
 
-from tickwire.server.world_server.transport import SocketOptions
+from tickwire.server.transport import SocketOptions
 
 TOPIC_BYTES = 192
 BATCH = 256  #: subscriptions per sendall
