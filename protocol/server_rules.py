@@ -93,10 +93,6 @@ class Rejection(TextEnum):
     # the memory guard (--memory-budget-mb) cut a connection that was filling the server's
     # memory (a message of many frames is held until its last frame arrives)
     MEMORY_GUARD = "memory_guard"
-    # a subscription on the state socket to a topic that is neither "" nor a player's
-    # readiness topic: ignored (each costs the XPUB memory until its connection closes), and
-    # the transport cuts a connection that sends more than a few of them
-    UNKNOWN_TOPIC = "unknown_topic"
     # a JOIN that was refused
     FULL = "full"
     SLOT_TAKEN = "slot_taken"
@@ -258,9 +254,6 @@ _NOTHING: tuple[Output, ...] = ()
 #: reconnect or a new process rejoin its slot) and joined (rejoining, or a late joiner,
 #: proving readiness). LEFT is final.
 _MAY_COME_BACK = frozenset({Status.DEAD, Status.JOINED})
-_UNKNOWN_TOPIC_TEXT = ("a subscription on the state socket to a topic that is no player's "
-                       "readiness topic: ignored. Subscribe only to b'' and the topic WELCOME "
-                       "gave; a connection that sends many such subscriptions is cut")
 _OFFER_ACCEPTED = Offer.ACCEPTED
 _ACTIVE = Status.ACTIVE
 
@@ -506,17 +499,11 @@ class ServerRules:
 
     # ------------------------------------------------------------------ state socket
     def receive_subscription(self, topic: bytes, subscribed: bool) -> Sequence[Output]:
-        """The state socket saw ``topic`` subscribed (True) or its last subscriber go (False).
-        A subscription to a topic that is neither b"" nor a player's is counted as
-        ``unknown_topic`` (see :meth:`knows_topic`); unsubscribes of such topics are noise."""
+        """The state socket saw ``topic`` subscribed (True) or its last subscriber go (False)."""
         p = self.roster.by_topic(topic)
         if p is None:
-            if not subscribed or not topic:
-                return _NOTHING  # the shared b"" subscription, or an unknown topic's end
-            outs: list[Output] = []
-            self._reject(Rejection.UNKNOWN_TOPIC, _UNKNOWN_TOPIC_TEXT, None, outs)
-            return outs
-        outs = []
+            return _NOTHING  # the shared b"" subscription, or noise
+        outs: list[Output] = []
         if subscribed:
             p.subscribed = True
             self._change(p, PlayerEvent.SUBSCRIBED, "reconnected", outs)
@@ -526,11 +513,6 @@ class ServerRules:
             self._gone(p, PlayerEvent.UNSUBSCRIBED, "disconnected (process exited, froze or its "
                        "link dropped)", outs)
         return outs
-
-    def knows_topic(self, topic: bytes) -> bool:
-        """True for b"" and the readiness topic of a player in the roster: the only
-        subscriptions the server needs (any other is counted against its connection)."""
-        return not topic or self.roster.by_topic(topic) is not None
 
     # ------------------------------------------------------------------ actions socket
     def receive_action(self, msg: Message | ProtocolError, now: float,

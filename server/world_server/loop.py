@@ -425,23 +425,12 @@ class WorldServer:
                              peer=shot.peer, received=shot.received, rss_mb=shot.rss_mb)
 
     def _read_subscriptions(self) -> None:
-        """Read subscription events for up to MAX_TURN_WORK_S: libzmq files each subscription
-        in the XPUB's trie before the server sees it, so a connection flooding it with topics
-        the server does not use must be found (and cut) without a backlog in front of it."""
-        sockets, rules = self.sockets, self.rules
-        started = time.monotonic()
-        while time.monotonic() - started < MAX_TURN_WORK_S:
-            for _ in range(MAX_MESSAGES_PER_TURN):
-                event = sockets.recv_subscription()
-                if event is None:
-                    return
-                if event:
-                    topic, subscribed = event[1:], event[0] == 1
-                    outs = rules.receive_subscription(topic, subscribed)
-                    if outs:
-                        self._carry_out(outs)
-                    if subscribed and not rules.knows_topic(topic):
-                        sockets.refuse_subscription()
+        for _ in range(MAX_MESSAGES_PER_TURN):
+            event = self.sockets.recv_subscription()
+            if event is None:
+                return
+            if event:
+                self._carry_out(self.rules.receive_subscription(event[1:], event[0] == 1))
 
     # ------------------------------------------------------------------ output
     def _carry_out(self, outs: Iterable[Output]) -> None:

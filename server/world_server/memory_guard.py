@@ -420,19 +420,6 @@ def _shutdown(fd: int, inode: int) -> bool:
         dup.close()
 
 
-def cut_state_connection(fd: int, endpoints: Endpoints) -> bool:
-    """Shut down ``fd`` if it is a connection accepted on ``endpoints.state`` (checked on the
-    fd itself: a connection that closed meanwhile may have left its number to another file)."""
-    conn = _inspect(fd, _listening_on(endpoints))
-    if conn is None or conn.socket != "state":
-        return False
-    try:
-        inode = os.fstat(fd).st_ino
-    except OSError:
-        return False
-    return _shutdown(fd, inode)
-
-
 def _malloc_trim() -> Callable[[], object]:
     """glibc's ``malloc_trim(0)`` (returns freed heap to the OS), or a no-op elsewhere."""
     try:

@@ -43,7 +43,6 @@ from tickwire.protocol import TransportError
 from tickwire.protocol.endpoints import Endpoints, derive, with_port
 from tickwire.protocol.limits import MAX_ACTION_FRAME
 
-from .memory_guard import cut_state_connection
 from .security import AllowList, ServerKeys, describe_failure, secure
 
 log = logging.getLogger(__name__)
@@ -67,21 +66,7 @@ class SocketOptions:
     #: subscribed byte costs ~80 bytes in the XPUB's trie, and a JOIN is a few hundred bytes.
     max_action_frame: int = MAX_ACTION_FRAME
     max_control_frame: int = 64 * 1024
-    #: (the state socket's cap also bounds the CURVE handshake's frames: INITIATE is > 256 B)
     max_subscription: int = 1024
-    #: subscriptions to topics the server does not use (neither b"" nor a player's) that a
-    #: state connection may send before it is cut (:meth:`ServerSockets.refuse_subscription`)
-    max_unknown_subscriptions: int = 64
-    #: subscriptions queued per state connection (RCVHWM). libzmq files each one in the XPUB's
-    #: trie while it moves them to the application, for as long as its I/O thread keeps the
-    #: queue filled: with 16, one call took in thousands from a flooding peer before the
-    #: server could count them; with 2, a few hundred (a 60,000-topic flood: +5 to +53 MB).
-    #: 1 would do better but stalls a CURVE connection (its credentials take the one place)
-    subscription_rcvhwm: int = 2
-    #: the kernel's receive buffer of each state connection (SO_RCVBUF; a state connection
-    #: carries only subscriptions and heartbeats in): what is buffered there when a connection
-    #: is cut still reaches the XPUB, so it is kept small (the kernel doubles it)
-    subscription_rcvbuf: int = 4096
     #: messages queued per peer (libzmq's SNDHWM; a message of many frames counts once).
     #: Agents act on the newest state only, so a few suffice; a subscriber that does not
     #: read (a stranger, a stuck agent, a slow link) then pins a few states, not 10,000 of
@@ -185,18 +170,12 @@ class ServerSockets:
         #: the last message received came on a connection in ``_fresh`` (its fd: ``_last_fd``)
         self.unproven = False
         self._last_fd = -1
-        #: the state connection (fd) of the last subscription received, and per fd: the
-        #: socket's inode and how many unknown subscriptions it sent (-1: already cut)
-        self._sub_fd = -1
-        self._unknown_subs: dict[int, tuple[int, int]] = {}
         #: ipc socket files this server bound, with the (device, inode) each had after bind
         self._ipc_files: list[tuple[str, tuple[int, int]]] = []
         self.state = self._socket(zmq.XPUB)
         self.actions = self._socket(zmq.PULL)
         self.control = self._socket(zmq.ROUTER)
         self.state.setsockopt(zmq.SNDHWM, options.sndhwm)
-        self.state.setsockopt(zmq.RCVHWM, options.subscription_rcvhwm)
-        self.state.setsockopt(zmq.RCVBUF, options.subscription_rcvbuf)
         self.control.setsockopt(zmq.SNDHWM, options.control_sndhwm)
         self.state.setsockopt(zmq.HEARTBEAT_IVL, options.heartbeat_ivl_ms)
         self.state.setsockopt(zmq.HEARTBEAT_TIMEOUT, options.heartbeat_timeout_ms)
@@ -283,45 +262,10 @@ class ServerSockets:
 
     # Input is tested with EVENTS (no syscall, no exception) before each receive.
     def recv_subscription(self) -> bytes | None:
-        """The next subscription event (``b"\\x01"+topic`` / ``b"\\x00"+topic``) or None;
-        notes the connection it came on (an unsubscribe libzmq makes for a closed one has none)."""
-        if not self.state.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            return None
-        frame = self.state.recv(zmq.NOBLOCK, copy=False)
-        try:
-            self._sub_fd = frame.get(zmq.SRCFD)
-        except zmq.ZMQError:  # no connection behind it (inproc, or made by libzmq)
-            self._sub_fd = -1
-        return frame.bytes
-
-    def refuse_subscription(self) -> bool:
-        """Count the last subscription received as one the server does not use, against its
-        connection; cut the connection (True) when it passes ``max_unknown_subscriptions``.
-
-        Each distinct subscription stays in the XPUB's trie (and costs memory) until its
-        connection closes, and ``MAXMSGSIZE`` bounds only its size: counting is what bounds
-        their number. Honest agents subscribe only to b"" and their players' topics. A
-        connection is known by its fd and the fd's socket inode (a reused fd starts at 0).
-        """
-        fd = self._sub_fd
-        try:
-            inode = os.fstat(fd).st_ino
-        except OSError:  # gone already (a subscription still queued from a cut connection)
-            return False
-        seen, count = self._unknown_subs.get(fd, (inode, 0))
-        if seen != inode:
-            count = 0
-        if count < 0:  # cut already; its queued subscriptions are still arriving
-            return False
-        count += 1
-        if count <= self.opts.max_unknown_subscriptions:
-            self._unknown_subs[fd] = (inode, count)
-            return False
-        self._unknown_subs[fd] = (inode, -1)
-        log.warning("cut a state connection (fd %d) that subscribed to more than %d topics the "
-                    "server does not use (each costs memory); a subscriber needs only b'' and "
-                    "its players' readiness topics", fd, self.opts.max_unknown_subscriptions)
-        return cut_state_connection(fd, self.endpoints)
+        """The next subscription event (``b"\\x01"+topic`` / ``b"\\x00"+topic``) or None."""
+        if self.state.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            return self.state.recv(zmq.NOBLOCK)
+        return None
 
     # A PULL socket's EVENTS may say POLLIN while no message is complete: with keys, libzmq
     # queues a connection's credentials (its User-Id) ahead of its first message, and they
