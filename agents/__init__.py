@@ -1,4 +1,5 @@
 """The tickwire agent SDK: subclass :class:`Agent`, write ``act``, call :func:`run`."""
+
 from .agent import Agent
 from .config import AgentConfig
 from .runtime import AgentResult, run

@@ -1,4 +1,5 @@
 """The Agent base class: subclass it and write ``act``."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -70,6 +71,7 @@ def space_object(space: dict | None) -> Any:
         return None
     try:
         from tickwire.protocol.spaces import to_gymnasium
+
         return to_gymnasium(space)
     except ImportError:
         return space

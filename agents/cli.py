@@ -1,6 +1,7 @@
 """``tickwire agent`` from the player side: load the user's agent class (the command itself,
 with every other flag, lives in ``tickwire.cli`` and ``tickwire.options``;
 ``python -m tickwire.agents`` runs it)."""
+
 from __future__ import annotations
 
 from tickwire.protocol.errors import ConfigError
@@ -13,7 +14,7 @@ def load_agent_class(spec: str) -> type[Agent]:
     """The Agent subclass named by ``pkg.module:Class`` or ``path/file.py:Class``."""
     cls = load_object(spec, "agent")
     if not (isinstance(cls, type) and issubclass(cls, Agent)):
-        raise ConfigError(f"{spec!r} is not a subclass of tickwire.Agent: subclass it and "
-                          "write act(observation)", "--agent")
+        raise ConfigError(
+            f"{spec!r} is not a subclass of tickwire.Agent: subclass it and write act(observation)", "--agent"
+        )
     return cls
-

@@ -7,6 +7,7 @@ Docker sets a container's hostname to its short id (or what ``hostname:`` in a c
 says), so naming players after it makes the run's summary map containers to players. Outside
 a container the default stays the agent's class name; ``--name`` always wins.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,7 @@ MARKER_FILES = ("/.dockerenv", "/run/.containerenv")
 INIT_PROCESSES = ("tini", "docker-init", "dumb-init", "catatonit")
 
 
-def container_name_from(*, marker_file: bool, cgroup: str, hostname: str,
-                        main_process: bool) -> str | None:
+def container_name_from(*, marker_file: bool, cgroup: str, hostname: str, main_process: bool) -> str | None:
     """The hostname if this is a container and this process is its main one, else None (pure).
 
     Only the container's main process speaks for the container: several agents started by
@@ -57,8 +57,12 @@ def container_name() -> str | None:
             cgroup = f.read(65536)
     except OSError:
         cgroup = ""
-    return container_name_from(marker_file=any(os.path.exists(p) for p in MARKER_FILES),
-                               cgroup=cgroup, hostname=socket.gethostname(), main_process=main)
+    return container_name_from(
+        marker_file=any(os.path.exists(p) for p in MARKER_FILES),
+        cgroup=cgroup,
+        hostname=socket.gethostname(),
+        main_process=main,
+    )
 
 
 def name_agents(agents: list, given: str | None, default: str | None) -> None:

@@ -12,6 +12,7 @@ are read when it is idle and every :data:`CONTROL_EVERY` states. In a world with
 views (each tick also brings every player an OBSERVATION on its control socket) it polls
 all of them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,32 +64,34 @@ log = logging.getLogger(__name__)
 #: An action message with one frame this small is within every limit of the actions socket.
 SMALL_ACTION_BYTES = 4096
 
-POLL_S = 0.1          #: longest blocking wait, so a stop request is seen within this
-CONTROL_EVERY = 16    #: read control sockets at least every this many states
-MAX_DRAIN = 1000      #: most messages read from the state socket in one turn (its HWM)
+POLL_S = 0.1  #: longest blocking wait, so a stop request is seen within this
+CONTROL_EVERY = 16  #: read control sockets at least every this many states
+MAX_DRAIN = 1000  #: most messages read from the state socket in one turn (its HWM)
 
 
 class AgentSockets:
     """The sockets of one agent process: one SUB and one PUSH shared, one DEALER per player."""
 
-    def __init__(self, connect: str, players: int,
-                 curve: tuple[bytes, bytes, bytes] | None = None) -> None:
+    def __init__(self, connect: str, players: int, curve: tuple[bytes, bytes, bytes] | None = None) -> None:
         self.endpoints = derive(connect)
         self.curve = curve  #: (own public, own secret, server public): CURVE on every socket
         self.ctx = zmq.Context()
         self.state = self._connect(zmq.SUB, self.endpoints.state, linger=0)
         self.state.setsockopt(zmq.SUBSCRIBE, b"")
         self.actions = self._connect(zmq.PUSH, self.endpoints.actions, immediate=True)
-        self.controls = [self._connect(zmq.DEALER, self.endpoints.control, immediate=True,
-                                       identity=uuid.uuid4().bytes) for _ in range(players)]
+        self.controls = [
+            self._connect(zmq.DEALER, self.endpoints.control, immediate=True, identity=uuid.uuid4().bytes)
+            for _ in range(players)
+        ]
         self.poller = zmq.Poller()  # while joining: every socket
         for s in (self.state, *self.controls):
             self.poller.register(s, zmq.POLLIN)
         self.state_poller = zmq.Poller()  # while playing: the state socket alone
         self.state_poller.register(self.state, zmq.POLLIN)
 
-    def _connect(self, kind: int, addr: str, linger: int = 500, immediate: bool = False,
-                 identity: bytes | None = None) -> zmq.Socket:
+    def _connect(
+        self, kind: int, addr: str, linger: int = 500, immediate: bool = False, identity: bytes | None = None
+    ) -> zmq.Socket:
         s = self.ctx.socket(kind)
         s.setsockopt(zmq.LINGER, linger)
         if self.curve is not None:
@@ -101,8 +104,10 @@ class AgentSockets:
             s.connect(addr)
         except zmq.ZMQError as e:
             self.ctx.destroy(linger=0)
-            raise TransportError(f"cannot connect to {addr}: {e}; check the address "
-                                 "(tcp://HOST:PORT, ipc:///path/prefix or inproc://name)") from e
+            raise TransportError(
+                f"cannot connect to {addr}: {e}; check the address "
+                "(tcp://HOST:PORT, ipc:///path/prefix or inproc://name)"
+            ) from e
         return s
 
     def send(self, send: Send) -> bool:
@@ -133,20 +138,27 @@ def check_action_size(frames: Sequence[Any], msg: Any) -> None:
     sizes = [memoryview(f).nbytes for f in frames]
     try:
         if max(sizes) > MAX_ACTION_FRAME:
-            raise ProtocolError("oversized", f"one of its parts is {max(sizes):,} bytes, over "
-                                f"the server's cap of {MAX_ACTION_FRAME:,} bytes per frame")
+            raise ProtocolError(
+                "oversized",
+                f"one of its parts is {max(sizes):,} bytes, over "
+                f"the server's cap of {MAX_ACTION_FRAME:,} bytes per frame",
+            )
         decode(frames, ACTION_LIMITS)
     except ProtocolError as e:
-        raise ProtocolError("oversized", f"the action(s) for tick {msg.tick} cannot be sent: {e}; "
-                            f"the server accepts at most {MAX_ACTION_FRAME // 1024} KiB per "
-                            f"array and {ACTION_LIMITS.max_header_bytes // 1024} KiB for the "
-                            "rest of an action message: return a smaller action (big data "
-                            "belongs in the world's state)") from None
+        raise ProtocolError(
+            "oversized",
+            f"the action(s) for tick {msg.tick} cannot be sent: {e}; "
+            f"the server accepts at most {MAX_ACTION_FRAME // 1024} KiB per "
+            f"array and {ACTION_LIMITS.max_header_bytes // 1024} KiB for the "
+            "rest of an action message: return a smaller action (big data "
+            "belongs in the world's state)",
+        ) from None
 
 
 def curve_keys(cfg: AgentConfig) -> tuple[bytes, bytes, bytes] | None:
     """(own public, own secret, server public) from ``--key``/``--server-key``, or None."""
     from tickwire.plumbing.keys import client_keys
+
     return client_keys(cfg.key_path, cfg.server_key_path)
 
 
@@ -156,10 +168,14 @@ class AgentLoop:
     def __init__(self, agents: Sequence[Agent], cfg: AgentConfig) -> None:
         self.agents = list(agents)
         self.sockets = AgentSockets(cfg.connect, len(self.agents), curve_keys(cfg))
-        self.rules = AgentRules([a.name or type(a).__name__ for a in self.agents],
-                                self.sockets.endpoints, now=time.monotonic(), slot=cfg.slot,
-                                join_timeout_s=cfg.join_timeout_s,
-                                server_timeout_s=cfg.server_timeout_s)
+        self.rules = AgentRules(
+            [a.name or type(a).__name__ for a in self.agents],
+            self.sockets.endpoints,
+            now=time.monotonic(),
+            slot=cfg.slot,
+            join_timeout_s=cfg.join_timeout_s,
+            server_timeout_s=cfg.server_timeout_s,
+        )
         self.stop_reason: str | None = None  #: set (by a signal handler) to stop cleanly
         self.before_stop = lambda: None  #: called when the loop takes up a stop request
         self.in_user_code: str | None = None  #: the user callback running now, for the signal log
@@ -252,12 +268,17 @@ class AgentLoop:
             elif kind is Subscribe:
                 self.sockets.state.setsockopt(zmq.SUBSCRIBE, d.topic)
             elif kind is ServerComplained:
-                log.error("server error for %s: %s (%s)", self.results[d.agent].name,
-                          d.error.text, d.error.code)
+                log.error(
+                    "server error for %s: %s (%s)", self.results[d.agent].name, d.error.text, d.error.code
+                )
             elif kind is Waiting:
-                log.warning("%s: the server is full for now: %s; joining again by itself until "
-                            "the join timeout (%g s)", self.results[d.agent].name, d.error.text,
-                            self.rules.join_timeout_s)
+                log.warning(
+                    "%s: the server is full for now: %s; joining again by itself until "
+                    "the join timeout (%g s)",
+                    self.results[d.agent].name,
+                    d.error.text,
+                    self.rules.join_timeout_s,
+                )
             elif kind is Ended:
                 self._call_on_end(d.end)
             elif kind is GiveUp:
@@ -270,33 +291,45 @@ class AgentLoop:
         (only if some player never got a WELCOME: a welcomed agent got through)."""
         if not isinstance(error, TransportError) or not self.rules.never_welcomed:
             return error
-        hint = (" With keys: is --server-key the server's public key, and is this agent's "
-                "public key in the server's --allow directory?" if self.sockets.curve else
-                " If the server uses keys, pass --key and --server-key (README: Keys).")
+        hint = (
+            " With keys: is --server-key the server's public key, and is this agent's "
+            "public key in the server's --allow directory?"
+            if self.sockets.curve
+            else " If the server uses keys, pass --key and --server-key (README: Keys)."
+        )
         text = str(error)
         return TransportError(text + ("" if text.endswith((".", "?")) else ".") + hint)
 
     def _send(self, send: Send) -> None:
         if not self.sockets.send(send):
-            if send.socket is Socket.ACTIONS and send.message.KIND != "ready" and \
-                    send.message.tick != self._unsent_tick:  # once a tick: it is retried
+            if (
+                send.socket is Socket.ACTIONS
+                and send.message.KIND != "ready"
+                and send.message.tick != self._unsent_tick
+            ):  # once a tick: it is retried
                 self._unsent_tick = send.message.tick
-                log.warning("could not send the action(s) for tick %d (server unreachable); "
-                            "trying again while it is the newest tick", send.message.tick)
+                log.warning(
+                    "could not send the action(s) for tick %d (server unreachable); "
+                    "trying again while it is the newest tick",
+                    send.message.tick,
+                )
             self.carry_out(self.rules.send_failed(send, time.monotonic()))
 
     def _setup(self, i: int, welcome: Welcome, again: bool = False) -> None:
         agent = self.agents[i]
         agent.player_id, agent.info = welcome.player, welcome
         if again:  # the server's run changed and we joined it again: setup() already ran
-            log.warning("%s rejoined as player %d in run %s (the server's run changed)",
-                        self.results[i].name, welcome.player, welcome.run)
+            log.warning(
+                "%s rejoined as player %d in run %s (the server's run changed)",
+                self.results[i].name,
+                welcome.player,
+                welcome.run,
+            )
             return
         agent.rng = np.random.default_rng(welcome.seed)
         agent.observation_space = space_object(welcome.observation_space)
         agent.action_space = space_object(welcome.action_space)
-        log.info("%s joined run %s as player %d", self.results[i].name, welcome.run,
-                 welcome.player)
+        log.info("%s joined run %s as player %d", self.results[i].name, welcome.run, welcome.player)
         self.in_user_code = "setup()"
         agent.setup(welcome)
         self.in_user_code = None
@@ -315,8 +348,7 @@ class AgentLoop:
         tick, payloads, acting = state.tick, [], []
         for i, (agent, obs) in enumerate(zip(self.agents, observations)):
             agent.tick, agent.shared, agent.reward = tick, state.payload, obs.reward
-            agent.terminated, agent.truncated, agent.step_info = (obs.terminated, obs.truncated,
-                                                                 obs.info)
+            agent.terminated, agent.truncated, agent.step_info = (obs.terminated, obs.truncated, obs.info)
             if obs.terminated or obs.truncated:
                 self.in_user_code = "on_done()"
                 agent.on_done(obs.payload)
@@ -366,8 +398,9 @@ class StopSignals:
 
     def _on_signal(self, signum: int, frame: object) -> None:
         if self.received is not None:
-            self._interrupt(signum, f"a second {signal.Signals(signum).name} arrived while "
-                            f"{self._running()} is running")
+            self._interrupt(
+                signum, f"a second {signal.Signals(signum).name} arrived while {self._running()} is running"
+            )
         self.received = signum
         self.loop.stop_reason = f"signal {signal.Signals(signum).name}"
         if self.grace_s > 0 and hasattr(signal, "setitimer"):
@@ -375,8 +408,11 @@ class StopSignals:
             signal.setitimer(signal.ITIMER_REAL, self.grace_s)
 
     def _on_grace(self, signum: int, frame: object) -> None:
-        self._interrupt(self.received, f"{self._running()} is still running {self.grace_s:g} s "
-                        f"after {signal.Signals(self.received).name}")
+        self._interrupt(
+            self.received,
+            f"{self._running()} is still running {self.grace_s:g} s "
+            f"after {signal.Signals(self.received).name}",
+        )
 
     def _running(self) -> str:
         return self.loop.in_user_code or "the agent"
@@ -398,8 +434,13 @@ class StopSignals:
             signal.signal(sig, handler)
 
 
-def run(agents: Agent | Sequence[Agent], connect: str | None = None, *,
-        config: AgentConfig | None = None, **options: object) -> AgentResult | list[AgentResult]:
+def run(
+    agents: Agent | Sequence[Agent],
+    connect: str | None = None,
+    *,
+    config: AgentConfig | None = None,
+    **options: object,
+) -> AgentResult | list[AgentResult]:
     """Join the server at ``connect`` (a base address) and play until the run ends.
 
     Pass one agent (returns one :class:`AgentResult`; ``print`` it for a one-line report)
@@ -436,6 +477,7 @@ def run(agents: Agent | Sequence[Agent], connect: str | None = None, *,
 def _stop_reason(e: BaseException, loop: AgentLoop) -> str:
     """The LEAVE reason when an exception ends the loop."""
     if isinstance(e, (KeyboardInterrupt, SystemExit)):
-        return (f"{loop.stop_reason or type(e).__name__}; interrupted in "
-                f"{loop.in_user_code or 'the agent loop'}")
+        return (
+            f"{loop.stop_reason or type(e).__name__}; interrupted in {loop.in_user_code or 'the agent loop'}"
+        )
     return f"agent error: {type(e).__name__}: {e}"

@@ -24,6 +24,7 @@ Why a confirmation and not ZeroMQ's linger: linger only waits until the data is 
 kernel; when a process exits while the chief's receive queue is full, libzmq discards the
 messages still queued for that connection (up to its RCVHWM; see libzmq#1922 and #4660).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -61,7 +62,7 @@ from zmq.utils.monitor import recv_monitor_message
 log = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT_S = 60.0  #: how long close() waits for the chief to read everything by default
-_FIN_REPEAT_S = 1.0     #: a FIN is re-sent this often while unconfirmed (the chief re-confirms)
+_FIN_REPEAT_S = 1.0  #: a FIN is re-sent this often while unconfirmed (the chief re-confirms)
 
 TOPIC_PREFIX = b"worker."
 #: Failed handshakes (and no success) after which a worker takes its keys for refused.
@@ -78,7 +79,7 @@ def worker_topic(worker_id: int) -> bytes:
 
 def parse_worker_topic(topic: bytes) -> int | None:
     """The worker id in a topic made by :func:`worker_topic`, or None."""
-    digits = topic[len(TOPIC_PREFIX):-1]
+    digits = topic[len(TOPIC_PREFIX) : -1]
     if topic.startswith(TOPIC_PREFIX) and topic.endswith(b".") and digits.isdigit():
         return int(digits)
     return None
@@ -92,11 +93,17 @@ class Worker:
     after every :meth:`send`, never behind the caller's back inside its own code.
     """
 
-    def __init__(self, connect: str, worker_id: int, flush_timeout: float = FLUSH_TIMEOUT_S,
-                 *, key: str | os.PathLike | None = None,
-                 server_key: str | os.PathLike | None = None,
-                 curve: tuple[bytes, bytes, bytes] | None = None,
-                 max_item_bytes: int = MAX_ITEM_BYTES) -> None:
+    def __init__(
+        self,
+        connect: str,
+        worker_id: int,
+        flush_timeout: float = FLUSH_TIMEOUT_S,
+        *,
+        key: str | os.PathLike | None = None,
+        server_key: str | os.PathLike | None = None,
+        curve: tuple[bytes, bytes, bytes] | None = None,
+        max_item_bytes: int = MAX_ITEM_BYTES,
+    ) -> None:
         """``key`` (this worker's secret key file) and ``server_key`` (the chief's public key
         file) for a chief with keys; ``curve``: the same keys already loaded (public, secret,
         chief's public), as the chief hands them to the workers it spawns."""
@@ -121,15 +128,15 @@ class Worker:
         self._sub.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)  # notices a vanished chief
         self._sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         # up = the ZMTP handshake succeeded (a frozen chief still accepts TCP/ipc connections)
-        self._monitor = self._sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED
-                                                     | zmq.EVENT_DISCONNECTED | HANDSHAKE_FAILED)
+        self._monitor = self._sub.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | HANDSHAKE_FAILED
+        )
         self._link_up = False
         self._failed: list[str] = []  #: handshakes failed in a row (keys refused or missing)
         self._down_since: float | None = None  #: when a link that was up dropped
         # a worker dropped without close() (an exception, a failed test) must not hang the
         # garbage collector: a context with a live monitor never finishes terminating
-        self._release = weakref.finalize(self, _release, self._ctx,
-                                         (self._monitor, self._push, self._sub))
+        self._release = weakref.finalize(self, _release, self._ctx, (self._monitor, self._push, self._sub))
         self._sub.subscribe(ALL_TOPIC)
         self._sub.subscribe(worker_topic(worker_id))
         self._sub.connect(eps.state)
@@ -159,11 +166,13 @@ class Worker:
         """Refuse an item the chief would cut the connection for (nothing is sent)."""
         size = max(memoryview(f).nbytes for f in frames)
         if size > self.max_item_bytes:
-            raise ConfigError(f"worker {self.id}: item {self.seq + 1} has a frame of {size} "
-                              f"bytes, over the chief's cap of {self.max_item_bytes} (each "
-                              "array and the rest of the item count apart): send it in parts, "
-                              "or raise Chief(max_item_bytes=...) and Worker(max_item_bytes=...)",
-                              "max_item_bytes")
+            raise ConfigError(
+                f"worker {self.id}: item {self.seq + 1} has a frame of {size} "
+                f"bytes, over the chief's cap of {self.max_item_bytes} (each "
+                "array and the rest of the item count apart): send it in parts, "
+                "or raise Chief(max_item_bytes=...) and Worker(max_item_bytes=...)",
+                "max_item_bytes",
+            )
 
     def _wait_writable(self, timeout: float) -> None:
         """Wait until the chief's queue takes a message; raise if it never will."""
@@ -174,14 +183,17 @@ class Worker:
         while not self._push.poll(0, zmq.POLLOUT):
             self._raise_if_refused()
             if self.chief_gone:
-                raise TransportError(f"worker {self.id}: the chief at {self._base} is gone (its "
-                                     f"connection dropped and did not come back within "
-                                     f"{CHIEF_GONE_S:.0f} s); item {self.seq + 1} was not sent")
+                raise TransportError(
+                    f"worker {self.id}: the chief at {self._base} is gone (its "
+                    f"connection dropped and did not come back within "
+                    f"{CHIEF_GONE_S:.0f} s); item {self.seq + 1} was not sent"
+                )
             now = time.monotonic()
             if now >= deadline:
-                raise TransportError(f"worker {self.id}: the chief at {self._base} accepted "
-                                     f"nothing for {timeout:.0f} s; is it still running?"
-                                     + self._key_hint())
+                raise TransportError(
+                    f"worker {self.id}: the chief at {self._base} accepted "
+                    f"nothing for {timeout:.0f} s; is it still running?" + self._key_hint()
+                )
             poller.poll(self._ms_until(deadline, now))
 
     def _ms_until(self, deadline: float, now: float) -> int:
@@ -195,8 +207,10 @@ class Worker:
         if self._link_up:
             return ""
         if self.curve:
-            return (" With keys: is server_key= the chief's public key, and is this worker's "
-                    "public key in the chief's allow= directory?")
+            return (
+                " With keys: is server_key= the chief's public key, and is this worker's "
+                "public key in the chief's allow= directory?"
+            )
         return " If the chief uses keys, pass key= and server_key= (README: Chief and workers)."
 
     @property
@@ -205,8 +219,7 @@ class Worker:
         :data:`~protocol.work.CHIEF_GONE_S` (a killed chief; a frozen one after the
         heartbeat timeout)."""
         self._update_link()
-        return (self._down_since is not None
-                and time.monotonic() - self._down_since >= CHIEF_GONE_S)
+        return self._down_since is not None and time.monotonic() - self._down_since >= CHIEF_GONE_S
 
     @property
     def refused(self) -> bool:
@@ -218,9 +231,11 @@ class Worker:
 
     def _raise_if_refused(self) -> None:
         if self.refused:
-            raise TransportError(f"worker {self.id}: the chief at {self._base} refused the "
-                                 f"connection ({', '.join(self._failed)}); nothing was "
-                                 "delivered." + self._key_hint())
+            raise TransportError(
+                f"worker {self.id}: the chief at {self._base} refused the "
+                f"connection ({', '.join(self._failed)}); nothing was "
+                "delivered." + self._key_hint()
+            )
 
     @property
     def stopping(self) -> bool:
@@ -286,7 +301,7 @@ class Worker:
         while self._monitor.poll(0):
             event = recv_monitor_message(self._monitor)["event"]
             if event & HANDSHAKE_FAILED:
-                self._failed = [*self._failed[-REFUSED_AFTER + 1:], zmq.Event(event).name]
+                self._failed = [*self._failed[-REFUSED_AFTER + 1 :], zmq.Event(event).name]
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._link_up, self._down_since, self._failed = True, None, []
             elif self._link_up:
@@ -313,18 +328,29 @@ class Worker:
         sent_at: float | None = None
         while self._acked != self.seq:
             if self.refused:
-                log.warning("worker %d: the chief at %s refused the connection (%s); nothing "
-                            "was delivered.%s", self.id, self._base, ", ".join(self._failed),
-                            self._key_hint())
+                log.warning(
+                    "worker %d: the chief at %s refused the connection (%s); nothing was delivered.%s",
+                    self.id,
+                    self._base,
+                    ", ".join(self._failed),
+                    self._key_hint(),
+                )
                 return
             if self.chief_gone:
-                log.warning("worker %d: the chief at %s went away before confirming the "
-                            "last items", self.id, self._base)
+                log.warning(
+                    "worker %d: the chief at %s went away before confirming the last items",
+                    self.id,
+                    self._base,
+                )
                 return
             now = time.monotonic()
             if now >= deadline:
-                log.warning("worker %d: the chief did not confirm the last %d items within "
-                            "%.0f s; some may be lost", self.id, self.seq, self.flush_timeout)
+                log.warning(
+                    "worker %d: the chief did not confirm the last %d items within %.0f s; some may be lost",
+                    self.id,
+                    self.seq,
+                    self.flush_timeout,
+                )
                 return
             due = sent_at is None or now - sent_at >= _FIN_REPEAT_S
             if due and self._push.poll(0, zmq.POLLOUT):
@@ -345,9 +371,14 @@ class Worker:
         self.close(None if exc is None else "".join(traceback.format_exception(exc_type, exc, tb)))
 
 
-def worker_process(target: Callable[..., Any], connect: str, worker_id: int, args: tuple,
-                   curve: tuple[bytes, bytes, bytes] | None = None,
-                   max_item_bytes: int = MAX_ITEM_BYTES) -> None:
+def worker_process(
+    target: Callable[..., Any],
+    connect: str,
+    worker_id: int,
+    args: tuple,
+    curve: tuple[bytes, bytes, bytes] | None = None,
+    max_item_bytes: int = MAX_ITEM_BYTES,
+) -> None:
     """Entry point of a spawned worker: ``target(worker, *args)`` inside a Worker (with the
     keys and the item cap its chief gave it)."""
     die_with_parent()

@@ -10,6 +10,7 @@ every back-end is started once, then measured in windows that alternate between 
 (so drift on a noisy machine hits all alike); ticks/s is the median over the windows and
 latency percentiles come from every tick of every window. Ratios are computed within the run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,6 +82,7 @@ class BenchAgent(Agent):
 # ----------------------------------------------------------------------------- back-ends
 class Backend:
     """start(n, payload, compute_ms) once; window() many times; close() once."""
+
     name = "?"
     #: measured alone, after the others: its idle background processes would slow them
     isolated = False
@@ -133,6 +135,7 @@ def _call_player(player: BenchPlayer, state: dict) -> int:
 
 class PoolMap(Backend):
     """The textbook answer: players and state pickled to a process pool on every call."""
+
     name = "pool-map"
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
@@ -159,6 +162,7 @@ def _pipe_worker(conn: Any, index: int, compute_ms: float) -> None:
 
 class Pipes(Backend):
     """One persistent worker process per player, state sent down each Pipe."""
+
     name = "pipes"
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
@@ -195,8 +199,10 @@ class Pool(Backend):
     def start(self, n: int, payload: str, compute_ms: float) -> None:
         super().start(n, payload, compute_ms)
         from tickwire.server.work.pool import PlayerPool
-        self.pool = PlayerPool([BenchPlayer(i, compute_ms) for i in range(n)],
-                               processes=n if self.per_player else None)
+
+        self.pool = PlayerPool(
+            [BenchPlayer(i, compute_ms) for i in range(n)], processes=n if self.per_player else None
+        )
 
     def tick(self, state: dict) -> list:
         return self.pool.get_actions(state)
@@ -208,6 +214,7 @@ class Pool(Backend):
 def _raw_worker(state_addr: str, result_addr: str, index: int, compute_ms: float) -> None:
     import msgpack
     import zmq
+
     ctx = zmq.Context()
     sub, push = ctx.socket(zmq.SUB), ctx.socket(zmq.PUSH)
     sub.subscribe(b"")
@@ -232,6 +239,7 @@ def _raw_worker(state_addr: str, result_addr: str, index: int, compute_ms: float
 
 class ZmqRaw(Backend):
     """Minimal pyzmq: PUB the state (array as a raw frame), PUSH/PULL the replies, count."""
+
     name = "zmq-raw"
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
@@ -239,6 +247,7 @@ class ZmqRaw(Backend):
 
         import msgpack
         import zmq
+
         super().start(n, payload, compute_ms)
         self._pack = msgpack.packb
         self.dir = tempfile.mkdtemp(prefix="twraw-")
@@ -249,9 +258,14 @@ class ZmqRaw(Backend):
         self.pub.bind(f"ipc://{self.dir}/s")
         self.pull.bind(f"ipc://{self.dir}/r")
         ctx = mp.get_context("spawn")
-        self.procs = [ctx.Process(target=_raw_worker, daemon=True,
-                                  args=(f"ipc://{self.dir}/s", f"ipc://{self.dir}/r", i, compute_ms))
-                      for i in range(n)]
+        self.procs = [
+            ctx.Process(
+                target=_raw_worker,
+                daemon=True,
+                args=(f"ipc://{self.dir}/s", f"ipc://{self.dir}/r", i, compute_ms),
+            )
+            for i in range(n)
+        ]
         for p in self.procs:
             p.start()
         seen: set[int] = set()
@@ -275,6 +289,7 @@ class ZmqRaw(Backend):
 
     def close(self) -> None:
         import shutil
+
         self.pub.send(self._pack({"stop": 1}))
         for p in self.procs:
             p.join(5)
@@ -336,15 +351,23 @@ class TickwireServer(Backend):
         from tickwire.server.world_server.launcher import LocalRun
         from tickwire.server.world_server.loop import ServerConfig
         from tickwire.server.worlds.world import World
+
         super().start(n, payload, compute_ms)
         # hosted: one agent process per core, each hosting ceil(n / cores) players
         self.per_process = -(-n // (os.cpu_count() or 1)) if self.hosted else 1
         world_cls = type("BenchWorld", (_BenchWorld, World), {})
         self.world = world_cls(payload)
         os.environ[COMPUTE_ENV] = str(compute_ms)
-        self.run = LocalRun(self.world, ServerConfig(players=n, ticks=2**62, lobby_timeout_s=300),
-                            "tickwire.bench:BenchAgent", n, self.transport, self.per_process,
-                            agent_server_timeout_s=600, pin_cpus=self.hosted)
+        self.run = LocalRun(
+            self.world,
+            ServerConfig(players=n, ticks=2**62, lobby_timeout_s=300),
+            "tickwire.bench:BenchAgent",
+            n,
+            self.transport,
+            self.per_process,
+            agent_server_timeout_s=600,
+            pin_cpus=self.hosted,
+        )
         self.summary: dict | None = None
         self.thread = threading.Thread(target=self._serve, daemon=True, name="bench-server")
         self.thread.start()
@@ -370,14 +393,20 @@ class TickwireServer(Backend):
 
 class GymAsync(Backend):
     """Gymnasium AsyncVectorEnv: N trivial envs, the state passed as each env's action."""
+
     name = "gym-async"
     requires = "gymnasium"
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
         from gymnasium.vector import AsyncVectorEnv
+
         super().start(n, payload, compute_ms)
-        self.env = AsyncVectorEnv([_GymEnvFactory(i, compute_ms) for i in range(n)],
-                                  context="spawn", shared_memory=False, copy=False)
+        self.env = AsyncVectorEnv(
+            [_GymEnvFactory(i, compute_ms) for i in range(n)],
+            context="spawn",
+            shared_memory=False,
+            copy=False,
+        )
         self.env.reset(seed=0)
 
     def tick(self, state: dict) -> list:
@@ -413,15 +442,22 @@ class _GymEnvFactory:
 
 class RayActors(Backend):
     """One Ray actor per player (if ray is installed)."""
+
     name = "ray"
     requires = "ray"
     isolated = True
 
     def start(self, n: int, payload: str, compute_ms: float) -> None:
         import ray
+
         super().start(n, payload, compute_ms)
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True, _node_ip_address="127.0.0.1")  # loopback only
+        ray.init(
+            num_cpus=os.cpu_count(),
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+            _node_ip_address="127.0.0.1",
+        )  # loopback only
         actor = ray.remote(BenchPlayer)
         self.ray = ray
         self.actors = [actor.remote(i, compute_ms) for i in range(n)]
@@ -439,8 +475,11 @@ def all_backends() -> dict[str, Callable[[], Backend]]:
         "tickwire-ipc": lambda: TickwireServer("ipc"),
         "tickwire-ipc-hosted": lambda: TickwireServer("ipc", hosted=True),
         "tickwire-tcp": lambda: TickwireServer("tcp"),
-        "tickwire-pool": Pool, "tickwire-pool-per-player": lambda: Pool(per_player=True),
-        "zmq-raw": ZmqRaw, "pool-map": PoolMap, "pipes": Pipes,
+        "tickwire-pool": Pool,
+        "tickwire-pool-per-player": lambda: Pool(per_player=True),
+        "zmq-raw": ZmqRaw,
+        "pool-map": PoolMap,
+        "pipes": Pipes,
         "serial": Serial,
     }
     for optional in (GymAsync, RayActors):
@@ -463,9 +502,17 @@ class Record:
     ticks: int
 
 
-def measure_cell(names: list[str], n: int, payload: str, compute_ms: float, reps: int,
-                 min_ticks: int, min_s: float, together: bool,
-                 on_window: Callable[[str], None] = lambda name: None) -> list[Record]:
+def measure_cell(
+    names: list[str],
+    n: int,
+    payload: str,
+    compute_ms: float,
+    reps: int,
+    min_ticks: int,
+    min_s: float,
+    together: bool,
+    on_window: Callable[[str], None] = lambda name: None,
+) -> list[Record]:
     """All back-ends on one cell; windows alternate between back-ends ``reps`` times.
     ``on_window(backend)`` is called as each window (the warm-up one too) starts."""
     factories = all_backends()
@@ -509,25 +556,45 @@ def measure_cell(names: list[str], n: int, payload: str, compute_ms: float, reps
     out = []
     for name in names:
         lat_ms = np.array(lats[name]) * 1e3
-        out.append(Record(name, n, payload, compute_ms, round(statistics.median(rates[name]), 1),
-                          round(float(np.percentile(lat_ms, 50)), 3),
-                          round(float(np.percentile(lat_ms, 99)), 3), len(rates[name]), len(lat_ms)))
+        out.append(
+            Record(
+                name,
+                n,
+                payload,
+                compute_ms,
+                round(statistics.median(rates[name]), 1),
+                round(float(np.percentile(lat_ms, 50)), 3),
+                round(float(np.percentile(lat_ms, 99)), 3),
+                len(rates[name]),
+                len(lat_ms),
+            )
+        )
     return out
 
 
 def format_table(records: list[Record]) -> str:
-    lines = [f"{'backend':<26}{'N':>5} {'payload':<7}{'ms':>4}{'ticks/s':>13}{'p50 ms':>9}"
-             f"{'p99 ms':>9}{'vs zmq-raw':>11}{'vs pool-map':>12}{'vs pipes':>9}"]
+    lines = [
+        f"{'backend':<26}{'N':>5} {'payload':<7}{'ms':>4}{'ticks/s':>13}{'p50 ms':>9}"
+        f"{'p99 ms':>9}{'vs zmq-raw':>11}{'vs pool-map':>12}{'vs pipes':>9}"
+    ]
     by_cell: dict[tuple, dict[str, Record]] = {}
     for r in records:
         by_cell.setdefault((r.n, r.payload, r.compute_ms), {})[r.backend] = r
-    for cell, recs in by_cell.items():
+    for recs in by_cell.values():
         for r in recs.values():
-            ratio = lambda base: (f"{r.ticks_per_s / recs[base].ticks_per_s:.2f}x"  # noqa: E731
-                                  if base in recs and recs[base].ticks_per_s else "-")
-            lines.append(f"{r.backend:<26}{r.n:>5} {r.payload:<7}{r.compute_ms:>4g}"
-                         f"{r.ticks_per_s:>13,.1f}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}"
-                         f"{ratio('zmq-raw'):>11}{ratio('pool-map'):>12}{ratio('pipes'):>9}")
+
+            def ratio(base):
+                return (
+                    f"{r.ticks_per_s / recs[base].ticks_per_s:.2f}x"  # noqa: E731
+                    if base in recs and recs[base].ticks_per_s
+                    else "-"
+                )
+
+            lines.append(
+                f"{r.backend:<26}{r.n:>5} {r.payload:<7}{r.compute_ms:>4g}"
+                f"{r.ticks_per_s:>13,.1f}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}"
+                f"{ratio('zmq-raw'):>11}{ratio('pool-map'):>12}{ratio('pipes'):>9}"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -535,6 +602,7 @@ def format_table(records: list[Record]) -> str:
 def plot(records: list[Record], path: str) -> None:
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -543,12 +611,20 @@ def plot(records: list[Record], path: str) -> None:
     fig, axes = plt.subplots(1, len(cells), figsize=(5 * len(cells), 4), squeeze=False)
     for ax, (payload, ms) in zip(axes[0], cells):
         for name in sorted({r.backend for r in records}):
-            pts = sorted((r.n, r.ticks_per_s) for r in records
-                         if r.backend == name and r.payload == payload and r.compute_ms == ms)
+            pts = sorted(
+                (r.n, r.ticks_per_s)
+                for r in records
+                if r.backend == name and r.payload == payload and r.compute_ms == ms
+            )
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=name)
-        ax.set(xscale="log", yscale="log", xlabel="players (N)", ylabel="ticks/s",
-               title=f"{payload} state, {ms:g} ms compute")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="players (N)",
+            ylabel="ticks/s",
+            title=f"{payload} state, {ms:g} ms compute",
+        )
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
@@ -558,10 +634,16 @@ def plot(records: list[Record], path: str) -> None:
 def environment() -> dict[str, Any]:
     import msgpack
     import zmq
-    return {"python": platform.python_version(), "cores": os.cpu_count(),
-            "machine": platform.machine(), "pyzmq": zmq.pyzmq_version(),
-            "libzmq": zmq.zmq_version(), "msgpack": ".".join(map(str, msgpack.version)),
-            "numpy": np.__version__}
+
+    return {
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "pyzmq": zmq.pyzmq_version(),
+        "libzmq": zmq.zmq_version(),
+        "msgpack": ".".join(map(str, msgpack.version)),
+        "numpy": np.__version__,
+    }
 
 
 def _measure_all(cells: list[tuple], args: argparse.Namespace, progress: JobProgress) -> list[Record]:
@@ -569,15 +651,24 @@ def _measure_all(cells: list[tuple], args: argparse.Namespace, progress: JobProg
     records: list[Record] = []
     done = 0
     for index, (payload, compute, n, cell_names) in enumerate(cells, 1):
+
         def on_window(backend: str) -> None:
             nonlocal done
-            progress.update(done, f"cell {index}/{len(cells)} (N={n}, {payload}, {compute:g} ms)"
-                                  f"  {backend}")
+            progress.update(done, f"cell {index}/{len(cells)} (N={n}, {payload}, {compute:g} ms)  {backend}")
             done += 1
 
         t0 = time.perf_counter()
-        recs = measure_cell(cell_names, n, payload, compute, args.reps, args.min_ticks,
-                            args.min_s, together=n <= 16, on_window=on_window)
+        recs = measure_cell(
+            cell_names,
+            n,
+            payload,
+            compute,
+            args.reps,
+            args.min_ticks,
+            args.min_s,
+            together=n <= 16,
+            on_window=on_window,
+        )
         records += recs
         progress.write(format_table(recs))
         progress.write(f"  (cell took {time.perf_counter() - t0:.1f} s)")
@@ -587,8 +678,9 @@ def _measure_all(cells: list[tuple], args: argparse.Namespace, progress: JobProg
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tickwire bench", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true",
-                   help="N in {4, 16}, compute 0 ms, both payloads (< 2 min on 2 cores)")
+    p.add_argument(
+        "--quick", action="store_true", help="N in {4, 16}, compute 0 ms, both payloads (< 2 min on 2 cores)"
+    )
     p.add_argument("--n", type=int, nargs="+", help="player counts (default 1 4 16 64)")
     p.add_argument("--payload", nargs="+", choices=("small", "large"), default=["small", "large"])
     p.add_argument("--compute-ms", type=float, nargs="+", help="agent compute (default 0 1)")
@@ -596,11 +688,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3, help="measured windows per back-end and cell")
     p.add_argument("--min-ticks", type=int, default=50)
     p.add_argument("--min-s", type=float, default=0.4, help="minimum seconds per window")
-    p.add_argument("--json", metavar="FILE", nargs="?", const="-",
-                   help="write the records as JSON (to FILE, or stdout with no FILE)")
+    p.add_argument(
+        "--json",
+        metavar="FILE",
+        nargs="?",
+        const="-",
+        help="write the records as JSON (to FILE, or stdout with no FILE)",
+    )
     p.add_argument("--plot", metavar="PNG", help="ticks/s against N per back-end (matplotlib)")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="no progress line (there is none either when stderr is not a terminal)")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress line (there is none either when stderr is not a terminal)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     ns = args.n or ([4, 16] if args.quick else [1, 4, 16, 64])
@@ -609,15 +710,20 @@ def main(argv: list[str] | None = None) -> int:
     names = args.backends or list(available)
     unknown = [b for b in names if b not in available]
     if unknown:
-        p.error(f"back-end(s) {unknown} not available here (have {sorted(available)}; "
-                "gym-async and ray need their packages installed)")
+        p.error(
+            f"back-end(s) {unknown} not available here (have {sorted(available)}; "
+            "gym-async and ray need their packages installed)"
+        )
     if args.quick:
         args.min_s = min(args.min_s, 0.25)
     print(f"tickwire bench on {json.dumps(environment())}", file=sys.stderr)
-    cells = [(payload, compute, n, [b for b in names if not (b == "serial" and n * compute > 200)])
-             for payload in args.payload for compute in computes for n in ns]
-    progress = JobProgress(sum(len(c[3]) for c in cells) * (args.reps + 1), "window",
-                           enabled=not args.quiet)
+    cells = [
+        (payload, compute, n, [b for b in names if not (b == "serial" and n * compute > 200)])
+        for payload in args.payload
+        for compute in computes
+        for n in ns
+    ]
+    progress = JobProgress(sum(len(c[3]) for c in cells) * (args.reps + 1), "window", enabled=not args.quiet)
     try:
         records = _measure_all(cells, args, progress)
     finally:
@@ -629,8 +735,9 @@ def main(argv: list[str] | None = None) -> int:
         print(table)
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"environment": environment(), "records": [asdict(r) for r in records]},
-                          f, indent=1)
+                json.dump(
+                    {"environment": environment(), "records": [asdict(r) for r in records]}, f, indent=1
+                )
     if args.plot:
         plot(records, args.plot)
     return 0

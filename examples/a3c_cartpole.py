@@ -12,6 +12,7 @@ then checks that every episode each worker sent arrived (no gap in any worker's 
 Run: python examples/a3c_cartpole.py [--workers 2] [--seed 0]
 (needs gymnasium: pip install -e '.[gym]')
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,12 @@ GAMMA = 0.99
 # ------------------------------------------------------------------------- the networks
 def init_net(rng: np.random.Generator, outputs: int, scale: float) -> dict[str, np.ndarray]:
     """A 4 → HIDDEN (tanh) → ``outputs`` network; small last layer: a near-uniform start."""
-    return {"W1": rng.normal(0, 1 / np.sqrt(4), (4, HIDDEN)), "b1": np.zeros(HIDDEN),
-            "W2": rng.normal(0, scale, (HIDDEN, outputs)), "b2": np.zeros(outputs)}
+    return {
+        "W1": rng.normal(0, 1 / np.sqrt(4), (4, HIDDEN)),
+        "b1": np.zeros(HIDDEN),
+        "W2": rng.normal(0, scale, (HIDDEN, outputs)),
+        "b2": np.zeros(outputs),
+    }
 
 
 def forward(net: dict[str, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +68,7 @@ class Adam:
         for k, g in grads.items():
             self.m[k] = b1 * self.m[k] + (1 - b1) * g
             self.v[k] = b2 * self.v[k] + (1 - b2) * g * g
-            mhat, vhat = self.m[k] / (1 - b1 ** self.t), self.v[k] / (1 - b2 ** self.t)
+            mhat, vhat = self.m[k] / (1 - b1**self.t), self.v[k] / (1 - b2**self.t)
             params[k] -= self.lr * mhat / (np.sqrt(vhat) + 1e-8)
 
 
@@ -88,8 +93,13 @@ def play(worker: Worker, seed: int) -> None:
             actions.append(action)
             obs, _, terminated, truncated, _ = env.step(action)
             done = terminated or truncated
-        worker.send({"obs": np.asarray(observations, np.float32),  # stamped with the version
-                     "action": np.asarray(actions, np.int8), "terminated": bool(terminated)})
+        worker.send(
+            {
+                "obs": np.asarray(observations, np.float32),  # stamped with the version
+                "action": np.asarray(actions, np.int8),
+                "terminated": bool(terminated),
+            }
+        )
         episode += 1
     env.close()
 
@@ -120,7 +130,7 @@ class Learner:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         hp, logits = forward(self.policy, x)
         dlogits = softmax(logits)
-        dlogits[np.arange(len(a)), a] -= 1           # d(-log pi(a|s))/d(logits)
+        dlogits[np.arange(len(a)), a] -= 1  # d(-log pi(a|s))/d(logits)
         self.opt_pi.step(self.policy, backward(self.policy, x, hp, dlogits * adv[:, None] / len(a)))
         self.opt_v.step(self.value, backward(self.value, x, hv, (v - g[:, None]) / len(a)))
 
@@ -144,11 +154,16 @@ def train(args: argparse.Namespace) -> int:
                 chief.publish_params(learner.policy)
             recent = float(np.mean(returns[-20:]))
             if len(returns) % 50 == 0:
-                print(f"episode {len(returns):5d}  policy v{chief.params_version:<4d} "
-                      f"mean return (last 20) {recent:6.1f}  {time.monotonic() - start:5.1f} s",
-                      flush=True)
-            if (len(returns) >= 20 and recent >= args.target) or len(returns) >= args.episodes \
-                    or time.monotonic() - start > args.time_limit:
+                print(
+                    f"episode {len(returns):5d}  policy v{chief.params_version:<4d} "
+                    f"mean return (last 20) {recent:6.1f}  {time.monotonic() - start:5.1f} s",
+                    flush=True,
+                )
+            if (
+                (len(returns) >= 20 and recent >= args.target)
+                or len(returns) >= args.episodes
+                or time.monotonic() - start > args.time_limit
+            ):
                 break
         for item in chief.stop():  # episodes finished while stopping: counted too
             returns.append(len(item.data["action"]))
@@ -159,8 +174,10 @@ def train(args: argparse.Namespace) -> int:
 def report(stats: dict, returns: list[int], lags: list[int], elapsed: float) -> int:
     """Print the accounting and the result; 1 if anything a worker sent went missing."""
     lost = {w.id: w.gaps for w in stats.values() if w.gaps or w.received != w.fin}
-    print(f"{len(returns)} episodes from {len(stats)} workers in {elapsed:.1f} s; episodes "
-          f"played with a policy {np.mean(lags):.2f} versions old on average")
+    print(
+        f"{len(returns)} episodes from {len(stats)} workers in {elapsed:.1f} s; episodes "
+        f"played with a policy {np.mean(lags):.2f} versions old on average"
+    )
     if lost:
         print(f"LOST episodes (worker: gaps): {lost}")
     else:
@@ -175,8 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=4, help="episodes per update")
     p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--target", type=float, default=475.0,  # CartPole-v1's "solved" threshold
-                   help="stop once the mean return of the last 20 episodes reaches this")
+    p.add_argument(
+        "--target",
+        type=float,
+        default=475.0,  # CartPole-v1's "solved" threshold
+        help="stop once the mean return of the last 20 episodes reaches this",
+    )
     p.add_argument("--episodes", type=int, default=3000, help="stop after this many episodes")
     p.add_argument("--time-limit", type=float, default=150.0, help="seconds of training")
     return train(p.parse_args(argv))

@@ -7,6 +7,7 @@ nothing a worker sent is lost.
 
 Run: python examples/chief_worker.py [--interval 0.01] [--rounds 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     lost = 0
     for w in stats.values():
         lost += (w.fin or 0) - w.received
-        print(f"worker {w.id}: sent {w.fin}, received {w.received}, gaps {w.gaps}, "
-              f"{w.status}, exit code {w.exitcode}")
+        print(
+            f"worker {w.id}: sent {w.fin}, received {w.received}, gaps {w.gaps}, "
+            f"{w.status}, exit code {w.exitcode}"
+        )
     print("nothing lost" if lost == 0 else f"LOST {lost} item(s)")
     return 0 if lost == 0 else 1
 

@@ -3,6 +3,7 @@
 Run it against a server: ``python examples/my_agent.py [ADDRESS]`` (default: $TICKWIRE_CONNECT,
 else tcp://127.0.0.1:5555); it prints one line saying how its run went.
 """
+
 import os
 import sys
 

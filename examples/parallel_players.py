@@ -11,6 +11,7 @@ keeps its own state, so the actions are the same as the serial loop's.
 
 Run: python examples/parallel_players.py [--players 4] [--ticks 300] [--work-ms 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,9 @@ def serial(players: list[Player], ticks: int) -> tuple[list[list[int]], float]:
     return history, ticks / (time.perf_counter() - t0)
 
 
-def parallel(players: list[Player], ticks: int,
-             processes: int | None = None) -> tuple[list[list[int]], float]:
+def parallel(
+    players: list[Player], ticks: int, processes: int | None = None
+) -> tuple[list[list[int]], float]:
     world, actions, history = World(len(players)), [0] * len(players), []
     with PlayerPool(players, processes=processes) as pool:
         t0 = time.perf_counter()

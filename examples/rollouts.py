@@ -3,6 +3,7 @@ policies; the chief collects (observation, action, reward) batches into one .npz
 
 Run: python examples/rollouts.py [--workers 2] [--samples 5000] [--out rollouts.npz]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,14 @@ def rollout(worker: Worker, batch: int, episode_ticks: int, seed: int) -> None:
             acts.append(actions[0])
             rews.append(int(state["scores"][0]) - before)
             if len(obs) == batch:
-                worker.send({"obs": np.stack(obs), "action": np.array(acts, np.int8),
-                             "reward": np.array(rews, np.float32), "episode": episode})
+                worker.send(
+                    {
+                        "obs": np.stack(obs),
+                        "action": np.array(acts, np.int8),
+                        "reward": np.array(rews, np.float32),
+                        "episode": episode,
+                    }
+                )
                 obs, acts, rews = [], [], []
                 if worker.stopping:
                     return
@@ -72,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         print()
     data = {k: np.concatenate([b[k] for b in batches]) for k in ("obs", "action", "reward")}
     np.savez_compressed(args.out, **data)
-    print(f"wrote {args.out}: " + ", ".join(f"{k} {v.shape} {v.dtype}" for k, v in data.items())
-          + f"; mean reward {data['reward'].mean():.4f}")
+    print(
+        f"wrote {args.out}: "
+        + ", ".join(f"{k} {v.shape} {v.dtype}" for k, v in data.items())
+        + f"; mean reward {data['reward'].mean():.4f}"
+    )
     return 0
 
 

@@ -6,6 +6,7 @@ imports (pyzmq, numpy, the server): a parent killed in its first second otherwis
 agents running until their join timeout. The function to run is named by a string, so that
 unpickling the child's arguments imports nothing either.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -2,6 +2,7 @@
 ``from tickwire.server import Chief`` imports the defining module on first use, so importing
 the package itself stays cheap (a spawned agent imports the root package before it arms its
 parent-death signal; a PlayerPool host imports ``tickwire.server`` on its way to its module)."""
+
 from __future__ import annotations
 
 import importlib
@@ -9,8 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 
-def lazy_exports(package: str, namespace: dict[str, Any], exports: dict[str, str],
-                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(
+    package: str,
+    namespace: dict[str, Any],
+    exports: dict[str, str],
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package`` whose globals are ``namespace``: each name
     in ``exports`` (name → defining module) is imported on first use, then kept."""
 

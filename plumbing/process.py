@@ -1,5 +1,6 @@
 """Process hygiene for the child processes tickwire spawns: die with the parent, pin to a
 core, reap."""
+
 from __future__ import annotations
 
 import ctypes
@@ -29,6 +30,7 @@ def reap_resource_tracker() -> None:
     """
     try:
         from multiprocessing import resource_tracker
+
         stop = getattr(resource_tracker._resource_tracker, "_stop", None)
         if stop is not None:
             stop()

@@ -41,8 +41,8 @@ The rules:
   player whose OBSERVATION says terminated or truncated does not act on that tick (the
   server does not wait for it); when no hosted player acts, nothing is sent.
 * **Other runs, heartbeats.** Messages of another run are ignored and do not count as the
-  server being alive (while playing, a STATE or HEARTBEAT of another run starts a rejoin). HEARTBEATs and any control
-  message of this run do.
+  server being alive (while playing, a STATE or HEARTBEAT of another run starts a rejoin).
+  HEARTBEATs and any control message of this run do.
 * **End.** The first END of this run, on either socket, calls ``on_end`` and finishes.
 * **Asked again.** A STATE for the tick last acted on (the server publishes the open tick's
   STATE again when an actions connection was lost) sends that tick's action again; the
@@ -58,6 +58,7 @@ The rules:
 * **Stop.** A stop request (signal, error in user code) sends LEAVE for every welcomed
   player and finishes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -82,7 +83,7 @@ from .messages import (
     Welcome,
 )
 
-JOIN_RETRY_S = 0.5   #: a JOIN without answer is sent again after this long
+JOIN_RETRY_S = 0.5  #: a JOIN without answer is sent again after this long
 READY_RETRY_S = 0.01  #: a READY that could not be sent (actions socket not connected) is retried
 #: An action that could not be sent (the actions connection was down: a cut, a restart) is
 #: sent again this often while its tick is still the newest one we have seen.
@@ -101,6 +102,7 @@ FULL_RETRY_MAX_S = 2.0
 
 class Socket(Enum):
     """Which of the agent's sockets a message goes out on."""
+
     CONTROL = "control"  #: the DEALER of the hosted player ``Send.agent``
     ACTIONS = "actions"  #: the shared PUSH
 
@@ -108,6 +110,7 @@ class Socket(Enum):
 @dataclass(slots=True)
 class Send:
     """Send ``message`` on ``socket`` (for CONTROL: the socket of hosted player ``agent``)."""
+
     socket: Socket
     message: Message
     agent: int = 0
@@ -117,6 +120,7 @@ class Send:
 @dataclass(slots=True)
 class Subscribe:
     """Subscribe the state socket to ``topic`` (the readiness proof of one player)."""
+
     topic: bytes
 
 
@@ -124,6 +128,7 @@ class Subscribe:
 class Setup:
     """Hosted player ``agent`` was welcomed: give it its WELCOME and call its ``setup``
     (``again``: a rejoin after the server's run changed; ``setup`` was called already)."""
+
     agent: int
     welcome: Welcome
     again: bool = False
@@ -136,6 +141,7 @@ class Act:
     ``observations`` (private views only): each hosted player's OBSERVATION for this tick,
     in hosting order; a terminated or truncated one does not act.
     """
+
     state: State
     observations: list[Observation] | None = None
 
@@ -143,12 +149,14 @@ class Act:
 @dataclass(slots=True)
 class Ended:
     """The run is over: call every hosted player's ``on_end``."""
+
     end: End
 
 
 @dataclass(slots=True)
 class ServerComplained:
     """The server sent hosted player ``agent`` an ERROR after its WELCOME: show it."""
+
     agent: int
     error: Error
 
@@ -157,6 +165,7 @@ class ServerComplained:
 class Waiting:
     """Hosted player ``agent`` was refused ``full`` for now (slots held by players not ready
     yet): it JOINs again by itself; show ``error`` once."""
+
     agent: int
     error: Error
 
@@ -164,12 +173,14 @@ class Waiting:
 @dataclass(slots=True)
 class GiveUp:
     """Stop now and raise ``error``."""
+
     error: TickwireError
 
 
 @dataclass(slots=True)
 class Finish:
     """The agent's work is done (END, or a stop request); close and return."""
+
     reason: str
 
 
@@ -179,29 +190,31 @@ Decision = Union[Send, Subscribe, Setup, Act, Ended, ServerComplained, Waiting, 
 @dataclass
 class AgentResult:
     """How one hosted agent's run went (what :func:`tickwire.agents.run` returns)."""
+
     name: str
     player: int | None = None
-    ticks: int = 0          #: ticks it acted on (whose action was sent)
-    skipped: int = 0        #: ticks it never saw, or skipped because a newer state was queued
+    ticks: int = 0  #: ticks it acted on (whose action was sent)
+    skipped: int = 0  #: ticks it never saw, or skipped because a newer state was queued
     end: End | None = None  #: the server's END, if one arrived
-    reason: str = ""        #: why it stopped: ``end: <reason>``, or the stop reason
+    reason: str = ""  #: why it stopped: ``end: <reason>``, or the stop reason
     errors: list[str] = field(default_factory=list)  #: ERROR texts the server sent
-    rejoins: int = 0        #: times it joined again because the server's run changed
+    rejoins: int = 0  #: times it joined again because the server's run changed
 
     def __str__(self) -> str:
         """One line: who, how many ticks acted on and skipped, how it ended, the scores."""
         if self.player is None:
             return f"{self.name}: never joined ({self.reason or 'not started'})"
-        text = (f"{self.name} (player {self.player}): acted on {self.ticks} "
-                f"tick{'s' * (self.ticks != 1)}, skipped {self.skipped}; ")
+        text = (
+            f"{self.name} (player {self.player}): acted on {self.ticks} "
+            f"tick{'s' * (self.ticks != 1)}, skipped {self.skipped}; "
+        )
         end = self.end
         if end is None:
             text += f"stopped ({self.reason})" if self.reason else "still running"
         else:
             text += f"run ended at tick {end.tick} ({end.reason})"
             if self.player < len(end.scores):
-                text += (f"; score {end.scores[self.player]} "
-                         f"(all: {', '.join(str(s) for s in end.scores)})")
+                text += f"; score {end.scores[self.player]} (all: {', '.join(str(s) for s in end.scores)})"
         if self.errors:
             text += f"; {len(self.errors)} error(s) from the server, last: {self.errors[-1]}"
         return text
@@ -209,9 +222,10 @@ class AgentResult:
 
 class Phase(Enum):
     """Where the agent is in its life."""
+
     JOINING = "joining"  #: some hosted player has no WELCOME yet, or its READY is unsent
     PLAYING = "playing"  #: every player sent READY: acting on states
-    DONE = "done"        #: finished (END or stop) or gave up
+    DONE = "done"  #: finished (END or stop) or gave up
 
 
 class AgentRules:
@@ -221,9 +235,16 @@ class AgentRules:
     ``slot .. slot+len(names)-1``. ``now`` is the time the agent starts.
     """
 
-    def __init__(self, names: Sequence[str], endpoints: Endpoints, *, now: float,
-                 slot: int | None = None, join_timeout_s: float = 60.0,
-                 server_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        names: Sequence[str],
+        endpoints: Endpoints,
+        *,
+        now: float,
+        slot: int | None = None,
+        join_timeout_s: float = 60.0,
+        server_timeout_s: float = 10.0,
+    ) -> None:
         if not names:
             raise ValueError("AgentRules needs at least one hosted player")
         self.endpoints = endpoints
@@ -296,8 +317,11 @@ class AgentRules:
         return max(0.0, at - now)
 
     def _joins(self) -> list[Decision]:
-        return [Send(Socket.CONTROL, Join(self.results[i].name, self._slots[i]), i)
-                for i in sorted(self._unready) if self.welcomes[i] is None]
+        return [
+            Send(Socket.CONTROL, Join(self.results[i].name, self._slots[i]), i)
+            for i in sorted(self._unready)
+            if self.welcomes[i] is None
+        ]
 
     def _ready_retries(self) -> list[Decision]:
         retry, self._ready_retry = self._ready_retry, set()
@@ -306,31 +330,47 @@ class AgentRules:
     def _join_timed_out(self) -> list[Decision]:
         if self._full:  # the server answered: it was full all along
             agent, error = next(iter(self._full.items()))
-            return self._give_up(AgentError("full", (
-                f"the server refused {self.results[agent].name}: still full after the join "
-                f"timeout ({self.join_timeout_s:g} s): {error.text} (full)")))
+            return self._give_up(
+                AgentError(
+                    "full",
+                    (
+                        f"the server refused {self.results[agent].name}: still full after the join "
+                        f"timeout ({self.join_timeout_s:g} s): {error.text} (full)"
+                    ),
+                )
+            )
         if self.rejoining:
-            text = (f"the server at {self.endpoints.base} now runs another run "
-                    f"({self.other_run!r}); this agent could not rejoin it as player(s) "
-                    f"{self._slots} within the server timeout ({self.server_timeout_s:g} s)"
-                    + (f": {self.results[0].errors[-1]}" if self.results[0].errors else ""))
+            text = (
+                f"the server at {self.endpoints.base} now runs another run "
+                f"({self.other_run!r}); this agent could not rejoin it as player(s) "
+                f"{self._slots} within the server timeout ({self.server_timeout_s:g} s)"
+                + (f": {self.results[0].errors[-1]}" if self.results[0].errors else "")
+            )
         elif any(w is None for w in self.welcomes):
-            text = (f"no WELCOME from a tickwire server at {self.endpoints.base} after "
-                    f"{self.join_timeout_s:g} s: is the server running, and is the address "
-                    "(and its next two ports) reachable from here?")
+            text = (
+                f"no WELCOME from a tickwire server at {self.endpoints.base} after "
+                f"{self.join_timeout_s:g} s: is the server running, and is the address "
+                "(and its next two ports) reachable from here?"
+            )
         else:
-            text = (f"could not send READY to the actions endpoint {self.endpoints.actions} "
-                    f"within the join timeout ({self.join_timeout_s:g} s): is that address "
-                    "reachable from here?")
+            text = (
+                f"could not send READY to the actions endpoint {self.endpoints.actions} "
+                f"within the join timeout ({self.join_timeout_s:g} s): is that address "
+                "reachable from here?"
+            )
         return self._give_up(TransportError(text))
 
     def _silence_text(self) -> str:
-        text = (f"the server at {self.endpoints.base} has been silent for more than "
-                f"{self.server_timeout_s:g} s (it sends a heartbeat every second when idle); "
-                "it is gone or unreachable, so this agent stops.")
+        text = (
+            f"the server at {self.endpoints.base} has been silent for more than "
+            f"{self.server_timeout_s:g} s (it sends a heartbeat every second when idle); "
+            "it is gone or unreachable, so this agent stops."
+        )
         if self.other_run is not None:
-            text += (f" A server there now runs {self.other_run!r}, not this agent's run "
-                     f"{self.run!r}: it was restarted; start the agent again to join it.")
+            text += (
+                f" A server there now runs {self.other_run!r}, not this agent's run "
+                f"{self.run!r}: it was restarted; start the agent again to join it."
+            )
         return text
 
     # ------------------------------------------------------------------ control socket
@@ -385,8 +425,7 @@ class AgentRules:
         self.private = self.private or welcome.private
         self.last_heard = now
         self.results[agent].player = welcome.player
-        return [Setup(agent, welcome, self.rejoining), Subscribe(welcome.topic),
-                self._ready(agent)]
+        return [Setup(agent, welcome, self.rejoining), Subscribe(welcome.topic), self._ready(agent)]
 
     def _ready(self, agent: int) -> Send:
         w = self.welcomes[agent]
@@ -404,8 +443,9 @@ class AgentRules:
         if self.welcomes[agent] is None and error.code == "full" and error.retry_ms is not None:
             return self._wait_for_a_slot(agent, error, now)
         if self.welcomes[agent] is None:
-            return self._give_up(AgentError(error.code, f"the server refused {result.name}: "
-                                            f"{error.text} ({error.code})"))
+            return self._give_up(
+                AgentError(error.code, f"the server refused {result.name}: {error.text} ({error.code})")
+            )
         self.last_heard = now
         result.errors.append(error.text)
         return [ServerComplained(agent, error)]
@@ -455,8 +495,7 @@ class AgentRules:
             return self._try_act()
         return self._act_on(newest, None)
 
-    def acted(self, tick: int, payloads: Sequence[Any],
-              acting: Sequence[int] | None = None) -> Send | None:
+    def acted(self, tick: int, payloads: Sequence[Any], acting: Sequence[int] | None = None) -> Send | None:
         """The actions for ``tick`` of the hosted players ``acting`` (indexes in hosting
         order; default all), one payload each: the message to send (None if nobody acted)."""
         welcomes = self.welcomes if acting is None else [self.welcomes[i] for i in acting]
@@ -467,8 +506,7 @@ class AgentRules:
             self.results[i].ticks += 1
         if len(self.welcomes) == 1:
             w = welcomes[0]
-            send = Send(Socket.ACTIONS, Action(w.run, tick, w.player, self.seq, w.token,
-                                               payloads[0]))
+            send = Send(Socket.ACTIONS, Action(w.run, tick, w.player, self.seq, w.token, payloads[0]))
         else:
             entries = [[w.player, w.token, p] for w, p in zip(welcomes, payloads)]
             send = Send(Socket.ACTIONS, Actions(self.run, tick, self.seq, entries))
@@ -523,8 +561,11 @@ class AgentRules:
         return [*self._leaves(reason), Finish(reason)]
 
     def _leaves(self, reason: str) -> list[Decision]:
-        return [Send(Socket.CONTROL, Leave(w.run, w.player, reason), i)
-                for i, w in enumerate(self.welcomes) if w is not None]
+        return [
+            Send(Socket.CONTROL, Leave(w.run, w.player, reason), i)
+            for i, w in enumerate(self.welcomes)
+            if w is not None
+        ]
 
     def _ended(self, end: End) -> list[Decision]:
         self.phase = Phase.DONE

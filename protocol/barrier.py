@@ -5,6 +5,7 @@ so every rule is testable without sleeping. Set algebra, in the spirit of ipypar
 heart monitor: ``accepting`` (may answer this tick) ⊇ ``awaited`` (the tick waits for
 them) and ``answered``.
 """
+
 from __future__ import annotations
 
 import enum
@@ -15,16 +16,18 @@ from typing import Any
 
 class Offer(str, enum.Enum):
     """What happened to one offered action; every value but ACCEPTED is a rejection reason."""
+
     ACCEPTED = "accepted"
-    STALE = "stale"              #: for a tick that has already closed
-    FUTURE = "future_tick"       #: for a tick that has not been published
-    DUPLICATE = "duplicate"      #: a second action from the same player for the same tick
-    UNKNOWN = "unknown_player"   #: not a player of this tick
+    STALE = "stale"  #: for a tick that has already closed
+    FUTURE = "future_tick"  #: for a tick that has not been published
+    DUPLICATE = "duplicate"  #: a second action from the same player for the same tick
+    UNKNOWN = "unknown_player"  #: not a player of this tick
 
 
 @dataclass(frozen=True)
 class TickResult:
     """The outcome of one tick: the accepted actions and who missed it."""
+
     tick: int
     actions: dict[int, Any]
     missing: frozenset[int]
@@ -51,8 +54,15 @@ class TickBarrier:
         self._started = 0.0
         self._deadline: float | None = None
 
-    def begin(self, tick: int, accepting: Iterable[int], awaited: Iterable[int], *,
-              now: float, deadline: float | None = None) -> None:
+    def begin(
+        self,
+        tick: int,
+        accepting: Iterable[int],
+        awaited: Iterable[int],
+        *,
+        now: float,
+        deadline: float | None = None,
+    ) -> None:
         """Open ``tick``: ``accepting`` may answer, the tick waits for ``awaited`` ones (for
         every accepting one if ``awaited`` is empty and the tick has a ``deadline``)."""
         if self._open:

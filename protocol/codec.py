@@ -11,6 +11,7 @@ Extension types (the only ones accepted):
 * ``1`` inline array: msgpack ``[dtype, shape, data: bin]``
 * ``2`` frame array:  msgpack ``[dtype, shape, frame_index: int]`` (index >= 1)
 """
+
 from __future__ import annotations
 
 import math
@@ -28,10 +29,24 @@ EXT_INLINE_ARRAY = 1
 EXT_FRAME_ARRAY = 2
 
 #: Little-endian (or byte-order-free) numeric dtypes; anything else is refused both ways.
-ALLOWED_DTYPES = frozenset({
-    "|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8",
-    "<f2", "<f4", "<f8", "<c8", "<c16",
-})
+ALLOWED_DTYPES = frozenset(
+    {
+        "|b1",
+        "|i1",
+        "|u1",
+        "<i2",
+        "<u2",
+        "<i4",
+        "<u4",
+        "<i8",
+        "<u8",
+        "<f2",
+        "<f4",
+        "<f8",
+        "<c8",
+        "<c16",
+    }
+)
 
 Frame = Any  # bytes, memoryview, or zmq.Frame: anything with the buffer protocol
 
@@ -73,11 +88,13 @@ def encode_payload(obj: Any, limits: Limits = DEFAULT_LIMITS) -> list[Frame]:
         if isinstance(o, np.ndarray):
             arr = _wire_array(o)
             if arr.nbytes < limits.inline_array_bytes:
-                return msgpack.ExtType(EXT_INLINE_ARRAY, msgpack.packb(
-                    [arr.dtype.str, list(arr.shape), arr.tobytes()]))
+                return msgpack.ExtType(
+                    EXT_INLINE_ARRAY, msgpack.packb([arr.dtype.str, list(arr.shape), arr.tobytes()])
+                )
             buffers.append(arr.reshape(-1).view(np.uint8))  # zero-copy byte view
-            return msgpack.ExtType(EXT_FRAME_ARRAY, msgpack.packb(
-                [arr.dtype.str, list(arr.shape), len(buffers)]))
+            return msgpack.ExtType(
+                EXT_FRAME_ARRAY, msgpack.packb([arr.dtype.str, list(arr.shape), len(buffers)])
+            )
         if isinstance(o, np.generic):  # numpy scalars: plain values, complex as a 0-d array
             return default(np.asarray(o)) if o.dtype.kind == "c" else o.item()
         raise ProtocolError(
@@ -98,33 +115,51 @@ def encode_payload(obj: Any, limits: Limits = DEFAULT_LIMITS) -> list[Frame]:
 def _array_meta(data: bytes, limits: Limits) -> tuple[np.dtype, tuple[int, ...], Any]:
     """Decode and check ``[dtype, shape, x]`` of an array extension."""
     try:
-        meta = msgpack.unpackb(data, raw=False, max_str_len=16, max_array_len=limits.max_ndim + 1,
-                               max_bin_len=limits.max_ext_len, max_map_len=0, max_ext_len=0)
+        meta = msgpack.unpackb(
+            data,
+            raw=False,
+            max_str_len=16,
+            max_array_len=limits.max_ndim + 1,
+            max_bin_len=limits.max_ext_len,
+            max_map_len=0,
+            max_ext_len=0,
+        )
     except Exception as e:
         raise ProtocolError("malformed", f"array metadata is not valid msgpack: {e}") from e
     if not (isinstance(meta, list) and len(meta) == 3):
         raise ProtocolError("malformed", "array metadata must be [dtype, shape, data]")
     dtype, shape, x = meta
     if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
-        raise ProtocolError("bad_dtype", f"array dtype {dtype!r} is not allowed; "
-                            f"use one of {sorted(ALLOWED_DTYPES)}")
-    if (not isinstance(shape, list) or len(shape) > limits.max_ndim
-            or not all(type(d) is int and d >= 0 for d in shape)):
-        raise ProtocolError("bad_shape", f"array shape {shape!r} must be a list of at most "
-                            f"{limits.max_ndim} non-negative ints")
+        raise ProtocolError(
+            "bad_dtype", f"array dtype {dtype!r} is not allowed; use one of {sorted(ALLOWED_DTYPES)}"
+        )
+    if (
+        not isinstance(shape, list)
+        or len(shape) > limits.max_ndim
+        or not all(type(d) is int and d >= 0 for d in shape)
+    ):
+        raise ProtocolError(
+            "bad_shape",
+            f"array shape {shape!r} must be a list of at most {limits.max_ndim} non-negative ints",
+        )
     dt = np.dtype(dtype)
     nbytes = math.prod(shape) * dt.itemsize
     if nbytes > limits.max_array_bytes:
-        raise ProtocolError("oversized", f"array of shape {shape} and dtype {dtype} is "
-                            f"{nbytes} bytes, over the limit of {limits.max_array_bytes}")
+        raise ProtocolError(
+            "oversized",
+            f"array of shape {shape} and dtype {dtype} is "
+            f"{nbytes} bytes, over the limit of {limits.max_array_bytes}",
+        )
     return dt, tuple(shape), x
 
 
 def _as_array(buf: Any, dt: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     expected = math.prod(shape) * dt.itemsize
     if len(buf) != expected:
-        raise ProtocolError("bad_shape", f"array of shape {list(shape)} and dtype {dt.str} "
-                            f"needs {expected} bytes but {len(buf)} arrived")
+        raise ProtocolError(
+            "bad_shape",
+            f"array of shape {list(shape)} and dtype {dt.str} needs {expected} bytes but {len(buf)} arrived",
+        )
     return np.frombuffer(buf, dtype=dt).reshape(shape)
 
 
@@ -133,13 +168,15 @@ def decode_payload(frames: Sequence[Frame], limits: Limits = DEFAULT_LIMITS) -> 
     if not frames:
         raise ProtocolError("malformed", "empty message: expected at least a msgpack header frame")
     if len(frames) > limits.max_frames:
-        raise ProtocolError("oversized", f"message has {len(frames)} frames, over the limit "
-                            f"of {limits.max_frames}")
+        raise ProtocolError(
+            "oversized", f"message has {len(frames)} frames, over the limit of {limits.max_frames}"
+        )
     bufs = [getattr(f, "buffer", f) for f in frames]
     header = bufs[0]
     if len(header) > limits.max_header_bytes:
-        raise ProtocolError("oversized", f"header is {len(header)} bytes, over the limit of "
-                            f"{limits.max_header_bytes}")
+        raise ProtocolError(
+            "oversized", f"header is {len(header)} bytes, over the limit of {limits.max_header_bytes}"
+        )
     used: set[int] = set()
 
     def ext_hook(code: int, data: bytes) -> Any:
@@ -151,26 +188,39 @@ def decode_payload(frames: Sequence[Frame], limits: Limits = DEFAULT_LIMITS) -> 
         if code == EXT_FRAME_ARRAY:
             dt, shape, index = _array_meta(data, limits)
             if type(index) is not int or not 1 <= index < len(bufs) or index in used:
-                raise ProtocolError("malformed", f"array refers to frame {index!r}, but the "
-                                    f"message has frames 1..{len(bufs) - 1} (each usable once)")
+                raise ProtocolError(
+                    "malformed",
+                    f"array refers to frame {index!r}, but the "
+                    f"message has frames 1..{len(bufs) - 1} (each usable once)",
+                )
             used.add(index)
             return _as_array(bufs[index], dt, shape)
-        raise ProtocolError("bad_ext", f"unknown msgpack extension type {code}; only 1 "
-                            "(inline array) and 2 (frame array) exist")
+        raise ProtocolError(
+            "bad_ext",
+            f"unknown msgpack extension type {code}; only 1 (inline array) and 2 (frame array) exist",
+        )
 
     try:
         obj = msgpack.unpackb(
-            header, ext_hook=ext_hook, raw=False, strict_map_key=False, use_list=True,
-            max_str_len=limits.max_str_len, max_bin_len=limits.max_bin_len,
-            max_array_len=limits.max_array_len, max_map_len=limits.max_map_len,
+            header,
+            ext_hook=ext_hook,
+            raw=False,
+            strict_map_key=False,
+            use_list=True,
+            max_str_len=limits.max_str_len,
+            max_bin_len=limits.max_bin_len,
+            max_array_len=limits.max_array_len,
+            max_map_len=limits.max_map_len,
             max_ext_len=limits.max_ext_len,
         )
     except ProtocolError:
         raise
     except Exception as e:  # msgpack raises ValueError, ExtraData, StackError, UnicodeError...
-        raise ProtocolError("malformed", f"header is not valid msgpack within limits: "
-                            f"{type(e).__name__}: {e}") from e
+        raise ProtocolError(
+            "malformed", f"header is not valid msgpack within limits: {type(e).__name__}: {e}"
+        ) from e
     if len(used) != len(bufs) - 1:
-        raise ProtocolError("malformed", f"message has {len(bufs) - 1} array frames but the "
-                            f"header refers to {len(used)}")
+        raise ProtocolError(
+            "malformed", f"message has {len(bufs) - 1} array frames but the header refers to {len(used)}"
+        )
     return obj

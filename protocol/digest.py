@@ -1,4 +1,5 @@
 """Canonical digests of world states and per-player seeds: pure and deterministic."""
+
 from __future__ import annotations
 
 import hashlib

@@ -16,6 +16,7 @@ Which exit code each kind gives a command is decided in one place,
 ``tickwire.exitcodes`` (this module stays free of CLI concerns: it is part of the pure
 protocol package).
 """
+
 from __future__ import annotations
 
 from typing import Any

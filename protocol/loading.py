@@ -1,4 +1,5 @@
 """Find a user's class from a ``pkg.module:Name`` or ``path/to/file.py:Name`` spec."""
+
 from __future__ import annotations
 
 import importlib
@@ -14,8 +15,7 @@ def load_object(spec: str, what: str) -> Any:
     """Import ``pkg.mod:Name`` or ``path/to/file.py:Name`` and return ``Name``."""
     module_name, colon, attr = spec.partition(":")
     if not colon or not module_name or not attr:
-        raise ConfigError(f"{what} {spec!r} must look like pkg.module:ClassName or "
-                          "path/to/file.py:ClassName")
+        raise ConfigError(f"{what} {spec!r} must look like pkg.module:ClassName or path/to/file.py:ClassName")
     try:
         if module_name.endswith(".py"):
             path = Path(module_name).resolve()

@@ -4,6 +4,7 @@ On the wire every message is a msgpack map ``{"v": VERSION, "kind": KIND, <field
 (see PROTOCOL.md); numpy arrays inside ``payload``/``world``/``scores`` use the codec's
 array extension. :func:`encode` and :func:`decode` are the only entry points.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,6 +23,7 @@ VERSION = 1
 @dataclass(frozen=True)
 class Join:
     """agent → server (control): ask for a player slot."""
+
     KIND: ClassVar[str] = "join"
     name: str
     slot: int | None = None
@@ -31,6 +33,7 @@ class Join:
 @dataclass(frozen=True)
 class Welcome:
     """server → agent (control): you are ``player``; subscribe to ``topic``, then send READY."""
+
     KIND: ClassVar[str] = "welcome"
     run: str
     player: int
@@ -53,6 +56,7 @@ class Welcome:
 @dataclass(frozen=True)
 class Ready:
     """agent → server (actions): proves the action path is connected."""
+
     KIND: ClassVar[str] = "ready"
     run: str
     player: int
@@ -62,6 +66,7 @@ class Ready:
 @dataclass(frozen=True)
 class State:
     """server → all (state): the shared observation for ``tick``."""
+
     KIND: ClassVar[str] = "state"
     run: str
     tick: int
@@ -76,6 +81,7 @@ class Observation:
     view. A ``terminated`` or ``truncated`` player is out of the barrier until the world
     says otherwise (e.g. a new episode); it does not act on that tick.
     """
+
     KIND: ClassVar[str] = "observation"
     run: str
     tick: int
@@ -90,6 +96,7 @@ class Observation:
 @dataclass(frozen=True)
 class Action:
     """agent → server (actions): the player's action for ``tick``."""
+
     KIND: ClassVar[str] = "action"
     run: str
     tick: int
@@ -106,6 +113,7 @@ class Actions:
     ``actions`` is a list of ``[player, token, payload]``; each entry is checked exactly like
     an ACTION (same rules, same rejections) — it only saves messages.
     """
+
     KIND: ClassVar[str] = "actions"
     run: str
     tick: int
@@ -116,6 +124,7 @@ class Actions:
 @dataclass(frozen=True)
 class Heartbeat:
     """server → all (state): sent when nothing else was published for a while."""
+
     KIND: ClassVar[str] = "heartbeat"
     run: str
     tick: int
@@ -124,6 +133,7 @@ class Heartbeat:
 @dataclass(frozen=True)
 class Leave:
     """agent → server (control): the agent is going away on purpose."""
+
     KIND: ClassVar[str] = "leave"
     run: str
     player: int
@@ -133,6 +143,7 @@ class Leave:
 @dataclass(frozen=True)
 class End:
     """server → all (state and control): the run is over."""
+
     KIND: ClassVar[str] = "end"
     run: str
     tick: int
@@ -147,6 +158,7 @@ class Error:
     ``retry_ms`` (``full`` only, optional): some slots are held by players that joined but
     have not proved readiness yet; such a slot is freed after the server's ready timeout, so
     JOIN again in about this many milliseconds. Absent (nil): do not retry."""
+
     KIND: ClassVar[str] = "error"
     code: str
     text: str
@@ -191,11 +203,17 @@ def _compile(cls: type) -> tuple[list[str], Any]:
                 if required:
                     raise ProtocolError("malformed", f"{cls.KIND} message lacks field {name!r}") from None
                 continue
-            if accepted and not (value is None and nullable) and (
-                    not isinstance(value, accepted) or (no_bool and value.__class__ is bool)):
-                raise ProtocolError("malformed", f"{cls.KIND}.{name} must be "
-                                    f"{'/'.join(t.__name__ for t in accepted)}, got "
-                                    f"{type(value).__name__}")
+            if (
+                accepted
+                and not (value is None and nullable)
+                and (not isinstance(value, accepted) or (no_bool and value.__class__ is bool))
+            ):
+                raise ProtocolError(
+                    "malformed",
+                    f"{cls.KIND}.{name} must be "
+                    f"{'/'.join(t.__name__ for t in accepted)}, got "
+                    f"{type(value).__name__}",
+                )
             kwargs[name] = value
         return cls(**kwargs)
 
@@ -210,17 +228,18 @@ for _cls in KINDS.values():
 
 def _from_map(obj: Any) -> Message:
     if obj.__class__ is not dict:
-        raise ProtocolError("malformed", f"a message must be a msgpack map, got "
-                            f"{type(obj).__name__}")
+        raise ProtocolError("malformed", f"a message must be a msgpack map, got {type(obj).__name__}")
     version = obj.get("v")
     if version != VERSION:
-        raise ProtocolError("version", f"protocol version {version!r} is not supported; this "
-                            f"peer speaks version {VERSION}: upgrade the older side")
+        raise ProtocolError(
+            "version",
+            f"protocol version {version!r} is not supported; this "
+            f"peer speaks version {VERSION}: upgrade the older side",
+        )
     kind = obj.get("kind")
     build = _BUILDERS.get(kind) if kind.__class__ is str else None
     if build is None:
-        raise ProtocolError("malformed", f"unknown message kind {kind!r}; known: "
-                            f"{sorted(KINDS)}")
+        raise ProtocolError("malformed", f"unknown message kind {kind!r}; known: {sorted(KINDS)}")
     return build(obj)
 
 

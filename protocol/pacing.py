@@ -10,6 +10,7 @@ whole period (at most one period early). Once a whole slot has passed, the misse
 **skipped**: the next tick starts on the next grid time after ``now``, never in a burst of
 back-to-back ticks. Skipped slots are counted (``skipped_slots`` in the summary).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,7 @@ class Pacer:
         self.rate_hz = float(rate_hz)
         self.period = 1.0 / self.rate_hz
         self._t0: float | None = None
-        self._slot = 0        #: the slot of the next tick
+        self._slot = 0  #: the slot of the next tick
         self._first = self._last = 0.0
         self.ticks = 0
         self.skipped = 0
@@ -66,11 +67,16 @@ class Pacer:
         if self.ticks > 1 and self._last > self._first:
             achieved = round((self.ticks - 1) / (self._last - self._first), 3)
         errors = sorted(self._errors)
-        return {"target_hz": self.rate_hz, "achieved_hz": achieved,
-                "start_error_ms": {"p50": _percentile_ms(errors, 50),
-                                   "p99": _percentile_ms(errors, 99),
-                                   "max": _percentile_ms(errors, 100)},
-                "skipped_slots": self.skipped}
+        return {
+            "target_hz": self.rate_hz,
+            "achieved_hz": achieved,
+            "start_error_ms": {
+                "p50": _percentile_ms(errors, 50),
+                "p99": _percentile_ms(errors, 99),
+                "max": _percentile_ms(errors, 100),
+            },
+            "skipped_slots": self.skipped,
+        }
 
 
 def _percentile_ms(ordered: list[float], q: float) -> float | None:

@@ -4,6 +4,7 @@ Pure bookkeeping for the server's rules (:mod:`tickwire.protocol.server_rules`):
 change only through :meth:`Roster.transition`, which consults the one table in
 :mod:`tickwire.protocol.server_status`.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,6 +36,7 @@ class LogHistogram:
     New values wait in a buffer of at most :data:`FOLD_EVERY` and are counted together
     (numpy), so the hot path pays two list appends per value.
     """
+
     RELATIVE_ERROR = 0.02
     MIN_S = 1e-6
     MAX_S = 1e3
@@ -60,8 +62,7 @@ class LogHistogram:
             return
         times = np.maximum(np.array(self._seconds, dtype=np.float64), self.MIN_S)
         buckets = np.ceil(np.log(times * (1 / self.MIN_S)) * (1 / math.log(self.G)))
-        index = (np.array(self._rows, dtype=np.intp),
-                 np.minimum(buckets, self.BUCKETS - 1).astype(np.intp))
+        index = (np.array(self._rows, dtype=np.intp), np.minimum(buckets, self.BUCKETS - 1).astype(np.intp))
         np.add.at(self.counts, index, np.uint64(1))
         self._rows.clear()
         self._seconds.clear()
@@ -81,7 +82,7 @@ class LogHistogram:
         return v_lo + (pos - lo) * (v_hi - v_lo)
 
     def _point(self, i: int) -> float:
-        return 0.0 if i == 0 else self.MIN_S * self.G ** i * 2 / (self.G + 1)
+        return 0.0 if i == 0 else self.MIN_S * self.G**i * 2 / (self.G + 1)
 
 
 def secret_topic() -> bytes:
@@ -102,6 +103,7 @@ class Player:
     readiness yet) count as ``dead``. ``rejoins`` counts how often a new process took the
     slot back.
     """
+
     id: int
     name: str
     identity: bytes
@@ -169,12 +171,21 @@ class Player:
         p99 = None if self._times is None else self._times.quantile(self.id, 0.99)
         p99 = None if p99 is None else p99 * 1e3
         mean = self._rt_sum / self.answered * 1e3 if self.answered else None
-        return {"id": self.id, "name": self.name, "status": self.status.value,
-                "answered": self.answered, "missed": self.missed, "late": self.late,
-                "dead": self.dead, "left": self.left, "not_joined": self.not_joined,
-                "rejoins": self.rejoins, "done": self.done,
-                "mean_ms": None if mean is None else round(mean, 3),
-                "p99_ms": None if p99 is None else round(p99, 3)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status.value,
+            "answered": self.answered,
+            "missed": self.missed,
+            "late": self.late,
+            "dead": self.dead,
+            "left": self.left,
+            "not_joined": self.not_joined,
+            "rejoins": self.rejoins,
+            "done": self.done,
+            "mean_ms": None if mean is None else round(mean, 3),
+            "p99_ms": None if p99 is None else round(p99, 3),
+        }
 
 
 class Roster:
@@ -209,19 +220,24 @@ class Roster:
         """The requested slot if free, else the lowest free one; None if none fits.
         ``reserved`` slots (kept for other keys) are never free."""
         if wanted is not None:
-            ok = 0 <= wanted < self.capacity and wanted not in self.players and (
-                wanted not in reserved)
+            ok = 0 <= wanted < self.capacity and wanted not in self.players and (wanted not in reserved)
             return wanted if ok else None
-        return next((i for i in range(self.capacity)
-                     if i not in self.players and i not in reserved), None)
+        return next((i for i in range(self.capacity) if i not in self.players and i not in reserved), None)
 
     def add(self, slot: int, name: str, identity: bytes, ticks_before: int = 0) -> Player:
         """A new player in ``slot``; ``ticks_before`` ticks were played without it (late join)."""
         name = self.unique_name(name or f"player-{slot}", slot)
-        player = Player(id=slot, name=name, identity=identity, token=secrets.token_hex(8),
-                        topic=secret_topic(), seed=player_seed(self.seed, slot),
-                        not_joined=ticks_before, last_action=self.remembered.get(slot),
-                        _times=self.response_times)
+        player = Player(
+            id=slot,
+            name=name,
+            identity=identity,
+            token=secrets.token_hex(8),
+            topic=secret_topic(),
+            seed=player_seed(self.seed, slot),
+            not_joined=ticks_before,
+            last_action=self.remembered.get(slot),
+            _times=self.response_times,
+        )
         self.players[slot] = player
         self.version += 1
         self._by_identity[identity] = player
@@ -237,8 +253,11 @@ class Roster:
         taken = {p.name for p in self.players.values() if p.id != slot}
         taken |= {n for s, n in self.recorded_names.items() if s != slot and s not in self.players}
         recorded = self.recorded_names.get(slot)
-        if recorded is not None and recorded not in taken and (
-                recorded == name or recorded.startswith(f"{name}-{slot}")):
+        if (
+            recorded is not None
+            and recorded not in taken
+            and (recorded == name or recorded.startswith(f"{name}-{slot}"))
+        ):
             return recorded
         candidate, n = name, 1
         while candidate in taken:
@@ -246,8 +265,7 @@ class Roster:
             n += 1
         return candidate
 
-    def remember(self, last_actions: dict[int, Any], names: dict[int, str] | None = None
-                 ) -> None:
+    def remember(self, last_actions: dict[int, Any], names: dict[int, str] | None = None) -> None:
         """Seed each slot's last action (a resumed run: the last action each player answered
         before the server died), so ``--on-missing repeat`` repeats it as an uninterrupted
         run would until the player answers again. Players already present get it too.
@@ -304,8 +322,7 @@ class Roster:
         """Players not part of the tick being opened, with the status that keeps them out."""
         return {p.id: p.status for p in self.players.values() if p.status not in PLAYING}
 
-    def split(self, done: frozenset[int] = frozenset()
-              ) -> tuple[list[int], list[int], dict[int, Status]]:
+    def split(self, done: frozenset[int] = frozenset()) -> tuple[list[int], list[int], dict[int, Status]]:
         """(accepting, awaited, absent) for the tick being opened, in one pass; playing
         players in ``done`` (their view said terminated/truncated) are in none of them."""
         accepting: list[int] = []
@@ -324,8 +341,9 @@ class Roster:
                 absent[p.id] = status
         return accepting, awaited, absent
 
-    def count(self, result: TickResult, absent: dict[int, Status],
-              done: frozenset[int] = frozenset()) -> list[Player]:
+    def count(
+        self, result: TickResult, absent: dict[int, Status], done: frozenset[int] = frozenset()
+    ) -> list[Player]:
         """Count a closed tick for everyone; return the players that missed it (in id order)."""
         players = self.players
         for pid in done:

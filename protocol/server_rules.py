@@ -19,6 +19,7 @@ when a heartbeat is due, with ``--tick-rate`` when the next tick may start
 (:mod:`tickwire.protocol.pacing`), and with nobody playing whether to wait for a dead player
 to come back or end the run (:meth:`ServerRules.next_tick`).
 """
+
 from __future__ import annotations
 
 import enum
@@ -71,6 +72,7 @@ class Rejection(TextEnum):
     the first ``invalid_action`` of each player gets an ERROR (on its control socket). All
     the others are only counted: a peer that sends junk to the fan-in socket gets no echo.
     """
+
     # the codec could not decode it (ProtocolError.reason)
     MALFORMED = "malformed"
     OVERSIZED = "oversized"
@@ -111,12 +113,17 @@ class Rejection(TextEnum):
             return cls.MALFORMED
 
 
-_OFFER_REJECTION = {Offer.STALE: Rejection.STALE, Offer.FUTURE: Rejection.FUTURE_TICK,
-                    Offer.DUPLICATE: Rejection.DUPLICATE, Offer.UNKNOWN: Rejection.UNKNOWN_PLAYER}
+_OFFER_REJECTION = {
+    Offer.STALE: Rejection.STALE,
+    Offer.FUTURE: Rejection.FUTURE_TICK,
+    Offer.DUPLICATE: Rejection.DUPLICATE,
+    Offer.UNKNOWN: Rejection.UNKNOWN_PLAYER,
+}
 
 
 class StopReason(TextEnum):
     """Why a run ended (the summary's ``reason``); a signal gives ``"signal SIGINT"`` etc."""
+
     TICKS_DONE = "ticks done"
     WORLD_DONE = "world done"
     NO_PLAYERS_LEFT = "no players left"
@@ -137,39 +144,45 @@ def lobby_stop_reason(why: str) -> str:
 
 class Lobby(enum.Enum):
     """What the lobby should do now."""
-    WAIT = "wait"        #: keep waiting for players
-    START = "start"      #: start the run (everyone ready, or --min-players after the timeout)
+
+    WAIT = "wait"  #: keep waiting for players
+    START = "start"  #: start the run (everyone ready, or --min-players after the timeout)
     GIVE_UP = "give up"  #: timed out without enough ready players: see lobby_report()
 
 
 class NextTick(enum.Enum):
     """Whether the run plays its next tick now (see :meth:`ServerRules.next_tick`)."""
-    PLAY = "play"        #: someone is playing: open the tick
-    WAIT = "wait"        #: nobody plays, but a dead player may come back within the grace
+
+    PLAY = "play"  #: someone is playing: open the tick
+    WAIT = "wait"  #: nobody plays, but a dead player may come back within the grace
     GIVE_UP = "give up"  #: nobody plays and nobody is coming back: the run ends
 
 
 # ---------------------------------------------------------------------------- outputs
 class Send(NamedTuple):
     """Send ``message`` to one agent on the control socket."""
+
     identity: bytes
     message: Message
 
 
 class Publish(NamedTuple):
     """Publish ``message`` to everyone on the state socket."""
+
     message: Message
 
 
 class Republish(NamedTuple):
     """Publish the open tick's STATE again: an actions connection was lost, and agents that
     already answered this tick send their action again (a duplicate is rejected harmlessly)."""
+
     tick: int
 
 
 class Probe(NamedTuple):
     """Check that ``identity`` still has a control connection; if it has none, tell
     :meth:`ServerRules.control_lost` (a player gone before it subscribed)."""
+
     identity: bytes
 
 
@@ -178,6 +191,7 @@ class Accepted:
 
     One shared instance, :data:`ACCEPTED`: acceptance is the hot path, so it allocates nothing.
     """
+
     __slots__ = ()
 
     def __repr__(self) -> str:
@@ -192,6 +206,7 @@ ACCEPTED_ONLY: tuple[Accepted] = (ACCEPTED,)
 
 class Rejected(NamedTuple):
     """A message was not applied; ``text`` says what was wrong (for the log)."""
+
     reason: Rejection
     text: str
     player: int | None = None
@@ -199,6 +214,7 @@ class Rejected(NamedTuple):
 
 class StatusChange(NamedTuple):
     """Player ``player`` went from ``old`` (None: it just joined) to ``new`` during ``tick``."""
+
     player: int
     name: str
     old: Status | None
@@ -227,6 +243,7 @@ class TickClosed(NamedTuple):
 
     ``late``: players whose action for an earlier (closed) tick arrived since the previous
     tick closed, with how many; the same arrivals the summary's ``late`` counts."""
+
     actions: dict[int, Any]
     result: TickResult
     changes: list[StatusChange]
@@ -235,6 +252,7 @@ class TickClosed(NamedTuple):
 
 class RuleSettings(Protocol):
     """The settings the rules read (``tickwire.server.ServerConfig`` provides them)."""
+
     players: int
     ticks: int
     seed: int
@@ -264,6 +282,7 @@ def _accept_any(action: Any) -> Any:
 
 class View(Protocol):
     """One player's private view of a tick (``tickwire.server.worlds.world.PlayerView`` is one)."""
+
     observation: Any
     reward: float
     terminated: bool
@@ -293,20 +312,31 @@ class ServerRules:
     ``validate`` for that player's actions.
     """
 
-    def __init__(self, settings: RuleSettings, run_id: str | None = None, *,
-                 describe: Callable[[], dict] = dict, validate: Callable[[Any], Any] = _accept_any,
-                 noop: Callable[[], Any] = lambda: None, endpoints: Endpoints | None = None,
-                 fixed_slots: dict[str, int] | None = None,
-                 private: bool = False, spaces: Spaces | None = None) -> None:
+    def __init__(
+        self,
+        settings: RuleSettings,
+        run_id: str | None = None,
+        *,
+        describe: Callable[[], dict] = dict,
+        validate: Callable[[Any], Any] = _accept_any,
+        noop: Callable[[], Any] = lambda: None,
+        endpoints: Endpoints | None = None,
+        fixed_slots: dict[str, int] | None = None,
+        private: bool = False,
+        spaces: Spaces | None = None,
+    ) -> None:
         self.settings = settings
         #: {key name: slot}: that key always gets that slot (and its name); no other key may
         self._fixed = dict(fixed_slots or {})
         self._reserved = frozenset(self._fixed.values())
         for name, slot in self._fixed.items():
             if not 0 <= slot < settings.players:
-                raise ConfigError(f"--allow: key {name!r} is given slot {slot}, but there are "
-                                  f"only {settings.players} players (0..{settings.players - 1}):"
-                                  " fix the slot in its metadata, or raise --players", "--allow")
+                raise ConfigError(
+                    f"--allow: key {name!r} is given slot {slot}, but there are "
+                    f"only {settings.players} players (0..{settings.players - 1}):"
+                    " fix the slot in its metadata, or raise --players",
+                    "--allow",
+                )
         self.run_id = run_id or secrets.token_hex(6)
         # Strikes are a deadline-mode policy: strict mode always waits for every live player.
         strikes = settings.strikes if settings.mode == "deadline" else 0
@@ -330,9 +360,9 @@ class ServerRules:
         self._absent: dict[int, Status] = {}
         self._drops: list[tuple[float, int]] = []  # unexplained actions-connection losses (time, tick)
         self._credits: list[float] = []  # deaths and LEAVEs not yet matched with a loss
-        self._cut_off = False            # the open tick stops waiting (a connection was cut)
+        self._cut_off = False  # the open tick stops waiting (a connection was cut)
         self._guard_cuts: list[tuple[float, int]] = []  # memory guard cuts on actions (time, tick)
-        self._asked_again = -1           # the tick whose actions were asked for again
+        self._asked_again = -1  # the tick whose actions were asked for again
         self._next_probe = 0.0
         self._now = 0.0  #: the latest time the lobby was asked about (JOIN times)
         self._first_tick = 0  #: the tick the run started at (a resumed run starts later)
@@ -346,31 +376,46 @@ class ServerRules:
         self._nobody_since: float | None = None  #: when nobody was left playing (next_tick)
 
     # ------------------------------------------------------------------ control socket
-    def receive_control(self, identity: bytes, msg: Message | ProtocolError,
-                        key: str | None = None) -> list[Output]:
+    def receive_control(
+        self, identity: bytes, msg: Message | ProtocolError, key: str | None = None
+    ) -> list[Output]:
         """A decoded message (or the decoding error) from ``identity`` on the control socket;
         ``key`` is the sender's authenticated key name (None without keys)."""
         outs: list[Output] = []
         if isinstance(msg, ProtocolError):
-            self._refuse(identity, Rejection.of(msg), f"could not decode your message "
-                         f"({msg.reason}): {str(msg) or 'no detail'}; send one msgpack map per message "
-                         f"with 'v': {VERSION}, 'kind' and that kind's fields as PROTOCOL.md "
-                         "describes, e.g. {'v': 1, 'kind': 'join', 'name': 'me'}", outs)
+            self._refuse(
+                identity,
+                Rejection.of(msg),
+                f"could not decode your message "
+                f"({msg.reason}): {str(msg) or 'no detail'}; send one msgpack map per message "
+                f"with 'v': {VERSION}, 'kind' and that kind's fields as PROTOCOL.md "
+                "describes, e.g. {'v': 1, 'kind': 'join', 'name': 'me'}",
+                outs,
+            )
         elif isinstance(msg, Join):
             self._join(identity, msg, outs, key)
         elif isinstance(msg, Leave):
             self._leave(identity, msg, outs)
         else:
-            self._refuse(identity, Rejection.WRONG_KIND, f"{msg.KIND} message on the control "
-                         "socket: only join and leave belong there (ready and action go to the "
-                         "actions socket)", outs)
+            self._refuse(
+                identity,
+                Rejection.WRONG_KIND,
+                f"{msg.KIND} message on the control "
+                "socket: only join and leave belong there (ready and action go to the "
+                "actions socket)",
+                outs,
+            )
         return outs
 
     def _join(self, identity: bytes, msg: Join, outs: list[Output], key: str | None) -> None:
         known = self.roster.by_identity(identity)
         if known is not None and known.key != key:
-            self._refuse(identity, Rejection.WRONG_KEY, f"this connection's identity holds "
-                         f"player {known.id}, which is bound to another key", outs)
+            self._refuse(
+                identity,
+                Rejection.WRONG_KEY,
+                f"this connection's identity holds player {known.id}, which is bound to another key",
+                outs,
+            )
             return
         if known is not None:  # a retried JOIN: the same answer
             outs.append(Send(identity, self._welcome(known)))
@@ -383,8 +428,12 @@ class ServerRules:
             was = claim.name
             self.roster.rejoin(claim, identity, name)
             renamed = f", was {was!r}" if claim.name != was else ""
-            self._change(claim, PlayerEvent.REJOINED, f"rejoining at tick {self.tick} "
-                         f"(rejoin {claim.rejoins}{renamed})", outs)
+            self._change(
+                claim,
+                PlayerEvent.REJOINED,
+                f"rejoining at tick {self.tick} (rejoin {claim.rejoins}{renamed})",
+                outs,
+            )
             outs.append(Send(identity, self._welcome(claim)))
         elif isinstance(claim, int):
             # a late joiner missed the ticks this run (epoch) played so far; none in the lobby
@@ -396,14 +445,18 @@ class ServerRules:
                 # the open tick is counted like a rejoined dead slot's: not_joined, unless it
                 # proves readiness and answers it before it closes (see _action)
                 self._absent[p.id] = p.status
-            outs.append(StatusChange(p.id, p.name, None, p.status, self.tick,
-                                     "joined late" if self.running else "joined"))
+            outs.append(
+                StatusChange(
+                    p.id, p.name, None, p.status, self.tick, "joined late" if self.running else "joined"
+                )
+            )
             outs.append(Send(identity, self._welcome(p)))
         else:
             self._refuse(identity, claim[0], claim[1], outs, *claim[2:])
 
-    def _claim(self, wanted: int | None, key: str | None = None
-               ) -> Player | int | tuple[Rejection, str] | tuple[Rejection, str, int]:
+    def _claim(
+        self, wanted: int | None, key: str | None = None
+    ) -> Player | int | tuple[Rejection, str] | tuple[Rejection, str, int]:
         """Which slot a JOIN gets: a dead player to take back (rejoin), a free slot, or why not.
 
         The one place that binds a JOIN to a slot. Mid-run, a JOIN naming slot K takes K
@@ -418,55 +471,89 @@ class ServerRules:
         """
         cfg, roster = self.settings, self.roster
         if self.running:
-            dead = [p for p in roster.players.values() if p.status is Status.DEAD
-                    and (wanted is None or p.id == wanted)]
+            dead = [
+                p
+                for p in roster.players.values()
+                if p.status is Status.DEAD and (wanted is None or p.id == wanted)
+            ]
             mine = [p for p in dead if p.key == key]
             if mine:
                 return mine[0]
             if wanted is not None and dead:
-                return (Rejection.WRONG_KEY, f"slot {wanted} is bound to key {dead[0].key!r}; "
-                        "only that key may take it back; ask for another slot or none")
+                return (
+                    Rejection.WRONG_KEY,
+                    f"slot {wanted} is bound to key {dead[0].key!r}; "
+                    "only that key may take it back; ask for another slot or none",
+                )
         if wanted is not None and wanted in roster.players:
             p = roster.players[wanted]
-            return (Rejection.SLOT_TAKEN, f"slot {wanted} belongs to player {p.name!r}, who is "
-                    f"{p.status.value}; only a dead player's slot can be taken back; ask "
-                    "for another or none")
+            return (
+                Rejection.SLOT_TAKEN,
+                f"slot {wanted} belongs to player {p.name!r}, who is "
+                f"{p.status.value}; only a dead player's slot can be taken back; ask "
+                "for another or none",
+            )
         if self.running and not cfg.late_join:
-            why = f"slot {wanted} was never joined" if wanted is not None else (
-                "no player is dead" if key is None else f"no dead player is bound to key {key!r}")
-            return (Rejection.RUN_IN_PROGRESS, f"run {self.run_id} is already at tick "
-                    f"{self.tick} and {why}; players must join before it starts (unless the "
-                    "server allows late joins: --late-join)")
+            why = (
+                f"slot {wanted} was never joined"
+                if wanted is not None
+                else ("no player is dead" if key is None else f"no dead player is bound to key {key!r}")
+            )
+            return (
+                Rejection.RUN_IN_PROGRESS,
+                f"run {self.run_id} is already at tick "
+                f"{self.tick} and {why}; players must join before it starts (unless the "
+                "server allows late joins: --late-join)",
+            )
         reserved = self._reserved.difference((wanted,)) if key in self._fixed else self._reserved
         slot = roster.free_slot(wanted, reserved)
         if slot is not None:
             return slot
         if wanted is not None and len(roster.players) < cfg.players:
-            return (Rejection.SLOT_TAKEN, f"slot {wanted} is kept for a key or out of range "
-                    f"0..{cfg.players - 1}; ask for another or none")
+            return (
+                Rejection.SLOT_TAKEN,
+                f"slot {wanted} is kept for a key or out of range "
+                f"0..{cfg.players - 1}; ask for another or none",
+            )
         unready = [p for p in roster.players.values() if p.status is Status.JOINED]
         if unready and not self.running:
             first = min(self._joined_at.get(p.id, self._now) for p in unready)
             wait_s = max(0.0, first + cfg.ready_timeout_s - self._now)
-            return (Rejection.FULL, f"all {cfg.players} player slots are taken, {len(unready)} "
-                    "of them by players that joined but have not proved readiness yet (no "
-                    "state subscription or READY); a slot whose player is not ready within "
-                    f"{cfg.ready_timeout_s:g} s (--ready-timeout) is freed: JOIN again in "
-                    f"{wait_s:.1f} s (retry_ms; the tickwire agent retries by itself until its "
-                    "--join-timeout), or if more players are coming, start the server with a "
-                    "larger --players", math.ceil(wait_s * 1e3))
-        return (Rejection.FULL, f"all {cfg.players} player slots are taken; start the server "
-                "with a larger --players")
+            return (
+                Rejection.FULL,
+                f"all {cfg.players} player slots are taken, {len(unready)} "
+                "of them by players that joined but have not proved readiness yet (no "
+                "state subscription or READY); a slot whose player is not ready within "
+                f"{cfg.ready_timeout_s:g} s (--ready-timeout) is freed: JOIN again in "
+                f"{wait_s:.1f} s (retry_ms; the tickwire agent retries by itself until its "
+                "--join-timeout), or if more players are coming, start the server with a "
+                "larger --players",
+                math.ceil(wait_s * 1e3),
+            )
+        return (
+            Rejection.FULL,
+            f"all {cfg.players} player slots are taken; start the server with a larger --players",
+        )
 
     def _welcome(self, p: Player) -> Welcome:
         cfg = self.settings
         obs_space, act_space = self._player_spaces(p.id)
-        return Welcome(run=self.run_id, player=p.id, name=p.name, seed=p.seed, token=p.token,
-                       topic=p.topic, mode=cfg.mode,
-                       deadline_ms=self._deadline_ms_told(),
-                       ticks=cfg.ticks, players=cfg.players, world=self._describe(),
-                       private=self._private, observation_space=obs_space,
-                       action_space=act_space)
+        return Welcome(
+            run=self.run_id,
+            player=p.id,
+            name=p.name,
+            seed=p.seed,
+            token=p.token,
+            topic=p.topic,
+            mode=cfg.mode,
+            deadline_ms=self._deadline_ms_told(),
+            ticks=cfg.ticks,
+            players=cfg.players,
+            world=self._describe(),
+            private=self._private,
+            observation_space=obs_space,
+            action_space=act_space,
+        )
 
     def _player_spaces(self, pid: int) -> tuple[dict | None, dict | None]:
         """A player's spaces, asked once; a described action space becomes its checker."""
@@ -484,16 +571,21 @@ class ServerRules:
             return None
         return int(self.pacer.period * 1e3 if self.pacer else self.settings.deadline_ms)
 
-    def _refuse(self, identity: bytes, reason: Rejection, text: str, outs: list[Output],
-                retry_ms: int | None = None) -> None:
+    def _refuse(
+        self, identity: bytes, reason: Rejection, text: str, outs: list[Output], retry_ms: int | None = None
+    ) -> None:
         self._reject(reason, text, None, outs)
         outs.append(Send(identity, Error(reason.value, text, self.run_id, retry_ms)))
 
     def _leave(self, identity: bytes, msg: Leave, outs: list[Output]) -> None:
         p = self.roster.by_identity(identity)
         if p is None or p.id != msg.player:
-            self._reject(Rejection.UNKNOWN_PLAYER, f"LEAVE for player {msg.player} from a peer "
-                         "that is not that player", None, outs)
+            self._reject(
+                Rejection.UNKNOWN_PLAYER,
+                f"LEAVE for player {msg.player} from a peer that is not that player",
+                None,
+                outs,
+            )
             return
         self._gone(p, PlayerEvent.LEAVE, f"left: {msg.reason or 'no reason given'}", outs)
 
@@ -510,19 +602,20 @@ class ServerRules:
             self._prove(p, outs)
         else:
             p.subscribed = False
-            self._gone(p, PlayerEvent.UNSUBSCRIBED, "disconnected (process exited, froze or its "
-                       "link dropped)", outs)
+            self._gone(
+                p, PlayerEvent.UNSUBSCRIBED, "disconnected (process exited, froze or its link dropped)", outs
+            )
         return outs
 
     # ------------------------------------------------------------------ actions socket
-    def receive_action(self, msg: Message | ProtocolError, now: float,
-                       key: str | None = None) -> Sequence[Output]:
+    def receive_action(
+        self, msg: Message | ProtocolError, now: float, key: str | None = None
+    ) -> Sequence[Output]:
         """A decoded message (or the decoding error) from the actions socket; ``key`` is the
         sender's authenticated key name (None without keys)."""
         cls = msg.__class__
         if cls is Action:
-            return self._action(msg.KIND, msg.run, msg.tick, msg.player, msg.token, msg.payload,
-                                now, key)
+            return self._action(msg.KIND, msg.run, msg.tick, msg.player, msg.token, msg.payload, now, key)
         outs: list[Output] = []
         if cls is Actions:
             self._actions(msg, now, outs, key)
@@ -531,29 +624,46 @@ class ServerRules:
         elif isinstance(msg, ProtocolError):
             self._reject(Rejection.of(msg), f"on the actions socket: {msg}", None, outs)
         else:
-            self._reject(Rejection.WRONG_KIND, f"{msg.KIND} message on the actions socket (only "
-                         "ready, action and actions belong there)", None, outs)
+            self._reject(
+                Rejection.WRONG_KIND,
+                f"{msg.KIND} message on the actions socket (only ready, action and actions belong there)",
+                None,
+                outs,
+            )
         return outs
 
-    def _sender(self, kind: str, run: str, pid: int, token: str, outs: list[Output],
-                key: str | None) -> Player | None:
+    def _sender(
+        self, kind: str, run: str, pid: int, token: str, outs: list[Output], key: str | None
+    ) -> Player | None:
         """The player a READY/ACTION claims to be from, if run, player, token and (with keys)
         the sender's key all match."""
         if run != self.run_id:
-            self._reject(Rejection.WRONG_RUN, f"{kind} for run {run!r}, this run is "
-                         f"{self.run_id!r} (a message from an earlier server?)", None, outs)
+            self._reject(
+                Rejection.WRONG_RUN,
+                f"{kind} for run {run!r}, this run is {self.run_id!r} (a message from an earlier server?)",
+                None,
+                outs,
+            )
             return None
         p = self.roster.players.get(pid)
         if p is None:
             self._reject(Rejection.UNKNOWN_PLAYER, f"{kind} from unknown player {pid}", None, outs)
             return None
         if not token_matches(token, p):
-            self._reject(Rejection.BAD_TOKEN, f"{kind} claiming to be player {p.id} with a wrong "
-                         "token (use the token from your WELCOME)", p.id, outs)
+            self._reject(
+                Rejection.BAD_TOKEN,
+                f"{kind} claiming to be player {p.id} with a wrong token (use the token from your WELCOME)",
+                p.id,
+                outs,
+            )
             return None
         if p.key is not key and p.key != key:
-            self._reject(Rejection.WRONG_KEY, f"{kind} for player {p.id} from key {key!r}; "
-                         f"that player is bound to key {p.key!r}", None, outs)
+            self._reject(
+                Rejection.WRONG_KEY,
+                f"{kind} for player {p.id} from key {key!r}; that player is bound to key {p.key!r}",
+                None,
+                outs,
+            )
             return None
         return p
 
@@ -574,16 +684,32 @@ class ServerRules:
     def _actions(self, msg: Actions, now: float, outs: list[Output], key: str | None) -> None:
         """A batch from a process hosting several players: each entry is checked as an ACTION."""
         for entry in msg.actions:
-            if (entry.__class__ is not list or len(entry) != 3 or entry[0].__class__ is not int
-                    or entry[1].__class__ is not str):
-                self._reject(Rejection.MALFORMED, "an actions entry must be [player: int, "
-                             f"token: str, payload], got {entry!r:.80}", None, outs)
+            if (
+                entry.__class__ is not list
+                or len(entry) != 3
+                or entry[0].__class__ is not int
+                or entry[1].__class__ is not str
+            ):
+                self._reject(
+                    Rejection.MALFORMED,
+                    f"an actions entry must be [player: int, token: str, payload], got {entry!r:.80}",
+                    None,
+                    outs,
+                )
                 continue
-            outs.extend(self._action(msg.KIND, msg.run, msg.tick, entry[0], entry[1], entry[2],
-                                     now, key))
+            outs.extend(self._action(msg.KIND, msg.run, msg.tick, entry[0], entry[1], entry[2], now, key))
 
-    def _action(self, kind: str, run: str, tick: int, pid: int, token: str, payload: Any,
-                now: float, key: str | None = None) -> Sequence[Output]:
+    def _action(
+        self,
+        kind: str,
+        run: str,
+        tick: int,
+        pid: int,
+        token: str,
+        payload: Any,
+        now: float,
+        key: str | None = None,
+    ) -> Sequence[Output]:
         """One action (or batch entry): the hot path, so the accepted case allocates nothing."""
         outs: list[Output] = []
         p = self._sender(kind, run, pid, token, outs, key)
@@ -610,12 +736,15 @@ class ServerRules:
         if offer is Offer.STALE:
             if p.answered_late(tick):  # late only for a tick counted as missed for it
                 self._late[p.id] = self._late.get(p.id, 0) + 1
-            self._change(p, PlayerEvent.ANSWERED, "answering again (late); the barrier waits "
-                         "for it again", outs)
-        when = (f"after tick {tick} closed" if tick == self.barrier.tick and not self.barrier.is_open
-                else f"during tick {self.barrier.tick}")
-        self._reject(_OFFER_REJECTION[offer], f"action from player {p.id} for tick {tick} {when}",
-                     p.id, outs)
+            self._change(
+                p, PlayerEvent.ANSWERED, "answering again (late); the barrier waits for it again", outs
+            )
+        when = (
+            f"after tick {tick} closed"
+            if tick == self.barrier.tick and not self.barrier.is_open
+            else f"during tick {self.barrier.tick}"
+        )
+        self._reject(_OFFER_REJECTION[offer], f"action from player {p.id} for tick {tick} {when}", p.id, outs)
         return outs
 
     def _invalid(self, p: Player, tick: int, error: ProtocolError, outs: list[Output]) -> None:
@@ -626,17 +755,29 @@ class ServerRules:
         if p.id not in self._told_invalid:
             self._told_invalid.add(p.id)
             space = self._wire_spaces.get(p.id, (None, None))[1]
-            spec = (f"your action space is {space}" if space is not None else
-                    f"the action spec is {self._describe().get('action_spec', {})}")
-            outs.append(Send(p.identity, Error(
-                Rejection.INVALID_ACTION.value, f"tick {tick}: {error}; {spec}", self.run_id)))
+            spec = (
+                f"your action space is {space}"
+                if space is not None
+                else f"the action spec is {self._describe().get('action_spec', {})}"
+            )
+            outs.append(
+                Send(
+                    p.identity,
+                    Error(Rejection.INVALID_ACTION.value, f"tick {tick}: {error}; {spec}", self.run_id),
+                )
+            )
 
     def receive_auth_failure(self, detail: str) -> Sequence[Output]:
         """A peer failed the CURVE handshake; nothing of it was delivered. Counted (once: the
         disconnect that ends the failed connection is not a lost actions connection)."""
         outs: list[Output] = []
-        self._reject(Rejection.AUTH_FAILED, f"a peer failed the CURVE handshake ({detail}): an "
-                     "unlisted key, a plaintext client or a wrong --server-key", None, outs)
+        self._reject(
+            Rejection.AUTH_FAILED,
+            f"a peer failed the CURVE handshake ({detail}): an "
+            "unlisted key, a plaintext client or a wrong --server-key",
+            None,
+            outs,
+        )
         return outs
 
     # ------------------------------------------------------------------ lost connections
@@ -651,8 +792,11 @@ class ServerRules:
         if cls is Action or cls is Ready:
             claims: Sequence[Any] = ((msg.player, msg.token),)  # type: ignore[union-attr]
         elif cls is Actions:
-            claims = [e for e in msg.actions  # type: ignore[union-attr]
-                      if e.__class__ is list and len(e) == 3 and e[0].__class__ is int]
+            claims = [
+                e
+                for e in msg.actions  # type: ignore[union-attr]
+                if e.__class__ is list and len(e) == 3 and e[0].__class__ is int
+            ]
         else:
             return False
         if msg.run != self.run_id:  # type: ignore[union-attr]
@@ -718,8 +862,11 @@ class ServerRules:
         if now < self._next_probe:
             return _NOTHING
         self._next_probe = now + PROBE_EVERY_S
-        return [Probe(p.identity) for p in self.roster.players.values()
-                if p.status is Status.JOINED and not p.subscribed]
+        return [
+            Probe(p.identity)
+            for p in self.roster.players.values()
+            if p.status is Status.JOINED and not p.subscribed
+        ]
 
     def control_lost(self, identity: bytes) -> list[Output]:
         """A :class:`Probe` found no control connection for ``identity``: the player is dead
@@ -776,28 +923,48 @@ class ServerRules:
         limit = self.settings.ready_timeout_s
         for p in list(self.roster.players.values()):
             if p.status is Status.JOINED and now - self._joined_at.get(p.id, now) > limit:
-                self._gone(p, PlayerEvent.UNSUBSCRIBED, f"joined but not ready within {limit:g} "
-                           "s: slot released (can it reach the state and actions ports?)", outs)
+                self._gone(
+                    p,
+                    PlayerEvent.UNSUBSCRIBED,
+                    f"joined but not ready within {limit:g} "
+                    "s: slot released (can it reach the state and actions ports?)",
+                    outs,
+                )
         return outs
 
     def lobby_report(self) -> str:
         """Who is missing and what to do about it (for the lobby-timeout error)."""
         cfg, eps = self.settings, self._endpoints
         base = eps.base if eps else "the server's address"
-        state, actions = ((connectable(eps.state), connectable(eps.actions)) if eps
-                          else ("its state", "its actions endpoint"))
-        lines = [f"only {len(self.roster.ready())} of {cfg.min_players or cfg.players} needed "
-                 f"player(s) were ready after {cfg.lobby_timeout_s:.0f} s (address {base})."]
+        state, actions = (
+            (connectable(eps.state), connectable(eps.actions))
+            if eps
+            else ("its state", "its actions endpoint")
+        )
+        lines = [
+            f"only {len(self.roster.ready())} of {cfg.min_players or cfg.players} needed "
+            f"player(s) were ready after {cfg.lobby_timeout_s:.0f} s (address {base})."
+        ]
         for p in self.roster.players.values():
             if p.status is Status.JOINED:
-                missing = [w for w, ok in (("state subscription", p.subscribed),
-                                           ("READY on the actions socket", p.ready_sent)) if not ok]
-                lines.append(f"  player {p.id} {p.name!r} joined but never proved its "
-                             f"{' and '.join(missing)}: can it reach {state} and {actions}?")
+                missing = [
+                    w
+                    for w, ok in (
+                        ("state subscription", p.subscribed),
+                        ("READY on the actions socket", p.ready_sent),
+                    )
+                    if not ok
+                ]
+                lines.append(
+                    f"  player {p.id} {p.name!r} joined but never proved its "
+                    f"{' and '.join(missing)}: can it reach {state} and {actions}?"
+                )
         never = cfg.players - len(self.roster.players)
         if never:
-            lines.append(f"  {never} slot(s) were never joined: start more agents, connect them "
-                         f"to {self._connect_to()}, or lower --players / set --min-players.")
+            lines.append(
+                f"  {never} slot(s) were never joined: start more agents, connect them "
+                f"to {self._connect_to()}, or lower --players / set --min-players."
+            )
         return "\n".join(lines)
 
     def _connect_to(self) -> str:
@@ -809,8 +976,7 @@ class ServerRules:
         local = connectable(base)
         if local == base:
             return base
-        return (f"{local} (agents on other hosts: tcp://THIS-HOST'S-ADDRESS:"
-                f"{local.rpartition(':')[2]})")
+        return f"{local} (agents on other hosts: tcp://THIS-HOST'S-ADDRESS:{local.rpartition(':')[2]})"
 
     def start(self) -> list[Output]:
         """The run begins: ready players become active; the others stay out of it."""
@@ -822,8 +988,7 @@ class ServerRules:
         return outs
 
     # ------------------------------------------------------------------ ticks
-    def resume_at(self, tick: int, last_actions: dict[int, Any],
-                  names: dict[int, str] | None = None) -> None:
+    def resume_at(self, tick: int, last_actions: dict[int, Any], names: dict[int, str] | None = None) -> None:
         """A resumed run continues at ``tick`` (ticks done before it) with each player's last
         answered action from before the restart (``--on-missing repeat`` repeats it) and
         its recorded name (kept by whoever takes the slot back under the same name)."""
@@ -856,8 +1021,9 @@ class ServerRules:
         """Seconds until the next tick may start: 0 unless paced (``--tick-rate``)."""
         return 0.0 if self.pacer is None else self.pacer.wait(now)
 
-    def begin_tick(self, tick: int, now: float,
-                   view: Callable[[int], View] | None = None) -> Sequence[Output]:
+    def begin_tick(
+        self, tick: int, now: float, view: Callable[[int], View] | None = None
+    ) -> Sequence[Output]:
         """Open ``tick`` (its STATE is about to be published): who may answer, who is awaited.
 
         With ``view`` (a world with per-player views): each playing player's view is asked
@@ -888,9 +1054,21 @@ class ServerRules:
             over = bool(v.terminated) or bool(v.truncated)
             if over:
                 done.append(p.id)
-            outs.append(Send(p.identity, Observation(
-                self.run_id, tick, p.id, v.observation, float(v.reward), bool(v.terminated),
-                bool(v.truncated), dict(v.info or {}))))
+            outs.append(
+                Send(
+                    p.identity,
+                    Observation(
+                        self.run_id,
+                        tick,
+                        p.id,
+                        v.observation,
+                        float(v.reward),
+                        bool(v.terminated),
+                        bool(v.truncated),
+                        dict(v.info or {}),
+                    ),
+                )
+            )
         self._done = frozenset(done)
         return outs
 
@@ -909,8 +1087,13 @@ class ServerRules:
         strikes = self.roster.strikes
         for p in missed:
             if strikes and p.status is Status.ACTIVE and p.streak >= strikes:
-                self._change(p, PlayerEvent.STRUCK, f"missed {p.streak} ticks in a row: inactive "
-                             "until it answers again (the barrier no longer waits for it)", changes)
+                self._change(
+                    p,
+                    PlayerEvent.STRUCK,
+                    f"missed {p.streak} ticks in a row: inactive "
+                    "until it answers again (the barrier no longer waits for it)",
+                    changes,
+                )
         self.tick = result.tick + 1
         late, self._late = self._late, {}
         return TickClosed(self._fill(result), result, changes, late)
@@ -954,8 +1137,11 @@ class ServerRules:
         due = self._last_publish + self.settings.heartbeat_s
         if not self.running:
             due = min(due, self._lobby_opened + self.settings.lobby_timeout_s)
-            joined = [self._joined_at.get(p.id, now) for p in self.roster.players.values()
-                      if p.status is Status.JOINED]
+            joined = [
+                self._joined_at.get(p.id, now)
+                for p in self.roster.players.values()
+                if p.status is Status.JOINED
+            ]
             if joined:
                 due = min(due, min(joined) + self.settings.ready_timeout_s)
         else:

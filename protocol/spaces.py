@@ -16,6 +16,7 @@ called (it is an optional extra: ``pip install 'tickwire[gym]'``). :func:`action
 compiles a space into a function that returns the action (numpy-converted where the space
 says so) or raises :class:`SpaceError` saying why it does not fit.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,19 +52,29 @@ def from_gymnasium(space: Any) -> Space:
     if isinstance(space, gs.Discrete):
         return {"type": "discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, gs.Box):
-        return {"type": "box", "dtype": _dtype_str(space.dtype), "shape": list(space.shape),
-                "low": _bound(space.low), "high": _bound(space.high)}
+        return {
+            "type": "box",
+            "dtype": _dtype_str(space.dtype),
+            "shape": list(space.shape),
+            "low": _bound(space.low),
+            "high": _bound(space.high),
+        }
     if isinstance(space, gs.MultiDiscrete):
-        return {"type": "multi_discrete", "nvec": [int(v) for v in space.nvec.ravel()],
-                "shape": list(space.shape)}
+        return {
+            "type": "multi_discrete",
+            "nvec": [int(v) for v in space.nvec.ravel()],
+            "shape": list(space.shape),
+        }
     if isinstance(space, gs.MultiBinary):
         return {"type": "multi_binary", "shape": list(space.shape)}
     if isinstance(space, gs.Dict):
         return {"type": "dict", "spaces": {str(k): from_gymnasium(v) for k, v in space.spaces.items()}}
     if isinstance(space, gs.Tuple):
         return {"type": "tuple", "spaces": [from_gymnasium(s) for s in space.spaces]}
-    raise SpaceError(f"cannot describe a {type(space).__name__} on the wire: use Discrete, Box, "
-                     "MultiDiscrete, MultiBinary, Dict or Tuple")
+    raise SpaceError(
+        f"cannot describe a {type(space).__name__} on the wire: use Discrete, Box, "
+        "MultiDiscrete, MultiBinary, Dict or Tuple"
+    )
 
 
 def to_gymnasium(space: Space) -> Any:
@@ -77,8 +88,12 @@ def to_gymnasium(space: Space) -> Any:
     if kind == "box":
         shape = tuple(space["shape"])
         dtype = np.dtype(space["dtype"])
-        return gs.Box(_unbound(space["low"], shape, dtype), _unbound(space["high"], shape, dtype),
-                      shape=shape, dtype=dtype)
+        return gs.Box(
+            _unbound(space["low"], shape, dtype),
+            _unbound(space["high"], shape, dtype),
+            shape=shape,
+            dtype=dtype,
+        )
     if kind == "multi_discrete":
         return gs.MultiDiscrete(np.array(space["nvec"], np.int64).reshape(space["shape"]))
     if kind == "multi_binary":
@@ -182,9 +197,12 @@ def _compile(space: Space) -> Checker:
     if kind == "discrete":
         return _discrete(space["n"], space.get("start", 0))
     if kind == "box":
-        return _array(space, np.dtype(space["dtype"]), _unbound(space["low"], tuple(space["shape"]),
-                      np.dtype(np.float64)), _unbound(space["high"], tuple(space["shape"]),
-                      np.dtype(np.float64)))
+        return _array(
+            space,
+            np.dtype(space["dtype"]),
+            _unbound(space["low"], tuple(space["shape"]), np.dtype(np.float64)),
+            _unbound(space["high"], tuple(space["shape"]), np.dtype(np.float64)),
+        )
     if kind == "multi_discrete":
         nvec = np.array(space["nvec"], np.float64).reshape(space["shape"])
         return _array(space, np.dtype(np.int64), np.zeros_like(nvec), nvec - 1)
@@ -205,6 +223,7 @@ def _discrete(n: int, start: int) -> Checker:
                 return int(action)
             raise SpaceError(f"action {action!r:.40} is not an int in {start}..{stop - 1}")
         return action
+
     return check
 
 
@@ -219,11 +238,14 @@ def _array(space: Space, dtype: np.dtype, low: np.ndarray, high: np.ndarray) -> 
         except (ValueError, TypeError):
             raise SpaceError(f"action {action!r:.40} is not an array ({name} {list(shape)})") from None
         if arr.shape != shape or arr.dtype.kind not in "biuf" or (integral and arr.dtype.kind == "f"):
-            raise SpaceError(f"action of shape {list(arr.shape)} and dtype {arr.dtype} does not fit "
-                             f"{name} shape {list(shape)} of {dtype}")
+            raise SpaceError(
+                f"action of shape {list(arr.shape)} and dtype {arr.dtype} does not fit "
+                f"{name} shape {list(shape)} of {dtype}"
+            )
         if not ((arr >= low) & (arr <= high)).all():
             raise SpaceError(f"action {arr.ravel()[:8].tolist()} is outside the {name} bounds")
         return arr.astype(dtype, copy=False)
+
     return check
 
 
@@ -232,6 +254,7 @@ def _mapping(checks: dict[str, Checker]) -> Checker:
         if not isinstance(action, dict) or action.keys() != checks.keys():
             raise SpaceError(f"action must be a map with keys {sorted(checks)}, got {action!r:.60}")
         return {k: c(action[k]) for k, c in checks.items()}
+
     return check
 
 
@@ -240,6 +263,7 @@ def _sequence(checks: list[Checker]) -> Checker:
         if not isinstance(action, (list, tuple)) or len(action) != len(checks):
             raise SpaceError(f"action must be a list of {len(checks)} values, got {action!r:.60}")
         return tuple(c(a) for c, a in zip(checks, action))
+
     return check
 
 

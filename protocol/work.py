@@ -9,6 +9,7 @@ version, the kind and every field's type, and raises :class:`ProtocolError` sayi
 
 The timing and linger values of both pairs live here too, so there is one place to read them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,6 +51,7 @@ ALL_TOPIC = b"all"
 @dataclass(frozen=True)
 class PoolCall:
     """pool → hosts: call every player with ``state``; ``call`` counts up from 1."""
+
     KIND: ClassVar[str] = "pool.call"
     pool: str
     call: int
@@ -59,6 +61,7 @@ class PoolCall:
 @dataclass(frozen=True)
 class PoolStop:
     """pool → hosts: exit now (the pool is closing)."""
+
     KIND: ClassVar[str] = "pool.stop"
     pool: str
 
@@ -66,6 +69,7 @@ class PoolStop:
 @dataclass(frozen=True)
 class HostReady:
     """host → pool: ``players`` are unpickled and subscribed; the host takes calls."""
+
     KIND: ClassVar[str] = "pool.ready"
     pool: str
     host: int
@@ -82,6 +86,7 @@ class HostResults:
     """host → pool: answers to ``call``, a list of ``[player, ok, value]``: the action if
     ``ok``, else the player's traceback text. A host may answer one call in several parts;
     ``call`` is :data:`UNREADABLE_CALL` when it could not decode the call at all."""
+
     KIND: ClassVar[str] = "pool.results"
     pool: str
     host: int
@@ -93,6 +98,7 @@ class HostResults:
 class HostFailed:
     """host → pool: the host could not start ``player`` (None: before any player);
     ``error`` is the host's own traceback (an import failure, a bad pickle...)."""
+
     KIND: ClassVar[str] = "pool.failed"
     pool: str
     host: int
@@ -104,6 +110,7 @@ class HostFailed:
 @dataclass(frozen=True)
 class WorkHello:
     """worker → chief: the worker is connected (sent once, before any item)."""
+
     KIND: ClassVar[str] = "work.hello"
     worker: int
 
@@ -112,6 +119,7 @@ class WorkHello:
 class WorkItem:
     """worker → chief: one item; ``seq`` is 1, 2, 3, ... per worker; ``version`` is the
     parameter version (:class:`WorkParams`) the worker held when it sent it, 0 for none."""
+
     KIND: ClassVar[str] = "work.item"
     worker: int
     seq: int
@@ -123,6 +131,7 @@ class WorkItem:
 class WorkFin:
     """worker → chief: the worker is done; ``fin`` is its last seq, ``error`` its traceback
     if it failed. Repeated until acknowledged."""
+
     KIND: ClassVar[str] = "work.fin"
     worker: int
     fin: int
@@ -132,12 +141,14 @@ class WorkFin:
 @dataclass(frozen=True)
 class WorkEnd:
     """chief → every worker (topic ``all``): stop producing and send FIN."""
+
     KIND: ClassVar[str] = "work.end"
 
 
 @dataclass(frozen=True)
 class WorkAck:
     """chief → one worker (its own topic): everything up to ``fin`` was read; exit now."""
+
     KIND: ClassVar[str] = "work.ack"
     worker: int
     fin: int
@@ -148,13 +159,25 @@ class WorkParams:
     """chief → every worker (topic ``all``), and again to a worker that subscribes late (its
     own topic): the whole parameter set ``params`` of ``version`` (1, 2, 3, ...) in one
     message, so a worker never holds half of one version and half of another."""
+
     KIND: ClassVar[str] = "work.params"
     version: int
     params: Any = None
 
 
-WorkMessage = Union[PoolCall, PoolStop, HostReady, HostResults, HostFailed,
-                    WorkHello, WorkItem, WorkFin, WorkEnd, WorkAck, WorkParams]
+WorkMessage = Union[
+    PoolCall,
+    PoolStop,
+    HostReady,
+    HostResults,
+    HostFailed,
+    WorkHello,
+    WorkItem,
+    WorkFin,
+    WorkEnd,
+    WorkAck,
+    WorkParams,
+]
 WORK_KINDS: dict[str, type] = {c.KIND: c for c in typing.get_args(WorkMessage)}
 
 
@@ -170,8 +193,9 @@ def _accepts(tp: Any) -> tuple[tuple[type, ...], bool]:
 
 def _fields(cls: type) -> list[tuple[str, tuple[type, ...], bool, bool]]:
     hints = typing.get_type_hints(cls)
-    return [(f.name, *_accepts(hints[f.name]), f.default is dataclasses.MISSING)
-            for f in dataclasses.fields(cls)]
+    return [
+        (f.name, *_accepts(hints[f.name]), f.default is dataclasses.MISSING) for f in dataclasses.fields(cls)
+    ]
 
 
 _SCHEMAS = {kind: _fields(cls) for kind, cls in WORK_KINDS.items()}
@@ -182,24 +206,27 @@ def _check(kind: str, name: str, value: Any, accepted: tuple[type, ...], nullabl
         return
     if isinstance(value, accepted) and not (value.__class__ is bool and bool not in accepted):
         return
-    raise ProtocolError("malformed", f"{kind}.{name} must be "
-                        f"{'/'.join(t.__name__ for t in accepted)}, got {type(value).__name__}")
+    raise ProtocolError(
+        "malformed",
+        f"{kind}.{name} must be {'/'.join(t.__name__ for t in accepted)}, got {type(value).__name__}",
+    )
 
 
 def from_map(obj: Any) -> WorkMessage:
     """Validate a decoded map and build its message (version, kind, every field's type)."""
     if obj.__class__ is not dict:
-        raise ProtocolError("malformed", f"a work message must be a msgpack map, got "
-                            f"{type(obj).__name__}")
+        raise ProtocolError("malformed", f"a work message must be a msgpack map, got {type(obj).__name__}")
     if obj.get("v") != WORK_VERSION:
-        raise ProtocolError("version", f"work protocol version {obj.get('v')!r} is not "
-                            f"supported; this side speaks {WORK_VERSION}: run the same tickwire "
-                            "version on both sides")
+        raise ProtocolError(
+            "version",
+            f"work protocol version {obj.get('v')!r} is not "
+            f"supported; this side speaks {WORK_VERSION}: run the same tickwire "
+            "version on both sides",
+        )
     kind = obj.get("kind")
     schema = _SCHEMAS.get(kind) if kind.__class__ is str else None
     if schema is None:
-        raise ProtocolError("malformed", f"unknown work message kind {kind!r}; known: "
-                            f"{sorted(WORK_KINDS)}")
+        raise ProtocolError("malformed", f"unknown work message kind {kind!r}; known: {sorted(WORK_KINDS)}")
     kwargs = {}
     for name, accepted, nullable, required in schema:
         if name not in obj:

@@ -1,4 +1,5 @@
 """``python -m tickwire.server ...`` is ``tickwire server ...`` (or any subcommand named first)."""
+
 import sys
 
 from tickwire.cli import COMMANDS, main

@@ -1,5 +1,6 @@
 """A grid world whose shared observation carries a large array (a fresh one each tick), so a
 subscriber that never reads shows how many states the server keeps queued for it."""
+
 from typing import Any
 
 import numpy as np
@@ -14,8 +15,7 @@ class BigObservationWorld(GridWorld):
     """The grid world (same states, same hashes) with ``PADDING`` bytes in each observation."""
 
     def observe(self, state: dict[str, Any]) -> dict[str, Any]:
-        return {**super().observe(state),
-                "padding": np.full(PADDING, state["tick"] % 251, dtype=np.uint8)}
+        return {**super().observe(state), "padding": np.full(PADDING, state["tick"] % 251, dtype=np.uint8)}
 
 
 class BigPrivateWorld(GridWorld):
@@ -23,5 +23,4 @@ class BigPrivateWorld(GridWorld):
     its control connection)."""
 
     def observe_player(self, state: dict[str, Any], player: int) -> PlayerView:
-        return PlayerView(np.full(PADDING, (state["tick"] + player) % 251, dtype=np.uint8),
-                          reward=0.0)
+        return PlayerView(np.full(PADDING, (state["tick"] + player) % 251, dtype=np.uint8), reward=0.0)

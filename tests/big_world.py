@@ -1,4 +1,5 @@
 """A grid world whose checkpoints are large, so a test can kill the server while it writes one."""
+
 from tickwire.server.worlds.grid_world import GridWorld
 from tickwire.server.worlds.snapshot import restore_state, snapshot_state
 

@@ -1,4 +1,5 @@
 """Fixtures that own every process and socket a test starts; every wait is bounded."""
+
 from __future__ import annotations
 
 import json
@@ -28,11 +29,16 @@ class Proc:
         self.out_path = workdir / f"{name}.out"
         self.err_path = workdir / f"{name}.err"
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS),
-                                                               full_env.get("PYTHONPATH")]))
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), full_env.get("PYTHONPATH")]))
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            self.popen = subprocess.Popen([sys.executable, *args], stdout=out, stderr=err,
-                                          stdin=subprocess.DEVNULL, env=full_env, cwd=workdir)
+            self.popen = subprocess.Popen(
+                [sys.executable, *args],
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=full_env,
+                cwd=workdir,
+            )
         self.pid = self.popen.pid
 
     @property
@@ -47,8 +53,9 @@ class Proc:
         try:
             return self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"{self.name} did not exit within {timeout} s; stderr:\n"
-                                 f"{self.stderr[-3000:]}") from None
+            raise AssertionError(
+                f"{self.name} did not exit within {timeout} s; stderr:\n{self.stderr[-3000:]}"
+            ) from None
 
     def json(self, timeout: float = 60) -> dict:
         code = self.wait(timeout)
@@ -69,14 +76,17 @@ class Proc:
                 m = rx.search(self.stderr)
                 if m:
                     return m
-                raise AssertionError(f"{self.name} exited ({self.popen.returncode}) before "
-                                     f"printing {pattern!r}; stderr:\n{self.stderr[-3000:]}")
+                raise AssertionError(
+                    f"{self.name} exited ({self.popen.returncode}) before "
+                    f"printing {pattern!r}; stderr:\n{self.stderr[-3000:]}"
+                )
             try:
                 self.popen.wait(0.05)  # wakes at once if it exits
             except subprocess.TimeoutExpired:
                 pass
-        raise AssertionError(f"{self.name} did not print {pattern!r} within {timeout} s; "
-                             f"stderr:\n{self.stderr[-3000:]}")
+        raise AssertionError(
+            f"{self.name} did not print {pattern!r} within {timeout} s; stderr:\n{self.stderr[-3000:]}"
+        )
 
     def kill(self) -> None:
         if self.popen.poll() is None:
@@ -163,10 +173,11 @@ def wait_event(path: Path, match: Callable[[dict], bool], proc: Proc, timeout: f
             if match(event):
                 return event
         if proc.popen.poll() is not None or time.monotonic() >= deadline:
-            why = (f"exited ({proc.popen.returncode})" if proc.popen.poll() is not None
-                   else f"ran {timeout} s")
-            raise AssertionError(f"{proc.name} {why} without writing the awaited event; events:\n"
-                                 f"{read_events(path)}\nstderr:\n{proc.stderr[-3000:]}")
+            why = f"exited ({proc.popen.returncode})" if proc.popen.poll() is not None else f"ran {timeout} s"
+            raise AssertionError(
+                f"{proc.name} {why} without writing the awaited event; events:\n"
+                f"{read_events(path)}\nstderr:\n{proc.stderr[-3000:]}"
+            )
         try:
             proc.popen.wait(0.05)  # the poll interval; returns at once if the server exits
         except subprocess.TimeoutExpired:
@@ -180,8 +191,7 @@ def event(kind: str, **fields) -> Callable[[dict], bool]:
 
 def accounted(p: dict) -> int:
     """Ticks a player's summary accounts for: each tick is exactly one of these."""
-    return (p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"]
-            + p.get("done", 0))
+    return p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"] + p.get("done", 0)
 
 
 def player(summary: dict, pid: int) -> dict:
@@ -192,10 +202,12 @@ def stderr_on_a_terminal(args: list[str], timeout: float = 120) -> str:
     """Run ``python ARGS`` with stderr on a real pseudo-terminal; return what it drew there
     (progress lines are drawn only on a terminal)."""
     import pty
+
     controller, terminal = pty.openpty()
     try:
-        out = subprocess.run([sys.executable, *args], stderr=terminal, stdout=subprocess.DEVNULL,
-                             timeout=timeout)
+        out = subprocess.run(
+            [sys.executable, *args], stderr=terminal, stdout=subprocess.DEVNULL, timeout=timeout
+        )
         assert out.returncode == 0
         os.close(terminal)
         terminal = -1

@@ -1,4 +1,5 @@
 """A minimal user-written world: the state is a running total of everyone's actions."""
+
 from tickwire.server import World
 
 

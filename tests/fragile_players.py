@@ -1,5 +1,6 @@
 """A player module that cannot be imported where TICKWIRE_TEST_FAIL_IMPORT is set (as a
 module with a missing dependency in the pool's processes would fail)."""
+
 import os
 
 if os.environ.get("TICKWIRE_TEST_FAIL_IMPORT"):

@@ -6,6 +6,7 @@ seen, the longest gap between the first STATEs of two ticks (seconds), measured 
 server, and how many STATEs repeated a tick (the server republishes the open tick's STATE
 when an actions connection is cut, so agents resend what it lost).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,10 @@ def main() -> None:
             first_seen[msg.tick] = time.monotonic()
     times = sorted(first_seen.values())
     gaps = [b - a for a, b in zip(times, times[1:])]
-    print(json.dumps({"states": len(times), "max_gap_s": max(gaps, default=0.0),
-                      "repeated": repeated}), flush=True)
+    print(
+        json.dumps({"states": len(times), "max_gap_s": max(gaps, default=0.0), "repeated": repeated}),
+        flush=True,
+    )
     ctx.destroy(0)
 
 

@@ -4,6 +4,7 @@
 BASE`` once both workers have delivered an item, collects until both workers have sent N
 items each and finished, and prints per-worker accounting and the chief's rejections as JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,11 +25,23 @@ def main(n: int, pause: float) -> None:
                 print("listening", chief.address, file=sys.stderr, flush=True)
                 announced = True
         chief.stop()
-        print(json.dumps({
-            "items": {w: v == list(range(n)) for w, v in seen.items()},
-            "workers": {w.id: {"received": w.received, "gaps": w.gaps, "status": w.status,
-                               "duplicates": w.duplicates} for w in chief.stats().values()},
-            "rejections": chief.rejections}))
+        print(
+            json.dumps(
+                {
+                    "items": {w: v == list(range(n)) for w, v in seen.items()},
+                    "workers": {
+                        w.id: {
+                            "received": w.received,
+                            "gaps": w.gaps,
+                            "status": w.status,
+                            "duplicates": w.duplicates,
+                        }
+                        for w in chief.stats().values()
+                    },
+                    "rejections": chief.rejections,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Agents for tests/test_record_lock.py (run in ``tickwire agent`` processes)."""
+
 from __future__ import annotations
 
 import os

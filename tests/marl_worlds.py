@@ -3,6 +3,7 @@
 ``PrivateCounter`` is a correct world with private views and spaces; the others each carry
 one mistake the checker must name.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,8 +36,9 @@ class PrivateCounter(World):
 
     def observe_player(self, state: Any, player: int) -> PlayerView:
         obs = np.full(1 + player, state["totals"][player], dtype=np.int64)
-        return PlayerView(obs, reward=float(state["totals"][player]),
-                          terminated=state["tick"] % 5 == 4 and player == 0)
+        return PlayerView(
+            obs, reward=float(state["totals"][player]), terminated=state["tick"] % 5 == 4 and player == 0
+        )
 
     def scores(self, state: Any) -> list[float]:
         return [float(t) for t in state["totals"]]
@@ -88,14 +90,17 @@ class SpaceCheckingAgent(Agent):
 
     def setup(self, info: Any) -> None:
         import gymnasium
+
         assert isinstance(self.action_space, gymnasium.spaces.Space), self.action_space
         assert isinstance(self.observation_space, gymnasium.spaces.Space), self.observation_space
         self.action_space.seed(info.seed)
 
     def act(self, observation: Any) -> Any:
         if not self.observation_space.contains(np.asarray(observation, self.observation_space.dtype)):
-            raise AssertionError(f"player {self.player_id} got an observation of shape "
-                                 f"{np.shape(observation)} outside its space {self.observation_space}")
+            raise AssertionError(
+                f"player {self.player_id} got an observation of shape "
+                f"{np.shape(observation)} outside its space {self.observation_space}"
+            )
         assert isinstance(self.reward, float) and not self.terminated
         return int(self.action_space.sample())
 

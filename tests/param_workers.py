@@ -9,8 +9,7 @@ def echo_params(worker):
             continue
         v, p = worker.params_version, worker.params
         assert v > last, f"version went from {last} to {v}"
-        worker.send({"seen": v, "sum": int(p["a"].sum()), "n": int(p["a"].size),
-                     "b": p["b"].tolist()})
+        worker.send({"seen": v, "sum": int(p["a"].sum()), "n": int(p["a"].size), "b": p["b"].tolist()})
         last = v
 
 

@@ -1,4 +1,5 @@
 """A user's script: a PlayerPool in a loop forever, until Ctrl-C (or until it is killed)."""
+
 import sys
 
 from sample_players import Counter

@@ -1,4 +1,5 @@
 """A player built from raw ZeroMQ sockets and the protocol module only, as PROTOCOL.md says."""
+
 from __future__ import annotations
 
 import zmq
@@ -6,8 +7,9 @@ from tickwire.protocol import Action, Join, Ready, Welcome, decode, derive, enco
 
 
 class RawPlayer:
-    def __init__(self, ctx: zmq.Context, base: str, name: str = "raw", curve=None,
-                 identity: bytes | None = None) -> None:
+    def __init__(
+        self, ctx: zmq.Context, base: str, name: str = "raw", curve=None, identity: bytes | None = None
+    ) -> None:
         """``curve``: (public, secret, server public) to connect with CURVE."""
         eps = derive(base)
         self.name = name
@@ -60,8 +62,16 @@ class RawPlayer:
     def action(self, tick: int, payload, *, run=None, player=None, token=None) -> list:
         w = self.welcome
         self.seq += 1
-        return encode(Action(run or w.run, tick, w.player if player is None else player,
-                             self.seq, token or w.token, payload))
+        return encode(
+            Action(
+                run or w.run,
+                tick,
+                w.player if player is None else player,
+                self.seq,
+                token or w.token,
+                payload,
+            )
+        )
 
     def act(self, tick: int, payload) -> None:
         self.push.send_multipart(self.action(tick, payload))

@@ -1,10 +1,12 @@
 """Player objects for the PlayerPool tests (importable in spawned processes)."""
+
 import os
 import time
 
 
 class Counter:
     """Keeps a counter in its own process: proves state persists between calls."""
+
     def __init__(self, k):
         self.k = k
         self.calls = 0
@@ -60,11 +62,13 @@ def fail_after(worker, n):
 
 class DiesOnArrival:
     """Kills its host while being unpickled there, after saying why on stderr."""
+
     def __init__(self):
         self.why = "cannot live in a pool host"
 
     def __setstate__(self, state):
         import sys
+
         sys.stderr.write(f"DiesOnArrival: {state['why']}\n")
         sys.stderr.flush()
         os._exit(3)

@@ -1,4 +1,5 @@
 """Agents for the graceful-stop tests (importable as stop_agents:Name)."""
+
 from tickwire.agents import Agent
 
 
@@ -7,11 +8,13 @@ class ServerStopperAgent(Agent):
     same); player 0 sends SIGTERM to the server ($TW_SERVER_PID) when it sees tick
     $TW_TERM_AT and answers that tick only once the server is gone (bounded: 30 s), so the
     stop always comes while the tick is open and waiting for it."""
+
     def act(self, observation):
         import os
         import signal
 
         from tickwire.agents.examples.greedy_agent import GreedyAgent
+
         term_at = os.environ.get("TW_TERM_AT")
         if term_at and self.player_id == 0 and self.tick == int(term_at):
             server = int(os.environ["TW_SERVER_PID"])
@@ -24,6 +27,7 @@ def _wait_gone(pid: int, timeout: float) -> None:
     """Wait until process ``pid`` has exited (or is a zombie), at most ``timeout`` seconds."""
     import threading
     import time
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

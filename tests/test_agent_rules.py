@@ -2,6 +2,7 @@
 
 Time is a number passed in; every test starts at ``now = 100.0``.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -45,16 +46,32 @@ RUN = "run1"
 EPS = derive("tcp://127.0.0.1:5555")
 
 
-def rules(n: int = 1, slot: int | None = None, join_timeout_s: float = 60.0,
-          server_timeout_s: float = 10.0) -> AgentRules:
-    return AgentRules([f"p{i}" for i in range(n)], EPS, now=T0, slot=slot,
-                      join_timeout_s=join_timeout_s, server_timeout_s=server_timeout_s)
+def rules(
+    n: int = 1, slot: int | None = None, join_timeout_s: float = 60.0, server_timeout_s: float = 10.0
+) -> AgentRules:
+    return AgentRules(
+        [f"p{i}" for i in range(n)],
+        EPS,
+        now=T0,
+        slot=slot,
+        join_timeout_s=join_timeout_s,
+        server_timeout_s=server_timeout_s,
+    )
 
 
 def welcome(player: int, run: str = RUN) -> Welcome:
-    return Welcome(run=run, player=player, name=f"p{player}", seed=7, token=f"tok{player}",
-                   topic=f"tw.{run}.{player}".encode(), mode="strict", deadline_ms=None,
-                   ticks=100, players=4)
+    return Welcome(
+        run=run,
+        player=player,
+        name=f"p{player}",
+        seed=7,
+        token=f"tok{player}",
+        topic=f"tw.{run}.{player}".encode(),
+        mode="strict",
+        deadline_ms=None,
+        ticks=100,
+        players=4,
+    )
 
 
 def playing(n: int = 1, **kw) -> AgentRules:
@@ -121,7 +138,10 @@ def test_a_welcome_calls_setup_then_subscribes_to_its_topic_then_sends_ready():
     r.due(T0)
     w = welcome(3)
     assert r.control_received(0, w, T0) == [
-        Setup(0, w), Subscribe(w.topic), Send(Socket.ACTIONS, Ready(RUN, 3, "tok3"), 0)]
+        Setup(0, w),
+        Subscribe(w.topic),
+        Send(Socket.ACTIONS, Ready(RUN, 3, "tok3"), 0),
+    ]
     assert r.results[0].player == 3
 
 
@@ -238,8 +258,9 @@ def test_one_hosted_player_sends_an_action_with_its_token_and_a_rising_seq():
 
 def test_several_hosted_players_send_one_actions_batch_per_tick():
     r = playing(3)
-    assert r.acted(7, [1, 2, 3]) == Send(Socket.ACTIONS, Actions(
-        RUN, 7, 1, [[10, "tok10", 1], [11, "tok11", 2], [12, "tok12", 3]]))
+    assert r.acted(7, [1, 2, 3]) == Send(
+        Socket.ACTIONS, Actions(RUN, 7, 1, [[10, "tok10", 1], [11, "tok11", 2], [12, "tok12", 3]])
+    )
     assert [res.ticks for res in r.results] == [1, 1, 1]
 
 
@@ -340,9 +361,11 @@ def test_a_rejoin_that_gets_no_welcome_within_the_server_timeout_gives_up_naming
 def test_a_stop_request_leaves_for_every_welcomed_player_and_finishes():
     r = playing(2)
     decisions = r.stop("signal SIGTERM")
-    assert decisions == [Send(Socket.CONTROL, Leave(RUN, 10, "signal SIGTERM"), 0),
-                         Send(Socket.CONTROL, Leave(RUN, 11, "signal SIGTERM"), 1),
-                         Finish("signal SIGTERM")]
+    assert decisions == [
+        Send(Socket.CONTROL, Leave(RUN, 10, "signal SIGTERM"), 0),
+        Send(Socket.CONTROL, Leave(RUN, 11, "signal SIGTERM"), 1),
+        Finish("signal SIGTERM"),
+    ]
     assert r.finished and r.results[1].reason == "signal SIGTERM"
 
 
@@ -361,10 +384,18 @@ def test_a_stop_after_the_end_does_nothing():
 
 # ---------------------------------------------------------------------- the result line
 def test_the_result_line_says_name_player_ticks_skipped_end_and_scores():
-    res = AgentResult("MyAgent", player=1, ticks=998, skipped=2,
-                      end=End(RUN, 1000, "ticks done", [3, 12]), reason="end: ticks done")
-    assert str(res) == ("MyAgent (player 1): acted on 998 ticks, skipped 2; run ended at "
-                        "tick 1000 (ticks done); score 12 (all: 3, 12)")
+    res = AgentResult(
+        "MyAgent",
+        player=1,
+        ticks=998,
+        skipped=2,
+        end=End(RUN, 1000, "ticks done", [3, 12]),
+        reason="end: ticks done",
+    )
+    assert str(res) == (
+        "MyAgent (player 1): acted on 998 ticks, skipped 2; run ended at "
+        "tick 1000 (ticks done); score 12 (all: 3, 12)"
+    )
 
 
 def test_the_result_line_of_a_stopped_agent_says_why():
@@ -373,14 +404,12 @@ def test_the_result_line_of_a_stopped_agent_says_why():
 
 
 def test_the_result_line_of_an_agent_that_never_joined_says_so():
-    assert str(AgentResult("MyAgent", reason="signal SIGINT")) == \
-        "MyAgent: never joined (signal SIGINT)"
+    assert str(AgentResult("MyAgent", reason="signal SIGINT")) == "MyAgent: never joined (signal SIGINT)"
 
 
 # ---------------------------------------------------------------------- purity
 def test_importing_the_agent_rules_imports_no_zmq():
-    code = ("import sys, tickwire.protocol.agent_rules; "
-            "sys.exit(1 if 'zmq' in sys.modules else 0)")
+    code = "import sys, tickwire.protocol.agent_rules; sys.exit(1 if 'zmq' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
@@ -405,10 +434,10 @@ def test_the_silence_message_is_a_sentence_and_the_agent_knows_it_was_welcomed()
 # ---------------------------------------------------------------------- full, for now
 def test_full_with_retry_ms_waits_and_joins_again_instead_of_giving_up():
     from tickwire.protocol.agent_rules import Waiting
+
     r = rules()
     r.due(T0)
-    full = Error("full", "2 of them by players that joined but have not proved readiness", "r",
-                 retry_ms=1500)
+    full = Error("full", "2 of them by players that joined but have not proved readiness", "r", retry_ms=1500)
     assert r.control_received(0, full, T0 + 0.01) == [Waiting(0, full)]
     assert not r.finished and r.results[0].errors == [full.text]
     assert r.next_due(T0 + 0.01) == pytest.approx(1.5)
@@ -422,8 +451,8 @@ def test_full_with_retry_ms_waits_and_joins_again_instead_of_giving_up():
 
 def test_the_wait_after_full_is_bounded_both_ways():
     from tickwire.protocol.agent_rules import FULL_RETRY_MAX_S, FULL_RETRY_MIN_S
-    for retry_ms, wait in ((0, FULL_RETRY_MIN_S), (-5, FULL_RETRY_MIN_S),
-                           (3_600_000, FULL_RETRY_MAX_S)):
+
+    for retry_ms, wait in ((0, FULL_RETRY_MIN_S), (-5, FULL_RETRY_MIN_S), (3_600_000, FULL_RETRY_MAX_S)):
         r = rules()
         r.due(T0)
         r.control_received(0, Error("full", "held", "r", retry_ms=retry_ms), T0)
@@ -436,8 +465,11 @@ def test_still_full_at_the_join_timeout_gives_up_as_refused_full():
     r.control_received(0, Error("full", "held by joiners not ready", "r", retry_ms=1000), T0)
     [give_up] = r.due(T0 + 5)
     assert isinstance(give_up, GiveUp) and isinstance(give_up.error, AgentError)
-    assert give_up.error.code == "full" and "still full after the join timeout (5 s)" in str(
-        give_up.error) and "held by joiners not ready" in str(give_up.error)
+    assert (
+        give_up.error.code == "full"
+        and "still full after the join timeout (5 s)" in str(give_up.error)
+        and "held by joiners not ready" in str(give_up.error)
+    )
 
 
 def test_full_without_retry_ms_after_waiting_gives_up_at_once():

@@ -1,5 +1,6 @@
 """The agent runtime over real sockets: a real WorldServer in a thread of the test, agents
 in the test or in child processes; signals sent to real processes. Every wait is bounded."""
+
 from __future__ import annotations
 
 import os
@@ -88,9 +89,13 @@ class AgentProcess:
         script.write_text(AGENT_SCRIPT)
         self.err_path = workdir / "agent.err"
         with open(self.err_path, "w") as err:
-            self.popen = subprocess.Popen([sys.executable, str(script), *args],
-                                          stdout=subprocess.PIPE, stderr=err,
-                                          stdin=subprocess.DEVNULL, cwd=workdir)
+            self.popen = subprocess.Popen(
+                [sys.executable, str(script), *args],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                cwd=workdir,
+            )
 
     def read_line(self, timeout: float = 30) -> str:
         with selectors.DefaultSelector() as sel:
@@ -107,8 +112,9 @@ class AgentProcess:
         try:
             return self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"the agent did not exit within {timeout} s; stderr:\n"
-                                 f"{self.stderr[-3000:]}") from None
+            raise AssertionError(
+                f"the agent did not exit within {timeout} s; stderr:\n{self.stderr[-3000:]}"
+            ) from None
 
     def kill(self) -> None:
         if self.popen.poll() is None:
@@ -137,6 +143,7 @@ class Idle(Agent):
 
 class Joined(Agent):
     """Tells the test when it has joined."""
+
     def __init__(self) -> None:
         self.joined = threading.Event()
 
@@ -153,10 +160,10 @@ def test_run_plays_every_tick_and_its_result_says_so(ipc_base):
         result = run(Idle(), ipc_base, handle_signals=False, join_timeout_s=20)
         summary = server.finish()
     assert isinstance(result, AgentResult)
-    assert (result.player, result.ticks, result.skipped, result.reason) == (0, 40, 0,
-                                                                            "end: ticks done")
-    assert str(result).startswith("Idle (player 0): acted on 40 ticks, skipped 0; run ended "
-                                  "at tick 40 (ticks done); score 0")
+    assert (result.player, result.ticks, result.skipped, result.reason) == (0, 40, 0, "end: ticks done")
+    assert str(result).startswith(
+        "Idle (player 0): acted on 40 ticks, skipped 0; run ended at tick 40 (ticks done); score 0"
+    )
     assert summary["players"][0]["answered"] == 40
 
 
@@ -171,8 +178,11 @@ def test_an_action_over_the_servers_limits_stops_the_agent_saying_why(ipc_base):
     """The server would cut the connection and the tick would be missed with nothing said;
     the agent refuses to send it and stops, naming the size and the cap."""
     with ServerThread(ipc_base, players=1, ticks=40) as server:
-        with pytest.raises(ProtocolError, match=r"tick 1 cannot be sent: one of its parts is "
-                           r"307,200 bytes, over the server's cap of 262,144") as e:
+        with pytest.raises(
+            ProtocolError,
+            match=r"tick 1 cannot be sent: one of its parts is "
+            r"307,200 bytes, over the server's cap of 262,144",
+        ) as e:
             run(TooBig(), ipc_base, handle_signals=False, join_timeout_s=20)
         summary = server.finish()
     assert e.value.reason == "oversized" and "return a smaller action" in str(e.value)
@@ -180,10 +190,13 @@ def test_an_action_over_the_servers_limits_stops_the_agent_saying_why(ipc_base):
     assert (p["answered"], p["status"]) == (1, "left") and summary["rejected"] == {}, summary
 
 
-@pytest.mark.parametrize("payload, words", [
-    ([[0] * 20] * 1000, "within limits"),  # 21 KB of header, every array under 10,000 items
-    ("x" * 70 * 1024, "max_str_len"),
-])
+@pytest.mark.parametrize(
+    "payload, words",
+    [
+        ([[0] * 20] * 1000, "within limits"),  # 21 KB of header, every array under 10,000 items
+        ("x" * 70 * 1024, "max_str_len"),
+    ],
+)
 def test_an_action_message_over_a_decode_limit_is_refused_before_sending(payload, words):
     msg = Action("r", 3, 0, 1, "t", payload)
     frames = encode(msg)
@@ -196,8 +209,7 @@ def test_an_action_message_over_a_decode_limit_is_refused_before_sending(payload
 
 def test_players_hosted_in_one_process_each_answer_every_tick_with_one_batch(ipc_base):
     with ServerThread(ipc_base, players=3, ticks=30) as server:
-        results = run([Idle(), Idle(), Idle()], ipc_base, handle_signals=False,
-                      join_timeout_s=20)
+        results = run([Idle(), Idle(), Idle()], ipc_base, handle_signals=False, join_timeout_s=20)
         summary = server.finish()
     assert sorted(r.player for r in results) == [0, 1, 2]
     assert all(r.ticks == 30 and r.reason == "end: ticks done" for r in results)
@@ -208,8 +220,9 @@ def test_players_hosted_in_one_process_each_answer_every_tick_with_one_batch(ipc
 def test_a_refused_agent_raises_agent_error_with_the_servers_code(ipc_base):
     first = Joined()
     with ServerThread(ipc_base, players=1, ticks=1_000_000) as server:
-        playing = threading.Thread(target=run, args=(first, ipc_base),
-                                   kwargs={"handle_signals": False, "join_timeout_s": 20})
+        playing = threading.Thread(
+            target=run, args=(first, ipc_base), kwargs={"handle_signals": False, "join_timeout_s": 20}
+        )
         playing.start()
         assert first.joined.wait(20)
         with pytest.raises(AgentError) as refused:
@@ -230,12 +243,14 @@ def test_the_example_agent_prints_how_its_run_went(ipc_base, how):
     else:
         env["TICKWIRE_CONNECT"] = ipc_base
     with ServerThread(ipc_base, players=1, ticks=50) as server:
-        done = subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                              timeout=60, env=env)
+        done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=60, env=env)
         server.finish()
     assert done.returncode == 0, done.stderr
-    assert re.fullmatch(r"MyAgent \(player 0\): acted on 50 ticks, skipped 0; run ended at "
-                        r"tick 50 \(ticks done\); score \d+ \(all: \d+\)\n", done.stdout)
+    assert re.fullmatch(
+        r"MyAgent \(player 0\): acted on 50 ticks, skipped 0; run ended at "
+        r"tick 50 \(ticks done\); score \d+ \(all: \d+\)\n",
+        done.stdout,
+    )
 
 
 # ---------------------------------------------------------------------- signals
@@ -254,7 +269,8 @@ def test_sigterm_to_a_playing_agent_leaves_cleanly_and_exits_zero(ipc_base, agen
 # death by SIGINT (shell status 130).
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, -signal.SIGINT)])
 def test_a_signal_to_an_agent_spinning_in_act_ends_it_after_the_grace_period(
-        ipc_base, agent_process, sig, code):
+    ipc_base, agent_process, sig, code
+):
     with ServerThread(ipc_base, players=1, ticks=10_000_000) as server:
         agent = agent_process("spin", ipc_base, "1")
         assert agent.read_line() == "spinning\n"
@@ -267,8 +283,7 @@ def test_a_signal_to_an_agent_spinning_in_act_ends_it_after_the_grace_period(
     assert summary["players"][0]["status"] == "left"
 
 
-def test_a_second_sigterm_interrupts_act_without_waiting_for_the_grace_period(ipc_base,
-                                                                             agent_process):
+def test_a_second_sigterm_interrupts_act_without_waiting_for_the_grace_period(ipc_base, agent_process):
     with ServerThread(ipc_base, players=1, ticks=10_000_000):
         agent = agent_process("spin", ipc_base, "60")
         assert agent.read_line() == "spinning\n"
@@ -287,8 +302,9 @@ def test_a_second_sigterm_interrupts_act_without_waiting_for_the_grace_period(ip
 
 
 # ---------------------------------------------------------------------- configuration
-@pytest.mark.parametrize("field, flag", [("join_timeout_s", "--join-timeout"),
-                                         ("server_timeout_s", "--server-timeout")])
+@pytest.mark.parametrize(
+    "field, flag", [("join_timeout_s", "--join-timeout"), ("server_timeout_s", "--server-timeout")]
+)
 def test_a_timeout_that_is_not_positive_is_refused_naming_the_flag(field, flag):
     with pytest.raises(ConfigError, match=f"{field} \\({flag}\\) must be > 0"):
         AgentConfig("tcp://127.0.0.1:5555", **{field: 0})

@@ -1,4 +1,5 @@
 """The tick barrier and the roster as pure units: no sockets, no clock, no sleeping."""
+
 import tracemalloc
 
 import numpy as np
@@ -142,8 +143,9 @@ def test_the_p99_is_over_the_whole_run_within_the_stated_error_of_numpy():
     """10,000 slow answers, then 5,000 fast ones: the p99 of the run is a slow one (a window
     of the last answers would report a fast one)."""
     rng = np.random.default_rng(1)
-    times = np.concatenate([rng.lognormal(np.log(0.01), 0.3, 10_000),
-                            rng.lognormal(np.log(0.001), 0.3, 5_000)])
+    times = np.concatenate(
+        [rng.lognormal(np.log(0.01), 0.3, 10_000), rng.lognormal(np.log(0.001), 0.3, 5_000)]
+    )
     r = Roster("run", seed=1, capacity=2, strikes=0)
     r.add(1, "p", b"id1")
     for tick, rt in enumerate(times):
@@ -170,8 +172,16 @@ def test_the_players_memory_does_not_grow_with_the_answers_they_gave():
         def play(ticks: range) -> int:
             for tick in ticks:
                 rt = 0.0005 + (tick % 997) * 1e-5
-                r.count(TickResult(tick, dict.fromkeys(range(50), action), frozenset(),
-                                   {i: rt + i * 1e-6 for i in range(50)}, False), {})
+                r.count(
+                    TickResult(
+                        tick,
+                        dict.fromkeys(range(50), action),
+                        frozenset(),
+                        {i: rt + i * 1e-6 for i in range(50)},
+                        False,
+                    ),
+                    {},
+                )
             r.summary()
             return tracemalloc.get_traced_memory()[0]
 

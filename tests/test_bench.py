@@ -1,4 +1,5 @@
 """`tickwire bench --quick --json` as a smoke test: it runs and reports; no timing asserted."""
+
 import json
 import subprocess
 import sys
@@ -11,8 +12,12 @@ from tickwire.bench import all_backends
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # ~100 s idle; several times that when the machine is shared
 def test_quick_benchmark_runs_every_backend_and_reports_json():
-    out = subprocess.run([sys.executable, "-m", "tickwire", "bench", "--quick", "--json"],
-                         capture_output=True, text=True, timeout=580)
+    out = subprocess.run(
+        [sys.executable, "-m", "tickwire", "bench", "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=580,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     records = json.loads(out.stdout)
     cells = {(r["n"], r["payload"], r["compute_ms"]) for r in records}
@@ -24,13 +29,35 @@ def test_quick_benchmark_runs_every_backend_and_reports_json():
 
 
 def test_bench_refuses_an_unknown_backend():
-    out = subprocess.run([sys.executable, "-m", "tickwire", "bench", "--backends", "nope"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "tickwire", "bench", "--backends", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "not available here" in out.stderr
 
 
-SMALL_BENCH = ["-m", "tickwire", "bench", "--backends", "serial", "--n", "1", "2", "--payload",
-               "small", "--compute-ms", "0", "--reps", "1", "--min-ticks", "5", "--min-s", "0.01"]
+SMALL_BENCH = [
+    "-m",
+    "tickwire",
+    "bench",
+    "--backends",
+    "serial",
+    "--n",
+    "1",
+    "2",
+    "--payload",
+    "small",
+    "--compute-ms",
+    "0",
+    "--reps",
+    "1",
+    "--min-ticks",
+    "5",
+    "--min-s",
+    "0.01",
+]
 
 
 def test_bench_shows_a_progress_line_on_a_terminal():
@@ -42,7 +69,6 @@ def test_bench_shows_a_progress_line_on_a_terminal():
 
 def test_bench_progress_is_quiet_with_q_or_when_stderr_is_not_a_terminal():
     assert "window 0/" not in stderr_on_a_terminal([*SMALL_BENCH, "-q"])
-    out = subprocess.run([sys.executable, *SMALL_BENCH], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, *SMALL_BENCH], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "\x1b" not in out.stderr and "window 0/" not in out.stderr
     assert "serial" in out.stderr  # the per-cell tables are still printed

@@ -1,4 +1,5 @@
 """Chief/worker with real processes: exactly-once delivery, deaths, failures, examples."""
+
 import os
 import signal
 import subprocess
@@ -31,7 +32,7 @@ def test_everything_sent_before_shutdown_arrives_exactly_once():
     with Chief() as chief:
         chief.spawn(flood, 3, args=(10**9,))
         seen = list(chief.items(limit=500))  # the consumer stops reading early...
-        rest = chief.stop()                  # ...and the drain delivers the remainder
+        rest = chief.stop()  # ...and the drain delivers the remainder
         stats = chief.stats()
     assert len(seen) == 500
     _check_exactly_once(seen + rest, stats)
@@ -82,8 +83,13 @@ def test_garbage_on_the_chiefs_socket_is_rejected_and_counted():
         s = ctx.socket(zmq.PUSH)
         s.linger = 0
         s.connect(chief.endpoints.actions)
-        for frames in ([b"garbage"], [b"\x93\x01\x02\x03"], [b"\x81\xa1w\xa1x"],
-                       [b"\x82\xa1w\x00\xa3seq\xa1x"], [b"\x82\xa1w\x00\xa3fin\x90"]):
+        for frames in (
+            [b"garbage"],
+            [b"\x93\x01\x02\x03"],
+            [b"\x81\xa1w\xa1x"],
+            [b"\x82\xa1w\x00\xa3seq\xa1x"],
+            [b"\x82\xa1w\x00\xa3fin\x90"],
+        ):
             s.send_multipart(frames)
         chief.spawn(fail_after, 1, args=(3,))
         assert len(list(chief.items())) == 3
@@ -97,15 +103,15 @@ def test_a_worker_whose_chief_is_gone_gives_up_at_once_not_after_its_flush_timeo
     worker = Worker(chief.address, 7, flush_timeout=60)
     try:
         worker.send("x")
-        assert chief.recv(timeout=10).data == "x"   # the data link is up...
-        for _ in range(50):                          # ...and the chief's END reaches us
+        assert chief.recv(timeout=10).data == "x"  # the data link is up...
+        for _ in range(50):  # ...and the chief's END reaches us
             with pytest.raises(TickwireError):
-                chief.stop(timeout=0.2)              # (END sent; our FIN is not: it times out)
+                chief.stop(timeout=0.2)  # (END sent; our FIN is not: it times out)
             if worker.stopping:
                 break
         assert worker.stopping
-        chief.close(timeout=0.5)                     # the chief goes away without our FIN
-        worker.close()                               # waits for no confirmation that can't come
+        chief.close(timeout=0.5)  # the chief goes away without our FIN
+        worker.close()  # waits for no confirmation that can't come
     finally:
         chief.close()
     messages = [r.getMessage() for r in caplog.records if r.name == "tickwire.agents.worker"]
@@ -113,8 +119,14 @@ def test_a_worker_whose_chief_is_gone_gives_up_at_once_not_after_its_flush_timeo
 
 
 def _run_example(args, cwd):
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": ""})
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
 
 
 def test_the_classic_chief_worker_example_runs_to_completion(tmp_path):
@@ -125,8 +137,7 @@ def test_the_classic_chief_worker_example_runs_to_completion(tmp_path):
 
 
 def test_the_rollouts_example_writes_an_npz(tmp_path):
-    out = _run_example([f"{ROOT}/examples/rollouts.py", "--samples", "1000", "--out",
-                        "r.npz"], tmp_path)
+    out = _run_example([f"{ROOT}/examples/rollouts.py", "--samples", "1000", "--out", "r.npz"], tmp_path)
     assert out.returncode == 0, out.stderr
     data = np.load(tmp_path / "r.npz")
     n = len(data["action"])
@@ -135,16 +146,19 @@ def test_the_rollouts_example_writes_an_npz(tmp_path):
 
 
 def test_the_parallel_players_example_gives_the_same_actions(tmp_path):
-    out = _run_example([f"{ROOT}/examples/parallel_players.py", "--ticks", "50",
-                        "--work-ms", "0.5"], tmp_path)
+    out = _run_example(
+        [f"{ROOT}/examples/parallel_players.py", "--ticks", "50", "--work-ms", "0.5"], tmp_path
+    )
     assert out.returncode == 0, out.stderr
     assert "same actions: yes" in out.stdout and "PlayerPool" in out.stdout
 
 
 def test_the_a3c_example_learns_cartpole_and_loses_nothing(tmp_path):
     pytest.importorskip("gymnasium")
-    out = _run_example([f"{ROOT}/examples/a3c_cartpole.py", "--target", "150",
-                        "--episodes", "1500", "--time-limit", "45"], tmp_path)
+    out = _run_example(
+        [f"{ROOT}/examples/a3c_cartpole.py", "--target", "150", "--episodes", "1500", "--time-limit", "45"],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "nothing lost" in out.stdout and "LOST" not in out.stdout
     last = out.stdout.strip().splitlines()[-1]
@@ -153,6 +167,7 @@ def test_the_a3c_example_learns_cartpole_and_loses_nothing(tmp_path):
 
 
 # --- the ledger's rules, with an explicit clock (pure unit: no processes) ----------------
+
 
 def _item(w, seq):
     return WorkItem(w, seq, seq)
@@ -163,7 +178,7 @@ def test_ledger_an_exited_workers_backlog_keeps_it_alive_until_its_fin():
     backlog. Silence, not time since exit, is what makes a worker dead."""
     led = Ledger(grace=2.0)
     led.on_exit(0, 0, now=0.0)
-    for t in range(1, 50):                     # 49 s of draining, never 2 s apart
+    for t in range(1, 50):  # 49 s of draining, never 2 s apart
         assert led.on_message(_item(0, t), now=float(t)) is not None
         led.expire(now=t + 1.9)
         assert led.workers[0].status == "running"
@@ -188,8 +203,8 @@ def test_ledger_a_killed_worker_is_dead_at_once_and_a_dropped_link_can_come_back
     led.worker(0), led.worker(1)
     led.on_exit(0, -9, now=0.0)
     assert led.workers[0].status == "dead"
-    led.on_unsubscribe(1, now=0.0)             # link lost, process still running
-    led.on_message(_item(1, 1), now=1.0)    # ...and it talks again: not gone
+    led.on_unsubscribe(1, now=0.0)  # link lost, process still running
+    led.on_message(_item(1, 1), now=1.0)  # ...and it talks again: not gone
     led.expire(now=10.0)
     assert led.workers[1].status == "running"
     led.on_unsubscribe(1, now=10.0)
@@ -201,7 +216,12 @@ def test_ledger_a_killed_worker_is_dead_at_once_and_a_dropped_link_can_come_back
 
 def test_ledger_counts_gaps_and_drops_duplicates():
     led = Ledger()
-    assert [led.on_message(_item(0, s), now=0.0) is not None for s in (1, 2, 2, 5, 3)] \
-        == [True, True, False, True, False]
+    assert [led.on_message(_item(0, s), now=0.0) is not None for s in (1, 2, 2, 5, 3)] == [
+        True,
+        True,
+        False,
+        True,
+        False,
+    ]
     w = led.workers[0]
     assert (w.received, w.last_seq, w.gaps, w.duplicates) == (3, 5, [(3, 5)], 2)

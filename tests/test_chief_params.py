@@ -1,4 +1,5 @@
 """Chief → workers parameter broadcast, and workers whose chief is killed: real processes."""
+
 import logging
 import os
 import signal
@@ -40,10 +41,10 @@ def test_workers_see_whole_increasing_versions_and_items_carry_them():
     seen: dict[int, list[int]] = {}
     with Chief() as chief:
         ids = chief.spawn(echo_params, 2)
-        for burst in range(8):
-            for _ in range(3):             # three versions at once: a worker may skip some
-                a += 1                     # updated in place right after publishing:
-                b += 1                     # the snapshot keeps each version whole
+        for _burst in range(8):
+            for _ in range(3):  # three versions at once: a worker may skip some
+                a += 1  # updated in place right after publishing:
+                b += 1  # the snapshot keeps each version whole
                 v = chief.publish_params({"a": a, "b": b})
             while any(seen.get(w, [0])[-1] < v for w in ids):
                 item = chief.recv(timeout=30)
@@ -64,14 +65,12 @@ def test_workers_see_whole_increasing_versions_and_items_carry_them():
 def test_a_late_worker_gets_the_current_version_then_the_next():
     with Chief() as chief:
         for v in range(1, 4):
-            chief.publish_params({"a": np.arange(N, dtype=np.int64) + v,
-                                  "b": np.full(3, v, dtype=np.int64)})
+            chief.publish_params({"a": np.arange(N, dtype=np.int64) + v, "b": np.full(3, v, dtype=np.int64)})
         (late,) = chief.spawn(echo_params, 1)
         first = chief.recv(timeout=30)
         assert first is not None and first.worker == late and first.version == 3
         _check(first)
-        chief.publish_params({"a": np.arange(N, dtype=np.int64) + 4,
-                              "b": np.full(3, 4, dtype=np.int64)})
+        chief.publish_params({"a": np.arange(N, dtype=np.int64) + 4, "b": np.full(3, 4, dtype=np.int64)})
         second = chief.recv(timeout=30)
         assert second is not None and second.version == 4
         _check(second)
@@ -82,8 +81,8 @@ def test_an_external_worker_stamps_its_items_with_the_version_it_holds(ipc_base)
         worker = Worker(chief.address, 9)
         try:
             assert worker.params is None and worker.params_version == 0
-            worker.send("before")                          # no parameters yet: version 0
-            assert chief.recv(timeout=10).version == 0     # (the chief saw the subscription)
+            worker.send("before")  # no parameters yet: version 0
+            assert chief.recv(timeout=10).version == 0  # (the chief saw the subscription)
             chief.publish_params({"w": np.ones(4)})
             assert worker.wait_params(10)
             assert worker.params_version == 1 and worker.params["w"].tolist() == [1.0] * 4
@@ -93,12 +92,13 @@ def test_an_external_worker_stamps_its_items_with_the_version_it_holds(ipc_base)
         finally:
             closing = threading.Thread(target=worker.close)  # waits for the chief's ACK...
             closing.start()
-            chief.stop(timeout=30)                          # ...which the stopping chief sends
+            chief.stop(timeout=30)  # ...which the stopping chief sends
             closing.join(30)
     assert not closing.is_alive() and chief.stats()[9].status == "finished"
 
 
 # --- the messages (pure) -------------------------------------------------------------------
+
 
 def test_a_params_message_round_trips_with_its_arrays_as_frames():
     params = {"W": np.arange(N, dtype=np.int64).reshape(1000, -1), "b": np.ones(3)}
@@ -146,7 +146,7 @@ def test_a_killed_chief_ends_a_blocked_send_within_seconds(procs, ipc_base, capl
     killed = time.monotonic()
     payload = np.zeros(10_000, dtype=np.uint8)
     with pytest.raises(TransportError, match="is gone"):
-        for _ in range(100_000):   # the queue fills, then send waits: it must give up
+        for _ in range(100_000):  # the queue fills, then send waits: it must give up
             worker.send(payload, timeout=60)
     assert time.monotonic() - killed < 60 / 2, "send waited for its timeout, not the chief"
     assert worker.stopping and worker.chief_gone
@@ -161,10 +161,10 @@ def test_a_killed_chief_ends_close_and_wait_stopping_within_seconds(procs, ipc_b
     chief, worker = _worker_of_a_chief_process(procs, ipc_base)
     os.kill(chief.pid, signal.SIGKILL)
     start = time.monotonic()
-    assert worker.wait_stopping(60) is True   # the producer loop's pacing wait wakes up
+    assert worker.wait_stopping(60) is True  # the producer loop's pacing wait wakes up
     assert time.monotonic() - start < 30
     with caplog.at_level(logging.WARNING, logger="tickwire.agents.worker"):
-        worker.close()                        # its FIN can never be confirmed
+        worker.close()  # its FIN can never be confirmed
     assert time.monotonic() - start < 30
     assert any("went away before confirming" in r.getMessage() for r in caplog.records)
 
@@ -174,7 +174,7 @@ def test_a_frozen_chief_is_taken_for_gone_after_its_heartbeat_timeout(procs, ipc
     os.kill(chief.pid, signal.SIGSTOP)  # alive, accepts connections, answers nothing
     try:
         start = time.monotonic()
-        assert worker.wait_stopping(60) is True   # heartbeat timeout (4 s) + CHIEF_GONE_S
+        assert worker.wait_stopping(60) is True  # heartbeat timeout (4 s) + CHIEF_GONE_S
         assert worker.chief_gone and time.monotonic() - start < 30
         worker.close()
     finally:

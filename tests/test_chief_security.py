@@ -4,6 +4,7 @@ keys and the allow-list, per-frame caps against hostile peers (DESIGN.md §7 and
 The attacks speak raw ZMTP (helpers shared with tests/test_security.py); memory is the
 chief process's own peak RSS (``VmHWM``).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,13 +29,17 @@ def chief_with_keys(keys: dict, address: str = "tcp://0.0.0.0:0", **kw) -> Chief
     return Chief(address, key=keys["dir"] / "server.key_secret", allow=keys["allow"], **kw)
 
 
-def worker_as(chief: Chief, wid: int, keys: dict, name: str | None, server: str = "server",
-              **kw) -> Worker:
+def worker_as(chief: Chief, wid: int, keys: dict, name: str | None, server: str = "server", **kw) -> Worker:
     """A Worker with ``name``'s key pair trusting ``server``'s public key (None: plaintext)."""
     if name is None:
         return Worker(chief.address, wid, **kw)
-    return Worker(chief.address, wid, key=keys["dir"] / f"{name}.key_secret",
-                  server_key=keys["dir"] / f"{server}.key", **kw)
+    return Worker(
+        chief.address,
+        wid,
+        key=keys["dir"] / f"{name}.key_secret",
+        server_key=keys["dir"] / f"{server}.key",
+        **kw,
+    )
 
 
 def finish(chief: Chief, *workers: Worker) -> list:
@@ -66,8 +71,11 @@ def test_a_chief_on_a_public_address_without_keys_is_refused_with_the_fix():
         assert fix in str(e.value)
     with pytest.raises(ConfigError, match="without keys"):
         Chief("tcp://*:0")
-    for allowed in ({"address": None}, {"address": "tcp://127.0.0.1:0"},
-                    {"address": "tcp://0.0.0.0:0", "insecure": True}):
+    for allowed in (
+        {"address": None},
+        {"address": "tcp://127.0.0.1:0"},
+        {"address": "tcp://0.0.0.0:0", "insecure": True},
+    ):
         Chief(**allowed).close()  # ipc (private dir), loopback, or the risk accepted
 
 
@@ -98,18 +106,20 @@ def knock(stranger: Worker) -> None:
 
 
 # ---------------------------------------------------------------------------- keys on
-@pytest.mark.parametrize("refused_first", [False, True],
-                         ids=["strangers send at once", "strangers send once refused"])
-def test_an_allowed_worker_delivers_items_and_gets_params_and_strangers_get_nothing(
-        tmp_path, refused_first):
+@pytest.mark.parametrize(
+    "refused_first", [False, True], ids=["strangers send at once", "strangers send once refused"]
+)
+def test_an_allowed_worker_delivers_items_and_gets_params_and_strangers_get_nothing(tmp_path, refused_first):
     """Strangers (an unlisted key, plaintext, a wrong server key) deliver nothing and get no
     params, whether they send before their refusal comes back or after (as on a loaded
     machine, where that order once failed this test: issue 22)."""
     keys = keyring(tmp_path)
     with chief_with_keys(keys) as chief:
-        strangers = [worker_as(chief, 66, keys, "mallory", flush_timeout=0.1),   # unlisted
-                     worker_as(chief, 67, keys, None, flush_timeout=0.1),        # plaintext
-                     worker_as(chief, 68, keys, "alice", server="bob", flush_timeout=0.1)]
+        strangers = [
+            worker_as(chief, 66, keys, "mallory", flush_timeout=0.1),  # unlisted
+            worker_as(chief, 67, keys, None, flush_timeout=0.1),  # plaintext
+            worker_as(chief, 68, keys, "alice", server="bob", flush_timeout=0.1),
+        ]
         for s in strangers:
             if refused_first:
                 wait_refused(s)
@@ -140,8 +150,11 @@ def test_an_allowed_worker_delivers_items_and_gets_params_and_strangers_get_noth
 def test_a_refused_worker_says_what_to_check_and_does_not_wait_at_close(tmp_path, who):
     keys = keyring(tmp_path)
     with chief_with_keys(keys) as chief:
-        name, server = {"mallory": ("mallory", "server"), "plaintext": (None, "server"),
-                        "wrong server key": ("alice", "bob")}[who]
+        name, server = {
+            "mallory": ("mallory", "server"),
+            "plaintext": (None, "server"),
+            "wrong server key": ("alice", "bob"),
+        }[who]
         worker = worker_as(chief, 9, keys, name, server=server)  # flush_timeout: 60 s
         deadline = time.monotonic() + 15
         try:
@@ -215,22 +228,20 @@ def test_a_peer_over_the_frame_cap_is_cut_and_the_others_go_on(zctx):
         assert chief.stats()[4].received == 2 and not chief.stats()[4].gaps
 
 
-def test_oversized_frames_a_big_subscription_and_junk_cost_the_chief_little_and_lose_nothing(
-        procs, zctx):
+def test_oversized_frames_a_big_subscription_and_junk_cost_the_chief_little_and_lose_nothing(procs, zctx):
     n = 300
     chief = procs([str(TESTS / "hostile_chief.py"), str(n), "0.01"], name="chief")
     base = chief.wait_for(r"listening (\S+)").group(1)
     port = int(base.rpartition(":")[2])
     state, actions = f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}"
     before = rss_mb(chief.pid)
-    s = zmtp(actions, b"PUSH")       # one 1 GiB frame: cut at its header
+    s = zmtp(actions, b"PUSH")  # one 1 GiB frame: cut at its header
     assert not (send_frame_header(s, 1 << 30, more=False) and stream(s, 1 << 30, b"\0" * MB))
     s.close()
-    s = zmtp(state, b"SUB")          # one 30 MB subscription: cut at its header
-    assert not (send_frame_header(s, 30 * MB, more=False)
-                and stream(s, 30 * MB, b"\x01" + b"x" * (MB - 1)))
+    s = zmtp(state, b"SUB")  # one 30 MB subscription: cut at its header
+    assert not (send_frame_header(s, 30 * MB, more=False) and stream(s, 30 * MB, b"\x01" + b"x" * (MB - 1)))
     s.close()
-    junk = zctx.socket(zmq.PUSH)     # malformed messages under the cap: decoded, refused
+    junk = zctx.socket(zmq.PUSH)  # malformed messages under the cap: decoded, refused
     junk.linger = 2000
     junk.connect(actions)
     for _ in range(100):
@@ -278,6 +289,12 @@ def test_a_chief_and_workers_dropped_unclosed_in_a_cycle_do_not_hang_the_collect
     the context's term() waited forever for sockets it no longer knew (it hung CI)."""
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-c", UNCLOSED.format(tests=str(TESTS))],
-                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    out = subprocess.run(
+        [sys.executable, "-c", UNCLOSED.format(tests=str(TESTS))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0 and "collected" in out.stdout, out.stderr[-2000:]

@@ -1,4 +1,5 @@
 """The command line: one option table, one exit-code map, real commands as subprocesses."""
+
 from __future__ import annotations
 
 import argparse
@@ -47,14 +48,20 @@ def test_switches_come_from_flags_or_variables():
         _resolve("agent", [], {"TICKWIRE_JSON": "maybe"})
 
 
-@pytest.mark.parametrize("argv, environ, message", [
-    ([], {"TICKWIRE_TICKS": "abc"},
-     r"--ticks \(TICKWIRE_TICKS\) must be an integer, got 'abc' from TICKWIRE_TICKS"),
-    (["--players", "0"], {}, r"--players \(TICKWIRE_PLAYERS\) must be at least 1, got 0"),
-    ([], {"TICKWIRE_MODE": "fast"}, r"--mode \(TICKWIRE_MODE\) must be one of strict, deadline"),
-    (["--lobby-timeout", "0"], {}, r"--lobby-timeout \(TICKWIRE_LOBBY_TIMEOUT\) must be greater"),
-    (["--deadline-ms", "nan"], {}, r"--deadline-ms \(TICKWIRE_DEADLINE_MS\) must be a finite"),
-])
+@pytest.mark.parametrize(
+    "argv, environ, message",
+    [
+        (
+            [],
+            {"TICKWIRE_TICKS": "abc"},
+            r"--ticks \(TICKWIRE_TICKS\) must be an integer, got 'abc' from TICKWIRE_TICKS",
+        ),
+        (["--players", "0"], {}, r"--players \(TICKWIRE_PLAYERS\) must be at least 1, got 0"),
+        ([], {"TICKWIRE_MODE": "fast"}, r"--mode \(TICKWIRE_MODE\) must be one of strict, deadline"),
+        (["--lobby-timeout", "0"], {}, r"--lobby-timeout \(TICKWIRE_LOBBY_TIMEOUT\) must be greater"),
+        (["--deadline-ms", "nan"], {}, r"--deadline-ms \(TICKWIRE_DEADLINE_MS\) must be a finite"),
+    ],
+)
 def test_bad_values_name_the_flag_and_the_variable(argv, environ, message):
     with pytest.raises(ConfigError, match=message):
         _resolve("server", argv, environ)
@@ -62,14 +69,20 @@ def test_bad_values_name_the_flag_and_the_variable(argv, environ, message):
 
 def test_a_config_check_across_options_also_names_the_variables():
     values = _resolve("server", ["--players", "2", "--min-players", "3"], {})
-    with pytest.raises(ConfigError, match=r"--min-players \(TICKWIRE_MIN_PLAYERS\) must be in "
-                                          r"1\.\.--players \(TICKWIRE_PLAYERS\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--min-players \(TICKWIRE_MIN_PLAYERS\) must be in "
+        r"1\.\.--players \(TICKWIRE_PLAYERS\)",
+    ):
         options.server_config(values)
 
 
 def test_the_server_config_is_filled_from_the_table():
-    values = _resolve("server", ["--ticks", "5", "--mode", "deadline"],
-                      {"TICKWIRE_LOBBY_TIMEOUT": "2.5", "TICKWIRE_PLAYERS": "3"})
+    values = _resolve(
+        "server",
+        ["--ticks", "5", "--mode", "deadline"],
+        {"TICKWIRE_LOBBY_TIMEOUT": "2.5", "TICKWIRE_PLAYERS": "3"},
+    )
     cfg = options.server_config(values)
     assert (cfg.ticks, cfg.mode, cfg.lobby_timeout_s, cfg.players) == (5, "deadline", 2.5, 3)
 
@@ -90,8 +103,9 @@ def test_events_reach_the_server_config_when_it_has_the_field(tmp_path):
 def test_an_agent_needs_a_server_address():
     with pytest.raises(ConfigError, match=r"--connect \(TICKWIRE_CONNECT\)"):
         options.agent_config(_resolve("agent", [], {}))
-    cfg = options.agent_config(_resolve("agent", ["--slot", "2"],
-                                        {"TICKWIRE_CONNECT": "tcp://h:1", "TICKWIRE_JOIN_TIMEOUT": "3"}))
+    cfg = options.agent_config(
+        _resolve("agent", ["--slot", "2"], {"TICKWIRE_CONNECT": "tcp://h:1", "TICKWIRE_JOIN_TIMEOUT": "3"})
+    )
     assert (cfg.connect, cfg.slot, cfg.join_timeout_s) == ("tcp://h:1", 2, 3.0)
 
 
@@ -125,13 +139,21 @@ def test_exit_codes_are_distinct_and_interrupted_is_130():
     assert ExitCode.LOBBY_TIMEOUT != ExitCode.REFUSED
 
 
-@pytest.mark.parametrize("error, code", [
-    (ConfigError("x"), ExitCode.USAGE), (LobbyTimeout("x"), ExitCode.LOBBY_TIMEOUT),
-    (Refused("full", "x"), ExitCode.REFUSED), (AgentError("full", "x"), ExitCode.REFUSED),
-    (TransportError("x"), ExitCode.TRANSPORT), (ServerGone("x"), ExitCode.TRANSPORT),
-    (BindError("x"), ExitCode.TRANSPORT), (ProtocolError("malformed", "x"), ExitCode.ERROR),
-    (KeyError("positions"), ExitCode.ERROR), (KeyboardInterrupt(), ExitCode.INTERRUPTED),
-])
+@pytest.mark.parametrize(
+    "error, code",
+    [
+        (ConfigError("x"), ExitCode.USAGE),
+        (LobbyTimeout("x"), ExitCode.LOBBY_TIMEOUT),
+        (Refused("full", "x"), ExitCode.REFUSED),
+        (AgentError("full", "x"), ExitCode.REFUSED),
+        (TransportError("x"), ExitCode.TRANSPORT),
+        (ServerGone("x"), ExitCode.TRANSPORT),
+        (BindError("x"), ExitCode.TRANSPORT),
+        (ProtocolError("malformed", "x"), ExitCode.ERROR),
+        (KeyError("positions"), ExitCode.ERROR),
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED),
+    ],
+)
 def test_each_error_maps_to_its_exit_code(error, code):
     assert for_error(error) is code
 
@@ -142,8 +164,10 @@ def test_a_run_with_no_player_left_is_players_crashed():
     assert for_summary(gone) is ExitCode.PLAYERS_CRASHED
     assert for_summary(one_left) is ExitCode.OK
     assert for_summary(gone, interrupted=True) is ExitCode.INTERRUPTED
-    assert for_summary({"reason": "stopped in the lobby (agent process exited)",
-                        "players": []}) is ExitCode.PLAYERS_CRASHED
+    assert (
+        for_summary({"reason": "stopped in the lobby (agent process exited)", "players": []})
+        is ExitCode.PLAYERS_CRASHED
+    )
 
 
 # ------------------------------------------------------------------ real commands
@@ -172,8 +196,7 @@ def test_an_agent_with_no_server_exits_with_the_transport_code(procs, ipc_base):
 
 
 def test_a_lobby_timeout_with_json_prints_the_summary_with_the_reason(procs, ipc_base):
-    p = procs([*TW, "server", "--bind", ipc_base, "--players", "2", "--lobby-timeout", "1",
-               "--json", "-q"])
+    p = procs([*TW, "server", "--bind", ipc_base, "--players", "2", "--lobby-timeout", "1", "--json", "-q"])
     assert p.wait(30) == ExitCode.LOBBY_TIMEOUT
     out = json.loads(p.stdout)
     assert out["reason"] == "lobby timeout" and out["outcome"] == "lobby_timeout"
@@ -181,8 +204,20 @@ def test_a_lobby_timeout_with_json_prints_the_summary_with_the_reason(procs, ipc
 
 
 def test_a_run_whose_agents_all_crash_exits_with_players_crashed(procs):
-    p = procs([*TW, "run", "--agents", "2", "--ticks", "50", "--agent",
-               "sample_agents:CrashingAgent", "--json", "-q"])
+    p = procs(
+        [
+            *TW,
+            "run",
+            "--agents",
+            "2",
+            "--ticks",
+            "50",
+            "--agent",
+            "sample_agents:CrashingAgent",
+            "--json",
+            "-q",
+        ]
+    )
     assert p.wait(60) == ExitCode.PLAYERS_CRASHED
     out = json.loads(p.stdout)
     assert out["outcome"] == "players_crashed" and out["ticks"] < 50
@@ -202,6 +237,7 @@ def test_parse_keeps_raw_values_for_the_table_to_check():
 
 def test_an_unknown_flag_with_json_prints_one_error_object(capsys):
     from tickwire.cli import main
+
     assert main(["agent", "--no-such-flag", "--json"]) == ExitCode.USAGE
     out = json.loads(capsys.readouterr().out)
     assert out["outcome"] == "usage" and "--no-such-flag" in out["error"]["message"]
@@ -215,14 +251,18 @@ def test_resume_warns_about_given_run_settings_it_ignores(tmp_path, caplog):
 
     world = GridWorld()
     config = ServerConfig(players=2, ticks=50, seed=0)
-    rec = Recorder(tmp_path, run_header(world, options.DEFAULT_WORLD, config, "r0", 0, 0, None),
-                   world, 0, 0)
+    rec = Recorder(tmp_path, run_header(world, options.DEFAULT_WORLD, config, "r0", 0, 0, None), world, 0, 0)
     state = world.step(world.reset(0, 2), {0: 0, 1: 0})
     rec.tick(0, {0: 0, 1: 0}, frozenset(), {0: "active", 1: "active"}, state)  # the log's start
     rec.close()
-    given = {"resume": str(tmp_path), "world": options.DEFAULT_WORLD,
-             **{k: getattr(ServerConfig(), k) for k in
-                ("players", "ticks", "seed", "mode", "deadline_ms", "on_missing", "strikes")}}
+    given = {
+        "resume": str(tmp_path),
+        "world": options.DEFAULT_WORLD,
+        **{
+            k: getattr(ServerConfig(), k)
+            for k in ("players", "ticks", "seed", "mode", "deadline_ms", "on_missing", "strikes")
+        },
+    }
     with caplog.at_level("WARNING", logger="tickwire.cli"):
         out = _resumed_values({**given, "players": 5, "seed": 3})
     assert (out["players"], out["seed"], out["ticks"]) == (2, 0, 50)
@@ -245,8 +285,22 @@ def test_run_over_an_existing_record_fails_before_any_socket_or_agent(procs, tmp
     first = procs([*TW, "run", "--agents", "1", "--ticks", "5", "--record", str(record), "-q"])
     assert first.wait(120) == 0, first.stderr[-2000:]
     events = tmp_path / "events.jsonl"
-    again = procs([*TW, "run", "--agents", "4", "--ticks", "1000", "--record", str(record),
-                   "--events", str(events), "--json", "-q"])
+    again = procs(
+        [
+            *TW,
+            "run",
+            "--agents",
+            "4",
+            "--ticks",
+            "1000",
+            "--record",
+            str(record),
+            "--events",
+            str(events),
+            "--json",
+            "-q",
+        ]
+    )
     assert again.wait(60) == ExitCode.RECORD_FAILED
     out = json.loads(again.stdout)
     assert out["outcome"] == "record_failed"
@@ -257,8 +311,22 @@ def test_run_over_an_existing_record_fails_before_any_socket_or_agent(procs, tmp
 
 def test_render_into_a_missing_folder_is_a_usage_error_before_the_run(procs, tmp_path):
     events = tmp_path / "events.jsonl"
-    p = procs([*TW, "run", "--agents", "2", "--ticks", "3000", "--render",
-               str(tmp_path / "nonexist" / "x.png"), "--events", str(events), "--json", "-q"])
+    p = procs(
+        [
+            *TW,
+            "run",
+            "--agents",
+            "2",
+            "--ticks",
+            "3000",
+            "--render",
+            str(tmp_path / "nonexist" / "x.png"),
+            "--events",
+            str(events),
+            "--json",
+            "-q",
+        ]
+    )
     assert p.wait(60) == ExitCode.USAGE
     out = json.loads(p.stdout)
     assert out["outcome"] == "usage"
@@ -270,8 +338,22 @@ def test_render_into_a_missing_folder_is_a_usage_error_before_the_run(procs, tmp
 def test_a_render_that_fails_at_the_end_keeps_the_summary_and_the_outcome(procs, tmp_path):
     """/dev/full: every write fails with ENOSPC, as on a full disk."""
     summary_file = tmp_path / "summary.json"
-    p = procs([*TW, "run", "--agents", "2", "--ticks", "20", "--render", "/dev/full",
-               "--summary", str(summary_file), "--json", "-q"])
+    p = procs(
+        [
+            *TW,
+            "run",
+            "--agents",
+            "2",
+            "--ticks",
+            "20",
+            "--render",
+            "/dev/full",
+            "--summary",
+            str(summary_file),
+            "--json",
+            "-q",
+        ]
+    )
     assert p.wait(120) == ExitCode.OK, p.stderr[-2000:]
     out = json.loads(p.stdout)
     assert out["outcome"] == "ok" and out["ticks"] == 20 and out["state_hash"]
@@ -282,8 +364,7 @@ def test_a_render_that_fails_at_the_end_keeps_the_summary_and_the_outcome(procs,
 
 def test_render_writes_the_picture_and_says_so_in_the_summary(procs, tmp_path):
     png = tmp_path / "final.png"
-    p = procs([*TW, "run", "--agents", "2", "--ticks", "20", "--render", str(png), "--json",
-               "-q"])
+    p = procs([*TW, "run", "--agents", "2", "--ticks", "20", "--render", str(png), "--json", "-q"])
     assert p.wait(120) == ExitCode.OK, p.stderr[-2000:]
     assert json.loads(p.stdout)["render"] == {"file": str(png), "written": True}
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -292,20 +373,19 @@ def test_render_writes_the_picture_and_says_so_in_the_summary(procs, tmp_path):
 
 def test_version_prints_the_package_version(capsys):
     from tickwire import __version__
+
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"tickwire {__version__}"
 
 
-def test_a_summary_file_that_cannot_be_written_at_the_end_exits_7_keeping_the_outcome(
-        procs, tmp_path):
+def test_a_summary_file_that_cannot_be_written_at_the_end_exits_7_keeping_the_outcome(procs, tmp_path):
     """A full disk at the end: writing /dev/full fails with ENOSPC. Reached through a symlink,
     so that even the old code (which renamed a temp file over the path) cannot replace the
     device node. The old code printed a line and exited 0: a script never noticed."""
     full = tmp_path / "summary.json"
     full.symlink_to("/dev/full")
-    p = procs([*TW, "run", "--agents", "2", "--ticks", "20", "--summary", str(full), "--json",
-               "-q"])
+    p = procs([*TW, "run", "--agents", "2", "--ticks", "20", "--summary", str(full), "--json", "-q"])
     assert p.wait(120) == ExitCode.RECORD_FAILED, p.stderr[-2000:]
     out = json.loads(p.stdout)
     assert out["outcome"] == "record_failed" and out["exit_code"] == 7
@@ -322,14 +402,29 @@ def test_a_summary_folder_where_no_file_can_be_created_fails_before_the_run(proc
     """Root may write any folder (so the old check, os.access, passed and the run played,
     then exited 0 without the file), but not sysfs; others get a read-only folder."""
     import os
+
     if os.geteuid() == 0:
         target = "/sys/tickwire-summary.json"
     else:
         (tmp_path / "ro").mkdir(mode=0o555)
         target = str(tmp_path / "ro" / "summary.json")
     events = tmp_path / "events.jsonl"
-    p = procs([*TW, "run", "--agents", "1", "--ticks", "5", "--summary", target, "--events",
-               str(events), "--json", "-q"])
+    p = procs(
+        [
+            *TW,
+            "run",
+            "--agents",
+            "1",
+            "--ticks",
+            "5",
+            "--summary",
+            target,
+            "--events",
+            str(events),
+            "--json",
+            "-q",
+        ]
+    )
     assert p.wait(60) == ExitCode.USAGE, p.stderr[-2000:]
     out = json.loads(p.stdout)
     assert "--summary (TICKWIRE_SUMMARY): cannot write" in out["error"]["message"]
@@ -337,12 +432,26 @@ def test_a_summary_folder_where_no_file_can_be_created_fails_before_the_run(proc
 
 
 def test_a_summary_file_that_cannot_be_written_after_a_lobby_timeout_is_named_in_the_json(
-        procs, tmp_path, ipc_base):
+    procs, tmp_path, ipc_base
+):
     """The run failed (exit 3) and its summary file is missing too: the JSON says both."""
     full = tmp_path / "summary.json"
     full.symlink_to("/dev/full")
-    p = procs([*TW, "server", "--bind", ipc_base, "--players", "2", "--lobby-timeout", "1",
-               "--summary", str(full), "--json"])
+    p = procs(
+        [
+            *TW,
+            "server",
+            "--bind",
+            ipc_base,
+            "--players",
+            "2",
+            "--lobby-timeout",
+            "1",
+            "--summary",
+            str(full),
+            "--json",
+        ]
+    )
     assert p.wait(60) == ExitCode.LOBBY_TIMEOUT, p.stderr[-2000:]
     out = json.loads(p.stdout)
     assert out["outcome"] == "lobby_timeout" and out["summary_file"]["written"] is False

@@ -1,4 +1,5 @@
 """Codec: round-trips of every allowed dtype and hostile input → clear ProtocolErrors."""
+
 import msgpack
 import numpy as np
 import pytest
@@ -45,8 +46,13 @@ def test_non_contiguous_and_big_endian_arrays_round_trip():
 
 
 def test_numpy_scalars_and_nested_structures_round_trip():
-    obj = {"i": np.int64(7), "f": np.float32(0.5), "b": np.bool_(True), "c": np.complex64(1j),
-           "nested": [{"x": (1, 2)}, None, b"raw", "text"]}
+    obj = {
+        "i": np.int64(7),
+        "f": np.float32(0.5),
+        "b": np.bool_(True),
+        "c": np.complex64(1j),
+        "nested": [{"x": (1, 2)}, None, b"raw", "text"],
+    }
     out = decode_payload(encode_payload(obj))
     assert out["i"] == 7 and out["f"] == 0.5 and out["b"] is True and out["c"] == 1j
     assert out["nested"] == [{"x": [1, 2]}, None, b"raw", "text"]
@@ -73,26 +79,29 @@ def test_map_keys_may_be_numbers_as_well_as_strings():
     assert np.array_equal(back["pos"][1], np.arange(3)) and back[2.5] is None and back[b"k"] == -1
 
 
-@pytest.mark.parametrize("header, frames, reason", [
-    (b"", [], "malformed"),
-    (b"\xc1", [], "malformed"),                         # never-used msgpack byte
-    (b"\x92\x01", [], "malformed"),                     # truncated list
-    (msgpack.packb(1) + b"x", [], "malformed"),         # trailing bytes
-    (b"\x81\x91\x01\x02", [], "malformed"),           # a map key that is a list (unhashable)
-    (msgpack.packb(msgpack.ExtType(9, b"")), [], "bad_ext"),
-    (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["|O", [1], b"x" * 8])), [], "bad_dtype"),
-    (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["<f8", [-1], b""])), [], "bad_shape"),
-    (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["<f8", [2], b"x" * 15])), [], "bad_shape"),
-    (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["<f8", [1] * 9, b"x" * 8])), [], "bad_shape"),
-    (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["<f8", [10**12], b""])), [], "oversized"),
-    (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["<f8", [1], 5])), [], "malformed"),
-    (msgpack.packb(_ext(EXT_INLINE_ARRAY, "junk")), [], "malformed"),
-    (msgpack.packb(_ext(EXT_FRAME_ARRAY, ["|u1", [4], 1])), [], "malformed"),  # no frame 1
-    (msgpack.packb(_ext(EXT_FRAME_ARRAY, ["|u1", [4], 1])), [b"abc"], "bad_shape"),
-    (msgpack.packb([_ext(EXT_FRAME_ARRAY, ["|u1", [1], 1])] * 2), [b"a"], "malformed"),  # reused
-    (msgpack.packb(1), [b"unreferenced"], "malformed"),
-    (msgpack.packb("x" * 100), [], "malformed"),        # over max_str_len below
-])
+@pytest.mark.parametrize(
+    "header, frames, reason",
+    [
+        (b"", [], "malformed"),
+        (b"\xc1", [], "malformed"),  # never-used msgpack byte
+        (b"\x92\x01", [], "malformed"),  # truncated list
+        (msgpack.packb(1) + b"x", [], "malformed"),  # trailing bytes
+        (b"\x81\x91\x01\x02", [], "malformed"),  # a map key that is a list (unhashable)
+        (msgpack.packb(msgpack.ExtType(9, b"")), [], "bad_ext"),
+        (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["|O", [1], b"x" * 8])), [], "bad_dtype"),
+        (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["<f8", [-1], b""])), [], "bad_shape"),
+        (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["<f8", [2], b"x" * 15])), [], "bad_shape"),
+        (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["<f8", [1] * 9, b"x" * 8])), [], "bad_shape"),
+        (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["<f8", [10**12], b""])), [], "oversized"),
+        (msgpack.packb(_ext(EXT_INLINE_ARRAY, ["<f8", [1], 5])), [], "malformed"),
+        (msgpack.packb(_ext(EXT_INLINE_ARRAY, "junk")), [], "malformed"),
+        (msgpack.packb(_ext(EXT_FRAME_ARRAY, ["|u1", [4], 1])), [], "malformed"),  # no frame 1
+        (msgpack.packb(_ext(EXT_FRAME_ARRAY, ["|u1", [4], 1])), [b"abc"], "bad_shape"),
+        (msgpack.packb([_ext(EXT_FRAME_ARRAY, ["|u1", [1], 1])] * 2), [b"a"], "malformed"),  # reused
+        (msgpack.packb(1), [b"unreferenced"], "malformed"),
+        (msgpack.packb("x" * 100), [], "malformed"),  # over max_str_len below
+    ],
+)
 def test_hostile_input_is_rejected_with_a_reason(header, frames, reason):
     limits = Limits(max_str_len=50)
     with pytest.raises(ProtocolError) as e:
@@ -133,14 +142,17 @@ def test_messages_round_trip_with_arrays():
     assert s.payload.shape == (300, 300)
 
 
-@pytest.mark.parametrize("body, reason, words", [
-    ({"v": 99, "kind": "state", "run": "r", "tick": 1}, "version", "version"),
-    ({"v": 1, "kind": "nope"}, "malformed", "unknown message kind"),
-    ({"v": 1, "kind": "state", "run": "r"}, "malformed", "lacks field 'tick'"),
-    ({"v": 1, "kind": "state", "run": "r", "tick": "1"}, "malformed", "tick must be int"),
-    ({"v": 1, "kind": "state", "run": "r", "tick": True}, "malformed", "tick must be int"),
-    ([1, 2], "malformed", "must be a msgpack map"),
-])
+@pytest.mark.parametrize(
+    "body, reason, words",
+    [
+        ({"v": 99, "kind": "state", "run": "r", "tick": 1}, "version", "version"),
+        ({"v": 1, "kind": "nope"}, "malformed", "unknown message kind"),
+        ({"v": 1, "kind": "state", "run": "r"}, "malformed", "lacks field 'tick'"),
+        ({"v": 1, "kind": "state", "run": "r", "tick": "1"}, "malformed", "tick must be int"),
+        ({"v": 1, "kind": "state", "run": "r", "tick": True}, "malformed", "tick must be int"),
+        ([1, 2], "malformed", "must be a msgpack map"),
+    ],
+)
 def test_message_validation_names_the_problem(body, reason, words):
     with pytest.raises(ProtocolError) as e:
         decode([msgpack.packb(body)])

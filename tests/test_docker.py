@@ -5,6 +5,7 @@ with the reason, except under CI=true, where that is a failure. The base image i
 stand-in for python:3.x-slim built from Debian packages (docker/build-base-image.sh),
 built once and cached by tag; pip inside `docker build` uses a host-built wheelhouse.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,14 +34,17 @@ IMAGE = f"tickwire:test-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]}"
 def _run(args: list[str], timeout: float = 300, check: bool = True, **kw) -> subprocess.CompletedProcess:
     out = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
     if check and out.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {out.returncode}:\n{out.stdout[-2000:]}"
-                             f"\n{out.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} exited {out.returncode}:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+        )
     return out
 
 
 def _compose_command() -> list[str] | None:
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
-                                                 capture_output=True).returncode == 0:
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
         return ["docker", "compose"]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
@@ -67,10 +71,39 @@ def compose_cmd() -> list[str]:
 def image(compose_cmd: list[str]) -> str:
     """Base image (cached by tag), host wheelhouse, then the tickwire image."""
     _run(["bash", str(ROOT / "docker/build-base-image.sh"), BASE_IMAGE], timeout=1200)
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(ROOT / "docker/wheels"),
-          "pyzmq", "msgpack", "numpy", "prometheus-client", "setuptools>=64", "wheel"], timeout=600)
-    _run(["docker", "build", "-q", "-t", IMAGE, "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}",
-          "--build-arg", "PIP_ARGS=--no-index --find-links /wheels", str(ROOT)], timeout=900)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--wheel-dir",
+            str(ROOT / "docker/wheels"),
+            "pyzmq",
+            "msgpack",
+            "numpy",
+            "prometheus-client",
+            "setuptools>=64",
+            "wheel",
+        ],
+        timeout=600,
+    )
+    _run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "-t",
+            IMAGE,
+            "--build-arg",
+            f"PYTHON_IMAGE={BASE_IMAGE}",
+            "--build-arg",
+            "PIP_ARGS=--no-index --find-links /wheels",
+            str(ROOT),
+        ],
+        timeout=900,
+    )
     return IMAGE
 
 
@@ -122,8 +155,11 @@ def _readme_made_dirs() -> set[str]:
 
 def _dockerfile_copies() -> set[str]:
     text = (ROOT / "Dockerfile").read_text()
-    return {src.rstrip("/") for line in re.findall(r"^COPY (?!--from)(.*)$", text, re.M)
-            for src in line.split()[:-1]}
+    return {
+        src.rstrip("/")
+        for line in re.findall(r"^COPY (?!--from)(.*)$", text, re.M)
+        for src in line.split()[:-1]
+    }
 
 
 def test_the_build_context_leaves_out_what_the_readme_makes_and_keeps_what_is_built():
@@ -156,12 +192,23 @@ class Compose:
         self.cmd = cmd
         self.project = f"twt{uuid.uuid4().hex[:8]}"
         self.files = [a for f in files for a in ("-f", str(ROOT / f))]
-        self.env = {**os.environ, "TICKWIRE_IMAGE": image, "PYTHON_IMAGE": BASE_IMAGE,
-                    "PIP_ARGS": "--no-index --find-links /wheels", "TICKWIRE_JSON": "1", **env}
+        self.env = {
+            **os.environ,
+            "TICKWIRE_IMAGE": image,
+            "PYTHON_IMAGE": BASE_IMAGE,
+            "PIP_ARGS": "--no-index --find-links /wheels",
+            "TICKWIRE_JSON": "1",
+            **env,
+        }
 
     def __call__(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-        return _run([*self.cmd, "-p", self.project, *self.files, *args], timeout=timeout,
-                    check=check, env=self.env, cwd=ROOT)
+        return _run(
+            [*self.cmd, "-p", self.project, *self.files, *args],
+            timeout=timeout,
+            check=check,
+            env=self.env,
+            cwd=ROOT,
+        )
 
     def containers(self, service: str) -> list[str]:
         return self("ps", "-q", service).stdout.split()
@@ -209,20 +256,29 @@ def test_compose_up_with_four_agent_replicas_every_tick_answered(compose):
     user = _run(["docker", "inspect", "-f", "{{.Config.User}}", agents[0]]).stdout.strip()
     assert user == "tickwire"  # not root
     # players are named after their containers (Docker sets the hostname to the short id)
-    hostnames = {_run(["docker", "inspect", "-f", "{{.Config.Hostname}}", a]).stdout.strip()
-                 for a in agents}
+    hostnames = {_run(["docker", "inspect", "-f", "{{.Config.Hostname}}", a]).stdout.strip() for a in agents}
     assert {p["name"] for p in s["players"]} == hostnames
     # the summary was also written to the compose volume, the same object as on stdout
     (server,) = c.containers("server")
     copied = _run(["docker", "cp", f"{server}:/data/summary.json", "-"]).stdout
-    assert json.loads(copied[copied.index("{"):copied.rindex("}") + 1]) == s
+    assert json.loads(copied[copied.index("{") : copied.rindex("}") + 1]) == s
 
 
 def test_compose_runs_with_keys_and_an_agent_without_them_gets_nothing(compose):
     c = compose({"TICKWIRE_PLAYERS": "2", "TICKWIRE_TICKS": "200"})
     c("up", "-d", "--no-build", "--scale", "agent=0")  # the keys service, then the server
-    keyless = c("run", "--rm", "-e", "TICKWIRE_KEY=", "-e", "TICKWIRE_SERVER_KEY=", "-e",
-                "TICKWIRE_JOIN_TIMEOUT=3", "agent", check=False)
+    keyless = c(
+        "run",
+        "--rm",
+        "-e",
+        "TICKWIRE_KEY=",
+        "-e",
+        "TICKWIRE_SERVER_KEY=",
+        "-e",
+        "TICKWIRE_JOIN_TIMEOUT=3",
+        "agent",
+        check=False,
+    )
     assert keyless.returncode != 0 and "no WELCOME" in keyless.stderr, keyless.stderr[-2000:]
     c("up", "-d", "--no-build", "--scale", "agent=2")
     s = c.summary()
@@ -238,8 +294,9 @@ def _health(container: str) -> dict:
 
 def _run_healthcheck(container: str) -> subprocess.CompletedProcess:
     """Run the container's own healthcheck command once, now (as Docker would)."""
-    test = json.loads(_run(["docker", "inspect", "-f", "{{json .Config.Healthcheck.Test}}",
-                            container]).stdout)
+    test = json.loads(
+        _run(["docker", "inspect", "-f", "{{json .Config.Healthcheck.Test}}", container]).stdout
+    )
     argv = test[1:] if test[0] == "CMD" else ["sh", "-c", test[1]]
     return _run(["docker", "exec", container, *argv], timeout=30, check=False)
 
@@ -260,8 +317,10 @@ def test_the_server_reports_healthy_and_its_healthcheck_is_no_failed_handshake(c
     else:
         raise AssertionError(f"server not healthy 5 times within 90 s: {health}")
     # the compose file serves Prometheus metrics on port 9100 of the compose network
-    scrape = ("import urllib.request; print(urllib.request.urlopen("
-              "'http://127.0.0.1:9100/metrics', timeout=10).read().decode())")
+    scrape = (
+        "import urllib.request; print(urllib.request.urlopen("
+        "'http://127.0.0.1:9100/metrics', timeout=10).read().decode())"
+    )
     text = _run(["docker", "exec", server, "python", "-c", scrape]).stdout
     assert "tickwire_ticks_total" in text and 'tickwire_rejected_total{reason="malformed"} 0.0' in text
     _run(["docker", "kill", "-s", "STOP", server])
@@ -284,11 +343,17 @@ def test_deadline_mode_survives_a_killed_agent_container(compose, tmp_path):
     # even when the started event is read late (docker cp on a loaded machine takes seconds;
     # 3,000 instant ticks were once over before the kill: "Container ... is not running")
     ticks = 1000
-    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": str(ticks), "TICKWIRE_MODE": "deadline",
-                 "TICKWIRE_DEADLINE_MS": "200",
-                 "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent",
-                 "TICKWIRE_SLOW_MS": "10"},
-                files=("docker-compose.yml", _with_server_events(tmp_path)))
+    c = compose(
+        {
+            "TICKWIRE_PLAYERS": "3",
+            "TICKWIRE_TICKS": str(ticks),
+            "TICKWIRE_MODE": "deadline",
+            "TICKWIRE_DEADLINE_MS": "200",
+            "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent",
+            "TICKWIRE_SLOW_MS": "10",
+        },
+        files=("docker-compose.yml", _with_server_events(tmp_path)),
+    )
     c("up", "-d", "--no-build", "--scale", "agent=3")
     (server,) = c.containers("server")
     _wait_server_event(server, lambda e: e["event"] == "started")
@@ -307,15 +372,17 @@ EVENTS_IN_SERVER = "/tmp/events.jsonl"
 def _with_server_events(tmp_path: Path) -> str:
     """A compose override that makes the server write its --events file inside its container."""
     override = tmp_path / "events.override.yml"
-    override.write_text('version: "3.8"\nservices:\n  server:\n    environment:\n'
-                        f"      TICKWIRE_EVENTS: {EVENTS_IN_SERVER}\n")
+    override.write_text(
+        f'version: "3.8"\nservices:\n  server:\n    environment:\n      TICKWIRE_EVENTS: {EVENTS_IN_SERVER}\n'
+    )
     return str(override)
 
 
 def _server_events(container: str) -> list[dict]:
     """The server container's events so far (also after it exited: docker cp)."""
-    out = subprocess.run(["docker", "cp", f"{container}:{EVENTS_IN_SERVER}", "-"],
-                         capture_output=True, timeout=60)  # a tar stream: bytes, not text
+    out = subprocess.run(
+        ["docker", "cp", f"{container}:{EVENTS_IN_SERVER}", "-"], capture_output=True, timeout=60
+    )  # a tar stream: bytes, not text
     if out.returncode != 0:
         return []  # not written yet
     with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
@@ -334,25 +401,36 @@ def _wait_server_event(container: str, match, timeout: float = 60) -> dict:
 
 
 def test_a_paused_agent_is_counted_late_then_answers_again(compose, tmp_path):
-    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "1000", "TICKWIRE_MODE": "deadline",
-                 "TICKWIRE_DEADLINE_MS": "100", "TICKWIRE_SLOW_MS": "5",
-                 "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent"},
-                files=("docker-compose.yml", _with_server_events(tmp_path)))
+    c = compose(
+        {
+            "TICKWIRE_PLAYERS": "3",
+            "TICKWIRE_TICKS": "1000",
+            "TICKWIRE_MODE": "deadline",
+            "TICKWIRE_DEADLINE_MS": "100",
+            "TICKWIRE_SLOW_MS": "5",
+            "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent",
+        },
+        files=("docker-compose.yml", _with_server_events(tmp_path)),
+    )
     c("up", "-d", "--no-build", "--scale", "agent=3")
     (server,) = c.containers("server")
     _wait_server_event(server, lambda e: e["event"] == "started")
     victim = c.containers("agent")[0]
     _run(["docker", "pause", victim])
     try:  # struck after 3 missed deadlines: inactive, no longer waited for
-        struck = _wait_server_event(server, lambda e: e["event"] == "player"
-                                    and e["new"] == "inactive", timeout=30)
+        struck = _wait_server_event(
+            server, lambda e: e["event"] == "player" and e["new"] == "inactive", timeout=30
+        )
         time.sleep(1.0)  # the fault itself: stay frozen a while (shorter than the 4 s heartbeat)
     finally:
         _run(["docker", "unpause", victim])
     s = c.summary()
     assert s["ticks"] == 1000 and s["reason"] == "ticks done"
-    changes = [(e["old"], e["new"]) for e in _server_events(server)
-               if e["event"] == "player" and e["id"] == struck["id"]]
+    changes = [
+        (e["old"], e["new"])
+        for e in _server_events(server)
+        if e["event"] == "player" and e["id"] == struck["id"]
+    ]
     assert ("active", "inactive") in changes and changes[-1][1] == "active", changes
     p = next(p for p in s["players"] if p["id"] == struck["id"])
     assert p["status"] == "active" and p["late"] >= 1 and p["missed"] >= 3
@@ -360,8 +438,10 @@ def test_a_paused_agent_is_counted_late_then_answers_again(compose, tmp_path):
 
 
 def test_compose_down_during_a_run_stops_everything_within_ten_seconds(compose, tmp_path):
-    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "100000000"},
-                files=("docker-compose.yml", _with_server_events(tmp_path)))
+    c = compose(
+        {"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "100000000"},
+        files=("docker-compose.yml", _with_server_events(tmp_path)),
+    )
     c("up", "-d", "--no-build", "--scale", "agent=3")
     (server,) = c.containers("server")
     _wait_server_event(server, lambda e: e["event"] == "started")
@@ -375,9 +455,14 @@ def test_compose_down_during_a_run_stops_everything_within_ten_seconds(compose, 
 
 
 def test_a_users_own_agent_image_runs_next_to_the_built_in_ones(compose):
-    c = compose({"TICKWIRE_PLAYERS": "3", "TICKWIRE_TICKS": "200",
-                 "MY_AGENT_IMAGE": f"my-agent:test-{uuid.uuid4().hex[:6]}"},
-                files=("docker-compose.yml", "examples/docker-compose.my-agent.yml"))
+    c = compose(
+        {
+            "TICKWIRE_PLAYERS": "3",
+            "TICKWIRE_TICKS": "200",
+            "MY_AGENT_IMAGE": f"my-agent:test-{uuid.uuid4().hex[:6]}",
+        },
+        files=("docker-compose.yml", "examples/docker-compose.my-agent.yml"),
+    )
     c("build", "my-agent")
     try:
         c("up", "-d", "--no-build", "--scale", "agent=2")
@@ -430,8 +515,9 @@ def swarm(image):
             _run(["docker", "volume", "rm", *volumes], check=False)
     deadline = time.monotonic() + 30
     while made.secrets and time.monotonic() < deadline:  # in use until the tasks are gone
-        made.secrets = [n for n in made.secrets
-                        if _run(["docker", "secret", "rm", n], check=False).returncode != 0]
+        made.secrets = [
+            n for n in made.secrets if _run(["docker", "secret", "rm", n], check=False).returncode != 0
+        ]
         if made.secrets:
             time.sleep(0.2)  # Swarm releases them on its own schedule
     if created:
@@ -442,8 +528,9 @@ def _task_containers(service: str, timeout: float = 60, count: int = 1) -> list[
     """The running containers of a Swarm service, once there are ``count`` (bounded)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ids = _run(["docker", "ps", "-q", "--filter",
-                    f"label=com.docker.swarm.service.name={service}"]).stdout.split()
+        ids = _run(
+            ["docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}"]
+        ).stdout.split()
         if len(ids) >= count:
             return ids
         time.sleep(0.2)  # Swarm starts tasks on its own schedule
@@ -460,13 +547,34 @@ def test_a_keyed_swarm_stack_restarts_a_killed_agent_and_it_rejoins(swarm, tmp_p
         _run([sys.executable, "-m", "tickwire", "keys", "new", name, "--dir", str(keys)])
     swarm.create_secrets(stack, keys)
     ticks = 3000
-    env = {**os.environ, "TICKWIRE_IMAGE": IMAGE, "TICKWIRE_PLAYERS": "3",
-           "TICKWIRE_TICKS": str(ticks), "TICKWIRE_JSON": "1", "TICKWIRE_SLOW_MS": "5",
-           "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent",
-           "TICKWIRE_SECRETS": stack}
-    _run(["docker", "stack", "deploy", "--resolve-image", "never", "-c",
-          str(ROOT / "docker-compose.yml"), "-c", str(ROOT / "docker/stack-keys.yml"),
-          "-c", _with_server_events(tmp_path), stack], env=env, cwd=ROOT)
+    env = {
+        **os.environ,
+        "TICKWIRE_IMAGE": IMAGE,
+        "TICKWIRE_PLAYERS": "3",
+        "TICKWIRE_TICKS": str(ticks),
+        "TICKWIRE_JSON": "1",
+        "TICKWIRE_SLOW_MS": "5",
+        "TICKWIRE_AGENT": "tickwire.agents.examples.slow_agent:SlowAgent",
+        "TICKWIRE_SECRETS": stack,
+    }
+    _run(
+        [
+            "docker",
+            "stack",
+            "deploy",
+            "--resolve-image",
+            "never",
+            "-c",
+            str(ROOT / "docker-compose.yml"),
+            "-c",
+            str(ROOT / "docker/stack-keys.yml"),
+            "-c",
+            _with_server_events(tmp_path),
+            stack,
+        ],
+        env=env,
+        cwd=ROOT,
+    )
     (server,) = _task_containers(f"{stack}_server")
     c = Compose([], IMAGE, {}, [])  # for its container helpers only
     _wait_server_event(server, lambda e: e["event"] == "started")
@@ -480,13 +588,16 @@ def test_a_keyed_swarm_stack_restarts_a_killed_agent_and_it_rejoins(swarm, tmp_p
     assert all(p["status"] == "active" for p in s["players"]), s["players"]
     back = [p for p in s["players"] if p["rejoins"]]
     assert len(back) == 1 and back[0]["rejoins"] == 1 and back[0]["dead"] > 0
-    assert all(p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"] == ticks
-               for p in s["players"]), s["players"]
-    rejoined = [e for e in _server_events(server) if e["event"] == "player"
-                and (e["old"], e["new"]) == ("dead", "joined")]
+    assert all(
+        p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"] == ticks for p in s["players"]
+    ), s["players"]
+    rejoined = [
+        e
+        for e in _server_events(server)
+        if e["event"] == "player" and (e["old"], e["new"]) == ("dead", "joined")
+    ]
     assert [e["id"] for e in rejoined] == [back[0]["id"]]
-    assert "with CURVE keys (1 allowed)" in err and not s["rejected"].get("auth_failed"), \
-        s["rejected"]
+    assert "with CURVE keys (1 allowed)" in err and not s["rejected"].get("auth_failed"), s["rejected"]
     assert _run(["docker", "service", "ps", "-q", f"{stack}_keys"]).stdout.split() == []
     env_of = _run(["docker", "inspect", "-f", "{{json .Config.Env}}", server]).stdout
     assert "TICKWIRE_KEY=/run/secrets/server.key_secret" in json.loads(env_of)

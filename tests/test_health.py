@@ -3,6 +3,7 @@
 Against a real keyed server process: healthy while it serves, unhealthy while it is stopped
 (SIGSTOP) or gone, and never counted as a failed handshake (a plaintext connect is).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,9 @@ import sys
 import pytest
 from conftest import event, wait_event
 from test_security import keyring, server_flags
+from tickwire.protocol import ConfigError
 
 from tickwire.health import control_port, listening_inodes, process_state
-from tickwire.protocol import ConfigError
 
 HEALTH = [sys.executable, "-m", "tickwire.health"]
 
@@ -51,9 +52,24 @@ def health(base: str) -> subprocess.CompletedProcess:
 def test_healthy_while_serving_unhealthy_when_stopped_and_never_counted(procs, tmp_path):
     keys = keyring(tmp_path)
     events = tmp_path / "events.jsonl"
-    server = procs(["-m", "tickwire.server", "--bind", "tcp://127.0.0.1:0", "--players", "1",
-                    "--lobby-timeout", "600", "--json", "-q", "--events", str(events),
-                    *server_flags(keys)], name="server")
+    server = procs(
+        [
+            "-m",
+            "tickwire.server",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--players",
+            "1",
+            "--lobby-timeout",
+            "600",
+            "--json",
+            "-q",
+            "--events",
+            str(events),
+            *server_flags(keys),
+        ],
+        name="server",
+    )
     base = wait_event(events, event("listening"), server)["base"]
     for _ in range(5):
         ok = health(base)

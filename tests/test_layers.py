@@ -8,6 +8,7 @@ Every import statement counts, also one inside a function or under ``TYPE_CHECKI
 import hidden in a function is still a dependency, and hiding one is how cycles were made.
 Imports by string (``importlib.import_module``, ``python -m`` launch strings) are not seen.
 """
+
 from __future__ import annotations
 
 import ast
@@ -18,13 +19,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 #: folder → the package it installs as (pyproject.toml's package-dir)
-FOLDERS = {"protocol": "tickwire.protocol", "plumbing": "tickwire.plumbing",
-           "agents": "tickwire.agents", "server": "tickwire.server", "tickwire": "tickwire",
-           "bench": "tickwire.bench"}
+FOLDERS = {
+    "protocol": "tickwire.protocol",
+    "plumbing": "tickwire.plumbing",
+    "agents": "tickwire.agents",
+    "server": "tickwire.server",
+    "tickwire": "tickwire",
+    "bench": "tickwire.bench",
+}
 LAYERS = ["protocol", "plumbing", "agents", "server", "entry points"]
 #: package prefix → layer (the longest prefix wins; anything else under tickwire is an entry point)
-PREFIXES = {"tickwire.protocol": 0, "tickwire.plumbing": 1, "tickwire.agents": 2,
-            "tickwire.server": 3}
+PREFIXES = {"tickwire.protocol": 0, "tickwire.plumbing": 1, "tickwire.agents": 2, "tickwire.server": 3}
 ENTRY = len(LAYERS) - 1
 #: What the pure protocol package must never import (sockets, logging, clocks).
 PROTOCOL_FORBIDDEN = ("zmq", "logging", "time")
@@ -42,7 +47,7 @@ def is_module(name: str) -> bool:
     """True if ``name`` (``tickwire.x.y``) is a module or package in this repository."""
     for folder, package in sorted(FOLDERS.items(), key=lambda kv: -len(kv[1])):
         if name == package or name.startswith(package + "."):
-            path = ROOT / folder / name[len(package) + 1:].replace(".", "/")
+            path = ROOT / folder / name[len(package) + 1 :].replace(".", "/")
             return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
     return False
 
@@ -61,8 +66,7 @@ def root_exports() -> dict[str, str]:
     """``from tickwire import Name``: the module each lazy export comes from (tickwire/__init__)."""
     tree = ast.parse((ROOT / "tickwire" / "__init__.py").read_text())
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "_EXPORTS"
-                                                for t in node.targets):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "_EXPORTS" for t in node.targets):
             return ast.literal_eval(node.value)
     raise AssertionError("tickwire/__init__.py has no _EXPORTS table")
 
@@ -81,7 +85,7 @@ def imports(path: Path, module: str) -> list[tuple[int, str, str]]:
             out += [(node.lineno, alias.name, text) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = module.split(".")[:len(module.split(".")) - node.level + is_package]
+                base = module.split(".")[: len(module.split(".")) - node.level + is_package]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -107,41 +111,54 @@ def violations() -> list[str]:
         own = ENTRY if path.name == "__main__.py" else layer_of(module)
         for line, target, text in imports(path, module):
             where = f"{path.relative_to(ROOT)}:{line}"
-            if module.startswith("tickwire.protocol") and target.split(".")[0] in \
-                    PROTOCOL_FORBIDDEN:
-                found.append(f"{where}: `{text}`: protocol/ is sans-IO and imports no "
-                             f"{target.split('.')[0]}")
+            if module.startswith("tickwire.protocol") and target.split(".")[0] in PROTOCOL_FORBIDDEN:
+                found.append(f"{where}: `{text}`: protocol/ is sans-IO and imports no {target.split('.')[0]}")
             layer = layer_of(target)
             if layer is not None and layer > own:
-                found.append(f"{where}: `{text}`: {module} ({LAYERS[own]}) imports {target} "
-                             f"({LAYERS[layer]}), a higher layer")
+                found.append(
+                    f"{where}: `{text}`: {module} ({LAYERS[own]}) imports {target} "
+                    f"({LAYERS[layer]}), a higher layer"
+                )
     return found
 
 
 def test_no_module_imports_a_higher_layer() -> None:
     found = violations()
-    assert not found, ("imports against the layering (protocol < plumbing < agents < server < "
-                       "entry points); move the code down or the import up:\n"
-                       + "\n".join(found))
+    assert not found, (
+        "imports against the layering (protocol < plumbing < agents < server < "
+        "entry points); move the code down or the import up:\n" + "\n".join(found)
+    )
 
 
-@pytest.mark.parametrize("module, layer", [
-    ("tickwire.protocol.codec", "protocol"), ("tickwire.plumbing.keys", "plumbing"),
-    ("tickwire.agents.runtime", "agents"), ("tickwire.server.world_server.loop", "server"),
-    ("tickwire.cli", "entry points"), ("tickwire.bench.harness", "entry points"),
-    ("zmq", None)])
+@pytest.mark.parametrize(
+    "module, layer",
+    [
+        ("tickwire.protocol.codec", "protocol"),
+        ("tickwire.plumbing.keys", "plumbing"),
+        ("tickwire.agents.runtime", "agents"),
+        ("tickwire.server.world_server.loop", "server"),
+        ("tickwire.cli", "entry points"),
+        ("tickwire.bench.harness", "entry points"),
+        ("zmq", None),
+    ],
+)
 def test_modules_map_to_their_layer(module: str, layer: str | None) -> None:
     got = layer_of(module)
     assert (None if got is None else LAYERS[got]) == layer
 
 
-def test_the_check_sees_imports_inside_functions_relative_ones_and_lazy_exports(
-        tmp_path: Path) -> None:
+def test_the_check_sees_imports_inside_functions_relative_ones_and_lazy_exports(tmp_path: Path) -> None:
     fake = tmp_path / "m.py"
-    fake.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                    "    from ..server import x\ndef f():\n    from tickwire.cli import main\n"
-                    "    from tickwire import World, __version__\n")
+    fake.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from ..server import x\ndef f():\n    from tickwire.cli import main\n"
+        "    from tickwire import World, __version__\n"
+    )
     got = sorted((line, target) for line, target, _ in imports(fake, "tickwire.agents.sub.m"))
-    assert got == [(1, "typing"), (3, "tickwire.agents.server"), (5, "tickwire.cli"),
-                   (6, "tickwire.server.worlds.world")]
+    assert got == [
+        (1, "typing"),
+        (3, "tickwire.agents.server"),
+        (5, "tickwire.cli"),
+        (6, "tickwire.server.worlds.world"),
+    ]
     assert module_name(ROOT / "agents" / "sub" / "__init__.py") == "tickwire.agents.sub"

@@ -1,5 +1,6 @@
 """Player accounting and lifecycle with real processes and real sockets: a late joiner, a
 newcomer taking a dead slot, ipc socket files at the end. Every wait is bounded."""
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,32 @@ SERVER = ["-m", "tickwire.server"]
 AGENT = ["-m", "tickwire.agents"]
 
 
-def test_a_late_joiner_and_a_renamed_newcomer_are_accounted_for_every_tick(
-        procs, ipc_base, zctx, tmp_path):
+def test_a_late_joiner_and_a_renamed_newcomer_are_accounted_for_every_tick(procs, ipc_base, zctx, tmp_path):
     events, rec = tmp_path / "events.jsonl", tmp_path / "rec"
-    server = procs([*SERVER, "--bind", ipc_base, "--players", "3", "--min-players", "2",
-                    "--lobby-timeout", "1", "--late-join", "--ticks", "100000000", "--json",
-                    "--events", str(events), "--record", str(rec)], name="server")
+    server = procs(
+        [
+            *SERVER,
+            "--bind",
+            ipc_base,
+            "--players",
+            "3",
+            "--min-players",
+            "2",
+            "--lobby-timeout",
+            "1",
+            "--late-join",
+            "--ticks",
+            "100000000",
+            "--json",
+            "--events",
+            str(events),
+            "--record",
+            str(rec),
+        ],
+        name="server",
+    )
     procs([*AGENT, "--connect", ipc_base, "--slot", "0", "--name", "keeper"], name="keeper")
-    victim = procs([*AGENT, "--connect", ipc_base, "--slot", "1", "--name", "victim"],
-                   name="victim")
+    victim = procs([*AGENT, "--connect", ipc_base, "--slot", "1", "--name", "victim"], name="victim")
     _wait_tick(zctx, ipc_base, 20)
     late = procs([*AGENT, "--connect", ipc_base, "--slot", "2", "--json"], name="late")
     joined = wait_event(events, event("player", id=2, new="active"), server)
@@ -38,8 +56,9 @@ def test_a_late_joiner_and_a_renamed_newcomer_are_accounted_for_every_tick(
     procs([*AGENT, "--connect", ipc_base, "--slot", "1", "--name", "newcomer"], name="newcomer")
     rejoined = wait_event(events, event("player", id=1, old="dead", new="joined"), server)
     assert rejoined["name"] == "newcomer"
-    back = wait_event(events, lambda e: event("player", id=1, new="active")(e)
-                      and e["tick"] >= rejoined["tick"], server)
+    back = wait_event(
+        events, lambda e: event("player", id=1, new="active")(e) and e["tick"] >= rejoined["tick"], server
+    )
     _wait_tick(zctx, ipc_base, back["tick"] + 30)
     server.popen.send_signal(signal.SIGINT)
     server.wait(30)
@@ -76,27 +95,23 @@ def _socket_files(ipc_base: str) -> list[str]:
 
 
 def test_a_server_on_ipc_removes_its_socket_files_after_a_normal_end(procs, ipc_base):
-    server = procs([*SERVER, "--bind", ipc_base, "--players", "1", "--ticks", "20", "--json"],
-                   name="server")
+    server = procs([*SERVER, "--bind", ipc_base, "--players", "1", "--ticks", "20", "--json"], name="server")
     procs([*AGENT, "--connect", ipc_base], name="agent")
     assert server.json()["reason"] == "ticks done"
     assert _socket_files(ipc_base) == []
 
 
 def test_a_server_on_ipc_removes_its_socket_files_after_a_lobby_timeout(procs, ipc_base):
-    server = procs([*SERVER, "--bind", ipc_base, "--players", "1", "--lobby-timeout", "0.5"],
-                   name="server")
+    server = procs([*SERVER, "--bind", ipc_base, "--players", "1", "--lobby-timeout", "0.5"], name="server")
     assert server.wait(30) != 0 and "lobby" in server.stderr
     assert _socket_files(ipc_base) == []
 
 
-def test_closing_leaves_the_socket_files_of_a_newer_server_that_rebound_the_path(
-        ipc_base, zctx):
+def test_closing_leaves_the_socket_files_of_a_newer_server_that_rebound_the_path(ipc_base, zctx):
     old = ServerSockets(ipc_base, context=zctx)
     # a server refuses a live address, but any other libzmq program replaces the files
     newer = [zctx.socket(zmq.ROUTER) for _ in range(3)]
-    for s, addr in zip(newer, (old.endpoints.state, old.endpoints.actions,
-                               old.endpoints.control)):
+    for s, addr in zip(newer, (old.endpoints.state, old.endpoints.actions, old.endpoints.control)):
         s.linger = 0
         s.bind(addr)
     try:

@@ -4,6 +4,7 @@ The server's ``full`` then carries ``retry_ms`` (their slots are freed after
 ``--ready-timeout``), and the agent SDK JOINs again by itself until its join timeout,
 instead of giving up at once with "start the server with a larger --players".
 """
+
 from __future__ import annotations
 
 import json
@@ -44,6 +45,7 @@ def test_full_with_every_player_ready_has_no_retry():
 
 def test_an_error_without_retry_ms_decodes_as_before():
     import msgpack
+
     old = decode([msgpack.packb({"v": 1, "kind": "error", "code": "full", "text": "t"})])
     assert old == Error("full", "t") and old.retry_ms is None
     assert decode(encode(Error("full", "t", "r", 250))).retry_ms == 250
@@ -66,19 +68,37 @@ def _squat(ctx: zmq.Context, base: str, n: int) -> list[tuple[zmq.Socket, Welcom
     return squatters
 
 
-def test_an_agent_waits_for_squatted_slots_and_the_run_starts_when_they_are_freed(
-        procs, ipc_base, zctx):
+def test_an_agent_waits_for_squatted_slots_and_the_run_starts_when_they_are_freed(procs, ipc_base, zctx):
     """Two squatters hold both slots of a 2-player lobby (ready timeout 5 s); two real agents
     arriving then are told ``full`` with retry_ms, wait, JOIN again, and play the run once
     the squatters' slots are freed (the old agent gave up at once with exit 5, and the
     server's lobby timed out)."""
-    server = procs(["-m", "tickwire", "server", "--bind", ipc_base, "--players", "2",
-                    "--ticks", "5", "--ready-timeout", "5", "--lobby-timeout", "60", "--json",
-                    "-q"], name="server")
+    server = procs(
+        [
+            "-m",
+            "tickwire",
+            "server",
+            "--bind",
+            ipc_base,
+            "--players",
+            "2",
+            "--ticks",
+            "5",
+            "--ready-timeout",
+            "5",
+            "--lobby-timeout",
+            "60",
+            "--json",
+            "-q",
+        ],
+        name="server",
+    )
     squatters = _squat(zctx, ipc_base, 2)
     assert sorted(w.player for _, w in squatters) == [0, 1]
-    agents = procs(["-m", "tickwire", "agent", "--connect", ipc_base, "--count", "2",
-                    "--join-timeout", "30", "--json"], name="agents")
+    agents = procs(
+        ["-m", "tickwire", "agent", "--connect", ipc_base, "--count", "2", "--join-timeout", "30", "--json"],
+        name="agents",
+    )
     agents.wait_for("the server is full for now", 60)  # it came while the slots were held
     summary = server.json(120)
     assert summary["ticks"] == 5 and summary["reason"] == "ticks done"

@@ -3,6 +3,7 @@
 The guard itself (a thread, /proc, real connections) is tested from outside in
 test_security.py: many-frame messages against a real server process.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -21,6 +22,7 @@ def counters(**by_name: float):
     def read():
         calls.append(1)
         return {k: int(v * MB) for k, v in by_name.items()}
+
     read.calls = calls
     return read
 
@@ -161,8 +163,7 @@ def _cut_during_tick(guard_first: bool):
 
 
 @pytest.mark.parametrize("guard_first", [True, False])
-def test_a_cut_actions_connection_is_counted_once_and_a_resend_within_the_grace_counts(
-        guard_first):
+def test_a_cut_actions_connection_is_counted_once_and_a_resend_within_the_grace_counts(guard_first):
     r, w1 = _cut_during_tick(guard_first)
     assert not r.may_close(0.1 + LOST_ACTION_GRACE_S / 2)  # it waits for player 1 ...
     r.receive_action(action(w1, 0, 2), 0.1 + LOST_ACTION_GRACE_S / 2)

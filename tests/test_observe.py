@@ -1,5 +1,6 @@
 """Following a run from outside: Prometheus metrics over real HTTP, real-time pacing,
 the summary file, and players named after their container."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,14 @@ def test_metrics_are_served_over_http_during_and_after_a_real_run():
             during.append(scrape(metrics.url))
 
     try:
-        run = LocalRun(GridWorld(), ServerConfig(ticks=50, lobby_timeout_s=60), GREEDY, 2,
-                       progress=progress, metrics=metrics)
+        run = LocalRun(
+            GridWorld(),
+            ServerConfig(ticks=50, lobby_timeout_s=60),
+            GREEDY,
+            2,
+            progress=progress,
+            metrics=metrics,
+        )
         summary = run.run()
         after = scrape(metrics.url)
     finally:
@@ -66,6 +73,7 @@ def test_metrics_are_served_over_http_during_and_after_a_real_run():
 
 def test_metrics_have_their_own_registry_not_the_global_one():
     import prometheus_client
+
     metrics = MetricsServer("127.0.0.1:0")
     try:
         assert metrics.registry is not prometheus_client.REGISTRY
@@ -83,10 +91,15 @@ def test_a_metrics_port_in_use_is_a_clear_error():
             MetricsServer(f"127.0.0.1:{s.getsockname()[1]}")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("127.0.0.1:9100", ("127.0.0.1", 9100)), ("9100", ("0.0.0.0", 9100)),
-    (":9100", ("0.0.0.0", 9100)), ("[::1]:0", ("::1", 0)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("127.0.0.1:9100", ("127.0.0.1", 9100)),
+        ("9100", ("0.0.0.0", 9100)),
+        (":9100", ("0.0.0.0", 9100)),
+        ("[::1]:0", ("::1", 0)),
+    ],
+)
 def test_metrics_addresses(text, expected):
     assert parse_address(text) == expected
 
@@ -98,8 +111,10 @@ def test_a_bad_metrics_address_names_the_flag_and_an_example(text):
 
 
 def test_without_prometheus_client_metrics_says_what_to_install(procs, ipc_base):
-    code = ("import sys; sys.modules['prometheus_client'] = None; from tickwire.cli import main; "
-            f"sys.exit(main(['server', '--bind', '{ipc_base}', '--metrics', '127.0.0.1:0']))")
+    code = (
+        "import sys; sys.modules['prometheus_client'] = None; from tickwire.cli import main; "
+        f"sys.exit(main(['server', '--bind', '{ipc_base}', '--metrics', '127.0.0.1:0']))"
+    )
     p = procs(["-c", code])
     assert p.wait(30) == ExitCode.USAGE
     assert "pip install 'tickwire[metrics]'" in p.stderr
@@ -108,8 +123,23 @@ def test_without_prometheus_client_metrics_says_what_to_install(procs, ipc_base)
 # ---------------------------------------------------------------------------- a real paced run
 def test_a_paced_run_with_metrics_and_a_summary_file(procs, tmp_path):
     out = tmp_path / "summary.json"
-    p = procs([*TW, "run", "--agents", "2", "--ticks", "40", "--tick-rate", "20", "--metrics",
-               "127.0.0.1:0", "--summary", str(out), "--json"])
+    p = procs(
+        [
+            *TW,
+            "run",
+            "--agents",
+            "2",
+            "--ticks",
+            "40",
+            "--tick-rate",
+            "20",
+            "--metrics",
+            "127.0.0.1:0",
+            "--summary",
+            str(out),
+            "--json",
+        ]
+    )
     url = p.wait_for(r"metrics on (http://\S+)", timeout=60).group(1)
     seen = scrape(url)  # while the run goes on (it lasts at least 39/20 s)
     assert "tickwire_ticks_total" in seen
@@ -127,13 +157,31 @@ def test_a_paced_run_with_metrics_and_a_summary_file(procs, tmp_path):
 
 def test_the_human_summary_shows_the_pacing():
     from tickwire.server.observers.summary import format_summary
-    s = {"run": "r", "world": "W", "seed": 0, "mode": "strict", "reason": "ticks done",
-         "ticks": 10, "elapsed_s": 1.0, "lobby_s": 0.1, "ticks_per_s": 10.0, "state_hash": "h",
-         "players": [], "rejected": {},
-         "pacing": {"target_hz": 10.0, "achieved_hz": 9.95, "skipped_slots": 1,
-                    "start_error_ms": {"p50": 0.25, "p99": 3.5, "max": 120.0}}}
-    assert ("paced at 10 Hz: achieved 9.9 Hz, tick start error p50 0.25 ms, p99 3.50 ms, "
-            "max 120.00 ms; 1 slot(s) skipped") in format_summary(s)
+
+    s = {
+        "run": "r",
+        "world": "W",
+        "seed": 0,
+        "mode": "strict",
+        "reason": "ticks done",
+        "ticks": 10,
+        "elapsed_s": 1.0,
+        "lobby_s": 0.1,
+        "ticks_per_s": 10.0,
+        "state_hash": "h",
+        "players": [],
+        "rejected": {},
+        "pacing": {
+            "target_hz": 10.0,
+            "achieved_hz": 9.95,
+            "skipped_slots": 1,
+            "start_error_ms": {"p50": 0.25, "p99": 3.5, "max": 120.0},
+        },
+    }
+    assert (
+        "paced at 10 Hz: achieved 9.9 Hz, tick start error p50 0.25 ms, p99 3.50 ms, "
+        "max 120.00 ms; 1 slot(s) skipped"
+    ) in format_summary(s)
     assert "paced" not in format_summary({**s, "pacing": None})
 
 
@@ -145,8 +193,10 @@ def test_an_unpaced_run_reports_no_pacing(procs):
 # ---------------------------------------------------------------------------- summary file
 def test_a_lobby_timeout_is_written_to_the_summary_file_from_the_variable(procs, ipc_base, tmp_path):
     out = tmp_path / "s.json"
-    p = procs([*TW, "server", "--bind", ipc_base, "--players", "1", "--lobby-timeout", "0.5",
-               "-q"], env={"TICKWIRE_SUMMARY": str(out)})
+    p = procs(
+        [*TW, "server", "--bind", ipc_base, "--players", "1", "--lobby-timeout", "0.5", "-q"],
+        env={"TICKWIRE_SUMMARY": str(out)},
+    )
     assert p.wait(30) == ExitCode.LOBBY_TIMEOUT
     s = json.loads(out.read_text())
     assert s["outcome"] == "lobby_timeout" and s["reason"] == "lobby timeout" and s["ticks"] == 0
@@ -168,17 +218,23 @@ def test_a_summary_folder_that_does_not_exist_fails_before_the_run(procs, tmp_pa
 
 
 # ---------------------------------------------------------------------------- container names
-@pytest.mark.parametrize("marker, cgroup, main, expected", [
-    (True, "0::/", True, "3f2a9c1b7d4e"),                                 # Docker, cgroup v2
-    (False, "12:pids:/docker/3f2a9c1b7d4e0011\n", True, "3f2a9c1b7d4e"),   # Docker, cgroup v1
-    (False, "0::/kubepods/besteffort/pod1\n", True, "3f2a9c1b7d4e"),       # Kubernetes
-    (False, "0::/user.slice/user-1000.slice\n", True, None),               # a desktop
-    (True, "0::/", False, None),  # one of several agents started by hand in one container
-])
+@pytest.mark.parametrize(
+    "marker, cgroup, main, expected",
+    [
+        (True, "0::/", True, "3f2a9c1b7d4e"),  # Docker, cgroup v2
+        (False, "12:pids:/docker/3f2a9c1b7d4e0011\n", True, "3f2a9c1b7d4e"),  # Docker, cgroup v1
+        (False, "0::/kubepods/besteffort/pod1\n", True, "3f2a9c1b7d4e"),  # Kubernetes
+        (False, "0::/user.slice/user-1000.slice\n", True, None),  # a desktop
+        (True, "0::/", False, None),  # one of several agents started by hand in one container
+    ],
+)
 def test_the_container_name_is_the_hostname_only_for_a_containers_main_process(
-        marker, cgroup, main, expected):
-    assert container_name_from(marker_file=marker, cgroup=cgroup, hostname="3f2a9c1b7d4e",
-                               main_process=main) == expected
+    marker, cgroup, main, expected
+):
+    assert (
+        container_name_from(marker_file=marker, cgroup=cgroup, hostname="3f2a9c1b7d4e", main_process=main)
+        == expected
+    )
 
 
 def test_an_agent_started_here_is_not_the_main_process_of_a_container():

@@ -1,5 +1,6 @@
 """Real-time pacing (--tick-rate): the fixed tick clock and the rules around it, with ``now``
 passed in (no sockets, sleeps or real clocks)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """PettingZoo envs and private views end to end: real server, real agent processes, real
 mpe2 envs (``pip install -e '.[test]'`` installs them)."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,18 @@ def run(procs, name: str, *args: str) -> dict:
 
 
 def test_a_pettingzoo_env_runs_episode_after_episode_with_its_own_players(procs):
-    s = run(procs, "adversary", "--world", ADVERSARY, "--ticks", "60", "--seed", "3",
-            "--agent", "marl_worlds:SpaceCheckingAgent")
+    s = run(
+        procs,
+        "adversary",
+        "--world",
+        ADVERSARY,
+        "--ticks",
+        "60",
+        "--seed",
+        "3",
+        "--agent",
+        "marl_worlds:SpaceCheckingAgent",
+    )
     assert s["agents"] == ["adversary_0", "agent_0", "agent_1"]
     assert len(s["players"]) == 3  # --agents defaults to the env's agent count
     # 25 steps per episode + one tick where every agent sees its final view (done)
@@ -38,8 +49,20 @@ def test_the_same_seed_gives_the_same_run_and_sampling_agents_by_default(procs):
 
 
 def test_a_world_with_private_views_runs_and_counts_terminated_ticks_as_done(procs):
-    s = run(procs, "private", "--world", "marl_worlds:PrivateCounter", "--agents", "3",
-            "--per-process", "2", "--ticks", "20", "--agent", "marl_worlds:SpaceCheckingAgent")
+    s = run(
+        procs,
+        "private",
+        "--world",
+        "marl_worlds:PrivateCounter",
+        "--agents",
+        "3",
+        "--per-process",
+        "2",
+        "--ticks",
+        "20",
+        "--agent",
+        "marl_worlds:SpaceCheckingAgent",
+    )
     by_id = {p["id"]: p for p in s["players"]}
     assert by_id[0]["done"] == 4 and by_id[0]["answered"] == 16  # out on ticks 4, 9, 14, 19
     assert by_id[1]["done"] == 0 and by_id[1]["answered"] == 20
@@ -49,34 +72,62 @@ def test_a_world_with_private_views_runs_and_counts_terminated_ticks_as_done(pro
 def _readme_block(lang: str, text: str) -> str:
     import re
     from pathlib import Path
+
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    (block,) = [m.group(2) for m in re.finditer(r"```(\w*)\n(.*?)```", readme, re.S)
-                if m.group(1) == lang and text in m.group(2)]
+    (block,) = [
+        m.group(2)
+        for m in re.finditer(r"```(\w*)\n(.*?)```", readme, re.S)
+        if m.group(1) == lang and text in m.group(2)
+    ]
     return block
 
 
 def test_the_readme_private_view_world_runs_and_checks_as_printed(procs, tmp_path):
     (tmp_path / "tag.py").write_text(_readme_block("python", "class TagWorld"))
-    s = run(procs, "tag", "--world", "tag.py:TagWorld", "--agent", "tag.py:LeftAgent",
-            "--agents", "2", "--ticks", "20")
+    s = run(
+        procs,
+        "tag",
+        "--world",
+        "tag.py:TagWorld",
+        "--agent",
+        "tag.py:LeftAgent",
+        "--agents",
+        "2",
+        "--ticks",
+        "20",
+    )
     assert s["reason"] == "world done" and s["ticks"] == 5  # 5 → 0 in five steps
     assert all(p["answered"] == 5 and accounted(p) == 5 for p in s["players"])
-    check = procs(["-m", "tickwire", "check-world", "tag.py:TagWorld", "--players", "2"],
-                  name="check-tag")
+    check = procs(["-m", "tickwire", "check-world", "tag.py:TagWorld", "--players", "2"], name="check-tag")
     assert check.wait(60) == 0, check.stdout + check.stderr
     assert "OK" in check.stdout
 
 
-def test_a_private_observation_reaches_its_player_and_nobody_on_the_state_socket(
-        procs, ipc_base, zctx):
+def test_a_private_observation_reaches_its_player_and_nobody_on_the_state_socket(procs, ipc_base, zctx):
     """Raw sockets: each player gets only its own OBSERVATION (on its control connection);
     an eavesdropper subscribed to everything on the state socket sees STATEs, none of them."""
     import zmq
     from raw_player import RawPlayer
     from tickwire.protocol import Observation, decode, derive
 
-    server = procs(["-m", "tickwire", "server", "--bind", ipc_base, "--players", "2", "--ticks",
-                    "3", "--world", "marl_worlds:PrivateCounter", "--json", "-q"], name="server")
+    server = procs(
+        [
+            "-m",
+            "tickwire",
+            "server",
+            "--bind",
+            ipc_base,
+            "--players",
+            "2",
+            "--ticks",
+            "3",
+            "--world",
+            "marl_worlds:PrivateCounter",
+            "--json",
+            "-q",
+        ],
+        name="server",
+    )
     spy = zctx.socket(zmq.SUB)
     spy.setsockopt(zmq.SUBSCRIBE, b"")
     spy.connect(derive(ipc_base).state)

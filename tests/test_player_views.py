@@ -4,6 +4,7 @@ A world with private views sends each playing player an OBSERVATION addressed to
 identity; a terminated or truncated view takes that player out of the tick (counted
 ``done``); a described action space checks that player's actions.
 """
+
 from __future__ import annotations
 
 from tickwire.protocol import Action, Join, Observation, Ready, State, Welcome, derive
@@ -23,8 +24,11 @@ def server(players: int = 2) -> tuple[ServerRules, list[Welcome]]:
     r = ServerRules(cfg, "run1", private=True, spaces=lambda p: (OBS_SPACE, ACT_SPACE))
     welcomes = []
     for i in range(players):
-        (w,) = [o.message for o in r.receive_control(f"id{i}".encode(), Join(f"p{i}"))
-                if isinstance(o, ServerSend)]
+        (w,) = [
+            o.message
+            for o in r.receive_control(f"id{i}".encode(), Join(f"p{i}"))
+            if isinstance(o, ServerSend)
+        ]
         r.receive_subscription(w.topic, True)
         r.receive_action(Ready(w.run, w.player, w.token), now=0.0)
         welcomes.append(w)
@@ -33,8 +37,7 @@ def server(players: int = 2) -> tuple[ServerRules, list[Welcome]]:
 
 
 def views(done: set[int] = frozenset()):
-    return lambda p: PlayerView([float(p), 0.5], reward=p + 0.25, terminated=p in done,
-                                info={"who": p})
+    return lambda p: PlayerView([float(p), 0.5], reward=p + 0.25, terminated=p in done, info={"who": p})
 
 
 def test_welcome_carries_private_and_the_players_spaces():
@@ -53,7 +56,12 @@ def test_each_observation_is_sent_to_its_own_player_only():
         obs = by_identity[f"id{i}".encode()]
         assert isinstance(obs, Observation)
         assert (obs.player, obs.tick, obs.payload, obs.reward, obs.info) == (
-            w.player, 0, [float(i), 0.5], i + 0.25, {"who": i})
+            w.player,
+            0,
+            [float(i), 0.5],
+            i + 0.25,
+            {"who": i},
+        )
 
 
 def test_a_terminated_player_leaves_the_barrier_and_counts_done():
@@ -108,9 +116,23 @@ EPS = derive("tcp://127.0.0.1:5555")
 def agent(n: int = 1) -> AgentRules:
     a = AgentRules([f"p{i}" for i in range(n)], EPS, now=0.0)
     for i in range(n):
-        a.control_received(i, Welcome(run="run1", player=i, name=f"p{i}", seed=1, token=f"t{i}",
-                                      topic=b"t", mode="strict", deadline_ms=None, ticks=9,
-                                      players=n, private=True), 0.0)
+        a.control_received(
+            i,
+            Welcome(
+                run="run1",
+                player=i,
+                name=f"p{i}",
+                seed=1,
+                token=f"t{i}",
+                topic=b"t",
+                mode="strict",
+                deadline_ms=None,
+                ticks=9,
+                players=n,
+                private=True,
+            ),
+            0.0,
+        )
     return a
 
 
@@ -169,8 +191,9 @@ def test_a_world_with_its_own_player_count_sets_agents_and_players_unless_given(
         assert _world_defaults(values, command, set(), Sized())[key] == 3
         given = _world_defaults({**values, key: 5}, command, {key}, Sized())
         assert given[key] == 5
-    run_values = _world_defaults({**options.resolve({}, "run", environ={}),
-                                  "world": "pettingzoo:x"}, "run", set(), Sized())
+    run_values = _world_defaults(
+        {**options.resolve({}, "run", environ={}), "world": "pettingzoo:x"}, "run", set(), Sized()
+    )
     assert run_values["agent"] == options.SAMPLING_AGENT
 
 

@@ -1,5 +1,6 @@
 """PlayerPool with real processes: hosting, persistence, order, players defined anywhere,
 split-phase calls, errors, deaths, timeouts, Ctrl-C, nothing left running."""
+
 import logging
 import os
 import select
@@ -59,8 +60,7 @@ def test_by_default_one_process_per_usable_core_pinned_only_when_cores_are_free(
         pool.get_actions({"tick": 0})  # hosts pin themselves before they say ready
         assert pool.processes == min(6, len(cores)) == len(set(pool.pids))
         # the choice follows the load at start; either way the hosts are what it says
-        want = [{cores[h]} for h in range(pool.processes)] if pool.pinned else \
-            [set(cores)] * pool.processes
+        want = [{cores[h]} for h in range(pool.processes)] if pool.pinned else [set(cores)] * pool.processes
         assert _affinities(pool) == want
 
 
@@ -108,6 +108,7 @@ def test_idle_share_between_two_samples(idle0, idle1, share):
 
 def test_cores_are_free_falls_back_to_the_load_average_without_proc_stat(monkeypatch):
     import tickwire.plumbing.process as process
+
     monkeypatch.setattr(process, "cpu_times", lambda cores: None)
     for load, free in [(0.3, True), (1.9, True), (2.0, False), (7.5, False)]:
         monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
@@ -115,6 +116,7 @@ def test_cores_are_free_falls_back_to_the_load_average_without_proc_stat(monkeyp
 
     def unknown():
         raise OSError("no /proc/loadavg")
+
     monkeypatch.setattr(os, "getloadavg", unknown)
     assert cores_are_free([0, 1]) is False
 
@@ -167,8 +169,9 @@ MAIN_PLAYERS = textwrap.dedent("""
 
 
 def _run_python(args, **kw):
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120,
-                          cwd=kw.pop("cwd", None), **kw)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120, cwd=kw.pop("cwd", None), **kw
+    )
 
 
 def _check_main_players_ran(out):
@@ -203,6 +206,7 @@ def test_a_player_that_cannot_be_pickled_is_named():
 
 def test_a_player_whose_module_fails_to_import_in_its_process_shows_that_error(monkeypatch):
     from fragile_players import Fragile
+
     monkeypatch.setenv("TICKWIRE_TEST_FAIL_IMPORT", "1")  # inherited by the pool's processes
     with pytest.raises(PlayerStartError) as e:
         PlayerPool([Counter(0), Fragile()], processes=1)
@@ -303,8 +307,7 @@ def test_players_that_miss_the_timeout_get_the_default_and_are_terminated_at_clo
 
 
 def test_a_slow_player_does_not_hide_the_answers_of_the_players_sharing_its_process():
-    with PlayerPool([Sleeper(0.0), Sleeper(30.0), Sleeper(0.0)], method="decide",
-                    processes=1) as pool:
+    with PlayerPool([Sleeper(0.0), Sleeper(30.0), Sleeper(0.0)], method="decide", processes=1) as pool:
         assert pool.get_actions({}, timeout=1.0, default="none") == ["slow", "none", "none"]
         assert pool.last_missing == [1, 2]  # player 2 waits behind player 1 in the same process
 
@@ -330,8 +333,7 @@ def test_ctrl_c_in_the_callers_loop_leaves_no_process(procs):
 
 def test_a_killed_caller_takes_its_player_processes_with_it(procs, tmp_path):
     # a SIGKILLed caller cannot remove its ipc dir: keep it inside the test's own tmp_path
-    script = procs([os.path.join(TESTS, "pool_script.py")], name="script",
-                   env={"TMPDIR": str(tmp_path)})
+    script = procs([os.path.join(TESTS, "pool_script.py")], name="script", env={"TMPDIR": str(tmp_path)})
     script.wait_for("running")
     pids = [int(p) for p in script.stdout.split()]
     script.popen.kill()

@@ -1,5 +1,6 @@
 """The pytest plugin as a user gets it: installed (pytest11 entry point), in a separate pytest
 process (pytester.runpytest_subprocess), driving real agent processes and sockets."""
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,7 @@ def test_the_plugin_is_registered_through_the_pytest11_entry_point(pytester):
 
 
 def test_an_agent_class_defined_in_the_test_module_answers_every_tick(pytester):
-    pytester.makepyfile('''
+    pytester.makepyfile("""
         import json
         from tickwire import Agent
 
@@ -60,11 +61,12 @@ def test_an_agent_class_defined_in_the_test_module_answers_every_tick(pytester):
             assert summary.exit_codes == [0, 0] and summary.errors == [None, None]
             with open("summary.json", "w") as f:
                 json.dump(summary, f)
-    ''')
+    """)
     run_inner(pytester).assert_outcomes(passed=1)
     ours = json.loads((pytester.path / "summary.json").read_text())
-    cli = pytester.run(sys.executable, "-m", "tickwire", "run", "--json", "--agents", "1",
-                       "--ticks", "3", timeout=60)
+    cli = pytester.run(
+        sys.executable, "-m", "tickwire", "run", "--json", "--agents", "1", "--ticks", "3", timeout=60
+    )
     assert cli.ret == 0, cli.stderr.str()
     theirs = json.loads(cli.stdout.str())
     assert sorted(ours) == sorted(theirs)  # the same dict as `tickwire run --json`
@@ -73,7 +75,7 @@ def test_an_agent_class_defined_in_the_test_module_answers_every_tick(pytester):
 
 
 def test_an_agent_that_raises_exits_or_is_slow_shows_up_and_the_run_goes_on(pytester):
-    pytester.makepyfile('''
+    pytester.makepyfile("""
         import os
         import time
         from tickwire import Agent
@@ -115,14 +117,14 @@ def test_an_agent_that_raises_exits_or_is_slow_shows_up_and_the_run_goes_on(pyte
             stay, slow = summary["players"]
             assert summary["reason"] == "ticks done" and summary["ticks"] == 20
             assert slow["missed"] >= 3 and stay["answered"] > slow["answered"]
-    ''')
+    """)
     result = run_inner(pytester)
     result.assert_outcomes(passed=2)
     assert result.duration < 60
 
 
 def test_an_agent_raising_in_setup_ends_the_lobby_with_its_error(pytester):
-    pytester.makepyfile('''
+    pytester.makepyfile("""
         from tickwire import Agent
 
         class Stay(Agent):
@@ -139,14 +141,16 @@ def test_an_agent_raising_in_setup_ends_the_lobby_with_its_error(pytester):
             assert summary["reason"] == ("stopped in the lobby (agent 1 (BadSetup) exited with "
                                          "code 1 before the run started: ValueError: no setup for you)")
             assert summary.exit_codes[1] == 1
-    ''')
+    """)
     result = run_inner(pytester)
     result.assert_outcomes(passed=1)
     assert result.duration < 60  # not the lobby timeout
 
 
 def test_a_world_instance_and_agent_instances_reach_their_processes(pytester):
-    pytester.makepyfile(COUNT_WORLD + '''
+    pytester.makepyfile(
+        COUNT_WORLD
+        + """
 import pytest
 from tickwire import Agent
 
@@ -169,7 +173,8 @@ class Broken(CountWorld):
 def test_an_error_in_the_world_reaches_the_test(tickwire_run):
     with pytest.raises(ZeroDivisionError, match="the world under test is broken"):
         tickwire_run(agents=[Adds(1)], world=Broken(), ticks=10)
-''')
+"""
+    )
     run_inner(pytester).assert_outcomes(passed=2)
 
 
@@ -177,20 +182,20 @@ def test_world_and_agents_given_as_module_and_file_specs(pytester):
     pytester.makepyfile(count_world=COUNT_WORLD)
     (pytester.path / "tests").mkdir()
     (pytester.path / "tests" / "my_agents.py").write_text(
-        "from tickwire import Agent\n\n"
-        "class Two(Agent):\n"
-        "    def act(self, observation):\n"
-        "        return 2\n")
+        "from tickwire import Agent\n\nclass Two(Agent):\n    def act(self, observation):\n        return 2\n"
+    )
     (pytester.path / "tests" / "test_specs.py").write_text(
         "def test_match(tickwire_run):\n"
         "    summary = tickwire_run(agents=['my_agents.py:Two', 'my_agents:Two'],\n"
         "                           world='count_world:CountWorld', ticks=10)\n"
         "    assert summary['world'] == 'CountWorld'\n"
         "    assert summary['players'][0]['score'] == 10 * (2 + 2)\n"
-        "    assert [p['name'] for p in summary['players']] == ['Two', 'Two-1']\n")
+        "    assert [p['name'] for p in summary['players']] == ['Two', 'Two-1']\n"
+    )
     # the file spec is relative to the test file; the module spec is found on sys.path
-    run_inner(pytester, "tests", "--rootdir", str(pytester.path),
-              "-o", "pythonpath=.").assert_outcomes(passed=1)
+    run_inner(pytester, "tests", "--rootdir", str(pytester.path), "-o", "pythonpath=.").assert_outcomes(
+        passed=1
+    )
 
 
 def test_test_module_classes_work_with_import_mode_importlib(pytester):
@@ -202,13 +207,14 @@ def test_test_module_classes_work_with_import_mode_importlib(pytester):
         "        return 0\n\n"
         "def test_match(tickwire_run):\n"
         "    summary = tickwire_run(agents=[Stay, Stay(), Stay], ticks=20)\n"
-        "    assert [p['answered'] for p in summary['players']] == [20, 20, 20], summary\n")
+        "    assert [p['answered'] for p in summary['players']] == [20, 20, 20], summary\n"
+    )
     run_inner(pytester, "--import-mode=importlib", "agent-tests").assert_outcomes(passed=1)
 
 
 def test_a_class_defined_inside_the_test_function_travels_by_value(pytester):
     pytest.importorskip("cloudpickle")
-    pytester.makepyfile('''
+    pytester.makepyfile("""
         from tickwire import Agent
 
         def test_match(tickwire_run):
@@ -220,7 +226,7 @@ def test_a_class_defined_inside_the_test_function_travels_by_value(pytester):
 
             summary = tickwire_run(agents=[Local, Local()], ticks=10)
             assert [p["answered"] for p in summary["players"]] == [10, 10]
-    ''')
+    """)
     run_inner(pytester).assert_outcomes(passed=1)
 
 
@@ -238,10 +244,12 @@ def test_without_cloudpickle_a_local_class_is_refused_with_a_clear_message(monke
 
 def test_a_module_not_importable_by_name_is_loaded_from_its_file(tmp_path, monkeypatch):
     (tmp_path / "elsewhere.py").write_text(
-        "from tickwire import Agent\n\nclass Far(Agent):\n    def act(self, o):\n        return 0\n")
+        "from tickwire import Agent\n\nclass Far(Agent):\n    def act(self, o):\n        return 0\n"
+    )
     monkeypatch.delitem(sys.modules, "not.a.package.elsewhere", raising=False)
-    recipe = AgentRecipe("Far", module="not.a.package.elsewhere",
-                         file=str(tmp_path / "elsewhere.py"), qualname="Far")
+    recipe = AgentRecipe(
+        "Far", module="not.a.package.elsewhere", file=str(tmp_path / "elsewhere.py"), qualname="Far"
+    )
     try:
         agent = recipe.build()
         assert type(agent).__name__ == "Far" and agent.name == "Far"
@@ -251,7 +259,8 @@ def test_a_module_not_importable_by_name_is_loaded_from_its_file(tmp_path, monke
 
 def test_tickwire_server_plays_with_agents_the_test_starts(pytester):
     pytester.makepyfile(count_world=COUNT_WORLD)
-    pytester.makepyfile(my_agents='''
+    pytester.makepyfile(
+        my_agents="""
         from tickwire import Agent
 
         class Adds(Agent):
@@ -259,8 +268,9 @@ def test_tickwire_server_plays_with_agents_the_test_starts(pytester):
                 self.k = k
             def act(self, observation):
                 return self.k
-    ''')
-    pytester.makepyfile('''
+    """
+    )
+    pytester.makepyfile("""
         import subprocess
         import sys
         import threading
@@ -290,7 +300,7 @@ def test_tickwire_server_plays_with_agents_the_test_starts(pytester):
         def test_unwaited_server_is_stopped_at_teardown(tickwire_server):
             server = tickwire_server(players=3)
             assert not server.done
-    ''')
+    """)
     run_inner(pytester).assert_outcomes(passed=2)
 
 
@@ -317,7 +327,9 @@ def children():
 
 
 def test_a_match_that_does_not_end_in_time_fails_clearly_and_leaves_nothing(pytester):
-    pytester.makepyfile(LEFTOVERS + '''
+    pytester.makepyfile(
+        LEFTOVERS
+        + """
 from tickwire import Agent
 
 class Stay(Agent):
@@ -338,7 +350,8 @@ def test_then_nothing_is_left(tickwire_run):
     assert children() == []
     assert not os.path.exists(summary.address.partition("://")[2].rpartition("/")[0])
     Path("pids.json").write_text(json.dumps(summary.pids))
-''')
+"""
+    )
     result = run_inner(pytester)
     result.assert_outcomes(passed=1, failed=1)
     # normally "(tick 0 of 10; players: 0 'Stay' active answered 0, 1 'Spins' active ...)"
@@ -347,31 +360,37 @@ def test_then_nothing_is_left(tickwire_run):
     # to spin on and, if it was ready, ends cleanly on the END.
     lobby = "still in the lobby" in result.stdout.str()
     spins = "*" if lobby else "was still running (stopped at the end)."
-    result.stdout.fnmatch_lines([
-        "*tickwire_run: the match did not end within 6 s (*; players: *). Agents: agent 0 "
-        f"(Stay) *; agent 1 (Spins) {spins} Raise timeout=*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*tickwire_run: the match did not end within 6 s (*; players: *). Agents: agent 0 "
+            f"(Stay) *; agent 1 (Spins) {spins} Raise timeout=*"
+        ]
+    )
     if lobby:
-        assert re.search(r"agent 1 \(Spins\) (exited with code 0|was still running "
-                         r"\(stopped at the end\))\. Raise", result.stdout.str())
+        assert re.search(
+            r"agent 1 \(Spins\) (exited with code 0|was still running "
+            r"\(stopped at the end\))\. Raise",
+            result.stdout.str(),
+        )
     assert result.duration < 60
     pids = json.loads((pytester.path / "pids.json").read_text())
     assert pids and not any(alive(pid) for pid in pids)
 
 
 def test_the_plugin_does_not_load_the_server_until_a_fixture_is_used(pytester):
-    pytester.makepyfile('''
+    pytester.makepyfile("""
         import sys
 
         def test_nothing_heavy_imported():
             assert "tickwire.pytest_plugin" in sys.modules
             assert "zmq" not in sys.modules and "tickwire.server.world_server.loop" not in sys.modules
-    ''')
+    """)
     run_inner(pytester).assert_outcomes(passed=1)
-
 
 
 def test_the_readme_pytest_example_passes_as_printed(pytester):
     from test_readme import block_with
+
     pytester.makepyfile(test_readme_example=block_with("python", "def test_my_agent_plays_every_tick"))
     result = run_inner(pytester)
     result.assert_outcomes(passed=1)

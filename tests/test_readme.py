@@ -1,4 +1,5 @@
 """The README works as printed: its code blocks run or parse, its tables match the code."""
+
 from __future__ import annotations
 
 import contextlib
@@ -23,8 +24,7 @@ README = (ROOT / "README.md").read_text()
 
 def code_blocks(lang: str) -> list[str]:
     """The README's fenced code blocks in ``lang``, in order."""
-    return [m.group(2) for m in re.finditer(r"```(\w*)\n(.*?)```", README, re.S)
-            if m.group(1) == lang]
+    return [m.group(2) for m in re.finditer(r"```(\w*)\n(.*?)```", README, re.S) if m.group(1) == lang]
 
 
 def block_with(lang: str, text: str) -> str:
@@ -72,7 +72,8 @@ def section(name: str) -> str:
 def test_the_flag_table_is_the_option_table():
     assert section("options") == options.markdown_table(), (
         "README's flag table differs from tickwire/options.py: paste the output of "
-        "`python -m tickwire.options` between the options markers")
+        "`python -m tickwire.options` between the options markers"
+    )
 
 
 def test_the_exit_code_table_is_the_exit_code_map():
@@ -100,6 +101,7 @@ def test_the_two_commands_make_and_use_a_virtualenv():
 def test_every_tickwire_command_in_the_readme_parses(argv, capsys):
     if argv[0] == "bench":
         from tickwire.bench import main as bench_main
+
         with pytest.raises(SystemExit):
             bench_main(["--help"])
         help_text = capsys.readouterr().out
@@ -107,6 +109,7 @@ def test_every_tickwire_command_in_the_readme_parses(argv, capsys):
         return
     if argv[0] == "check-world":
         from tickwire.server.worlds.check import build_parser as check_parser
+
         check_parser().parse_args(argv[1:])
         return
     args = build_parser().parse_args(argv)
@@ -173,8 +176,11 @@ def test_the_main_command_installs_and_runs_in_a_fresh_copy(tmp_path):
     """The first of the two commands, verbatim, in a copy of the repository."""
     if not (ROOT / ".git").exists() or shutil.which("git") is None:
         pytest.skip("not a git checkout: cannot list the repository's files")
-    files = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True,
-                           check=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
     copy = tmp_path / "repo"
     for name in filter(None, files):
         if (ROOT / name).is_file():
@@ -182,8 +188,15 @@ def test_the_main_command_installs_and_runs_in_a_fresh_copy(tmp_path):
             shutil.copy2(ROOT / name, copy / name)
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     main = command_text(block_with("bash", MAIN_COMMAND))
-    out = subprocess.run(["bash", "-c", main + " --ticks 100 --json -q"], cwd=copy, env=env,
-                         capture_output=True, text=True, timeout=840, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        ["bash", "-c", main + " --ticks 100 --json -q"],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=840,
+        stdin=subprocess.DEVNULL,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     s = json.loads(out.stdout.strip().splitlines()[-1])
     assert s["reason"] == "ticks done" and s["outcome"] == "ok"
@@ -191,15 +204,15 @@ def test_the_main_command_installs_and_runs_in_a_fresh_copy(tmp_path):
 
 def test_the_keys_block_runs_as_printed(procs, tmp_path, ipc_base):
     """Make keys, start a keyed server and two keyed agents (on a private ipc address)."""
-    lines = [line for line in block_with("bash", "tickwire keys new server").splitlines()
-             if line.strip()]
-    setup = "\n".join(line for line in lines if not line.startswith(("tickwire server",
-                                                                     "tickwire agent")))
+    lines = [line for line in block_with("bash", "tickwire keys new server").splitlines() if line.strip()]
+    setup = "\n".join(line for line in lines if not line.startswith(("tickwire server", "tickwire agent")))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run(["bash", "-ec", setup], cwd=tmp_path, env=env, check=True, timeout=60,
-                   capture_output=True)
-    runs = [[ipc_base if a.startswith("tcp://") else a for a in argv[1:]]
-            for argv in command_lines("\n".join(lines)) if argv[1] in ("server", "agent")]
+    subprocess.run(["bash", "-ec", setup], cwd=tmp_path, env=env, check=True, timeout=60, capture_output=True)
+    runs = [
+        [ipc_base if a.startswith("tcp://") else a for a in argv[1:]]
+        for argv in command_lines("\n".join(lines))
+        if argv[1] in ("server", "agent")
+    ]
     server = procs(["-m", "tickwire", *runs[0], "--ticks", "50", "--json", "-q"], name="server")
     agents = [procs(["-m", "tickwire", *argv], name=f"agent{i}") for i, argv in enumerate(runs[1:])]
     s = server.json(timeout=120)
@@ -212,8 +225,9 @@ def test_the_playerpool_block_runs_unguarded_from_stdin_as_printed(tmp_path):
     """Pasted into `python -`: no main guard, the players' class lives in __main__."""
     block = block_with("python", "with PlayerPool(players) as pool:")
     expected = re.search(r"print\(actions\)\s+# (\[.*\])", block).group(1)
-    out = subprocess.run([sys.executable, "-"], input=block, capture_output=True, text=True,
-                         timeout=120, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-"], input=block, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == expected
 
@@ -222,11 +236,16 @@ def test_the_keyed_chief_block_runs_as_printed(procs, tmp_path):
     """Make the keys, run chief.py (with its spawned worker) and a worker with its own key;
     only the port is changed, to a free one."""
     from tickwire.server.work.chief import Chief
-    keys = [line for line in block_with("bash", "python chief.py CHIEF_HOST").splitlines()
-            if line.startswith(("tickwire", "mkdir"))]
+
+    keys = [
+        line
+        for line in block_with("bash", "python chief.py CHIEF_HOST").splitlines()
+        if line.startswith(("tickwire", "mkdir"))
+    ]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run(["bash", "-ec", "\n".join(keys)], cwd=tmp_path, env=env, check=True,
-                   timeout=60, capture_output=True)
+    subprocess.run(
+        ["bash", "-ec", "\n".join(keys)], cwd=tmp_path, env=env, check=True, timeout=60, capture_output=True
+    )
     probe = Chief("tcp://127.0.0.1:0")  # two consecutive free ports
     port = probe.address.rpartition(":")[2]
     probe.close()

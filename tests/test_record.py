@@ -1,4 +1,5 @@
 """The run record: snapshots, framing, torn tails, damaged checkpoints, resume and replay (files only)."""
+
 from __future__ import annotations
 
 import json
@@ -40,18 +41,28 @@ def _statuses(tick: int) -> dict[int, str]:
     return {0: "active", 1: "active", 2: "dead" if 10 <= tick < 15 else "active"}
 
 
-def _record(directory: Path, ticks: int, checkpoint_every: int = 0, seed: int = 4,
-            tamper_at: int | None = None, planned: int = 100) -> str:
+def _record(
+    directory: Path,
+    ticks: int,
+    checkpoint_every: int = 0,
+    seed: int = 4,
+    tamper_at: int | None = None,
+    planned: int = 100,
+) -> str:
     """Record ``ticks`` of a ``planned``-tick GridWorld run (as if killed there); returns the
     final state's hash. ``tamper_at``: record that tick's actions but step with other ones."""
     world, cfg = GridWorld(), ServerConfig(players=PLAYERS, seed=seed, ticks=planned)
-    rec = Recorder(directory, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
-                                         "run0", 0), world, 0, checkpoint_every)
+    rec = Recorder(
+        directory,
+        run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg, "run0", 0),
+        world,
+        0,
+        checkpoint_every,
+    )
     state = world.reset(seed, PLAYERS)
     for t in range(ticks):
         acts = _actions(t)
-        state = world.step(state, {p: (a + 1) % 5 for p, a in acts.items()} if t == tamper_at
-                           else acts)
+        state = world.step(state, {p: (a + 1) % 5 for p, a in acts.items()} if t == tamper_at else acts)
         rec.tick(t, acts, frozenset({1}) if t % 4 == 0 else frozenset(), _statuses(t), state)
     rec.close()
     return world.digest(state)
@@ -82,8 +93,12 @@ def test_the_grid_world_round_trips_bit_exactly_with_its_rng():
 
 
 def test_the_default_snapshot_keeps_arrays_big_ints_and_structure():
-    state = {"a": np.arange(6, dtype="<f4").reshape(2, 3), "n": [1, (2, 3)], "big": 2**100,
-             "rng": np.random.default_rng(3)}
+    state = {
+        "a": np.arange(6, dtype="<f4").reshape(2, 3),
+        "n": [1, (2, 3)],
+        "big": 2**100,
+        "rng": np.random.default_rng(3),
+    }
     back = restore_state(snapshot_state(state))
     assert back["a"].dtype == np.float32 and np.array_equal(back["a"], state["a"])
     back["a"][0, 0] = 5  # writable
@@ -101,8 +116,7 @@ def test_the_reader_returns_every_tick_with_actions_statuses_and_hashes(tmp_path
     final = _record(tmp_path, 30)
     reader = RunReader(tmp_path)
     head = reader.first
-    assert (head["world_name"], head["seed"], head["players"], head["epoch"]) == ("GridWorld", 4,
-                                                                                  PLAYERS, 0)
+    assert (head["world_name"], head["seed"], head["players"], head["epoch"]) == ("GridWorld", 4, PLAYERS, 0)
     ticks = list(read_run(tmp_path))
     assert [t.tick for t in ticks] == list(range(30))
     assert ticks[5].actions == _actions(5) and ticks[4].missing == {1}
@@ -146,7 +160,7 @@ def test_a_zeroed_last_frame_is_a_torn_tail(tmp_path):
     log = log_path(tmp_path, 0)
     last = _frame_offsets(log)[-1]
     data = bytearray(log.read_bytes())
-    data[last + 8:] = bytes(len(data) - last - 8)
+    data[last + 8 :] = bytes(len(data) - last - 8)
     log.write_bytes(bytes(data))
     assert replay_run(tmp_path, GridWorld()).torn_tail["offset"] == last
 
@@ -160,8 +174,14 @@ def test_damage_inside_the_log_is_reported_with_its_position(tmp_path):
     log.write_bytes(bytes(data))
     report = replay_run(tmp_path, GridWorld())
     assert not report.identical and report.ticks == 5
-    assert report.damage == {"file": log.name, "offset": offs[6], "bytes": len(data) - offs[6],
-                             "torn": False, "reason": "CRC mismatch", "next_frame": offs[7]}
+    assert report.damage == {
+        "file": log.name,
+        "offset": offs[6],
+        "bytes": len(data) - offs[6],
+        "torn": False,
+        "reason": "CRC mismatch",
+        "next_frame": offs[7],
+    }
 
 
 def test_resume_uses_the_newest_good_checkpoint_and_falls_back_past_a_damaged_one(tmp_path):
@@ -207,8 +227,21 @@ def test_a_resumed_epoch_continues_the_ticks_and_replays_across_epochs(tmp_path)
     world = GridWorld()
     restored = restore_run(tmp_path, world)
     cfg = ServerConfig(players=PLAYERS, seed=4, ticks=20)
-    rec = Recorder(tmp_path, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
-                                        "run1", restored.epoch, restored.tick, "run0"), world, 0, 0)
+    rec = Recorder(
+        tmp_path,
+        run_header(
+            world,
+            "tickwire.server.worlds.grid_world:GridWorld",
+            cfg,
+            "run1",
+            restored.epoch,
+            restored.tick,
+            "run0",
+        ),
+        world,
+        0,
+        0,
+    )
     state = restored.state
     for t in range(10, 20):
         state = world.step(state, _actions(t))
@@ -224,8 +257,13 @@ def _epoch(directory: Path, epoch: int, start: int, rows: list[tuple[dict, set]]
     tick's actions (the world stepped with) and who missed it (their action filled in)."""
     world, cfg = GridWorld(), ServerConfig(players=PLAYERS, seed=4, ticks=100)
     state = world.reset(4, PLAYERS) if epoch == 0 else restore_run(directory, world).state
-    rec = Recorder(directory, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
-                                         f"run{epoch}", epoch, start), world, 0, 0)
+    rec = Recorder(
+        directory,
+        run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg, f"run{epoch}", epoch, start),
+        world,
+        0,
+        0,
+    )
     for t, (acts, missing) in enumerate(rows, start):
         state = world.step(state, acts)
         rec.tick(t, acts, frozenset(missing), {}, state)
@@ -235,8 +273,15 @@ def _epoch(directory: Path, epoch: int, start: int, rows: list[tuple[dict, set]]
 def test_resume_restores_each_players_last_answered_action_across_epochs(tmp_path):
     # player 2 never answers (its noop is filled in); player 1 misses tick 9 (a fill is not
     # an answer: its tick-8 action 4 is remembered); in epoch 1 player 0 is gone (no action)
-    _epoch(tmp_path, 0, 0, [({0: t % 4 + 1, 1: 4 - t % 4 if t < 9 else 3, 2: 0},
-                             {2} | ({1} if t == 9 else set())) for t in range(10)])
+    _epoch(
+        tmp_path,
+        0,
+        0,
+        [
+            ({0: t % 4 + 1, 1: 4 - t % 4 if t < 9 else 3, 2: 0}, {2} | ({1} if t == 9 else set()))
+            for t in range(10)
+        ],
+    )
     assert restore_run(tmp_path, GridWorld()).last_actions == {0: 2, 1: 4}
     _epoch(tmp_path, 1, 10, [({1: 2, 2: 0}, {2}) for _ in range(5)])
     restored = restore_run(tmp_path, GridWorld())
@@ -253,13 +298,14 @@ def test_frames_are_length_and_crc32_framed(tmp_path):
     _record(tmp_path, 2)
     data = log_path(tmp_path, 0).read_bytes()
     length, crc = struct.unpack_from("<II", data, 0)
-    assert zlib.crc32(data[8:8 + length]) == crc
+    assert zlib.crc32(data[8 : 8 + length]) == crc
     records, damage = read_frames(log_path(tmp_path, 0), last=True)
     assert damage is None and [r["type"] for r in records] == ["header", "tick", "tick"]
 
 
 class _Plain(World):
     """A msgpack-able state with no numpy: the default hooks suffice."""
+
     def reset(self, seed, players):
         return {"n": seed, "hist": []}
 
@@ -281,8 +327,13 @@ def test_a_checkpoint_left_half_written_is_ignored_and_removed(tmp_path):
     restored = restore_run(tmp_path, world)
     assert restored.checkpoint == 20 and world.digest(restored.state) == final
     assert restored.report()["incomplete_checkpoints"] == [{"file": stale.name, "bytes": 17}]
-    Recorder(tmp_path, run_header(world, "x:y", ServerConfig(players=PLAYERS), "run1",
-                                  restored.epoch, restored.tick), world, 0, 0).close()
+    Recorder(
+        tmp_path,
+        run_header(world, "x:y", ServerConfig(players=PLAYERS), "run1", restored.epoch, restored.tick),
+        world,
+        0,
+        0,
+    ).close()
     assert not stale.exists()
 
 
@@ -300,8 +351,7 @@ def test_a_failed_fsync_stops_the_recorder_and_is_never_retried(tmp_path, monkey
     import errno
 
     world = GridWorld()
-    rec = Recorder(tmp_path, run_header(world, "x:y", ServerConfig(players=PLAYERS), "r", 0),
-                   world, 2, 0)
+    rec = Recorder(tmp_path, run_header(world, "x:y", ServerConfig(players=PLAYERS), "r", 0), world, 2, 0)
     calls = []
 
     def failing_fsync(fd):
@@ -311,8 +361,11 @@ def test_a_failed_fsync_stops_the_recorder_and_is_never_retried(tmp_path, monkey
     state = world.reset(0, PLAYERS)
     rec.tick(0, _actions(0), frozenset(), {}, state)  # creates the log; the next fsync not due
     monkeypatch.setattr(os, "fsync", failing_fsync)
-    with pytest.raises(RecordError, match=r"could not write or fsync the log .*Input/output error.*"
-                                          r"--resume"):
+    with pytest.raises(
+        RecordError,
+        match=r"could not write or fsync the log .*Input/output error.*"
+        r"--resume",
+    ):
         rec.tick(1, _actions(1), frozenset(), {}, state)  # due: fsync fails
     with pytest.raises(RecordError, match="already failed"):
         rec.tick(2, _actions(2), frozenset(), {}, state)
@@ -331,23 +384,39 @@ def test_replay_shows_a_progress_line_on_a_terminal(tmp_path):
 def test_replay_progress_is_quiet_with_q_or_when_stderr_is_not_a_terminal(tmp_path):
     _record(tmp_path, 30, planned=30)
     assert "tick 0/" not in stderr_on_a_terminal(["-m", "tickwire", "replay", str(tmp_path), "-q"])
-    out = subprocess.run([sys.executable, "-m", "tickwire", "replay", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "tickwire", "replay", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0 and "\x1b" not in out.stderr and "tick 0/" not in out.stderr
     assert "identical" in out.stdout
 
 
 def test_late_answers_and_names_are_recorded_and_statuses_carried_on_when_not_given(tmp_path):
     world, cfg = GridWorld(), ServerConfig(players=PLAYERS, seed=1, ticks=10)
-    rec = Recorder(tmp_path, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
-                                        "run0", 0), world, 0, 0)
+    rec = Recorder(
+        tmp_path,
+        run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg, "run0", 0),
+        world,
+        0,
+        0,
+    )
     state = world.reset(1, PLAYERS)
     names = {0: "a", 1: "b", 2: "c"}
     for t in range(4):
         state = world.step(state, _actions(t))
         changed = t in (0, 2)  # the loop passes statuses and names only when they changed
-        rec.tick(t, _actions(t), frozenset(), _statuses(12 if t >= 2 else 0) if changed else None,
-                 state, {1: 2} if t == 1 else {}, names if changed else None)
+        rec.tick(
+            t,
+            _actions(t),
+            frozenset(),
+            _statuses(12 if t >= 2 else 0) if changed else None,
+            state,
+            {1: 2} if t == 1 else {},
+            names if changed else None,
+        )
     rec.close()
     got = list(read_run(tmp_path))
     assert [r.late for r in got] == [{}, {1: 2}, {}, {}]
@@ -375,8 +444,9 @@ def test_a_damaged_length_inside_the_log_is_damage_not_a_torn_tail(tmp_path):
     log.write_bytes(bytes(data))
     report = replay_run(tmp_path, GridWorld())
     assert report.torn_tail is None and report.damage["next_frame"] == offs[7]
-    with pytest.raises(ReplayMismatch, match=f"damaged at byte {offs[6]} .*follows at byte "
-                                             f"{offs[7]}.*Nothing in"):
+    with pytest.raises(
+        ReplayMismatch, match=f"damaged at byte {offs[6]} .*follows at byte {offs[7]}.*Nothing in"
+    ):
         restore_run(tmp_path, GridWorld())
     assert log.read_bytes() == bytes(data)
 
@@ -398,8 +468,13 @@ def test_an_epoch_that_plays_no_tick_leaves_no_log(tmp_path):
     _record(tmp_path, 10)
     world = GridWorld()
     restored = restore_run(tmp_path, world)
-    Recorder(tmp_path, run_header(world, "x:y", ServerConfig(players=PLAYERS), "run1",
-                                  restored.epoch, restored.tick), world, 0, 0).close()
+    Recorder(
+        tmp_path,
+        run_header(world, "x:y", ServerConfig(players=PLAYERS), "run1", restored.epoch, restored.tick),
+        world,
+        0,
+        0,
+    ).close()
     assert sorted(p.name for p in tmp_path.iterdir()) == [log_path(tmp_path, 0).name]
 
 
@@ -427,8 +502,9 @@ def test_damage_in_an_older_epochs_log_is_refused_and_nothing_changes(tmp_path):
     data[offs[4] + 10] ^= 0x01
     log.write_bytes(bytes(data))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    with pytest.raises(ReplayMismatch, match=f"{log.name} is damaged at byte {offs[4]} .*older "
-                                             "epoch's log.*Nothing in"):
+    with pytest.raises(
+        ReplayMismatch, match=f"{log.name} is damaged at byte {offs[4]} .*older epoch's log.*Nothing in"
+    ):
         restore_run(tmp_path, GridWorld())
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
@@ -439,9 +515,11 @@ def test_a_lone_log_without_a_header_is_refused_clearly(tmp_path):
         RunReader(tmp_path)
 
 
-_TRY_LOCK = ("import sys; from tickwire.server.record.log import lock_record, RecordLocked\n"
-             "try:\n    lock_record(sys.argv[1])\nexcept RecordLocked as e:\n"
-             "    print(e.holder['pid']); sys.exit(7)\n")
+_TRY_LOCK = (
+    "import sys; from tickwire.server.record.log import lock_record, RecordLocked\n"
+    "try:\n    lock_record(sys.argv[1])\nexcept RecordLocked as e:\n"
+    "    print(e.holder['pid']); sys.exit(7)\n"
+)
 
 
 def test_the_record_lock_nests_in_a_process_and_refuses_another_process(tmp_path):
@@ -449,19 +527,22 @@ def test_the_record_lock_nests_in_a_process_and_refuses_another_process(tmp_path
     is refused while any is held and gets the lock once the last is released, which also
     removes the lock file and the directory the hold created."""
     from tickwire.server.record.log import LOCK_NAME, lock_record, record_holder
+
     rec = tmp_path / "new" / "rec"
     outer = lock_record(rec, create=True)
     inner = lock_record(rec)
     assert record_holder(rec)["pid"] == os.getpid()  # what a reader's look finds
     inner.release()
-    other = subprocess.run([sys.executable, "-c", _TRY_LOCK, str(rec)], capture_output=True,
-                           text=True, timeout=60)
+    other = subprocess.run(
+        [sys.executable, "-c", _TRY_LOCK, str(rec)], capture_output=True, text=True, timeout=60
+    )
     assert (other.returncode, other.stdout.strip()) == (7, str(os.getpid())), other.stderr
     outer.release()
     assert not (rec / LOCK_NAME).exists() and not rec.exists() and (tmp_path / "new").exists()
     rec.mkdir()
-    other = subprocess.run([sys.executable, "-c", _TRY_LOCK, str(rec)], capture_output=True,
-                           text=True, timeout=60)
+    other = subprocess.run(
+        [sys.executable, "-c", _TRY_LOCK, str(rec)], capture_output=True, text=True, timeout=60
+    )
     assert other.returncode == 0, other.stderr
     # it exited without releasing (as a kill -9'd server): the kernel dropped the lock, the
     # file with its pid stays, and blocks nobody
@@ -469,13 +550,25 @@ def test_the_record_lock_nests_in_a_process_and_refuses_another_process(tmp_path
     lock_record(rec).release()
 
 
-def test_the_lock_file_names_the_whole_command_line_within_what_a_reader_reads(
-        tmp_path, monkeypatch):
+def test_the_lock_file_names_the_whole_command_line_within_what_a_reader_reads(tmp_path, monkeypatch):
     import json as _json
 
     from tickwire.server.record.log import LOCK_NAME, lock_record
-    args = ["tickwire", "server", "--players", "2", "--ticks", "9", "--seed", "3", "--mode",
-            "strict", "--record", str(tmp_path / "run")]
+
+    args = [
+        "tickwire",
+        "server",
+        "--players",
+        "2",
+        "--ticks",
+        "9",
+        "--seed",
+        "3",
+        "--mode",
+        "strict",
+        "--record",
+        str(tmp_path / "run"),
+    ]
     monkeypatch.setattr("sys.argv", args)
     with lock_record(tmp_path / "run", create=True):
         held = _json.loads((tmp_path / "run" / LOCK_NAME).read_text())

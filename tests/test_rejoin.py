@@ -1,5 +1,6 @@
 """Rejoin, no stalled ticks, prompt lobby cleanup and launcher hygiene: real processes and
 real sockets (issue 9, items 1, 4 and 5). Every wait is bounded."""
+
 from __future__ import annotations
 
 import json
@@ -33,12 +34,25 @@ def _wait_tick(ctx: zmq.Context, base: str, tick: int) -> None:
 
 
 def test_an_agent_killed_mid_run_is_replaced_by_a_new_process_that_takes_its_slot_back(
-        procs, ipc_base, zctx, tmp_path):
+    procs, ipc_base, zctx, tmp_path
+):
     ticks, events = 4000, tmp_path / "events.jsonl"
-    server = procs([*SERVER, "--bind", ipc_base, "--players", "3", "--ticks", str(ticks),
-                    "--json", "--events", str(events)], name="server")
-    agents = [procs([*AGENT, "--connect", ipc_base, "--slot", str(i)], name=f"a{i}")
-              for i in range(3)]
+    server = procs(
+        [
+            *SERVER,
+            "--bind",
+            ipc_base,
+            "--players",
+            "3",
+            "--ticks",
+            str(ticks),
+            "--json",
+            "--events",
+            str(events),
+        ],
+        name="server",
+    )
+    agents = [procs([*AGENT, "--connect", ipc_base, "--slot", str(i)], name=f"a{i}") for i in range(3)]
     _wait_tick(zctx, ipc_base, 50)
     victim = 1
     agents[victim].popen.send_signal(signal.SIGKILL)
@@ -48,8 +62,13 @@ def test_an_agent_killed_mid_run_is_replaced_by_a_new_process_that_takes_its_slo
     impostor = procs([*AGENT, "--connect", ipc_base, "--slot", str(live)], name="impostor")
     assert impostor.wait(30) != 0 and "slot_taken" in impostor.stderr
     procs([*AGENT, "--connect", ipc_base, "--slot", str(victim)], name="again")
-    wait_event(events, lambda e: e["event"] == "player" and e["id"] == victim
-               and e["old"] == "ready" and e["new"] == "active", server)
+    wait_event(
+        events,
+        lambda e: (
+            e["event"] == "player" and e["id"] == victim and e["old"] == "ready" and e["new"] == "active"
+        ),
+        server,
+    )
     s = server.json(timeout=120)
     assert s["reason"] == "ticks done" and all(p["status"] == "active" for p in s["players"])
     back = player(s, victim)
@@ -58,16 +77,14 @@ def test_an_agent_killed_mid_run_is_replaced_by_a_new_process_that_takes_its_slo
     assert s["rejected"].get("slot_taken") == 1
 
 
-def test_the_sdk_rejoins_a_new_server_at_the_same_address_asking_for_its_old_slot(
-        procs, ipc_base, zctx):
-    first = procs([*SERVER, "--bind", ipc_base, "--players", "2", "--ticks", "100000"],
-                  name="first")
-    agents = [procs([*AGENT, "--connect", ipc_base, "--slot", str(i), "--json"], name=f"a{i}")
-              for i in (1, 0)]
+def test_the_sdk_rejoins_a_new_server_at_the_same_address_asking_for_its_old_slot(procs, ipc_base, zctx):
+    first = procs([*SERVER, "--bind", ipc_base, "--players", "2", "--ticks", "100000"], name="first")
+    agents = [
+        procs([*AGENT, "--connect", ipc_base, "--slot", str(i), "--json"], name=f"a{i}") for i in (1, 0)
+    ]
     _wait_tick(zctx, ipc_base, 20)
     first.kill()  # kill -9: a new server with a new run id comes up at the same address
-    second = procs([*SERVER, "--bind", ipc_base, "--players", "2", "--ticks", "200", "--json"],
-                   name="second")
+    second = procs([*SERVER, "--bind", ipc_base, "--players", "2", "--ticks", "200", "--json"], name="second")
     s = second.json(timeout=60)
     assert s["run"] and s["reason"] == "ticks done"
     assert [p["answered"] for p in s["players"]] == [200, 200]
@@ -79,11 +96,12 @@ def test_the_sdk_rejoins_a_new_server_at_the_same_address_asking_for_its_old_slo
 
 
 def test_an_oversized_message_then_a_valid_action_on_one_push_socket_never_stalls_a_strict_tick(
-        procs, ipc_base, zctx):
-    server = procs([*SERVER, "--bind", ipc_base, "--players", "2", "--ticks", "3", "--json"],
-                   name="server")
+    procs, ipc_base, zctx
+):
+    server = procs([*SERVER, "--bind", ipc_base, "--players", "2", "--ticks", "3", "--json"], name="server")
     p1, p2 = RawPlayer(zctx, ipc_base, "raw1"), RawPlayer(zctx, ipc_base, "raw2")
     p1.join(), p2.join()
+
     def next_tick(p: RawPlayer, tick: int) -> None:
         while (state := p.next_state()).tick < tick:  # tick 0 is published again (asked again)
             pass
@@ -104,10 +122,24 @@ def test_an_oversized_message_then_a_valid_action_on_one_push_socket_never_stall
 
 def test_an_agent_killed_in_setup_frees_its_lobby_slot_within_seconds(procs, ipc_base, tmp_path):
     events = tmp_path / "events.jsonl"
-    server = procs([*SERVER, "--bind", ipc_base, "--players", "2", "--ticks", "20", "--json",
-                    "--lobby-timeout", "60", "--events", str(events)], name="server")
-    stuck = procs([*AGENT, "--connect", ipc_base, "--agent", "sample_agents:StuckInSetup"],
-                  name="stuck")
+    server = procs(
+        [
+            *SERVER,
+            "--bind",
+            ipc_base,
+            "--players",
+            "2",
+            "--ticks",
+            "20",
+            "--json",
+            "--lobby-timeout",
+            "60",
+            "--events",
+            str(events),
+        ],
+        name="server",
+    )
+    stuck = procs([*AGENT, "--connect", ipc_base, "--agent", "sample_agents:StuckInSetup"], name="stuck")
     wait_event(events, event("player", new="joined"), server)
     stuck.popen.send_signal(signal.SIGKILL)
     wait_event(events, event("player", old="joined", new="dead"), server, timeout=10)
@@ -140,11 +172,17 @@ def test_tickwire_run_stopped_in_its_first_second_leaves_no_agent_and_no_ipc_dir
         tmpdir = tmp_path / sig.name
         tmpdir.mkdir()
         env = {**os.environ, "TMPDIR": str(tmpdir)}
-        run = subprocess.Popen([sys.executable, "-m", "tickwire", "run", "--agents", "4",
-                                "--ticks", "100000"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-        started = (lambda: any(tmpdir.iterdir())) if sig is signal.SIGTERM else (
-            lambda: set(_agents_of(tmpdir)) - {run.pid})
+        run = subprocess.Popen(
+            [sys.executable, "-m", "tickwire", "run", "--agents", "4", "--ticks", "100000"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started = (
+            (lambda: any(tmpdir.iterdir()))
+            if sig is signal.SIGTERM
+            else (lambda: set(_agents_of(tmpdir)) - {run.pid})
+        )
         try:
             while not started() and run.poll() is None:
                 try:
@@ -169,6 +207,7 @@ def test_tickwire_run_stopped_in_its_first_second_leaves_no_agent_and_no_ipc_dir
 def _wait_gone(tmpdir: Path, timeout: float) -> bool:
     """True once no process of the run is alive (bounded by ``timeout``)."""
     import time
+
     deadline = time.monotonic() + timeout
     while _agents_of(tmpdir):
         if time.monotonic() > deadline:

@@ -2,6 +2,7 @@
 
 No sockets, sleeps or clocks: server and agent rules are fed events with an explicit ``now``.
 """
+
 from __future__ import annotations
 
 from test_agent_rules import T0, playing, state
@@ -49,7 +50,7 @@ def test_a_dead_players_slot_is_taken_back_by_a_join_naming_it():
     (w,) = sent(outs)
     assert (w.player, w.run) == (1, r.run_id) and w.token != w1.token and w.topic != w1.topic
     assert changes(outs) == [(1, Status.DEAD, Status.JOINED)]
-    play_tick(r, 2, [(w0, 1)])           # not proven yet: still not back
+    play_tick(r, 2, [(w0, 1)])  # not proven yet: still not back
     prove(r, w)
     assert r.roster.players[1].status is Status.ACTIVE
     r.begin_tick(3, 0.0)
@@ -90,6 +91,7 @@ def test_a_join_for_a_live_players_slot_is_refused_as_slot_taken():
 def test_a_left_players_slot_is_not_taken_back():
     r, (w0, w1) = started()
     from tickwire.protocol import Leave
+
     r.receive_control(b"id1", Leave(r.run_id, 1, "bye"))
     (err,) = sent(r.receive_control(b"x", Join("x", slot=1)))
     assert err.code == "slot_taken"
@@ -207,8 +209,18 @@ def test_a_state_of_another_run_makes_every_hosted_player_join_again_for_its_slo
     joins = r.states_received([Heartbeat("new", 3)], T0 + 1)
     assert [(d.agent, d.message) for d in joins] == [(0, Join("p0", 10)), (1, Join("p1", 11))]
     assert not r.playing and r.results[0].rejoins == 1
-    w = Welcome(run="new", player=10, name="p0", seed=7, token="t", topic=b"tw.new.10",
-                mode="strict", deadline_ms=None, ticks=100, players=4)
+    w = Welcome(
+        run="new",
+        player=10,
+        name="p0",
+        seed=7,
+        token="t",
+        topic=b"tw.new.10",
+        mode="strict",
+        deadline_ms=None,
+        ticks=100,
+        players=4,
+    )
     decisions = r.control_received(0, w, T0 + 1)
     assert decisions[:2] == [Setup(0, w, again=True), Subscribe(b"tw.new.10")]
     assert decisions[2] == Send(Socket.ACTIONS, Ready("new", 10, "t"), 0)
@@ -222,8 +234,18 @@ def test_a_rejoin_retries_a_slot_taken_refusal_and_acts_on_the_new_runs_states()
     assert r.control_received(0, Error("slot_taken", "still alive", "new"), T0) == []
     [retry] = r.due(T0 + 1)
     assert retry.message == Join("p0", 10)
-    w = Welcome(run="new", player=10, name="p0", seed=7, token="t", topic=b"tw.new.10",
-                mode="strict", deadline_ms=None, ticks=100, players=4)
+    w = Welcome(
+        run="new",
+        player=10,
+        name="p0",
+        seed=7,
+        token="t",
+        topic=b"tw.new.10",
+        mode="strict",
+        deadline_ms=None,
+        ticks=100,
+        players=4,
+    )
     r.control_received(0, w, T0 + 1)
     assert r.playing
     [act] = r.states_received([state(40, run="new")], T0 + 2)  # a resumed run may be behind
@@ -236,6 +258,7 @@ def test_a_rejoin_retries_a_slot_taken_refusal_and_acts_on_the_new_runs_states()
 
 def test_a_first_join_refused_as_slot_taken_still_gives_up():
     from tickwire.protocol.agent_rules import GiveUp
+
     r = playing()
     r2 = type(r)(["x"], r.endpoints, now=T0)
     r2.due(T0)
@@ -282,8 +305,7 @@ def test_a_player_back_after_the_tick_opened_may_answer_it_and_is_counted_once()
 # ---------------------------------------------------------------------- server: rejoin with keys
 def keyed_start(keys: list[str], fixed: dict[str, int] | None = None):
     """Rules of a started run whose players joined with ``keys`` (one per player)."""
-    r = ServerRules(ServerConfig(bind="inproc://rules", players=len(keys)), "run1",
-                    fixed_slots=fixed)
+    r = ServerRules(ServerConfig(bind="inproc://rules", players=len(keys)), "run1", fixed_slots=fixed)
     r.open_lobby(0.0)
     ws = [sent(r.receive_control(f"id{i}".encode(), Join(k), key=k))[0] for i, k in enumerate(keys)]
     for w, k in zip(ws, keys):
@@ -386,9 +408,9 @@ def test_a_late_joiners_answer_to_a_tick_it_sat_out_is_stale_but_not_late():
 def test_late_counts_each_missed_tick_once_and_never_a_tick_answered_in_time():
     r, (w0, w1) = started(mode="deadline", deadline_ms=10)
     play_tick(r, 0, [(w0, 1), (w1, 1)])
-    play_tick(r, 1, [(w0, 1)])       # player 1 misses tick 1
+    play_tick(r, 1, [(w0, 1)])  # player 1 misses tick 1
     r.begin_tick(2, 0.0)
-    for tick in (1, 1, 0):           # late for 1, a repeat of 1, a resend of 0 it answered
+    for tick in (1, 1, 0):  # late for 1, a repeat of 1, a resend of 0 it answered
         assert rejections(r.receive_action(action(w1, tick, 2), 0.0)) == [Rejection.STALE]
     r.receive_action(action(w0, 2, 1), 0.0)
     r.receive_action(action(w1, 2, 1), 0.0)
@@ -426,11 +448,12 @@ def test_the_first_holder_of_a_name_keeps_it_bare_and_suffixes_never_collide():
 
 def test_late_answers_are_matched_against_a_bounded_number_of_recent_misses():
     from tickwire.protocol.roster import MISSES_KEPT
+
     r, (w0, w1) = started(mode="deadline", deadline_ms=10)
     for tick in range(MISSES_KEPT + 1):  # player 1 misses them all
         play_tick(r, tick, [(w0, 1)])
     r.begin_tick(MISSES_KEPT + 1, 0.0)
-    r.receive_action(action(w1, 0, 2), 0.0)           # forgotten: stale, not late
+    r.receive_action(action(w1, 0, 2), 0.0)  # forgotten: stale, not late
     r.receive_action(action(w1, MISSES_KEPT, 2), 0.0)  # recent: late
     p = r.roster.players[1]
     assert (p.late, len(p._unanswered)) == (1, MISSES_KEPT - 1)
@@ -442,11 +465,12 @@ def test_a_resumed_run_keeps_each_slots_recorded_name_whatever_order_the_agents_
     'GreedyAgent-0' (slot 1 joined first); after a resume slot 0 comes back first. Without
     the recorded names it took the bare name and the two swapped."""
     from tickwire.protocol.roster import Roster
+
     roster = Roster("run", 0, capacity=3, strikes=3)
     roster.remember({}, {0: "GreedyAgent-0", 1: "GreedyAgent"})
     assert roster.add(0, "GreedyAgent", b"a").name == "GreedyAgent-0"
     assert roster.add(2, "GreedyAgent", b"c").name == "GreedyAgent-2"  # 'GreedyAgent' is kept
-    assert roster.add(1, "GreedyAgent", b"b").name == "GreedyAgent"    # for slot 1, now back
+    assert roster.add(1, "GreedyAgent", b"b").name == "GreedyAgent"  # for slot 1, now back
     fresh = Roster("run", 0, capacity=2, strikes=3)
     fresh.remember({}, {0: "victim"})
     assert fresh.add(0, "newcomer", b"n").name == "newcomer"  # another name: its own

@@ -6,6 +6,7 @@ Chromium comes from Debian (``apt-get install -y chromium``; ``.ci/run`` install
 is missing the browser tests are skipped with the reason, except under CI=true, where that is
 a failure (as the Docker tests do).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,22 +40,28 @@ RESOURCE = (40, 200, 80)
 
 # ---------------------------------------------------------------------------- helpers
 def run_cli(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS),
-                                                                     os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "tickwire", *args], cwd=cwd, env=env,
-                           capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "tickwire", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def page_data(html: str) -> dict:
-    blocks = re.findall(r'<script type="application/json" id="replay-data">(.*?)</script>', html,
-                        re.S)
+    blocks = re.findall(r'<script type="application/json" id="replay-data">(.*?)</script>', html, re.S)
     assert len(blocks) == 1
     return json.loads(blocks[0])
 
 
-def chromium(url: str, args: list[str], tmp_path: Path, timeout: float = 90
-             ) -> subprocess.CompletedProcess:
+def chromium(url: str, args: list[str], tmp_path: Path, timeout: float = 90) -> subprocess.CompletedProcess:
     """One bounded headless Chromium run with its own profile; its whole process group is
     killed afterwards, so nothing is left behind even if it hangs."""
     exe = shutil.which("chromium")
@@ -64,11 +71,27 @@ def chromium(url: str, args: list[str], tmp_path: Path, timeout: float = 90
             pytest.fail(f"the browser tests cannot run in CI: {problem}")
         pytest.skip(problem)
     profile = tmp_path / f"chromium-{len(list(tmp_path.glob('chromium-*')))}"
-    cmd = [exe, "--headless", "--disable-gpu", "--no-sandbox", f"--user-data-dir={profile}",
-           "--no-first-run", "--disable-extensions", "--disable-background-networking",
-           "--disable-dev-shm-usage", *args, url]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    cmd = [
+        exe,
+        "--headless",
+        "--disable-gpu",
+        "--no-sandbox",
+        f"--user-data-dir={profile}",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-dev-shm-usage",
+        *args,
+        url,
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -84,8 +107,7 @@ def chromium(url: str, args: list[str], tmp_path: Path, timeout: float = 90
 
 
 def dump_dom(page: Path, fragment: str, tmp_path: Path, budget_ms: int = 3000) -> str:
-    got = chromium(page.as_uri() + fragment, [f"--virtual-time-budget={budget_ms}", "--dump-dom"],
-                   tmp_path)
+    got = chromium(page.as_uri() + fragment, [f"--virtual-time-budget={budget_ms}", "--dump-dom"], tmp_path)
     assert got.returncode == 0 and "<html" in got.stdout, got.stderr[-2000:]
     return got.stdout
 
@@ -107,8 +129,8 @@ def decode_png(data: bytes) -> np.ndarray:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat = 8, []
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", body)
@@ -153,8 +175,7 @@ def _sequential(line: list[int], prev: list[int], bpp: int, kind: int) -> list[i
 def player_colours(players: int) -> list[tuple[int, int, int]]:
     """The grid world's player colours (GridWorld.render)."""
     hues = np.linspace(0, 1, players, endpoint=False)
-    return [tuple(int(v) for v in (255 * np.array([1 - h, 0.4 + 0.6 * h, h])).astype(np.uint8))
-            for h in hues]
+    return [tuple(int(v) for v in (255 * np.array([1 - h, 0.4 + 0.6 * h, h])).astype(np.uint8)) for h in hues]
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -163,16 +184,40 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A real run (3 agent processes, deadline mode, a late answer, markup player names)
     recorded, then replayed to a page."""
     work = tmp_path_factory.mktemp("replay-page")
-    run = run_cli(["run", "--agents", str(PLAYERS), "--ticks", str(TICKS), "--seed", "3",
-                   "--mode", "deadline", "--tick-rate", "40", "--record", "rec",
-                   "--agent", "sample_agents:MarkupNamedAgent", "--json", "-q"], work)
+    run = run_cli(
+        [
+            "run",
+            "--agents",
+            str(PLAYERS),
+            "--ticks",
+            str(TICKS),
+            "--seed",
+            "3",
+            "--mode",
+            "deadline",
+            "--tick-rate",
+            "40",
+            "--record",
+            "rec",
+            "--agent",
+            "sample_agents:MarkupNamedAgent",
+            "--json",
+            "-q",
+        ],
+        work,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     replay = run_cli(["replay", "rec", "--html", "page.html", "--json", "-q"], work)
     assert replay.returncode == 0, replay.stderr[-3000:]
     page = work / "page.html"
-    return {"dir": work / "rec", "page": page, "html": page.read_text("utf-8"),
-            "summary": json.loads(run.stdout), "report": json.loads(replay.stdout),
-            "ticks": list(read_run(work / "rec"))}
+    return {
+        "dir": work / "rec",
+        "page": page,
+        "html": page.read_text("utf-8"),
+        "summary": json.loads(run.stdout),
+        "report": json.loads(replay.stdout),
+        "ticks": list(read_run(work / "rec")),
+    }
 
 
 # ---------------------------------------------------------------------------- the file
@@ -245,9 +290,17 @@ def test_autoplay_advances_with_virtual_time(recorded, tmp_path):
 
 def test_a_screenshot_shows_the_world(recorded, tmp_path):
     shot = tmp_path / "shot.png"
-    got = chromium(recorded["page"].as_uri() + "#tick=0", [
-        "--virtual-time-budget=3000", "--window-size=1000,800", f"--screenshot={shot}",
-        "--hide-scrollbars", "--force-device-scale-factor=1"], tmp_path)
+    got = chromium(
+        recorded["page"].as_uri() + "#tick=0",
+        [
+            "--virtual-time-budget=3000",
+            "--window-size=1000,800",
+            f"--screenshot={shot}",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+        ],
+        tmp_path,
+    )
     assert got.returncode == 0 and shot.exists(), got.stderr[-2000:]
     img = decode_png(shot.read_bytes())
     colours = {tuple(c) for c in np.unique(img.reshape(-1, 3), axis=0)}
@@ -259,19 +312,19 @@ def test_a_screenshot_shows_the_world(recorded, tmp_path):
 
 def test_a_world_without_render_gets_a_working_page_that_says_so(tmp_path):
     from counter_world import CounterWorld
+
     world, cfg = CounterWorld(), ServerConfig(players=2, seed=0, ticks=12)
-    rec = Recorder(tmp_path / "rec", run_header(world, "counter_world:CounterWorld", cfg, "r", 0),
-                   world, 0, 0)
+    rec = Recorder(
+        tmp_path / "rec", run_header(world, "counter_world:CounterWorld", cfg, "r", 0), world, 0, 0
+    )
     state = world.reset(0, 2)
     for t in range(12):
         state = world.step(state, {0: 1, 1: 2})
-        rec.tick(t, {0: 1, 1: 2}, frozenset(), {0: "active", 1: "active"}, state, None,
-                 {0: "a", 1: "b"})
+        rec.tick(t, {0: 1, 1: 2}, frozenset(), {0: "active", 1: "active"}, state, None, {0: "a", 1: "b"})
     rec.close()
     sys.path.insert(0, str(TESTS))
     try:
-        assert main(["replay", str(tmp_path / "rec"), "--html", str(tmp_path / "p.html"),
-                     "-q"]) == 0
+        assert main(["replay", str(tmp_path / "rec"), "--html", str(tmp_path / "p.html"), "-q"]) == 0
     finally:
         sys.path.remove(str(TESTS))
     page = tmp_path / "p.html"
@@ -285,14 +338,25 @@ def test_a_world_without_render_gets_a_working_page_that_says_so(tmp_path):
 # ---------------------------------------------------------------------------- a difference
 def _grid_record(directory: Path, ticks: int, tamper_at: int | None = None) -> None:
     world, cfg = GridWorld(), ServerConfig(players=2, seed=5, ticks=ticks)
-    rec = Recorder(directory, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
-                                         "run0", 0), world, 0, 0)
+    rec = Recorder(
+        directory,
+        run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg, "run0", 0),
+        world,
+        0,
+        0,
+    )
     state = world.reset(5, 2)
     for t in range(ticks):
         acts = {0: t % 5, 1: (t * 3) % 5}
         state = world.step(state, {0: 0, 1: 0} if t == tamper_at else acts)
-        rec.tick(t, acts, frozenset({1}) if t % 3 == 0 else frozenset(),
-                 {0: "active", 1: "active"}, state, {0: 1} if t % 4 == 1 else None)
+        rec.tick(
+            t,
+            acts,
+            frozenset({1}) if t % 3 == 0 else frozenset(),
+            {0: "active", 1: "active"},
+            state,
+            {0: 1} if t % 4 == 1 else None,
+        )
     rec.close()
 
 
@@ -306,17 +370,28 @@ def test_a_page_is_written_when_a_tick_differs_and_marks_it(tmp_path):
 
 
 # ---------------------------------------------------------------------------- sampling
-def _feed(builder: PageBuilder, world: GridWorld, ticks: int, differ_at: int | None = None
-          ) -> np.ndarray:
+def _feed(builder: PageBuilder, world: GridWorld, ticks: int, differ_at: int | None = None) -> np.ndarray:
     """Feed ``ticks`` synthetic ticks; returns the exact answered/missed/late totals."""
     state, totals = world.reset(1, 2), np.zeros((2, 3), dtype=np.int64)
     for t in range(ticks):
-        acts, missing, late = {0: t % 5, 1: 1}, frozenset({1}) if t % 7 == 0 else frozenset(), (
-            {1: 1} if t % 7 == 1 else {})
+        acts, missing, late = (
+            {0: t % 5, 1: 1},
+            frozenset({1}) if t % 7 == 0 else frozenset(),
+            ({1: 1} if t % 7 == 1 else {}),
+        )
         state = world.step(state, acts)
         digest = world.digest(state)
-        rec = TickRecord(0, "r", t, acts, missing, {0: "active", 1: "active"},
-                         "bad" if t == differ_at else digest, late, {0: "a", 1: "b"})
+        rec = TickRecord(
+            0,
+            "r",
+            t,
+            acts,
+            missing,
+            {0: "active", 1: "active"},
+            "bad" if t == differ_at else digest,
+            late,
+            {0: "a", 1: "b"},
+        )
         builder.on_step(rec, state, digest)
         totals += [[1, 0, 0], [int(not missing), int(bool(missing)), len(late)]]
     return totals
@@ -358,8 +433,9 @@ def test_the_frame_sheets_decode_back_to_the_renders():
     state = world.reset(2, 3)
     img = world.render(state)
     assert img.shape == (16, 16, 3) and img.dtype == np.uint8
-    assert np.array_equal(decode_png(png_bytes(np.concatenate([img, img[::-1]]))),
-                          np.concatenate([img, img[::-1]]))
+    assert np.array_equal(
+        decode_png(png_bytes(np.concatenate([img, img[::-1]]))), np.concatenate([img, img[::-1]])
+    )
 
 
 def test_a_render_hook_breaking_its_contract_is_named():
@@ -376,13 +452,17 @@ def test_a_render_hook_breaking_its_contract_is_named():
 def test_replay_run_hands_every_stepped_tick_to_on_step(tmp_path):
     _grid_record(tmp_path, 12)
     seen = []
-    report = replay_run(tmp_path, GridWorld(), on_step=lambda rec, state, h: seen.append(
-        (rec.tick, h == rec.state_hash, int(state["tick"]))))
+    report = replay_run(
+        tmp_path,
+        GridWorld(),
+        on_step=lambda rec, state, h: seen.append((rec.tick, h == rec.state_hash, int(state["tick"]))),
+    )
     assert report.identical and seen == [(t, True, t + 1) for t in range(12)]
 
 
 def test_the_readme_replay_page_block_runs_as_printed(tmp_path):
     from test_readme import block_with, command_lines
+
     lines = command_lines(block_with("bash", "--html run1.html"))
     assert [argv[:2] for argv in lines] == [["tickwire", "run"], ["tickwire", "replay"]]
     for argv in lines:
@@ -395,15 +475,19 @@ def test_the_readme_replay_page_block_runs_as_printed(tmp_path):
 def test_a_resumed_run_shows_both_epochs_and_each_epochs_first_tick(tmp_path):
     _grid_record(tmp_path, 10)  # epoch 0: ticks 0..9 (planned 10; one more epoch appended)
     world, cfg = GridWorld(), ServerConfig(players=2, seed=5, ticks=25)
-    rec = Recorder(tmp_path, run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg,
-                                        "run1", 1, 10, "run0"), world, 0, 0)
+    rec = Recorder(
+        tmp_path,
+        run_header(world, "tickwire.server.worlds.grid_world:GridWorld", cfg, "run1", 1, 10, "run0"),
+        world,
+        0,
+        0,
+    )
     state = world.reset(5, 2)
     for t in range(10):
         state = world.step(state, {0: t % 5, 1: (t * 3) % 5})
     for t in range(10, 25):
         state = world.step(state, {0: 1, 1: 2})
-        rec.tick(t, {0: 1, 1: 2}, frozenset(), {0: "active", 1: "dead"} if t == 10 else None,
-                 state)
+        rec.tick(t, {0: 1, 1: 2}, frozenset(), {0: "active", 1: "dead"} if t == 10 else None, state)
     rec.close()
     builder = PageBuilder(GridWorld(), {"players": 2, "config": {"ticks": 25}}, every=8)
     report = replay_run(tmp_path, builder.world, on_step=builder.on_step)
@@ -427,5 +511,4 @@ def test_actions_and_scores_of_any_shape_become_short_json_safe_values():
     assert replay_page.action_text(float("inf")) == "inf"
     assert replay_page._number(np.float32(2.5)) == 2.5 and replay_page._number(4.0) == 4
     assert replay_page._number("high") == "high"
-    json.dumps([replay_page.action_text({"k": b"\x00"}), replay_page._number(float("nan"))],
-               allow_nan=False)
+    json.dumps([replay_page.action_text({"k": b"\x00"}), replay_page._number(float("nan"))], allow_nan=False)

@@ -4,6 +4,7 @@ safe defaults, and hostile peers speaking raw sockets (DESIGN.md §7 and §10).
 Every attack runs against a real server process; memory is the server's own peak RSS
 (``VmHWM``), tick gaps are measured by a separate observer process.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,7 @@ def server_flags(keys: dict[str, Path]) -> list[str]:
 
 def agent_flags(keys: dict[str, Path], name: str) -> list[str]:
     """`tickwire agent` flags for ``name``'s key pair and the server's public key."""
-    return ["--key", str(keys["dir"] / f"{name}.key_secret"), "--server-key",
-            str(keys["dir"] / "server.key")]
+    return ["--key", str(keys["dir"] / f"{name}.key_secret"), "--server-key", str(keys["dir"] / "server.key")]
 
 
 def curve(keys: Path, name: str, server: str = "server") -> tuple[bytes, bytes, bytes]:
@@ -71,14 +71,19 @@ def keyed_push(zctx: zmq.Context, keys: Path, name: str) -> zmq.Socket:
 
 def keyed_sockets(zctx: zmq.Context, keys: dict[str, Path]) -> ServerSockets:
     """The server's three sockets on free TCP ports, with keys and the allow-list."""
-    return ServerSockets("tcp://127.0.0.1:0", context=zctx, keys=load_server_keys(
-        keys["dir"] / "server.key_secret", keys["allow"]))
+    return ServerSockets(
+        "tcp://127.0.0.1:0",
+        context=zctx,
+        keys=load_server_keys(keys["dir"] / "server.key_secret", keys["allow"]),
+    )
 
 
 def start_server(procs, tmp_path: Path, *args: str) -> tuple:
     events = tmp_path / "events.jsonl"
-    server = procs([*SERVER, "--bind", "tcp://127.0.0.1:0", "--json", "-q", "--events",
-                    str(events), *args], name="server")
+    server = procs(
+        [*SERVER, "--bind", "tcp://127.0.0.1:0", "--json", "-q", "--events", str(events), *args],
+        name="server",
+    )
     return server, wait_event(events, event("listening"), server), events
 
 
@@ -104,8 +109,9 @@ def zmtp(endpoint: str, socket_type: bytes) -> socket.socket:
         s.connect(endpoint.removeprefix("ipc://"))
     else:
         s = socket.create_connection(tcp_address(endpoint), timeout=10)
-    s.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00")
-              + b"\x00" + b"\x00" * 31)
+    s.sendall(
+        b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + b"\x00" + b"\x00" * 31
+    )
     body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
     s.sendall(b"\x04" + bytes([len(body)]) + body)
     _recv_exactly(s, 64)  # the server's greeting, then its READY: the handshake is done
@@ -192,10 +198,12 @@ def test_the_default_bind_is_loopback_without_keys_and_every_interface_with_them
 # ---------------------------------------------------------------------------- keys on
 def test_allowed_agents_play_and_strangers_get_nothing_and_are_counted(procs, tmp_path, zctx):
     keys = keyring(tmp_path, alice_slot=1)  # the allow-list gives alice slot 1
-    server, eps, _ = start_server(procs, tmp_path, "--players", "2", "--ticks", "40",
-                                  *server_flags(keys))
-    strangers = {"unlisted key": curve(keys["dir"], "mallory"), "plaintext": None,
-                 "wrong server key": curve(keys["dir"], "alice", server="bob")}
+    server, eps, _ = start_server(procs, tmp_path, "--players", "2", "--ticks", "40", *server_flags(keys))
+    strangers = {
+        "unlisted key": curve(keys["dir"], "mallory"),
+        "plaintext": None,
+        "wrong server key": curve(keys["dir"], "alice", server="bob"),
+    }
     subs = []
     for what, c in strangers.items():  # each subscribes to everything and tries to JOIN
         sub = zctx.socket(zmq.SUB)
@@ -208,8 +216,12 @@ def test_allowed_agents_play_and_strangers_get_nothing_and_are_counted(procs, tm
         sub.subscribe(b"")
         dealer.send_multipart(encode(Join(what)), zmq.NOBLOCK)
         subs += [sub, dealer]
-    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"{name}-agent",
-                     *agent_flags(keys, name)], name=name) for name in ("alice", "bob")]
+    agents = [
+        procs(
+            [*AGENT, "--connect", eps["base"], "--name", f"{name}-agent", *agent_flags(keys, name)], name=name
+        )
+        for name in ("alice", "bob")
+    ]
     summary = server.json()
     assert summary["reason"] == "ticks done" and summary["ticks"] == 40
     assert [p["answered"] for p in summary["players"]] == [40, 40]
@@ -220,18 +232,27 @@ def test_allowed_agents_play_and_strangers_get_nothing_and_are_counted(procs, tm
         assert a.wait(15) == 0, a.stderr
 
 
-def test_an_allowed_key_cannot_act_as_or_read_the_control_traffic_of_another(procs, tmp_path,
-                                                                               zctx):
+def test_an_allowed_key_cannot_act_as_or_read_the_control_traffic_of_another(procs, tmp_path, zctx):
     keys = keyring(tmp_path)
-    server, eps, _ = start_server(procs, tmp_path, "--players", "1", "--ticks", "30",
-                                  "--mode", "deadline", "--deadline-ms", "50",
-                                  *server_flags(keys))
-    alice = RawPlayer(zctx, eps["base"], "alice", curve=curve(keys["dir"], "alice"),
-                      identity=b"alice-connection")
+    server, eps, _ = start_server(
+        procs,
+        tmp_path,
+        "--players",
+        "1",
+        "--ticks",
+        "30",
+        "--mode",
+        "deadline",
+        "--deadline-ms",
+        "50",
+        *server_flags(keys),
+    )
+    alice = RawPlayer(
+        zctx, eps["base"], "alice", curve=curve(keys["dir"], "alice"), identity=b"alice-connection"
+    )
     w = alice.join()
     # bob, also allowed, has stolen alice's token and routing identity
-    bob = RawPlayer(zctx, eps["base"], "bob", curve=curve(keys["dir"], "bob"),
-                    identity=b"alice-connection")
+    bob = RawPlayer(zctx, eps["base"], "bob", curve=curve(keys["dir"], "bob"), identity=b"alice-connection")
     bob.push.send_multipart(encode(Ready(w.run, w.player, w.token)))
     bob.dealer.send_multipart(encode(Join("bob")))
     first = alice.next_state()
@@ -240,7 +261,7 @@ def test_an_allowed_key_cannot_act_as_or_read_the_control_traffic_of_another(pro
     while (msg := alice.next_state()).KIND != "end":
         alice.act(msg.tick, 0)
     assert isinstance(alice.control(), End)  # alice's control traffic reaches alice ...
-    assert nothing_received(bob.dealer)      # ... and nothing of it reaches bob
+    assert nothing_received(bob.dealer)  # ... and nothing of it reaches bob
     summary = server.json()
     assert summary["rejected"].get("auth_wrong_key", 0) >= 6, summary["rejected"]
     assert player(summary, 0)["late"] == 0 and player(summary, 0)["name"] == "alice"
@@ -281,8 +302,10 @@ def _attack_too_big_frames(eps: dict) -> bool:
 def _attack_frames_under_the_cap(eps: dict) -> list[bool]:
     """Many frames, each under its socket's cap, in one message: 2,000 × 200 KiB (400 MB if
     held) on actions; 4 million 1-byte frames (12 MB sent, ~250 MB if held) on control."""
-    return [_attack_many_frames(eps["actions"], b"PUSH", 2000, 200 * 1024),
-            _attack_many_frames(eps["control"], b"DEALER", 4_000_000, 1)]
+    return [
+        _attack_many_frames(eps["actions"], b"PUSH", 2000, 200 * 1024),
+        _attack_many_frames(eps["control"], b"DEALER", 4_000_000, 1),
+    ]
 
 
 def _attack_decode_work(zctx: zmq.Context, eps: dict, rounds: int) -> None:
@@ -308,8 +331,9 @@ def _attack_flood(zctx: zmq.Context, eps: dict, run: str, n: int) -> None:
     push.linger = 0
     push.sndhwm = 0
     push.connect(eps["actions"])
-    frames = [encode(Action(run, 0, i % 2, i, token, 1))
-              for i, token in enumerate(("0" * 16, "0" * 16, "é" * 16))]
+    frames = [
+        encode(Action(run, 0, i % 2, i, token, 1)) for i, token in enumerate(("0" * 16, "0" * 16, "é" * 16))
+    ]
     for i in range(n):
         push.send_multipart(frames[i % 3])
     push.close(linger=2000)  # let the flood reach the server
@@ -319,12 +343,22 @@ def _attack_flood(zctx: zmq.Context, eps: dict, run: str, n: int) -> None:
 # the run lasts 25 deadlines (7.5 s); the attacks are sent, and handled, within its first
 # seconds. (With 200 ms deadlines, CPU hogs on this 2-core machine once stretched a gap to
 # 0.45 s: the scheduling delay is absolute, the bound is two deadlines.)
-def test_hostile_peers_in_deadline_mode_cost_little_memory_and_no_tick_gap(procs, tmp_path,
-                                                                           zctx, flood):
+def test_hostile_peers_in_deadline_mode_cost_little_memory_and_no_tick_gap(procs, tmp_path, zctx, flood):
     deadline_ms = 300
-    server, eps, _ = start_server(procs, tmp_path, "--players", "2", "--ticks", "25",
-                                  "--mode", "deadline", "--deadline-ms", str(deadline_ms),
-                                  "--strikes", "0")
+    server, eps, _ = start_server(
+        procs,
+        tmp_path,
+        "--players",
+        "2",
+        "--ticks",
+        "25",
+        "--mode",
+        "deadline",
+        "--deadline-ms",
+        str(deadline_ms),
+        "--strikes",
+        "0",
+    )
     # the observer never acts, so every tick lasts one deadline: a steady clock to measure
     observer = procs([str(TESTS / "gap_observer.py"), eps["base"]], name="observer")
     agent = procs([*AGENT, "--connect", eps["base"], "--name", "honest"], name="honest")
@@ -340,8 +374,10 @@ def test_hostile_peers_in_deadline_mode_cost_little_memory_and_no_tick_gap(procs
     summary = server.json()
     assert observer.wait(15) == 0, observer.stderr
     gaps = json.loads(observer.stdout)
-    print(f"attacks: server peak RSS +{grown:.0f} MB, longest tick gap {gaps['max_gap_s']:.3f} s,"
-          f" rejected {summary['rejected']}")
+    print(
+        f"attacks: server peak RSS +{grown:.0f} MB, longest tick gap {gaps['max_gap_s']:.3f} s,"
+        f" rejected {summary['rejected']}"
+    )
     assert grown < 150, f"the attacks added {grown:.0f} MB to the server's peak RSS"
     assert gaps["states"] == 25 and gaps["max_gap_s"] <= 2 * deadline_ms / 1e3, gaps
     rej = summary["rejected"]
@@ -361,9 +397,22 @@ def wait_run(events: Path, server) -> str:
 def test_hostile_peers_in_strict_mode_make_honest_players_miss_nothing(procs, tmp_path, zctx):
     # agents that take 100 ms per tick: the 30-tick run outlasts the attacks
     server, eps, events = start_server(procs, tmp_path, "--players", "2", "--ticks", "30")
-    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"a{i}", "--agent",
-                     "tickwire.agents.examples.slow_agent:SlowAgent"], name=f"a{i}",
-                    env={"TICKWIRE_SLOW_MS": "100"}) for i in range(2)]
+    agents = [
+        procs(
+            [
+                *AGENT,
+                "--connect",
+                eps["base"],
+                "--name",
+                f"a{i}",
+                "--agent",
+                "tickwire.agents.examples.slow_agent:SlowAgent",
+            ],
+            name=f"a{i}",
+            env={"TICKWIRE_SLOW_MS": "100"},
+        )
+        for i in range(2)
+    ]
     run = wait_run(events, server)
     before = rss_mb(server.pid)
     _attack_subscription(eps)
@@ -373,8 +422,10 @@ def test_hostile_peers_in_strict_mode_make_honest_players_miss_nothing(procs, tm
     _attack_flood(zctx, eps, run, 20_000)
     grown = rss_mb(server.pid, "VmHWM") - before
     summary = server.json()
-    print(f"attacks: server peak RSS +{grown:.0f} MB over {summary['ticks']} strict ticks, "
-          f"rejected {summary['rejected']}")
+    print(
+        f"attacks: server peak RSS +{grown:.0f} MB over {summary['ticks']} strict ticks, "
+        f"rejected {summary['rejected']}"
+    )
     assert grown < 150, f"the attacks added {grown:.0f} MB to the server's peak RSS"
     assert summary["reason"] == "ticks done" and summary["rejected"].get("bad_token", 0) > 0
     assert summary["rejected"].get("memory_guard") == 2, summary["rejected"]
@@ -387,15 +438,31 @@ def test_hostile_peers_in_strict_mode_make_honest_players_miss_nothing(procs, tm
 
 @pytest.mark.parametrize("transport", ["tcp", "ipc"])
 def test_a_many_frame_message_is_cut_by_the_memory_guard_and_honest_players_miss_nothing(
-        procs, tmp_path, transport):
+    procs, tmp_path, transport
+):
     events = tmp_path / "events.jsonl"
     bind = "tcp://127.0.0.1:0" if transport == "tcp" else f"ipc://{tmp_path}/tw"
-    server = procs([*SERVER, "--bind", bind, "--json", "-q", "--events", str(events),
-                    "--players", "2", "--ticks", "30"], name="server")
+    server = procs(
+        [*SERVER, "--bind", bind, "--json", "-q", "--events", str(events), "--players", "2", "--ticks", "30"],
+        name="server",
+    )
     eps = wait_event(events, event("listening"), server)
-    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"a{i}", "--agent",
-                     "tickwire.agents.examples.slow_agent:SlowAgent"], name=f"a{i}",
-                    env={"TICKWIRE_SLOW_MS": "100"}) for i in range(2)]
+    agents = [
+        procs(
+            [
+                *AGENT,
+                "--connect",
+                eps["base"],
+                "--name",
+                f"a{i}",
+                "--agent",
+                "tickwire.agents.examples.slow_agent:SlowAgent",
+            ],
+            name=f"a{i}",
+            env={"TICKWIRE_SLOW_MS": "100"},
+        )
+        for i in range(2)
+    ]
     wait_run(events, server)
     before = rss_mb(server.pid)
     # 2,000 frames × 200 KiB, each under the actions cap: 400 MB if the server held it all
@@ -415,14 +482,25 @@ def test_a_many_frame_message_is_cut_by_the_memory_guard_and_honest_players_miss
         assert a.wait(15) == 0, a.stderr
 
 
-def test_an_allowed_key_sending_a_many_frame_message_is_cut_by_the_memory_guard(procs, tmp_path,
-                                                                              zctx):
+def test_an_allowed_key_sending_a_many_frame_message_is_cut_by_the_memory_guard(procs, tmp_path, zctx):
     keys = keyring(tmp_path)
-    server, eps, events = start_server(procs, tmp_path, "--players", "1", "--ticks", "30",
-                                       *server_flags(keys))
-    alice = procs([*AGENT, "--connect", eps["base"], "--name", "alice", "--agent",
-                   "tickwire.agents.examples.slow_agent:SlowAgent", *agent_flags(keys, "alice")],
-                  name="alice", env={"TICKWIRE_SLOW_MS": "100"})
+    server, eps, events = start_server(
+        procs, tmp_path, "--players", "1", "--ticks", "30", *server_flags(keys)
+    )
+    alice = procs(
+        [
+            *AGENT,
+            "--connect",
+            eps["base"],
+            "--name",
+            "alice",
+            "--agent",
+            "tickwire.agents.examples.slow_agent:SlowAgent",
+            *agent_flags(keys, "alice"),
+        ],
+        name="alice",
+        env={"TICKWIRE_SLOW_MS": "100"},
+    )
     wait_run(events, server)
     before = rss_mb(server.pid)
     # allowed, and hostile: 2,000 × 200 KiB in one message
@@ -448,8 +526,11 @@ def _zmtp_message(s: socket.socket, frames: list) -> None:
     """Send one message of ``frames`` over a raw ZMTP connection."""
     for i, f in enumerate(frames):
         body, more = bytes(f), i < len(frames) - 1
-        head = (bytes([0x01 if more else 0x00, len(body)]) if len(body) < 256
-                else bytes([0x03 if more else 0x02]) + struct.pack(">Q", len(body)))
+        head = (
+            bytes([0x01 if more else 0x00, len(body)])
+            if len(body) < 256
+            else bytes([0x03 if more else 0x02]) + struct.pack(">Q", len(body))
+        )
         s.sendall(head + body)
 
 
@@ -496,13 +577,33 @@ def test_a_subscriber_that_never_reads_pins_a_few_states_not_thousands(procs, tm
     # 256 KiB observations: the server's queue of 10,000 per subscriber took it from 61 MB
     # to 2.6 GB; with a few per subscriber, the run below costs what it costs without it
     ticks = 1000
-    server, eps, events = start_server(procs, tmp_path, "--players", "2", "--ticks", str(ticks),
-                                       "--world", "big_observation_world:BigObservationWorld")
+    server, eps, events = start_server(
+        procs,
+        tmp_path,
+        "--players",
+        "2",
+        "--ticks",
+        str(ticks),
+        "--world",
+        "big_observation_world:BigObservationWorld",
+    )
     stranger = zmtp(eps["state"], b"SUB")
     stranger.sendall(b"\x00\x01\x01")  # subscribes to everything, then never reads
-    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"a{i}", "--agent",
-                     "tickwire.agents.examples.random_agent:RandomAgent"], name=f"a{i}")
-              for i in range(2)]
+    agents = [
+        procs(
+            [
+                *AGENT,
+                "--connect",
+                eps["base"],
+                "--name",
+                f"a{i}",
+                "--agent",
+                "tickwire.agents.examples.random_agent:RandomAgent",
+            ],
+            name=f"a{i}",
+        )
+        for i in range(2)
+    ]
     wait_run(events, server)
     before = rss_mb(server.pid)
     _hold_until_exit(stranger, server)
@@ -516,8 +617,16 @@ def test_a_player_that_never_reads_its_control_socket_pins_a_few_views(procs, tm
     # each player's 256 KiB view goes to it alone on control; this one plays every tick but
     # never reads control (raw ZMTP: nothing reads for it)
     ticks = 1000
-    server, eps, events = start_server(procs, tmp_path, "--players", "2", "--ticks", str(ticks),
-                                       "--world", "big_observation_world:BigPrivateWorld")
+    server, eps, events = start_server(
+        procs,
+        tmp_path,
+        "--players",
+        "2",
+        "--ticks",
+        str(ticks),
+        "--world",
+        "big_observation_world:BigPrivateWorld",
+    )
     control = zmtp(eps["control"], b"DEALER")
     _zmtp_message(control, encode(Join("deaf")))
     w = decode(_zmtp_recv(control))
@@ -526,8 +635,18 @@ def test_a_player_that_never_reads_its_control_socket_pins_a_few_views(procs, tm
     deaf.welcome = w
     deaf.sub.subscribe(w.topic)
     deaf.push.send_multipart(encode(Ready(w.run, w.player, w.token)))
-    honest = procs([*AGENT, "--connect", eps["base"], "--name", "honest", "--agent",
-                    "tickwire.agents.examples.random_agent:RandomAgent"], name="honest")
+    honest = procs(
+        [
+            *AGENT,
+            "--connect",
+            eps["base"],
+            "--name",
+            "honest",
+            "--agent",
+            "tickwire.agents.examples.random_agent:RandomAgent",
+        ],
+        name="honest",
+    )
     wait_run(events, server)
     before = rss_mb(server.pid)
     while (msg := deaf.next_state()).KIND == "state":
@@ -538,8 +657,9 @@ def test_a_player_that_never_reads_its_control_socket_pins_a_few_views(procs, tm
 
 
 def test_squatters_are_released_and_a_join_flood_stays_small(procs, tmp_path, zctx):
-    server, eps, events = start_server(procs, tmp_path, "--players", "2", "--ticks", "20",
-                                       "--ready-timeout", "1", "--lobby-timeout", "60")
+    server, eps, events = start_server(
+        procs, tmp_path, "--players", "2", "--ticks", "20", "--ready-timeout", "1", "--lobby-timeout", "60"
+    )
     before = rss_mb(server.pid)
     squatters = []
     for i in range(300):  # JOINs from fresh identities that never prove readiness
@@ -556,8 +676,7 @@ def test_squatters_are_released_and_a_join_flood_stays_small(procs, tmp_path, zc
     # The peak of the server's own memory, read from outside while it runs (its VmHWM,
     # the same number the summary's max_rss_mb reports at the end).
     grown = rss_mb(server.pid, "VmHWM") - before
-    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"a{i}"], name=f"a{i}")
-              for i in range(2)]
+    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"a{i}"], name=f"a{i}") for i in range(2)]
     summary = server.json()
     assert grown < 150, f"the JOIN flood added {grown:.0f} MB to the server's peak RSS"
     assert summary["reason"] == "ticks done" and summary["rejected"].get("full", 0) >= 200
@@ -566,10 +685,9 @@ def test_squatters_are_released_and_a_join_flood_stays_small(procs, tmp_path, zc
         assert a.wait(15) == 0, a.stderr
 
 
-
-
 def test_readiness_topics_cannot_be_guessed():
     from tickwire.protocol.roster import Roster
+
     a, b = Roster("run1", 0, 2, 0), Roster("run1", 0, 2, 0)
     ta, tb = a.add(0, "x", b"i").topic, b.add(0, "x", b"i").topic
     assert ta != tb and b"run1" not in ta and len(ta) >= 32  # 128 random bits
@@ -591,16 +709,14 @@ def _monitored(sockets, seconds: float) -> tuple[list[str], int, set[str]]:
 
 
 @pytest.mark.parametrize("stranger", ["plaintext", "unlisted key"])
-def test_a_failed_handshake_on_actions_is_an_auth_failure_and_not_a_lost_connection(
-        tmp_path, zctx, stranger):
+def test_a_failed_handshake_on_actions_is_an_auth_failure_and_not_a_lost_connection(tmp_path, zctx, stranger):
     keys = keyring(tmp_path)
     sockets = keyed_sockets(zctx, keys)
     try:
         push = zctx.socket(zmq.PUSH)
         push.linger = 0
         if stranger == "unlisted key":
-            push.curve_publickey, push.curve_secretkey, push.curve_serverkey = curve(
-                keys["dir"], "mallory")
+            push.curve_publickey, push.curve_secretkey, push.curve_serverkey = curve(keys["dir"], "mallory")
         push.connect(sockets.endpoints.actions)
         push.send(b"x", zmq.NOBLOCK)
         failures, lost, seen = _monitored(sockets, 1.5)

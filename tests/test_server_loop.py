@@ -1,4 +1,5 @@
 """The server's I/O loop around the rules, with its sockets replaced by an in-memory fake."""
+
 from __future__ import annotations
 
 from collections import deque
@@ -45,8 +46,10 @@ class FakeSockets:
 
 
 def _server(tmp_path) -> tuple[WorldServer, FakeSockets]:
-    server = WorldServer(GridWorld(), ServerConfig(bind="inproc://loop-test", players=1,
-                                                   events_path=str(tmp_path / "events.jsonl")))
+    server = WorldServer(
+        GridWorld(),
+        ServerConfig(bind="inproc://loop-test", players=1, events_path=str(tmp_path / "events.jsonl")),
+    )
     server.sockets.close()
     server.sockets = fake = FakeSockets()
     return server, fake
@@ -69,8 +72,9 @@ def test_accepted_actions_send_nothing_and_rejected_ones_are_counted(tmp_path):
     server._turn(0)
     server._start()
     rules.begin_tick(0, 0.0)
-    fake.actions.extend([encode(Action(rules.run_id, 0, 0, 1, w.token, 2)),
-                         encode(Action(rules.run_id, 0, 0, 2, w.token, 3))])
+    fake.actions.extend(
+        [encode(Action(rules.run_id, 0, 0, 1, w.token, 2)), encode(Action(rules.run_id, 0, 0, 2, w.token, 3))]
+    )
     server._turn(0)
     assert rules.may_close(0.0) and fake.sent == []
     assert dict(server.rejected) == {"duplicate": 1}

@@ -3,6 +3,7 @@
 Every test feeds :class:`ServerRules` events with an explicit ``now`` and reads what it
 decides (messages to send or publish, acceptances, rejections, status changes).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -57,8 +58,14 @@ def validate(action):
 
 def make_rules(**settings) -> ServerRules:
     cfg = ServerConfig(**{"bind": "inproc://rules", "players": 2, **settings})
-    return ServerRules(cfg, "run1", describe=lambda: {"name": "Test", "action_spec": SPEC},
-                       validate=validate, noop=lambda: NOOP, endpoints=derive("ipc:///tmp/x/run"))
+    return ServerRules(
+        cfg,
+        "run1",
+        describe=lambda: {"name": "Test", "action_spec": SPEC},
+        validate=validate,
+        noop=lambda: NOOP,
+        endpoints=derive("ipc:///tmp/x/run"),
+    )
 
 
 def sent(outs) -> list:
@@ -97,8 +104,15 @@ def started(n: int = 2, **settings) -> tuple[ServerRules, list[Welcome]]:
 
 
 def action(w: Welcome, tick: int, payload, **over) -> Action:
-    fields = {"run": w.run, "tick": tick, "player": w.player, "seq": 1, "token": w.token,
-              "payload": payload, **over}
+    fields = {
+        "run": w.run,
+        "tick": tick,
+        "player": w.player,
+        "seq": 1,
+        "token": w.token,
+        "payload": payload,
+        **over,
+    }
     return Action(**fields)
 
 
@@ -111,8 +125,7 @@ def test_a_join_is_welcomed_with_a_slot_a_token_a_topic_and_the_world():
     r = make_rules()
     outs = r.receive_control(b"a", Join("alice"))
     (w,) = sent(outs)
-    assert (w.run, w.player, w.name, w.mode, w.ticks, w.players) == ("run1", 0, "alice", "strict",
-                                                                     1000, 2)
+    assert (w.run, w.player, w.name, w.mode, w.ticks, w.players) == ("run1", 0, "alice", "strict", 1000, 2)
     assert w.token and w.topic and w.world["action_spec"] == SPEC
     assert changes(outs) == [(0, None, Status.JOINED)]
 
@@ -272,10 +285,11 @@ def test_the_lobby_report_names_who_is_missing_and_what_to_do():
     w = join(r, b"b", "halfway")
     r.receive_subscription(w.topic, True)
     report = r.lobby_report()
-    assert report.startswith("only 1 of 3 needed player(s) were ready after 2 s "
-                             "(address ipc:///tmp/x/run).")
-    assert ("player 1 'halfway' joined but never proved its READY on the actions socket: can it "
-            "reach ipc:///tmp/x/run.state and ipc:///tmp/x/run.actions?") in report
+    assert report.startswith("only 1 of 3 needed player(s) were ready after 2 s (address ipc:///tmp/x/run).")
+    assert (
+        "player 1 'halfway' joined but never proved its READY on the actions socket: can it "
+        "reach ipc:///tmp/x/run.state and ipc:///tmp/x/run.actions?"
+    ) in report
     assert "1 slot(s) were never joined: start more agents" in report
     assert "'ok'" not in report
 
@@ -364,8 +378,7 @@ def test_a_token_that_is_not_ascii_is_a_bad_token_not_a_crash(token):
     r, (w0, _) = started()
     r.begin_tick(0, 0.0)
     assert rejections(act(r, w0, 0, 1, token=token)) == [Rejection.BAD_TOKEN]
-    assert rejections(r.receive_action(Ready(r.run_id, w0.player, token), 0.0)) == [
-        Rejection.BAD_TOKEN]
+    assert rejections(r.receive_action(Ready(r.run_id, w0.player, token), 0.0)) == [Rejection.BAD_TOKEN]
     assert not r.from_player(action(w0, 0, 1, token=token), None)
 
 
@@ -444,8 +457,7 @@ def test_a_message_of_the_wrong_kind_on_the_actions_socket_is_rejected_and_not_a
     assert rejections(outs) == [Rejection.WRONG_KIND] and not sent(outs)
 
 
-@pytest.mark.parametrize("reason", ["malformed", "oversized", "bad_dtype", "bad_shape",
-                                    "bad_ext", "version"])
+@pytest.mark.parametrize("reason", ["malformed", "oversized", "bad_dtype", "bad_shape", "bad_ext", "version"])
 def test_an_undecodable_action_is_counted_under_the_codecs_reason_and_not_answered(reason):
     r, _ = started()
     outs = r.receive_action(ProtocolError(reason, "what the codec said"), 0.0)
@@ -490,13 +502,27 @@ def test_a_corrected_action_after_a_rejected_one_for_the_same_tick_is_accepted()
 def test_a_batch_is_checked_entry_by_entry():
     r, (w0, w1) = started()
     r.begin_tick(0, 0.0)
-    batch = Actions("run1", 0, 1, [[w0.player, w0.token, 1], [w1.player, "forged", 1], "junk",
-                                   [w1.player, w1.token], [w0.player, w0.token, 2],
-                                   [w1.player, w1.token, 4]])
+    batch = Actions(
+        "run1",
+        0,
+        1,
+        [
+            [w0.player, w0.token, 1],
+            [w1.player, "forged", 1],
+            "junk",
+            [w1.player, w1.token],
+            [w0.player, w0.token, 2],
+            [w1.player, w1.token, 4],
+        ],
+    )
     outs = r.receive_action(batch, 0.0)
     assert outs.count(ACCEPTED) == 2 and r.barrier.close().actions == {0: 1, 1: 4}
-    assert rejections(outs) == [Rejection.BAD_TOKEN, Rejection.MALFORMED, Rejection.MALFORMED,
-                                Rejection.DUPLICATE]
+    assert rejections(outs) == [
+        Rejection.BAD_TOKEN,
+        Rejection.MALFORMED,
+        Rejection.MALFORMED,
+        Rejection.DUPLICATE,
+    ]
 
 
 def test_rejections_are_counted_by_reason():
@@ -613,8 +639,10 @@ def test_when_every_player_is_inactive_a_tick_still_lasts_until_its_deadline_to_
     r, (w0, w1) = started(mode="deadline", deadline_ms=50, strikes=1)
     r.begin_tick(0, 0.0)
     assert r.may_close(0.05)
-    assert changes(r.close_tick().changes) == [(0, Status.ACTIVE, Status.INACTIVE),
-                                               (1, Status.ACTIVE, Status.INACTIVE)]
+    assert changes(r.close_tick().changes) == [
+        (0, Status.ACTIVE, Status.INACTIVE),
+        (1, Status.ACTIVE, Status.INACTIVE),
+    ]
     r.begin_tick(1, 1.0)
     assert r.roster.awaited() == [] and not r.may_close(1.0) and r.next_timeout(1.0) <= 0.05
     outs = act(r, w0, 1, 3, now=1.01)
@@ -751,7 +779,7 @@ def test_a_rejoin_during_the_wait_brings_the_run_back():
     r.receive_subscription(w1.topic, False)
     assert r.next_tick(0.0) is NextTick.WAIT
     again = join(r, b"new1", "p1 again", slot=1)  # a restarted process takes slot 1 back
-    assert r.next_tick(1.0) is NextTick.WAIT      # joined, not proven yet
+    assert r.next_tick(1.0) is NextTick.WAIT  # joined, not proven yet
     prove(r, again)
     assert r.next_tick(1.5) is NextTick.PLAY
 
@@ -793,9 +821,9 @@ def test_every_tick_counts_once_per_player_as_answered_missed_dead_or_left():
     r, (w0, w1) = started(n=2, mode="deadline")
     for tick in range(10):
         if tick == 3:
-            r.receive_subscription(w1.topic, False)   # dies before tick 3 opens
+            r.receive_subscription(w1.topic, False)  # dies before tick 3 opens
         if tick == 6:
-            r.receive_subscription(w1.topic, True)    # back before tick 6
+            r.receive_subscription(w1.topic, True)  # back before tick 6
         if tick == 8:
             r.receive_control(b"id0", Leave(w0.run, w0.player))
         r.begin_tick(tick, float(tick))
@@ -851,8 +879,14 @@ def test_end_is_published_and_sent_to_every_player():
 
 
 def test_stop_reasons_print_as_the_summary_strings():
-    assert [str(s) for s in StopReason] == ["ticks done", "world done", "no players left",
-                                           "not started", "lobby timeout", "stopped"]
+    assert [str(s) for s in StopReason] == [
+        "ticks done",
+        "world done",
+        "no players left",
+        "not started",
+        "lobby timeout",
+        "stopped",
+    ]
     assert f"{StopReason.WORLD_DONE}" == "world done" and StopReason.WORLD_DONE == "world done"
 
 
@@ -862,10 +896,17 @@ def test_every_transition_in_the_table_is_legal(status, event):
     assert next_status(0, status, event) is TRANSITIONS[status, event]
 
 
-@pytest.mark.parametrize(("status", "event"), [
-    (Status.LEFT, PlayerEvent.START), (Status.ACTIVE, PlayerEvent.PROVEN),
-    (Status.DEAD, PlayerEvent.STRUCK), (Status.INACTIVE, PlayerEvent.START),
-    (Status.READY, PlayerEvent.STRUCK), (Status.LEFT, PlayerEvent.PROVEN)])
+@pytest.mark.parametrize(
+    ("status", "event"),
+    [
+        (Status.LEFT, PlayerEvent.START),
+        (Status.ACTIVE, PlayerEvent.PROVEN),
+        (Status.DEAD, PlayerEvent.STRUCK),
+        (Status.INACTIVE, PlayerEvent.START),
+        (Status.READY, PlayerEvent.STRUCK),
+        (Status.LEFT, PlayerEvent.PROVEN),
+    ],
+)
 def test_a_transition_not_in_the_table_raises(status, event):
     with pytest.raises(IllegalTransition, match="please report this as a bug"):
         next_status(3, status, event)
@@ -898,12 +939,12 @@ def test_a_slot_is_bound_to_the_key_that_joined_it():
     (w,) = sent(r.receive_control(b"a", Join("alice"), key="alice"))
     assert r.roster.players[w.player].key == "alice"
     # bob has alice's token: his READY and ACTION are refused, hers are accepted
-    assert rejections(r.receive_action(Ready(w.run, w.player, w.token), 0.0, "bob")) == [
-        Rejection.WRONG_KEY]
+    assert rejections(r.receive_action(Ready(w.run, w.player, w.token), 0.0, "bob")) == [Rejection.WRONG_KEY]
     assert not r.roster.players[w.player].ready_sent
     r.receive_subscription(w.topic, True)
     assert changes(r.receive_action(Ready(w.run, w.player, w.token), 0.0, "alice")) == [
-        (w.player, Status.JOINED, Status.READY)]
+        (w.player, Status.JOINED, Status.READY)
+    ]
     r.start()
     r.begin_tick(0, 0.0)
     assert rejections(r.receive_action(action(w, 0, 1), 0.0, "bob")) == [Rejection.WRONG_KEY]
@@ -922,8 +963,7 @@ def test_a_join_on_an_identity_held_by_another_key_is_refused():
 
 def test_failed_handshakes_are_counted_as_auth():
     r = make_rules()
-    assert rejections(r.receive_auth_failure("HANDSHAKE_FAILED_AUTH on tcp://x")) == [
-        Rejection.AUTH_FAILED]
+    assert rejections(r.receive_auth_failure("HANDSHAKE_FAILED_AUTH on tcp://x")) == [Rejection.AUTH_FAILED]
     assert "auth" in Rejection.AUTH_FAILED.value and "auth" in Rejection.WRONG_KEY.value
 
 
@@ -944,8 +984,7 @@ def test_a_joiner_that_never_proves_readiness_loses_its_slot():
 
 
 def test_the_allow_list_gives_a_key_its_fixed_slot_and_name_and_no_one_else_that_slot():
-    r = ServerRules(ServerConfig(bind="inproc://rules", players=3), "run1",
-                    fixed_slots={"alice": 2})
+    r = ServerRules(ServerConfig(bind="inproc://rules", players=3), "run1", fixed_slots={"alice": 2})
     (w,) = sent(r.receive_control(b"m", Join("mallory", slot=2), key="mallory"))
     assert isinstance(w, Error) and w.code == Rejection.SLOT_TAKEN.value
     bob = [sent(r.receive_control(f"b{i}".encode(), Join("bob"), key="bob"))[0] for i in range(2)]
@@ -962,7 +1001,9 @@ def test_the_lobby_report_for_a_wildcard_bind_names_addresses_agents_can_connect
     w = join(r, b"b", "halfway")
     r.receive_subscription(w.topic, True)
     report = r.lobby_report()
-    assert "connect them to tcp://127.0.0.1:5575 (agents on other hosts: " \
-           "tcp://THIS-HOST'S-ADDRESS:5575)" in report
+    assert (
+        "connect them to tcp://127.0.0.1:5575 (agents on other hosts: "
+        "tcp://THIS-HOST'S-ADDRESS:5575)" in report
+    )
     assert "reach tcp://127.0.0.1:5575 and tcp://127.0.0.1:5576?" in report
     assert "connect them to tcp://0.0.0.0" not in report

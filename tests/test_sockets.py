@@ -1,5 +1,6 @@
 """The server's sockets from outside: who may bind an ipc address, and which lost actions
 connections count (real server processes, raw sockets; every wait bounded)."""
+
 from __future__ import annotations
 
 import socket
@@ -18,20 +19,18 @@ AGENT = ["-m", "tickwire.agents"]
 
 # ---------------------------------------------------------------------------- ipc binds
 def test_a_second_server_on_a_live_ipc_address_exits_4_and_a_dead_ones_files_are_reused(
-        procs, ipc_base, tmp_path):
+    procs, ipc_base, tmp_path
+):
     events = tmp_path / "events.jsonl"
-    first = procs([*SERVER, "--bind", ipc_base, "--players", "1", "--events", str(events)],
-                  name="first")
+    first = procs([*SERVER, "--bind", ipc_base, "--players", "1", "--events", str(events)], name="first")
     wait_event(events, event("listening"), first)
-    second = procs([*SERVER, "--bind", ipc_base, "--players", "1", "--ticks", "30", "--json"],
-                   name="second")
+    second = procs([*SERVER, "--bind", ipc_base, "--players", "1", "--ticks", "30", "--json"], name="second")
     assert second.wait(30) == 4, second.stderr
     path = derive(ipc_base).state.removeprefix("ipc://")
     assert f"another process is listening on {path}" in second.stderr, second.stderr
     assert "Stop it first, or choose another address" in second.stderr
     first.kill()  # kill -9: its socket files stay behind, nobody listens on them any more
-    third = procs([*SERVER, "--bind", ipc_base, "--players", "1", "--ticks", "30", "--json"],
-                  name="third")
+    third = procs([*SERVER, "--bind", ipc_base, "--players", "1", "--ticks", "30", "--json"], name="third")
     agent = procs([*AGENT, "--connect", ipc_base, "--json"], name="agent")
     s = third.json()
     assert s["reason"] == "ticks done" and s["players"][0]["answered"] == 30, s
@@ -63,8 +62,7 @@ def _stranger_connections(eps: dict, run: str, n: int) -> None:
         s.close()
 
 
-def test_a_strangers_actions_connections_that_come_and_go_republish_nothing(procs, tmp_path,
-                                                                          zctx):
+def test_a_strangers_actions_connections_that_come_and_go_republish_nothing(procs, tmp_path, zctx):
     ticks = 40
     server, eps, events = start_server(procs, tmp_path, "--players", "2", "--ticks", str(ticks))
     spy = zctx.socket(zmq.SUB)  # counts the STATEs of each tick
@@ -72,9 +70,22 @@ def test_a_strangers_actions_connections_that_come_and_go_republish_nothing(proc
     spy.subscribe(b"")
     spy.connect(eps["state"])
     assert spy.poll(10_000), "no heartbeat on the state socket within 10 s"  # subscribed
-    agents = [procs([*AGENT, "--connect", eps["base"], "--name", f"a{i}", "--agent",
-                     "tickwire.agents.examples.slow_agent:SlowAgent"], name=f"a{i}",
-                    env={"TICKWIRE_SLOW_MS": "50"}) for i in range(2)]  # the run lasts > 2 s
+    agents = [
+        procs(
+            [
+                *AGENT,
+                "--connect",
+                eps["base"],
+                "--name",
+                f"a{i}",
+                "--agent",
+                "tickwire.agents.examples.slow_agent:SlowAgent",
+            ],
+            name=f"a{i}",
+            env={"TICKWIRE_SLOW_MS": "50"},
+        )
+        for i in range(2)
+    ]  # the run lasts > 2 s
     run = wait_event(events, event("started"), server)["run"]
     _stranger_connections(eps, run, 30)
     summary = server.json()

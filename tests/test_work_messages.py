@@ -1,4 +1,5 @@
 """The pool's and chief/worker's messages: typed, versioned, validated at decode (pure)."""
+
 import subprocess
 import sys
 
@@ -20,12 +21,18 @@ from tickwire.protocol.work import (
 )
 
 
-@pytest.mark.parametrize("msg", [
-    PoolCall("p1", 3, {"grid": np.arange(100_000, dtype=np.float32), "tick": 3}),
-    HostResults("p1", 0, 3, [[0, True, 4], [1, False, "Traceback ..."]]),
-    HostFailed("p1", 1, None, "ImportError: no module named x"),
-    WorkItem(2, 7, {"x": [1, 2]}), WorkFin(2, 7), WorkFin(2, 7, "RuntimeError"), WorkEnd(),
-])
+@pytest.mark.parametrize(
+    "msg",
+    [
+        PoolCall("p1", 3, {"grid": np.arange(100_000, dtype=np.float32), "tick": 3}),
+        HostResults("p1", 0, 3, [[0, True, 4], [1, False, "Traceback ..."]]),
+        HostFailed("p1", 1, None, "ImportError: no module named x"),
+        WorkItem(2, 7, {"x": [1, 2]}),
+        WorkFin(2, 7),
+        WorkFin(2, 7, "RuntimeError"),
+        WorkEnd(),
+    ],
+)
 def test_every_message_round_trips(msg):
     back = decode_work(encode_work(msg))
     assert type(back) is type(msg)
@@ -45,13 +52,16 @@ def test_another_version_is_rejected_saying_what_to_do():
     assert e.value.reason == "version"
 
 
-@pytest.mark.parametrize("fields, text", [
-    ({"kind": "pool.nope"}, "unknown work message kind"),
-    ({"kind": "work.item", "worker": 1}, "lacks field 'seq'"),
-    ({"kind": "work.item", "worker": 1, "seq": "2"}, "work.item.seq must be int, got str"),
-    ({"kind": "work.item", "worker": True, "seq": 2}, "work.item.worker must be int, got bool"),
-    ({"kind": "pool.results", "pool": "p", "host": 0, "call": 1, "results": {}}, "must be list"),
-])
+@pytest.mark.parametrize(
+    "fields, text",
+    [
+        ({"kind": "pool.nope"}, "unknown work message kind"),
+        ({"kind": "work.item", "worker": 1}, "lacks field 'seq'"),
+        ({"kind": "work.item", "worker": 1, "seq": "2"}, "work.item.seq must be int, got str"),
+        ({"kind": "work.item", "worker": True, "seq": 2}, "work.item.worker must be int, got bool"),
+        ({"kind": "pool.results", "pool": "p", "host": 0, "call": 1, "results": {}}, "must be list"),
+    ],
+)
 def test_malformed_messages_are_rejected_naming_the_field(fields, text):
     with pytest.raises(ProtocolError, match=text) as e:
         decode_work(_raw(v=WORK_VERSION, **fields))

@@ -1,4 +1,5 @@
 """The default world's rules, determinism and rendering; endpoints and config validation."""
+
 import numpy as np
 import pytest
 from tickwire.protocol import ConfigError, derive, player_seed, state_digest
@@ -51,6 +52,7 @@ def test_actions_are_validated_against_the_spec():
 
 def test_an_invalid_action_is_a_tickwire_protocol_error_and_a_value_error():
     from tickwire.protocol import ProtocolError, TickwireError
+
     e = InvalidAction("action 7 is not an int in 0..4")
     assert isinstance(e, (ProtocolError, TickwireError, ValueError)) and isinstance(e, TickwireError)
     assert e.reason == "invalid_action" and str(e) == "action 7 is not an int in 0..4"
@@ -73,20 +75,30 @@ def test_digest_is_canonical():
 
 def test_endpoints_derive_three_addresses():
     e = derive("tcp://10.0.0.1:5555")
-    assert (e.state, e.actions, e.control) == ("tcp://10.0.0.1:5555", "tcp://10.0.0.1:5556",
-                                               "tcp://10.0.0.1:5557")
+    assert (e.state, e.actions, e.control) == (
+        "tcp://10.0.0.1:5555",
+        "tcp://10.0.0.1:5556",
+        "tcp://10.0.0.1:5557",
+    )
     assert derive("ipc:///tmp/x").control == "ipc:///tmp/x.control"
     for bad in ("localhost:5555", "tcp://host", "udp://h:1", "tcp://h:65535"):
         with pytest.raises(ConfigError):
             derive(bad)
 
 
-@pytest.mark.parametrize("kw, words", [
-    ({"players": 0}, "--players"), ({"mode": "fast"}, "--mode"), ({"deadline_ms": 0}, "--deadline-ms"),
-    ({"on_missing": "x"}, "--on-missing"), ({"min_players": 3, "players": 2}, "--min-players"),
-    ({"strikes": -1}, "--strikes"), ({"lobby_timeout_s": 0}, "--lobby-timeout"),
-    ({"events_path": ""}, "--events"),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"players": 0}, "--players"),
+        ({"mode": "fast"}, "--mode"),
+        ({"deadline_ms": 0}, "--deadline-ms"),
+        ({"on_missing": "x"}, "--on-missing"),
+        ({"min_players": 3, "players": 2}, "--min-players"),
+        ({"strikes": -1}, "--strikes"),
+        ({"lobby_timeout_s": 0}, "--lobby-timeout"),
+        ({"events_path": ""}, "--events"),
+    ],
+)
 def test_server_config_is_validated_with_the_flag_named(kw, words):
     with pytest.raises(ConfigError, match=words):
         ServerConfig(**kw)
@@ -104,6 +116,7 @@ def test_the_grid_grows_with_many_players():
 def _sequential_step(w, state, actions):
     """The rules as first written: players move and collect one by one, in id order."""
     from tickwire.server.worlds.grid_world import MOVES
+
     grid, pos, scores = state["grid"].copy(), state["positions"].copy(), state["scores"].copy()
     for pid in sorted(actions):
         pos[pid] = np.clip(pos[pid] + MOVES[actions[pid]], 0, w.size - 1)
@@ -115,8 +128,7 @@ def _sequential_step(w, state, actions):
     if collected:
         empty = np.flatnonzero(grid == 0)
         grid.flat[state["rng"].choice(empty, size=collected, replace=False)] = 1
-    return {"tick": state["tick"] + 1, "grid": grid, "positions": pos, "scores": scores,
-            "rng": state["rng"]}
+    return {"tick": state["tick"] + 1, "grid": grid, "positions": pos, "scores": scores, "rng": state["rng"]}
 
 
 @pytest.mark.parametrize("players", [1, 7, 64])
@@ -134,5 +146,6 @@ def test_vectorised_step_matches_the_sequential_rules(players):
 def test_a_world_spec_naming_the_module_before_the_server_split_still_loads():
     """Run records and scripts from 0.2.0 name tickwire.server.grid_world:GridWorld."""
     from tickwire.server.worlds.loader import load_world
+
     assert type(load_world("tickwire.server.grid_world:GridWorld")) is GridWorld
     assert type(load_world("tickwire.server.worlds.grid_world:GridWorld")) is GridWorld

@@ -13,6 +13,7 @@ I/O), ``tickwire.plumbing`` (the shared I/O pieces: keys, child processes),
 points here: ``tickwire.cli`` (the command), the pytest plugin, ``tickwire.bench`` (the
 benchmark harness).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -55,7 +56,7 @@ _EXPORTS = {
     "ServerGone": "tickwire.protocol.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 (a list, built from the lazy-export table)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
     from tickwire.agents.agent import Agent

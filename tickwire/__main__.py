@@ -1,4 +1,5 @@
 """``python -m tickwire ...`` is the ``tickwire`` command."""
+
 import sys
 
 from tickwire.cli import main

@@ -6,6 +6,7 @@ Flags, their ``TICKWIRE_*`` variables, defaults and checks come from one table
 ends with one of those codes, and with ``--json`` prints exactly one JSON object on stdout
 whatever the outcome (logs and the progress line go to stderr).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,17 +34,18 @@ COMMANDS = {
     "server": "run the world server; agents connect to it",
     "agent": "run agents (players) against a server",
     "replay": "re-simulate a recorded run (--record DIR) without agents and check its state "
-              "hashes; --html FILE also writes a page that plays it",
+    "hashes; --html FILE also writes a page that plays it",
 }
 #: Commands with their own parser: ``tickwire bench`` and ``tickwire check-world``.
-OWN_PARSER = {"bench": "benchmark tickwire against the alternatives (tickwire bench --help)",
-              "check-world": "check a World class for mistakes (tickwire check-world --help)"}
+OWN_PARSER = {
+    "bench": "benchmark tickwire against the alternatives (tickwire bench --help)",
+    "check-world": "check a World class for mistakes (tickwire check-world --help)",
+}
 
 
 def _exit_code_epilog() -> str:
     lines = ["exit codes:"]
-    lines += [f"  {c.value:>3}  {c.label:<16} {exitcodes.MEANING[c].replace('`', '')}"
-              for c in ExitCode]
+    lines += [f"  {c.value:>3}  {c.label:<16} {exitcodes.MEANING[c].replace('`', '')}" for c in ExitCode]
     return "\n".join(lines)
 
 
@@ -59,33 +61,58 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command but ``bench`` (which has its own)."""
     parser = _Parser(
-        prog="tickwire", epilog=_exit_code_epilog(),
+        prog="tickwire",
+        epilog=_exit_code_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Lockstep worlds with agents in their own processes or containers, over "
-                    "ZeroMQ. Every flag has a TICKWIRE_* environment variable; a flag wins over "
-                    "its variable, the variable over the default.")
+        "ZeroMQ. Every flag has a TICKWIRE_* environment variable; a flag wins over "
+        "its variable, the variable over the default.",
+    )
     from tickwire import __version__
+
     parser.add_argument("--version", action="version", version=f"tickwire {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in COMMANDS.items():
-        p = sub.add_parser(name, help=text, description=text, epilog=_exit_code_epilog(),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=_exit_code_epilog(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         options.add_to_parser(p, name)
         if name == "replay":
-            p.add_argument("dir", metavar="DIR", nargs="?",
-                           help="the directory a --record run wrote (required)")
-    keys = sub.add_parser("keys", help="make CURVE key pairs: tickwire keys new NAME [--dir DIR]",
-                          description="Make a CURVE key pair: DIR/NAME.key (public; give it to "
-                          "the other side) and DIR/NAME.key_secret (mode 0600; keep it).")
+            p.add_argument(
+                "dir", metavar="DIR", nargs="?", help="the directory a --record run wrote (required)"
+            )
+    keys = sub.add_parser(
+        "keys",
+        help="make CURVE key pairs: tickwire keys new NAME [--dir DIR]",
+        description="Make a CURVE key pair: DIR/NAME.key (public; give it to "
+        "the other side) and DIR/NAME.key_secret (mode 0600; keep it).",
+    )
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="new")
     new = keys_sub.add_parser("new", help="write DIR/NAME.key and DIR/NAME.key_secret")
-    new.add_argument("name", metavar="NAME", help="key name, e.g. server or alice (an agent's "
-                     "key name is the identity the server binds its slot to)")
-    new.add_argument("--dir", default=".", help="directory to write to (created if missing; "
-                     "default: the current directory)")
-    new.add_argument("--slot", type=int, default=None, metavar="N", help="a server that allows "
-                     "this key gives it player slot N (and the name NAME), and that slot to "
-                     "no other key")
+    new.add_argument(
+        "name",
+        metavar="NAME",
+        help="key name, e.g. server or alice (an agent's "
+        "key name is the identity the server binds its slot to)",
+    )
+    new.add_argument(
+        "--dir",
+        default=".",
+        help="directory to write to (created if missing; default: the current directory)",
+    )
+    new.add_argument(
+        "--slot",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a server that allows "
+        "this key gives it player slot N (and the name NAME), and that slot to "
+        "no other key",
+    )
     for name, text in OWN_PARSER.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser
@@ -100,24 +127,33 @@ def _outcome(code: ExitCode) -> dict[str, Any]:
     return {"outcome": code.label, "exit_code": int(code)}
 
 
-def _report_error(command: str, error: BaseException, as_json: bool,
-                  summary_path: str | None = None) -> ExitCode:
+def _report_error(
+    command: str, error: BaseException, as_json: bool, summary_path: str | None = None
+) -> ExitCode:
     """Tell the user what went wrong (stderr; one JSON object with --json and --summary)."""
     code = exitcodes.for_error(error)
-    label = {ExitCode.ERROR: "error", ExitCode.USAGE: "usage error",
-             ExitCode.TRANSPORT: "transport error"}.get(
-        code, code.label.replace("_", " "))
-    print(f"{' '.join(filter(None, ('tickwire', command)))}: {label}: {error}", file=sys.stderr,
-          flush=True)
+    label = {
+        ExitCode.ERROR: "error",
+        ExitCode.USAGE: "usage error",
+        ExitCode.TRANSPORT: "transport error",
+    }.get(code, code.label.replace("_", " "))
+    print(f"{' '.join(filter(None, ('tickwire', command)))}: {label}: {error}", file=sys.stderr, flush=True)
     if as_json or summary_path:
         summary = getattr(error, "summary", None) or {}
-        obj = {**summary, **_outcome(code), "reason": summary.get("reason", label),
-               "error": {"type": type(error).__name__, "message": str(error)}}
+        obj = {
+            **summary,
+            **_outcome(code),
+            "reason": summary.get("reason", label),
+            "error": {"type": type(error).__name__, "message": str(error)},
+        }
         failed = summary_path and _write_summary_file(summary_path, obj)
         if failed:  # the exit code is the error's; the JSON says the file is missing too
-            print(f"{' '.join(filter(None, ('tickwire', command)))}: could not write the "
-                  f"summary to {summary_path!r} (--summary): {failed}", file=sys.stderr,
-                  flush=True)
+            print(
+                f"{' '.join(filter(None, ('tickwire', command)))}: could not write the "
+                f"summary to {summary_path!r} (--summary): {failed}",
+                file=sys.stderr,
+                flush=True,
+            )
             obj["summary_file"] = {"file": summary_path, "written": False, "error": failed}
         if as_json:
             _print_json(obj)
@@ -140,23 +176,34 @@ def _check_summary_path(path: str | None) -> None:
         return
     if _written_in_place(path):
         if not os.access(path, os.W_OK):
-            raise ConfigError(f"--summary (TICKWIRE_SUMMARY): cannot write {path!r}: no write "
-                              "permission; choose another path", "--summary")
+            raise ConfigError(
+                f"--summary (TICKWIRE_SUMMARY): cannot write {path!r}: no write "
+                "permission; choose another path",
+                "--summary",
+            )
         return
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path) or not os.path.isdir(folder):
-        raise ConfigError(f"--summary (TICKWIRE_SUMMARY): cannot write {path!r}: "
-                          + (f"it is a directory; give a file name in it, e.g. {path}/summary.json"
-                             if os.path.isdir(path) else f"folder {folder!r} does not exist; "
-                             "create it or choose another path"), "--summary")
+        raise ConfigError(
+            f"--summary (TICKWIRE_SUMMARY): cannot write {path!r}: "
+            + (
+                f"it is a directory; give a file name in it, e.g. {path}/summary.json"
+                if os.path.isdir(path)
+                else f"folder {folder!r} does not exist; create it or choose another path"
+            ),
+            "--summary",
+        )
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tickwire-summary-", suffix=".tmp")
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:
-        raise ConfigError(f"--summary (TICKWIRE_SUMMARY): cannot write {path!r}: folder "
-                          f"{folder!r} is not writable ({e.strerror or e}); choose another "
-                          "path", "--summary") from e
+        raise ConfigError(
+            f"--summary (TICKWIRE_SUMMARY): cannot write {path!r}: folder "
+            f"{folder!r} is not writable ({e.strerror or e}); choose another "
+            "path",
+            "--summary",
+        ) from e
 
 
 def _written_in_place(path: str) -> bool:
@@ -171,18 +218,25 @@ def _check_render_path(path: str | None) -> None:
         return
     folder = os.path.dirname(os.path.abspath(path))
     if not path or os.path.isdir(path):
-        raise ConfigError(f"--render (TICKWIRE_RENDER): {path!r} is not a file name; give the "
-                          "PNG file to write, e.g. --render final.png", "--render")
+        raise ConfigError(
+            f"--render (TICKWIRE_RENDER): {path!r} is not a file name; give the "
+            "PNG file to write, e.g. --render final.png",
+            "--render",
+        )
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise ConfigError(f"--render (TICKWIRE_RENDER): cannot write {path!r}: folder "
-                          f"{folder!r} does not exist or is not writable; create it or choose "
-                          "another path", "--render")
+        raise ConfigError(
+            f"--render (TICKWIRE_RENDER): cannot write {path!r}: folder "
+            f"{folder!r} does not exist or is not writable; create it or choose "
+            "another path",
+            "--render",
+        )
 
 
 def _write_render(path: str, world: World, state: Any) -> dict[str, Any]:
     """Write the final picture; the summary's ``render`` entry. A failure (disk full,
     permissions) is logged and reported there, never raised: the run's outcome stands."""
     from tickwire.server.worlds.png import png_bytes
+
     data = png_bytes(_enlarged(world.render(state)))
     # a file is written whole or not at all (temp file, renamed); a device or a pipe
     # (/dev/stdout) is written in place: renaming over it would replace the device node
@@ -197,9 +251,13 @@ def _write_render(path: str, world: World, state: Any) -> dict[str, Any]:
         if not special:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        log.error("--render: could not write the picture %r: %s; the run itself is not "
-                  "affected (free space or fix the permissions, and use `tickwire replay "
-                  "--html` on a record to see the run)", path, e.strerror or e)
+        log.error(
+            "--render: could not write the picture %r: %s; the run itself is not "
+            "affected (free space or fix the permissions, and use `tickwire replay "
+            "--html` on a record to see the run)",
+            path,
+            e.strerror or e,
+        )
         return {"file": path, "written": False, "error": f"{type(e).__name__}: {e}"}
     return {"file": path, "written": True}
 
@@ -215,8 +273,9 @@ def _write_summary_file(path: str, obj: dict[str, Any]) -> str | None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
             return None
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                                   prefix=".tickwire-summary-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=os.path.dirname(os.path.abspath(path)), prefix=".tickwire-summary-", suffix=".tmp"
+        )
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -231,18 +290,27 @@ def _write_summary_file(path: str, obj: dict[str, Any]) -> str | None:
     return None
 
 
-def _summary_not_written(command: str, path: str, error: str, summary: dict[str, Any],
-                         code: ExitCode) -> dict[str, Any]:
+def _summary_not_written(
+    command: str, path: str, error: str, summary: dict[str, Any], code: ExitCode
+) -> dict[str, Any]:
     """The run's summary, its outcome now ``record_failed`` (exit 7), the run's own outcome
     kept under ``run_outcome``; says so on stderr. A script must notice a lost summary."""
-    print(f"tickwire {command}: record failed: could not write the summary to {path!r} "
-          f"(--summary): {error}. The run itself ended with {code.label} (exit {int(code)}): "
-          f"reason {summary.get('reason')!r}, {summary.get('ticks')} tick(s), state hash "
-          f"{summary.get('state_hash')}. Free space or fix the path; --json prints the same "
-          "summary on stdout", file=sys.stderr, flush=True)
-    return {**summary, **_outcome(ExitCode.RECORD_FAILED), "run_outcome": code.label,
-            "run_exit_code": int(code),
-            "summary_file": {"file": path, "written": False, "error": error}}
+    print(
+        f"tickwire {command}: record failed: could not write the summary to {path!r} "
+        f"(--summary): {error}. The run itself ended with {code.label} (exit {int(code)}): "
+        f"reason {summary.get('reason')!r}, {summary.get('ticks')} tick(s), state hash "
+        f"{summary.get('state_hash')}. Free space or fix the path; --json prints the same "
+        "summary on stdout",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {
+        **summary,
+        **_outcome(ExitCode.RECORD_FAILED),
+        "run_outcome": code.label,
+        "run_exit_code": int(code),
+        "summary_file": {"file": path, "written": False, "error": error},
+    }
 
 
 def _wants_json(args: argparse.Namespace) -> bool:
@@ -254,8 +322,9 @@ def _wants_json(args: argparse.Namespace) -> bool:
 
 def _configure_logging(values: dict[str, Any]) -> None:
     level = logging.DEBUG if values["verbose"] else logging.WARNING if values["quiet"] else logging.INFO
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
 
 
 # ---------------------------------------------------------------------------- run / server
@@ -281,12 +350,22 @@ def _lobby_summary(server: Any, world: World, error: LobbyTimeout) -> dict[str, 
     """The summary of a run that never started (the server's own, if it attached one)."""
     cfg = server.config
     roster = getattr(server, "roster", None)
-    summary = dict(error.summary or {
-        "run": getattr(server, "run_id", None), "world": type(world).__name__, "seed": cfg.seed,
-        "mode": cfg.mode, "ticks": 0, "elapsed_s": 0.0, "lobby_s": cfg.lobby_timeout_s,
-        "ticks_per_s": None, "state_hash": None,
-        "players": roster.summary() if hasattr(roster, "summary") else [],
-        "rejected": dict(sorted(getattr(server, "rejected", {}).items()))})
+    summary = dict(
+        error.summary
+        or {
+            "run": getattr(server, "run_id", None),
+            "world": type(world).__name__,
+            "seed": cfg.seed,
+            "mode": cfg.mode,
+            "ticks": 0,
+            "elapsed_s": 0.0,
+            "lobby_s": cfg.lobby_timeout_s,
+            "ticks_per_s": None,
+            "state_hash": None,
+            "players": roster.summary() if hasattr(roster, "summary") else [],
+            "rejected": dict(sorted(getattr(server, "rejected", {}).items())),
+        }
+    )
     summary.setdefault("lobby", str(error))
     summary["reason"] = "lobby timeout"
     if hasattr(server, "record_summary"):  # a resume that repaired the record says so
@@ -305,22 +384,27 @@ def _resumed_values(values: dict[str, Any]) -> dict[str, Any]:
     recorded = {**{k: first["config"][k] for k in RUN_FIELDS}, "world": first["world"]}
     changed = {k: (values[k], v) for k, v in recorded.items() if values.get(k) != v}
     if changed:
-        log.info("--resume: using the recorded %s", ", ".join(f"{k}={v!r}" for k, (_, v) in
-                                                               sorted(changed.items())))
+        log.info(
+            "--resume: using the recorded %s",
+            ", ".join(f"{k}={v!r}" for k, (_, v) in sorted(changed.items())),
+        )
     # a value that is not the default was most likely asked for: say loudly it is not used
-    defaults = {**{k: getattr(ServerConfig(), k) for k in RUN_FIELDS},
-                "world": options.DEFAULT_WORLD}
+    defaults = {**{k: getattr(ServerConfig(), k) for k in RUN_FIELDS}, "world": options.DEFAULT_WORLD}
     ignored = {k: given for k, (given, _) in changed.items() if given != defaults.get(k)}
     if ignored:
-        log.warning("--resume: ignoring %s: a resumed run keeps the world and the %s "
-                    "recorded in %s; record a new run to change them",
-                    ", ".join(f"{k}={v!r}" for k, v in sorted(ignored.items())),
-                    ", ".join(RUN_FIELDS), values["resume"])
+        log.warning(
+            "--resume: ignoring %s: a resumed run keeps the world and the %s "
+            "recorded in %s; record a new run to change them",
+            ", ".join(f"{k}={v!r}" for k, v in sorted(ignored.items())),
+            ", ".join(RUN_FIELDS),
+            values["resume"],
+        )
     return {**values, **recorded}
 
 
-def _make_run(values: dict[str, Any], command: str, world: World,
-              metrics: Any = None) -> tuple[Any, Any, Any]:
+def _make_run(
+    values: dict[str, Any], command: str, world: World, metrics: Any = None
+) -> tuple[Any, Any, Any]:
     """(server, run callable, progress) for ``tickwire run`` or ``tickwire server``."""
     from tickwire.server.observers.progress import Progress
     from tickwire.server.world_server.launcher import LocalRun
@@ -329,20 +413,26 @@ def _make_run(values: dict[str, Any], command: str, world: World,
     config = options.server_config(values)
     progress = None if values["quiet"] else Progress(config.ticks)
     if command == "server":
-        server = WorldServer(world, config, progress, metrics=metrics,
-                             world_spec=values["world"])
+        server = WorldServer(world, config, progress, metrics=metrics, world_spec=values["world"])
         return server, server.run, progress
     load_agent_class(values["agent"])  # fail here, not in N child processes
-    runner = LocalRun(world, config, values["agent"], values["agents"], values["transport"],
-                      values["per_process"], progress,
-                      logging.DEBUG if values["verbose"] else logging.WARNING,
-                      pin_cpus=values["pin_cpus"], metrics=metrics,
-                      world_spec=values["world"])
+    runner = LocalRun(
+        world,
+        config,
+        values["agent"],
+        values["agents"],
+        values["transport"],
+        values["per_process"],
+        progress,
+        logging.DEBUG if values["verbose"] else logging.WARNING,
+        pin_cpus=values["pin_cpus"],
+        metrics=metrics,
+        world_spec=values["world"],
+    )
     return runner.server, runner.run, progress
 
 
-def _world_defaults(values: dict[str, Any], command: str, given: set[str],
-                    world: World) -> dict[str, Any]:
+def _world_defaults(values: dict[str, Any], command: str, given: set[str], world: World) -> dict[str, Any]:
     """A world that knows its player count (a PettingZoo env) sets --agents/--players unless
     given; its agents sample their action spaces unless --agent is given."""
     values = dict(values)
@@ -364,6 +454,7 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
     if not values.get("resume"):
         return _serve_locked(values, command, given)
     from tickwire.server.record.log import lock_record
+
     with lock_record(values["resume"]):
         return _serve_locked(values, command, given)
 
@@ -379,12 +470,12 @@ def _serve_locked(values: dict[str, Any], command: str, given: set[str]) -> Exit
         # a file-size limit must give a clear "record failed", not a core dump (SIGXFSZ)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     if values.get("render") and not world.has_render:
-        raise ConfigError(f"--render: world {values['world']!r} has no render(state) method",
-                          "--render")
+        raise ConfigError(f"--render: world {values['world']!r} has no render(state) method", "--render")
     _check_render_path(values.get("render"))
     _check_summary_path(values["summary"])
     if values.get("record") and not values.get("resume"):  # before a socket or an agent
         from tickwire.server.record.log import lock_record, refuse_existing_record
+
         with lock_record(values["record"], create=True):
             refuse_existing_record(values["record"])
             return _with_metrics(values, command, world)
@@ -396,6 +487,7 @@ def _with_metrics(values: dict[str, Any], command: str, world: World) -> ExitCod
     metrics = None
     if values["metrics"]:
         from tickwire.server.observers.metrics import MetricsServer
+
         metrics = MetricsServer(values["metrics"])
     try:
         return _play(values, command, world, metrics)
@@ -428,8 +520,7 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
         if progress:
             progress.close()
     if values.get("render") and server.final_state is not None:
-        summary = {**summary, "render": _write_render(values["render"], world,
-                                                      server.final_state)}
+        summary = {**summary, "render": _write_render(values["render"], world, server.final_state)}
     code = exitcodes.for_summary(summary, interrupted=bool(received))
     out = {**summary, **_outcome(code)}
     failed = values["summary"] and _write_summary_file(values["summary"], out)
@@ -440,11 +531,16 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
     else:
         print(format_summary(summary), flush=True)
     if code is ExitCode.PLAYERS_CRASHED:
-        print(f"tickwire {command}: players crashed: no player was left able to play "
-              f"({summary.get('reason')}); "
-              + ("see the agents' errors above" if command == "run" else
-                 "see each agent's own output, and the players' statuses above"),
-              file=sys.stderr)
+        print(
+            f"tickwire {command}: players crashed: no player was left able to play "
+            f"({summary.get('reason')}); "
+            + (
+                "see the agents' errors above"
+                if command == "run"
+                else "see each agent's own output, and the players' statuses above"
+            ),
+            file=sys.stderr,
+        )
     return ExitCode.RECORD_FAILED if failed else code
 
 
@@ -470,8 +566,13 @@ def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
     stopped = any(str(getattr(r, "reason", "")).startswith("signal") for r in results)
     code = ExitCode.INTERRUPTED if stopped else ExitCode.OK
     if values["json"]:
-        _print_json({**_outcome(code), "reason": results[0].reason if results else "",
-                     "agents": [_result_dict(r) for r in results]})
+        _print_json(
+            {
+                **_outcome(code),
+                "reason": results[0].reason if results else "",
+                "agents": [_result_dict(r) for r in results],
+            }
+        )
     else:  # the same line as ``print(run(...))`` in a script, one per hosted player
         print("\n".join(str(r) for r in results), flush=True)
     return code
@@ -484,34 +585,49 @@ def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset())
     from tickwire.server.record.replay import replay_run
 
     if not values.get("dir"):
-        raise ConfigError("tickwire replay needs the record's directory: tickwire replay DIR "
-                          "(the DIR given to --record)")
+        raise ConfigError(
+            "tickwire replay needs the record's directory: tickwire replay DIR (the DIR given to --record)"
+        )
     from tickwire.server.observers.progress import JobProgress
 
     if values.get("html_every") and not values.get("html"):
-        raise ConfigError("--html-every (TICKWIRE_HTML_EVERY) only applies to the page: add "
-                          "--html FILE (TICKWIRE_HTML)", "--html-every")
+        raise ConfigError(
+            "--html-every (TICKWIRE_HTML_EVERY) only applies to the page: add --html FILE (TICKWIRE_HTML)",
+            "--html-every",
+        )
     if values.get("html") == "":
-        raise ConfigError("--html (TICKWIRE_HTML) is empty: give the page's file path, e.g. "
-                          "--html run.html", "--html")
+        raise ConfigError(
+            "--html (TICKWIRE_HTML) is empty: give the page's file path, e.g. --html run.html", "--html"
+        )
     if values.get("html") and not os.path.isdir(os.path.dirname(os.path.abspath(values["html"]))):
-        raise ConfigError(f"--html (TICKWIRE_HTML) {values['html']}: its directory does not "
-                          "exist; create it or give another path", "--html")
+        raise ConfigError(
+            f"--html (TICKWIRE_HTML) {values['html']}: its directory does not "
+            "exist; create it or give another path",
+            "--html",
+        )
     first = RunReader(values["dir"]).first
     world = _replay_world(first["world"], values["world"] if "world" in given else None)
     if "world" in given and values["world"].rpartition(":")[2] != first["world"].rpartition(":")[2]:
-        log.warning("replaying with --world %s, but the run was recorded with %s: expect the "
-                    "hashes to differ unless it is the same world", values["world"], first["world"])
+        log.warning(
+            "replaying with --world %s, but the run was recorded with %s: expect the "
+            "hashes to differ unless it is the same world",
+            values["world"],
+            first["world"],
+        )
     progress = JobProgress(int(first["config"]["ticks"]), "tick", enabled=not values["quiet"])
     progress.update(0, f"replaying {values['dir']}")
     page = None
     if values.get("html"):
         from tickwire.server.record.replay_page import PageBuilder
+
         page = PageBuilder(world, first, values.get("html_every"))
     try:
-        report = replay_run(values["dir"], world,
-                            lambda done: progress.update(done, f"replaying {values['dir']}"),
-                            page.on_step if page else None)
+        report = replay_run(
+            values["dir"],
+            world,
+            lambda done: progress.update(done, f"replaying {values['dir']}"),
+            page.on_step if page else None,
+        )
     finally:
         progress.close()
     if page is not None:
@@ -523,8 +639,7 @@ def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset())
     if values["json"]:
         _print_json({**report.as_dict(), **extra, **_outcome(code)})
     else:
-        print(_replay_text(report) + (f"\nreplay page: {values['html']}" if extra else ""),
-              flush=True)
+        print(_replay_text(report) + (f"\nreplay page: {values['html']}" if extra else ""), flush=True)
     return code
 
 
@@ -535,9 +650,12 @@ def _replay_world(recorded: str, spec: str | None) -> World:
     try:
         return load_world(recorded)
     except ConfigError as e:
-        raise ConfigError(f"the recorded world {recorded!r} could not be loaded ({e}); if its "
-                          "file or module has moved, give --world SPEC (TICKWIRE_WORLD) where "
-                          "it is now", "--world") from e
+        raise ConfigError(
+            f"the recorded world {recorded!r} could not be loaded ({e}); if its "
+            "file or module has moved, give --world SPEC (TICKWIRE_WORLD) where "
+            "it is now",
+            "--world",
+        ) from e
 
 
 def _write_page(path: str, html: str) -> None:
@@ -550,35 +668,47 @@ def _write_page(path: str, html: str) -> None:
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise ConfigError(f"--html {path}: could not write the page ({e.strerror or e}); give a "
-                          "file path in a writable directory", "--html") from e
+        raise ConfigError(
+            f"--html {path}: could not write the page ({e.strerror or e}); give a "
+            "file path in a writable directory",
+            "--html",
+        ) from e
     log.info("wrote the replay page %s (%d bytes)", path, len(html.encode()))
 
 
 def _replay_text(r: Any) -> str:
-    lines = [f"replayed {r.ticks} tick(s) of {r.world} (seed {r.seed}, {r.epochs} epoch(s): "
-             f"{', '.join(r.runs)}); final state hash {r.final_hash}"]
+    lines = [
+        f"replayed {r.ticks} tick(s) of {r.world} (seed {r.seed}, {r.epochs} epoch(s): "
+        f"{', '.join(r.runs)}); final state hash {r.final_hash}"
+    ]
     if r.live is not None:
         from tickwire.server.record.log import describe_holder
-        lines.append(f"being recorded now by {describe_holder(r.live)}: replayed the ticks "
-                     "complete when replay began; run replay again for the rest")
+
+        lines.append(
+            f"being recorded now by {describe_holder(r.live)}: replayed the ticks "
+            "complete when replay began; run replay again for the rest"
+        )
     if r.torn_tail and r.live is not None:
-        lines.append(f"{r.torn_tail['file']}: {r.torn_tail['bytes']} byte(s) of the tick being "
-                     "written now (not a torn tail)")
+        lines.append(
+            f"{r.torn_tail['file']}: {r.torn_tail['bytes']} byte(s) of the tick being "
+            "written now (not a torn tail)"
+        )
     elif r.torn_tail:
         t = r.torn_tail
-        lines.append(f"torn tail: {t['file']} at byte {t['offset']} ({t['reason']}; {t['bytes']} "
-                     "byte(s) after the last complete tick; --resume truncates it)")
+        lines.append(
+            f"torn tail: {t['file']} at byte {t['offset']} ({t['reason']}; {t['bytes']} "
+            "byte(s) after the last complete tick; --resume truncates it)"
+        )
     if r.first_difference:
         d = r.first_difference
-        lines.append(f"DIFFERS at tick {d['tick']}: recorded hash {d['recorded']}, replayed "
-                     f"{d['replayed']}")
+        lines.append(f"DIFFERS at tick {d['tick']}: recorded hash {d['recorded']}, replayed {d['replayed']}")
     if r.damage:
         d = r.damage
-        after = ("" if d.get("next_frame") is None
-                 else f"; a good record follows at byte {d['next_frame']}")
-        lines.append(f"DAMAGED record: {d['file']} at byte {d['offset']} ({d['reason']}{after}); "
-                     f"ticks after {r.ticks - 1} could not be checked")
+        after = "" if d.get("next_frame") is None else f"; a good record follows at byte {d['next_frame']}"
+        lines.append(
+            f"DAMAGED record: {d['file']} at byte {d['offset']} ({d['reason']}{after}); "
+            f"ticks after {r.ticks - 1} could not be checked"
+        )
     lines.append("identical" if r.identical else "NOT identical")
     return "\n".join(lines)
 
@@ -591,8 +721,10 @@ def _make_keys(args: argparse.Namespace) -> ExitCode:
     if args.slot is not None and args.slot < 0:
         raise ConfigError(f"--slot must be >= 0, got {args.slot}", "--slot")
     public, secret = new_keypair(args.name, args.dir, args.slot)
-    print(f"wrote {public} (public: give it to the other side) and {secret} (secret, mode 0600: "
-          "keep it)", flush=True)
+    print(
+        f"wrote {public} (public: give it to the other side) and {secret} (secret, mode 0600: keep it)",
+        flush=True,
+    )
     return ExitCode.OK
 
 
@@ -602,9 +734,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # its own parser: many flags that only it has
         from tickwire.bench import main as bench_main
+
         return bench_main(argv[1:])
     if argv[:1] == ["check-world"]:
         from tickwire.server.worlds.check import main as check_main
+
         return check_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)

@@ -4,6 +4,7 @@ Scripts and CI rely on these numbers: they are documented in the README (the tab
 generated from :data:`MEANING` and checked by ``tests/test_readme.py``) and never reused
 for another meaning.
 """
+
 from __future__ import annotations
 
 import enum
@@ -24,6 +25,7 @@ from tickwire.protocol.errors import (
 
 class ExitCode(enum.IntEnum):
     """Process exit codes shared by ``run``, ``server`` and ``agent``."""
+
     OK = 0
     ERROR = 1
     USAGE = 2
@@ -45,29 +47,29 @@ class ExitCode(enum.IntEnum):
 MEANING: dict[ExitCode, str] = {
     ExitCode.OK: "the run ended normally (ticks done, world done); an agent: it played to the END",
     ExitCode.ERROR: "an unexpected error: an exception in the world's or agent's code, or a bug "
-                    "in tickwire (the traceback is on stderr)",
+    "in tickwire (the traceback is on stderr)",
     ExitCode.USAGE: "bad flag, environment variable or configuration (the message names the flag "
-                    "and its variable)",
+    "and its variable)",
     ExitCode.LOBBY_TIMEOUT: "not enough players were ready before `--lobby-timeout` (the message "
-                            "names who is missing)",
+    "names who is missing)",
     ExitCode.TRANSPORT: "an address could not be bound or reached, or the peer went away (agent: "
-                        "no server within `--join-timeout`, or it went silent)",
+    "no server within `--join-timeout`, or it went silent)",
     ExitCode.REFUSED: "the server refused the agent (`full`, `slot_taken`, `run_in_progress`, "
-                      "`version`, ...)",
+    "`version`, ...)",
     ExitCode.PLAYERS_CRASHED: "the run could not go on: every player crashed, died or left before "
-                              "the end and none came back within 4 s (none is waited for when "
-                              "all left), or an agent process of `tickwire run` died in the "
-                              "lobby",
+    "the end and none came back within 4 s (none is waited for when "
+    "all left), or an agent process of `tickwire run` died in the "
+    "lobby",
     ExitCode.RECORD_FAILED: "the run record could not be written (disk full, write or fsync "
-                            "error: the run stopped, `--resume DIR` continues it), a "
-                            "`--resume`/`replay` directory is unusable, another server is "
-                            "recording the `--record`/`--resume` directory (its pid and host "
-                            "are named), or the `--summary` file could not be written at the "
-                            "end (the run's own outcome is in the message and, with `--json`, "
-                            "in `run_outcome`)",
+    "error: the run stopped, `--resume DIR` continues it), a "
+    "`--resume`/`replay` directory is unusable, another server is "
+    "recording the `--record`/`--resume` directory (its pid and host "
+    "are named), or the `--summary` file could not be written at the "
+    "end (the run's own outcome is in the message and, with `--json`, "
+    "in `run_outcome`)",
     ExitCode.REPLAY_DIFFERS: "`tickwire replay` (or `--resume`): a re-simulated state hash differs "
-                             "from the recorded one, or a record is damaged (the tick or the "
-                             "file and byte offset are printed)",
+    "from the recorded one, or a record is damaged (the tick or the "
+    "file and byte offset are printed)",
     ExitCode.INTERRUPTED: "stopped by SIGINT or SIGTERM (the summary is still printed)",
 }
 

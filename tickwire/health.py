@@ -14,6 +14,7 @@ the control port is PORT+2. Exit 0 healthy, else 1 with the reason on stderr (al
 BASE it cannot check: Docker reserves exit code 2).
 Linux only, and run as the server's user (or root) to see its file descriptors.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,12 +36,15 @@ def control_port(base: str) -> int:
     """The control port (PORT+2) of a ``tcp://HOST:PORT`` base address; ConfigError else."""
     control = derive(base).control
     if not control.startswith("tcp://"):
-        raise ConfigError(f"the healthcheck reads TCP sockets only; {base!r} is not "
-                          "tcp://HOST:PORT (set TICKWIRE_BIND or pass the address)")
+        raise ConfigError(
+            f"the healthcheck reads TCP sockets only; {base!r} is not "
+            "tcp://HOST:PORT (set TICKWIRE_BIND or pass the address)"
+        )
     port = int(control.rpartition(":")[2])
     if port == 2:
-        raise ConfigError(f"{base!r} binds free ports (port 0): pass the address the server "
-                          "logged as 'listening on …'")
+        raise ConfigError(
+            f"{base!r} binds free ports (port 0): pass the address the server logged as 'listening on …'"
+        )
     return port
 
 
@@ -95,19 +99,25 @@ def check(base: str, proc: Path = Path("/proc")) -> str | None:
     for table in ("tcp", "tcp6"):
         inodes |= listening_inodes(_read(proc / "net" / table), port)
     if not inodes:
-        return (f"nothing listens on control port {port} ({base}): the server has not bound "
-                "it yet, or it exited; see its log")
+        return (
+            f"nothing listens on control port {port} ({base}): the server has not bound "
+            "it yet, or it exited; see its log"
+        )
     pids = list(holders(inodes, proc))
     if not pids:
-        return (f"port {port} listens but no process visible to uid {os.getuid()} holds it: "
-                "run the check as the server's user")
+        return (
+            f"port {port} listens but no process visible to uid {os.getuid()} holds it: "
+            "run the check as the server's user"
+        )
     for pid in pids:
         stat = _read(proc / str(pid) / "stat")
         state = process_state(stat) if stat else "X"  # exited since it was listed
         if state not in NOT_SERVING:
             return None
-    return (f"the server (pid {', '.join(map(str, pids))}) holding control port {port} is "
-            f"{NOT_SERVING[state]}: it answers no one; continue it (SIGCONT) or restart it")
+    return (
+        f"the server (pid {', '.join(map(str, pids))}) holding control port {port} is "
+        f"{NOT_SERVING[state]}: it answers no one; continue it (SIGCONT) or restart it"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ variable over the default; errors name both), the role configs (:func:`server_co
 :func:`agent_config`) and the README's flag table (:func:`markdown_table`;
 ``python -m tickwire.options`` prints it). ``tickwire bench`` keeps its own parser.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,16 +39,17 @@ _FALSE = {"0", "false", "no", "off"}
 @dataclass(frozen=True)
 class Option:
     """One command-line option and its environment variable."""
-    flag: str                                 #: "--ticks"
+
+    flag: str  #: "--ticks"
     help: str
     commands: tuple[str, ...]
-    type: type = str                          #: str, int, float, or bool (a switch)
-    default: Any = None                       #: None: not set (shown as "—")
-    field: str | None = None                  #: config field it fills: "server.ticks", "agent.slot"
+    type: type = str  #: str, int, float, or bool (a switch)
+    default: Any = None  #: None: not set (shown as "—")
+    field: str | None = None  #: config field it fills: "server.ticks", "agent.slot"
     choices: tuple[str, ...] | None = None
-    minimum: float | None = None              #: smallest allowed value
-    above: float | None = None                #: values must be greater than this
-    short: str | None = None                  #: "-q"
+    minimum: float | None = None  #: smallest allowed value
+    above: float | None = None  #: values must be greater than this
+    short: str | None = None  #: "-q"
     metavar: str | None = None
 
     @property
@@ -81,117 +83,379 @@ _ALL = ("run", "server", "agent", "replay")
 
 #: The table. Order is the order of ``--help`` and of the README table.
 OPTIONS: tuple[Option, ...] = (
-    Option("--bind", "base address to bind: tcp://HOST:PORT uses PORT, PORT+1, PORT+2 (PORT 0: "
-           "three free ports); ipc:///path/prefix uses three paths (default: tcp://0.0.0.0:5555 "
-           "with --key or --insecure, else tcp://127.0.0.1:5555)", _S, str, _FROM_CONFIG,
-           "server.bind", metavar="ADDRESS"),
-    Option("--connect", "base address of the server, e.g. tcp://HOST:5555 or ipc:///tmp/tw "
-           "(required)", _A, str, None, "agent.connect", metavar="ADDRESS"),
-    Option("--players", "players to wait for before the run starts (a PettingZoo world: its "
-           "agent count)", _S, int, _FROM_CONFIG,
-           "server.players", minimum=1, metavar="N"),
-    Option("--agents", "local agent processes (players) to start (a PettingZoo world: its "
-           "agent count)", _R, int, 4, "server.players",
-           minimum=1, metavar="N"),
-    Option("--agent", "agent class, pkg.module:Class or path/file.py:Class", ("run", "agent"),
-           str, DEFAULT_AGENT, metavar="SPEC"),
-    Option("--world", "world class, pkg.module:Class or path/file.py:Class, or "
-           "pettingzoo:MODULE for MODULE.parallel_env() (replay: default the recorded world; "
-           "give it when the world's file has moved)", ("run", "server", "replay"), str,
-           DEFAULT_WORLD, metavar="SPEC"),
-    Option("--ticks", "ticks to run", _RS, int, _FROM_CONFIG, "server.ticks", minimum=0,
-           metavar="N"),
-    Option("--seed", "world seed; per-player agent seeds derive from it", _RS, int, _FROM_CONFIG,
-           "server.seed", minimum=0, metavar="N"),
-    Option("--mode", "strict: wait for every live player (deterministic); deadline: also close "
-           "a tick at --deadline-ms", _RS, str, _FROM_CONFIG, "server.mode", choices=MODES),
-    Option("--deadline-ms", "tick deadline in deadline mode, milliseconds", _RS, float,
-           _FROM_CONFIG, "server.deadline_ms", above=0, metavar="MS"),
-    Option("--tick-rate", "start ticks on a fixed clock of HZ ticks per second (real time); in "
-           "deadline mode a tick's deadline is its period", _RS, float, None, "server.tick_rate",
-           above=0, metavar="HZ"),
-    Option("--on-missing", "action used for a player that missed a tick: the world's noop, or "
-           "its last action", _RS, str, _FROM_CONFIG, "server.on_missing", choices=ON_MISSING),
-    Option("--strikes", "deadline mode: misses in a row before a player is no longer waited for "
-           "(until it answers again); 0 = never", _RS, int, _FROM_CONFIG, "server.strikes",
-           minimum=0, metavar="K"),
-    Option("--min-players", "after --lobby-timeout, start anyway with at least this many ready "
-           "players", _S, int, None, "server.min_players", minimum=1, metavar="N"),
-    Option("--lobby-timeout", "seconds to wait for players; then stop and name who is missing",
-           _RS, float, _FROM_CONFIG, "server.lobby_timeout_s", above=0, metavar="S"),
-    Option("--late-join", "let a new player take a free slot mid-run (a dead player's slot can "
-           "always be taken back)", _S, bool, False, "server.late_join"),
-    Option("--ready-timeout", "a joined player that has not proved readiness (subscribed and "
-           "sent READY) within S seconds loses its slot", _S, float, _FROM_CONFIG,
-           "server.ready_timeout_s", above=0, metavar="S"),
-    Option("--events", "append the run's events (JSON lines) to FILE", _RS, str, None,
-           "server.events_path", metavar="FILE"),
-    Option("--summary", "also write the JSON summary to FILE (atomically), whatever the "
-           "outcome", _RS, str, None, metavar="FILE"),
-    Option("--metrics", "serve Prometheus metrics at http://HOST:PORT/metrics (needs "
-           "pip install 'tickwire[metrics]')", _RS, str, None, metavar="HOST:PORT"),
-    Option("--record", "record the run to DIR: an append-only action log with state hashes "
-           "and world checkpoints, for --resume and `tickwire replay`", _RS, str, None,
-           "server.record_dir", metavar="DIR"),
-    Option("--resume", "resume the run recorded in DIR from its last complete tick (recorded "
-           "world and settings; players join again) and keep recording to DIR", _S, str, None,
-           "server.resume_dir", metavar="DIR"),
-    Option("--fsync-every", "with --record: fsync the action log every K ticks (0 = never: a "
-           "machine crash may lose the tail)", _RS, int, _FROM_CONFIG, "server.fsync_every",
-           minimum=0, metavar="K"),
-    Option("--checkpoint-every", "with --record: checkpoint the world every N ticks (0 = never: "
-           "resume re-simulates from the start)", _RS, int, _FROM_CONFIG,
-           "server.checkpoint_every", minimum=0, metavar="N"),
-    Option("--per-process", "players hosted by each agent process (fewer processes: faster on "
-           "few cores)", _R, int, 1, minimum=1, metavar="K"),
-    Option("--pin-cpus", "pin agent process i to core i mod cores and run it as SCHED_BATCH "
-           "(Linux): steadier ticks when agents compute", _R, bool, False),
-    Option("--transport", "how local agents connect: ipc (fastest) or tcp on 127.0.0.1", _R, str,
-           "ipc", choices=("ipc", "tcp")),
-    Option("--render", "write the final grid as a PNG image to FILE", _R, str, None,
-           metavar="FILE"),
-    Option("--key", "this process's secret key file (NAME.key_secret from `tickwire keys new`); "
-           "server: needs --allow; agent: needs --server-key", ("server", "agent"), str, None,
-           None, metavar="FILE"),
-    Option("--allow", "directory of the public *.key files of the agents allowed to connect "
-           "(with --key: every socket uses CURVE encryption and authentication)", _S, str, None,
-           "server.allow_dir", metavar="DIR"),
-    Option("--insecure", "allow binding a non-loopback address without --key/--allow (anyone "
-           "who can reach the port can join, and read every observation)", _S, bool,
-           _FROM_CONFIG, "server.insecure"),
-    Option("--memory-budget-mb", "cut the connection that is filling the server's memory "
-           "(e.g. one message of thousands of frames) when its resident memory exceeds the "
-           "start-up level by MB; 0 = off", _RS, float, _FROM_CONFIG, "server.memory_budget_mb",
-           minimum=0, metavar="MB"),
-    Option("--server-key", "the server's public key file (server.key)", _A, str, None,
-           "agent.server_key_path", metavar="FILE"),
-    Option("--name", "player name (K players: NAME-0 .. NAME-K-1); default: the container's "
-           "hostname when this is a container's main process, else the class name", _A,
-           str, None),
-    Option("--count", "players (agents) hosted by this one process", _A, int, 1, minimum=1,
-           metavar="K"),
-    Option("--slot", "ask for this player slot (K players: SLOT .. SLOT+K-1)", _A, int, None,
-           "agent.slot", minimum=0, metavar="N"),
-    Option("--join-timeout", "seconds to keep trying to reach the server", _A, float,
-           _FROM_CONFIG, "agent.join_timeout_s", above=0, metavar="S"),
-    Option("--server-timeout", "exit when the server has been silent this many seconds", _A,
-           float, _FROM_CONFIG, "agent.server_timeout_s", above=0, metavar="S"),
-    Option("--html", "replay: also write FILE, one self-contained HTML page that plays the run "
-           "(world per tick, players, hashes; written even when a tick differs)", ("replay",),
-           str, None, metavar="FILE"),
-    Option("--html-every", "with --html: show every K-th tick (default: every tick up to "
-           "10,000 shown ticks, then an automatic stride; totals stay exact)", ("replay",), int,
-           None, minimum=1, metavar="K"),
-    Option("--json", "print one JSON object on stdout (the summary, or the agents' results), "
-           "whatever the outcome", _ALL, bool, False),
-    Option("--quiet", "no progress line; log only warnings and errors", _ALL, bool, False,
-           short="-q"),
+    Option(
+        "--bind",
+        "base address to bind: tcp://HOST:PORT uses PORT, PORT+1, PORT+2 (PORT 0: "
+        "three free ports); ipc:///path/prefix uses three paths (default: tcp://0.0.0.0:5555 "
+        "with --key or --insecure, else tcp://127.0.0.1:5555)",
+        _S,
+        str,
+        _FROM_CONFIG,
+        "server.bind",
+        metavar="ADDRESS",
+    ),
+    Option(
+        "--connect",
+        "base address of the server, e.g. tcp://HOST:5555 or ipc:///tmp/tw (required)",
+        _A,
+        str,
+        None,
+        "agent.connect",
+        metavar="ADDRESS",
+    ),
+    Option(
+        "--players",
+        "players to wait for before the run starts (a PettingZoo world: its agent count)",
+        _S,
+        int,
+        _FROM_CONFIG,
+        "server.players",
+        minimum=1,
+        metavar="N",
+    ),
+    Option(
+        "--agents",
+        "local agent processes (players) to start (a PettingZoo world: its agent count)",
+        _R,
+        int,
+        4,
+        "server.players",
+        minimum=1,
+        metavar="N",
+    ),
+    Option(
+        "--agent",
+        "agent class, pkg.module:Class or path/file.py:Class",
+        ("run", "agent"),
+        str,
+        DEFAULT_AGENT,
+        metavar="SPEC",
+    ),
+    Option(
+        "--world",
+        "world class, pkg.module:Class or path/file.py:Class, or "
+        "pettingzoo:MODULE for MODULE.parallel_env() (replay: default the recorded world; "
+        "give it when the world's file has moved)",
+        ("run", "server", "replay"),
+        str,
+        DEFAULT_WORLD,
+        metavar="SPEC",
+    ),
+    Option("--ticks", "ticks to run", _RS, int, _FROM_CONFIG, "server.ticks", minimum=0, metavar="N"),
+    Option(
+        "--seed",
+        "world seed; per-player agent seeds derive from it",
+        _RS,
+        int,
+        _FROM_CONFIG,
+        "server.seed",
+        minimum=0,
+        metavar="N",
+    ),
+    Option(
+        "--mode",
+        "strict: wait for every live player (deterministic); deadline: also close a tick at --deadline-ms",
+        _RS,
+        str,
+        _FROM_CONFIG,
+        "server.mode",
+        choices=MODES,
+    ),
+    Option(
+        "--deadline-ms",
+        "tick deadline in deadline mode, milliseconds",
+        _RS,
+        float,
+        _FROM_CONFIG,
+        "server.deadline_ms",
+        above=0,
+        metavar="MS",
+    ),
+    Option(
+        "--tick-rate",
+        "start ticks on a fixed clock of HZ ticks per second (real time); in "
+        "deadline mode a tick's deadline is its period",
+        _RS,
+        float,
+        None,
+        "server.tick_rate",
+        above=0,
+        metavar="HZ",
+    ),
+    Option(
+        "--on-missing",
+        "action used for a player that missed a tick: the world's noop, or its last action",
+        _RS,
+        str,
+        _FROM_CONFIG,
+        "server.on_missing",
+        choices=ON_MISSING,
+    ),
+    Option(
+        "--strikes",
+        "deadline mode: misses in a row before a player is no longer waited for "
+        "(until it answers again); 0 = never",
+        _RS,
+        int,
+        _FROM_CONFIG,
+        "server.strikes",
+        minimum=0,
+        metavar="K",
+    ),
+    Option(
+        "--min-players",
+        "after --lobby-timeout, start anyway with at least this many ready players",
+        _S,
+        int,
+        None,
+        "server.min_players",
+        minimum=1,
+        metavar="N",
+    ),
+    Option(
+        "--lobby-timeout",
+        "seconds to wait for players; then stop and name who is missing",
+        _RS,
+        float,
+        _FROM_CONFIG,
+        "server.lobby_timeout_s",
+        above=0,
+        metavar="S",
+    ),
+    Option(
+        "--late-join",
+        "let a new player take a free slot mid-run (a dead player's slot can always be taken back)",
+        _S,
+        bool,
+        False,
+        "server.late_join",
+    ),
+    Option(
+        "--ready-timeout",
+        "a joined player that has not proved readiness (subscribed and "
+        "sent READY) within S seconds loses its slot",
+        _S,
+        float,
+        _FROM_CONFIG,
+        "server.ready_timeout_s",
+        above=0,
+        metavar="S",
+    ),
+    Option(
+        "--events",
+        "append the run's events (JSON lines) to FILE",
+        _RS,
+        str,
+        None,
+        "server.events_path",
+        metavar="FILE",
+    ),
+    Option(
+        "--summary",
+        "also write the JSON summary to FILE (atomically), whatever the outcome",
+        _RS,
+        str,
+        None,
+        metavar="FILE",
+    ),
+    Option(
+        "--metrics",
+        "serve Prometheus metrics at http://HOST:PORT/metrics (needs pip install 'tickwire[metrics]')",
+        _RS,
+        str,
+        None,
+        metavar="HOST:PORT",
+    ),
+    Option(
+        "--record",
+        "record the run to DIR: an append-only action log with state hashes "
+        "and world checkpoints, for --resume and `tickwire replay`",
+        _RS,
+        str,
+        None,
+        "server.record_dir",
+        metavar="DIR",
+    ),
+    Option(
+        "--resume",
+        "resume the run recorded in DIR from its last complete tick (recorded "
+        "world and settings; players join again) and keep recording to DIR",
+        _S,
+        str,
+        None,
+        "server.resume_dir",
+        metavar="DIR",
+    ),
+    Option(
+        "--fsync-every",
+        "with --record: fsync the action log every K ticks (0 = never: a machine crash may lose the tail)",
+        _RS,
+        int,
+        _FROM_CONFIG,
+        "server.fsync_every",
+        minimum=0,
+        metavar="K",
+    ),
+    Option(
+        "--checkpoint-every",
+        "with --record: checkpoint the world every N ticks (0 = never: resume re-simulates from the start)",
+        _RS,
+        int,
+        _FROM_CONFIG,
+        "server.checkpoint_every",
+        minimum=0,
+        metavar="N",
+    ),
+    Option(
+        "--per-process",
+        "players hosted by each agent process (fewer processes: faster on few cores)",
+        _R,
+        int,
+        1,
+        minimum=1,
+        metavar="K",
+    ),
+    Option(
+        "--pin-cpus",
+        "pin agent process i to core i mod cores and run it as SCHED_BATCH "
+        "(Linux): steadier ticks when agents compute",
+        _R,
+        bool,
+        False,
+    ),
+    Option(
+        "--transport",
+        "how local agents connect: ipc (fastest) or tcp on 127.0.0.1",
+        _R,
+        str,
+        "ipc",
+        choices=("ipc", "tcp"),
+    ),
+    Option("--render", "write the final grid as a PNG image to FILE", _R, str, None, metavar="FILE"),
+    Option(
+        "--key",
+        "this process's secret key file (NAME.key_secret from `tickwire keys new`); "
+        "server: needs --allow; agent: needs --server-key",
+        ("server", "agent"),
+        str,
+        None,
+        None,
+        metavar="FILE",
+    ),
+    Option(
+        "--allow",
+        "directory of the public *.key files of the agents allowed to connect "
+        "(with --key: every socket uses CURVE encryption and authentication)",
+        _S,
+        str,
+        None,
+        "server.allow_dir",
+        metavar="DIR",
+    ),
+    Option(
+        "--insecure",
+        "allow binding a non-loopback address without --key/--allow (anyone "
+        "who can reach the port can join, and read every observation)",
+        _S,
+        bool,
+        _FROM_CONFIG,
+        "server.insecure",
+    ),
+    Option(
+        "--memory-budget-mb",
+        "cut the connection that is filling the server's memory "
+        "(e.g. one message of thousands of frames) when its resident memory exceeds the "
+        "start-up level by MB; 0 = off",
+        _RS,
+        float,
+        _FROM_CONFIG,
+        "server.memory_budget_mb",
+        minimum=0,
+        metavar="MB",
+    ),
+    Option(
+        "--server-key",
+        "the server's public key file (server.key)",
+        _A,
+        str,
+        None,
+        "agent.server_key_path",
+        metavar="FILE",
+    ),
+    Option(
+        "--name",
+        "player name (K players: NAME-0 .. NAME-K-1); default: the container's "
+        "hostname when this is a container's main process, else the class name",
+        _A,
+        str,
+        None,
+    ),
+    Option("--count", "players (agents) hosted by this one process", _A, int, 1, minimum=1, metavar="K"),
+    Option(
+        "--slot",
+        "ask for this player slot (K players: SLOT .. SLOT+K-1)",
+        _A,
+        int,
+        None,
+        "agent.slot",
+        minimum=0,
+        metavar="N",
+    ),
+    Option(
+        "--join-timeout",
+        "seconds to keep trying to reach the server",
+        _A,
+        float,
+        _FROM_CONFIG,
+        "agent.join_timeout_s",
+        above=0,
+        metavar="S",
+    ),
+    Option(
+        "--server-timeout",
+        "exit when the server has been silent this many seconds",
+        _A,
+        float,
+        _FROM_CONFIG,
+        "agent.server_timeout_s",
+        above=0,
+        metavar="S",
+    ),
+    Option(
+        "--html",
+        "replay: also write FILE, one self-contained HTML page that plays the run "
+        "(world per tick, players, hashes; written even when a tick differs)",
+        ("replay",),
+        str,
+        None,
+        metavar="FILE",
+    ),
+    Option(
+        "--html-every",
+        "with --html: show every K-th tick (default: every tick up to "
+        "10,000 shown ticks, then an automatic stride; totals stay exact)",
+        ("replay",),
+        int,
+        None,
+        minimum=1,
+        metavar="K",
+    ),
+    Option(
+        "--json",
+        "print one JSON object on stdout (the summary, or the agents' results), whatever the outcome",
+        _ALL,
+        bool,
+        False,
+    ),
+    Option("--quiet", "no progress line; log only warnings and errors", _ALL, bool, False, short="-q"),
     Option("--verbose", "debug logging", _ALL, bool, False, short="-v"),
 )
 
 # Defaults that come from the config dataclasses are filled in once, here.
-OPTIONS = tuple(dataclasses.replace(o, default=_config_default(o.field))
-                if o.default is _FROM_CONFIG else o for o in OPTIONS)
+OPTIONS = tuple(
+    dataclasses.replace(o, default=_config_default(o.field)) if o.default is _FROM_CONFIG else o
+    for o in OPTIONS
+)
 BY_DEST: dict[str, Option] = {o.dest: o for o in OPTIONS}
 
 
@@ -223,12 +487,17 @@ def add_to_parser(parser: argparse.ArgumentParser, command: str) -> None:
     for o in for_command(command):
         names = [o.short, o.flag] if o.short else [o.flag]
         if o.switch:
-            parser.add_argument(*names, dest=o.dest, action="store_const", const=True,
-                                default=None, help=_help(o))
+            parser.add_argument(
+                *names, dest=o.dest, action="store_const", const=True, default=None, help=_help(o)
+            )
         else:
-            parser.add_argument(*names, dest=o.dest, default=None, help=_help(o),
-                                metavar=o.metavar or (o.choices and "{" + ",".join(o.choices) + "}")
-                                or o.dest.upper())
+            parser.add_argument(
+                *names,
+                dest=o.dest,
+                default=None,
+                help=_help(o),
+                metavar=o.metavar or (o.choices and "{" + ",".join(o.choices) + "}") or o.dest.upper(),
+            )
 
 
 # ---------------------------------------------------------------------------- values
@@ -239,8 +508,9 @@ def _convert(o: Option, raw: Any, source: str) -> Any:
             return True
         if str(raw).strip().lower() in _FALSE:
             return False
-        raise ConfigError(f"{o.names} must be 1/0 (or true/false, yes/no, on/off), got {raw!r} "
-                          f"from {source}", o.flag)
+        raise ConfigError(
+            f"{o.names} must be 1/0 (or true/false, yes/no, on/off), got {raw!r} from {source}", o.flag
+        )
     try:
         value = o.type(raw)
     except ValueError:
@@ -254,14 +524,13 @@ def _convert(o: Option, raw: Any, source: str) -> Any:
 def _check(o: Option, value: Any, source: str) -> None:
     """Raise ConfigError if ``value`` is outside the option's choices or range."""
     if o.choices is not None and value not in o.choices:
-        raise ConfigError(f"{o.names} must be one of {', '.join(o.choices)}, got {value!r} "
-                          f"from {source}", o.flag)
+        raise ConfigError(
+            f"{o.names} must be one of {', '.join(o.choices)}, got {value!r} from {source}", o.flag
+        )
     if o.minimum is not None and value < o.minimum:
-        raise ConfigError(f"{o.names} must be at least {o.minimum:g}, got {value!r} from "
-                          f"{source}", o.flag)
+        raise ConfigError(f"{o.names} must be at least {o.minimum:g}, got {value!r} from {source}", o.flag)
     if o.above is not None and not value > o.above:
-        raise ConfigError(f"{o.names} must be greater than {o.above:g}, got {value!r} from "
-                          f"{source}", o.flag)
+        raise ConfigError(f"{o.names} must be greater than {o.above:g}, got {value!r} from {source}", o.flag)
 
 
 def resolve_one(o: Option, given: Any, environ: Mapping[str, str]) -> Any:
@@ -278,17 +547,22 @@ def resolve_one(o: Option, given: Any, environ: Mapping[str, str]) -> Any:
     return value
 
 
-def given(args: argparse.Namespace | Mapping[str, Any], command: str,
-          environ: Mapping[str, str] | None = None) -> set[str]:
+def given(
+    args: argparse.Namespace | Mapping[str, Any], command: str, environ: Mapping[str, str] | None = None
+) -> set[str]:
     """The dest names of ``command``'s options set by a flag or a (non-empty) variable."""
     environ = os.environ if environ is None else environ
     values = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
-    return {o.dest for o in for_command(command)
-            if values.get(o.dest) is not None or environ.get(o.env, "").strip()}
+    return {
+        o.dest
+        for o in for_command(command)
+        if values.get(o.dest) is not None or environ.get(o.env, "").strip()
+    }
 
 
-def resolve(args: argparse.Namespace | Mapping[str, Any], command: str,
-            environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def resolve(
+    args: argparse.Namespace | Mapping[str, Any], command: str, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Every option of ``command``, by dest name, from parsed flags, variables and defaults."""
     environ = os.environ if environ is None else environ
     given = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
@@ -299,9 +573,11 @@ def resolve(args: argparse.Namespace | Mapping[str, Any], command: str,
 def _name_variables(text: str) -> str:
     """Add the variable after each flag a config's own message names: ``--players`` →
     ``--players (TICKWIRE_PLAYERS)``, so every error names both."""
+
     def named(m: re.Match) -> str:
         o = BY_DEST.get(m.group(1).replace("-", "_"))
         return o.names if o else m.group(0)
+
     return re.sub(r"(?<![\w-])--([a-z][a-z0-9-]*)(?! \(TICKWIRE_)", named, text)
 
 
@@ -316,8 +592,11 @@ def _fields_for(role: str, cls: type, values: Mapping[str, Any]) -> dict[str, An
             if name in known:
                 out[name] = value
             elif value is not None:
-                raise ConfigError(f"{o.names} is not supported by this version of the server "
-                                  f"({cls.__name__} has no field {name!r})", o.flag)
+                raise ConfigError(
+                    f"{o.names} is not supported by this version of the server "
+                    f"({cls.__name__} has no field {name!r})",
+                    o.flag,
+                )
     return out
 
 
@@ -329,8 +608,7 @@ def _key(values: Mapping[str, Any]) -> dict[str, Any]:
 def server_config(values: Mapping[str, Any], **override: Any) -> ServerConfig:
     """The server's config from resolved option values; validated once, here."""
     try:
-        return ServerConfig(**{**_fields_for("server", ServerConfig, values), **_key(values),
-                               **override})
+        return ServerConfig(**{**_fields_for("server", ServerConfig, values), **_key(values), **override})
     except ConfigError as e:
         raise ConfigError(_name_variables(str(e)), getattr(e, "option", None)) from None
 
@@ -338,11 +616,11 @@ def server_config(values: Mapping[str, Any], **override: Any) -> ServerConfig:
 def agent_config(values: Mapping[str, Any], **override: Any) -> AgentConfig:
     """An agent process's config from resolved option values."""
     if not values.get("connect"):
-        raise ConfigError(f"no server address: pass {BY_DEST['connect'].names} e.g. "
-                          "--connect tcp://HOST:5555", "--connect")
+        raise ConfigError(
+            f"no server address: pass {BY_DEST['connect'].names} e.g. --connect tcp://HOST:5555", "--connect"
+        )
     try:
-        return AgentConfig(**{**_fields_for("agent", AgentConfig, values), **_key(values),
-                              **override})
+        return AgentConfig(**{**_fields_for("agent", AgentConfig, values), **_key(values), **override})
     except ConfigError as e:
         raise ConfigError(_name_variables(str(e)), getattr(e, "option", None)) from None
 
@@ -350,8 +628,7 @@ def agent_config(values: Mapping[str, Any], **override: Any) -> AgentConfig:
 # ---------------------------------------------------------------------------- README
 def markdown_table() -> str:
     """The README's flag table, generated from :data:`OPTIONS`."""
-    rows = ["| flag | environment variable | default | commands | meaning |",
-            "|---|---|---|---|---|"]
+    rows = ["| flag | environment variable | default | commands | meaning |", "|---|---|---|---|---|"]
     for o in OPTIONS:
         flag = f"`{o.short}`, `{o.flag}`" if o.short else f"`{o.flag}`"
         if o.choices:

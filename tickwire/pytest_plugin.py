@@ -27,6 +27,7 @@ under the same name. Only classes without a home (defined inside a function, or 
 child running exactly the module's code, helpers and imports, with no extra dependency; the
 price is that the agent process imports the test module (keep its top level cheap).
 """
+
 from __future__ import annotations
 
 import io
@@ -92,6 +93,7 @@ def _as_json(summary: dict[str, Any]) -> dict[str, Any]:
         if hasattr(o, "tolist"):
             return o.tolist()
         raise TypeError(f"{type(o).__name__} in the summary is not JSON serializable")
+
     code = for_summary(summary)
     summary = {**summary, "outcome": code.label, "exit_code": int(code)}
     return json.loads(json.dumps(summary, sort_keys=True, default=plain))
@@ -137,9 +139,11 @@ def _cloudpickle(obj: Any, what: str) -> bytes:
     try:
         import cloudpickle
     except ImportError:
-        raise TypeError(f"{what} has no importable home (it is defined inside a function or "
-                        "in __main__): define it at module level of the test file, or "
-                        "`pip install cloudpickle` to send it by value") from None
+        raise TypeError(
+            f"{what} has no importable home (it is defined inside a function or "
+            "in __main__): define it at module level of the test file, or "
+            "`pip install cloudpickle` to send it by value"
+        ) from None
     return cloudpickle.dumps(obj)
 
 
@@ -149,6 +153,7 @@ class AgentRecipe:
     user module is imported. ``module`` is imported first (by name, else from ``file``);
     then the agent is ``spec`` loaded, ``qualname`` looked up, or ``pickled`` loaded, and
     gets ``name`` as its player name."""
+
     name: str
     spec: str | None = None
     module: str | None = None
@@ -176,8 +181,10 @@ class AgentRecipe:
             if home:
                 return cls(name, module=home[0], file=home[1], pickled=pickle.dumps(entry))
             return cls(name, pickled=_cloudpickle(entry, f"{type(entry).__qualname__} instance"))
-        raise TypeError(f"agents entries must be Agent subclasses, Agent instances or "
-                        f"'pkg.mod:Class' / 'file.py:Class' strings, got {entry!r}")
+        raise TypeError(
+            f"agents entries must be Agent subclasses, Agent instances or "
+            f"'pkg.mod:Class' / 'file.py:Class' strings, got {entry!r}"
+        )
 
     def named(self, name: str) -> AgentRecipe:
         return replace(self, name=name)
@@ -251,8 +258,9 @@ class _Unpickler(pickle.Unpickler):
 
 
 # --------------------------------------------------------------------------- agent processes
-def _agent_main(recipe: AgentRecipe, connect: str, slot: int, error_path: str,
-                join_timeout_s: float, log_level: int) -> None:
+def _agent_main(
+    recipe: AgentRecipe, connect: str, slot: int, error_path: str, join_timeout_s: float, log_level: int
+) -> None:
     """Entry point of one spawned agent process: build the agent, play as player ``slot``.
     The exception that ends it is written to ``error_path`` for the test's summary."""
     from tickwire.agents.runtime import AgentConfig, run
@@ -261,8 +269,7 @@ def _agent_main(recipe: AgentRecipe, connect: str, slot: int, error_path: str,
     die_with_parent()
     logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
     try:
-        run(recipe.build(), config=AgentConfig(connect=connect, slot=slot,
-                                               join_timeout_s=join_timeout_s))
+        run(recipe.build(), config=AgentConfig(connect=connect, slot=slot, join_timeout_s=join_timeout_s))
     except SystemExit as e:
         if e.code not in (None, 0):
             Path(error_path).write_text(f"SystemExit: {e.code}")
@@ -276,8 +283,13 @@ def _agent_main(recipe: AgentRecipe, connect: str, slot: int, error_path: str,
 class AgentProcesses:
     """One spawned process per agent recipe; entry ``i`` asks for player slot ``i``."""
 
-    def __init__(self, recipes: Sequence[AgentRecipe], workdir: str, join_timeout_s: float,
-                 log_level: int = logging.WARNING) -> None:
+    def __init__(
+        self,
+        recipes: Sequence[AgentRecipe],
+        workdir: str,
+        join_timeout_s: float,
+        log_level: int = logging.WARNING,
+    ) -> None:
         self.recipes = list(recipes)
         self.join_timeout_s = join_timeout_s
         self.log_level = log_level
@@ -292,9 +304,12 @@ class AgentProcesses:
         """Spawn one process per recipe (fresh interpreters: no forked ZeroMQ state)."""
         ctx = mp.get_context("spawn")
         for i, r in enumerate(self.recipes):
-            p = ctx.Process(target=_agent_main, name=f"tickwire-agent-{i}", daemon=True,
-                            args=(r, connect, i, self._errors[i], self.join_timeout_s,
-                                  self.log_level))
+            p = ctx.Process(
+                target=_agent_main,
+                name=f"tickwire-agent-{i}",
+                daemon=True,
+                args=(r, connect, i, self._errors[i], self.join_timeout_s, self.log_level),
+            )
             self.procs.append(p)
             p.start()
             self.pids.append(p.pid)
@@ -305,8 +320,9 @@ class AgentProcesses:
         if code is None or self._stopped[i]:
             return f"agent {i} ({self.recipes[i].name}) was still running (stopped at the end)"
         error = self.error(i)
-        return (f"agent {i} ({self.recipes[i].name}) exited with code {code}{when}"
-                + (f": {error}" if error else ""))
+        return f"agent {i} ({self.recipes[i].name}) exited with code {code}{when}" + (
+            f": {error}" if error else ""
+        )
 
     def error(self, i: int) -> str | None:
         """The exception that ended agent ``i`` (as its process wrote it), if any."""
@@ -364,8 +380,9 @@ class LiveServer:
         self._done = threading.Event()
         self._summary: dict[str, Any] | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, daemon=True,
-                                        name=f"tickwire-server-{self.server.run_id}")
+        self._thread = threading.Thread(
+            target=self._main, daemon=True, name=f"tickwire-server-{self.server.run_id}"
+        )
 
     def start(self) -> LiveServer:
         self._thread.start()
@@ -414,12 +431,20 @@ class LiveServer:
         read-only, for error messages."""
         s = self.server
         try:
-            players = ", ".join(f"{p['id']} {p['name']!r} {p['status']} answered {p['answered']}"
-                                for p in s.roster.summary()) or "none joined"
+            players = (
+                ", ".join(
+                    f"{p['id']} {p['name']!r} {p['status']} answered {p['answered']}"
+                    for p in s.roster.summary()
+                )
+                or "none joined"
+            )
         except RuntimeError:  # the roster changed while we read it
             players = "?"
-        phase = f"tick {s.tick} of {s.config.ticks}" if s.running else (
-            f"still in the lobby, {len(s.roster.ready())} of {s.config.players} player(s) ready")
+        phase = (
+            f"tick {s.tick} of {s.config.ticks}"
+            if s.running
+            else (f"still in the lobby, {len(s.roster.ready())} of {s.config.players} player(s) ready")
+        )
         return f"{what} ({phase}; players: {players})"
 
     def close(self, grace_s: float = SERVER_STOP_GRACE_S) -> None:
@@ -431,15 +456,34 @@ class LiveServer:
         if not self.done:
             self.stop("stopped at test teardown")
             if not self.wait_done(grace_s):
-                log.error("the tickwire server thread did not stop within %.0f s "
-                          "(is a World method blocking?)", grace_s)
+                log.error(
+                    "the tickwire server thread did not stop within %.0f s (is a World method blocking?)",
+                    grace_s,
+                )
 
 
-def _server_config(players: int, ticks: int, seed: int, mode: str, deadline_ms: float,
-                   bind: str, lobby_timeout_s: float, **more: Any) -> ServerConfig:
+def _server_config(
+    players: int,
+    ticks: int,
+    seed: int,
+    mode: str,
+    deadline_ms: float,
+    bind: str,
+    lobby_timeout_s: float,
+    **more: Any,
+) -> ServerConfig:
     from tickwire.server.world_server.config import ServerConfig
-    return ServerConfig(bind=bind, players=players, ticks=ticks, seed=seed, mode=mode,
-                        deadline_ms=deadline_ms, lobby_timeout_s=lobby_timeout_s, **more)
+
+    return ServerConfig(
+        bind=bind,
+        players=players,
+        ticks=ticks,
+        seed=seed,
+        mode=mode,
+        deadline_ms=deadline_ms,
+        lobby_timeout_s=lobby_timeout_s,
+        **more,
+    )
 
 
 def _ipc_dir() -> str:
@@ -457,10 +501,19 @@ class MatchRunner:
     def __init__(self, base_dir: Path | None = None) -> None:
         self.base_dir = base_dir
 
-    def __call__(self, agents: Sequence[Any], world: Any = None, *, ticks: int = DEFAULT_TICKS,
-                 seed: int = 0, mode: str = "strict", deadline_ms: float = 100.0,
-                 timeout: float = DEFAULT_TIMEOUT_S, transport: str = "ipc",
-                 **config: Any) -> RunSummary:
+    def __call__(
+        self,
+        agents: Sequence[Any],
+        world: Any = None,
+        *,
+        ticks: int = DEFAULT_TICKS,
+        seed: int = 0,
+        mode: str = "strict",
+        deadline_ms: float = 100.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        transport: str = "ipc",
+        **config: Any,
+    ) -> RunSummary:
         """Run a local match, one real agent process per entry of ``agents`` (entry ``i``
         plays as player ``i``), and return the ``tickwire run --json`` summary.
 
@@ -483,8 +536,9 @@ class MatchRunner:
         procs = AgentProcesses(recipes, workdir, join_timeout_s=timeout)
         server: LiveServer | None = None
         try:
-            server = LiveServer(the_world, _server_config(len(recipes), ticks, seed, mode,
-                                                          deadline_ms, bind, **config))
+            server = LiveServer(
+                the_world, _server_config(len(recipes), ticks, seed, mode, deadline_ms, bind, **config)
+            )
             server.start()
             procs.start(server.address)
             ended = self._supervise(server, procs, timeout)
@@ -495,9 +549,12 @@ class MatchRunner:
             procs.reap()
             shutil.rmtree(workdir, ignore_errors=True)
         if report:
-            pytest.fail(f"tickwire_run: the match {report}. Agents: "
-                        + "; ".join(procs.describe(i) for i in range(len(recipes)))
-                        + ". Raise timeout= or lower ticks=.", pytrace=False)
+            pytest.fail(
+                f"tickwire_run: the match {report}. Agents: "
+                + "; ".join(procs.describe(i) for i in range(len(recipes)))
+                + ". Raise timeout= or lower ticks=.",
+                pytrace=False,
+            )
         summary = RunSummary(server.result())
         summary.exit_codes = procs.exit_codes
         summary.errors = [procs.error(i) for i in range(len(recipes))]
@@ -535,15 +592,25 @@ class ServerFactory:
         self.base_dir = base_dir
         self.servers: list[LiveServer] = []
 
-    def __call__(self, players: int = 1, world: Any = None, *, ticks: int = DEFAULT_TICKS,
-                 seed: int = 0, mode: str = "strict", deadline_ms: float = 100.0,
-                 bind: str = "tcp://127.0.0.1:0", lobby_timeout_s: float = 30.0,
-                 **config: Any) -> LiveServer:
+    def __call__(
+        self,
+        players: int = 1,
+        world: Any = None,
+        *,
+        ticks: int = DEFAULT_TICKS,
+        seed: int = 0,
+        mode: str = "strict",
+        deadline_ms: float = 100.0,
+        bind: str = "tcp://127.0.0.1:0",
+        lobby_timeout_s: float = 30.0,
+        **config: Any,
+    ) -> LiveServer:
         """Start a server for ``players`` players on free ports (or ``bind``), running in a
         background thread; stopped at teardown. Connect agents to ``.address``."""
-        server = LiveServer(_load_world(world, self.base_dir),
-                            _server_config(players, ticks, seed, mode, deadline_ms, bind,
-                                           lobby_timeout_s, **config))
+        server = LiveServer(
+            _load_world(world, self.base_dir),
+            _server_config(players, ticks, seed, mode, deadline_ms, bind, lobby_timeout_s, **config),
+        )
         self.servers.append(server)
         return server.start()
 

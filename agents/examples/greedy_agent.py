@@ -1,4 +1,5 @@
 """Walks toward the nearest resource on the default grid world."""
+
 from __future__ import annotations
 
 from typing import Any

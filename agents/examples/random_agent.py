@@ -1,5 +1,6 @@
 """Acts at random, reproducibly: samples its action space if the world describes one (seeded
 from this player's seed), else picks one of the grid world's discrete actions."""
+
 from __future__ import annotations
 
 from typing import Any

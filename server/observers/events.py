@@ -1,10 +1,12 @@
 """The events file (``--events FILE``): one JSON object per line, for programs and tests.
 
 Kinds: ``listening`` (endpoints), ``started`` (players), ``player`` (a status change),
-``memory_guard`` (a connection the memory guard cut) and ``end`` (reason, tick). Each line is written and flushed at once, so a reader polling the
-file sees an event as soon as it happened; nothing is written per tick unless a status
+``memory_guard`` (a connection the memory guard cut) and ``end`` (reason, tick). Each line
+is written and flushed at once, so a reader polling the file sees an event as soon as it
+happened; nothing is written per tick unless a status
 changes.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +25,10 @@ class EventLog:
             try:
                 self._file = open(path, "a", encoding="utf-8")
             except OSError as e:
-                raise ConfigError(f"cannot open the events file {path!r} (--events, "
-                                  f"TICKWIRE_EVENTS): {e}; choose a writable path") from e
+                raise ConfigError(
+                    f"cannot open the events file {path!r} (--events, "
+                    f"TICKWIRE_EVENTS): {e}; choose a writable path"
+                ) from e
 
     def emit(self, event: str, **fields: Any) -> None:
         """Write one event line: ``{"event": ..., "time": <unix seconds>, **fields}``."""

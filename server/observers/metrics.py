@@ -12,6 +12,7 @@ Metrics: ``tickwire_ticks_total``, ``tickwire_tick_duration_seconds`` (histogram
 ``tickwire_player_late_total`` (labels ``player``, ``name``), ``tickwire_rejected_total``
 (label ``reason``), ``tickwire_players`` (label ``status``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Tick durations from 50 µs to 10 s: local ipc ticks take well under a millisecond.
-BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5,
-           1.0, 2.5, 10.0)
+BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 INSTALL_HINT = "pip install 'tickwire[metrics]' (or pip install prometheus-client)"
 
 
@@ -44,8 +44,10 @@ def parse_address(text: str) -> tuple[str, int]:
     except ValueError:
         number = -1
     if not 0 <= number <= 65535:
-        raise ConfigError(f"--metrics (TICKWIRE_METRICS) must be HOST:PORT or PORT, e.g. "
-                          f"0.0.0.0:9100, got {text!r}", "--metrics")
+        raise ConfigError(
+            f"--metrics (TICKWIRE_METRICS) must be HOST:PORT or PORT, e.g. 0.0.0.0:9100, got {text!r}",
+            "--metrics",
+        )
     return host or "0.0.0.0", number
 
 
@@ -62,29 +64,43 @@ class MetricsServer:
             import prometheus_client as prom
             from prometheus_client.exposition import ThreadingWSGIServer
         except ImportError:
-            raise ConfigError(f"--metrics needs the prometheus-client package, which is not "
-                              f"installed: {INSTALL_HINT}", "--metrics") from None
+            raise ConfigError(
+                f"--metrics needs the prometheus-client package, which is not installed: {INSTALL_HINT}",
+                "--metrics",
+            ) from None
         host, port = parse_address(address)
         self.registry = prom.CollectorRegistry(auto_describe=True)
         self._ticks = prom.Counter("tickwire_ticks", "Ticks played", registry=self.registry)
-        self._duration = prom.Histogram("tickwire_tick_duration_seconds", "Wall time of one "
-                                        "tick: publish, barrier, world step", buckets=BUCKETS,
-                                        registry=self.registry)
+        self._duration = prom.Histogram(
+            "tickwire_tick_duration_seconds",
+            "Wall time of one tick: publish, barrier, world step",
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
         self._server: WorldServer | None = None
         self.registry.register(_RosterCollector(self))
         try:
-            self._httpd = make_server(host, port, prom.make_wsgi_app(self.registry),
-                                      ThreadingWSGIServer, handler_class=_QuietHandler)
+            self._httpd = make_server(
+                host,
+                port,
+                prom.make_wsgi_app(self.registry),
+                ThreadingWSGIServer,
+                handler_class=_QuietHandler,
+            )
         except OSError as e:
-            raise ConfigError(f"cannot serve metrics on {host}:{port} (--metrics, "
-                              f"TICKWIRE_METRICS): {e}; choose a free port", "--metrics") from e
+            raise ConfigError(
+                f"cannot serve metrics on {host}:{port} (--metrics, "
+                f"TICKWIRE_METRICS): {e}; choose a free port",
+                "--metrics",
+            ) from e
         self.url = f"http://{host}:{self._httpd.server_port}/metrics"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
-                                        name="tickwire-metrics")
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, daemon=True, name="tickwire-metrics"
+        )
         self._thread.start()
         log.info("metrics on %s", self.url)
 
-    def attach(self, server: "WorldServer") -> None:
+    def attach(self, server: WorldServer) -> None:
         """The server whose players and rejections the scrape reports."""
         self._server = server
 
@@ -117,14 +133,15 @@ class _RosterCollector:
         rejected = dict(server.rejected) if server else {}
         labels = ["player", "name"]
         for what in ("answered", "missed", "late"):
-            family = CounterMetricFamily(f"tickwire_player_{what}", f"Ticks a player {what}"
-                                         if what != "late" else "Actions that came after "
-                                         "their tick closed", labels=labels)
+            family = CounterMetricFamily(
+                f"tickwire_player_{what}",
+                f"Ticks a player {what}" if what != "late" else "Actions that came after their tick closed",
+                labels=labels,
+            )
             for p in players:
                 family.add_metric([str(p.id), p.name], getattr(p, what))
             yield family
-        family = CounterMetricFamily("tickwire_rejected", "Messages rejected, by reason",
-                                     labels=["reason"])
+        family = CounterMetricFamily("tickwire_rejected", "Messages rejected, by reason", labels=["reason"])
         for reason in Rejection:
             family.add_metric([reason.value], rejected.get(reason, 0))
         yield family

@@ -1,5 +1,6 @@
 """Status lines on stderr, rate-limited: the run's (tick, ticks/s, late/missed) and long jobs'
 (bench, replay: done/total and what runs now)."""
+
 from __future__ import annotations
 
 import sys
@@ -22,7 +23,7 @@ class Progress:
         self._last_tick = 0
         self._drawn = False
 
-    def __call__(self, tick: int, server: "WorldServer") -> None:
+    def __call__(self, tick: int, server: WorldServer) -> None:
         now = time.monotonic()
         if tick == 0:  # the run starts now: rates must not include the lobby
             self._last, self._last_tick = now, 0
@@ -35,8 +36,10 @@ class Progress:
         late = sum(p.late for p in players)
         missed = sum(p.missed for p in players)
         live = len(server.roster.accepting())
-        line = (f"tick {tick}/{self.total}  {rate:,.0f} ticks/s  players {live}  "
-                f"late {late}  missed {missed}  rejected {sum(server.rejected.values())}")
+        line = (
+            f"tick {tick}/{self.total}  {rate:,.0f} ticks/s  players {live}  "
+            f"late {late}  missed {missed}  rejected {sum(server.rejected.values())}"
+        )
         if self.tty:
             self.stream.write("\r\x1b[2K" + line)
             self._drawn = True
@@ -56,8 +59,9 @@ class JobProgress:
     the stream is not a terminal (logs and CI output stay clean) or when ``enabled`` is False
     (``-q``). Other output goes through :meth:`write`, so it never lands mid-line."""
 
-    def __init__(self, total: int, what: str, stream: IO[str] = sys.stderr, enabled: bool = True,
-                 every_s: float = 0.1) -> None:
+    def __init__(
+        self, total: int, what: str, stream: IO[str] = sys.stderr, enabled: bool = True, every_s: float = 0.1
+    ) -> None:
         self.total, self.what, self.stream, self.every_s = total, what, stream, every_s
         self.on = enabled and stream.isatty()
         self._t0 = time.monotonic()
@@ -72,8 +76,9 @@ class JobProgress:
         if now - self._last < self.every_s and done != self.total:
             return
         self._last = now
-        self._line = (f"{self.what} {done}/{self.total}  {detail}  "
-                      f"{now - self._t0:,.0f} s elapsed").replace("    ", "  ")
+        self._line = (f"{self.what} {done}/{self.total}  {detail}  {now - self._t0:,.0f} s elapsed").replace(
+            "    ", "  "
+        )
         self.stream.write("\r\x1b[2K" + self._line)
         self.stream.flush()
 

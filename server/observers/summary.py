@@ -1,4 +1,5 @@
 """The end-of-run summary, for people (a table) and for programs (one JSON object)."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,7 @@ def format_summary(s: dict[str, Any]) -> str:
     rate = f"{s['ticks_per_s']:,.1f}" if s.get("ticks_per_s") else "-"
     lines = [
         f"run {s['run']} ({s['world']}, seed {s['seed']}, {s['mode']} mode): {s['reason']}",
-        f"{s['ticks']} ticks in {s['elapsed_s']:.2f} s = {rate} ticks/s "
-        f"(lobby {s['lobby_s']:.2f} s)",
+        f"{s['ticks']} ticks in {s['elapsed_s']:.2f} s = {rate} ticks/s (lobby {s['lobby_s']:.2f} s)",
         f"state hash {s['state_hash']}",
         *_pacing_line(s.get("pacing")),
         "",
@@ -39,14 +39,18 @@ def format_summary(s: dict[str, Any]) -> str:
     ]
     for p in s["players"]:
         ms = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-        lines.append(f"{p['id']:>3}  {p['name'][:20]:<20} {p['status']:<9} "
-                     f"{_score(p['score']):>6} {p['answered']:>8} "
-                     f"{p['missed']:>6} {p['late']:>5} {p.get('dead', 0):>5} {ms(p['mean_ms']):>8} "
-                     f"{ms(p['p99_ms']):>8}")
+        lines.append(
+            f"{p['id']:>3}  {p['name'][:20]:<20} {p['status']:<9} "
+            f"{_score(p['score']):>6} {p['answered']:>8} "
+            f"{p['missed']:>6} {p['late']:>5} {p.get('dead', 0):>5} {ms(p['mean_ms']):>8} "
+            f"{ms(p['p99_ms']):>8}"
+        )
     done = [p for p in s["players"] if p.get("done")]
     if done:
-        lines.append("out of the tick by their own view (done): " + ", ".join(
-            f"player {p['id']} {p['done']}" for p in done))
+        lines.append(
+            "out of the tick by their own view (done): "
+            + ", ".join(f"player {p['id']} {p['done']}" for p in done)
+        )
     episodes = s.get("episodes")
     if episodes:
         lines.append(_episodes(episodes, s.get("agents")))
@@ -60,9 +64,11 @@ def _pacing_line(p: dict[str, Any] | None) -> list[str]:
     if not p or p.get("achieved_hz") is None:
         return []
     err = p["start_error_ms"]
-    return [f"paced at {p['target_hz']:g} Hz: achieved {p['achieved_hz']:,.1f} Hz, tick start "
-            f"error p50 {err['p50']:.2f} ms, p99 {err['p99']:.2f} ms, max {err['max']:.2f} ms; "
-            f"{p['skipped_slots']} slot(s) skipped"]
+    return [
+        f"paced at {p['target_hz']:g} Hz: achieved {p['achieved_hz']:,.1f} Hz, tick start "
+        f"error p50 {err['p50']:.2f} ms, p99 {err['p99']:.2f} ms, max {err['max']:.2f} ms; "
+        f"{p['skipped_slots']} slot(s) skipped"
+    ]
 
 
 def _score(v: Any) -> str:
@@ -75,10 +81,12 @@ def _episodes(episodes: list[dict[str, Any]], agents: list[str] | None) -> str:
     names = agents or [str(i) for i in range(players)]
     means = [sum(e["returns"][i] for e in episodes) / len(episodes) for i in range(players)]
     last = episodes[-1]
-    return (f"{len(episodes)} episode(s) finished; mean return: "
-            + ", ".join(f"{n} {m:.3f}" for n, m in zip(names, means))
-            + f"; last (episode {last['episode']}, {last['steps']} steps): "
-            + ", ".join(f"{r:.3f}" for r in last["returns"]))
+    return (
+        f"{len(episodes)} episode(s) finished; mean return: "
+        + ", ".join(f"{n} {m:.3f}" for n, m in zip(names, means))
+        + f"; last (episode {last['episode']}, {last['steps']} steps): "
+        + ", ".join(f"{r:.3f}" for r in last["returns"])
+    )
 
 
 def to_json(s: dict[str, Any]) -> str:

@@ -36,10 +36,12 @@ The log of an epoch is created with its first tick, so a server that never playe
 
 Each frame is one ``write(2)`` (a killed server loses no complete tick); the log is fsynced
 every ``fsync_every`` ticks (0: never), before each checkpoint and at the end, so a machine
-crash loses at most the ticks since the last fsync. A failed write or fsync raises :class:`RecordError` and the
-recorder refuses further use: an fsync is never retried (after a failed fsync the kernel may
+crash loses at most the ticks since the last fsync. A failed write or fsync raises
+:class:`RecordError` and the recorder refuses further use: an fsync is never retried (after a
+failed fsync the kernel may
 have dropped the dirty pages, so "retry and go on" can silently lose data).
 """
+
 from __future__ import annotations
 
 import errno
@@ -65,8 +67,19 @@ from tickwire.protocol.messages import VERSION
 
 from ..worlds.snapshot import SNAPSHOT_LIMITS
 
-__all__ = ["RecordError", "RecordLock", "RecordLocked", "Recorder", "RunReader", "TickRecord",
-           "read_run", "Damage", "lock_record", "record_holder", "refuse_existing_record"]
+__all__ = [
+    "RecordError",
+    "RecordLock",
+    "RecordLocked",
+    "Recorder",
+    "RunReader",
+    "TickRecord",
+    "read_run",
+    "Damage",
+    "lock_record",
+    "record_holder",
+    "refuse_existing_record",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +118,24 @@ def pack_frame(record: dict[str, Any]) -> bytes:
 @dataclass(frozen=True)
 class Damage:
     """Where reading a file stopped: ``offset`` is the end of its last good frame."""
+
     file: str
     offset: int
-    size: int       #: bytes from ``offset`` to the end of the file (what truncation drops)
-    torn: bool      #: a torn tail (the writer died mid-write), not damage inside the file
+    size: int  #: bytes from ``offset`` to the end of the file (what truncation drops)
+    torn: bool  #: a torn tail (the writer died mid-write), not damage inside the file
     reason: str
     #: where the next frame that checks out starts (None: nothing valid follows)
     next_frame: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "offset": self.offset, "bytes": self.size, "torn": self.torn,
-                "reason": self.reason, "next_frame": self.next_frame}
+        return {
+            "file": self.file,
+            "offset": self.offset,
+            "bytes": self.size,
+            "torn": self.torn,
+            "reason": self.reason,
+            "next_frame": self.next_frame,
+        }
 
 
 def read_frames(path: Path, last: bool) -> tuple[list[dict[str, Any]], Damage | None]:
@@ -151,8 +171,7 @@ def _damage(path: Path, data: bytes | mmap.mmap, off: int, last: bool, reason: s
     the newest log is scanned: elsewhere, a checkpoint or an older log, any bad frame is
     damage, and a checkpoint may be large)."""
     following = next_good_frame(data, off + 1) if last else None
-    return Damage(path.name, off, len(data) - off, last and following is None, reason,
-                  following)
+    return Damage(path.name, off, len(data) - off, last and following is None, reason, following)
 
 
 def _frame_at(data: bytes | mmap.mmap, off: int) -> tuple[dict[str, Any] | None, str]:
@@ -164,7 +183,7 @@ def _frame_at(data: bytes | mmap.mmap, off: int) -> tuple[dict[str, Any] | None,
     if length > left - FRAME_HEADER.size:
         return None, f"a frame of {length} bytes runs past the end of the file"
     start = off + FRAME_HEADER.size
-    payload = data[start:start + length]
+    payload = data[start : start + length]
     if zlib.crc32(payload) != crc:
         return None, "CRC mismatch"
     try:
@@ -197,7 +216,7 @@ def next_good_frame(data: bytes | mmap.mmap, start: int) -> int | None:
             pos = found.start() - FRAME_HEADER.size
             length, crc = FRAME_HEADER.unpack_from(data, pos)
             body = pos + FRAME_HEADER.size
-            if 0 < length <= end - body and zlib.crc32(view[body:body + length]) == crc:
+            if 0 < length <= end - body and zlib.crc32(view[body : body + length]) == crc:
                 return pos
             pos += 1
     finally:
@@ -222,24 +241,34 @@ def not_a_directory(directory: Path) -> RecordError:
 @dataclass(frozen=True)
 class TickRecord:
     """One completed tick as recorded: what the replay page and ``tickwire replay`` read."""
+
     epoch: int
     run: str
     tick: int
-    actions: dict[int, Any]        #: the actions the world stepped with, by player id
-    missing: frozenset[int]        #: players whose action was filled in (noop or repeat)
-    statuses: dict[int, str]       #: every player's status after the tick
-    state_hash: str                #: ``World.digest`` of the state after the step
+    actions: dict[int, Any]  #: the actions the world stepped with, by player id
+    missing: frozenset[int]  #: players whose action was filled in (noop or repeat)
+    statuses: dict[int, str]  #: every player's status after the tick
+    state_hash: str  #: ``World.digest`` of the state after the step
     #: players whose action for an earlier, closed tick arrived during this one (how many)
     late: dict[int, int] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)  #: player names (older records: none)
 
 
-def _tick_record(raw: dict[str, Any], header: dict[str, Any], statuses: dict[int, str],
-                 names: dict[int, str]) -> TickRecord:
+def _tick_record(
+    raw: dict[str, Any], header: dict[str, Any], statuses: dict[int, str], names: dict[int, str]
+) -> TickRecord:
     late = {int(pid): int(n) for pid, n in raw["late"]} if "late" in raw else {}
-    return TickRecord(header["epoch"], header["run"], raw["tick"],
-                      {int(pid): a for pid, a in raw["actions"]}, frozenset(raw["missing"]),
-                      statuses, raw["hash"], late, names)
+    return TickRecord(
+        header["epoch"],
+        header["run"],
+        raw["tick"],
+        {int(pid): a for pid, a in raw["actions"]},
+        frozenset(raw["missing"]),
+        statuses,
+        raw["hash"],
+        late,
+        names,
+    )
 
 
 @dataclass
@@ -248,6 +277,7 @@ class RunReader:
 
     Iterating :meth:`ticks` fills ``damage`` with the first frame that did not check out
     (the iteration stops there)."""
+
     directory: Path
     logs: list[Path] = field(default_factory=list)
     headers: list[dict[str, Any]] = field(default_factory=list)
@@ -259,14 +289,17 @@ class RunReader:
             raise not_a_directory(self.directory)
         self.logs = sorted(p for p in self.directory.iterdir() if LOG_NAME.match(p.name))
         if not self.logs:
-            raise RecordError(f"{self.directory} holds no log-*.twr file: it is not a tickwire "
-                              "record (see --record)")
+            raise RecordError(
+                f"{self.directory} holds no log-*.twr file: it is not a tickwire record (see --record)"
+            )
         headers = [self._header(p, p is self.logs[-1]) for p in list(self.logs)]
         self.headers = [h for h in headers if h is not None]
         if not self.headers:
-            raise RecordError(f"{self.directory}: no log with a readable header (a server killed "
-                              "before its first tick was on disk, or not a record): nothing to "
-                              "resume or replay; record the run again")
+            raise RecordError(
+                f"{self.directory}: no log with a readable header (a server killed "
+                "before its first tick was on disk, or not a record): nothing to "
+                "resume or replay; record the run again"
+            )
 
     def _header(self, path: Path, last: bool) -> dict[str, Any] | None:
         with open(path, "rb") as f:  # the first frame only: a log may be large
@@ -277,17 +310,21 @@ class RunReader:
         if record is None or record.get("type") != "header":
             following = _next_good_frame_in(path, 1) if data else None
             if last and following is None:  # died before its header was on disk: drop it
-                self.damage = Damage(path.name, 0, path.stat().st_size, True,
-                                     reason or "no header")
+                self.damage = Damage(path.name, 0, path.stat().st_size, True, reason or "no header")
                 self.logs.remove(path)
                 return None
             why = (reason or "wrong type") + (
-                "" if following is None else f"; a good frame follows at byte {following}")
-            raise RecordError(f"{path}: the first frame is not a good header ({why}): the "
-                              "record is unusable from this epoch on")
+                "" if following is None else f"; a good frame follows at byte {following}"
+            )
+            raise RecordError(
+                f"{path}: the first frame is not a good header ({why}): the "
+                "record is unusable from this epoch on"
+            )
         if record.get("format") != FORMAT or record.get("format_version") != FORMAT_VERSION:
-            raise RecordError(f"{path}: not a {FORMAT} v{FORMAT_VERSION} file "
-                              f"(format {record.get('format')!r} v{record.get('format_version')!r})")
+            raise RecordError(
+                f"{path}: not a {FORMAT} v{FORMAT_VERSION} file "
+                f"(format {record.get('format')!r} v{record.get('format_version')!r})"
+            )
         return record
 
     @property
@@ -318,8 +355,7 @@ class RunReader:
 
 def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
     """(ticks done, path) of every checkpoint file in ``directory``, newest first."""
-    found = [(int(m.group(1)), p) for p in Path(directory).iterdir()
-             if (m := CHECKPOINT_NAME.match(p.name))]
+    found = [(int(m.group(1)), p) for p in Path(directory).iterdir() if (m := CHECKPOINT_NAME.match(p.name))]
     return sorted(found, reverse=True)
 
 
@@ -335,8 +371,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint's record, or RecordError if its frame does not check out."""
     records, damage = read_frames(path, last=False)
     if damage is not None or len(records) != 1 or records[0].get("type") != "checkpoint":
-        raise RecordError(f"{path}: damaged checkpoint "
-                          f"({damage.reason if damage else 'not one checkpoint frame'})")
+        raise RecordError(
+            f"{path}: damaged checkpoint ({damage.reason if damage else 'not one checkpoint frame'})"
+        )
     return records[0]
 
 
@@ -352,7 +389,8 @@ class RecordLocked(RecordError):
             ": two servers writing one record would mix their ticks, so this one does not "
             f"touch it (nothing in {directory} was changed). Wait for that server to end or stop "
             "it, then `--resume` the record; or record to another directory. `tickwire replay "
-            f"{directory}` reads the ticks it has written so far")
+            f"{directory}` reads the ticks it has written so far"
+        )
 
 
 def describe_holder(holder: dict[str, Any]) -> str:
@@ -366,8 +404,8 @@ def describe_holder(holder: dict[str, Any]) -> str:
 @dataclass
 class _Hold:
     fd: int
-    path: Path          #: the lock file
-    created: bool       #: DIR did not exist: removed again at the end if still empty
+    path: Path  #: the lock file
+    created: bool  #: DIR did not exist: removed again at the end if still empty
     count: int = 1
 
 
@@ -427,8 +465,10 @@ def lock_record(directory: str | os.PathLike, create: bool = False) -> RecordLoc
             path.mkdir(parents=True, exist_ok=True)
         key = os.path.realpath(path)
     except OSError as e:
-        raise RecordError(f"could not create the record directory {directory}: "
-                          f"{e.strerror or e}; give a directory you can write") from e
+        raise RecordError(
+            f"could not create the record directory {directory}: "
+            f"{e.strerror or e}; give a directory you can write"
+        ) from e
     if key in _HELD:
         _HELD[key].count += 1
         return RecordLock(key)
@@ -455,16 +495,20 @@ def _take(lock: Path, directory: Path) -> int:
             os.close(fd)
             raise
         os.close(fd)
-    raise RecordError(f"could not lock {directory}: readers kept its lock file busy for "
-                      f"{LOCK_RETRIES * LOCK_RETRY_S:g} s; try again")
+    raise RecordError(
+        f"could not lock {directory}: readers kept its lock file busy for "
+        f"{LOCK_RETRIES * LOCK_RETRY_S:g} s; try again"
+    )
 
 
 def _open_lock(lock: Path, directory: Path) -> int:
     try:
         return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as e:
-        raise RecordError(f"could not open the lock file {lock}: {e.strerror or e}; a record "
-                          "directory must be writable by the server that records to it") from e
+        raise RecordError(
+            f"could not open the lock file {lock}: {e.strerror or e}; a record "
+            "directory must be writable by the server that records to it"
+        ) from e
 
 
 def _try_flock(fd: int, kind: int) -> bool:
@@ -488,14 +532,19 @@ def _same_file(fd: int, path: Path) -> bool:
 def _write_holder(fd: int, lock: Path) -> None:
     """Who holds the lock, for the message a refused server prints (best effort: a full disk
     must not stop the lock from working)."""
-    info = {"pid": os.getpid(), "host": socket.gethostname(),
-            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": _short_argv()}
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "argv": _short_argv(),
+    }
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode() + b"\n", 0)
     except OSError as e:
-        log.warning("record: could not write the holder into %s: %s (the lock holds anyway)",
-                    lock, e.strerror or e)
+        log.warning(
+            "record: could not write the holder into %s: %s (the lock holds anyway)", lock, e.strerror or e
+        )
 
 
 def _short_argv(limit: int = 2048) -> list[str]:
@@ -539,8 +588,10 @@ def refuse_existing_record(directory: str | os.PathLike) -> None:
     two runs): checked before a server binds or an agent is spawned."""
     path = Path(directory)
     if path.is_dir() and any(LOG_NAME.match(p.name) for p in path.iterdir()):
-        raise RecordError(f"--record {directory} already holds a record: continue it with "
-                          "--resume, or record to a new directory")
+        raise RecordError(
+            f"--record {directory} already holds a record: continue it with "
+            "--resume, or record to a new directory"
+        )
 
 
 def fsync_directory(directory: Path) -> None:
@@ -556,8 +607,14 @@ class Recorder:
     """Writes one epoch's log and the checkpoints; the server loop calls :meth:`tick` once
     per completed tick and :meth:`close` at the end. Every I/O error becomes RecordError."""
 
-    def __init__(self, directory: str | os.PathLike, header: dict[str, Any], world: Any,
-                 fsync_every: int, checkpoint_every: int) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        header: dict[str, Any],
+        world: Any,
+        fsync_every: int,
+        checkpoint_every: int,
+    ) -> None:
         self.directory = Path(directory)
         self.world = world
         self.fsync_every = fsync_every
@@ -571,8 +628,9 @@ class Recorder:
         self._names: dict[int, str] | None = None
         self._failed: str | None = None
         self._file: BinaryIO | None = None
-        self._header = pack_frame({**header, "type": "header", "format": FORMAT,
-                                   "format_version": FORMAT_VERSION})
+        self._header = pack_frame(
+            {**header, "type": "header", "format": FORMAT, "format_version": FORMAT_VERSION}
+        )
         #: held until :meth:`close`: no other server writes DIR meanwhile
         self._lock: RecordLock | None = lock_record(self.directory, create=True)
         try:
@@ -609,10 +667,12 @@ class Recorder:
             return fn(*args)
         except OSError as e:
             self._failed = f"{what}: {e}"
-            raise RecordError(f"could not {what} in {self.directory}: {e.strerror or e} "
-                              f"({type(e).__name__}, errno {e.errno}); the run stops here — "
-                              "free disk space or fix the device, then `tickwire server --resume "
-                              f"{self.directory}` continues from the last good tick") from e
+            raise RecordError(
+                f"could not {what} in {self.directory}: {e.strerror or e} "
+                f"({type(e).__name__}, errno {e.errno}); the run stops here — "
+                "free disk space or fix the device, then `tickwire server --resume "
+                f"{self.directory}` continues from the last good tick"
+            ) from e
 
     def _sync(self) -> None:
         assert self._file is not None
@@ -623,15 +683,27 @@ class Recorder:
         self._unsynced = 0
 
     # ------------------------------------------------------------------ per tick
-    def tick(self, tick: int, actions: dict[int, Any], missing: frozenset[int],
-             statuses: dict[int, str] | None, state: Any, late: dict[int, int] | None = None,
-             names: dict[int, str] | None = None) -> None:
+    def tick(
+        self,
+        tick: int,
+        actions: dict[int, Any],
+        missing: frozenset[int],
+        statuses: dict[int, str] | None,
+        state: Any,
+        late: dict[int, int] | None = None,
+        names: dict[int, str] | None = None,
+    ) -> None:
         """Append tick ``tick`` (just stepped into ``state``); fsync / checkpoint when due.
 
         ``statuses`` and ``names`` (by player id) may be None: unchanged since the last call
         (the loop passes them only when the roster changed, so a quiet tick costs no dict)."""
-        record = {"type": "tick", "tick": tick, "actions": list(actions.items()),
-                  "missing": sorted(missing), "hash": self.world.digest(state)}
+        record = {
+            "type": "tick",
+            "tick": tick,
+            "actions": list(actions.items()),
+            "missing": sorted(missing),
+            "hash": self.world.digest(state),
+        }
         if statuses is not None and statuses != self._statuses:  # the reader carries them on
             self._statuses = dict(statuses)
             record["status"] = list(statuses.items())
@@ -654,7 +726,7 @@ class Recorder:
         assert self._file is not None
         view = memoryview(frame)
         while view:
-            view = view[self._file.write(view):]
+            view = view[self._file.write(view) :]
 
     def _append(self, frame: bytes) -> None:
         self._write(frame)
@@ -665,8 +737,15 @@ class Recorder:
 
     def checkpoint(self, done: int, state: Any) -> None:
         """Save the world after ``done`` ticks (the log is synced first, so it never lags)."""
-        frame = pack_frame({"type": "checkpoint", "tick": done, "epoch": self.epoch,
-                            "hash": self.world.digest(state), "state": self.world.snapshot(state)})
+        frame = pack_frame(
+            {
+                "type": "checkpoint",
+                "tick": done,
+                "epoch": self.epoch,
+                "hash": self.world.digest(state),
+                "state": self.world.snapshot(state),
+            }
+        )
         self._io("sync the log", self._sync)
         self._io("write a checkpoint", self._write_checkpoint, done, frame)
 
@@ -715,19 +794,41 @@ class Recorder:
             self._file = None
 
     def summary(self) -> dict[str, Any]:
-        return {"dir": str(self.directory), "epoch": self.epoch, "ticks": self.ticks,
-                "fsyncs": self.fsyncs, "fsync_every": self.fsync_every,
-                "checkpoint_every": self.checkpoint_every}
+        return {
+            "dir": str(self.directory),
+            "epoch": self.epoch,
+            "ticks": self.ticks,
+            "fsyncs": self.fsyncs,
+            "fsync_every": self.fsync_every,
+            "checkpoint_every": self.checkpoint_every,
+        }
 
 
-def run_header(world: Any, world_spec: str, config: Any, run_id: str, epoch: int,
-               start_tick: int = 0, previous_run: str | None = None) -> dict[str, Any]:
+def run_header(
+    world: Any,
+    world_spec: str,
+    config: Any,
+    run_id: str,
+    epoch: int,
+    start_tick: int = 0,
+    previous_run: str | None = None,
+) -> dict[str, Any]:
     """The header of one epoch's log: enough to rebuild the world and replay the run."""
     from tickwire import __version__
-    return {"protocol": VERSION, "tickwire": __version__, "world": world_spec,
-            "world_name": type(world).__name__, "seed": config.seed, "players": config.players,
-            "config": {name: getattr(config, name) for name in RUN_FIELDS}, "run": run_id,
-            "epoch": epoch, "start_tick": start_tick, "previous_run": previous_run}
+
+    return {
+        "protocol": VERSION,
+        "tickwire": __version__,
+        "world": world_spec,
+        "world_name": type(world).__name__,
+        "seed": config.seed,
+        "players": config.players,
+        "config": {name: getattr(config, name) for name in RUN_FIELDS},
+        "run": run_id,
+        "epoch": epoch,
+        "start_tick": start_tick,
+        "previous_run": previous_run,
+    }
 
 
 def world_spec_of(world: Any) -> str:

@@ -4,6 +4,7 @@ Both step the world with the recorded actions and compare each state hash with t
 one, so a world that is not deterministic (or a record that does not belong to it) is
 caught at the first tick that differs instead of going on from a wrong state.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,9 +39,13 @@ class Difference:
     replayed: str
 
 
-def replay_ticks(world: Any, state: Any, records: Iterable[TickRecord], start: int,
-                 on_step: Callable[[TickRecord, Any, str], None] | None = None
-                 ) -> tuple[Any, int, str | None, Difference | None]:
+def replay_ticks(
+    world: Any,
+    state: Any,
+    records: Iterable[TickRecord],
+    start: int,
+    on_step: Callable[[TickRecord, Any, str], None] | None = None,
+) -> tuple[Any, int, str | None, Difference | None]:
     """Step ``state`` (``start`` ticks done) through ``records`` from tick ``start`` on.
 
     Returns (state, ticks done, last hash, the first difference or None); earlier records
@@ -51,8 +56,10 @@ def replay_ticks(world: Any, state: Any, records: Iterable[TickRecord], start: i
         if rec.tick < done:
             continue
         if rec.tick != done:
-            raise RecordError(f"the record jumps from tick {done - 1} to tick {rec.tick} "
-                              f"(epoch {rec.epoch}): it is incomplete")
+            raise RecordError(
+                f"the record jumps from tick {done - 1} to tick {rec.tick} "
+                f"(epoch {rec.epoch}): it is incomplete"
+            )
         state = world.step(state, rec.actions)
         last_hash = world.digest(state)
         done += 1
@@ -63,8 +70,7 @@ def replay_ticks(world: Any, state: Any, records: Iterable[TickRecord], start: i
     return state, done, last_hash, None
 
 
-def _reported(records: Iterable[TickRecord], progress: Callable[[int], None]
-              ) -> Iterator[TickRecord]:
+def _reported(records: Iterable[TickRecord], progress: Callable[[int], None]) -> Iterator[TickRecord]:
     """``records`` unchanged, calling ``progress(tick + 1)`` as each one is handed on."""
     for rec in records:
         yield rec
@@ -75,13 +81,14 @@ def _reported(records: Iterable[TickRecord], progress: Callable[[int], None]
 @dataclass
 class Restored:
     """A run rebuilt for ``--resume``: continue from ``tick`` with ``state`` in ``epoch``."""
+
     state: Any
-    tick: int                                  #: ticks done (the summary's ``resumed_from``)
-    epoch: int                                 #: the new epoch's number
+    tick: int  #: ticks done (the summary's ``resumed_from``)
+    epoch: int  #: the new epoch's number
     previous_run: str
-    header: dict[str, Any]                     #: the first epoch's header (seed, config, world)
-    checkpoint: int | None = None              #: ticks done at the checkpoint used (None: start)
-    repaired: dict[str, Any] | None = None     #: what was truncated (torn tail or damage)
+    header: dict[str, Any]  #: the first epoch's header (seed, config, world)
+    checkpoint: int | None = None  #: ticks done at the checkpoint used (None: start)
+    repaired: dict[str, Any] | None = None  #: what was truncated (torn tail or damage)
     bad_checkpoints: list[str] = field(default_factory=list)
     #: checkpoint temp files a killed server left half written ({file, bytes}): never used
     #: (the recorder of the new epoch removes them)
@@ -97,8 +104,7 @@ class Restored:
 
     def report(self) -> dict[str, Any]:
         """What the summary shows under ``resume``."""
-        out = {k: v for k, v in vars(self).items()
-               if k not in ("state", "header", "last_actions", "names")}
+        out = {k: v for k, v in vars(self).items() if k not in ("state", "header", "last_actions", "names")}
         out["remembered_players"] = sorted(self.last_actions)
         return out
 
@@ -118,22 +124,36 @@ def _restore(directory: Path, world: Any) -> Restored:
     first = reader.first
     done, repaired, last_actions, hashes, names = _last_complete_tick(reader)
     if done >= int(first["config"]["ticks"]):
-        raise RecordError(f"the run in {reader.directory} is already complete ({done} of "
-                          f"{first['config']['ticks']} ticks): nothing to resume; "
-                          f"`tickwire replay {reader.directory}` checks it")
+        raise RecordError(
+            f"the run in {reader.directory} is already complete ({done} of "
+            f"{first['config']['ticks']} ticks): nothing to resume; "
+            f"`tickwire replay {reader.directory}` checks it"
+        )
     orphans = _drop_orphan_checkpoints(reader, done)
     state, used, bad = _restore_checkpoint(reader, world, done, hashes)
-    state, reached, _, diff = replay_ticks(world, state, RunReader(reader.directory).ticks(),
-                                           used or 0)
+    state, reached, _, diff = replay_ticks(world, state, RunReader(reader.directory).ticks(), used or 0)
     if diff is not None:
-        raise ReplayMismatch(f"resume: tick {diff.tick} re-simulated to state hash "
-                             f"{diff.replayed[:16]}…, the record says {diff.recorded[:16]}…: the "
-                             "world is not deterministic (or is not the world that was recorded)")
+        raise ReplayMismatch(
+            f"resume: tick {diff.tick} re-simulated to state hash "
+            f"{diff.replayed[:16]}…, the record says {diff.recorded[:16]}…: the "
+            "world is not deterministic (or is not the world that was recorded)"
+        )
     assert reached == done, (reached, done)
     last = reader.headers[-1]
-    return Restored(state, done, int(last["epoch"]) + 1, str(last["run"]), first, used,
-                    repaired, bad, _incomplete_checkpoints(reader.directory), last_actions,
-                    orphans, names)
+    return Restored(
+        state,
+        done,
+        int(last["epoch"]) + 1,
+        str(last["run"]),
+        first,
+        used,
+        repaired,
+        bad,
+        _incomplete_checkpoints(reader.directory),
+        last_actions,
+        orphans,
+        names,
+    )
 
 
 def _incomplete_checkpoints(directory: Path) -> list[dict[str, Any]]:
@@ -142,14 +162,18 @@ def _incomplete_checkpoints(directory: Path) -> list[dict[str, Any]]:
     found = []
     for path in sorted(directory.glob("checkpoint-*.tmp")):
         size = path.stat().st_size
-        log.warning("record: %s is a checkpoint the server was killed while writing (%d "
-                    "bytes): ignored", path.name, size)
+        log.warning(
+            "record: %s is a checkpoint the server was killed while writing (%d bytes): ignored",
+            path.name,
+            size,
+        )
         found.append({"file": path.name, "bytes": size})
     return found
 
 
-def _last_complete_tick(reader: RunReader) -> tuple[int, dict[str, Any] | None, dict[int, Any],
-                                                     dict[int, str], dict[int, str]]:
+def _last_complete_tick(
+    reader: RunReader,
+) -> tuple[int, dict[str, Any] | None, dict[int, Any], dict[int, str], dict[int, str]]:
     """Ticks done according to the log, what was repaired, each player's last answered
     action (across every epoch), the log's state hash at every checkpoint's tick, and each
     player's last recorded name.
@@ -170,20 +194,26 @@ def _last_complete_tick(reader: RunReader) -> tuple[int, dict[str, Any] | None, 
 def _damage_text(reader: RunReader, damage: Damage, done: int) -> str:
     """Why a damaged record is not resumed, and what the user can do instead."""
     where = reader.directory / damage.file
-    follows = (f"a good record follows at byte {damage.next_frame}" if damage.next_frame
-               is not None else "it is in an older epoch's log")
-    return (f"resume refused: {where} is damaged at byte {damage.offset} ({damage.reason}) and "
-            f"{follows}, so this is not a torn tail (a crash mid-write) and truncating it would "
-            f"throw away the ticks after it; the record reads up to tick {done - 1}. Nothing in "
-            f"{reader.directory} was changed. `tickwire replay {reader.directory}` shows what is "
-            f"readable; to go on from tick {done} anyway, copy the directory, and in the copy "
-            f"cut {damage.file} at byte {damage.offset} (truncate -s {damage.offset} "
-            f"COPY/{damage.file}) and remove every later log-*.twr, then "
-            "`tickwire server --resume COPY` (checkpoints after that tick are dropped)")
+    follows = (
+        f"a good record follows at byte {damage.next_frame}"
+        if damage.next_frame is not None
+        else "it is in an older epoch's log"
+    )
+    return (
+        f"resume refused: {where} is damaged at byte {damage.offset} ({damage.reason}) and "
+        f"{follows}, so this is not a torn tail (a crash mid-write) and truncating it would "
+        f"throw away the ticks after it; the record reads up to tick {done - 1}. Nothing in "
+        f"{reader.directory} was changed. `tickwire replay {reader.directory}` shows what is "
+        f"readable; to go on from tick {done} anyway, copy the directory, and in the copy "
+        f"cut {damage.file} at byte {damage.offset} (truncate -s {damage.offset} "
+        f"COPY/{damage.file}) and remove every later log-*.twr, then "
+        "`tickwire server --resume COPY` (checkpoints after that tick are dropped)"
+    )
 
 
-def _scan(reader: RunReader, wanted: set[int] = frozenset()
-          ) -> tuple[int, dict[int, Any], dict[int, str], dict[int, str]]:
+def _scan(
+    reader: RunReader, wanted: set[int] = frozenset()
+) -> tuple[int, dict[int, Any], dict[int, str], dict[int, str]]:
     """(ticks done, {player: its last answered action}, {ticks done: state hash} for the
     tick counts in ``wanted``, {player: its last recorded name}) over every good tick record.
 
@@ -212,8 +242,11 @@ def _drop_orphan_checkpoints(reader: RunReader, done: int) -> list[str]:
     dropped = []
     for tick, path in reader.checkpoints():
         if tick > done:
-            log.warning("record: removing %s: it is after the log's last complete tick %d, "
-                        "so no log leads to it", path.name, done)
+            log.warning(
+                "record: removing %s: it is after the log's last complete tick %d, so no log leads to it",
+                path.name,
+                done,
+            )
             path.unlink(missing_ok=True)
             dropped.append(path.name)
     if dropped:
@@ -225,8 +258,13 @@ def _truncate(path: Path, damage: Damage) -> None:
     """Drop a torn tail: everything from ``damage.offset`` on (a file without a header is
     removed). Only ever called for a torn tail: nothing valid is lost."""
     assert damage.torn, damage
-    log.warning("record: torn tail in %s at byte %d (%s, nothing valid after it): dropping "
-                "%d byte(s)", path.name, damage.offset, damage.reason, damage.size)
+    log.warning(
+        "record: torn tail in %s at byte %d (%s, nothing valid after it): dropping %d byte(s)",
+        path.name,
+        damage.offset,
+        damage.reason,
+        damage.size,
+    )
     if damage.offset == 0:
         path.unlink(missing_ok=True)
     else:
@@ -237,8 +275,9 @@ def _truncate(path: Path, damage: Damage) -> None:
     fsync_directory(path.parent)
 
 
-def _restore_checkpoint(reader: RunReader, world: Any, done: int, hashes: dict[int, str]
-                        ) -> tuple[Any, int | None, list[str]]:
+def _restore_checkpoint(
+    reader: RunReader, world: Any, done: int, hashes: dict[int, str]
+) -> tuple[Any, int | None, list[str]]:
     """(state, its tick, checkpoints that could not be used): the newest good checkpoint at
     or before ``done`` whose hash is the log's at its tick, else the start (``reset`` with the
     recorded seed)."""
@@ -248,8 +287,10 @@ def _restore_checkpoint(reader: RunReader, world: Any, done: int, hashes: dict[i
         try:
             record = read_checkpoint(path)
             if record.get("hash") != hashes.get(tick):
-                raise RecordError(f"{path}: its state hash is not the log's at tick {tick - 1} "
-                                  "(a checkpoint of another run or of ticks the log lost)")
+                raise RecordError(
+                    f"{path}: its state hash is not the log's at tick {tick - 1} "
+                    "(a checkpoint of another run or of ticks the log lost)"
+                )
             state = world.restore(record["state"])
             if world.digest(state) != record["hash"]:
                 raise RecordError(f"{path}: restored state hash differs from the recorded one")
@@ -265,16 +306,17 @@ def _restore_checkpoint(reader: RunReader, world: Any, done: int, hashes: dict[i
 @dataclass
 class ReplayReport:
     """What ``tickwire replay`` found (``--json`` prints it)."""
+
     dir: str
     world: str
     seed: int
     runs: list[str]
     epochs: int
-    ticks: int                                   #: ticks re-simulated (and checked)
+    ticks: int  #: ticks re-simulated (and checked)
     final_hash: str | None
     identical: bool
     first_difference: dict[str, Any] | None = None
-    damage: dict[str, Any] | None = None         #: a damaged record (not a torn tail)
+    damage: dict[str, Any] | None = None  #: a damaged record (not a torn tail)
     #: an incomplete last frame: a crash, or (``live``) the tick being written now
     torn_tail: dict[str, Any] | None = None
     #: a server was writing DIR while it was replayed (its pid and host): only the ticks
@@ -285,9 +327,12 @@ class ReplayReport:
         return asdict(self)
 
 
-def replay_run(directory: str | os.PathLike, world: Any,
-               progress: Callable[[int], None] | None = None,
-               on_step: Callable[[TickRecord, Any, str], None] | None = None) -> ReplayReport:
+def replay_run(
+    directory: str | os.PathLike,
+    world: Any,
+    progress: Callable[[int], None] | None = None,
+    on_step: Callable[[TickRecord, Any, str], None] | None = None,
+) -> ReplayReport:
     """Re-simulate the whole record from ``reset`` and check every recorded state hash.
     Read-only: a torn tail is reported, not truncated (``--resume`` truncates it).
     A DIR a server is writing is replayed as far as it is complete (``live`` names the
@@ -296,8 +341,11 @@ def replay_run(directory: str | os.PathLike, world: Any,
     ``on_step(record, state, replayed hash)`` once per re-simulated tick (the replay page)."""
     live = record_holder(directory)
     if live is not None:
-        log.warning("%s is being recorded by %s: replaying the ticks complete so far",
-                    directory, describe_holder(live))
+        log.warning(
+            "%s is being recorded by %s: replaying the ticks complete so far",
+            directory,
+            describe_holder(live),
+        )
     reader = RunReader(Path(directory))
     first = reader.first
     state = world.reset(first["seed"], first["players"])
@@ -305,10 +353,16 @@ def replay_run(directory: str | os.PathLike, world: Any,
     state, done, last_hash, diff = replay_ticks(world, state, records, 0, on_step)
     damage = reader.damage
     return ReplayReport(
-        str(reader.directory), str(first["world"]), int(first["seed"]),
-        [str(h["run"]) for h in reader.headers], len(reader.headers), done,
+        str(reader.directory),
+        str(first["world"]),
+        int(first["seed"]),
+        [str(h["run"]) for h in reader.headers],
+        len(reader.headers),
+        done,
         last_hash if last_hash is not None else world.digest(state),
         diff is None and (damage is None or damage.torn),
         asdict(diff) if diff else None,
         damage.as_dict() if damage and not damage.torn else None,
-        damage.as_dict() if damage and damage.torn else None, live)
+        damage.as_dict() if damage and damage.torn else None,
+        live,
+    )

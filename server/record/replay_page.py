@@ -13,6 +13,7 @@ Everything from the record or the agents (player names, statuses, actions) goes 
 with ``<``, ``>`` and ``&`` escaped, and the page builds its DOM with ``textContent`` only, so
 a hostile player name stays text.
 """
+
 from __future__ import annotations
 
 import base64
@@ -49,8 +50,10 @@ def frame_of(world: Any, state: Any) -> np.ndarray | None:
         return None
     img = np.asarray(world.render(state))
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or 0 in img.shape:
-        raise ValueError(f"{type(world).__name__}.render returned {img.dtype} {img.shape}; the "
-                         "render hook must return an (H, W, 3) uint8 RGB array")
+        raise ValueError(
+            f"{type(world).__name__}.render returned {img.dtype} {img.shape}; the "
+            "render hook must return an (H, W, 3) uint8 RGB array"
+        )
     return img
 
 
@@ -66,7 +69,7 @@ def action_text(action: Any) -> Any:
     if isinstance(action, np.ndarray):
         action = action.tolist()
     text = action if isinstance(action, str) else json.dumps(action, default=str)
-    return text if len(text) <= MAX_ACTION_CHARS else text[:MAX_ACTION_CHARS - 1] + "…"
+    return text if len(text) <= MAX_ACTION_CHARS else text[: MAX_ACTION_CHARS - 1] + "…"
 
 
 def _number(x: Any) -> Any:
@@ -83,8 +86,7 @@ class PageBuilder:
     None picks it: every tick up to :data:`MAX_ROWS` (fewer with many players), then the
     stride doubles and every other shown tick is dropped, so memory and page stay bounded."""
 
-    def __init__(self, world: Any, first_header: dict[str, Any], every: int | None = None
-                 ) -> None:
+    def __init__(self, world: Any, first_header: dict[str, Any], every: int | None = None) -> None:
         self.world = world
         self.header = first_header
         self.players = int(first_header["players"])
@@ -93,7 +95,7 @@ class PageBuilder:
         self.auto = every is None
         self.cap = max(100, min(MAX_ROWS, MAX_CELLS // max(1, self.players)))
         self.rows: list[dict[str, Any]] = []
-        self.frames: list[np.ndarray] = []        # unique frames, in first-shown order
+        self.frames: list[np.ndarray] = []  # unique frames, in first-shown order
         self._frame_ids: dict[bytes, int] = {}
         self._tables: dict[str, tuple[list, dict]] = {"status": ([], {}), "names": ([], {})}
         self.totals = np.zeros((self.players, 3), dtype=np.int64)  # answered, missed, late
@@ -123,19 +125,22 @@ class PageBuilder:
             if 0 <= pid < self.players:
                 self.totals[pid, 2] += n
 
-    def _row(self, rec: TickRecord, state: Any, replayed_hash: str, differs: bool
-             ) -> dict[str, Any]:
+    def _row(self, rec: TickRecord, state: Any, replayed_hash: str, differs: bool) -> dict[str, Any]:
         scores = list(self.world.scores(state))
-        row = {"t": rec.tick, "e": rec.epoch, "h": rec.state_hash[:HASH_CHARS],
-               "f": self._frame(state), "st": self._table("status", rec.statuses),
-               "nm": self._table("names", rec.names),
-               "a": [action_text(rec.actions[p]) if p in rec.actions else None
-                     for p in range(self.players)],
-               "sc": [_number(scores[p]) if p < len(scores) else None for p in range(self.players)],
-               "in": [p in rec.actions for p in range(self.players)],
-               "m": [int(p in rec.missing) for p in range(self.players)],
-               "l": [int(rec.late.get(p, 0)) for p in range(self.players)],
-               "tot": self.totals.tolist()}
+        row = {
+            "t": rec.tick,
+            "e": rec.epoch,
+            "h": rec.state_hash[:HASH_CHARS],
+            "f": self._frame(state),
+            "st": self._table("status", rec.statuses),
+            "nm": self._table("names", rec.names),
+            "a": [action_text(rec.actions[p]) if p in rec.actions else None for p in range(self.players)],
+            "sc": [_number(scores[p]) if p < len(scores) else None for p in range(self.players)],
+            "in": [p in rec.actions for p in range(self.players)],
+            "m": [int(p in rec.missing) for p in range(self.players)],
+            "l": [int(rec.late.get(p, 0)) for p in range(self.players)],
+            "tot": self.totals.tolist(),
+        }
         if differs:
             row["x"] = {"recorded": rec.state_hash, "replayed": replayed_hash}
         return row
@@ -148,9 +153,11 @@ class PageBuilder:
             self.frame_shape = img.shape
             self.cap = max(10, min(self.cap, MAX_FRAME_PIXELS // (img.shape[0] * img.shape[1])))
         elif img.shape != self.frame_shape:
-            raise ValueError(f"{type(self.world).__name__}.render returned shape {img.shape}, "
-                             f"earlier frames were {self.frame_shape}: every frame of a run "
-                             "must have the same shape")
+            raise ValueError(
+                f"{type(self.world).__name__}.render returned shape {img.shape}, "
+                f"earlier frames were {self.frame_shape}: every frame of a run "
+                "must have the same shape"
+            )
         key = img.tobytes()
         index = self._frame_ids.get(key)
         if index is None:
@@ -174,8 +181,12 @@ class PageBuilder:
         self.every *= 2
         kept, last_epoch = [], None
         for row in self.rows:
-            if row["t"] % self.every == 0 or "x" in row or row["e"] != last_epoch or (
-                    row["t"] == self.planned - 1):
+            if (
+                row["t"] % self.every == 0
+                or "x" in row
+                or row["e"] != last_epoch
+                or (row["t"] == self.planned - 1)
+            ):
                 kept.append(row)
             last_epoch = row["e"]
         self.rows = kept
@@ -197,8 +208,10 @@ class PageBuilder:
         if not self.frames:
             return []
         per = self.per_sheet()
-        return [base64.b64encode(png_bytes(np.concatenate(self.frames[i:i + per]))).decode("ascii")
-                for i in range(0, len(self.frames), per)]
+        return [
+            base64.b64encode(png_bytes(np.concatenate(self.frames[i : i + per]))).decode("ascii")
+            for i in range(0, len(self.frames), per)
+        ]
 
     def per_sheet(self) -> int:
         return max(1, SHEET_HEIGHT // self.frame_shape[0]) if self.frame_shape else 1
@@ -213,8 +226,9 @@ class PageBuilder:
         cols["in"] = [[p for p in range(P) if r["in"][p]] for r in rows]  # stepped with an action
         cols["m"] = [[p for p in range(P) if r["m"][p]] for r in rows]
         cols["l"] = [[[p, n] for p, n in enumerate(r["l"]) if n] for r in rows]
-        cols["tot"] = {str(i): r["tot"] for i, r in enumerate(rows)
-                       if i == 0 or rows[i - 1]["t"] != r["t"] - 1}
+        cols["tot"] = {
+            str(i): r["tot"] for i, r in enumerate(rows) if i == 0 or rows[i - 1]["t"] != r["t"] - 1
+        }
         cols["x"] = {str(i): r["x"] for i, r in enumerate(rows) if "x" in r}
         return cols
 
@@ -224,16 +238,28 @@ class PageBuilder:
         names = spec.get("names") if isinstance(spec, dict) else None
         shape = self.frame_shape
         return {
-            "meta": {**report.as_dict(), "players": self.players,
-                     "world_name": str(self.header.get("world_name", "")),
-                     "tickwire": str(self.header.get("tickwire", "")),
-                     "planned_ticks": self.planned, "replayed": self.replayed,
-                     "every": self.every, "auto": self.auto, "shown": len(self.rows),
-                     "has_render": self.has_render, "frames": len(self.frames)},
+            "meta": {
+                **report.as_dict(),
+                "players": self.players,
+                "world_name": str(self.header.get("world_name", "")),
+                "tickwire": str(self.header.get("tickwire", "")),
+                "planned_ticks": self.planned,
+                "replayed": self.replayed,
+                "every": self.every,
+                "auto": self.auto,
+                "shown": len(self.rows),
+                "has_render": self.has_render,
+                "frames": len(self.frames),
+            },
             "action_names": [str(n) for n in names] if isinstance(names, list) else None,
-            "statuses": self._tables["status"][0], "names": self._tables["names"][0],
-            "frames": {"height": shape[0] if shape else 0, "width": shape[1] if shape else 0,
-                       "per_sheet": self.per_sheet(), "sheets": self.sheets()},
+            "statuses": self._tables["status"][0],
+            "names": self._tables["names"][0],
+            "frames": {
+                "height": shape[0] if shape else 0,
+                "width": shape[1] if shape else 0,
+                "per_sheet": self.per_sheet(),
+                "sheets": self.sheets(),
+            },
             "cols": self.columns(),
         }
 

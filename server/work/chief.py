@@ -24,6 +24,7 @@ lets in only workers whose public key is in ``allow`` (CURVE, as ``tickwire serv
 keys a non-loopback address is refused unless ``insecure=True``. Each frame a peer sends is
 capped (``max_item_bytes``); refused input is counted in :attr:`Chief.rejections`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,6 +69,7 @@ _DRAIN_BUDGET = 4096
 @dataclass(frozen=True)
 class Item:
     """One piece of data from one worker, produced with parameter ``version`` (0: none)."""
+
     worker: int
     seq: int
     data: Any
@@ -81,10 +83,10 @@ class WorkerStats:
     last_seq: int = 0
     gaps: list[tuple[int, int]] = field(default_factory=list)  #: (expected, got)
     duplicates: int = 0
-    status: str = "running"     #: running, finished, dead
-    fin: int | None = None      #: last seq the worker says it sent
+    status: str = "running"  #: running, finished, dead
+    fin: int | None = None  #: last seq the worker says it sent
     exitcode: int | None = None
-    error: str | None = None    #: the worker's traceback, if it failed
+    error: str | None = None  #: the worker's traceback, if it failed
     gone_at: float | None = field(default=None, repr=False)  #: departed, silent since then
 
 
@@ -166,9 +168,12 @@ class Ledger:
     @staticmethod
     def _mark_dead(w: WorkerStats) -> None:
         w.status = "dead"
-        log.warning("worker %d is gone (%s) after %d items", w.id,
-                    f"exit code {w.exitcode}" if w.exitcode is not None else "connection lost",
-                    w.received)
+        log.warning(
+            "worker %d is gone (%s) after %d items",
+            w.id,
+            f"exit code {w.exitcode}" if w.exitcode is not None else "connection lost",
+            w.received,
+        )
 
 
 def _snapshot(obj: Any) -> Any:
@@ -182,15 +187,17 @@ def _snapshot(obj: Any) -> Any:
     return obj
 
 
-def chief_keys(key: str | os.PathLike | None,
-               allow: str | os.PathLike | None) -> ServerKeys | None:
+def chief_keys(key: str | os.PathLike | None, allow: str | os.PathLike | None) -> ServerKeys | None:
     """The chief's keys from ``key=`` and ``allow=`` (both or neither), or None."""
     if key is None and allow is None:
         return None
     if key is None or allow is None:
-        raise ConfigError("Chief: key= and allow= go together: the chief's own secret key file "
-                          "and a directory of the workers' public *.key files (tickwire keys "
-                          "new)", "key" if key is None else "allow")
+        raise ConfigError(
+            "Chief: key= and allow= go together: the chief's own secret key file "
+            "and a directory of the workers' public *.key files (tickwire keys "
+            "new)",
+            "key" if key is None else "allow",
+        )
     public, secret = load_secret(key, "key=")
     return ServerKeys(public, secret, allowed_keys(allow, "allow="))
 
@@ -199,17 +206,24 @@ class Chief:
     """The chief's end: a :class:`~tickwire.server.work.hub.Hub` (XPUB for END, acknowledgements
     and liveness; PULL for the workers' items), the ledger, and the worker processes."""
 
-    def __init__(self, address: str | None = None, *, key: str | os.PathLike | None = None,
-                 allow: str | os.PathLike | None = None, insecure: bool = False,
-                 max_item_bytes: int = MAX_ITEM_BYTES) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        key: str | os.PathLike | None = None,
+        allow: str | os.PathLike | None = None,
+        insecure: bool = False,
+        max_item_bytes: int = MAX_ITEM_BYTES,
+    ) -> None:
         """Bind at ``address`` (default: ipc in a private temp dir). ``key``: the chief's
         secret key file and ``allow``: a directory of the workers' public ``*.key`` files
         (``tickwire keys new``); ``insecure``: bind a non-loopback address without them;
         ``max_item_bytes``: the cap on each frame of an item (header or one array)."""
         self._keys = chief_keys(key, allow)
         self.max_item_bytes = max_item_bytes
-        self._hub = Hub(address, "chief", heartbeat=True, keys=self._keys, insecure=insecure,
-                        max_in_frame=max_item_bytes)
+        self._hub = Hub(
+            address, "chief", heartbeat=True, keys=self._keys, insecure=insecure, max_in_frame=max_item_bytes
+        )
         self._spawn_curve: tuple[bytes, bytes, bytes] | None = None
         self.endpoints = self._hub.endpoints
         self._ledger = Ledger()
@@ -253,17 +267,20 @@ class Chief:
         """What a Worker connects to (``Worker(chief.address, worker_id)``)."""
         return self.endpoints.base
 
-    def spawn(self, target: Callable[..., Any], n: int, args: tuple = (),
-              first_id: int | None = None) -> list[int]:
+    def spawn(
+        self, target: Callable[..., Any], n: int, args: tuple = (), first_id: int | None = None
+    ) -> list[int]:
         """Start ``n`` processes running ``target(worker, *args)``; return their worker ids."""
         start = first_id if first_id is not None else max(self.workers, default=-1) + 1
         ctx = mp.get_context("spawn")
         ids = list(range(start, start + n))
         for wid in ids:
             self._ledger.worker(wid)
-            p = ctx.Process(target=worker_process, name=f"tickwire-worker-{wid}",
-                            args=(target, self.address, wid, args, self._curve_for_spawned(),
-                                  self.max_item_bytes))
+            p = ctx.Process(
+                target=worker_process,
+                name=f"tickwire-worker-{wid}",
+                args=(target, self.address, wid, args, self._curve_for_spawned(), self.max_item_bytes),
+            )
             p.start()
             self._procs[wid] = p
         return ids
@@ -295,8 +312,9 @@ class Chief:
             self._pump(100 if left is None else min(100, left * 1e3))
         return self._buffer.popleft()
 
-    def items(self, limit: int | None = None, timeout: float | None = None,
-              expect: int = 0) -> Iterator[Item]:
+    def items(
+        self, limit: int | None = None, timeout: float | None = None, expect: int = 0
+    ) -> Iterator[Item]:
         """Yield items as they arrive, until ``limit`` items, ``timeout`` s without one, or
         the end of every worker (of at least ``expect`` workers: see :meth:`recv`)."""
         count = 0
@@ -320,9 +338,12 @@ class Chief:
         keep their turn while workers flood)."""
         for msg in self._hub.messages(budget):
             if not isinstance(msg, (WorkHello, WorkItem, WorkFin)):
-                self._hub.reject("unexpected_kind", f"rejected a {msg.KIND} message on the "
-                                 "chief's data socket: workers send work.hello, work.item and "
-                                 "work.fin")
+                self._hub.reject(
+                    "unexpected_kind",
+                    f"rejected a {msg.KIND} message on the "
+                    "chief's data socket: workers send work.hello, work.item and "
+                    "work.fin",
+                )
                 continue
             item = self._ledger.on_message(msg, time.monotonic())
             if item is not None:

@@ -14,6 +14,7 @@ allow-list authenticator, started before they bind; failed handshakes are counte
 (MAXMSGSIZE: a bigger one cuts its sender's connection): ``max_in_frame`` on the PULL, and a
 subscription (the XPUB's only inbound) at the server's ``max_subscription``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -48,13 +49,17 @@ log = logging.getLogger(__name__)
 MAX_SUBSCRIPTION = SocketOptions.max_subscription
 AUTH_FAILED = "auth_failed"
 #: What to do when a peer fails the handshake (logged with each counted failure).
-AUTH_HINT = ("a peer failed the CURVE handshake ({}): an unlisted key, a plaintext client or a "
-             "wrong server key; a worker needs key= its own NAME.key_secret, whose NAME.key is "
-             "in the chief's allow= directory, and server_key= the chief's public key")
+AUTH_HINT = (
+    "a peer failed the CURVE handshake ({}): an unlisted key, a plaintext client or a "
+    "wrong server key; a worker needs key= its own NAME.key_secret, whose NAME.key is "
+    "in the chief's allow= directory, and server_key= the chief's public key"
+)
 #: The same for a PlayerPool, whose keys are its own (made for its processes): a stranger.
-POOL_AUTH_HINT = ("a peer failed the CURVE handshake ({}): not one of this PlayerPool's own "
-                  "processes (they get keys made for them); someone else is connecting to its "
-                  "address")
+POOL_AUTH_HINT = (
+    "a peer failed the CURVE handshake ({}): not one of this PlayerPool's own "
+    "processes (they get keys made for them); someone else is connecting to its "
+    "address"
+)
 
 
 def refuse_public(address: str, role: str) -> ConfigError:
@@ -67,18 +72,24 @@ def refuse_public(address: str, role: str) -> ConfigError:
         "key='keys/chief.key_secret', allow='allow') and Worker(address, id, "
         "key='keys/NAME.key_secret', server_key='keys/chief.key'); or bind "
         "tcp://127.0.0.1:PORT, or give no address (a private ipc directory); or pass "
-        "insecure=True on a network you trust.", "address")
+        "insecure=True on a network you trust.",
+        "address",
+    )
 
 
 def item_limits(max_frame: int, base: Limits = DEFAULT_LIMITS) -> Limits:
     """``base`` with no array or header bigger than the socket's frame cap."""
-    return replace(base, max_array_bytes=min(base.max_array_bytes, max_frame),
-                   max_header_bytes=min(base.max_header_bytes, max_frame))
+    return replace(
+        base,
+        max_array_bytes=min(base.max_array_bytes, max_frame),
+        max_header_bytes=min(base.max_header_bytes, max_frame),
+    )
 
 
 @dataclass(frozen=True)
 class Subscription:
     """One XPUB event: ``topic`` was subscribed (``on``) or unsubscribed."""
+
     on: bool
     topic: bytes
 
@@ -95,10 +106,19 @@ class Hub:
     default limits within that cap) bound the decoding.
     """
 
-    def __init__(self, address: str | None, prefix: str, *, unlimited_out: bool = False,
-                 heartbeat: bool = False, limits: Limits | None = None,
-                 keys: ServerKeys | None = None, insecure: bool = False,
-                 max_in_frame: int = MAX_ITEM_BYTES, role: str = "Chief") -> None:
+    def __init__(
+        self,
+        address: str | None,
+        prefix: str,
+        *,
+        unlimited_out: bool = False,
+        heartbeat: bool = False,
+        limits: Limits | None = None,
+        keys: ServerKeys | None = None,
+        insecure: bool = False,
+        max_in_frame: int = MAX_ITEM_BYTES,
+        role: str = "Chief",
+    ) -> None:
         if keys is None and address and is_public(address) and not insecure:
             raise refuse_public(address, role)
         self._role = role
@@ -116,8 +136,12 @@ class Hub:
         # what close() frees, also when a hub is dropped unclosed (a reference cycle after an
         # exception): then the context's own socket list is already empty, and terminating
         # it with a socket open would wait forever
-        self._parts: dict[str, Any] = {"ctx": self._ctx, "socks": [self._pub, self._pull],
-                                       "auth": None, "tmp": self._tmp}
+        self._parts: dict[str, Any] = {
+            "ctx": self._ctx,
+            "socks": [self._pub, self._pull],
+            "auth": None,
+            "tmp": self._tmp,
+        }
         self._release = weakref.finalize(self, _release, self._parts)
         for s in (self._pub, self._pull):
             s.linger = 0  # the peers go away with us: nothing to flush at close
@@ -178,8 +202,7 @@ class Hub:
         """Send ``msg`` on ``topic``; False if it was dropped (a peer at its limit)."""
         frames = encode_work(msg)
         try:  # zero-copy only pays for array frames; a lone header is cheaper copied
-            self._pub.send_multipart([topic, *frames], 0 if block else zmq.NOBLOCK,
-                                     copy=len(frames) == 1)
+            self._pub.send_multipart([topic, *frames], 0 if block else zmq.NOBLOCK, copy=len(frames) == 1)
             return True
         except zmq.Again:
             return False

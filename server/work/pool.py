@@ -17,6 +17,7 @@ The default address is ipc in a private 0700 directory. Given a non-loopback tcp
 hands each host its keys on its stdin and allows exactly those keys (``insecure=True``
 binds without keys instead).
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,14 +67,19 @@ class PlayerError(TickwireError):
     """A player's method raised. ``index``, ``remote_traceback``; ``errors`` has every
     player that raised in this call (index → traceback), ``results`` the other actions."""
 
-    def __init__(self, index: int, remote_traceback: str, errors: dict[int, str],
-                 results: list[Any]) -> None:
+    def __init__(self, index: int, remote_traceback: str, errors: dict[int, str], results: list[Any]) -> None:
         last = remote_traceback.strip().splitlines()[-1] if remote_traceback.strip() else "?"
         more = f" (and {len(errors) - 1} more player(s))" if len(errors) > 1 else ""
-        super().__init__(f"player {index} raised {last}{more}\n--- remote traceback of player "
-                         f"{index} ---\n{remote_traceback}")
+        super().__init__(
+            f"player {index} raised {last}{more}\n--- remote traceback of player "
+            f"{index} ---\n{remote_traceback}"
+        )
         self.index, self.remote_traceback, self.errors, self.results = (
-            index, remote_traceback, errors, results)
+            index,
+            remote_traceback,
+            errors,
+            results,
+        )
 
 
 class PlayerDied(TickwireError):
@@ -81,14 +87,20 @@ class PlayerDied(TickwireError):
     ``index`` (the first of them), ``players`` (all it hosted), ``exitcode``, ``output``
     (the last lines the process wrote to stderr)."""
 
-    def __init__(self, index: int, exitcode: int | None, players: list[int] | None = None,
-                 output: str = "") -> None:
-        how = f"was killed by signal {-exitcode}" if exitcode and exitcode < 0 else \
-            f"exited with code {exitcode}"
+    def __init__(
+        self, index: int, exitcode: int | None, players: list[int] | None = None, output: str = ""
+    ) -> None:
+        how = (
+            f"was killed by signal {-exitcode}"
+            if exitcode and exitcode < 0
+            else f"exited with code {exitcode}"
+        )
         hosted = f" (it hosted players {players})" if players and len(players) > 1 else ""
         tail = f"\n--- its last output ---\n{output}" if output.strip() else ""
-        super().__init__(f"player {index}'s process {how}{hosted}; close the pool (the other "
-                         f"processes are unaffected, but nothing answers for these players){tail}")
+        super().__init__(
+            f"player {index}'s process {how}{hosted}; close the pool (the other "
+            f"processes are unaffected, but nothing answers for these players){tail}"
+        )
         self.index, self.exitcode, self.players, self.output = index, exitcode, players, output
 
 
@@ -131,10 +143,12 @@ def pickle_player(index: int, player: Any) -> bytes:
     ``__main__``, which the host cannot import; by reference otherwise."""
     cp = _cloudpickle()
     if type(player).__module__ == "__main__" and cp is None:
-        raise ConfigError(f"{_describe(index, player)} is defined in __main__ (a notebook, "
-                          "`python -` or a script), which the pool's processes cannot import: "
-                          "pip install 'tickwire[pool]' (adds cloudpickle) to send it by value, "
-                          "or define its class in a module")
+        raise ConfigError(
+            f"{_describe(index, player)} is defined in __main__ (a notebook, "
+            "`python -` or a script), which the pool's processes cannot import: "
+            "pip install 'tickwire[pool]' (adds cloudpickle) to send it by value, "
+            "or define its class in a module"
+        )
     try:
         if type(player).__module__ == "__main__":
             return cp.dumps(player, protocol=pickle.HIGHEST_PROTOCOL)
@@ -145,10 +159,12 @@ def pickle_player(index: int, player: Any) -> bytes:
                 raise
             return cp.dumps(player, protocol=pickle.HIGHEST_PROTOCOL)  # lambdas, local classes
     except Exception as e:
-        raise ConfigError(f"{_describe(index, player)} could not be sent to its process: "
-                          f"{type(e).__name__}: {e}. Players are pickled once; keep open files, "
-                          "locks and sockets out of them (create those in the player's first "
-                          "call)") from e
+        raise ConfigError(
+            f"{_describe(index, player)} could not be sent to its process: "
+            f"{type(e).__name__}: {e}. Players are pickled once; keep open files, "
+            "locks and sockets out of them (create those in the player's first "
+            "call)"
+        ) from e
 
 
 def split(n: int, parts: int) -> list[list[int]]:
@@ -181,9 +197,13 @@ class _HostProcess:
         self.tail: deque[str] = deque(maxlen=_TAIL_LINES)
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "tickwire.server.work.pool_host", str(os.getpid())],
-            stdin=subprocess.PIPE, stderr=subprocess.PIPE, **_OWN_PROCESS_GROUP)
-        self.thread = threading.Thread(target=self._io, args=(boot,), daemon=True,
-                                       name=f"tickwire-pool-host-{host}")
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            **_OWN_PROCESS_GROUP,
+        )
+        self.thread = threading.Thread(
+            target=self._io, args=(boot,), daemon=True, name=f"tickwire-pool-host-{host}"
+        )
         self.thread.start()
 
     def _io(self, boot: bytes) -> None:
@@ -237,20 +257,29 @@ class PlayerPool:
     gets fresh CURVE keys for the pool and its hosts, unless ``insecure=True``.
     """
 
-    def __init__(self, players: Sequence[Any], *, processes: int | None = None,
-                 method: str = "get_action", address: str | None = None,
-                 start_timeout: float = 60.0, pin: bool | None = None,
-                 insecure: bool = False) -> None:
+    def __init__(
+        self,
+        players: Sequence[Any],
+        *,
+        processes: int | None = None,
+        method: str = "get_action",
+        address: str | None = None,
+        start_timeout: float = 60.0,
+        pin: bool | None = None,
+        insecure: bool = False,
+    ) -> None:
         self._closed = True  # until started: close() has nothing to do
         if not players:
             raise ConfigError("PlayerPool needs at least one player")
         for i, p in enumerate(players):
             if not callable(getattr(p, method, None)):
-                raise ConfigError(f"{_describe(i, p)} has no method {method!r}; "
-                                  "pass method='...' to name the one to call")
+                raise ConfigError(
+                    f"{_describe(i, p)} has no method {method!r}; pass method='...' to name the one to call"
+                )
         if pin not in (None, True, False):
-            raise ConfigError(f"pin={pin!r}: give True (pin), False (never) or None (pin when "
-                              "the cores are free)")
+            raise ConfigError(
+                f"pin={pin!r}: give True (pin), False (never) or None (pin when the cores are free)"
+            )
         if processes is not None and processes < 1:
             raise ConfigError(f"processes={processes}: give at least 1 (or None: one per core)")
         self.n, self.method = len(players), method
@@ -258,18 +287,26 @@ class PlayerPool:
         blobs = [pickle_player(i, p) for i, p in enumerate(players)]
         cores = usable_cores()
         self.processes = min(self.n, processes or len(cores))
-        self.pinned = bool(pin) if pin is not None else (
-            self.processes <= len(cores) and cores_are_free(cores))
+        self.pinned = (
+            bool(pin) if pin is not None else (self.processes <= len(cores) and cores_are_free(cores))
+        )
         self.last_missing: list[int] = []
         self._warned_missing = False  #: a missed answer was logged as a warning once
         self._call = 0
         self._pending: int | None = None
         self._dead: dict[int, int | None] = {}  # host → exit code
         self._id = secrets.token_hex(8)
-        self._curves = host_keys(self.processes) if (
-            address and is_public(address) and not insecure) else None
-        self._hub = Hub(address, "pool", unlimited_out=True, insecure=insecure,
-                        keys=self._curves and self._curves[0], role="PlayerPool")
+        self._curves = (
+            host_keys(self.processes) if (address and is_public(address) and not insecure) else None
+        )
+        self._hub = Hub(
+            address,
+            "pool",
+            unlimited_out=True,
+            insecure=insecure,
+            keys=self._curves and self._curves[0],
+            role="PlayerPool",
+        )
         self._hosts: list[_HostProcess] = []
         self._finalizer = weakref.finalize(self, _stop_hosts, self._hosts, self._hub, self._id)
         self._closed = False
@@ -287,10 +324,18 @@ class PlayerPool:
             for i in group:
                 self._host_of[i] = h
             topic = f"pool.{self._id}.{h}.".encode()  # unguessable: proves this host's link
-            boot = Bootstrap(self._id, h, self._hub.endpoints.state, self._hub.endpoints.actions,
-                             topic, self.method, [(i, blobs[i]) for i in group], list(path),
-                             cores[h % len(cores)] if self.pinned else None,
-                             self._curves[1][h] if self._curves else None)
+            boot = Bootstrap(
+                self._id,
+                h,
+                self._hub.endpoints.state,
+                self._hub.endpoints.actions,
+                topic,
+                self.method,
+                [(i, blobs[i]) for i in group],
+                list(path),
+                cores[h % len(cores)] if self.pinned else None,
+                self._curves[1][h] if self._curves else None,
+            )
             self._hosts.append(_HostProcess(h, group, topic, to_wire(boot)))
 
     def _wait_ready(self, timeout: float) -> None:
@@ -302,11 +347,12 @@ class PlayerPool:
         while len(subscribed & ready) < len(self._hosts):
             if time.monotonic() > deadline:
                 late = [i for h in self._hosts if h.host not in subscribed & ready for i in h.players]
-                raise TickwireError(f"players {late} did not start within {timeout} s "
-                                    "(start_timeout); is the machine overloaded?")
+                raise TickwireError(
+                    f"players {late} did not start within {timeout} s "
+                    "(start_timeout); is the machine overloaded?"
+                )
             self._hub.poll(_POLL_MS)
-            subscribed |= {topics[s.topic] for s in self._hub.subscriptions()
-                           if s.on and s.topic in topics}
+            subscribed |= {topics[s.topic] for s in self._hub.subscriptions() if s.on and s.topic in topics}
             for msg in self._hub.messages():
                 if isinstance(msg, HostReady) and msg.pool == self._id:
                     ready.add(msg.host)
@@ -317,8 +363,7 @@ class PlayerPool:
                     raise self._died_while_starting(h)
 
     def _start_error(self, host: int, player: int | None, error: str) -> PlayerStartError:
-        name = self.names[player] if player is not None else \
-            f"players {self._hosts[host].players}"
+        name = self.names[player] if player is not None else f"players {self._hosts[host].players}"
         return PlayerStartError(player, name, error)
 
     def _died_while_starting(self, h: _HostProcess) -> PlayerStartError:
@@ -329,8 +374,11 @@ class PlayerPool:
                 if isinstance(msg, HostFailed) and msg.pool == self._id:
                     return self._start_error(msg.host, msg.player, msg.error)
         out = h.output() or "(it wrote nothing to stderr)"
-        return PlayerStartError(h.players[0], self.names[h.players[0]],
-                                f"its process exited with code {h.popen.returncode}:\n{out}")
+        return PlayerStartError(
+            h.players[0],
+            self.names[h.players[0]],
+            f"its process exited with code {h.popen.returncode}:\n{out}",
+        )
 
     # ------------------------------------------------------------------ calls
     def get_actions(self, state: Any, timeout: float | None = None, default: Any = None) -> list[Any]:
@@ -350,8 +398,9 @@ class PlayerPool:
         if self._closed:
             raise TickwireError("this PlayerPool is closed")
         if self._pending is not None:
-            raise AlreadySubmitted(f"submit() called while call {self._pending} is still "
-                                   "pending: collect() its actions first")
+            raise AlreadySubmitted(
+                f"submit() called while call {self._pending} is still pending: collect() its actions first"
+            )
         self._raise_if_dead()
         call = PoolCall(self._id, self._call + 1, state)
         self._hub.publish(ALL_TOPIC, call, block=True)  # an encoding error leaves nothing pending
@@ -378,11 +427,17 @@ class PlayerPool:
                 self._check_alive(call, results, pending, errors)
         self.last_missing = sorted(pending)
         if pending:  # the first time a warning; then quieter (timeouts may be on purpose)
-            log.log(logging.INFO if self._warned_missing else logging.WARNING,
-                    "players %s did not answer call %d within %.3f s; they get %r%s",
-                    self.last_missing, call, timeout, default,
-                    "" if self._warned_missing else " (later misses are logged at INFO; "
-                    "pool.last_missing lists them after each call)")
+            log.log(
+                logging.INFO if self._warned_missing else logging.WARNING,
+                "players %s did not answer call %d within %.3f s; they get %r%s",
+                self.last_missing,
+                call,
+                timeout,
+                default,
+                ""
+                if self._warned_missing
+                else " (later misses are logged at INFO; pool.last_missing lists them after each call)",
+            )
             self._warned_missing = True
         if errors:
             first = min(errors)
@@ -391,8 +446,9 @@ class PlayerPool:
 
     def _take(self, call: int, results: list, pending: set, errors: dict) -> None:
         for msg in self._hub.messages():
-            if not (isinstance(msg, HostResults) and msg.pool == self._id
-                    and msg.call in (call, UNREADABLE_CALL)):
+            if not (
+                isinstance(msg, HostResults) and msg.pool == self._id and msg.call in (call, UNREADABLE_CALL)
+            ):
                 continue  # a late answer to an earlier call
             for entry in msg.results:
                 try:

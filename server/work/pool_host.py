@@ -10,6 +10,7 @@ names the player. Everything after that travels as :mod:`tickwire.protocol.work`
 :class:`HostReady`, then one :class:`HostResults` per call (or a few parts of one when the
 call is slow, so a pool timeout still gets the answers that are done).
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,6 +50,7 @@ PARTIAL_AFTER_S = 0.05
 @dataclass(frozen=True)
 class Bootstrap:
     """What a host needs to start (sent by value on stdin; plain types only)."""
+
     pool: str
     host: int
     state_addr: str
@@ -132,10 +134,11 @@ class Host:
             return decode_work(frames[1:])
         except ProtocolError as e:  # on the pool's own topic: the pool must not wait for us
             log.warning("pool host %d: could not decode a call: %s", self.boot.host, e)
-            why = (f"ProtocolError: the state could not be decoded in the player's process ({e}); send "
-                   "dicts with str or number keys, lists, numbers, strings and numpy arrays")
-            self._send_results(self.push, UNREADABLE_CALL,
-                               [[i, False, why] for i, _ in self.players])
+            why = (
+                f"ProtocolError: the state could not be decoded in the player's process ({e}); send "
+                "dicts with str or number keys, lists, numbers, strings and numpy arrays"
+            )
+            self._send_results(self.push, UNREADABLE_CALL, [[i, False, why] for i, _ in self.players])
             return None
 
     def _answer(self, call: PoolCall) -> None:
@@ -163,8 +166,11 @@ class Host:
         try:
             while not self.stopped.wait(PARTIAL_AFTER_S / 2):
                 with self.lock:
-                    if (self.call is None or not self.unsent
-                            or time.monotonic() - self.started < PARTIAL_AFTER_S):
+                    if (
+                        self.call is None
+                        or not self.unsent
+                        or time.monotonic() - self.started < PARTIAL_AFTER_S
+                    ):
                         continue
                     call, results, self.unsent = self.call, self.unsent, []
                 self._send_results(push, call, results)
@@ -177,9 +183,19 @@ class Host:
         try:
             frames = encode_work(HostResults(self.boot.pool, self.boot.host, call, results))
         except ProtocolError as e:
-            frames = encode_work(HostResults(self.boot.pool, self.boot.host, call, [
-                [i, False, f"its action cannot be sent back: {e}"] if ok and _unencodable(v)
-                else [i, ok, v] for i, ok, v in results]))
+            frames = encode_work(
+                HostResults(
+                    self.boot.pool,
+                    self.boot.host,
+                    call,
+                    [
+                        [i, False, f"its action cannot be sent back: {e}"]
+                        if ok and _unencodable(v)
+                        else [i, ok, v]
+                        for i, ok, v in results
+                    ],
+                )
+            )
         push.send_multipart(frames, copy=len(frames) == 1)  # zero-copy pays for arrays only
 
     def close(self) -> None:
@@ -202,9 +218,11 @@ def _unencodable(value: Any) -> bool:
 def _explain(e: BaseException) -> str:
     text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
     if "__main__" in str(e):
-        text += ("\nThe player refers to something defined in __main__ that this process "
-                 "cannot import: install cloudpickle (pip install 'tickwire[pool]') so the "
-                 "pool sends it by value, or move it into a module.\n")
+        text += (
+            "\nThe player refers to something defined in __main__ that this process "
+            "cannot import: install cloudpickle (pip install 'tickwire[pool]') so the "
+            "pool sends it by value, or move it into a module.\n"
+        )
     return text
 
 

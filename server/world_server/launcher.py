@@ -1,4 +1,5 @@
 """``tickwire run``: a world server in this process plus N local agent processes."""
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,14 @@ AGENT_TARGET = f"{__name__}:agent_process"
 AGENT_EXIT_GRACE_S = 3.0
 
 
-def agent_process(spec: str, connect: str, count: int, log_level: int,
-                  server_timeout_s: float = 10.0, cpu: int | None = None) -> None:
+def agent_process(
+    spec: str,
+    connect: str,
+    count: int,
+    log_level: int,
+    server_timeout_s: float = 10.0,
+    cpu: int | None = None,
+) -> None:
     """Entry point of a spawned agent process (pinned to ``cpu`` if given)."""
     die_with_parent()
     if cpu is not None:
@@ -41,28 +48,44 @@ def agent_process(spec: str, connect: str, count: int, log_level: int,
     logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
     from tickwire.agents.cli import load_agent_class
     from tickwire.agents.runtime import AgentConfig, run
+
     cls = load_agent_class(spec)
-    run([cls() for _ in range(count)], config=AgentConfig(
-        connect=connect, join_timeout_s=30, server_timeout_s=server_timeout_s))
+    run(
+        [cls() for _ in range(count)],
+        config=AgentConfig(connect=connect, join_timeout_s=30, server_timeout_s=server_timeout_s),
+    )
 
 
 class LocalRun:
     """Owns the server, the agent processes and the temporary ipc directory of one run."""
 
-    def __init__(self, world: World, config: ServerConfig, agent_spec: str, agents: int,
-                 transport: str = "ipc", per_process: int = 1,
-                 progress: Callable[[int, WorldServer], None] | None = None,
-                 agent_log_level: int = logging.WARNING,
-                 agent_server_timeout_s: float = 10.0, pin_cpus: bool = False,
-                 metrics: MetricsServer | None = None,
-                 world_spec: str | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        config: ServerConfig,
+        agent_spec: str,
+        agents: int,
+        transport: str = "ipc",
+        per_process: int = 1,
+        progress: Callable[[int, WorldServer], None] | None = None,
+        agent_log_level: int = logging.WARNING,
+        agent_server_timeout_s: float = 10.0,
+        pin_cpus: bool = False,
+        metrics: MetricsServer | None = None,
+        world_spec: str | None = None,
+    ) -> None:
         if config.record_dir and not config.resume_dir:  # fail before any agent is spawned
             refuse_existing_record(config.record_dir)
         self._tmp = tempfile.mkdtemp(prefix="tw-") if transport == "ipc" else None
         bind = f"ipc://{self._tmp}/run" if self._tmp else "tcp://127.0.0.1:0"
         try:
-            self.server = WorldServer(world, replace(config, bind=bind, players=agents), progress,
-                                      metrics=metrics, world_spec=world_spec)
+            self.server = WorldServer(
+                world,
+                replace(config, bind=bind, players=agents),
+                progress,
+                metrics=metrics,
+                world_spec=world_spec,
+            )
         except BaseException:
             self._remove_tmp()
             raise
@@ -70,11 +93,23 @@ class LocalRun:
         ctx = mp.get_context("spawn")
         counts = [min(per_process, agents - i) for i in range(0, agents, per_process)]
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        self.procs = [ctx.Process(target=agent_entry, name=f"tickwire-agent-{i}",
-                                  args=(os.getpid(), AGENT_TARGET, agent_spec, connect, n, agent_log_level,
-                                        agent_server_timeout_s,
-                                        cores[i % len(cores)] if pin_cpus and cores else None))
-                      for i, n in enumerate(counts)]
+        self.procs = [
+            ctx.Process(
+                target=agent_entry,
+                name=f"tickwire-agent-{i}",
+                args=(
+                    os.getpid(),
+                    AGENT_TARGET,
+                    agent_spec,
+                    connect,
+                    n,
+                    agent_log_level,
+                    agent_server_timeout_s,
+                    cores[i % len(cores)] if pin_cpus and cores else None,
+                ),
+            )
+            for i, n in enumerate(counts)
+        ]
 
     def run(self) -> dict[str, Any]:
         """Start the agents, run the world to its end, reap every agent process."""
@@ -103,8 +138,10 @@ class LocalRun:
             for sentinel in mp.connection.wait(list(alive), timeout=0.2):
                 p = alive.pop(sentinel)
                 if p.exitcode and not self.server.running:
-                    self.server.stop(f"agent process {p.name} exited with code {p.exitcode} "
-                                     "before the run started (see its error above)")
+                    self.server.stop(
+                        f"agent process {p.name} exited with code {p.exitcode} "
+                        "before the run started (see its error above)"
+                    )
 
     def _reap(self, warn: bool = True) -> None:
         """Give the agents a grace period to exit after END, then stop them. ``warn``: the run
@@ -114,8 +151,7 @@ class LocalRun:
         for p in self.procs:
             if p.pid is not None:
                 if reap(p, max(0.0, deadline - time.monotonic())) and warn:
-                    log.warning("agent process %s did not exit after the run and was stopped",
-                                p.name)
+                    log.warning("agent process %s did not exit after the run and was stopped", p.name)
                 elif not warn:
                     log.debug("agent process %s stopped after the server failed", p.name)
 

@@ -7,6 +7,7 @@ what the rules return, calls ``World.step``, logs, writes the events file, and h
 tick's duration to the metrics (``--metrics``). With ``--tick-rate`` it waits for the next
 tick's start time on the sockets (serving them meanwhile), never in a blind sleep.
 """
+
 from __future__ import annotations
 
 import logging
@@ -77,18 +78,21 @@ class WorldServer:
     dict. ``stop()`` may be called from a signal handler.
     """
 
-    def __init__(self, world: World, config: ServerConfig,
-                 progress: Callable[[int, "WorldServer"], None] | None = None,
-                 socket_options: SocketOptions = SocketOptions(),
-                 metrics: "MetricsServer | None" = None,
-                 world_spec: str | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        config: ServerConfig,
+        progress: Callable[[int, WorldServer], None] | None = None,
+        socket_options: SocketOptions = SocketOptions(),
+        metrics: MetricsServer | None = None,
+        world_spec: str | None = None,
+    ) -> None:
         self.world = world
         self.metrics = metrics
         self.config = config
         self.world_spec = world_spec or world_spec_of(world)
         #: the recorded run rebuilt by ``--resume`` (before any socket is bound)
-        self.resumed: Restored | None = restore_run(config.resume_dir, world) if (
-            config.resume_dir) else None
+        self.resumed: Restored | None = restore_run(config.resume_dir, world) if (config.resume_dir) else None
         self._recorder: Recorder | None = None
         self._recorded_version = -1  # the roster version the record's statuses are from
         self._progress = progress
@@ -107,29 +111,48 @@ class WorldServer:
             raise
         self.endpoints = self.sockets.endpoints
         #: --memory-budget-mb: cuts the connection filling the memory (started with the lobby)
-        self.guard = MemoryGuard(config.memory_budget_mb, self.endpoints) if (
-            config.memory_budget_mb > 0) else None
+        self.guard = (
+            MemoryGuard(config.memory_budget_mb, self.endpoints) if (config.memory_budget_mb > 0) else None
+        )
         self._views = world.has_player_views
-        self.rules = ServerRules(config, describe=world.describe, validate=world.validate_action,
-                                 noop=world.noop, endpoints=self.endpoints,
-                                 fixed_slots=keys.slots if keys else None, private=self._views,
-                                 spaces=world.wire_spaces)
+        self.rules = ServerRules(
+            config,
+            describe=world.describe,
+            validate=world.validate_action,
+            noop=world.noop,
+            endpoints=self.endpoints,
+            fixed_slots=keys.slots if keys else None,
+            private=self._views,
+            spaces=world.wire_spaces,
+        )
         self.run_id = self.rules.run_id
         self.start_tick = self.resumed.tick if self.resumed else 0
         if self.resumed:  # at its tick, with each player's last action (--on-missing repeat)
-            self.rules.resume_at(self.start_tick, self.resumed.last_actions,
-                                 self.resumed.names)
+            self.rules.resume_at(self.start_tick, self.resumed.last_actions, self.resumed.names)
         if metrics is not None:
             metrics.attach(self)
         self.roster = self.rules.roster
         self.barrier = self.rules.barrier
         self.rejected = self.rules.rejected
         eps = self.endpoints
-        log.info("run %s listening on %s (state %s, actions %s, control %s) %s", self.run_id,
-                 eps.base, eps.state, eps.actions, eps.control,
-                 f"with CURVE keys ({len(keys.allowed)} allowed)" if keys else "without keys")
-        self.events.emit("listening", run=self.run_id, base=eps.base, state=eps.state,
-                         actions=eps.actions, control=eps.control, curve=keys is not None)
+        log.info(
+            "run %s listening on %s (state %s, actions %s, control %s) %s",
+            self.run_id,
+            eps.base,
+            eps.state,
+            eps.actions,
+            eps.control,
+            f"with CURVE keys ({len(keys.allowed)} allowed)" if keys else "without keys",
+        )
+        self.events.emit(
+            "listening",
+            run=self.run_id,
+            base=eps.base,
+            state=eps.state,
+            actions=eps.actions,
+            control=eps.control,
+            curve=keys is not None,
+        )
 
     @staticmethod
     def _keys(config: ServerConfig) -> ServerKeys | None:
@@ -139,12 +162,15 @@ class WorldServer:
             return load_server_keys(config.key_path, config.allow_dir)
         if is_public(config.bind) and not config.insecure:
             from tickwire.plumbing.keys import MAKE_KEYS_HINT
+
             raise ConfigError(
                 f"refusing to bind {config.bind} without keys: anyone who can reach it could "
                 f"join and read every observation. Either {MAKE_KEYS_HINT}, and start the "
                 "server with --key keys/server.key_secret --allow DIR (agents: --key "
                 "NAME.key_secret --server-key server.key); or bind tcp://127.0.0.1:PORT; or "
-                "pass --insecure (TICKWIRE_INSECURE=1) on a network you trust.", "--bind")
+                "pass --insecure (TICKWIRE_INSECURE=1) on a network you trust.",
+                "--bind",
+            )
         return None
 
     # ------------------------------------------------------------------ public
@@ -169,8 +195,11 @@ class WorldServer:
         state, reason = None, StopReason.NOT_STARTED.value
         failed: RecordError | None = None
         try:
-            initial = self.resumed.state if self.resumed else self.world.reset(
-                self.config.seed, self.config.players)  # fail early
+            initial = (
+                self.resumed.state
+                if self.resumed
+                else self.world.reset(self.config.seed, self.config.players)
+            )  # fail early
             self._recorder = self._open_recorder()
             if self.guard is not None and not self.guard.start():
                 self.guard = None
@@ -201,8 +230,7 @@ class WorldServer:
                 if self._recorder:
                     self._recorder.close()
                 if failed is not None:  # --json and --summary still get the run's summary
-                    failed.summary = self._summary(state, reason,
-                                                   time.monotonic() - started - self.lobby_s)
+                    failed.summary = self._summary(state, reason, time.monotonic() - started - self.lobby_s)
         return self._summary(state, reason, time.monotonic() - started - self.lobby_s)
 
     # ------------------------------------------------------------------ phases
@@ -226,8 +254,7 @@ class WorldServer:
     def _start(self) -> None:
         ready = self.roster.ready()
         if len(ready) < self.config.players:
-            log.warning("lobby timeout: starting with %d of %d players", len(ready),
-                        self.config.players)
+            log.warning("lobby timeout: starting with %d of %d players", len(ready), self.config.players)
         self._carry_out(self.rules.start())
         players = [{"id": p.id, "name": p.name} for p in ready]
         log.info("all set: %d player(s) ready, starting run %s", len(players), self.run_id)
@@ -258,8 +285,11 @@ class WorldServer:
             while not rules.may_close(now):
                 if self._stop_reason:  # the tick is dropped, as a crash drops it
                     rules.drop_tick()
-                    log.info("stopped during tick %d: dropped it (not stepped, recorded or "
-                             "counted; a --resume plays it again)", tick)
+                    log.info(
+                        "stopped during tick %d: dropped it (not stepped, recorded or "
+                        "counted; a --resume plays it again)",
+                        tick,
+                    )
                     return state, self._stop_reason
                 now = self._turn(min(MAX_WAIT_S, rules.next_timeout(now)))
             closed = rules.close_tick()
@@ -281,10 +311,15 @@ class WorldServer:
             self._recorded_version = self.roster.version
             players = self.roster.players.values()
         assert self._recorder is not None
-        self._recorder.tick(tick, closed.actions, closed.result.missing,
-                            None if players is None else {p.id: p.status.value for p in players},
-                            state, closed.late,
-                            None if players is None else {p.id: p.name for p in players})
+        self._recorder.tick(
+            tick,
+            closed.actions,
+            closed.result.missing,
+            None if players is None else {p.id: p.status.value for p in players},
+            state,
+            closed.late,
+            None if players is None else {p.id: p.name for p in players},
+        )
 
     def _wait_for_players(self, tick: int) -> bool:
         """Nobody is playing: serve the sockets (no tick opens) while a dead player may come
@@ -295,18 +330,28 @@ class WorldServer:
         verdict = rules.next_tick(now)
         waited = verdict is NextTick.WAIT
         if waited:
-            log.warning("nobody is playing before tick %d (every player dead): waiting up to "
-                        "%g s for one to come back (its link reconnects, or a new process "
-                        "rejoins its slot)", tick, NOBODY_PLAYING_GRACE_S)
+            log.warning(
+                "nobody is playing before tick %d (every player dead): waiting up to "
+                "%g s for one to come back (its link reconnects, or a new process "
+                "rejoins its slot)",
+                tick,
+                NOBODY_PLAYING_GRACE_S,
+            )
         while verdict is NextTick.WAIT and not self._stop_reason:
             now = self._turn(min(MAX_WAIT_S, rules.next_timeout(now)))
             verdict = rules.next_tick(now)
         if verdict is NextTick.PLAY:
             log.info("a player is back: the run goes on at tick %d", tick)
         elif verdict is NextTick.GIVE_UP:
-            log.warning("no players left before tick %d: %s", tick, (
-                f"none came back within the {NOBODY_PLAYING_GRACE_S:g} s grace" if waited
-                else "every player left"))
+            log.warning(
+                "no players left before tick %d: %s",
+                tick,
+                (
+                    f"none came back within the {NOBODY_PLAYING_GRACE_S:g} s grace"
+                    if waited
+                    else "every player left"
+                ),
+            )
         return verdict is NextTick.PLAY
 
     def _wait_for_start(self) -> bool:
@@ -331,18 +376,40 @@ class WorldServer:
         epoch = resumed.epoch if resumed else 0
         if not resumed:
             refuse_existing_record(cfg.record_to)
-        header = run_header(self.world, self.world_spec, cfg, self.run_id, epoch,
-                            self.start_tick, resumed.previous_run if resumed else None)
-        recorder = Recorder(cfg.record_to, header, self.world, cfg.fsync_every,
-                            cfg.checkpoint_every)
-        log.info("recording to %s (epoch %d, fsync every %d ticks, checkpoint every %d)",
-                 cfg.record_to, epoch, cfg.fsync_every, cfg.checkpoint_every)
+        header = run_header(
+            self.world,
+            self.world_spec,
+            cfg,
+            self.run_id,
+            epoch,
+            self.start_tick,
+            resumed.previous_run if resumed else None,
+        )
+        recorder = Recorder(cfg.record_to, header, self.world, cfg.fsync_every, cfg.checkpoint_every)
+        log.info(
+            "recording to %s (epoch %d, fsync every %d ticks, checkpoint every %d)",
+            cfg.record_to,
+            epoch,
+            cfg.fsync_every,
+            cfg.checkpoint_every,
+        )
         if resumed:
-            log.warning("resumed run %s at tick %d as run %s (epoch %d); players join again",
-                        resumed.previous_run, resumed.tick, self.run_id, epoch)
-            self.events.emit("resumed", run=self.run_id, tick=resumed.tick, epoch=epoch,
-                             previous_run=resumed.previous_run, repaired=resumed.repaired,
-                             incomplete_checkpoints=resumed.incomplete_checkpoints)
+            log.warning(
+                "resumed run %s at tick %d as run %s (epoch %d); players join again",
+                resumed.previous_run,
+                resumed.tick,
+                self.run_id,
+                epoch,
+            )
+            self.events.emit(
+                "resumed",
+                run=self.run_id,
+                tick=resumed.tick,
+                epoch=epoch,
+                previous_run=resumed.previous_run,
+                repaired=resumed.repaired,
+                incomplete_checkpoints=resumed.incomplete_checkpoints,
+            )
         return recorder
 
     def _end(self, state: Any, reason: str) -> None:
@@ -421,8 +488,15 @@ class WorldServer:
         """Count the connections the memory guard cut (it logged each one itself)."""
         for shot in self.guard.take() if self.guard is not None else ():
             self.rules.memory_guard_cut(shot.socket, now)
-            self.events.emit("memory_guard", run=self.run_id, tick=self.tick, socket=shot.socket,
-                             peer=shot.peer, received=shot.received, rss_mb=shot.rss_mb)
+            self.events.emit(
+                "memory_guard",
+                run=self.run_id,
+                tick=self.tick,
+                socket=shot.socket,
+                peer=shot.peer,
+                received=shot.received,
+                rss_mb=shot.rss_mb,
+            )
 
     def _read_subscriptions(self) -> None:
         for _ in range(MAX_MESSAGES_PER_TURN):
@@ -446,8 +520,9 @@ class WorldServer:
             elif cls is StatusChange:
                 self._record_change(out)
             elif cls is Republish:
-                log.info("an actions connection went away during tick %d: asking for its "
-                         "actions again", out.tick)
+                log.info(
+                    "an actions connection went away during tick %d: asking for its actions again", out.tick
+                )
                 self.sockets.publish(self._tick_frames)
             elif cls is Probe:
                 beat = Heartbeat(self.run_id, self.tick)
@@ -471,12 +546,31 @@ class WorldServer:
             log.debug("rejected a message (%s): %s", r.reason.value, r.text)
 
     def _record_change(self, c: StatusChange) -> None:
-        level = logging.WARNING if c.new in (Status.DEAD, Status.INACTIVE) or (
-            c.old is Status.DEAD) else logging.INFO if c.new is Status.LEFT else logging.DEBUG
-        log.log(level, "player %d %r: %s → %s (%s)", c.player, c.name,
-                c.old.value if c.old else "-", c.new.value, c.detail)
-        self.events.emit("player", run=self.run_id, id=c.player, name=c.name,
-                         old=c.old.value if c.old else None, new=c.new.value, tick=c.tick)
+        level = (
+            logging.WARNING
+            if c.new in (Status.DEAD, Status.INACTIVE) or (c.old is Status.DEAD)
+            else logging.INFO
+            if c.new is Status.LEFT
+            else logging.DEBUG
+        )
+        log.log(
+            level,
+            "player %d %r: %s → %s (%s)",
+            c.player,
+            c.name,
+            c.old.value if c.old else "-",
+            c.new.value,
+            c.detail,
+        )
+        self.events.emit(
+            "player",
+            run=self.run_id,
+            id=c.player,
+            name=c.name,
+            old=c.old.value if c.old else None,
+            new=c.new.value,
+            tick=c.tick,
+        )
 
     def _summary(self, state: Any, reason: str, elapsed: float) -> dict[str, Any]:
         scores = self.world.scores(state) if state is not None else []
@@ -485,9 +579,14 @@ class WorldServer:
             p["score"] = scores[p["id"]] if p["id"] < len(scores) else None
         ticks = self.tick
         return {
-            "run": self.run_id, "world": type(self.world).__name__, "seed": self.config.seed,
-            "mode": self.config.mode, "reason": reason, "ticks": ticks,
-            "elapsed_s": round(elapsed, 4), "lobby_s": round(self.lobby_s, 4),
+            "run": self.run_id,
+            "world": type(self.world).__name__,
+            "seed": self.config.seed,
+            "mode": self.config.mode,
+            "reason": reason,
+            "ticks": ticks,
+            "elapsed_s": round(elapsed, 4),
+            "lobby_s": round(self.lobby_s, 4),
             "ticks_per_s": round((ticks - self.start_tick) / elapsed, 2) if elapsed > 0 else None,
             "state_hash": self.world.digest(state) if state is not None else None,
             "players": players,

@@ -25,6 +25,7 @@ sampling rather than moving the baseline. That is a sample, not a count: on ipc 
 come a little later than on TCP.
 Linux only: elsewhere the guard is off.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -94,9 +95,16 @@ class MemoryBudget:
     baseline follows it down, never below the start-up ``floor``.
     """
 
-    def __init__(self, budget: int, baseline: int, min_suspect: int = MIN_SUSPECT_BYTES,
-                 share: float = SUSPECT_SHARE, patient: bool = False,
-                 watch_share: float = 1 / 2, calm_every: int = 0) -> None:
+    def __init__(
+        self,
+        budget: int,
+        baseline: int,
+        min_suspect: int = MIN_SUSPECT_BYTES,
+        share: float = SUSPECT_SHARE,
+        patient: bool = False,
+        watch_share: float = 1 / 2,
+        calm_every: int = 0,
+    ) -> None:
         self.budget = budget
         self.watch_share = watch_share  #: counters are kept from baseline + this × budget
         #: while calm, also read the counters every this many checks (0: never), so that
@@ -107,7 +115,7 @@ class MemoryBudget:
         self._calm_checks = 0
         self.floor = self.baseline = baseline
         self.min_suspect = min_suspect  #: a connection must have received this much ...
-        self.share = share              #: ... and this share of the memory's growth
+        self.share = share  #: ... and this share of the memory's growth
         #: counters are samples (ipc): while memory still grows and no connection is suspect
         #: yet, keep adding samples instead of moving the baseline
         self.patient = patient
@@ -128,8 +136,7 @@ class MemoryBudget:
     def limit(self) -> int:
         return self.baseline + self.budget
 
-    def check(self, rss: int, counters: Callable[[], Mapping[Hashable, int]]
-              ) -> list[tuple[Hashable, int]]:
+    def check(self, rss: int, counters: Callable[[], Mapping[Hashable, int]]) -> list[tuple[Hashable, int]]:
         """The connections to cut now (at most one), each with the bytes it received since
         memory began to climb; ``counters`` is called only when needed."""
         last, self._last_rss = self._last_rss, rss
@@ -186,8 +193,9 @@ class MemoryBudget:
 # ---------------------------------------------------------------------------- the thread
 class Shot(NamedTuple):
     """One connection the guard cut."""
-    socket: str    #: "state", "actions" or "control"
-    peer: str      #: the peer's address (tcp) or "pid N (uid U)" (ipc)
+
+    socket: str  #: "state", "actions" or "control"
+    peer: str  #: the peer's address (tcp) or "pid N (uid U)" (ipc)
     received: int  #: tcp: bytes it sent since memory began to climb; ipc: its sampled unread bytes
     rss_mb: float  #: the server's resident memory when it was cut
 
@@ -203,8 +211,7 @@ class _Conn(NamedTuple):
 class MemoryGuard:
     """Runs :class:`MemoryBudget` on a daemon thread; :meth:`take` hands the cuts to the loop."""
 
-    def __init__(self, budget_mb: float, endpoints: Endpoints,
-                 every_s: float = CHECK_EVERY_S) -> None:
+    def __init__(self, budget_mb: float, endpoints: Endpoints, every_s: float = CHECK_EVERY_S) -> None:
         self.budget = int(budget_mb * MB)
         self.every_s = every_s
         self.rules: MemoryBudget | None = None
@@ -227,14 +234,24 @@ class MemoryGuard:
         try:
             self._statm = os.open("/proc/self/statm", os.O_RDONLY)
         except OSError:
-            log.warning("--memory-budget-mb needs Linux (/proc/self/statm): the memory guard "
-                        "is off; a peer can grow the server's memory with many-frame messages")
+            log.warning(
+                "--memory-budget-mb needs Linux (/proc/self/statm): the memory guard "
+                "is off; a peer can grow the server's memory with many-frame messages"
+            )
             return False
-        self.rules = (MemoryBudget(self.budget, self.rss(), min_suspect=IPC_MIN_SUSPECT_BYTES,
-                                   share=0, patient=True, watch_share=SAMPLED_WATCH_SHARE)
-                      if self._sampled else MemoryBudget(self.budget, self.rss(), calm_every=CALM_EVERY))
-        self._thread = threading.Thread(target=self._run, name="tickwire-memory-guard",
-                                        daemon=True)
+        self.rules = (
+            MemoryBudget(
+                self.budget,
+                self.rss(),
+                min_suspect=IPC_MIN_SUSPECT_BYTES,
+                share=0,
+                patient=True,
+                watch_share=SAMPLED_WATCH_SHARE,
+            )
+            if self._sampled
+            else MemoryBudget(self.budget, self.rss(), calm_every=CALM_EVERY)
+        )
+        self._thread = threading.Thread(target=self._run, name="tickwire-memory-guard", daemon=True)
         self._thread.start()
         return True
 
@@ -310,15 +327,24 @@ class MemoryGuard:
         assert self.rules is not None
         self.rules.cut()
         self._since_trim = TRIM_EVERY_CHECKS  # trim at the next check
-        sent = (f"{received / MB:.1f} MB of unread bytes in samples" if conn.sampled
-                else f"{received / MB:.1f} MB")
-        log.warning("memory guard: the server's memory grew to %.0f MB (%.0f MB at start-up or "
-                    "since, budget %.0f MB); cut the %s connection from %s, which sent %s since "
-                    "memory began to climb (a message of many frames is held until its last "
-                    "frame). A stranger: block its address or require keys (--key/--allow); "
-                    "an honest peer: raise --memory-budget-mb (TICKWIRE_MEMORY_BUDGET_MB)",
-                    rss / MB, self.rules.baseline / MB, self.budget / MB, conn.socket, conn.peer,
-                    sent)
+        sent = (
+            f"{received / MB:.1f} MB of unread bytes in samples"
+            if conn.sampled
+            else f"{received / MB:.1f} MB"
+        )
+        log.warning(
+            "memory guard: the server's memory grew to %.0f MB (%.0f MB at start-up or "
+            "since, budget %.0f MB); cut the %s connection from %s, which sent %s since "
+            "memory began to climb (a message of many frames is held until its last "
+            "frame). A stranger: block its address or require keys (--key/--allow); "
+            "an honest peer: raise --memory-budget-mb (TICKWIRE_MEMORY_BUDGET_MB)",
+            rss / MB,
+            self.rules.baseline / MB,
+            self.budget / MB,
+            conn.socket,
+            conn.peer,
+            sent,
+        )
         with self._lock:
             self._shots.append(Shot(conn.socket, conn.peer, received, round(rss / MB, 1)))
 
@@ -332,7 +358,7 @@ def _listening_on(endpoints: Endpoints) -> dict[int | str, str]:
         if addr.startswith("tcp://"):
             out[int(addr.rpartition(":")[2])] = name
         elif addr.startswith("ipc://"):
-            out[addr[len("ipc://"):]] = name
+            out[addr[len("ipc://") :]] = name
     return out
 
 
@@ -372,8 +398,9 @@ def _inspect(fd: int, where: Mapping[int | str, str]) -> _Conn | None:
             if len(info) < TCPI_BYTES_RECEIVED + 8:
                 return None
             host, port = dup.getpeername()[:2]
-            return _Conn(fd, name, f"{host}:{port}",
-                         struct.unpack_from("<Q", info, TCPI_BYTES_RECEIVED)[0], False)
+            return _Conn(
+                fd, name, f"{host}:{port}", struct.unpack_from("<Q", info, TCPI_BYTES_RECEIVED)[0], False
+            )
         if dup.family == socket.AF_UNIX:
             return _inspect_unix(fd, dup, where)
     except OSError:

@@ -10,6 +10,7 @@ socket monitor, so the loop can count them under ``rejected["auth_failed"]``.
 The same pieces secure the hub of the Chief and of PlayerPool (:mod:`tickwire.server.work.hub`),
 and :func:`is_public` is the one rule for "this bind needs keys" (server, Chief, PlayerPool).
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,6 +41,7 @@ def is_public(address: str) -> bool:
 class ServerKeys(NamedTuple):
     """The server's key pair, the agents it allows ({z85 public key: name}) and the slots
     some of them are given ({name: slot}, from ``slot = N`` in a key file's metadata)."""
+
     public: bytes
     secret: bytes
     allowed: dict[bytes, str]

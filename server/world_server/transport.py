@@ -29,6 +29,7 @@ as plain bytes again. Only players' connections are reported when they go away: 
 connection that comes and goes, a refused joiner's, or one that failed the CURVE handshake
 (already counted as an auth failure) is not a lost actions connection.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,9 +60,10 @@ IPC_PROBE_TIMEOUT_S = 1.0
 @dataclass(frozen=True)
 class SocketOptions:
     """Socket tuning; the defaults suit both local and remote agents."""
-    heartbeat_ivl_ms: int = 1000      #: ZMTP ping interval on the state socket
+
+    heartbeat_ivl_ms: int = 1000  #: ZMTP ping interval on the state socket
     heartbeat_timeout_ms: int = 4000  #: a peer silent this long is disconnected (→ dead)
-    linger_ms: int = 200              #: bounded flush at close; never hang at exit
+    linger_ms: int = 200  #: bounded flush at close; never hang at exit
     #: per-frame caps (libzmq's MAXMSGSIZE): a peer sending a bigger frame is cut off. Each
     #: subscribed byte costs ~80 bytes in the XPUB's trie, and a JOIN is a few hundred bytes.
     max_action_frame: int = MAX_ACTION_FRAME
@@ -83,15 +85,16 @@ def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
     ``tcp://HOST:0`` takes the first run of consecutive free ports (also used by the hub)."""
     if not base.startswith("tcp://") or not base.endswith(":0"):
         eps = derive(base)
-        addrs = (eps.state, eps.actions, eps.control)[:len(socks)]
+        addrs = (eps.state, eps.actions, eps.control)[: len(socks)]
         for addr in addrs:  # all before binding any: a refused bind takes nothing over
             refuse_live_ipc(addr)
         for sock, addr in zip(socks, addrs):
             try:
                 sock.bind(addr)
             except zmq.ZMQError as e:
-                raise TransportError(f"cannot bind {addr}: {e}; is another server using "
-                                     "it? choose another address (--bind)") from e
+                raise TransportError(
+                    f"cannot bind {addr}: {e}; is another server using it? choose another address (--bind)"
+                ) from e
         return eps
     host_url = base.rpartition(":")[0]
     for _ in range(50):
@@ -129,10 +132,12 @@ def refuse_live_ipc(addr: str) -> None:
             return
     finally:
         probe.close()
-    raise TransportError(f"cannot bind {addr}: another process is listening on {path} (a "
-                         "server still running there?). Stop it first, or choose another "
-                         "address (--bind ipc:///other/path); a socket file left behind by a "
-                         "process that has exited is reused")
+    raise TransportError(
+        f"cannot bind {addr}: another process is listening on {path} (a "
+        "server still running there?). Stop it first, or choose another "
+        "address (--bind ipc:///other/path); a socket file left behind by a "
+        "process that has exited is reused"
+    )
 
 
 def _bind_all(socks: Sequence[zmq.Socket], addrs: Sequence[str]) -> bool:
@@ -152,8 +157,13 @@ def _bind_all(socks: Sequence[zmq.Socket], addrs: Sequence[str]) -> bool:
 class ServerSockets:
     """Binds the three endpoints and moves frames; knows nothing about messages."""
 
-    def __init__(self, base: str, options: SocketOptions = SocketOptions(),
-                 context: zmq.Context | None = None, keys: ServerKeys | None = None) -> None:
+    def __init__(
+        self,
+        base: str,
+        options: SocketOptions = SocketOptions(),
+        context: zmq.Context | None = None,
+        keys: ServerKeys | None = None,
+    ) -> None:
         self._own_ctx = context is None
         self.ctx = context or zmq.Context()
         self.opts = options
@@ -162,7 +172,7 @@ class ServerSockets:
         self._auth: AllowList | None = None
         self._monitors: dict[zmq.Socket, zmq.Socket] = {}  #: socket → its one monitor
         self._failures: list[str] = []  #: failed handshakes read, not yet reported
-        self._disconnects = 0           #: lost players' actions connections, not yet reported
+        self._disconnects = 0  #: lost players' actions connections, not yet reported
         #: actions connections (fds) accepted that have not carried a player's message yet,
         #: and those that have
         self._fresh: set[int] = set()
@@ -179,9 +189,11 @@ class ServerSockets:
         self.control.setsockopt(zmq.SNDHWM, options.control_sndhwm)
         self.state.setsockopt(zmq.HEARTBEAT_IVL, options.heartbeat_ivl_ms)
         self.state.setsockopt(zmq.HEARTBEAT_TIMEOUT, options.heartbeat_timeout_ms)
-        for s, cap in ((self.state, options.max_subscription),
-                       (self.actions, options.max_action_frame),
-                       (self.control, options.max_control_frame)):
+        for s, cap in (
+            (self.state, options.max_subscription),
+            (self.actions, options.max_action_frame),
+            (self.control, options.max_control_frame),
+        ):
             s.setsockopt(zmq.MAXMSGSIZE, cap)
         # a send to a control identity with no connection fails (EHOSTUNREACH) instead of
         # vanishing: that is how a JOINed player gone before it subscribed is found
@@ -254,8 +266,7 @@ class ServerSockets:
                     self._disconnects += 1
                 else:  # a stranger's, a refused joiner's, a failed handshake: not counted
                     self._fresh.discard(fd)
-                    log.debug("an actions connection (fd %d) that carried no player's message "
-                              "closed", fd)
+                    log.debug("an actions connection (fd %d) that carried no player's message closed", fd)
 
     def publish(self, frames: Sequence) -> None:
         self.state.send_multipart(frames, copy=False)

@@ -5,6 +5,7 @@ views, spaces, step, done, scores, the render hook and determinism from the seed
 checked without a server, and every problem said in plain words. Exit code 0 when all is well, 1 otherwise
 (2 when the world cannot even be loaded).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,7 @@ def _sendable(value: Any) -> str | None:
     return None
 
 
-def _actions(world: World, players: int, rng: np.random.Generator,
-             spaces: dict[int, Any]) -> dict[int, Any]:
+def _actions(world: World, players: int, rng: np.random.Generator, spaces: dict[int, Any]) -> dict[int, Any]:
     """One valid action per player: sampled from its action space, else the world's noop."""
     out = {}
     for p in range(players):
@@ -59,10 +59,18 @@ def _sample(space: dict, rng: np.random.Generator) -> Any:
         return int(space.get("start", 0) + rng.integers(space["n"]))
     shape = tuple(space.get("shape", ()))
     if kind == "box":
-        low = np.broadcast_to(np.asarray(space["low"], np.float64).reshape(-1) if isinstance(
-            space["low"], list) else space["low"], (int(np.prod(shape)),)).reshape(shape)
-        high = np.broadcast_to(np.asarray(space["high"], np.float64).reshape(-1) if isinstance(
-            space["high"], list) else space["high"], (int(np.prod(shape)),)).reshape(shape)
+        low = np.broadcast_to(
+            np.asarray(space["low"], np.float64).reshape(-1)
+            if isinstance(space["low"], list)
+            else space["low"],
+            (int(np.prod(shape)),),
+        ).reshape(shape)
+        high = np.broadcast_to(
+            np.asarray(space["high"], np.float64).reshape(-1)
+            if isinstance(space["high"], list)
+            else space["high"],
+            (int(np.prod(shape)),),
+        ).reshape(shape)
         lo, hi = np.maximum(low, -1.0), np.minimum(high, 1.0)
         lo, hi = np.where(lo > hi, low, lo), np.where(lo > hi, high, hi)
         return (lo + (hi - lo) * rng.random(shape)).astype(space["dtype"])
@@ -79,8 +87,9 @@ def _sample(space: dict, rng: np.random.Generator) -> Any:
 class WorldCheck:
     """Runs the checks on one World instance (a fresh instance per run: ``make()``)."""
 
-    def __init__(self, make: Callable[[], World], players: int | None = None, ticks: int = 50,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, make: Callable[[], World], players: int | None = None, ticks: int = 50, seed: int = 0
+    ) -> None:
         self.make = make
         self.world = make()
         self.players = players or getattr(self.world, "default_players", None) or 2
@@ -98,7 +107,8 @@ class WorldCheck:
                 self.problems.append(
                     f"not deterministic: two runs with seed {self.seed} and the same actions "
                     f"differ at tick {tick} (digest of observe() and the player views); use only "
-                    "the seed given to reset() for randomness, e.g. np.random.default_rng(seed)")
+                    "the seed given to reset() for randomness, e.g. np.random.default_rng(seed)"
+                )
         return self.problems
 
     # ------------------------------------------------------------------ spaces
@@ -106,8 +116,10 @@ class WorldCheck:
         """Each player's observation and action space as wire maps (problems noted)."""
         got: dict[str, dict[int, Any]] = {"observation": {}, "action": {}}
         for p in range(self.players):
-            for kind, method in (("observation", self.world.observation_space),
-                                 ("action", self.world.action_space)):
+            for kind, method in (
+                ("observation", self.world.observation_space),
+                ("action", self.world.action_space),
+            ):
                 space = self.problems.check(f"{kind}_space({p})", lambda m=method: m(p))
                 if space is None:
                     continue
@@ -125,8 +137,9 @@ class WorldCheck:
         list of per-tick digests (None if the world could not get that far)."""
         quiet = Problems()
         problems = self.problems if record else quiet
-        state = problems.check(f"reset(seed={self.seed}, players={self.players})",
-                               lambda: world.reset(self.seed, self.players))
+        state = problems.check(
+            f"reset(seed={self.seed}, players={self.players})", lambda: world.reset(self.seed, self.players)
+        )
         if state is None and not record:
             return None
         rng = np.random.default_rng(self.seed)
@@ -156,53 +169,71 @@ class WorldCheck:
         shapes = []
         start = self.problems.check("reset() again", lambda: world.reset(self.seed, self.players))
         for when, state in (("reset()", start), (f"tick {tick}", final)):
-            frame = self.problems.check(f"render() of the state after {when}",
-                                        lambda s=state: world.render(s))
+            frame = self.problems.check(
+                f"render() of the state after {when}", lambda s=state: world.render(s)
+            )
             if frame is None:
                 return
-            if (not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3
-                    or frame.shape[2] != 3 or 0 in frame.shape):
-                what = (f"a {frame.dtype} array of shape {frame.shape}"
-                        if isinstance(frame, np.ndarray) else f"a {type(frame).__name__}")
-                self.problems.append(f"render() of the state after {when} returned {what}: "
-                                     "return an (H, W, 3) uint8 RGB array (np.uint8, H, W > 0)")
+            if (
+                not isinstance(frame, np.ndarray)
+                or frame.dtype != np.uint8
+                or frame.ndim != 3
+                or frame.shape[2] != 3
+                or 0 in frame.shape
+            ):
+                what = (
+                    f"a {frame.dtype} array of shape {frame.shape}"
+                    if isinstance(frame, np.ndarray)
+                    else f"a {type(frame).__name__}"
+                )
+                self.problems.append(
+                    f"render() of the state after {when} returned {what}: "
+                    "return an (H, W, 3) uint8 RGB array (np.uint8, H, W > 0)"
+                )
                 return
             shapes.append(frame.shape)
         if shapes[0] != shapes[1]:
-            self.problems.append(f"render() changed its picture's shape from {shapes[0]} to "
-                                 f"{shapes[1]}: every frame of a run should have the same shape "
-                                 "(viewers and the replay page scale one size)")
+            self.problems.append(
+                f"render() changed its picture's shape from {shapes[0]} to "
+                f"{shapes[1]}: every frame of a run should have the same shape "
+                "(viewers and the replay page scale one size)"
+            )
 
-    def _observe(self, world: World, state: Any, tick: int, spaces: dict, problems: Problems,
-                 record: bool) -> str | None:
+    def _observe(
+        self, world: World, state: Any, tick: int, spaces: dict, problems: Problems, record: bool
+    ) -> str | None:
         shared = problems.check(f"observe() at tick {tick}", lambda: world.observe(state))
         why = _sendable(shared)
         if why is not None:
             if record:
-                problems.append(f"observe() at tick {tick} returns something that cannot be sent "
-                                f"to agents ({why}): use dicts, lists, numbers, strings and numpy "
-                                "arrays of numeric dtypes")
+                problems.append(
+                    f"observe() at tick {tick} returns something that cannot be sent "
+                    f"to agents ({why}): use dicts, lists, numbers, strings and numpy "
+                    "arrays of numeric dtypes"
+                )
             return None
         views = []
         if world.has_player_views:
             for p in range(self.players):
-                view = problems.check(f"observe_player(state, {p}) at tick {tick}",
-                                      lambda p=p: world.observe_player(state, p))
+                view = problems.check(
+                    f"observe_player(state, {p}) at tick {tick}", lambda p=p: world.observe_player(state, p)
+                )
                 if view is None or (record and not self._view_ok(view, p, tick, spaces)):
                     return None
                 views.append(view.observation)
         digest = problems.check("digest()", lambda: world.digest(state))
         if digest is None:
             return None
-        return digest + repr([np.asarray(v).tobytes() if isinstance(v, np.ndarray) else v
-                              for v in views])
+        return digest + repr([np.asarray(v).tobytes() if isinstance(v, np.ndarray) else v for v in views])
 
     def _view_ok(self, view: Any, p: int, tick: int, spaces: dict) -> bool:
         where = f"observe_player(state, {p}) at tick {tick}"
         fields = ("observation", "reward", "terminated", "truncated", "info")
         if not all(hasattr(view, f) for f in fields):
-            self.problems.append(f"{where} returned a {type(view).__name__}: return a "
-                                 "PlayerView(observation, reward, terminated, truncated, info)")
+            self.problems.append(
+                f"{where} returned a {type(view).__name__}: return a "
+                "PlayerView(observation, reward, terminated, truncated, info)"
+            )
             return False
         ok = True
         if not isinstance(view.reward, (int, float, np.number)) or isinstance(view.reward, bool):
@@ -218,8 +249,10 @@ class WorldCheck:
             ok = False
         space = spaces["observation"].get(p)
         if ok and space is not None and not contains(space, view.observation):
-            self.problems.append(f"{where}: the observation does not fit observation_space({p}) "
-                                 f"(shape/dtype/bounds); got {np.asarray(view.observation)!r:.80}")
+            self.problems.append(
+                f"{where}: the observation does not fit observation_space({p}) "
+                f"(shape/dtype/bounds); got {np.asarray(view.observation)!r:.80}"
+            )
             ok = False
         return ok
 
@@ -236,10 +269,11 @@ class WorldCheck:
             return
         scores = list(scores)
         if scores and len(scores) != self.players:
-            self.problems.append(f"scores() returned {len(scores)} scores for {self.players} "
-                                 "players: return one per player (index = player id), or []")
-        elif not all(isinstance(s, (int, float, np.number)) and not isinstance(s, bool)
-                     for s in scores):
+            self.problems.append(
+                f"scores() returned {len(scores)} scores for {self.players} "
+                "players: return one per player (index = player id), or []"
+            )
+        elif not all(isinstance(s, (int, float, np.number)) and not isinstance(s, bool) for s in scores):
             self.problems.append(f"scores() must be numbers, got {scores!r:.80}")
         why = _sendable(scores)
         if why is not None:
@@ -252,14 +286,16 @@ class WorldCheck:
             self.problems.append("describe() must return a map that can be sent in WELCOME")
 
 
-def check_world(make: Callable[[], World], players: int | None = None, ticks: int = 50,
-                seed: int = 0) -> list[str]:
+def check_world(
+    make: Callable[[], World], players: int | None = None, ticks: int = 50, seed: int = 0
+) -> list[str]:
     """Run every check on the world ``make()`` builds; returns the problems (empty: all good)."""
     return list(WorldCheck(make, players, ticks, seed).run())
 
 
 def _at_least(low: int) -> Callable[[str], int]:
     """An argparse type: an int >= ``low`` (a usage error, exit 2, otherwise)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -268,19 +304,22 @@ def _at_least(low: int) -> Callable[[str], int]:
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
         return value
+
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of ``tickwire check-world``."""
     parser = argparse.ArgumentParser(
-        prog="tickwire check-world", description="Check a World for mistakes before hosting it: "
-        "reset, observe, per-player views and spaces, step, done, scores, determinism.")
+        prog="tickwire check-world",
+        description="Check a World for mistakes before hosting it: "
+        "reset, observe, per-player views and spaces, step, done, scores, determinism.",
+    )
     parser.add_argument("world", help="pkg.module:Class, path/file.py:Class or pettingzoo:MODULE")
-    parser.add_argument("--players", type=_at_least(1), default=None,
-                        help="players (default: the world's own count, else 2)")
-    parser.add_argument("--ticks", type=_at_least(0), default=50,
-                        help="ticks to play (default 50)")
+    parser.add_argument(
+        "--players", type=_at_least(1), default=None, help="players (default: the world's own count, else 2)"
+    )
+    parser.add_argument("--ticks", type=_at_least(0), default=50, help="ticks to play (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed for reset (default 0)")
     return parser
 
@@ -297,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     problems = checker.run()
     for text in problems:
         print(f"problem: {text}")
-    print(f"{args.world}: {'OK' if not problems else f'{len(problems)} problem(s)'} "
-          f"({checker.players} players, {args.ticks} ticks, seed {args.seed})")
+    print(
+        f"{args.world}: {'OK' if not problems else f'{len(problems)} problem(s)'} "
+        f"({checker.players} players, {args.ticks} ticks, seed {args.seed})"
+    )
     return 1 if problems else 0

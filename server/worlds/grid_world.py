@@ -1,4 +1,5 @@
 """The embedded default world: players move on a grid and collect resources."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,8 +40,13 @@ class GridWorld(World):
         grid = np.zeros((self.size, self.size), dtype=np.uint8)
         grid.flat[rng.choice(cells, size=n_res, replace=False)] = 1
         positions = rng.integers(0, self.size, size=(players, 2)).astype(np.int16)
-        return {"tick": 0, "grid": grid, "positions": positions,
-                "scores": np.zeros(players, dtype=np.int32), "rng": rng}
+        return {
+            "tick": 0,
+            "grid": grid,
+            "positions": positions,
+            "scores": np.zeros(players, dtype=np.int32),
+            "rng": rng,
+        }
 
     def observe(self, state: dict[str, Any]) -> dict[str, Any]:
         return {k: state[k] for k in ("tick", "grid", "positions", "scores")}
@@ -61,8 +67,13 @@ class GridWorld(World):
         if collected:
             empty = np.flatnonzero(grid == 0)
             grid.flat[state["rng"].choice(empty, size=collected, replace=False)] = 1
-        return {"tick": state["tick"] + 1, "grid": grid, "positions": pos,
-                "scores": scores, "rng": state["rng"]}
+        return {
+            "tick": state["tick"] + 1,
+            "grid": grid,
+            "positions": pos,
+            "scores": scores,
+            "rng": state["rng"],
+        }
 
     def scores(self, state: dict[str, Any]) -> list[float]:
         return [int(s) for s in state["scores"]]

@@ -7,6 +7,7 @@ Episodes follow one another: when no agent is left, the next tick starts a new e
 reset with a seed derived from the run seed and the episode number. The summary lists
 every finished episode's returns. Needs ``pip install 'tickwire[pettingzoo]'``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -24,6 +25,7 @@ PREFIX = "pettingzoo:"
 @dataclass
 class Episode:
     """The state between ticks: the env's last outputs, keyed by agent name."""
+
     number: int
     steps: int = 0
     observations: dict[str, Any] = field(default_factory=dict)
@@ -41,12 +43,18 @@ def load_parallel_env(module: str, **kwargs: Any) -> Any:
     try:
         mod = importlib.import_module(module)
     except ImportError as e:
-        raise ConfigError(f"cannot import PettingZoo env module {module!r}: {e}; install it "
-                          "(e.g. pip install 'tickwire[pettingzoo]' for mpe2) and name the "
-                          "module, e.g. --world pettingzoo:mpe2.simple_spread_v3", "--world") from e
+        raise ConfigError(
+            f"cannot import PettingZoo env module {module!r}: {e}; install it "
+            "(e.g. pip install 'tickwire[pettingzoo]' for mpe2) and name the "
+            "module, e.g. --world pettingzoo:mpe2.simple_spread_v3",
+            "--world",
+        ) from e
     if not callable(getattr(mod, "parallel_env", None)):
-        raise ConfigError(f"module {module!r} has no parallel_env(): name a PettingZoo env "
-                          "module with the parallel API, e.g. mpe2.simple_spread_v3", "--world")
+        raise ConfigError(
+            f"module {module!r} has no parallel_env(): name a PettingZoo env "
+            "module with the parallel API, e.g. mpe2.simple_spread_v3",
+            "--world",
+        )
     return mod.parallel_env(**kwargs)
 
 
@@ -64,9 +72,12 @@ class PettingZooWorld(World):
     # ------------------------------------------------------------------ World API
     def reset(self, seed: int, players: int) -> Episode:
         if players != len(self.names):
-            raise ConfigError(f"{self.module} has {len(self.names)} agents {self.names}, but "
-                              f"{players} players were asked for: leave --agents/--players out "
-                              f"or set it to {len(self.names)}", "--players")
+            raise ConfigError(
+                f"{self.module} has {len(self.names)} agents {self.names}, but "
+                f"{players} players were asked for: leave --agents/--players out "
+                f"or set it to {len(self.names)}",
+                "--players",
+            )
         self._seed = seed
         return self._start(Episode(0, totals=[0.0] * len(self.names)))
 
@@ -81,13 +92,17 @@ class PettingZooWorld(World):
 
     def step(self, state: Episode, actions: dict[int, Any]) -> Episode:
         if not self.env.agents:  # everyone is out: the next episode
-            state.finished.append({"episode": state.number, "steps": state.steps,
-                                   "returns": [round(r, 6) for r in state.returns]})
+            state.finished.append(
+                {
+                    "episode": state.number,
+                    "steps": state.steps,
+                    "returns": [round(r, 6) for r in state.returns],
+                }
+            )
             state.number += 1
             return self._start(state)
         live = list(self.env.agents)
-        env_actions = {n: self._action(i, actions.get(i)) for i, n in enumerate(self.names)
-                       if n in live}
+        env_actions = {n: self._action(i, actions.get(i)) for i, n in enumerate(self.names) if n in live}
         obs, rewards, terms, truncs, infos = self.env.step(env_actions)
         state.steps += 1
         for name in live:  # an agent that left keeps its last observation
@@ -110,15 +125,22 @@ class PettingZooWorld(World):
     def observe(self, state: Episode) -> dict[str, Any]:
         """Shared: which episode and step, and which players are still in it."""
         live = set(self.env.agents)
-        return {"episode": state.number, "step": state.steps,
-                "live": [i for i, n in enumerate(self.names) if n in live]}
+        return {
+            "episode": state.number,
+            "step": state.steps,
+            "live": [i for i, n in enumerate(self.names) if n in live],
+        }
 
     def observe_player(self, state: Episode, player: int) -> PlayerView:
         name = self.names[player]
         out = name not in self.env.agents
-        return PlayerView(state.observations.get(name), float(state.rewards.get(name, 0.0)),
-                          bool(state.terminations.get(name, out and not state.truncations.get(name))),
-                          bool(state.truncations.get(name, False)), _plain_info(state.infos.get(name)))
+        return PlayerView(
+            state.observations.get(name),
+            float(state.rewards.get(name, 0.0)),
+            bool(state.terminations.get(name, out and not state.truncations.get(name))),
+            bool(state.truncations.get(name, False)),
+            _plain_info(state.infos.get(name)),
+        )
 
     def observation_space(self, player: int) -> Any:
         return self.env.observation_space(self.names[player])
@@ -138,9 +160,14 @@ class PettingZooWorld(World):
         return {"name": f"{PREFIX}{self.module}", "action_spec": {}, "agents": self.names}
 
     def digest(self, state: Episode) -> str:
-        return state_digest({"episode": state.number, "step": state.steps,
-                             "obs": [state.observations.get(n) for n in self.names],
-                             "totals": state.totals})
+        return state_digest(
+            {
+                "episode": state.number,
+                "step": state.steps,
+                "obs": [state.observations.get(n) for n in self.names],
+                "totals": state.totals,
+            }
+        )
 
 
 def default_action(space: Any) -> Any:

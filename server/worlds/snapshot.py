@@ -7,6 +7,7 @@ and ``bit_generator.state`` (whose 128-bit integers msgpack cannot hold, so ints
 64-bit range are saved as decimal strings). Tuples come back as lists. Anything else (an
 object of your own class) raises :class:`SnapshotError`: override the hooks for such states.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,13 +18,20 @@ from tickwire.protocol.errors import ProtocolError, TickwireError
 from tickwire.protocol.limits import Limits
 
 #: Everything inline (one frame), and room for large worlds: a snapshot is our own file.
-SNAPSHOT_LIMITS = Limits(max_header_bytes=2**31 - 1, max_frames=1, max_array_bytes=2**31 - 1,
-                         max_bin_len=2**31 - 1, max_ext_len=2**31 - 1, max_str_len=2**31 - 1,
-                         max_array_len=2**31 - 1, max_map_len=2**31 - 1,
-                         inline_array_bytes=2**31 - 1)
+SNAPSHOT_LIMITS = Limits(
+    max_header_bytes=2**31 - 1,
+    max_frames=1,
+    max_array_bytes=2**31 - 1,
+    max_bin_len=2**31 - 1,
+    max_ext_len=2**31 - 1,
+    max_str_len=2**31 - 1,
+    max_array_len=2**31 - 1,
+    max_map_len=2**31 - 1,
+    inline_array_bytes=2**31 - 1,
+)
 #: The key that marks a tagged value (a Generator or a big int) inside a snapshot.
 TAG = "__tickwire_snapshot__"
-_INT64 = range(-2**63, 2**64)
+_INT64 = range(-(2**63), 2**64)
 
 
 class SnapshotError(TickwireError):
@@ -35,8 +43,9 @@ def snapshot_state(state: Any) -> bytes:
     try:
         frames = encode_payload(_tagged(state, "state"), SNAPSHOT_LIMITS)
     except ProtocolError as e:
-        raise SnapshotError(f"cannot snapshot the world state: {e}; override World.snapshot "
-                            "and World.restore for such states") from e
+        raise SnapshotError(
+            f"cannot snapshot the world state: {e}; override World.snapshot and World.restore for such states"
+        ) from e
     return bytes(frames[0])
 
 
@@ -58,14 +67,19 @@ def _tagged(obj: Any, where: str) -> Any:
         return [_tagged(v, f"{where}[{i}]") for i, v in enumerate(obj)]
     if isinstance(obj, np.random.Generator):
         bg = obj.bit_generator
-        return {TAG: "generator", "bit_generator": type(bg).__name__,
-                "state": _tagged(bg.state, f"{where}.bit_generator.state")}
+        return {
+            TAG: "generator",
+            "bit_generator": type(bg).__name__,
+            "state": _tagged(bg.state, f"{where}.bit_generator.state"),
+        }
     if type(obj) is int and obj not in _INT64:
         return {TAG: "int", "value": str(obj)}
     if isinstance(obj, (np.ndarray, np.generic, str, bytes, int, float, bool, type(None))):
         return obj
-    raise SnapshotError(f"{where}: cannot snapshot a value of type {type(obj).__name__}; "
-                        "override World.snapshot and World.restore for such states")
+    raise SnapshotError(
+        f"{where}: cannot snapshot a value of type {type(obj).__name__}; "
+        "override World.snapshot and World.restore for such states"
+    )
 
 
 def _untagged(obj: Any) -> Any:

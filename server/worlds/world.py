@@ -1,4 +1,5 @@
 """The World API: what a user implements to put a game or simulation behind tickwire."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -18,13 +19,15 @@ class PlayerView(NamedTuple):
     its action is not accepted, the tick counts as ``done`` for it. It plays again as soon
     as a later view says neither (e.g. the world started a new episode).
     """
+
     observation: Any = None
     reward: float = 0.0
     terminated: bool = False
     truncated: bool = False
     info: dict | None = None
 
-from .snapshot import restore_state, snapshot_state
+
+from .snapshot import restore_state, snapshot_state  # noqa: E402  (snapshot imports StepResult)
 
 
 class World(ABC):
@@ -102,8 +105,7 @@ class World(ABC):
     def wire_spaces(self, player: int) -> tuple[dict | None, dict | None]:
         """(observation space, action space) of ``player`` as wire maps (None: not described)."""
         obs, act = self.observation_space(player), self.action_space(player)
-        return (None if obs is None else from_gymnasium(obs),
-                None if act is None else from_gymnasium(act))
+        return (None if obs is None else from_gymnasium(obs), None if act is None else from_gymnasium(act))
 
     # ------------------------------------------------------------------ render hook
     def render(self, state: Any) -> np.ndarray:
