@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import stderr_on_a_terminal
+from support.processes import stderr_on_a_terminal
 from tickwire.bench import all_backends
 
 

@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-import marl_worlds as mw
 import pytest
+import support.marl_worlds as mw
 from tickwire.server.worlds.check import check_world
 from tickwire.server.worlds.grid_world import GridWorld
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import zmq
-from sample_players import fail_after, flood
+from support.sample_players import fail_after, flood
 from tickwire.agents import Worker
 from tickwire.protocol import TickwireError
 from tickwire.protocol.work import WorkFin, WorkItem

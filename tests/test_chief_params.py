@@ -9,7 +9,7 @@ import time
 import msgpack
 import numpy as np
 import pytest
-from param_workers import echo_params
+from support.param_workers import echo_params
 from tickwire.agents import Worker
 from tickwire.protocol import ProtocolError, TransportError
 from tickwire.protocol.work import (

@@ -14,9 +14,11 @@ import time
 import numpy as np
 import pytest
 import zmq
-from conftest import TESTS
-from param_workers import count_to
-from test_security import keyring, rss_mb, send_frame_header, stream, zmtp
+from support.keyring import keyring
+from support.param_workers import count_to
+from support.paths import SUPPORT, TESTS
+from support.processes import rss_mb
+from support.raw_zmtp import send_frame_header, stream, zmtp
 from tickwire.agents.worker import Worker
 from tickwire.protocol import ConfigError, TransportError
 from tickwire.server.work.chief import Chief
@@ -230,7 +232,7 @@ def test_a_peer_over_the_frame_cap_is_cut_and_the_others_go_on(zctx):
 
 def test_oversized_frames_a_big_subscription_and_junk_cost_the_chief_little_and_lose_nothing(procs, zctx):
     n = 300
-    chief = procs([str(TESTS / "hostile_chief.py"), str(n), "0.01"], name="chief")
+    chief = procs([str(SUPPORT / "hostile_chief.py"), str(n), "0.01"], name="chief")
     base = chief.wait_for(r"listening (\S+)").group(1)
     port = int(base.rpartition(":")[2])
     state, actions = f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}"
@@ -260,7 +262,7 @@ def test_oversized_frames_a_big_subscription_and_junk_cost_the_chief_little_and_
 UNCLOSED = """
 import gc, pathlib, sys
 sys.path.insert(0, {tests!r})
-from test_security import keyring
+from support.keyring import keyring
 from tickwire.agents.worker import Worker
 from tickwire.server.work.chief import Chief
 keys = keyring(pathlib.Path.cwd())  # the test's tmp_path

@@ -213,7 +213,7 @@ def test_a_run_whose_agents_all_crash_exits_with_players_crashed(procs):
             "--ticks",
             "50",
             "--agent",
-            "sample_agents:CrashingAgent",
+            "support.sample_agents:CrashingAgent",
             "--json",
             "-q",
         ]

@@ -10,8 +10,11 @@ import subprocess
 
 import pytest
 import zmq
-from conftest import accounted, alive, children_of, event, player, read_events, wait_event
-from raw_player import RawPlayer
+from support.events import event, read_events, wait_event
+from support.paths import SUPPORT
+from support.processes import alive, children_of
+from support.raw_player import RawPlayer
+from support.summaries import accounted, player
 from tickwire.protocol import Actions, End, Error, Join, State, decode, derive, encode
 
 RUN = ["-m", "tickwire.server", "run"]
@@ -234,7 +237,6 @@ def test_environment_variables_stand_in_for_flags_and_agents_may_start_first(pro
 
 
 def test_user_world_and_agent_loaded_from_files(procs, tmp_path):
-    tests = os.path.dirname(__file__)
     s = procs(
         [
             *RUN,
@@ -244,9 +246,9 @@ def test_user_world_and_agent_loaded_from_files(procs, tmp_path):
             "5000",
             "--json",
             "--world",
-            f"{tests}/counter_world.py:CounterWorld",
+            f"{SUPPORT}/counter_world.py:CounterWorld",
             "--agent",
-            f"{tests}/sample_agents.py:CountingAgent",
+            f"{SUPPORT}/sample_agents.py:CountingAgent",
         ]
     ).json()
     # players add 1 and 2 per tick; the world says it is done once the total reaches 1000
@@ -518,7 +520,7 @@ def test_invalid_actions_are_rejected_and_the_agent_is_told(procs, ipc_base):
         name="server",
     )
     agent = procs(
-        ["-m", "tickwire.agents", "--connect", ipc_base, "--agent", "sample_agents:InvalidAgent"],
+        ["-m", "tickwire.agents", "--connect", ipc_base, "--agent", "support.sample_agents:InvalidAgent"],
         name="agent",
     )
     s = server.json()
@@ -533,7 +535,8 @@ def test_an_agent_that_raises_exits_nonzero_with_traceback_and_the_run_goes_on(p
     )
     good = procs(["-m", "tickwire.agents", "--connect", ipc_base], name="good")
     bad = procs(
-        ["-m", "tickwire.agents", "--connect", ipc_base, "--agent", "sample_agents:CrashingAgent"], name="bad"
+        ["-m", "tickwire.agents", "--connect", ipc_base, "--agent", "support.sample_agents:CrashingAgent"],
+        name="bad",
     )
     s = server.json()
     assert bad.wait(15) != 0 and "boom at tick 5" in bad.stderr
@@ -677,7 +680,7 @@ def test_pinned_hosted_agents_run_on_their_cores_as_batch_tasks(procs, tmp_path)
             "--ticks",
             "100",
             "--agent",
-            "sample_agents:PlacementProbe",
+            "support.sample_agents:PlacementProbe",
             "--json",
         ],
         env={"PROBE_DIR": str(tmp_path)},

@@ -13,8 +13,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import event, wait_event
-from test_security import keyring, server_flags
+from support.events import event, wait_event
+from support.keyring import keyring, server_flags
 from tickwire.protocol import ConfigError
 
 from tickwire.health import control_port, listening_inodes, process_state

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import zmq
-from conftest import TESTS, accounted, event, player, wait_event
-from test_rejoin import _wait_tick
-from test_replay_page import page_data
+from support.events import event, wait_event
+from support.paths import TESTS
+from support.replay_html import page_data
+from support.servers import wait_tick
+from support.summaries import accounted, player
 from tickwire.server.record.log import RunReader
 from tickwire.server.world_server.transport import ServerSockets
 
@@ -48,7 +50,7 @@ def test_a_late_joiner_and_a_renamed_newcomer_are_accounted_for_every_tick(procs
     )
     procs([*AGENT, "--connect", ipc_base, "--slot", "0", "--name", "keeper"], name="keeper")
     victim = procs([*AGENT, "--connect", ipc_base, "--slot", "1", "--name", "victim"], name="victim")
-    _wait_tick(zctx, ipc_base, 20)
+    wait_tick(zctx, ipc_base, 20)
     late = procs([*AGENT, "--connect", ipc_base, "--slot", "2", "--json"], name="late")
     joined = wait_event(events, event("player", id=2, new="active"), server)
     victim.kill()
@@ -59,7 +61,7 @@ def test_a_late_joiner_and_a_renamed_newcomer_are_accounted_for_every_tick(procs
     back = wait_event(
         events, lambda e: event("player", id=1, new="active")(e) and e["tick"] >= rejoined["tick"], server
     )
-    _wait_tick(zctx, ipc_base, back["tick"] + 30)
+    wait_tick(zctx, ipc_base, back["tick"] + 30)
     server.popen.send_signal(signal.SIGINT)
     server.wait(30)
     s = json.loads(server.stdout)

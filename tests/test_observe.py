@@ -9,7 +9,7 @@ import socket
 import urllib.request
 
 import pytest
-from conftest import accounted
+from support.summaries import accounted
 from tickwire.agents.container import container_name, container_name_from, name_agents
 from tickwire.protocol.errors import ConfigError
 from tickwire.server.observers.metrics import MetricsServer, parse_address

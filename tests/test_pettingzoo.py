@@ -4,7 +4,7 @@ mpe2 envs (``pip install -e '.[test]'`` installs them)."""
 from __future__ import annotations
 
 import pytest
-from conftest import accounted
+from support.summaries import accounted
 
 pytest.importorskip("mpe2")
 
@@ -26,7 +26,7 @@ def test_a_pettingzoo_env_runs_episode_after_episode_with_its_own_players(procs)
         "--seed",
         "3",
         "--agent",
-        "marl_worlds:SpaceCheckingAgent",
+        "support.marl_worlds:SpaceCheckingAgent",
     )
     assert s["agents"] == ["adversary_0", "agent_0", "agent_1"]
     assert len(s["players"]) == 3  # --agents defaults to the env's agent count
@@ -53,7 +53,7 @@ def test_a_world_with_private_views_runs_and_counts_terminated_ticks_as_done(pro
         procs,
         "private",
         "--world",
-        "marl_worlds:PrivateCounter",
+        "support.marl_worlds:PrivateCounter",
         "--agents",
         "3",
         "--per-process",
@@ -61,7 +61,7 @@ def test_a_world_with_private_views_runs_and_counts_terminated_ticks_as_done(pro
         "--ticks",
         "20",
         "--agent",
-        "marl_worlds:SpaceCheckingAgent",
+        "support.marl_worlds:SpaceCheckingAgent",
     )
     by_id = {p["id"]: p for p in s["players"]}
     assert by_id[0]["done"] == 4 and by_id[0]["answered"] == 16  # out on ticks 4, 9, 14, 19
@@ -107,7 +107,7 @@ def test_a_private_observation_reaches_its_player_and_nobody_on_the_state_socket
     """Raw sockets: each player gets only its own OBSERVATION (on its control connection);
     an eavesdropper subscribed to everything on the state socket sees STATEs, none of them."""
     import zmq
-    from raw_player import RawPlayer
+    from support.raw_player import RawPlayer
     from tickwire.protocol import Observation, decode, derive
 
     server = procs(
@@ -122,7 +122,7 @@ def test_a_private_observation_reaches_its_player_and_nobody_on_the_state_socket
             "--ticks",
             "3",
             "--world",
-            "marl_worlds:PrivateCounter",
+            "support.marl_worlds:PrivateCounter",
             "--json",
             "-q",
         ],

@@ -12,8 +12,9 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import TESTS, alive
-from sample_players import ArraySummer, Counter, DiesOnArrival, Exiter, Raiser, Sleeper
+from support.paths import SUPPORT
+from support.processes import alive
+from support.sample_players import ArraySummer, Counter, DiesOnArrival, Exiter, Raiser, Sleeper
 from tickwire.plumbing.process import cores_are_free, cpu_times, idle_share
 from tickwire.protocol import ConfigError
 from tickwire.server import PlayerDied, PlayerError
@@ -205,7 +206,7 @@ def test_a_player_that_cannot_be_pickled_is_named():
 
 
 def test_a_player_whose_module_fails_to_import_in_its_process_shows_that_error(monkeypatch):
-    from fragile_players import Fragile
+    from support.fragile_players import Fragile
 
     monkeypatch.setenv("TICKWIRE_TEST_FAIL_IMPORT", "1")  # inherited by the pool's processes
     with pytest.raises(PlayerStartError) as e:
@@ -322,7 +323,7 @@ def test_close_leaves_no_process_and_refuses_further_calls():
 
 
 def test_ctrl_c_in_the_callers_loop_leaves_no_process(procs):
-    script = procs([os.path.join(TESTS, "pool_script.py")], name="script")
+    script = procs([str(SUPPORT / "pool_script.py")], name="script")
     script.wait_for("running")
     pids = [int(p) for p in script.stdout.split()]
     assert pids and all(alive(p) for p in pids)
@@ -333,7 +334,7 @@ def test_ctrl_c_in_the_callers_loop_leaves_no_process(procs):
 
 def test_a_killed_caller_takes_its_player_processes_with_it(procs, tmp_path):
     # a SIGKILLed caller cannot remove its ipc dir: keep it inside the test's own tmp_path
-    script = procs([os.path.join(TESTS, "pool_script.py")], name="script", env={"TMPDIR": str(tmp_path)})
+    script = procs([str(SUPPORT / "pool_script.py")], name="script", env={"TMPDIR": str(tmp_path)})
     script.wait_for("running")
     pids = [int(p) for p in script.stdout.split()]
     script.popen.kill()

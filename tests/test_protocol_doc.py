@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import msgpack
 import pytest
-from conftest import player
-from raw_player import RawPlayer
+from support.raw_player import RawPlayer
+from support.summaries import player
 from tickwire.protocol import Action, Error, Join, ProtocolError, decode, encode
 
 

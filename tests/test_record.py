@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import stderr_on_a_terminal
+from support.processes import stderr_on_a_terminal
 from tickwire.protocol.errors import RecordError, ReplayMismatch
 from tickwire.server.record.log import (
     FRAME_HEADER,

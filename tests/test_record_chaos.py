@@ -2,7 +2,7 @@
 
 Real processes and signals: the server is ``tickwire server --record``; the agents are fresh
 ``tickwire agent`` processes for each epoch (asking for their old slots); player 0 of
-``sample_agents:ServerKillerAgent`` SIGKILLs the server when it sees the chosen tick, so the
+``support.sample_agents:ServerKillerAgent`` SIGKILLs the server when it sees the chosen tick, so the
 kill lands at a known tick without any sleep. The reference is an uninterrupted
 ``tickwire run`` with the same seed: strict mode and agents that are a pure function of the
 observation make the final state hash comparable.
@@ -18,13 +18,14 @@ import sys
 
 import pytest
 import zmq
-from conftest import TESTS, event, wait_event
+from support.events import event, wait_event
+from support.paths import SUPPORT
 from tickwire.protocol import encode
 from tickwire.protocol.messages import Action
 from tickwire.server.record.log import log_path, read_frames
 
 PLAYERS = 2
-AGENT = "sample_agents:ServerKillerAgent"
+AGENT = "support.sample_agents:ServerKillerAgent"
 
 
 def _server(procs, ipc_base, record, ticks, *extra, name="server", file_limit=None):
@@ -266,7 +267,7 @@ def test_replay_without_a_directory_is_a_usage_error():
 
 def test_a_world_file_that_moved_is_replayed_with_world_and_an_empty_html_is_refused(procs, tmp_path):
     world = tmp_path / "my_world.py"
-    world.write_text((TESTS / "big_world.py").read_text())
+    world.write_text((SUPPORT / "big_world.py").read_text())
     record = tmp_path / "rec"
     run = procs(
         [

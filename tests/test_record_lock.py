@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import event, wait_event
+from support.events import event, wait_event
 
 TICKS = 60
 LOCK_NAME = "tickwire.lock"  # server/record/log.py LOCK_NAME, spelled out: what users see
@@ -40,7 +40,7 @@ def _server(procs, bind, *extra, name):
     return procs(["-m", "tickwire", "server", "--bind", bind, *GRID, "--json", "-q", *extra], name=name)
 
 
-def _agents(procs, bind, env, name, agent="lock_agents:ServerStopperAgent"):
+def _agents(procs, bind, env, name, agent="support.lock_agents:ServerStopperAgent"):
     return procs(
         [
             "-m",
@@ -175,7 +175,7 @@ def test_two_resumes_at_once_the_second_is_refused_and_a_killed_holder_blocks_no
         ipc_base,
         {"TW_SERVER_PID": str(first.pid), "TW_KILL_AT": "15"},
         "killer",
-        agent="sample_agents:ServerKillerAgent",
+        agent="support.sample_agents:ServerKillerAgent",
     )
     assert first.wait(60) == -signal.SIGKILL, first.stderr[-2000:]
     killer.kill()
@@ -214,7 +214,7 @@ def test_two_resumes_at_once_the_second_is_refused_and_a_killed_holder_blocks_no
     holder.kill()  # SIGKILL: the kernel drops its lock; its lock file stays behind
     assert (record / LOCK_NAME).exists()
     third = _server(procs, ipc_other, "--resume", str(record), name="third")
-    agents = _agents(procs, ipc_other, {}, "agents", agent="sample_agents:ServerKillerAgent")
+    agents = _agents(procs, ipc_other, {}, "agents", agent="support.sample_agents:ServerKillerAgent")
     summary = third.json(120)
     assert summary["resumed_from"] == 15 and summary["ticks"] == TICKS
     assert agents.wait(60) == 0

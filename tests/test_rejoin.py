@@ -10,27 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import zmq
-from conftest import accounted, event, player, wait_event
-from raw_player import RawPlayer
-from tickwire.protocol import State, decode, derive
+from support.events import event, wait_event
+from support.raw_player import RawPlayer
+from support.servers import wait_tick
+from support.summaries import accounted, player
 
 SERVER = ["-m", "tickwire.server"]
 AGENT = ["-m", "tickwire.agents"]
-
-
-def _wait_tick(ctx: zmq.Context, base: str, tick: int) -> None:
-    """Watch the state socket until ``tick`` is published (bounded)."""
-    watch = ctx.socket(zmq.SUB)
-    watch.linger = 0
-    watch.subscribe(b"")
-    watch.connect(derive(base).state)
-    while True:
-        assert watch.poll(30_000), f"tick {tick} not published within 30 s"
-        msg = decode(watch.recv_multipart())
-        if isinstance(msg, State) and msg.tick >= tick:
-            watch.close()
-            return
 
 
 def test_an_agent_killed_mid_run_is_replaced_by_a_new_process_that_takes_its_slot_back(
@@ -53,7 +39,7 @@ def test_an_agent_killed_mid_run_is_replaced_by_a_new_process_that_takes_its_slo
         name="server",
     )
     agents = [procs([*AGENT, "--connect", ipc_base, "--slot", str(i)], name=f"a{i}") for i in range(3)]
-    _wait_tick(zctx, ipc_base, 50)
+    wait_tick(zctx, ipc_base, 50)
     victim = 1
     agents[victim].popen.send_signal(signal.SIGKILL)
     wait_event(events, event("player", id=victim, new="dead"), server)
@@ -82,7 +68,7 @@ def test_the_sdk_rejoins_a_new_server_at_the_same_address_asking_for_its_old_slo
     agents = [
         procs([*AGENT, "--connect", ipc_base, "--slot", str(i), "--json"], name=f"a{i}") for i in (1, 0)
     ]
-    _wait_tick(zctx, ipc_base, 20)
+    wait_tick(zctx, ipc_base, 20)
     first.kill()  # kill -9: a new server with a new run id comes up at the same address
     second = procs([*SERVER, "--bind", ipc_base, "--players", "2", "--ticks", "200", "--json"], name="second")
     s = second.json(timeout=60)
@@ -139,7 +125,9 @@ def test_an_agent_killed_in_setup_frees_its_lobby_slot_within_seconds(procs, ipc
         ],
         name="server",
     )
-    stuck = procs([*AGENT, "--connect", ipc_base, "--agent", "sample_agents:StuckInSetup"], name="stuck")
+    stuck = procs(
+        [*AGENT, "--connect", ipc_base, "--agent", "support.sample_agents:StuckInSetup"], name="stuck"
+    )
     wait_event(events, event("player", new="joined"), server)
     stuck.popen.send_signal(signal.SIGKILL)
     wait_event(events, event("player", old="joined", new="dead"), server, timeout=10)

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.paths import TESTS
+from support.processes import with_tests_on_path
+from support.replay_html import page_data
 from tickwire.server.record import replay_page
 from tickwire.server.record.log import Recorder, TickRecord, read_run, run_header
 from tickwire.server.record.replay import replay_run
@@ -32,7 +35,6 @@ from tickwire.server.worlds.png import png_bytes
 
 from tickwire.cli import main
 
-TESTS = Path(__file__).resolve().parent
 HOSTILE = "</script><img src=x onerror=alert(1)>"
 PLAYERS, TICKS = 3, 40
 RESOURCE = (40, 200, 80)
@@ -40,25 +42,15 @@ RESOURCE = (40, 200, 80)
 
 # ---------------------------------------------------------------------------- helpers
 def run_cli(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
-    }
     return subprocess.run(
         [sys.executable, "-m", "tickwire", *args],
         cwd=cwd,
-        env=env,
+        env=with_tests_on_path(dict(os.environ)),
         capture_output=True,
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-
-
-def page_data(html: str) -> dict:
-    blocks = re.findall(r'<script type="application/json" id="replay-data">(.*?)</script>', html, re.S)
-    assert len(blocks) == 1
-    return json.loads(blocks[0])
 
 
 def chromium(url: str, args: list[str], tmp_path: Path, timeout: float = 90) -> subprocess.CompletedProcess:
@@ -200,7 +192,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "--record",
             "rec",
             "--agent",
-            "sample_agents:MarkupNamedAgent",
+            "support.sample_agents:MarkupNamedAgent",
             "--json",
             "-q",
         ],
@@ -311,11 +303,11 @@ def test_a_screenshot_shows_the_world(recorded, tmp_path):
 
 
 def test_a_world_without_render_gets_a_working_page_that_says_so(tmp_path):
-    from counter_world import CounterWorld
+    from support.counter_world import CounterWorld
 
     world, cfg = CounterWorld(), ServerConfig(players=2, seed=0, ticks=12)
     rec = Recorder(
-        tmp_path / "rec", run_header(world, "counter_world:CounterWorld", cfg, "r", 0), world, 0, 0
+        tmp_path / "rec", run_header(world, "support.counter_world:CounterWorld", cfg, "r", 0), world, 0, 0
     )
     state = world.reset(0, 2)
     for t in range(12):
@@ -461,7 +453,7 @@ def test_replay_run_hands_every_stepped_tick_to_on_step(tmp_path):
 
 
 def test_the_readme_replay_page_block_runs_as_printed(tmp_path):
-    from test_readme import block_with, command_lines
+    from support.readme import block_with, command_lines
 
     lines = command_lines(block_with("bash", "--html run1.html"))
     assert [argv[:2] for argv in lines] == [["tickwire", "run"], ["tickwire", "replay"]]

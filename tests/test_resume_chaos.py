@@ -17,29 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
-from big_world import PADDING
-from conftest import TESTS, event, wait_event
+from support.big_world import PADDING
+from support.events import event, wait_event
+from support.servers import replay_json
 from tickwire.server.record.log import read_frames, read_run
 
-AGENT = "sample_agents:SlowOnceAgent"
+AGENT = "support.sample_agents:SlowOnceAgent"
 SEED = "7"
-
-
-def _replay(record) -> dict:
-    """``tickwire replay DIR --json`` (the test worlds importable), which must exit 0."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "tickwire", "replay", str(record), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    return json.loads(out.stdout)
 
 
 def _misses(record) -> list[tuple[int, int]]:
@@ -96,7 +80,7 @@ def test_on_missing_repeat_repeats_the_action_from_before_the_resume(procs, ipc_
     before = recorded[kill_at - 1][1]
     assert recorded[kill_at][1] == before != 0  # repeated, and not the noop (0)
     assert summary["state_hash"] == reference["state_hash"]
-    report = _replay(record)
+    report = replay_json(record)
     assert report["identical"] and report["epochs"] == 2
     assert report["final_hash"] == reference["state_hash"]
 
@@ -152,8 +136,8 @@ def _repeat_agents(procs, ipc_base, server_pid, env, epoch):
 
 
 # ---------------------------------------------------------------------------- mid-write kills
-BIG = ["--world", "big_world:BigCheckpointWorld", "--players", "2", "--seed", SEED]
-GREEDY = "sample_agents:ServerKillerAgent"
+BIG = ["--world", "support.big_world:BigCheckpointWorld", "--players", "2", "--seed", SEED]
+GREEDY = "support.sample_agents:ServerKillerAgent"
 TMP = re.compile(r"^checkpoint-(\d{12})\.tmp$")
 
 
@@ -244,7 +228,7 @@ def test_a_server_killed_while_writing_a_checkpoint_resumes_past_it(procs, ipc_b
     assert summary["resumed_from"] == done and summary["resume"]["checkpoint"] == done - 1
     assert summary["resume"]["repaired"] is None and not (record / name).exists()
     assert summary["state_hash"] == reference_hash and summary["ticks"] == ticks
-    report = _replay(record)
+    report = replay_json(record)
     assert report["identical"] and report["final_hash"] == reference_hash
 
 
@@ -295,7 +279,7 @@ def test_a_server_killed_mid_checkpoint_three_times_resumes_to_the_uninterrupted
     summary = resumed.json(120)
     assert [c["file"] for c in summary["resume"]["incomplete_checkpoints"]] == [left]
     assert summary["state_hash"] == reference_hash and summary["ticks"] == ticks
-    report = _replay(record)
+    report = replay_json(record)
     assert report["identical"] and report["final_hash"] == reference_hash
 
 
@@ -408,7 +392,7 @@ def test_a_log_write_cut_short_leaves_a_torn_tail_that_resume_truncates(procs, i
     assert summary["resumed_from"] == done and summary["resume"]["checkpoint"] == done // 50 * 50
     assert log.stat().st_size == damage.offset  # truncated to the last complete frame
     assert summary["state_hash"] == reference_hash and summary["ticks"] == ticks
-    report = _replay(record)
+    report = replay_json(record)
     assert report["identical"] and report["final_hash"] == reference_hash
     assert report["torn_tail"] is None and report["epochs"] == 2
 
@@ -542,7 +526,7 @@ def test_a_torn_tail_resume_that_times_out_leaves_no_epoch_and_no_orphan_checkpo
     assert lobby["reason"] == "lobby timeout" and lobby["resumed_from"] == 160
     assert lobby["resume"]["repaired"]["torn"] and lobby["resume"]["repaired"]["offset"] == cut
     assert lobby["resume"]["dropped_checkpoints"] == ["checkpoint-000000000200.twc"]
-    report = _replay(record)
+    report = replay_json(record)
     assert report["ticks"] == 160 and report["epochs"] == 1 and report["torn_tail"] is None
     resumed = procs(
         [
@@ -566,5 +550,5 @@ def test_a_torn_tail_resume_that_times_out_leaves_no_epoch_and_no_orphan_checkpo
     summary = resumed.json(120)
     assert (summary["resumed_from"], summary["resume"]["checkpoint"]) == (160, 150)
     assert summary["state_hash"] == final and summary["record"]["epoch"] == 1
-    report = _replay(record)
+    report = replay_json(record)
     assert report["identical"] and report["final_hash"] == final and report["epochs"] == 2

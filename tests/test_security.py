@@ -17,9 +17,15 @@ from pathlib import Path
 
 import pytest
 import zmq
-from conftest import TESTS, accounted, event, player, wait_event
-from raw_player import RawPlayer
-from tickwire.plumbing.keys import load_public, load_secret, new_keypair
+from support.events import event, wait_event
+from support.keyring import agent_flags, keyring, server_flags
+from support.paths import SUPPORT
+from support.processes import rss_mb
+from support.raw_player import RawPlayer
+from support.raw_zmtp import recv_exactly, send_frame_header, stream, zmtp
+from support.servers import start_server
+from support.summaries import accounted, player
+from tickwire.plumbing.keys import load_public, load_secret
 from tickwire.protocol import Action, ConfigError, End, Join, Ready, Welcome, decode, encode
 from tickwire.server.world_server.config import ServerConfig
 from tickwire.server.world_server.loop import WorldServer
@@ -35,27 +41,6 @@ MB = 1024 * 1024
 
 
 # ---------------------------------------------------------------------------- helpers
-def keyring(tmp_path: Path, alice_slot: int | None = None) -> dict[str, Path]:
-    """server, alice, bob (allowed) and mallory (not) key pairs; the allow directory."""
-    keys, allow = tmp_path / "keys", tmp_path / "allow"
-    allow.mkdir()
-    for name in ("server", "alice", "bob", "mallory"):
-        new_keypair(name, keys, alice_slot if name == "alice" else None)
-    for name in ("alice", "bob"):
-        (allow / f"{name}.key").write_bytes((keys / f"{name}.key").read_bytes())
-    return {"dir": keys, "allow": allow}
-
-
-def server_flags(keys: dict[str, Path]) -> list[str]:
-    """`tickwire server` flags for the keyring's server key and allow directory."""
-    return ["--key", str(keys["dir"] / "server.key_secret"), "--allow", str(keys["allow"])]
-
-
-def agent_flags(keys: dict[str, Path], name: str) -> list[str]:
-    """`tickwire agent` flags for ``name``'s key pair and the server's public key."""
-    return ["--key", str(keys["dir"] / f"{name}.key_secret"), "--server-key", str(keys["dir"] / "server.key")]
-
-
 def curve(keys: Path, name: str, server: str = "server") -> tuple[bytes, bytes, bytes]:
     public, secret = load_secret(keys / f"{name}.key_secret")
     return public, secret, load_public(keys / f"{server}.key")
@@ -76,79 +61,6 @@ def keyed_sockets(zctx: zmq.Context, keys: dict[str, Path]) -> ServerSockets:
         context=zctx,
         keys=load_server_keys(keys["dir"] / "server.key_secret", keys["allow"]),
     )
-
-
-def start_server(procs, tmp_path: Path, *args: str) -> tuple:
-    events = tmp_path / "events.jsonl"
-    server = procs(
-        [*SERVER, "--bind", "tcp://127.0.0.1:0", "--json", "-q", "--events", str(events), *args],
-        name="server",
-    )
-    return server, wait_event(events, event("listening"), server), events
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    """A process's resident memory (VmRSS) or its peak so far (VmHWM), MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no {field} for {pid}")
-
-
-def tcp_address(endpoint: str) -> tuple[str, int]:
-    host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
-    return host, int(port)
-
-
-def zmtp(endpoint: str, socket_type: bytes) -> socket.socket:
-    """A raw TCP connection that has done a ZMTP 3.0 NULL handshake as ``socket_type``:
-    the attacker's own framing, so nothing in the client limits what it sends."""
-    if endpoint.startswith("ipc://"):
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(10)
-        s.connect(endpoint.removeprefix("ipc://"))
-    else:
-        s = socket.create_connection(tcp_address(endpoint), timeout=10)
-    s.sendall(
-        b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + b"\x00" + b"\x00" * 31
-    )
-    body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
-    s.sendall(b"\x04" + bytes([len(body)]) + body)
-    _recv_exactly(s, 64)  # the server's greeting, then its READY: the handshake is done
-    flags = _recv_exactly(s, 1)[0]
-    size = _recv_exactly(s, 8 if flags & 0x02 else 1)
-    _recv_exactly(s, int.from_bytes(size, "big"))
-    return s
-
-
-def _recv_exactly(s: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise AssertionError("the server closed the connection during the ZMTP handshake")
-        data += chunk
-    return data
-
-
-def send_frame_header(s: socket.socket, size: int, more: bool) -> bool:
-    """False once the server cut the link."""
-    try:
-        s.sendall(bytes([0x03 if more else 0x02]) + struct.pack(">Q", size))
-    except OSError:
-        return False
-    return True
-
-
-def stream(s: socket.socket, total: int, chunk: bytes) -> bool:
-    """Send ``total`` bytes of ``chunk`` repeats; False once the server cut the link."""
-    try:
-        while total > 0:
-            s.sendall(chunk[:total])
-            total -= len(chunk)
-    except OSError:  # reset or broken pipe: the server disconnected us
-        return False
-    return True
 
 
 def empty_lists(n: int) -> bytes:
@@ -360,7 +272,7 @@ def test_hostile_peers_in_deadline_mode_cost_little_memory_and_no_tick_gap(procs
         "0",
     )
     # the observer never acts, so every tick lasts one deadline: a steady clock to measure
-    observer = procs([str(TESTS / "gap_observer.py"), eps["base"]], name="observer")
+    observer = procs([str(SUPPORT / "gap_observer.py"), eps["base"]], name="observer")
     agent = procs([*AGENT, "--connect", eps["base"], "--name", "honest"], name="honest")
     observer.wait_for("ready")
     run = wait_run(tmp_path / "events.jsonl", server)
@@ -538,9 +450,9 @@ def _zmtp_recv(s: socket.socket) -> list[bytes]:
     """Receive one message (its frames) over a raw ZMTP connection."""
     frames, more = [], True
     while more:
-        flags = _recv_exactly(s, 1)[0]
-        size = int.from_bytes(_recv_exactly(s, 8 if flags & 0x02 else 1), "big")
-        frames.append(_recv_exactly(s, size))
+        flags = recv_exactly(s, 1)[0]
+        size = int.from_bytes(recv_exactly(s, 8 if flags & 0x02 else 1), "big")
+        frames.append(recv_exactly(s, size))
         more = bool(flags & 0x01)
     return frames
 
@@ -585,7 +497,7 @@ def test_a_subscriber_that_never_reads_pins_a_few_states_not_thousands(procs, tm
         "--ticks",
         str(ticks),
         "--world",
-        "big_observation_world:BigObservationWorld",
+        "support.big_observation_world:BigObservationWorld",
     )
     stranger = zmtp(eps["state"], b"SUB")
     stranger.sendall(b"\x00\x01\x01")  # subscribes to everything, then never reads
@@ -625,7 +537,7 @@ def test_a_player_that_never_reads_its_control_socket_pins_a_few_views(procs, tm
         "--ticks",
         str(ticks),
         "--world",
-        "big_observation_world:BigPrivateWorld",
+        "support.big_observation_world:BigPrivateWorld",
     )
     control = zmtp(eps["control"], b"DEALER")
     _zmtp_message(control, encode(Join("deaf")))

@@ -8,8 +8,10 @@ from collections import Counter
 
 import pytest
 import zmq
-from conftest import accounted, event, wait_event
-from test_security import start_server, tcp_address, zmtp
+from support.events import event, wait_event
+from support.raw_zmtp import tcp_address, zmtp
+from support.servers import start_server
+from support.summaries import accounted
 from tickwire.protocol import Action, State, TransportError, decode, derive, encode
 from tickwire.server.work.hub import Hub
 

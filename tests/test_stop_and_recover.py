@@ -12,13 +12,14 @@ import signal
 import time
 
 import pytest
-from conftest import accounted, event, player, read_events, wait_event
-from test_resume_chaos import _replay
+from support.events import event, read_events, wait_event
+from support.servers import replay_json
+from support.summaries import accounted, player
 from tickwire.server.record.log import read_run
 
 SERVER = ["-m", "tickwire", "server"]
 AGENT = ["-m", "tickwire", "agent"]
-STOPPER = "stop_agents:ServerStopperAgent"
+STOPPER = "support.stop_agents:ServerStopperAgent"
 SEED = "7"
 
 
@@ -73,7 +74,7 @@ def test_sigterm_then_resume_three_times_ends_on_the_uninterrupted_hash(procs, i
     assert summary["resumed_from"] == stops[-1] and summary["ticks"] == ticks
     want = reference.json(120)["state_hash"]
     assert summary["state_hash"] == want
-    report = _replay(record)
+    report = replay_json(record)
     assert report["identical"] and report["final_hash"] == want
 
 

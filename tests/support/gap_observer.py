@@ -1,10 +1,11 @@
 """A player that joins, proves readiness and never acts; it records when each STATE arrives.
 
-Run as ``python gap_observer.py BASE [PUBLIC SECRET SERVER_PUBLIC key files]``; prints
-``ready`` on stderr once welcomed, then one JSON line on stdout at END: the number of ticks
-seen, the longest gap between the first STATEs of two ticks (seconds), measured outside the
-server, and how many STATEs repeated a tick (the server republishes the open tick's STATE
-when an actions connection is cut, so agents resend what it lost).
+Run as ``python tests/support/gap_observer.py BASE [PUBLIC SECRET SERVER_PUBLIC key files]``
+with tests/ on PYTHONPATH (the ``procs`` fixture sets it); prints ``ready`` on stderr once
+welcomed, then one JSON line on stdout at END: the number of ticks seen, the longest gap
+between the first STATEs of two ticks (seconds), measured outside the server, and how many
+STATEs repeated a tick (the server republishes the open tick's STATE when an actions
+connection is cut, so agents resend what it lost).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import sys
 import time
 
 import zmq
-from raw_player import RawPlayer
+
+from support.raw_player import RawPlayer
 
 
 def main() -> None:

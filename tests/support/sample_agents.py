@@ -1,4 +1,4 @@
-"""Agents used by the integration tests (importable as sample_agents:Name)."""
+"""Agents used by the integration tests (importable as support.sample_agents:Name)."""
 
 from tickwire.agents import Agent
 

@@ -1,4 +1,4 @@
-"""Agents for the graceful-stop tests (importable as stop_agents:Name)."""
+"""Agents for the graceful-stop tests (importable as support.stop_agents:Name)."""
 
 from tickwire.agents import Agent
 

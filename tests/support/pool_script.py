@@ -2,8 +2,7 @@
 
 import sys
 
-from sample_players import Counter
-
+from support.sample_players import Counter
 from tickwire import PlayerPool
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """A chief with two honest workers, for attacks from outside (tests/test_chief_security.py).
 
-``python hostile_chief.py N PAUSE``: binds on free loopback ports, prints ``listening
-BASE`` once both workers have delivered an item, collects until both workers have sent N
-items each and finished, and prints per-worker accounting and the chief's rejections as JSON.
+``python tests/support/hostile_chief.py N PAUSE`` (tests/ on PYTHONPATH): binds on free
+loopback ports, prints ``listening BASE`` once both workers have delivered an item, collects
+until both workers have sent N items each and finished, and prints per-worker accounting and
+the chief's rejections as JSON.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import json
 import sys
 
-from param_workers import count_to
 from tickwire.server.work.chief import Chief
+
+from support.param_workers import count_to
 
 
 def main(n: int, pause: float) -> None:
