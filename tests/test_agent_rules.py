@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from support.agent_rules_builders import EPS, RUN, T0, playing, rules, sends, state, welcome
 from tickwire.protocol import (
     Action,
     Actions,
@@ -19,10 +20,7 @@ from tickwire.protocol import (
     Join,
     Leave,
     Ready,
-    State,
     TransportError,
-    Welcome,
-    derive,
 )
 from tickwire.protocol.agent_rules import (
     ACTION_RETRY_S,
@@ -30,7 +28,6 @@ from tickwire.protocol.agent_rules import (
     READY_RETRY_S,
     Act,
     AgentResult,
-    AgentRules,
     Ended,
     Finish,
     GiveUp,
@@ -40,56 +37,6 @@ from tickwire.protocol.agent_rules import (
     Socket,
     Subscribe,
 )
-
-T0 = 100.0
-RUN = "run1"
-EPS = derive("tcp://127.0.0.1:5555")
-
-
-def rules(
-    n: int = 1, slot: int | None = None, join_timeout_s: float = 60.0, server_timeout_s: float = 10.0
-) -> AgentRules:
-    return AgentRules(
-        [f"p{i}" for i in range(n)],
-        EPS,
-        now=T0,
-        slot=slot,
-        join_timeout_s=join_timeout_s,
-        server_timeout_s=server_timeout_s,
-    )
-
-
-def welcome(player: int, run: str = RUN) -> Welcome:
-    return Welcome(
-        run=run,
-        player=player,
-        name=f"p{player}",
-        seed=7,
-        token=f"tok{player}",
-        topic=f"tw.{run}.{player}".encode(),
-        mode="strict",
-        deadline_ms=None,
-        ticks=100,
-        players=4,
-    )
-
-
-def playing(n: int = 1, **kw) -> AgentRules:
-    """Rules with every hosted player welcomed and READY sent, at T0."""
-    r = rules(n, **kw)
-    r.due(T0)
-    for i in range(n):
-        r.control_received(i, welcome(10 + i), T0)
-    assert r.playing
-    return r
-
-
-def state(tick: int, run: str = RUN) -> State:
-    return State(run, tick, {"tick": tick})
-
-
-def sends(decisions: list) -> list:
-    return [d.message for d in decisions if isinstance(d, Send)]
 
 
 # ---------------------------------------------------------------------- joining

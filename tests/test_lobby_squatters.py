@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import zmq
-from test_server_rules import join, make_rules, prove, sent
+from support.server_rules_builders import join, make_rules, prove, sent
 from tickwire.protocol import Error, Join, Welcome, decode, derive, encode
 
 

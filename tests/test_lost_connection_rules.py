@@ -5,7 +5,7 @@ Only a connection that carried such a message is reported when it goes away (rep
 
 from __future__ import annotations
 
-from test_server_rules import action, make_rules, started
+from support.server_rules_builders import action, make_rules, started
 from tickwire.protocol import Actions, Join, ProtocolError, Ready, Welcome
 from tickwire.protocol.server_rules import Send
 

@@ -7,7 +7,7 @@ test_security.py: many-frame messages against a real server process.
 from __future__ import annotations
 
 import pytest
-from test_server_rules import action, started
+from support.server_rules_builders import action, started
 from tickwire.protocol.server_rules import LOST_ACTION_GRACE_S, Rejection, Republish
 from tickwire.server.world_server.memory_guard import MB, MemoryBudget
 

@@ -4,7 +4,7 @@ passed in (no sockets, sleeps or real clocks)."""
 from __future__ import annotations
 
 import pytest
-from test_server_rules import act, join, make_rules, started
+from support.server_rules_builders import act, join, make_rules, started
 from tickwire.protocol.errors import ConfigError
 from tickwire.protocol.pacing import ERROR_WINDOW, Pacer
 from tickwire.server.world_server.config import ServerConfig

@@ -5,8 +5,8 @@ No sockets, sleeps or clocks: server and agent rules are fed events with an expl
 
 from __future__ import annotations
 
-from test_agent_rules import T0, playing, state
-from test_server_rules import action, changes, join, make_rules, prove, rejections, sent, started
+from support.agent_rules_builders import T0, playing, state
+from support.server_rules_builders import action, changes, join, make_rules, prove, rejections, sent, started
 from tickwire.protocol import Error, Heartbeat, Join, Ready, Welcome
 from tickwire.protocol.agent_rules import Send, Setup, Socket, Subscribe
 from tickwire.protocol.server_rules import (

@@ -7,8 +7,20 @@ decides (messages to send or publish, acceptances, rejections, status changes).
 from __future__ import annotations
 
 import pytest
+from support.server_rules_builders import (
+    NOOP,
+    SPEC,
+    act,
+    action,
+    changes,
+    join,
+    make_rules,
+    prove,
+    rejections,
+    sent,
+    started,
+)
 from tickwire.protocol import (
-    Action,
     Actions,
     ConfigError,
     End,
@@ -26,15 +38,12 @@ from tickwire.protocol.server_rules import (
     ACCEPTED,
     ACCEPTED_ONLY,
     NOBODY_PLAYING_GRACE_S,
-    InvalidAction,
     Lobby,
     NextTick,
     Publish,
-    Rejected,
     Rejection,
     Send,
     ServerRules,
-    StatusChange,
     StopReason,
 )
 from tickwire.protocol.server_status import (
@@ -45,79 +54,6 @@ from tickwire.protocol.server_status import (
     next_status,
 )
 from tickwire.server.world_server.config import ServerConfig
-
-SPEC = {"type": "discrete", "n": 5}
-NOOP = 0
-
-
-def validate(action):
-    if type(action) is not int or not 0 <= action < 5:
-        raise InvalidAction(f"action {action!r} is not an int in 0..4")
-    return action
-
-
-def make_rules(**settings) -> ServerRules:
-    cfg = ServerConfig(**{"bind": "inproc://rules", "players": 2, **settings})
-    return ServerRules(
-        cfg,
-        "run1",
-        describe=lambda: {"name": "Test", "action_spec": SPEC},
-        validate=validate,
-        noop=lambda: NOOP,
-        endpoints=derive("ipc:///tmp/x/run"),
-    )
-
-
-def sent(outs) -> list:
-    return [o.message for o in outs if isinstance(o, Send)]
-
-
-def rejections(outs) -> list[Rejection]:
-    return [o.reason for o in outs if isinstance(o, Rejected)]
-
-
-def changes(outs) -> list[tuple]:
-    return [(o.player, o.old, o.new) for o in outs if isinstance(o, StatusChange)]
-
-
-def join(r: ServerRules, identity: bytes, name: str = "p", slot: int | None = None) -> Welcome:
-    (welcome,) = sent(r.receive_control(identity, Join(name, slot)))
-    assert isinstance(welcome, Welcome), welcome
-    return welcome
-
-
-def prove(r: ServerRules, w: Welcome) -> None:
-    r.receive_subscription(w.topic, True)
-    r.receive_action(Ready(w.run, w.player, w.token), now=0.0)
-
-
-def started(n: int = 2, **settings) -> tuple[ServerRules, list[Welcome]]:
-    """Rules of a run that has started with ``n`` ready players."""
-    r = make_rules(players=n, **settings)
-    r.open_lobby(0.0)
-    ws = [join(r, f"id{i}".encode(), f"p{i}") for i in range(n)]
-    for w in ws:
-        prove(r, w)
-    assert r.lobby(0.0) is Lobby.START
-    r.start()
-    return r, ws
-
-
-def action(w: Welcome, tick: int, payload, **over) -> Action:
-    fields = {
-        "run": w.run,
-        "tick": tick,
-        "player": w.player,
-        "seq": 1,
-        "token": w.token,
-        "payload": payload,
-        **over,
-    }
-    return Action(**fields)
-
-
-def act(r: ServerRules, w: Welcome, tick: int, payload, now: float = 0.0, **over) -> list:
-    return r.receive_action(action(w, tick, payload, **over), now)
 
 
 # ---------------------------------------------------------------------------- joining
