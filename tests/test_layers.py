@@ -7,11 +7,16 @@ root package's lazy exports), ``bench/`` and every ``__main__.py``: they may imp
 Every import statement counts, also one inside a function or under ``TYPE_CHECKING``: an
 import hidden in a function is still a dependency, and hiding one is how cycles were made.
 Imports by string (``importlib.import_module``, ``python -m`` launch strings) are not seen.
+
+The tests have a contract too: the helpers they share live in ``tests/support/``; no file
+under tests/ imports a test module or ``conftest`` (fixtures and hooks only), neither in its
+code nor in Python source it hands a child process as a string.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -162,3 +167,62 @@ def test_the_check_sees_imports_inside_functions_relative_ones_and_lazy_exports(
         (6, "tickwire.server.worlds.world"),
     ]
     assert module_name(ROOT / "agents" / "sub" / "__init__.py") == "tickwire.agents.sub"
+
+
+# ---------------------------------------------------------------------------- the tests' contract
+TESTS = ROOT / "tests"
+#: ``from X import`` / ``import X`` at the start of a line of Python source held in a string
+SOURCE_IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_][\w.]*)", re.M)
+
+
+def suite_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, top-level module) of every absolute import in ``path``: statements anywhere,
+    and import lines inside string constants (source a test runs in a child process)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.append((node.lineno, node.module.split(".")[0]))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found += [(node.lineno, m.group(1).split(".")[0]) for m in SOURCE_IMPORT.finditer(node.value)]
+    return sorted(set(found))
+
+
+def suite_module_names() -> set[str]:
+    """The names test modules and conftest import as (pytest puts tests/ on sys.path)."""
+    return {"conftest"} | {p.stem for p in TESTS.glob("test_*.py")}
+
+
+def test_no_file_in_tests_imports_a_test_module_or_conftest() -> None:
+    forbidden = suite_module_names()
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: imports {module}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for line, module in suite_imports(path)
+        if module in forbidden
+    ]
+    assert not found, (
+        "tests import shared helpers from tests/support/ (`from support.x import y`), never from "
+        "a test module or conftest (fixtures and hooks only); move the helper there:\n" + "\n".join(found)
+    )
+
+
+def test_the_suite_check_sees_imports_in_functions_and_in_child_source(tmp_path: Path) -> None:
+    fake = tmp_path / "test_fake.py"
+    fake.write_text(  # names as placeholders: this file's own strings are checked too
+        "import support.paths\nfrom support.events import event\nfrom . import sibling\n"
+        "def test_x():\n    from {test} import keyring\n"
+        "CHILD = '''\nimport sys\nfrom {conftest} import alive\n'''\n".format(
+            test="test_security", conftest="conftest"
+        )
+    )
+    assert suite_imports(fake) == [
+        (1, "support"),
+        (2, "support"),
+        (5, "test_security"),
+        (6, "conftest"),
+        (6, "sys"),
+    ]
+    assert {"conftest", "test_layers", "test_security"} <= suite_module_names()
+    assert "support" not in suite_module_names()
