@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keys",
         action="store_true",
-        help="run with CURVE keys: the command gets TICKWIRE_KEY and TICKWIRE_SERVER_KEY, and the keys check counts",
+        help="run with CURVE keys: the command gets TICKWIRE_KEY and TICKWIRE_SERVER_KEY, "
+        "and the keys check counts",
     )
     parser.add_argument(
         "--timeout",

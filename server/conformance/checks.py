@@ -290,7 +290,8 @@ class Conformance:
                 False,
                 f"an ACTION for tick 0 within {ACT_TIMEOUT_S:g} s of its STATE",
                 "none" if s.exit_code is None else self._silence(s),
-                "for each STATE send {v: 1, kind: 'action', run, tick, player, seq, token, payload} on actions",
+                "for each STATE send {v: 1, kind: 'action', run, tick, player, seq, token, payload} "
+                "on actions",
             )
             return self._skip(later, "no action for tick 0")
         for _ in range(3):
@@ -339,7 +340,8 @@ class Conformance:
         self._set(
             "resend",
             same,
-            f"STATE {play.tick} published again after the agent answered it: the same ACTION again within 3 s",
+            f"STATE {play.tick} published again after the agent answered it: the same ACTION "
+            "again within 3 s",
             (f"ACTION for {play.tick} again, payload {again[0].payload!r}" if again else "no ACTION")
             + (f" (first: {answered[0].payload!r})" if again and not same and answered else ""),
             "a STATE for the tick you already answered means your action was lost: send the "
@@ -537,5 +539,6 @@ class Conformance:
             "; ".join(failures)
             or (f"messages from key(s) {sorted(map(str, users))}" if users else "no message"),
             "load TICKWIRE_KEY (NAME.key_secret: public-key and secret-key) and "
-            "TICKWIRE_SERVER_KEY (server.key: public-key) and set them as CURVE client keys on all three sockets",
+            "TICKWIRE_SERVER_KEY (server.key: public-key) and set them as CURVE client keys on "
+            "all three sockets",
         )
