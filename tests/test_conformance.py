@@ -108,6 +108,8 @@ def test_usage_errors_and_a_command_that_cannot_start(tmp_path: Path) -> None:
     assert code == 2 and "no COMMAND after --" in text
     code, text = conformance(tmp_path, "--timeout", "0", "--", "true")
     assert code == 2 and "--timeout must be > 0" in text
+    code, report = conformance(tmp_path, "--json", "--no-such-flag", "--", "true")
+    assert code == 2 and report["outcome"] == "usage_error"
     code, report = conformance(tmp_path, "--json", "--", str(tmp_path / "no-such-agent"))
     assert code == 3 and report["outcome"] == "not_started"
     code, text = conformance(tmp_path, "--help")

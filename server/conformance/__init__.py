@@ -97,19 +97,28 @@ def _verdict(checks: list[Check]) -> int:
     return EXIT_FAILED if any(c.status == "FAIL" and c.required for c in checks) else EXIT_PASSED
 
 
+def _usage_json(as_json: bool, problem: str) -> None:
+    if as_json:  # with --json, one JSON object whatever the outcome
+        print(json.dumps({"outcome": "usage_error", "exit_code": EXIT_USAGE, "error": problem}), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``tickwire conformance [--json] [--keys] [--timeout S] -- COMMAND ARGS...``."""
     argv = sys.argv[1:] if argv is None else list(argv)
     ours, command = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     parser = build_parser()
+    as_json = "--json" in ours
     try:
         args = parser.parse_args(ours)
-    except SystemExit as e:  # --help (0) or a bad flag (2)
-        return int(e.code or 0) and EXIT_USAGE
+    except SystemExit as e:  # --help (0) or a bad flag (2: argparse said why on stderr)
+        if e.code:
+            _usage_json(as_json, "bad flags (see tickwire conformance --help)")
+        return EXIT_USAGE if e.code else EXIT_PASSED
     if not command or not args.timeout > 0:
         parser.print_usage(sys.stderr)
         problem = "no COMMAND after --" if not command else f"--timeout must be > 0, got {args.timeout}"
         print(f"tickwire conformance: {problem} (see tickwire conformance --help)", file=sys.stderr)
+        _usage_json(as_json, problem)
         return EXIT_USAGE
     try:
         checks = run_conformance(command, args.timeout, args.keys)

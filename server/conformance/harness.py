@@ -129,14 +129,18 @@ class Session:
         self.output_path = os.path.join(workdir, f"{name}.log")
         self._output = open(self.output_path, "wb")  # noqa: SIM115 - closed in close()
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            list(command),
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            stdout=self._output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: paused, resumed, killed whole
-        )
+        try:
+            self.proc = subprocess.Popen(
+                list(command),
+                env=environ,
+                stdin=subprocess.DEVNULL,
+                stdout=self._output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: paused, resumed, killed whole
+            )
+        except BaseException:  # not found, not executable: nothing of this session stays open
+            self._close_sockets()
+            raise
 
     # ------------------------------------------------------------------ receiving
     def pump(self, timeout_s: float) -> None:
@@ -258,6 +262,9 @@ class Session:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(5)
         self.signal_group(signal.SIGKILL)  # children it left behind
+        self._close_sockets()
+
+    def _close_sockets(self) -> None:
         self._output.close()
         for m in self.monitors.values():
             m.close(linger=0)
