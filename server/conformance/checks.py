@@ -275,7 +275,7 @@ class Conformance:
         later = ["ready", "act", "newest_state", "resend", "heartbeats"]
         join = self._join(s, "join", None)
         if join is None:
-            return self._skip(later, "no JOIN")
+            return self._skip(later, "no usable JOIN")
         self._set(
             "join", True, CHECKS["join"], f"JOIN {join.name!r} after {time.monotonic() - s.started:.2f} s"
         )
