@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from tickwire.protocol import (
     ACTION_LIMITS,
     CONTROL_LIMITS,
-    ConfigError,
     Heartbeat,
     LobbyTimeout,
     ProtocolError,
@@ -161,16 +160,9 @@ class WorldServer:
         if config.key_path is not None and config.allow_dir is not None:
             return load_server_keys(config.key_path, config.allow_dir)
         if is_public(config.bind) and not config.insecure:
-            from tickwire.plumbing.keys import MAKE_KEYS_HINT
+            from tickwire.plumbing.sockets import server_bind_refused
 
-            raise ConfigError(
-                f"refusing to bind {config.bind} without keys: anyone who can reach it could "
-                f"join and read every observation. Either {MAKE_KEYS_HINT}, and start the "
-                "server with --key keys/server.key_secret --allow DIR (agents: --key "
-                "NAME.key_secret --server-key server.key); or bind tcp://127.0.0.1:PORT; or "
-                "pass --insecure (TICKWIRE_INSECURE=1) on a network you trust.",
-                "--bind",
-            )
+            raise server_bind_refused(config.bind)
         return None
 
     # ------------------------------------------------------------------ public
