@@ -185,6 +185,26 @@ def test_rejoin_a_join_for_a_live_players_slot_is_refused():
     assert statuses(pair) == {0: Status.ACTIVE, 1: Status.ACTIVE}
 
 
+def test_rejoin_agents_join_a_restarted_server_again_asking_for_their_old_slots():
+    pair = RulesPair(players=2)
+    first = pair.add_agent("first", slot=1, policy=constant(1))
+    second = pair.add_agent("second", slot=0, policy=constant(0))
+    pair.pump()
+    assert pair.start() is Lobby.START and (first.players, second.players) == ([1], [0])
+    pair.begin_tick()
+    pair.close_tick()
+    pair.restart("run2")
+    pair.advance(0.0)  # the new server's first HEARTBEAT: another run while playing
+    for agent in (first, second):
+        assert agent.rules.results[0].rejoins == 1
+        assert [w.run for w in agent.welcomes] == ["run1", "run2"]
+    assert (first.players, second.players) == ([1], [0])  # the slots they had
+    assert pair.start() is Lobby.START
+    pair.begin_tick()
+    closed = pair.close_tick()
+    assert closed is not None and closed.actions == {0: 0, 1: 1}
+
+
 # ---------------------------------------------------------------------------- end
 def test_end_every_agent_gets_the_end_with_the_scores_and_finishes():
     pair = playing(constant(1), constant(2))

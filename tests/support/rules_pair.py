@@ -15,6 +15,7 @@ What the harness plays in place of the sockets (as the I/O loops do):
 * the actions socket (PUSH/PULL): an agent's actions ``Send`` goes to ``receive_action``
   (with :attr:`Agent.reaches_actions` False the send fails and the agent is told);
 * a ``Probe`` asks whether the identity still has a live agent (else ``control_lost``);
+* :meth:`RulesPair.restart` is a new server process (a new run) at the same address;
 * :meth:`RulesPair.kill` is an agent process dying: its subscriptions go
   (``receive_subscription(..., False)``) and, if it carried a player's message, its
   actions connection (``actions_connection_lost``).
@@ -72,7 +73,9 @@ Policy = Callable[[State], "Sequence[Any] | None"]
 class Agent:
     """One agent process in the pair: its rules, its inboxes and what it was told."""
 
-    def __init__(self, pair: RulesPair, number: int, names: Sequence[str], slot: int | None, policy: Policy):
+    def __init__(
+        self, pair: RulesPair, number: int, names: Sequence[str], slot: int | None, policy: Policy
+    ) -> None:
         self.pair = pair
         self.rules = AgentRules(list(names), ENDPOINTS, now=pair.now, slot=slot)
         #: the control identity of each hosted player (a DEALER's identity)
@@ -174,7 +177,8 @@ class RulesPair:
     def __init__(self, *, run_id: str = "run1", rules: dict | None = None, **settings: Any) -> None:
         self.now = 0.0
         self.config = ServerConfig(**{"bind": "inproc://rules-pair", **settings})
-        self.server = ServerRules(self.config, run_id, endpoints=ENDPOINTS, **(rules or {}))
+        self._rules = dict(rules or {})
+        self.server = ServerRules(self.config, run_id, endpoints=ENDPOINTS, **self._rules)
         self.agents: list[Agent] = []
         self.changes: list[StatusChange] = []  #: every status change, in order
         self.rejected: list[Rejected] = []  #: every rejection, in order
@@ -192,6 +196,22 @@ class RulesPair:
         self.agents.append(agent)
         agent.carry_out(agent.rules.due(self.now))
         return agent
+
+    def restart(self, run_id: str) -> None:
+        """A new server process (a new run, ``run_id``) at the same address: what was in
+        flight is lost; the agents' sockets reconnect, and a SUB sends its subscriptions
+        again to the new server."""
+        self.server = ServerRules(self.config, run_id, endpoints=ENDPOINTS, **self._rules)
+        self._to_control.clear()
+        self._to_actions.clear()
+        self._subscriptions.clear()
+        self._state_frames = None
+        for agent in self.agents:
+            agent.control_inbox.clear()
+            agent.state_inbox.clear()
+            agent.carried_player = False
+            self._subscriptions.extend((topic, True) for topic in sorted(agent.subscribed))
+        self.server.open_lobby(self.now)
 
     def kill(self, agent: Agent) -> None:
         """The agent's process dies: its connections go, as the server's sockets see it."""
