@@ -7,7 +7,8 @@ processes), ``events`` and ``summaries`` (reading what a server writes), ``serve
 (starting and watching a server), ``keyring`` (CURVE keys and flags), ``raw_zmtp`` (a
 hostile peer's hand-made ZMTP), ``readme`` (the README's code blocks), ``replay_html`` (the
 replay page's data), ``server_rules_builders`` and ``agent_rules_builders`` (rules, joins,
-welcomes and actions for the socket-free rules specifications).
+welcomes and actions for the socket-free rules specifications), ``rules_pair`` (ServerRules
+and AgentRules played against each other over encoded bytes, no sockets).
 
 Code the tests run: worlds (``counter_world``, ``big_world``, ``big_observation_world``,
 ``marl_worlds``), agents (``sample_agents``, ``stop_agents``, ``lock_agents``), PlayerPool

@@ -9,7 +9,7 @@ from tickwire.protocol.server_rules import (
     Lobby,
     Rejected,
     Rejection,
-    Send,
+    SendTo,
     ServerRules,
     StatusChange,
 )
@@ -41,7 +41,7 @@ def make_rules(**settings) -> ServerRules:
 
 def sent(outs) -> list:
     """The messages among the rules' outputs that go to one peer."""
-    return [o.message for o in outs if isinstance(o, Send)]
+    return [o.message for o in outs if isinstance(o, SendTo)]
 
 
 def rejections(outs) -> list[Rejection]:
@@ -54,16 +54,18 @@ def changes(outs) -> list[tuple]:
     return [(o.player, o.old, o.new) for o in outs if isinstance(o, StatusChange)]
 
 
-def join(r: ServerRules, identity: bytes, name: str = "p", slot: int | None = None) -> Welcome:
-    """``identity`` joins as ``name`` (in ``slot``); its Welcome."""
-    (welcome,) = sent(r.receive_control(identity, Join(name, slot)))
+def join(
+    r: ServerRules, identity: bytes, name: str = "p", slot: int | None = None, now: float = 0.0
+) -> Welcome:
+    """``identity`` joins as ``name`` (in ``slot``) at ``now``; its Welcome."""
+    (welcome,) = sent(r.receive_control(identity, Join(name, slot), now))
     assert isinstance(welcome, Welcome), welcome
     return welcome
 
 
 def prove(r: ServerRules, w: Welcome) -> None:
     """The welcomed player subscribes and sends READY: it is proven ready."""
-    r.receive_subscription(w.topic, True)
+    r.receive_subscription(w.topic, True, 0.0)
     r.receive_action(Ready(w.run, w.player, w.token), now=0.0)
 
 
@@ -75,7 +77,7 @@ def started(n: int = 2, **settings) -> tuple[ServerRules, list[Welcome]]:
     for w in ws:
         prove(r, w)
     assert r.lobby(0.0) is Lobby.START
-    r.start()
+    r.start(0.0)
     return r, ws
 
 
