@@ -95,7 +95,7 @@ def draw_players(big: np.ndarray, cells: Sequence[Any], colours: np.ndarray, sca
             big[top : top + scale, left + a : left + b] = colours[player]
         count = str(len(players))
         if len(players) > 1 and scale >= 4 * len(count) + 2:
-            dot = max(1, scale // (4 * len(count) + 4))
+            dot = max(1, scale // 16)  # small: the stripes stay visible
             w, h = 4 * dot * len(count) + dot, 6 * dot + dot
             big[top : top + h, left : left + w] = 0
             draw_text(big, count, top + dot, left + dot, (255, 255, 255), dot)
