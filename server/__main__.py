@@ -3,9 +3,9 @@
 
 import sys
 
-from tickwire.cli import COMMANDS, main
+from tickwire.cli import COMMANDS, OWN_PARSER, main
 
 argv = sys.argv[1:]
-if not argv or argv[0] not in (*COMMANDS, "bench"):
+if not argv or argv[0] not in (*COMMANDS, *OWN_PARSER):
     argv = ["server", *argv]
 sys.exit(main(argv))
