@@ -136,9 +136,9 @@ def test_tickwire_run_with_greedy_agent_on_a_pettingzoo_world_shows_why(tmp_path
     args = ["-m", "tickwire", "run", "--world", "pettingzoo:mpe2.simple_spread_v3"]
     args += ["--agent", "tickwire.agents.examples.greedy_agent:GreedyAgent", "--ticks", "5"]
     got = run([*args, "--lobby-timeout", "10", "-q"], tmp_path)
-    # 6: the agents' processes died in the lobby; 3 when the launcher misses their exit
-    # codes (a race in LocalRun._watch, outside this fix) and the lobby times out
-    assert got.returncode in (3, 6), got.stderr[-3000:]
+    # 6: the agents' processes died in the lobby (the launcher joins a dead process before
+    # reading its exit code; it used to miss it and wait out the lobby: exit 3)
+    assert got.returncode == 6, got.stderr[-3000:]
     assert "IndexError" not in got.stderr
     assert "GreedyAgent plays the grid world" in got.stderr
 
