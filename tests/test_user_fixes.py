@@ -213,7 +213,7 @@ def test_the_render_flag_writes_the_picture_with_legend(tmp_path):
     assert got.returncode == 0, got.stderr[-3000:]
     sys.path.insert(0, str(TESTS))
     try:
-        from test_replay_page import decode_png
+        from support.png import decode_png
     finally:
         sys.path.remove(str(TESTS))
     img = decode_png((tmp_path / "final.png").read_bytes())

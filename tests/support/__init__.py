@@ -6,9 +6,10 @@ Helpers for the tests themselves: ``paths`` (where things are), ``processes`` (c
 processes), ``events`` and ``summaries`` (reading what a server writes), ``servers``
 (starting and watching a server), ``keyring`` (CURVE keys and flags), ``raw_zmtp`` (a
 hostile peer's hand-made ZMTP), ``readme`` (the README's code blocks), ``replay_html`` (the
-replay page's data), ``server_rules_builders`` and ``agent_rules_builders`` (rules, joins,
-welcomes and actions for the socket-free rules specifications), ``rules_pair`` (ServerRules
-and AgentRules played against each other over encoded bytes, no sockets).
+replay page's data), ``png`` (a PNG's pixels), ``server_rules_builders`` and
+``agent_rules_builders`` (rules, joins, welcomes and actions for the socket-free rules
+specifications), ``rules_pair`` (ServerRules and AgentRules played against each other over
+encoded bytes, no sockets).
 
 Code the tests run: worlds (``counter_world``, ``big_world``, ``big_observation_world``,
 ``marl_worlds``), agents (``sample_agents``, ``stop_agents``, ``lock_agents``), PlayerPool
