@@ -157,3 +157,44 @@ def test_greedy_agent_follows_the_documented_rule():
         state = world.step(state, actions)
     empty = {**world.observe(state), "grid": np.zeros((16, 16), np.uint8)}
     assert agents[0].act(empty) == documented_greedy(empty, 0) == 0
+
+
+def test_a_frame_over_the_control_cap_is_cut_without_an_answer_and_counted_nowhere(procs, ipc_base, zctx):
+    """PROTOCOL.md: a JOIN over 64 KiB never reaches the server (libzmq cuts it): no ERROR,
+    nothing in ``rejected``; a JOIN over the 16 KiB header limit but under the cap is
+    answered ``oversized``."""
+    server = procs(
+        ["-m", "tickwire", "server", "--bind", ipc_base, "--players", "1", "--ticks", "2", "--json", "-q"],
+        name="server",
+    )
+    big, mid = RawPlayer(zctx, ipc_base, "big"), RawPlayer(zctx, ipc_base, "mid")
+    mid.dealer.send_multipart(
+        [
+            msgpack.packb(
+                {
+                    "v": 1,
+                    "kind": "join",
+                    "name": "m",
+                    "capabilities": {
+                        "x": "y" * 4000,
+                        "z": "y" * 4000,
+                        "w": "y" * 4000,
+                        "q": "y" * 4000,
+                        "r": "y" * 4000,
+                    },
+                }
+            )
+        ]
+    )
+    assert isinstance(err := mid.control(), Error) and err.code == "oversized"
+    big.dealer.send_multipart(
+        [msgpack.packb({"v": 1, "kind": "join", "name": "b", "capabilities": {"x": "y" * 70_000}})]
+    )
+    player = RawPlayer(zctx, ipc_base, "p")
+    player.join()  # the server is serving: whatever the big JOIN caused has happened by now
+    assert not big.dealer.poll(500), "the over-cap JOIN was answered"
+    for tick in range(2):
+        assert player.next_state().tick == tick
+        player.act(tick, 0)
+    s = server.json()
+    assert s["rejected"] == {"oversized": 1}  # the mid JOIN only: the cut one is counted nowhere
