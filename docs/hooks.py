@@ -18,6 +18,8 @@ import os
 import shutil
 from pathlib import Path
 
+from mkdocs.plugins import event_priority
+
 from tickwire import exitcodes, options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,13 +66,14 @@ def fill(markdown: str) -> str:
 _cwd: str | None = None
 
 
+@event_priority(100)  # before mkdocstrings reads its paths: build/api must exist by then
 def on_config(config, **_):
     """Lay out the API tree and build from ``build/``: griffe first tries a module name as a
     path relative to the working directory, where ``tickwire/`` is the root folder alone."""
     global _cwd
     lay_out_api_tree()
     config["mdx_configs"]["pymdownx.snippets"]["base_path"] = [str(ROOT)]
-    _cwd = os.getcwd()
+    _cwd = _cwd or os.getcwd()  # `mkdocs serve` calls this again on every rebuild
     os.chdir(API_TREE.parent)
     return config
 
