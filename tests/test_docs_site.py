@@ -67,6 +67,7 @@ def test_the_docs_site_builds_with_warnings_as_errors(tmp_path):
         assert (site / picture).stat().st_size > 0
 
 
+@needs_docs
 def test_the_hook_fills_the_generated_tables():
     hooks = load_hooks()
     cli = hooks.fill((ROOT / "docs/reference/cli.md").read_text())
@@ -75,6 +76,7 @@ def test_the_hook_fills_the_generated_tables():
     assert exitcodes.markdown_table() in codes
 
 
+@needs_docs
 def test_the_api_tree_has_the_installed_shape(tmp_path):
     tree = load_hooks().lay_out_api_tree(tmp_path / "api")
     for module in ("protocol/messages.py", "server/worlds/world.py", "agents/agent.py", "cli.py"):
