@@ -40,6 +40,8 @@ COMMANDS = {
 OWN_PARSER = {
     "bench": "benchmark tickwire against the alternatives (tickwire bench --help)",
     "check-world": "check a World class for mistakes (tickwire check-world --help)",
+    "conformance": "check an agent program in any language against a scripted server: "
+    "tickwire conformance -- COMMAND (tickwire conformance --help)",
 }
 
 
@@ -740,6 +742,10 @@ def main(argv: list[str] | None = None) -> int:
         from tickwire.server.worlds.check import main as check_main
 
         return check_main(argv[1:])
+    if argv[:1] == ["conformance"]:
+        from tickwire.server.conformance import main as conformance_main
+
+        return conformance_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except ConfigError as e:  # bad usage: unknown flag, missing command, ...

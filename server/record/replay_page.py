@@ -102,7 +102,7 @@ class PageBuilder:
         self.replayed = 0
         self.has_render = bool(getattr(world, "has_render", False))
         self.frame_shape: tuple[int, ...] | None = None
-        self._epoch = None
+        self._epoch: int | None = None
 
     # ------------------------------------------------------------------ collecting
     def on_step(self, rec: TickRecord, state: Any, replayed_hash: str) -> None:

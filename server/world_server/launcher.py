@@ -136,7 +136,7 @@ class LocalRun:
         alive = {p.sentinel: p for p in self.procs}
         while alive and not self.server.running:
             for sentinel in mp.connection.wait(list(alive), timeout=0.2):
-                p = alive.pop(sentinel)
+                p = alive.pop(sentinel)  # type: ignore[arg-type]  # sentinels are ints
                 if p.exitcode and not self.server.running:
                     self.server.stop(
                         f"agent process {p.name} exited with code {p.exitcode} "
