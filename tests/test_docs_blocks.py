@@ -74,6 +74,14 @@ def test_every_block_is_output_a_sketch_claimed_or_runnable():
     assert not problems, "\n".join(problems)
 
 
+def test_sketches_are_marked_one_way():
+    """The first line of the block says it (visible on the page), not an HTML comment."""
+    for path in doc_files():
+        assert "<!-- sketch" not in path.read_text(), (
+            f"{path}: mark a sketch by its first line, # sketch: why"
+        )
+
+
 def test_every_dedicated_test_exists_and_claims_a_block():
     texts = "\n".join(b.text for b in all_blocks())
     for text, test in DEDICATED.items():

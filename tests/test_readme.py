@@ -42,7 +42,7 @@ def command_lines(block: str) -> list[list[str]]:
     """Each simple command of a shell block as argv, without comments or VAR=value prefixes."""
     commands = []
     for line in block.replace("\\\n", " ").splitlines():
-        for part in re.split(r"&&|\|\||;", line.split(" #", 1)[0]):
+        for part in re.split(r"&&|\|\||;|(?<![>&])&(?![&>])", line.split(" #", 1)[0]):
             try:
                 argv = shlex.split(part, comments=True)
             except ValueError:  # a quote split by ';' inside $(...): not a tickwire command
@@ -95,6 +95,13 @@ def test_every_tickwire_command_in_the_readme_parses(argv, capsys):
             bench_main(["--help"])
         help_text = capsys.readouterr().out
         assert all(a in help_text for a in argv[1:] if a.startswith("--")), argv
+        return
+    if argv[0] == "conformance":
+        from tickwire.server.conformance import build_parser as conformance_parser
+
+        flags, command = argv[1 : argv.index("--")], argv[argv.index("--") + 1 :]
+        conformance_parser().parse_args(flags)  # the flags before --; the command after it
+        assert command, argv
         return
     if argv[0] == "check-world":
         from tickwire.server.worlds.check import build_parser as check_parser
