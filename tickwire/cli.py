@@ -237,9 +237,9 @@ def _check_render_path(path: str | None) -> None:
 def _write_render(path: str, world: World, state: Any) -> dict[str, Any]:
     """Write the final picture; the summary's ``render`` entry. A failure (disk full,
     permissions) is logged and reported there, never raised: the run's outcome stands."""
-    from tickwire.server.worlds.png import png_bytes
+    from tickwire.server.worlds.png import png_bytes, render_picture
 
-    data = png_bytes(_enlarged(world.render(state)))
+    data = png_bytes(render_picture(world, state))
     # a file is written whole or not at all (temp file, renamed); a device or a pipe
     # (/dev/stdout) is written in place: renaming over it would replace the device node
     special = _written_in_place(path)
@@ -496,12 +496,6 @@ def _with_metrics(values: dict[str, Any], command: str, world: World) -> ExitCod
     finally:
         if metrics is not None:
             metrics.close()
-
-
-def _enlarged(img: Any, side: int = 256) -> Any:
-    """A native-size render scaled up by whole pixels (crisp) to at least ``side`` pixels."""
-    k = max(1, -(-side // max(1, min(img.shape[:2]))))
-    return img.repeat(k, axis=0).repeat(k, axis=1)
 
 
 def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> ExitCode:
