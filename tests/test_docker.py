@@ -141,9 +141,11 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 
 
 def _readme_made_dirs() -> set[str]:
-    """Directories the README's shell blocks create: virtualenvs, key and allow directories,
-    run records, pip download targets."""
-    readme = (ROOT / "README.md").read_text()
+    """Directories the shell blocks of the README and the docs create: virtualenvs, key and
+    allow directories, run records, pip download targets."""
+    from support.doc_blocks import all_text
+
+    readme = all_text()
     blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
     found = set()
     word = r"([^\s;&|]+)"  # up to the end of the shell word

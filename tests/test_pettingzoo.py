@@ -70,15 +70,10 @@ def test_a_world_with_private_views_runs_and_counts_terminated_ticks_as_done(pro
 
 
 def _readme_block(lang: str, text: str) -> str:
-    import re
-    from pathlib import Path
+    """The one block in ``lang`` containing ``text``, in the README or the docs pages."""
+    from support.doc_blocks import all_blocks
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    (block,) = [
-        m.group(2)
-        for m in re.finditer(r"```(\w*)\n(.*?)```", readme, re.S)
-        if m.group(1) == lang and text in m.group(2)
-    ]
+    (block,) = {b.text for b in all_blocks() if b.lang == lang and text in b.text}
     return block
 
 

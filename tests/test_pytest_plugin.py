@@ -389,7 +389,7 @@ def test_the_plugin_does_not_load_the_server_until_a_fixture_is_used(pytester):
 
 
 def test_the_readme_pytest_example_passes_as_printed(pytester):
-    from support.readme import block_with
+    from support.doc_blocks import block_with
 
     pytester.makepyfile(test_readme_example=block_with("python", "def test_my_agent_plays_every_tick"))
     result = run_inner(pytester)

@@ -1,4 +1,8 @@
-"""The README works as printed: its code blocks run or parse, its tables match the code."""
+"""The README and the docs work as printed: their code blocks run or parse.
+
+The blocks are searched in README.md and docs/**/*.md (tests/support/doc_blocks.py); a block shown on
+several pages is the same text everywhere (tests/test_docs_blocks.py checks), so each one
+is run once here. tests/test_docs_blocks.py runs the other blocks."""
 
 from __future__ import annotations
 
@@ -14,45 +18,30 @@ import time
 from pathlib import Path
 
 import pytest
+from support.doc_blocks import all_text, block_with, code_blocks, command_lines
 from support.paths import ROOT
-from support.readme import README, block_with, code_blocks, command_lines
 
-from tickwire import exitcodes, options
+from tickwire import options
 from tickwire.cli import build_parser
+
+README = all_text()  # README.md and every docs page
 
 
 def tickwire_commands() -> list[list[str]]:
-    """Every ``tickwire ...`` command in the README's shell blocks (argv after the program)."""
-    found = []
+    """Every ``tickwire ...`` command in the shell blocks (argv after the program), each once."""
+    found: dict[tuple[str, ...], None] = {}
     for block in code_blocks("bash"):
         for argv in command_lines(block):
             if argv[0] in ("tickwire", ".venv/bin/tickwire"):
-                found.append(argv[1:])
-    return found
+                found[tuple(argv[1:])] = None
+    return [list(argv) for argv in found]
 
 
 MAIN_COMMAND = "&& .venv/bin/tickwire run"
 TEST_COMMAND = "&& .venv/bin/python -m pytest"
 
 
-def section(name: str) -> str:
-    m = re.search(rf"<!-- {name}:start -->\n(.*?)\n<!-- {name}:end -->", README, re.S)
-    assert m, f"README has no <!-- {name}:start/end --> markers"
-    return m.group(1)
-
-
-# ------------------------------------------------------------------ tables and commands
-def test_the_flag_table_is_the_option_table():
-    assert section("options") == options.markdown_table(), (
-        "README's flag table differs from tickwire/options.py: paste the output of "
-        "`python -m tickwire.options` between the options markers"
-    )
-
-
-def test_the_exit_code_table_is_the_exit_code_map():
-    assert section("exit-codes") == exitcodes.markdown_table()
-
-
+# ------------------------------------------------------------------ commands
 def test_ci_runs_exactly_the_readme_test_command():
     readme_test = command_text(block_with("bash", TEST_COMMAND))
     ci_lines = [ln for ln in (ROOT / ".ci/run").read_text().splitlines() if ln.strip()]
@@ -79,6 +68,13 @@ def test_every_tickwire_command_in_the_readme_parses(argv, capsys):
             bench_main(["--help"])
         help_text = capsys.readouterr().out
         assert all(a in help_text for a in argv[1:] if a.startswith("--")), argv
+        return
+    if argv[0] == "conformance":
+        from tickwire.server.conformance import build_parser as conformance_parser
+
+        flags, command = argv[1 : argv.index("--")], argv[argv.index("--") + 1 :]
+        conformance_parser().parse_args(flags)  # the flags before --; the command after it
+        assert command, argv
         return
     if argv[0] == "check-world":
         from tickwire.server.worlds.check import build_parser as check_parser

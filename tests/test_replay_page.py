@@ -465,7 +465,7 @@ def test_replay_run_hands_every_stepped_tick_to_on_step(tmp_path):
 
 
 def test_the_readme_replay_page_block_runs_as_printed(tmp_path):
-    from support.readme import block_with, command_lines
+    from support.doc_blocks import block_with, command_lines
 
     lines = command_lines(block_with("bash", "--html run1.html"))
     assert [argv[:2] for argv in lines] == [["tickwire", "run"], ["tickwire", "replay"]]

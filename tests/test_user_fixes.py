@@ -158,6 +158,12 @@ def test_greedy_agent_refuses_at_setup_once_and_before_any_act():
         GreedyAgent().setup(welcome(world={"name": "pz", "action_spec": {}}, private=True))
     with pytest.raises(ConfigError, match="5 discrete moves"):
         GreedyAgent().setup(welcome(world={"name": "box", "action_spec": {"type": "box"}}))
+    # private views of the grid world's own map (as `tickwire conformance` sends): fine
+    grid_map = {"type": "dict", "spaces": {"grid": {}, "positions": {}}}
+    moves = {"type": "discrete", "n": 5}
+    GreedyAgent().setup(
+        welcome(world={"name": "g"}, private=True, observation_space=grid_map, action_space=moves)
+    )
     with pytest.raises(ConfigError, match="not the grid world's"):
         GreedyAgent().act(np.zeros(3))
 

@@ -26,13 +26,22 @@ INSTEAD = (
 
 def not_the_grid_world(info: Welcome) -> str | None:
     """Why the world this WELCOME describes is not one GreedyAgent can play (None: it is)."""
-    spec = info.world.get("action_spec") or {}
+    spec = info.action_space or info.world.get("action_spec") or {}
     name = info.world.get("name", "?")
-    if info.private:
-        return f"world {name} sends each player its own observation (private views)"
+    if info.private and not _grid_shaped(info.observation_space):
+        return (
+            f"world {name} sends each player its own observation (private views) "
+            "that is not the grid world's map of 'grid' and 'positions'"
+        )
     if spec.get("type") != "discrete" or int(spec.get("n", 0)) < RIGHT + 1:
         return f"world {name} does not take the grid world's 5 discrete moves (its action_spec: {spec})"
     return None
+
+
+def _grid_shaped(space: dict | None) -> bool:
+    """A private observation GreedyAgent can read: a dict space with 'grid' and 'positions'."""
+    parts = (space or {}).get("spaces") if (space or {}).get("type") == "dict" else None
+    return isinstance(parts, Mapping) and "grid" in parts and "positions" in parts
 
 
 class GreedyAgent(Agent):

@@ -5,7 +5,7 @@ the ``procs`` fixture puts it on child processes' PYTHONPATH, so the same names 
 Helpers for the tests themselves: ``paths`` (where things are), ``processes`` (child
 processes), ``events`` and ``summaries`` (reading what a server writes), ``servers``
 (starting and watching a server), ``keyring`` (CURVE keys and flags), ``raw_zmtp`` (a
-hostile peer's hand-made ZMTP), ``readme`` (the README's code blocks), ``replay_html`` (the
+hostile peer's hand-made ZMTP), ``doc_blocks`` (the README's and docs' code blocks), ``replay_html`` (the
 replay page's data), ``png`` (a PNG's pixels), ``server_rules_builders`` and
 ``agent_rules_builders`` (rules, joins, welcomes and actions for the socket-free rules
 specifications), ``rules_pair`` (ServerRules and AgentRules played against each other over
