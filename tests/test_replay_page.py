@@ -284,10 +284,10 @@ def overlap_page(tmp_path: Path) -> Path:
     """A page of a recorded OverlapWorld run: players 0 and 1 share a cell all along."""
     sys.path.insert(0, str(TESTS))
     try:
-        from overlap_world import OverlapWorld
+        from support.overlap_world import OverlapWorld
 
         world, cfg = OverlapWorld(), ServerConfig(players=3, seed=0, ticks=5)
-        header = run_header(world, "overlap_world:OverlapWorld", cfg, "r", 0)
+        header = run_header(world, "support.overlap_world:OverlapWorld", cfg, "r", 0)
         rec = Recorder(tmp_path / "rec", header, world, 0, 0)
         state = world.reset(0, 3)
         statuses, names = {p: "active" for p in range(3)}, {0: "ann", 1: "bob", 2: HOSTILE}

@@ -175,11 +175,8 @@ def _cell(img: np.ndarray, row: int, col: int, scale: int) -> set[tuple[int, ...
 
 
 def test_render_picture_splits_a_shared_cell_and_has_a_legend():
-    sys.path.insert(0, str(TESTS))
-    try:
-        from overlap_world import OverlapWorld
-    finally:
-        sys.path.remove(str(TESTS))
+    from support.overlap_world import OverlapWorld
+
     world = OverlapWorld()
     state = world.reset(0, 3)
     img = render_picture(world, state)
@@ -203,11 +200,11 @@ def test_the_render_flag_writes_the_picture_with_legend(tmp_path):
             "tickwire",
             "run",
             "--world",
-            "overlap_world:OverlapWorld",
+            "support.overlap_world:OverlapWorld",
             "--agents",
             "3",
             "--agent",
-            "overlap_world:StayAgent",
+            "support.overlap_world:StayAgent",
             "--ticks",
             "3",
             "--render",
