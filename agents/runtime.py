@@ -56,6 +56,7 @@ from tickwire.protocol.agent_rules import (
 from tickwire.protocol.limits import ACTION_LIMITS, MAX_ACTION_FRAME
 
 from .agent import Agent, space_object
+from .batch import BatchAgent, Seat, check_seats, stack
 from .config import AgentConfig
 
 __all__ = ["AgentConfig", "AgentResult", "run"]
@@ -162,8 +163,12 @@ def curve_keys(cfg: AgentConfig) -> tuple[bytes, bytes, bytes] | None:
 class AgentLoop:
     """Carries out the rules for the agents hosted in this process, over :class:`AgentSockets`."""
 
-    def __init__(self, agents: Sequence[Agent], cfg: AgentConfig) -> None:
+    def __init__(self, agents: Sequence[Agent], cfg: AgentConfig, batch: BatchAgent | None = None) -> None:
         self.agents = list(agents)
+        #: acts for every seat in one call (the agents are then its seats)
+        self.batch = batch
+        self._batch_ready = False
+        self._ids = np.zeros(0, np.int64)
         self.sockets = AgentSockets(cfg.connect, len(self.agents), curve_keys(cfg))
         self.rules = AgentRules(
             [a.name or type(a).__name__ for a in self.agents],
@@ -330,8 +335,48 @@ class AgentLoop:
         self.in_user_code = "setup()"
         agent.setup(welcome)
         self.in_user_code = None
+        if self.batch is not None and all(a.player_id >= 0 for a in self.agents):
+            self._setup_batch()
+
+    def _setup_batch(self) -> None:
+        """Every seat joined: check they can be batched, then the BatchAgent's setup."""
+        batch, seats = self.batch, self.agents
+        assert batch is not None
+        welcomes = [a.info for a in seats]
+        check_seats(batch, welcomes)
+        self._ids = np.array([a.player_id for a in seats], dtype=np.int64)
+        batch.player_ids, batch.info, batch.rng = self._ids, welcomes, seats[0].rng
+        batch.observation_space, batch.action_space = seats[0].observation_space, seats[0].action_space
+        self.in_user_code = "setup()"
+        batch.setup(welcomes)
+        self.in_user_code = None
+        self._batch_ready = True
+
+    def _act_batch(self, tick: int, observations: Any, acting: list[int] | None = None) -> None:
+        """The BatchAgent acts for the seats ``acting`` (indexes; default all) in one call."""
+        batch = self.batch
+        assert batch is not None
+        if not self._batch_ready:  # a rejoin's new ids, or a tick before every seat's setup
+            self._setup_batch()
+        batch.tick = tick
+        batch.player_ids = self._ids if acting is None else self._ids[acting]
+        self.in_user_code = "act_batch()"
+        actions = np.asarray(batch.act_batch(observations))
+        self.in_user_code = None
+        k = len(batch.player_ids)
+        if actions.ndim == 0 or len(actions) != k:
+            raise ValueError(
+                f"{type(batch).__name__}.act_batch returned {actions.shape and list(actions.shape)} "
+                f"for {k} seats: return one action per seat (first axis {k})"
+            )
+        send = self.rules.acted_array(tick, actions, acting)
+        if send is not None:
+            self._send(send)
 
     def _act(self, state: State) -> None:
+        if self.batch is not None:
+            self._act_batch(state.tick, state.payload)
+            return
         tick, payloads = state.tick, []
         self.in_user_code = "act()"
         for agent in self.agents:
@@ -342,6 +387,9 @@ class AgentLoop:
 
     def _act_private(self, state: State, observations: list[Observation]) -> None:
         """Private views: each player acts on its own observation unless its view says done."""
+        if self.batch is not None:
+            self._act_private_batch(state, observations)
+            return
         tick, payloads, acting = state.tick, [], []
         for i, (agent, obs) in enumerate(zip(self.agents, observations)):
             agent.tick, agent.shared, agent.reward = tick, state.payload, obs.reward
@@ -358,10 +406,26 @@ class AgentLoop:
         if send is not None:
             self._send(send)
 
+    def _act_private_batch(self, state: State, observations: list[Observation]) -> None:
+        """Private views, batched: the seats not done act in one call on their stacked views."""
+        batch = self.batch
+        assert batch is not None
+        acting = [i for i, o in enumerate(observations) if not (o.terminated or o.truncated)]
+        for i, obs in enumerate(observations):
+            if obs.terminated or obs.truncated:
+                self.in_user_code = "on_done()"
+                batch.on_done(self.agents[i].player_id, obs.payload)
+                self.in_user_code = None
+        batch.shared = state.payload
+        batch.rewards = np.array([observations[i].reward for i in acting], dtype=np.float64)
+        batch.step_infos = [observations[i].info for i in acting]
+        if acting:
+            self._act_batch(state.tick, stack([observations[i].payload for i in acting]), acting)
+
     def _call_on_end(self, end: End) -> None:
         self.in_user_code = "on_end()"
-        for agent in self.agents:
-            agent.on_end(end)
+        for agent in [self.batch] if self.batch is not None else self.agents:
+            agent.on_end(end)  # type: ignore[union-attr]
         self.in_user_code = None
 
     def close(self) -> None:
@@ -432,27 +496,38 @@ class StopSignals:
 
 
 def run(
-    agents: Agent | Sequence[Agent],
+    agents: Agent | Sequence[Agent] | BatchAgent,
     connect: str | None = None,
     *,
     config: AgentConfig | None = None,
+    count: int = 1,
     **options: object,
 ) -> AgentResult | list[AgentResult]:
     """Join the server at ``connect`` (a base address) and play until the run ends.
 
     Pass one agent (returns one :class:`AgentResult`; ``print`` it for a one-line report)
-    or several (one process, several players; returns a list). ``options`` are
+    or several (one process, several players; returns a list), or a :class:`BatchAgent` for
+    ``count`` players acting in one call (returns a list). ``options`` are
     :class:`AgentConfig` fields. Raises :class:`~tickwire.protocol.AgentError` if refused,
     :class:`~tickwire.protocol.TransportError` if the server cannot be reached or goes away.
     On SIGINT/SIGTERM it LEAVEs and returns; see :class:`StopSignals` for user code that
     does not return.
     """
+    batch = agents if isinstance(agents, BatchAgent) else None
     single = isinstance(agents, Agent)
-    agent_list = [agents] if single else list(agents)
+    if batch is not None:
+        if count < 1:
+            raise ValueError(f"run() needs count >= 1 seats for a BatchAgent, got {count}")
+        agent_list: list[Agent] = [Seat() for _ in range(count)]
+        base = batch.name or type(batch).__name__
+        for i, seat in enumerate(agent_list):
+            seat.name = base if count == 1 else f"{base}-{i}"
+    else:
+        agent_list = [agents] if single else list(agents)  # type: ignore[list-item,arg-type]
     if not agent_list:
         raise ValueError("run() needs at least one agent")
     cfg = config or AgentConfig(connect=connect or "", **options)  # type: ignore[arg-type]
-    loop = AgentLoop(agent_list, cfg)
+    loop = AgentLoop(agent_list, cfg, batch)
     signals = StopSignals(loop, cfg.stop_grace_s)
     if cfg.handle_signals:
         signals.install()

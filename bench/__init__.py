@@ -1,5 +1,5 @@
 """``tickwire bench``: the benchmark harness (code in :mod:`tickwire.bench.harness`)."""
 
-from .harness import BenchAgent, BenchPlayer, all_backends, main
+from .harness import BenchAgent, BenchBatchAgent, BenchPlayer, all_backends, main
 
-__all__ = ["BenchAgent", "BenchPlayer", "all_backends", "main"]
+__all__ = ["BenchAgent", "BenchBatchAgent", "BenchPlayer", "all_backends", "main"]

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from tickwire.agents import Agent
+from tickwire.agents import Agent, BatchAgent
 from tickwire.server.observers.progress import JobProgress
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,19 @@ class BenchAgent(Agent):
     def act(self, observation: dict) -> int:
         busy_wait(self.compute_ms)
         return (observation["tick"] + self.player_id) % 5
+
+
+class BenchBatchAgent(BatchAgent):
+    """:class:`BenchAgent`'s policy for all the seats of a process in one call (the same
+    actions, so the same run): ``tickwire run --per-process K --agent
+    tickwire.bench:BenchBatchAgent``."""
+
+    def setup(self, info: Any) -> None:
+        self.compute_ms = float(os.environ.get(COMPUTE_ENV, "0"))
+
+    def act_batch(self, observations: dict) -> np.ndarray:
+        busy_wait(self.compute_ms * len(self.player_ids))
+        return (observations["tick"] + self.player_ids) % 5
 
 
 # ----------------------------------------------------------------------------- back-ends

@@ -66,10 +66,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Union
 
+import numpy as np
+
 from .endpoints import Endpoints
 from .errors import AgentError, TickwireError, TransportError
 from .messages import (
     Action,
+    ActionArray,
     Actions,
     End,
     Error,
@@ -513,6 +516,31 @@ class AgentRules:
         self._last_sent = Send(send.socket, send.message, send.agent, resend=True)
         return send
 
+    def acted_array(self, tick: int, actions: Any, acting: Sequence[int] | None = None) -> Send | None:
+        """The actions for ``tick`` of the hosted players ``acting`` (default all) as one
+        array (first axis: one entry per acting player, in hosting order): an ACTION_ARRAY
+        if every WELCOME said the server takes it, else the same actions as ACTION/ACTIONS."""
+        welcomes = self.welcomes if acting is None else [self.welcomes[i] for i in acting]
+        if not welcomes:
+            return None
+        if not all(w.action_array for w in welcomes):  # an older server: entry by entry
+            rows = actions.tolist() if getattr(actions, "ndim", 0) == 1 else list(actions)
+            return self.acted(tick, rows, acting)
+        self.seq += 1
+        for i in range(len(self.results)) if acting is None else acting:
+            self.results[i].ticks += 1
+        msg = ActionArray(
+            self.run,
+            tick,
+            self.seq,
+            np.fromiter((w.player for w in welcomes), dtype=np.int64, count=len(welcomes)),
+            [w.token for w in welcomes],
+            actions,
+        )
+        send = Send(Socket.ACTIONS, msg)
+        self._last_sent = Send(send.socket, send.message, send.agent, resend=True)
+        return send
+
     def _rejoin(self, now: float) -> list[Decision]:
         """The server's run changed under us: JOIN again for the same slots (module docstring)."""
         n = len(self.results)
@@ -536,7 +564,7 @@ class AgentRules:
             self._unready.add(send.agent)
             self._ready_retry.add(send.agent)
             self.phase = Phase.JOINING
-        elif isinstance(msg, (Action, Actions)):
+        elif isinstance(msg, (Action, Actions, ActionArray)):
             if not send.resend:
                 self._count_acted(msg, -1)
             if self.phase is Phase.PLAYING and msg.tick == self.last_tick:
@@ -544,9 +572,12 @@ class AgentRules:
                 self._action_retry = (Send(send.socket, msg, send.agent), now + ACTION_RETRY_S)
         return []  # a lost JOIN is retried on schedule; a lost LEAVE cannot be helped
 
-    def _count_acted(self, msg: Action | Actions, step: int) -> None:
+    def _count_acted(self, msg: Action | Actions | ActionArray, step: int) -> None:
         """Count ``msg``'s players' ticks acted on (sent) up or down by ``step``."""
-        players = {msg.player} if isinstance(msg, Action) else {e[0] for e in msg.actions}
+        if isinstance(msg, ActionArray):
+            players = set(np.asarray(msg.players).tolist())
+        else:
+            players = {msg.player} if isinstance(msg, Action) else {e[0] for e in msg.actions}
         for result in self.results:
             if result.player in players:
                 result.ticks += step

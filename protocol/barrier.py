@@ -95,6 +95,32 @@ class TickBarrier:
         self._awaited.discard(player)
         return Offer.ACCEPTED
 
+    def offer_batch(
+        self, players: list[int], tick: int, actions: list[Any], *, now: float
+    ) -> list[tuple[int, Offer]]:
+        """Offer the actions of several distinct ``players`` at once (``actions[i]`` is
+        ``players[i]``'s); return only the ones not ACCEPTED, each with its reason (in
+        order). The same outcome as :meth:`offer` per entry, with the set work done once."""
+        if tick != self.tick or not self._open:
+            reason = Offer.FUTURE if tick > self.tick else Offer.STALE
+            return [(pid, reason) for pid in players]
+        accepting, taken = self._accepting, self._actions
+        fresh = [pid in accepting and pid not in taken for pid in players]
+        if all(fresh):
+            taken.update(zip(players, actions))
+            self._response.update(dict.fromkeys(players, now - self._started))
+            self._awaited.difference_update(players)
+            return []
+        ok = [pid for pid, f in zip(players, fresh) if f]
+        taken.update((pid, a) for pid, a, f in zip(players, actions, fresh) if f)
+        self._response.update(dict.fromkeys(ok, now - self._started))
+        self._awaited.difference_update(ok)
+        return [
+            (pid, Offer.UNKNOWN if pid not in accepting else Offer.DUPLICATE)
+            for pid, f in zip(players, fresh)
+            if not f
+        ]
+
     def admit(self, player: int) -> None:
         """Let ``player`` answer the open tick too (not awaited): it became able to play
         after the tick was opened (a rejoin or a late join)."""

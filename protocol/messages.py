@@ -50,6 +50,8 @@ class Welcome:
     #: This player's spaces in the form of :mod:`tickwire.protocol.spaces` (nil: not described).
     observation_space: dict | None = None
     action_space: dict | None = None
+    #: True: this server accepts ACTION_ARRAY (columnar actions); absent on older servers.
+    action_array: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,25 @@ class Actions:
 
 
 @dataclass(frozen=True)
+class ActionArray:
+    """agent → server (actions): one process's players' actions for ``tick`` as columns.
+
+    ``players`` (K ints: an int array or a list), ``tokens`` (K strings) and ``actions``
+    (an array whose first axis has length K, or a list of K values): entry ``i`` is player
+    ``players[i]``'s action. Checked per batch; an invalid entry rejects that player's action
+    only. Sent only to a server whose WELCOME says ``action_array: true``.
+    """
+
+    KIND: ClassVar[str] = "action_array"
+    run: str
+    tick: int
+    seq: int
+    players: Any
+    tokens: list
+    actions: Any
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """server → all (state): sent when nothing else was published for a while."""
 
@@ -165,7 +186,9 @@ class Error:
     retry_ms: int | None = None
 
 
-Message = Union[Join, Welcome, Ready, State, Observation, Action, Actions, Heartbeat, Leave, End, Error]
+Message = Union[
+    Join, Welcome, Ready, State, Observation, Action, Actions, ActionArray, Heartbeat, Leave, End, Error
+]
 KINDS: dict[str, type] = {c.KIND: c for c in typing.get_args(Message)}
 
 

@@ -288,6 +288,7 @@ class Roster:
         self._by_topic.pop(player.topic, None)
         player.rejoins += 1
         player.identity, player.token = identity, secrets.token_hex(8)
+        self.version += 1  # a new token: verified groups of players (ACTION_ARRAY) are stale
         player.topic = secret_topic()  # new and random too: the old one may be known
         player.subscribed = player.ready_sent = False
         player.streak = 0

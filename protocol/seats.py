@@ -17,10 +17,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import numpy as np
+
 from .barrier import TickBarrier
 from .connection_ledger import ConnectionLedger
 from .errors import ConfigError, ProtocolError
-from .messages import VERSION, Action, Actions, Error, Join, Leave, Message, Ready, Welcome
+from .messages import VERSION, Action, ActionArray, Actions, Error, Join, Leave, Message, Ready, Welcome
 from .roster import Player, Roster
 from .server_outputs import NOTHING, Output, Probe, Rejected, Rejection, SendTo, StatusChange
 from .server_status import PLAYING, PlayerEvent, Status
@@ -322,6 +324,7 @@ class Seats:
             private=self._private,
             observation_space=obs_space,
             action_space=act_space,
+            action_array=True,
         )
 
     def player_spaces(self, pid: int) -> tuple[dict | None, dict | None]:
@@ -436,6 +439,10 @@ class Seats:
                 for e in msg.actions  # type: ignore[union-attr]
                 if e.__class__ is list and len(e) == 3 and e[0].__class__ is int
             ]
+        elif cls is ActionArray:
+            players, tokens = msg.players, msg.tokens  # type: ignore[union-attr]
+            ids = players.tolist() if isinstance(players, np.ndarray) and players.ndim == 1 else players
+            claims = list(zip(ids, tokens)) if isinstance(ids, list) else []
         else:
             return False
         if msg.run != self.run_id:  # type: ignore[union-attr]

@@ -29,14 +29,17 @@ import math
 import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+import numpy as np
 
 from .barrier import Offer, TickBarrier, TickResult
 from .connection_ledger import LOST_ACTION_GRACE_S, ConnectionLedger
 from .endpoints import Endpoints
 from .errors import ProtocolError
 from .lobby import Lobby, LobbyPolicy
-from .messages import Action, Actions, End, Error, Heartbeat, Message, Observation, Ready
+from .messages import Action, ActionArray, Actions, End, Error, Heartbeat, Message, Observation, Ready
 from .pacing import Pacer
 from .roster import Player, Roster
 from .seats import PROBE_EVERY_S, RuleSettings, Seats, Spaces, token_matches
@@ -60,7 +63,7 @@ from .server_outputs import (
     signal_reason,
 )
 from .server_status import PLAYING, PlayerEvent, Status
-from .spaces import SpaceError
+from .spaces import BatchChecker, SpaceError, batch_checker
 
 __all__ = [
     "ACCEPTED",
@@ -134,6 +137,21 @@ def _accept_any(action: Any) -> Any:
     return action
 
 
+#: Most verified ACTION_ARRAY groups remembered (one per hosting process is the usual case).
+MAX_GROUPS = 256
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The K players of an ACTION_ARRAY, verified once (run, players, tokens, key, all
+    ACTIVE and distinct) and valid while the roster's ``version`` stays ``version``."""
+
+    players: list[Player]
+    tokens: str  #: the K tokens joined by newlines, compared in constant time
+    version: int
+    check: BatchChecker | None  #: one check for the K actions (None: entry by entry)
+
+
 class ServerRules:
     """Everything the world server decides, for one run; feed it events, do what it returns.
 
@@ -157,6 +175,7 @@ class ServerRules:
         fixed_slots: dict[str, int] | None = None,
         private: bool = False,
         spaces: Spaces | None = None,
+        batch_validate: BatchChecker | None = None,
     ) -> None:
         self.settings = settings
         self.run_id = run_id or secrets.token_hex(6)
@@ -185,6 +204,10 @@ class ServerRules:
         self._lobby = LobbyPolicy(self.seats, endpoints)
         self._describe = describe
         self._validate = validate
+        #: ``validate`` for K actions at once (ACTION_ARRAY), if the world's allows it
+        self._batch_validate = batch_validate
+        self._groups: dict[tuple[bytes, str | None], _Group] = {}
+        self._space_checks: dict[int, BatchChecker | None] = {}  #: by id of a space map
         self._noop = noop
         self._checks = self.seats.checks  # the same dict: per-player action checkers
         self._last_publish = -math.inf
@@ -257,6 +280,8 @@ class ServerRules:
         outs: list[Output] = []
         if cls is Actions:
             self._actions(msg, now, outs, key)
+        elif cls is ActionArray:
+            self._action_array(msg, now, outs, key)
         elif cls is Ready:
             self.seats.ready(msg, outs, key)
         elif isinstance(msg, ProtocolError):
@@ -264,7 +289,8 @@ class ServerRules:
         else:
             self.seats.reject(
                 Rejection.WRONG_KIND,
-                f"{msg.KIND} message on the actions socket (only ready, action and actions belong there)",
+                f"{msg.KIND} message on the actions socket "
+                "(only ready, action, actions and action_array belong there)",
                 None,
                 outs,
             )
@@ -287,6 +313,137 @@ class ServerRules:
                 )
                 continue
             outs.extend(self._action(msg.KIND, msg.run, msg.tick, entry[0], entry[1], entry[2], now, key))
+
+    def _action_array(self, msg: ActionArray, now: float, outs: list[Output], key: str | None) -> None:
+        """K players' actions as columns: verified, checked and offered per batch. Anything
+        unusual (an unverified group, a player not ACTIVE, a rejected offer) goes entry by
+        entry through :meth:`_action`, so every rejection is the one an ACTIONS entry gets."""
+        if msg.run != self.run_id:
+            self.seats.reject(
+                Rejection.WRONG_RUN,
+                f"action_array for run {msg.run!r}, this run is {self.run_id!r} "
+                "(a message from an earlier server?)",
+                None,
+                outs,
+            )
+            return
+        pids, tokens, actions, k = self._columns(msg)
+        if pids is None:
+            self.seats.reject(Rejection.MALFORMED, f"action_array: {tokens}", None, outs)
+            return
+        group = self._group(pids, tokens, key)
+        if group is None or group.check is None:
+            self._entries(msg, pids, tokens, actions, now, outs, key)
+            return
+        tick, players = msg.tick, group.players
+        try:
+            values, ok = group.check(actions)
+        except SpaceError as e:
+            for p in players:
+                self._invalid(p, tick, e, outs)
+            return
+        payloads = values.tolist() if values.ndim == 1 else list(values)
+        if not ok.all():
+            for i in np.flatnonzero(~ok).tolist():
+                bad = values[i].tolist() if values.ndim > 1 else payloads[i]
+                self._invalid(
+                    players[i], tick, SpaceError(f"action {bad!r:.60} does not fit the action space"), outs
+                )
+            keep = ok.tolist()
+            pids = [pid for pid, good in zip(pids, keep) if good]
+            payloads = [a for a, good in zip(payloads, keep) if good]
+        refused = self.barrier.offer_batch(pids, tick, payloads, now=now)
+        if refused:  # rare: entry by entry, for exactly the rejection (or the rejoin) an ACTION gets
+            index = {pid: i for i, pid in enumerate(pids)}
+            for pid, _ in refused:
+                i = index[pid]
+                outs.extend(
+                    self._action(msg.KIND, msg.run, tick, pid, tokens[k.index(pid)], payloads[i], now, key)
+                )
+
+    def _columns(self, msg: ActionArray) -> tuple[Any, Any, Any, list[int]]:
+        """(player ids, tokens, actions, ids) if the three columns have one length K of
+        the right kinds; else (None, why, None, [])."""
+        players, tokens, actions = msg.players, msg.tokens, msg.actions
+        if isinstance(players, np.ndarray):
+            if players.ndim != 1 or players.dtype.kind not in "iu":
+                return (
+                    None,
+                    f"players must be a 1-D int array, got {players.dtype} {list(players.shape)}",
+                    None,
+                    [],
+                )
+            pids = players.tolist()
+        elif players.__class__ is list and all(p.__class__ is int for p in players):
+            pids = players
+        else:
+            return None, f"players must be a list or array of ints, got {type(players).__name__}", None, []
+        k = len(pids)
+        n = len(actions) if isinstance(actions, (np.ndarray, list)) and np.ndim(actions) > 0 else -1
+        if k == 0 or len(tokens) != k or n != k:
+            return (
+                None,
+                f"{k} players, {len(tokens)} tokens and {n} actions: "
+                "the three columns must have one length K >= 1",
+                None,
+                [],
+            )
+        if k > self.roster.capacity:
+            return None, f"{k} entries for a run of {self.roster.capacity} players", None, []
+        return pids, tokens, actions, pids
+
+    def _group(self, pids: list[int], tokens: list, key: str | None) -> _Group | None:
+        """The verified group these K players and tokens make, from the cache or verified now
+        (nothing is counted here); None if any entry would not pass the sender check."""
+        try:
+            joined = "\n".join(tokens)
+            cache_key = (np.asarray(pids, np.int64).tobytes(), key)
+            group = self._groups.get(cache_key)
+            version = self.roster.version
+            if group is not None and group.version == version:
+                return group if secrets.compare_digest(joined, group.tokens) else None
+        except (TypeError, OverflowError):  # a non-str or non-ASCII token, an id out of range
+            return None
+        roster = self.roster.players
+        players = [roster.get(pid) for pid in pids]
+        if len(set(pids)) != len(pids) or not all(
+            p is not None and p.status is _ACTIVE and p.key == key and token_matches(t, p)
+            for p, t in zip(players, tokens)
+        ):
+            return None
+        if len(self._groups) >= MAX_GROUPS:
+            self._groups.clear()
+        group = _Group(players, joined, version, self._group_check(players))  # type: ignore[arg-type]
+        self._groups[cache_key] = group
+        return group
+
+    def _group_check(self, players: list[Player]) -> BatchChecker | None:
+        """One check for the group's K actions: its players share one described action space,
+        or none has one and the world allows a batch check; else None (entry by entry)."""
+        if not self._checks:
+            return self._batch_validate
+        spaces = [self.seats.action_space(p.id) for p in players]
+        first = spaces[0]
+        if first is None or any(s != first for s in spaces):
+            return None
+        if id(first) not in self._space_checks:
+            self._space_checks[id(first)] = batch_checker(first)
+        return self._space_checks[id(first)]
+
+    def _entries(
+        self,
+        msg: ActionArray,
+        pids: list[int],
+        tokens: list,
+        actions: Any,
+        now: float,
+        outs: list[Output],
+        key: str | None,
+    ) -> None:
+        """ACTION_ARRAY entry by entry, each checked as an ACTION (the slow, exact path)."""
+        rows = actions.tolist() if isinstance(actions, np.ndarray) and actions.ndim == 1 else list(actions)
+        for pid, token, payload in zip(pids, tokens, rows):
+            outs.extend(self._action(msg.KIND, msg.run, msg.tick, pid, token, payload, now, key))
 
     def _action(
         self,

@@ -286,3 +286,61 @@ def plain(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return [plain(v) for v in value]
     return value
+
+
+#: ``batch_checker``'s function: (K actions as one array) -> (the array in the space's dtype,
+#: a bool mask of the K entries that fit); raises :class:`SpaceError` if the array as a whole
+#: cannot hold actions of the space (wrong shape or dtype: every entry is rejected).
+BatchChecker = Callable[[Any], tuple[np.ndarray, np.ndarray]]
+
+
+def batch_checker(space: Space) -> BatchChecker | None:
+    """One vectorised check for K actions of ``space`` at once (``discrete``, ``box``,
+    ``multi_discrete``, ``multi_binary``); None for ``dict``/``tuple`` (check entry by
+    entry). Entry ``i`` fits exactly when :func:`action_checker` would accept ``actions[i]``."""
+    validate_space(space)
+    kind = space["type"]
+    if kind == "discrete":
+        start = space.get("start", 0)
+        low, high = np.float64(start), np.float64(start + space["n"] - 1)
+        return _batch(space, (), np.dtype(np.int64), low, high, kinds="iu")
+    if kind in ("dict", "tuple"):
+        return None
+    shape = tuple(space["shape"])
+    if kind == "box":
+        dtype = np.dtype(space["dtype"])
+        low = _unbound(space["low"], shape, np.dtype(np.float64))
+        high = _unbound(space["high"], shape, np.dtype(np.float64))
+    elif kind == "multi_discrete":
+        dtype = np.dtype(np.int64)
+        high = np.array(space["nvec"], np.float64).reshape(shape) - 1
+        low = np.zeros_like(high)
+    else:
+        dtype, low, high = np.dtype(np.int8), np.zeros(shape), np.ones(shape)
+    return _batch(space, shape, dtype, low, high)
+
+
+def _batch(
+    space: Space, shape: tuple[int, ...], dtype: np.dtype, low: Any, high: Any, kinds: str = "biuf"
+) -> BatchChecker:
+    integral = dtype.kind in "iub"
+    name = space["type"]
+    axes = tuple(range(1, 1 + len(shape)))
+
+    def check(actions: Any) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            arr = np.asarray(actions)
+        except (ValueError, TypeError):
+            raise SpaceError(f"the actions are not an array of {name} actions") from None
+        if arr.ndim != 1 + len(shape) or arr.shape[1:] != shape:
+            raise SpaceError(
+                f"actions of shape {list(arr.shape)} do not hold {name} actions of shape "
+                f"{list(shape)} (expected [K, {', '.join(map(str, shape))}])".replace(", ]", "]")
+            )
+        if arr.dtype.kind not in kinds or (integral and arr.dtype.kind == "f"):
+            raise SpaceError(f"actions of dtype {arr.dtype} do not fit {name} actions of {dtype}")
+        inside = (arr >= low) & (arr <= high)
+        ok = inside.all(axis=axes) if axes else inside
+        return arr.astype(dtype, copy=False), ok
+
+    return check

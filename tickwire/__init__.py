@@ -25,6 +25,7 @@ __version__ = "0.2.0"
 #: short name → module that defines it
 _EXPORTS = {
     "Agent": "tickwire.agents.agent",
+    "BatchAgent": "tickwire.agents.batch",
     "AgentConfig": "tickwire.agents.config",
     "AgentResult": "tickwire.agents.runtime",
     "run": "tickwire.agents.runtime",
@@ -32,6 +33,7 @@ _EXPORTS = {
     "World": "tickwire.server.worlds.world",
     "InvalidAction": "tickwire.server.worlds.world",
     "PlayerView": "tickwire.server.worlds.world",
+    "ActionBatch": "tickwire.server.worlds.world",
     "GridWorld": "tickwire.server.worlds.grid_world",
     "WorldServer": "tickwire.server.world_server.loop",
     "ServerConfig": "tickwire.server.world_server.config",
@@ -60,6 +62,7 @@ __all__ = sorted(_EXPORTS)  # noqa: PLE0605 (a list, built from the lazy-export 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
     from tickwire.agents.agent import Agent
+    from tickwire.agents.batch import BatchAgent
     from tickwire.agents.config import AgentConfig
     from tickwire.agents.runtime import AgentResult, run
     from tickwire.agents.worker import Worker
@@ -88,7 +91,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from tickwire.server.world_server.config import ServerConfig
     from tickwire.server.world_server.loop import WorldServer
     from tickwire.server.worlds.grid_world import GridWorld
-    from tickwire.server.worlds.world import InvalidAction, PlayerView, World
+    from tickwire.server.worlds.world import ActionBatch, InvalidAction, PlayerView, World
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

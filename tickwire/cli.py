@@ -555,10 +555,17 @@ def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
     from tickwire.agents.runtime import run
 
     config = options.agent_config(values)
+    from tickwire.agents.batch import BatchAgent
+
     cls = load_agent_class(values["agent"])
-    agents = [cls() for _ in range(values["count"])]
-    name_agents(agents, values["name"], None if values["name"] else container_name())
-    results = run(agents, config=config)
+    if issubclass(cls, BatchAgent):  # one call for the --count seats
+        batch = cls()
+        name_agents([batch], values["name"], None if values["name"] else container_name())
+        results = run(batch, config=config, count=values["count"])
+    else:
+        agents = [cls() for _ in range(values["count"])]
+        name_agents(agents, values["name"], None if values["name"] else container_name())
+        results = run(agents, config=config)
     stopped = any(str(getattr(r, "reason", "")).startswith("signal") for r in results)
     code = ExitCode.INTERRUPTED if stopped else ExitCode.OK
     if values["json"]:

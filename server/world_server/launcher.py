@@ -46,13 +46,15 @@ def agent_process(
     if cpu is not None:
         pin_to_cpu(cpu, strict=True)
     logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
+    from tickwire.agents.batch import BatchAgent
     from tickwire.agents.cli import load_agent_class
     from tickwire.agents.runtime import AgentConfig, run
 
     cls = load_agent_class(spec)
     run(
-        [cls() for _ in range(count)],
+        cls() if issubclass(cls, BatchAgent) else [cls() for _ in range(count)],  # type: ignore[misc]
         config=AgentConfig(connect=connect, join_timeout_s=30, server_timeout_s=server_timeout_s),
+        count=count,
     )
 
 

@@ -42,12 +42,13 @@ from tickwire.protocol.server_rules import (
     lobby_stop_reason,
 )
 from tickwire.protocol.server_status import Status
+from tickwire.protocol.spaces import BatchChecker, batch_checker
 
 from ..observers.events import EventLog
 from ..observers.summary import peak_rss_mb
 from ..record.log import Recorder, RecordError, refuse_existing_record, run_header, world_spec_of
 from ..record.replay import Restored, restore_run
-from ..worlds.world import World
+from ..worlds.world import ActionBatch, World
 from .config import MODES, ON_MISSING, ServerConfig  # noqa: F401  (re-exported)
 from .memory_guard import MemoryGuard
 from .security import ServerKeys, is_public, load_server_keys
@@ -67,6 +68,16 @@ BIG_MESSAGE_BYTES = 4096
 MAX_TURN_WORK_S = 0.005
 #: The longest single wait, so ``stop()`` (a signal) is noticed promptly.
 MAX_WAIT_S = 0.1
+
+
+def _batch_validate(world: World) -> BatchChecker | None:
+    """One check for K actions (ACTION_ARRAY) that accepts exactly what the world's
+    ``validate_action`` accepts: the default one with a discrete ``action_spec``; else None
+    (entry by entry)."""
+    spec = world.action_spec or {}
+    if type(world).validate_action is World.validate_action and spec.get("type") == "discrete":
+        return batch_checker({"type": "discrete", "n": int(spec["n"])})
+    return None
 
 
 class WorldServer:
@@ -123,7 +134,9 @@ class WorldServer:
             fixed_slots=keys.slots if keys else None,
             private=self._views,
             spaces=world.wire_spaces,
+            batch_validate=_batch_validate(world),
         )
+        self._action_array = bool(getattr(world, "accepts_action_array", False))
         self.run_id = self.rules.run_id
         self.start_tick = self.resumed.tick if self.resumed else 0
         if self.resumed:  # at its tick, with each player's last action (--on-missing repeat)
@@ -287,7 +300,9 @@ class WorldServer:
             closed = rules.close_tick(now)
             if closed.changes:
                 self._carry_out(closed.changes)
-            state = world.step(state, closed.actions)
+            state = world.step(
+                state, ActionBatch.of(closed.actions) if self._action_array else closed.actions
+            )
             if self._recorder:
                 self._record_tick(tick, closed, state)
             if self.metrics is not None:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .png import player_colours
-from .world import World
+from .world import ActionBatch, World
 
 #: Action ids → (d_row, d_col).
 MOVES = np.array([(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)], dtype=np.int16)
@@ -24,6 +24,8 @@ class GridWorld(World):
     """
 
     action_spec = {"type": "discrete", "n": len(MOVES), "names": ACTION_NAMES}
+    #: ``step`` takes the tick's actions as arrays (:class:`ActionBatch`) as well as a dict
+    accepts_action_array = True
 
     def __init__(self, size: int | None = None, resources: int | None = None) -> None:
         self.fixed_size = size
@@ -52,11 +54,18 @@ class GridWorld(World):
     def observe(self, state: dict[str, Any]) -> dict[str, Any]:
         return {k: state[k] for k in ("tick", "grid", "positions", "scores")}
 
-    def step(self, state: dict[str, Any], actions: dict[int, Any]) -> dict[str, Any]:
+    def step(self, state: dict[str, Any], actions: dict[int, Any] | ActionBatch) -> dict[str, Any]:
         grid, pos, scores = state["grid"].copy(), state["positions"].copy(), state["scores"].copy()
-        if actions:
+        if isinstance(actions, ActionBatch):
+            ids, moves = actions.ids, actions.actions
+            if moves.dtype.kind not in "iu":  # e.g. a recorded None: stays, as in the dict form
+                moves = np.array([a if isinstance(a, int) else 0 for a in moves.tolist()])
+        elif actions:
             ids = np.fromiter(sorted(actions), dtype=np.int64, count=len(actions))
             moves = np.array([a if isinstance(a, int) else 0 for a in (actions[i] for i in ids)])
+        else:
+            ids = np.zeros(0, np.int64)
+        if len(ids):
             pos[ids] = np.clip(pos[ids] + MOVES[moves], 0, self.size - 1)
             cells = pos[ids, 0].astype(np.int64) * self.size + pos[ids, 1]
             # the lowest id on a resource cell collects it (ids are sorted: first occurrence)

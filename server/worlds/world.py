@@ -27,6 +27,34 @@ class PlayerView(NamedTuple):
     info: dict | None = None
 
 
+class ActionBatch(NamedTuple):
+    """A tick's actions as arrays, for a world with ``accepts_action_array = True``:
+    ``ids`` (int64, ascending) are the players that take part in the tick and ``actions``
+    (first axis aligned with ``ids``) their actions, missing ones already filled in."""
+
+    ids: np.ndarray
+    actions: np.ndarray
+
+    def to_dict(self) -> dict[int, Any]:
+        """The same actions as ``{player id: action}`` (what ``step`` gets by default)."""
+        values = self.actions.tolist() if self.actions.ndim == 1 else list(self.actions)
+        return dict(zip(self.ids.tolist(), values))
+
+    @staticmethod
+    def of(actions: dict[int, Any]) -> ActionBatch:
+        """The batch of a tick's ``{player id: action}`` (ids sorted)."""
+        ids = np.fromiter(actions.keys(), dtype=np.int64, count=len(actions))
+        try:
+            values = np.asarray(list(actions.values()))
+        except ValueError:  # actions of different shapes: one object each
+            values = np.empty(len(actions), dtype=object)
+            values[:] = list(actions.values())
+        if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+            order = np.argsort(ids, kind="stable")
+            ids, values = ids[order], values[order]
+        return ActionBatch(ids, values)
+
+
 from .snapshot import restore_state, snapshot_state  # noqa: E402  (snapshot imports StepResult)
 
 
@@ -37,6 +65,11 @@ class World(ABC):
     per tick for all of them. ``step`` receives one action per playing player, keyed by
     player id, missing ones already replaced by the noop (or last) action.
     """
+
+    #: True: ``step`` receives the tick's actions as an :class:`ActionBatch` (numpy arrays:
+    #: player ids and their actions) instead of a dict; a world whose ``step`` is vectorised
+    #: saves the per-player conversion. Default False: the dict.
+    accepts_action_array: bool = False
 
     #: Shown to agents in WELCOME (``info.world``) and used by :meth:`validate_action`.
     #: ``{"type": "discrete", "n": K}`` accepts the ints 0..K-1; ``{}`` accepts anything.
