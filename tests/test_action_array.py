@@ -1,0 +1,255 @@
+"""ACTION_ARRAY (columnar actions) and BatchAgent: codec, rules, vectorised checks, a real run
+with batch hosts, and hostile columnar messages on a real server's actions socket."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from support.raw_player import RawPlayer
+from support.rules_pair import RulesPair
+from support.servers import start_server
+from support.summaries import accounted
+from tickwire.agents.batch import BatchAgent, check_seats
+from tickwire.protocol import ActionArray, Lobby, Rejection, decode, encode
+from tickwire.protocol.spaces import SpaceError, batch_checker
+from tickwire.server.worlds.grid_world import GridWorld
+from tickwire.server.worlds.world import ActionBatch, InvalidAction
+
+RUN = ["-m", "tickwire.server", "run"]
+DISCRETE5 = {"type": "discrete", "n": 5}
+
+
+# ---------------------------------------------------------------------------- codec
+@pytest.mark.parametrize("players", [np.array([3, 0, 7], np.int64), [3, 0, 7]])
+def test_codec_an_action_array_round_trips_with_its_columns(players):
+    msg = ActionArray(
+        "r1", 12, 4, players, ["aa", "bb", "cc"], np.array([[0.5, 1], [2, 3], [4, 5]], np.float32)
+    )
+    back = decode(encode(msg))
+    assert isinstance(back, ActionArray) and (back.run, back.tick, back.seq) == ("r1", 12, 4)
+    np.testing.assert_array_equal(back.players, players)
+    assert back.tokens == ["aa", "bb", "cc"]
+    assert back.actions.dtype == np.float32 and back.actions.shape == (3, 2)
+    np.testing.assert_array_equal(back.actions, msg.actions)
+
+
+# ---------------------------------------------------------------------------- vectorised checks
+def test_batch_checker_accepts_exactly_what_the_per_action_checker_accepts():
+    check = batch_checker({"type": "discrete", "n": 3, "start": 1})
+    values, ok = check(np.array([0, 1, 3, 4]))
+    assert ok.tolist() == [False, True, True, False] and values.dtype == np.int64
+    with pytest.raises(SpaceError, match="dtype float64"):
+        check(np.array([1.0, 2.0]))
+    with pytest.raises(SpaceError, match="dtype bool"):
+        check(np.array([True]))
+    box = batch_checker({"type": "box", "dtype": "<f4", "shape": [2], "low": -1, "high": [1, 2]})
+    values, ok = box(np.array([[0, 2], [0, 2.5], [-1.5, 0]]))
+    assert ok.tolist() == [True, False, False] and values.dtype == np.float32
+    with pytest.raises(SpaceError, match=r"expected \[K, 2\]"):
+        box(np.zeros((3, 3)))
+    assert batch_checker({"type": "tuple", "spaces": [DISCRETE5]}) is None
+
+
+# ---------------------------------------------------------------------------- rules
+def discrete(action):
+    if type(action) is not int or not 0 <= action < 5:
+        raise InvalidAction(f"action {action!r} is not an int in 0..4")
+    return action
+
+
+def batch_host(k: int = 4) -> tuple[RulesPair, object]:
+    pair = RulesPair(players=k, rules={"validate": discrete, "batch_validate": batch_checker(DISCRETE5)})
+    host = pair.add_agent(*(f"s{i}" for i in range(k)))  # no policy: acts sent by hand
+    pair.pump()
+    assert host.players == list(range(k)) and pair.start() is Lobby.START
+    assert all(w.action_array for w in host.welcomes)
+    return pair, host
+
+
+def send_array(pair: RulesPair, host, tick: int, actions) -> None:
+    host.pending = None
+    send = host.rules.acted_array(tick, np.asarray(actions))
+    assert isinstance(send.message, ActionArray)
+    host.carry_out([send])
+    pair.pump()
+
+
+def test_rules_a_batch_host_acts_for_its_seats_in_one_columnar_message():
+    pair, host = batch_host()
+    for tick in range(3):
+        pair.begin_tick()
+        send_array(pair, host, tick, [(tick + i) % 5 for i in range(4)])
+        closed = pair.close_tick()
+        assert closed is not None and closed.result.missing == set()
+        assert closed.actions == {i: (tick + i) % 5 for i in range(4)}
+    assert pair.rejected == []
+    assert [p["answered"] for p in pair.server.roster.summary()] == [3, 3, 3, 3]
+
+
+def test_rules_an_invalid_entry_rejects_that_players_action_alone():
+    pair, host = batch_host()
+    pair.begin_tick()
+    send_array(pair, host, 0, [1, 2, 9, 3])  # player 2: out of range
+    closed = pair.close_tick()  # the tick does not wait for player 2: it answered, badly
+    assert closed is not None and closed.result.missing == {2}
+    assert {p: a for p, a in closed.actions.items() if p != 2} == {0: 1, 1: 2, 3: 3}
+    assert [(r.reason, r.player) for r in pair.rejected] == [(Rejection.INVALID_ACTION, 2)]
+    assert pair.server.rejected == {Rejection.INVALID_ACTION: 1}
+
+
+def test_rules_a_wrong_dtype_rejects_every_entry_as_invalid_and_a_resent_tick_is_a_duplicate():
+    pair, host = batch_host(3)
+    pair.begin_tick()
+    send_array(pair, host, 0, [0.5, 1.0, 2.0])
+    assert [r.reason for r in pair.rejected] == [Rejection.INVALID_ACTION] * 3
+    closed = pair.close_tick()
+    assert closed is not None and closed.result.missing == {0, 1, 2}
+    pair.begin_tick()
+    send_array(pair, host, 1, [1, 1, 1])
+    send_array(pair, host, 1, [2, 2, 2])  # a second batch for the same tick
+    closed = pair.close_tick()
+    assert closed.actions == {0: 1, 1: 1, 2: 1}
+    assert [r.reason for r in pair.rejected[3:]] == [Rejection.DUPLICATE] * 3
+
+
+def test_rules_foreign_players_and_bad_tokens_are_rejected_per_entry_and_the_rest_accepted():
+    pair, host = batch_host(3)
+    pair.begin_tick()
+    w = host.welcomes
+    forged = ActionArray(
+        w[0].run,
+        0,
+        9,
+        np.array([0, 1, 7]),
+        [w[0].token, "0" * 16, "x"],
+        np.array([4, 4, 4]),
+    )
+    outs = pair.server.receive_action(decode(encode(forged)), pair.now)
+    reasons = sorted((o.reason.value, o.player) for o in outs if hasattr(o, "reason"))
+    assert reasons == [("bad_token", 1), ("unknown_player", None)]
+    send_array(pair, host, 0, [1, 1, 1])  # the honest batch: 0 already answered (its token was right)
+    closed = pair.close_tick()
+    assert closed.actions == {0: 4, 1: 1, 2: 1}
+    assert pair.rejected[-1].reason is Rejection.DUPLICATE and pair.rejected[-1].player == 0
+
+
+@pytest.mark.parametrize(
+    "players, tokens, actions, why",
+    [
+        (np.array([0, 1]), ["a"], np.array([1, 1]), "one length K"),
+        (np.array([0, 1]), ["a", "b"], np.array([1]), "one length K"),
+        (np.array([0.0, 1.0]), ["a", "b"], np.array([1, 1]), "1-D int array"),
+        ("01", ["a", "b"], np.array([1, 1]), "list or array of ints"),
+        (np.zeros(0, np.int64), [], np.zeros(0), "one length K"),
+        (list(range(50)), ["t"] * 50, np.ones(50, np.int64), "run of 3 players"),
+    ],
+)
+def test_rules_a_malformed_action_array_is_one_malformed_rejection(players, tokens, actions, why):
+    pair, host = batch_host(3)
+    pair.begin_tick()
+    outs = pair.server.receive_action(
+        ActionArray(host.welcomes[0].run, 0, 1, players, tokens, actions), pair.now
+    )
+    assert [(o.reason, why in o.text) for o in outs] == [(Rejection.MALFORMED, True)], outs
+
+
+def test_rules_an_older_server_is_sent_actions_entries_instead():
+    pair, host = batch_host(2)
+    host.rules.welcomes = [w.__class__(**{**w.__dict__, "action_array": False}) for w in host.rules.welcomes]
+    pair.begin_tick()
+    send = host.rules.acted_array(0, np.array([3, 4]))
+    assert send.message.KIND == "actions" and send.message.actions[1][2] == 4
+    host.carry_out([send])
+    pair.pump()
+    assert pair.close_tick().actions == {0: 3, 1: 4}
+
+
+# ---------------------------------------------------------------------------- world
+def test_grid_world_steps_the_same_on_an_action_batch_as_on_the_dict():
+    world = GridWorld()
+    actions = {i: (i * 7) % 5 for i in range(40) if i % 3}
+    by_dict = world.step(world.reset(3, 40), actions)  # each from its own reset: the rng moves
+    by_batch = world.step(world.reset(3, 40), ActionBatch.of(actions))
+    for key in ("grid", "positions", "scores"):
+        np.testing.assert_array_equal(by_dict[key], by_batch[key])
+    assert ActionBatch.of({2: 1, 0: 4}).to_dict() == {0: 4, 2: 1}
+
+
+# ---------------------------------------------------------------------------- BatchAgent set-up
+def test_seats_with_different_action_spaces_or_unstackable_private_views_are_refused_at_setup():
+    from tickwire.protocol import Welcome
+
+    def welcome(action, obs=None, private=False):
+        return Welcome("r", 0, "n", 0, "t", b"x", "strict", None, 1, 2, {}, private, obs, action)
+
+    with pytest.raises(ValueError, match="different action spaces.*per-seat tickwire.Agent"):
+        check_seats(BatchAgent(), [welcome(DISCRETE5), welcome({"type": "discrete", "n": 3})])
+    dict_obs = {"type": "dict", "spaces": {"a": DISCRETE5}}
+    with pytest.raises(ValueError, match="private view.*per-seat tickwire.Agent"):
+        check_seats(BatchAgent(), [welcome(DISCRETE5, dict_obs, True)] * 2)
+    check_seats(BatchAgent(), [welcome(DISCRETE5, DISCRETE5, True)] * 2)  # stackable: fine
+
+
+# ---------------------------------------------------------------------------- real processes
+def test_end_to_end_batch_hosts_play_every_tick_and_give_the_per_seat_state(procs):
+    runs = {
+        agent: procs(
+            [
+                *RUN,
+                "--agents",
+                "6",
+                "--per-process",
+                "3",
+                "--ticks",
+                "60",
+                "--seed",
+                "5",
+                "--agent",
+                f"tickwire.bench:{agent}",
+                "--json",
+            ],
+            name=agent,
+        ).json(timeout=180)
+        for agent in ("BenchBatchAgent", "BenchAgent")
+    }
+    s = runs["BenchBatchAgent"]
+    assert s["outcome"] == "ok" and s["ticks"] == 60 and len(s["players"]) == 6
+    for p in s["players"]:
+        assert accounted(p) == 60 and (p["answered"], p["missed"], p["dead"]) == (60, 0, 0), p
+    assert s["rejected"] == {}
+    assert s["state_hash"] == runs["BenchAgent"]["state_hash"]
+
+
+def test_attack_hostile_action_arrays_are_rejected_counted_and_the_run_goes_on(procs, tmp_path, zctx):
+    ticks = 5
+    server, eps, _ = start_server(procs, tmp_path, "--players", "2", "--ticks", str(ticks))
+    a, b = RawPlayer(zctx, eps["base"], "a"), RawPlayer(zctx, eps["base"], "b")
+    wa, wb = a.join(), b.join()
+    run, ids, tokens = wa.run, np.array([wa.player, wb.player]), [wa.token, wb.token]
+    hostile = [
+        ActionArray(run, 0, 1, ids, tokens[:1], np.array([1, 1])),  # wrong lengths
+        ActionArray(run, 0, 1, ids.astype(np.float64), tokens, np.array([1, 1])),  # players not ints
+        ActionArray(run, 0, 1, np.array([5, 6]), tokens, np.array([1, 1])),  # foreign players
+        ActionArray(run, 0, 1, ids, ["f" * 16, "0" * 16], np.array([1, 1])),  # bad tokens
+        ActionArray(run, 0, 1, ids, ["é", 3], np.array([1, 1])),  # tokens that are not ASCII strings
+        ActionArray(run, 0, 1, np.arange(20_000), ["t"] * 10, np.zeros(3)),  # long and inconsistent
+        ActionArray("other", 0, 1, ids, tokens, np.array([1, 1])),  # another run
+    ]
+    for tick in range(ticks):
+        state = a.next_state()
+        b.next_state()
+        assert state.KIND == "state" and state.tick == tick
+        for msg in hostile:
+            a.push.send_multipart(
+                encode(ActionArray(msg.run, tick, msg.seq, msg.players, msg.tokens, msg.actions))
+            )
+        a.push.send_multipart(encode(ActionArray(run, tick, tick + 2, ids, tokens, np.array([tick % 5, 1]))))
+    assert a.next_state().KIND == "end"
+    s = server.json(timeout=60)
+    assert s["ticks"] == ticks and s["reason"] == "ticks done"
+    for p in s["players"]:
+        assert (p["answered"], p["missed"]) == (ticks, 0) and accounted(p) == ticks, p
+    r = s["rejected"]
+    assert r.get("malformed") == 3 * ticks, r
+    assert r.get("unknown_player") == 2 * ticks and r.get("bad_token") == 4 * ticks, r
+    assert r.get("wrong_run") == ticks and "invalid_action" not in r, r
