@@ -715,8 +715,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="no progress line (there is none either when stderr is not a terminal)",
     )
+    scale = p.add_argument_group("scale (thousands of players in one world: per-seat vs batched agents)")
+    scale.add_argument(
+        "--scale",
+        action="store_true",
+        help="one tickwire run per size and path (per-seat BenchAgent, batched BenchBatchAgent): "
+        "ticks/s, CPU µs per player-tick, server RSS per player",
+    )
+    scale.add_argument(
+        "--sizes", metavar="N,N,..", help="player counts for --scale (default 1000,4000,10000)"
+    )
+    scale.add_argument("--ticks", type=int, default=2000, help="ticks per --scale run (default 2000)")
+    scale.add_argument("--hosts", type=int, default=8, help="agent processes per --scale run (default 8)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.scale:
+        from .scale import scale_main
+
+        return scale_main(args, environment())
     ns = args.n or ([4, 16] if args.quick else [1, 4, 16, 64])
     computes = args.compute_ms or ([0.0] if args.quick else [0.0, 1.0])
     available = all_backends()

@@ -72,3 +72,49 @@ def test_bench_progress_is_quiet_with_q_or_when_stderr_is_not_a_terminal():
     out = subprocess.run([sys.executable, *SMALL_BENCH], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "\x1b" not in out.stderr and "window 0/" not in out.stderr
     assert "serial" in out.stderr  # the per-cell tables are still printed
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_scale_benchmark_reports_both_paths_per_size_and_every_player_answered_every_tick():
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tickwire",
+            "bench",
+            "--scale",
+            "--sizes",
+            "20,40",
+            "--ticks",
+            "50",
+            "--hosts",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=580,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout)
+    assert set(result) == {"environment", "load_average_1min", "records"}
+    records = result["records"]
+    assert [(r["n"], r["path"]) for r in records] == [
+        (n, path) for n in (20, 40) for path in ("per-seat", "batched")
+    ]
+    for r in records:  # what was measured is reported, not judged: no speed is asserted
+        assert r["outcome"] == "ok" and r["ticks"] == 50 and r["hosts"] == 2, r
+        assert r["all_answered"] is True, r
+        assert r["ticks_per_s"] > 0 and r["cpu_us_per_player_tick"] > 0 and r["server_rss_mb"] > 0, r
+        assert r["server_kb_per_player"] >= 0, r
+
+
+def test_scale_benchmark_refuses_bad_sizes():
+    out = subprocess.run(
+        [sys.executable, "-m", "tickwire", "bench", "--scale", "--sizes", "0,10"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "--sizes takes player counts" in out.stderr
