@@ -40,8 +40,10 @@ def agent_process(
     log_level: int,
     server_timeout_s: float = 10.0,
     cpu: int | None = None,
+    join_timeout_s: float = 30.0,
 ) -> None:
-    """Entry point of a spawned agent process (pinned to ``cpu`` if given)."""
+    """Entry point of a spawned agent process (pinned to ``cpu`` if given); its players
+    wait ``join_timeout_s`` for their WELCOMEs (the run's lobby timeout, at least 30 s)."""
     die_with_parent()
     if cpu is not None:
         pin_to_cpu(cpu, strict=True)
@@ -53,7 +55,7 @@ def agent_process(
     cls = load_agent_class(spec)
     run(
         cls() if issubclass(cls, BatchAgent) else [cls() for _ in range(count)],  # type: ignore[misc]
-        config=AgentConfig(connect=connect, join_timeout_s=30, server_timeout_s=server_timeout_s),
+        config=AgentConfig(connect=connect, join_timeout_s=join_timeout_s, server_timeout_s=server_timeout_s),
         count=count,
     )
 
@@ -108,6 +110,7 @@ class LocalRun:
                     agent_log_level,
                     agent_server_timeout_s,
                     cores[i % len(cores)] if pin_cpus and cores else None,
+                    max(30.0, config.lobby_timeout_s),  # thousands of players take a while to join
                 ),
             )
             for i, n in enumerate(counts)
