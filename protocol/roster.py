@@ -207,6 +207,9 @@ class Roster:
         #: if it asks for the same name, and no other slot takes it first
         self.recorded_names: dict[int, str] = {}
         self._by_identity: dict[bytes, Player] = {}
+        #: the last :meth:`split` (version, accepting, awaited, absent): reused while no status
+        #: changed, so opening a tick does not visit every player
+        self._split: tuple[int, list[int], list[int], dict[int, Status]] | None = None
         self._by_topic: dict[bytes, Player] = {}
         self.response_times = LogHistogram(capacity)
 
@@ -326,6 +329,9 @@ class Roster:
     def split(self, done: frozenset[int] = frozenset()) -> tuple[list[int], list[int], dict[int, Status]]:
         """(accepting, awaited, absent) for the tick being opened, in one pass; playing
         players in ``done`` (their view said terminated/truncated) are in none of them."""
+        cached = self._split
+        if not done and cached is not None and cached[0] == self.version:
+            return cached[1], cached[2], dict(cached[3])  # no status changed: the same split
         accepting: list[int] = []
         awaited: list[int] = []
         absent: dict[int, Status] = {}
@@ -340,6 +346,7 @@ class Roster:
                 accepting.append(p.id)
             else:
                 absent[p.id] = status
+        self._split = None if done else (self.version, accepting, awaited, dict(absent))
         return accepting, awaited, absent
 
     def count(
