@@ -98,28 +98,31 @@ class TickBarrier:
     def offer_batch(
         self, players: list[int], tick: int, actions: list[Any], *, now: float
     ) -> list[tuple[int, Offer]]:
-        """Offer the actions of several distinct ``players`` at once (``actions[i]`` is
+        """Offer the actions of several ``players`` at once (``actions[i]`` is
         ``players[i]``'s); return only the ones not ACCEPTED, each with its reason (in
         order). The same outcome as :meth:`offer` per entry, with the set work done once."""
         if tick != self.tick or not self._open:
             reason = Offer.FUTURE if tick > self.tick else Offer.STALE
             return [(pid, reason) for pid in players]
         accepting, taken = self._accepting, self._actions
-        fresh = [pid in accepting and pid not in taken for pid in players]
-        if all(fresh):
-            taken.update(zip(players, actions))
+        distinct = set(players)
+        if len(distinct) == len(players) and distinct <= accepting and distinct.isdisjoint(taken):
+            taken.update(zip(players, actions))  # the usual case: set algebra, no Python loop
             self._response.update(dict.fromkeys(players, now - self._started))
             self._awaited.difference_update(players)
             return []
-        ok = [pid for pid, f in zip(players, fresh) if f]
-        taken.update((pid, a) for pid, a, f in zip(players, actions, fresh) if f)
-        self._response.update(dict.fromkeys(ok, now - self._started))
-        self._awaited.difference_update(ok)
-        return [
-            (pid, Offer.UNKNOWN if pid not in accepting else Offer.DUPLICATE)
-            for pid, f in zip(players, fresh)
-            if not f
-        ]
+        refused = []
+        response = now - self._started
+        for pid, action in zip(players, actions):  # entry by entry, in order, as offer() does
+            if pid not in accepting:
+                refused.append((pid, Offer.UNKNOWN))
+            elif pid in taken:
+                refused.append((pid, Offer.DUPLICATE))
+            else:
+                taken[pid] = action
+                self._response[pid] = response
+                self._awaited.discard(pid)
+        return refused
 
     def admit(self, player: int) -> None:
         """Let ``player`` answer the open tick too (not awaited): it became able to play

@@ -357,8 +357,12 @@ class Roster:
         for pid in done:
             players[pid].done += 1
         response_s = result.response_s
-        for pid, action in result.actions.items():
-            players[pid].record_answer(action, response_s[pid])
+        for pid, action in result.actions.items():  # Player.record_answer, inlined: per player
+            p = players[pid]
+            p.answered += 1
+            p.streak = 0
+            p.last_action = action
+            p._rt_sum += response_s[pid]
         self.response_times.add(response_s)
         missed = []
         for pid in sorted(result.missing):

@@ -253,3 +253,23 @@ def test_attack_hostile_action_arrays_are_rejected_counted_and_the_run_goes_on(p
     assert r.get("malformed") == 3 * ticks, r
     assert r.get("unknown_player") == 2 * ticks and r.get("bad_token") == 4 * ticks, r
     assert r.get("wrong_run") == ticks and "invalid_action" not in r, r
+
+
+# ---------------------------------------------------------------------------- barrier
+def test_barrier_offer_batch_gives_each_entry_what_offer_would():
+    from tickwire.protocol.barrier import Offer, TickBarrier
+
+    b = TickBarrier()
+    b.begin(0, [0, 1, 2, 3], [0, 1, 2, 3], now=0.0)
+    assert b.offer_batch([0, 1], 0, ["a", "b"], now=0.5) == []  # the set-algebra path
+    assert b.offer_batch([2, 1, 9, 2], 0, ["c", "x", "y", "z"], now=0.75) == [
+        (1, Offer.DUPLICATE),
+        (9, Offer.UNKNOWN),
+        (2, Offer.DUPLICATE),  # a repeated id within the batch: the first one counts
+    ]
+    assert b.offer_batch([3], 1, ["f"], now=1.0) == [(3, Offer.FUTURE)]
+    assert b.waiting_for == {3}
+    result = b.close()
+    assert result.actions == {0: "a", 1: "b", 2: "c"} and result.missing == {3}
+    assert result.response_s == {0: 0.5, 1: 0.5, 2: 0.75}
+    assert b.offer_batch([3], 0, ["g"], now=2.0) == [(3, Offer.STALE)]
