@@ -78,6 +78,8 @@ class AgentSockets:
         self.endpoints = derive(connect)
         self.curve = curve  #: (own public, own secret, server public): CURVE on every socket
         self.ctx = zmq.Context()
+        # one DEALER per player: past libzmq's default of 1,023 sockets a context refuses more
+        self.ctx.max_sockets = max(self.ctx.max_sockets, players + 8)
         self.state = self._connect(zmq.SUB, self.endpoints.state, linger=0)
         self.state.setsockopt(zmq.SUBSCRIBE, b"")
         self.actions = self._connect(zmq.PUSH, self.endpoints.actions, immediate=True)

@@ -273,3 +273,13 @@ def test_barrier_offer_batch_gives_each_entry_what_offer_would():
     assert result.actions == {0: "a", 1: "b", 2: "c"} and result.missing == {3}
     assert result.response_s == {0: 0.5, 1: 0.5, 2: 0.75}
     assert b.offer_batch([3], 0, ["g"], now=2.0) == [(3, Offer.STALE)]
+
+
+def test_one_process_may_host_more_players_than_libzmqs_default_socket_count(tmp_path):
+    from tickwire.agents.runtime import AgentSockets
+
+    sockets = AgentSockets(f"ipc://{tmp_path}/run", 1100)  # 1,100 DEALERs + SUB + PUSH
+    try:
+        assert len(sockets.controls) == 1100 and sockets.ctx.max_sockets >= 1108
+    finally:
+        sockets.close()
