@@ -90,6 +90,7 @@ class AgentSockets:
         self.poller = zmq.Poller()  # while joining: every socket
         for s in (self.state, *self.controls):
             self.poller.register(s, zmq.POLLIN)
+        self.control_index = {s: i for i, s in enumerate(self.controls)}  #: socket -> hosted player
         self.state_poller = zmq.Poller()  # while playing: the state socket alone
         self.state_poller.register(self.state, zmq.POLLIN)
 
@@ -228,8 +229,16 @@ class AgentLoop:
                 return
         else:
             self.carry_out(self.rules.due(time.monotonic()))
-        for i in range(len(self.sockets.controls)):
-            self._read_control(i)
+        self._read_controls()
+
+    def _read_controls(self) -> None:
+        """Every control socket with a message waiting: one poll over all of them (with
+        hundreds of hosted players, cheaper than asking each socket)."""
+        index = self.sockets.control_index
+        for sock, _ in self.sockets.poller.poll(0):
+            i = index.get(sock)
+            if i is not None:
+                self._read_control(i)
 
     def _read_states(self) -> None:
         """Everything queued on the state socket (bounded) goes to the rules at once, so they

@@ -61,6 +61,7 @@ The rules:
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -272,6 +273,8 @@ class AgentRules:
         self._slots = [None if slot is None else slot + i for i in range(len(names))]
         self.rejoining = False  #: joining again after the server's run changed
         self._last_sent: Send | None = None  # the last action(s) sent, for a resend
+        #: (the WELCOMEs they were built from, player ids, tokens) for ACTION_ARRAY
+        self._columns: tuple[list, np.ndarray, list[str]] | None = None
         self._action_retry: tuple[Send, float] | None = None  # a failed action send, and when
         self.private = False  #: the world sends each player its own OBSERVATION
         self._pending: State | None = None  # private views: the newest STATE not acted on
@@ -529,17 +532,23 @@ class AgentRules:
         self.seq += 1
         for i in range(len(self.results)) if acting is None else acting:
             self.results[i].ticks += 1
-        msg = ActionArray(
-            self.run,
-            tick,
-            self.seq,
-            np.fromiter((w.player for w in welcomes), dtype=np.int64, count=len(welcomes)),
-            [w.token for w in welcomes],
-            actions,
-        )
+        ids, tokens = self._columns_of(welcomes) if acting is not None else self._all_columns()
+        msg = ActionArray(self.run, tick, self.seq, ids, tokens, actions)
         send = Send(Socket.ACTIONS, msg)
         self._last_sent = Send(send.socket, send.message, send.agent, resend=True)
         return send
+
+    @staticmethod
+    def _columns_of(welcomes: Sequence[Welcome]) -> tuple[np.ndarray, list[str]]:
+        ids = np.fromiter((w.player for w in welcomes), dtype=np.int64, count=len(welcomes))
+        return ids, [w.token for w in welcomes]
+
+    def _all_columns(self) -> tuple[np.ndarray, list[str]]:
+        """Every hosted player's id and token, rebuilt only when a WELCOME changed."""
+        cached, now = self._columns, self.welcomes
+        if cached is None or len(cached[0]) != len(now) or not all(map(operator.is_, cached[0], now)):
+            cached = self._columns = (list(now), *self._columns_of(now))  # type: ignore[arg-type]
+        return cached[1], cached[2]
 
     def _rejoin(self, now: float) -> list[Decision]:
         """The server's run changed under us: JOIN again for the same slots (module docstring)."""
