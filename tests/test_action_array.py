@@ -3,6 +3,8 @@ with batch hosts, and hostile columnar messages on a real server's actions socke
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from support.raw_player import RawPlayer
@@ -283,3 +285,78 @@ def test_one_process_may_host_more_players_than_libzmqs_default_socket_count(tmp
         assert len(sockets.controls) == 1100 and sockets.ctx.max_sockets >= 1108
     finally:
         sockets.close()
+
+
+def test_end_to_end_private_views_are_stacked_for_a_batch_agent_and_done_seats_left_out(procs):
+    s = procs(
+        [
+            *RUN,
+            "-q",
+            "--json",
+            "--world",
+            "support.batch_worlds:SameSpaceCounter",
+            "--agents",
+            "3",
+            "--per-process",
+            "3",
+            "--ticks",
+            "20",
+            "--agent",
+            "support.batch_worlds:CounterBatch",
+        ],
+        name="private-batch",
+    ).json(120)
+    by_id = {p["id"]: p for p in s["players"]}
+    assert by_id[0]["done"] == 4 and by_id[0]["answered"] == 16  # out on ticks 4, 9, 14, 19
+    assert by_id[1]["answered"] == by_id[2]["answered"] == 20
+    assert all(accounted(p) == 20 for p in s["players"]) and s["rejected"] == {}
+
+
+def test_end_to_end_seats_whose_private_views_do_not_stack_stop_at_setup_naming_agent(procs):
+    run = procs(
+        [
+            *RUN,
+            "-q",
+            "--json",
+            "--world",
+            "support.marl_worlds:PrivateCounter",
+            "--agents",
+            "2",
+            "--per-process",
+            "2",
+            "--ticks",
+            "5",
+            "--agent",
+            "support.batch_worlds:CounterBatch",
+        ],
+        name="unstackable",
+    )
+    assert run.wait(120) != 0
+    s = json.loads(run.stdout)
+    assert s["outcome"] == "players_crashed" and s["ticks"] == 0
+    assert "do not stack into one array" in run.stderr and "per-seat tickwire.Agent" in run.stderr
+
+
+def test_tickwire_agent_count_hosts_a_batch_agent_for_its_seats(procs, tmp_path):
+    server, eps, _ = start_server(procs, tmp_path, "--players", "3", "--ticks", "20")
+    agent = procs(
+        [
+            "-m",
+            "tickwire",
+            "agent",
+            "--connect",
+            eps["base"],
+            "--count",
+            "3",
+            "--name",
+            "swarm",
+            "--agent",
+            "tickwire.bench:BenchBatchAgent",
+            "--json",
+        ],
+        name="swarm",
+    )
+    a, s = agent.json(60), server.json(60)
+    assert [r["name"] for r in a["agents"]] == ["swarm-0", "swarm-1", "swarm-2"]
+    assert sorted(p["name"] for p in s["players"]) == ["swarm-0", "swarm-1", "swarm-2"]
+    assert all(p["answered"] == 20 for p in s["players"]) and s["rejected"] == {}
