@@ -20,7 +20,7 @@ import tempfile
 from typing import Any, NoReturn
 
 from tickwire import exitcodes, options
-from tickwire.agents.cli import load_agent_class
+from tickwire.agents.loading import load_agent_class
 from tickwire.exitcodes import ExitCode
 from tickwire.plumbing.process import reap_resource_tracker
 from tickwire.protocol.errors import ConfigError, LobbyTimeout, TickwireError

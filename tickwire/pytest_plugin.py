@@ -165,7 +165,7 @@ class AgentRecipe:
     def of(cls, entry: Any, base_dir: Path | None = None) -> AgentRecipe:
         """A recipe for an Agent subclass, an Agent instance or a ``"mod:Class"`` spec."""
         from tickwire.agents.agent import Agent
-        from tickwire.agents.cli import load_agent_class
+        from tickwire.agents.loading import load_agent_class
 
         if isinstance(entry, str):
             spec = _resolve_file_spec(entry, base_dir)
@@ -192,7 +192,7 @@ class AgentRecipe:
     def build(self) -> Agent:
         """In the agent process: import, look up or unpickle, and return a fresh agent."""
         from tickwire.agents.agent import Agent
-        from tickwire.agents.cli import load_agent_class
+        from tickwire.agents.loading import load_agent_class
 
         if self.spec is not None:
             return self._named(load_agent_class(self.spec)())

@@ -46,7 +46,7 @@ def agent_process(
     if cpu is not None:
         pin_to_cpu(cpu, strict=True)
     logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
-    from tickwire.agents.cli import load_agent_class
+    from tickwire.agents.loading import load_agent_class
     from tickwire.agents.runtime import AgentConfig, run
 
     cls = load_agent_class(spec)
