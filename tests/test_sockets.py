@@ -10,7 +10,7 @@ import pytest
 import zmq
 from conftest import accounted, event, wait_event
 from test_security import start_server, tcp_address, zmtp
-from tickwire.protocol import Action, State, TransportError, decode, derive, encode
+from tickwire.protocol import Action, BindError, State, decode, derive, encode
 from tickwire.server.work.hub import Hub
 
 SERVER = ["-m", "tickwire.server"]
@@ -40,7 +40,7 @@ def test_a_second_server_on_a_live_ipc_address_exits_4_and_a_dead_ones_files_are
 def test_the_hub_refuses_a_live_ipc_address_too(ipc_base):
     hub = Hub(ipc_base, "t")
     try:
-        with pytest.raises(TransportError, match="another process is listening"):
+        with pytest.raises(BindError, match="another process is listening"):
             Hub(ipc_base, "t")
         assert hub.poll(0) == (False, False)
     finally:

@@ -450,7 +450,7 @@ class LiveServer:
     def close(self, grace_s: float = SERVER_STOP_GRACE_S) -> None:
         """Stop the run if it is going and wait (bounded) until the sockets are closed."""
         if not self._thread.is_alive() and not self.done:  # never started: sockets are open
-            self.server.sockets.close()
+            self.server.close()
             self._done.set()
             return
         if not self.done:

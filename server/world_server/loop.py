@@ -102,6 +102,7 @@ class WorldServer:
         self._tick_frames: list = []  # the open tick's STATE, for a Republish
         self.final_state: Any = None
         self.lobby_s = 0.0
+        self._closed = False
         keys = self._keys(config)
         self.events = EventLog(config.events_path)
         try:
@@ -189,6 +190,14 @@ class WorldServer:
         still open then is dropped, as a crash drops it (see ``ServerRules.drop_tick``)."""
         self._stop_reason = self._stop_reason or str(reason)
 
+    def close(self) -> None:
+        """Close the sockets and the events file of a server that will not run (``run()``
+        closes them itself; then this does nothing)."""
+        if not self._closed:
+            self._closed = True
+            self.sockets.close()
+            self.events.close()
+
     def run(self) -> dict[str, Any]:
         """Lobby, ticks, END; returns the summary. Sockets and the events file are closed."""
         started = time.monotonic()
@@ -225,6 +234,7 @@ class WorldServer:
                 if self.guard is not None:
                     self.guard.stop()
                     self._read_guard(time.monotonic())
+                self._closed = True
                 self.sockets.close()
                 self.events.close()
                 if self._recorder:
