@@ -346,30 +346,27 @@ def _stop_on_signals(box: list[Any]) -> list[str]:
     return received
 
 
-def _lobby_summary(server: Any, world: World, error: LobbyTimeout) -> dict[str, Any]:
-    """The summary of a run that never started (the server's own, if it attached one)."""
-    cfg = server.config
-    roster = getattr(server, "roster", None)
+def _lobby_summary(config: Any, world: World, error: LobbyTimeout) -> dict[str, Any]:
+    """The summary of a run that never started: the server's own (it attaches one to the
+    error), or what the configuration tells if none is attached."""
     summary = dict(
         error.summary
         or {
-            "run": getattr(server, "run_id", None),
+            "run": None,
             "world": type(world).__name__,
-            "seed": cfg.seed,
-            "mode": cfg.mode,
+            "seed": config.seed,
+            "mode": config.mode,
             "ticks": 0,
             "elapsed_s": 0.0,
-            "lobby_s": cfg.lobby_timeout_s,
+            "lobby_s": config.lobby_timeout_s,
             "ticks_per_s": None,
             "state_hash": None,
-            "players": roster.summary() if hasattr(roster, "summary") else [],
-            "rejected": dict(sorted(getattr(server, "rejected", {}).items())),
+            "players": [],
+            "rejected": {},
         }
     )
     summary.setdefault("lobby", str(error))
     summary["reason"] = "lobby timeout"
-    if hasattr(server, "record_summary"):  # a resume that repaired the record says so
-        summary.update(server.record_summary())
     return summary
 
 
@@ -514,7 +511,7 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
     try:
         summary = run()
     except LobbyTimeout as e:
-        e.summary = _lobby_summary(server, world, e)
+        e.summary = _lobby_summary(server.config, world, e)
         raise
     finally:
         if progress:
