@@ -107,7 +107,7 @@ class Socket(Enum):
     ACTIONS = "actions"  #: the shared PUSH
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Send:
     """Send ``message`` on ``socket`` (for CONTROL: the socket of hosted player ``agent``)."""
 
@@ -117,14 +117,14 @@ class Send:
     resend: bool = False  #: an action sent again on request (not counted twice)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Subscribe:
     """Subscribe the state socket to ``topic`` (the readiness proof of one player)."""
 
     topic: bytes
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Setup:
     """Hosted player ``agent`` was welcomed: give it its WELCOME and call its ``setup``
     (``again``: a rejoin after the server's run changed; ``setup`` was called already)."""
@@ -134,7 +134,7 @@ class Setup:
     again: bool = False
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Act:
     """The hosted players act on ``state``; then report the payloads to :meth:`AgentRules.acted`.
 
@@ -146,14 +146,14 @@ class Act:
     observations: list[Observation] | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Ended:
     """The run is over: call every hosted player's ``on_end``."""
 
     end: End
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ServerComplained:
     """The server sent hosted player ``agent`` an ERROR after its WELCOME: show it."""
 
@@ -161,7 +161,7 @@ class ServerComplained:
     error: Error
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Waiting:
     """Hosted player ``agent`` was refused ``full`` for now (slots held by players not ready
     yet): it JOINs again by itself; show ``error`` once."""
@@ -170,14 +170,14 @@ class Waiting:
     error: Error
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class GiveUp:
     """Stop now and raise ``error``."""
 
     error: TickwireError
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Finish:
     """The agent's work is done (END, or a stop request); close and return."""
 
@@ -189,7 +189,10 @@ Decision = Union[Send, Subscribe, Setup, Act, Ended, ServerComplained, Waiting, 
 
 @dataclass
 class AgentResult:
-    """How one hosted agent's run went (what :func:`tickwire.agents.run` returns)."""
+    """How one hosted agent's run went (what :func:`tickwire.agents.run` returns).
+
+    Mutable on purpose: the rules fill it in while the agent plays (ticks, skipped, errors,
+    rejoins), so a run stopped part-way (a signal, an error) still returns what happened."""
 
     name: str
     player: int | None = None
