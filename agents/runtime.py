@@ -2,8 +2,8 @@
 
 The rules (join retry, ready, act on the newest state, end, server silence) live in
 :mod:`tickwire.protocol.agent_rules`, which never touches a socket or a clock; this module
-owns the sockets, reads the clock, calls the user's code and carries out the rules'
-decisions. It is the only module of ``agents`` besides ``worker`` that talks to ZeroMQ.
+owns the sockets (set up by :mod:`tickwire.plumbing.sockets`), reads the clock, calls the
+user's code and carries out the rules' decisions.
 
 One process can host several agents (each its own player): they share one SUB socket,
 so each state is received and decoded once, and one PUSH socket; each has its own DEALER
@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import zmq
+from tickwire.plumbing.sockets import open_socket
 from tickwire.protocol import (
     End,
     Observation,
@@ -92,14 +93,10 @@ class AgentSockets:
     def _connect(
         self, kind: int, addr: str, linger: int = 500, immediate: bool = False, identity: bytes | None = None
     ) -> zmq.Socket:
-        s = self.ctx.socket(kind)
-        s.setsockopt(zmq.LINGER, linger)
-        if self.curve is not None:
-            s.curve_publickey, s.curve_secretkey, s.curve_serverkey = self.curve
-        if identity is not None:
-            s.setsockopt(zmq.ROUTING_ID, identity)
-        if immediate:  # never queue to a server that is not (or no longer) there
-            s.setsockopt(zmq.IMMEDIATE, 1)
+        # immediate: never queue to a server that is not (or no longer) there
+        s = open_socket(
+            self.ctx, kind, linger_ms=linger, immediate=immediate, identity=identity, curve=self.curve
+        )
         try:
             s.connect(addr)
         except zmq.ZMQError as e:

@@ -41,6 +41,7 @@ from typing import Any
 import zmq
 from tickwire.plumbing.keys import HANDSHAKE_FAILED, client_keys
 from tickwire.plumbing.process import die_with_parent
+from tickwire.plumbing.sockets import open_socket
 from tickwire.protocol import ConfigError, ProtocolError, TransportError, derive
 from tickwire.protocol.work import (
     ALL_TOPIC,
@@ -119,14 +120,17 @@ class Worker:
         self._stopping = False
         self._acked: int | None = None
         self._ctx = zmq.Context()
-        self._push = self._ctx.socket(zmq.PUSH)  # default HWM: a fast producer waits (backpressure)
-        self._push.linger = 0  # close() returns only once the chief confirmed everything
-        self._sub = self._ctx.socket(zmq.SUB)
-        self._sub.linger = 0
-        for sock in (self._push, self._sub) if self.curve else ():
-            sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = self.curve
-        self._sub.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)  # notices a vanished chief
-        self._sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        # linger 0: close() returns only once the chief confirmed everything; the PUSH keeps
+        # the default HWM (a fast producer waits: backpressure); heartbeats on the SUB notice
+        # a vanished chief
+        self._push = open_socket(self._ctx, zmq.PUSH, linger_ms=0, curve=self.curve)
+        self._sub = open_socket(
+            self._ctx,
+            zmq.SUB,
+            linger_ms=0,
+            heartbeat_ms=(HEARTBEAT_IVL_MS, HEARTBEAT_TIMEOUT_MS),
+            curve=self.curve,
+        )
         # up = the ZMTP handshake succeeded (a frozen chief still accepts TCP/ipc connections)
         self._monitor = self._sub.get_monitor_socket(
             zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | HANDSHAKE_FAILED

@@ -280,7 +280,7 @@ class ZmqRaw(Backend):
             self.pub.send_multipart([self._pack({"tick": state["tick"]}), state["grid"]], copy=False)
         else:
             self.pub.send(self._pack(state))
-        out = []
+        out: list[Any] = []
         while len(out) < self.n:
             tick, action = struct.unpack("<qq", self.pull.recv())
             if tick == state["tick"]:

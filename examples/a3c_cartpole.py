@@ -10,7 +10,7 @@ of the last 20 episodes reaches ``--target`` (or after ``--episodes`` / ``--time
 then checks that every episode each worker sent arrived (no gap in any worker's sequence).
 
 Run: python examples/a3c_cartpole.py [--workers 2] [--seed 0]
-(needs gymnasium: pip install -e '.[gym]')
+(needs gymnasium: pip install 'tickwire[gym]'; without it, it says so and exits 2)
 """
 
 from __future__ import annotations
@@ -172,7 +172,15 @@ def train(args: argparse.Namespace) -> int:
 
 
 def report(stats: dict, returns: list[int], lags: list[int], elapsed: float) -> int:
-    """Print the accounting and the result; 1 if anything a worker sent went missing."""
+    """Print the accounting and the result; 1 if anything a worker sent went missing, or if
+    no episode arrived at all (there is no result to print then)."""
+    if not returns:
+        print(
+            f"error: no episode arrived in {elapsed:.1f} s from {len(stats)} worker(s): no result "
+            "(the workers' errors, if any, are above)",
+            file=sys.stderr,
+        )
+        return 1
     lost = {w.id: w.gaps for w in stats.values() if w.gaps or w.received != w.fin}
     print(
         f"{len(returns)} episodes from {len(stats)} workers in {elapsed:.1f} s; episodes "
@@ -200,7 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--episodes", type=int, default=3000, help="stop after this many episodes")
     p.add_argument("--time-limit", type=float, default=150.0, help="seconds of training")
-    return train(p.parse_args(argv))
+    args = p.parse_args(argv)
+    try:
+        import gymnasium  # noqa: F401  (the workers play its CartPole-v1)
+    except ImportError:
+        print(
+            "error: a3c_cartpole.py needs gymnasium: pip install 'tickwire[gym]'",
+            file=sys.stderr,
+        )
+        return 2
+    return train(args)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,13 @@ default, each hosting its share of the players (``--processes N`` to choose); ev
 keeps its own state, so the actions are the same as the serial loop's.
 
 Run: python examples/parallel_players.py [--players 4] [--ticks 300] [--work-ms 2]
+(needs cloudpickle, as its players are defined in this script: pip install 'tickwire[pool]')
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -85,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-ms", type=float, default=2.0, help="CPU time each player spends per tick")
     p.add_argument("--processes", type=int, help="player processes (default: one per core)")
     args = p.parse_args(argv)
+    try:
+        import cloudpickle  # noqa: F401  (sends this script's Player class to the pool)
+    except ImportError:
+        print(
+            "error: parallel_players.py needs cloudpickle to send its players (defined in "
+            "this script) to the pool's processes: pip install 'tickwire[pool]'",
+            file=sys.stderr,
+        )
+        return 2
     make = lambda: [Player(i, args.work_ms) for i in range(args.players)]  # noqa: E731
     h_serial, r_serial = serial(make(), args.ticks)
     h_pool, r_pool = parallel(make(), args.ticks, args.processes)

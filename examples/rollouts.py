@@ -58,11 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--samples", type=int, default=5000)
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--batch", type=int, default=64, help="samples per batch (at least 1)")
     p.add_argument("--episode-ticks", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="rollouts.npz")
     args = p.parse_args(argv)
+    if args.batch < 1:
+        p.error(f"--batch must be at least 1, got {args.batch}")
     batches = []
     with Chief() as chief:
         chief.spawn(rollout, args.workers, args=(args.batch, args.episode_ticks, args.seed))
@@ -77,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         batches += [i.data for i in chief.stop()]  # drained: nothing a worker sent is lost
     if sys.stdout.isatty():
         print()
+    if not batches:
+        print("error: no batch arrived from the workers, nothing written (see their errors)", file=sys.stderr)
+        return 1
     data = {k: np.concatenate([b[k] for b in batches]) for k in ("obs", "action", "reward")}
     np.savez_compressed(args.out, **data)
     print(

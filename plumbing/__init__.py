@@ -1,5 +1,6 @@
 """The shared I/O layer under the agents and the server: process hygiene (die with the parent,
-pin to a core, reap children), the spawn entry of agent processes, and CURVE key files.
+pin to a core, reap children), the spawn entry of agent processes, CURVE key files, and the
+set-up of every ZeroMQ socket (:mod:`tickwire.plumbing.sockets`: options, CURVE, bind).
 
 It sits between the pure :mod:`tickwire.protocol` and the two sides that do I/O: it may import
 the protocol, pyzmq and the standard library, never :mod:`tickwire.agents`, :mod:`tickwire.server`

@@ -171,7 +171,7 @@ def decode_payload(frames: Sequence[Frame], limits: Limits = DEFAULT_LIMITS) -> 
         raise ProtocolError(
             "oversized", f"message has {len(frames)} frames, over the limit of {limits.max_frames}"
         )
-    bufs = [getattr(f, "buffer", f) for f in frames]
+    bufs: list[Any] = [getattr(f, "buffer", f) for f in frames]
     header = bufs[0]
     if len(header) > limits.max_header_bytes:
         raise ProtocolError(

@@ -7,8 +7,6 @@ array extension. :func:`encode` and :func:`decode` are the only entry points.
 
 from __future__ import annotations
 
-import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
@@ -16,6 +14,7 @@ from typing import Any, ClassVar, Union
 from .codec import Frame, decode_payload, encode_payload
 from .errors import ProtocolError
 from .limits import DEFAULT_LIMITS, Limits
+from .schema import compile_message
 
 VERSION = 1
 
@@ -170,60 +169,10 @@ Message = Union[Join, Welcome, Ready, State, Observation, Action, Actions, Heart
 KINDS: dict[str, type] = {c.KIND: c for c in typing.get_args(Message)}
 
 
-def _checker(tp: Any) -> tuple[tuple[type, ...], bool]:
-    """(accepted python types, nullable) for a field annotation; empty tuple = anything."""
-    args = typing.get_args(tp)
-    if typing.get_origin(tp) in (Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
-        accepted, _ = _checker(inner[0])
-        return accepted, type(None) in args
-    if tp is Any:
-        return (), True
-    if tp is float:
-        return (int, float), False
-    return (tp,), False
-
-
-def _compile(cls: type) -> tuple[list[str], Any]:
-    """Field names and a fast validator ``map -> cls`` for one message kind."""
-    hints = typing.get_type_hints(cls)
-    fields = []
-    for f in dataclasses.fields(cls):
-        accepted, nullable = _checker(hints[f.name])
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        fields.append((f.name, accepted, nullable, required, bool not in accepted))
-    names = [f[0] for f in fields]
-
-    def build(obj: dict) -> Message:
-        kwargs = {}
-        for name, accepted, nullable, required, no_bool in fields:
-            try:
-                value = obj[name]
-            except KeyError:
-                if required:
-                    raise ProtocolError("malformed", f"{cls.KIND} message lacks field {name!r}") from None
-                continue
-            if (
-                accepted
-                and not (value is None and nullable)
-                and (not isinstance(value, accepted) or (no_bool and value.__class__ is bool))
-            ):
-                raise ProtocolError(
-                    "malformed",
-                    f"{cls.KIND}.{name} must be "
-                    f"{'/'.join(t.__name__ for t in accepted)}, got "
-                    f"{type(value).__name__}",
-                )
-            kwargs[name] = value
-        return cls(**kwargs)
-
-    return names, build
-
-
 _SCHEMAS: dict[type, list[str]] = {}
 _BUILDERS: dict[str, Any] = {}
 for _cls in KINDS.values():
-    _SCHEMAS[_cls], _BUILDERS[_cls.KIND] = _compile(_cls)
+    _SCHEMAS[_cls], _BUILDERS[_cls.KIND] = compile_message(_cls)
 
 
 def _from_map(obj: Any) -> Message:

@@ -17,7 +17,7 @@ class TextEnum(str, enum.Enum):
     """An enum whose members print, format and serialise as their plain string values."""
 
     __str__ = str.__str__
-    __format__ = str.__format__
+    __format__ = str.__format__  # type: ignore[assignment]  # str's, on purpose
 
 
 class Status(TextEnum):

@@ -12,7 +12,6 @@ The timing and linger values of both pairs live here too, so there is one place 
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
@@ -20,6 +19,7 @@ from typing import Any, ClassVar, Union
 from .codec import Frame, decode_payload, encode_payload
 from .errors import ProtocolError
 from .limits import DEFAULT_LIMITS, Limits
+from .schema import compile_message
 
 WORK_VERSION = 1
 
@@ -181,35 +181,10 @@ WorkMessage = Union[
 WORK_KINDS: dict[str, type] = {c.KIND: c for c in typing.get_args(WorkMessage)}
 
 
-def _accepts(tp: Any) -> tuple[tuple[type, ...], bool]:
-    """(accepted types, nullable) of a field annotation; () accepts anything."""
-    if tp is Any:
-        return (), True
-    args = typing.get_args(tp)
-    if args:  # X | None
-        return tuple(a for a in args if a is not type(None)), type(None) in args
-    return (tp,), False
-
-
-def _fields(cls: type) -> list[tuple[str, tuple[type, ...], bool, bool]]:
-    hints = typing.get_type_hints(cls)
-    return [
-        (f.name, *_accepts(hints[f.name]), f.default is dataclasses.MISSING) for f in dataclasses.fields(cls)
-    ]
-
-
-_SCHEMAS = {kind: _fields(cls) for kind, cls in WORK_KINDS.items()}
-
-
-def _check(kind: str, name: str, value: Any, accepted: tuple[type, ...], nullable: bool) -> None:
-    if not accepted or (value is None and nullable):
-        return
-    if isinstance(value, accepted) and not (value.__class__ is bool and bool not in accepted):
-        return
-    raise ProtocolError(
-        "malformed",
-        f"{kind}.{name} must be {'/'.join(t.__name__ for t in accepted)}, got {type(value).__name__}",
-    )
+_SCHEMAS: dict[str, list[str]] = {}
+_BUILDERS: dict[str, Any] = {}
+for _kind, _cls in WORK_KINDS.items():
+    _SCHEMAS[_kind], _BUILDERS[_kind] = compile_message(_cls)
 
 
 def from_map(obj: Any) -> WorkMessage:
@@ -224,24 +199,16 @@ def from_map(obj: Any) -> WorkMessage:
             "version on both sides",
         )
     kind = obj.get("kind")
-    schema = _SCHEMAS.get(kind) if kind.__class__ is str else None
-    if schema is None:
+    build = _BUILDERS.get(kind) if kind.__class__ is str else None
+    if build is None:
         raise ProtocolError("malformed", f"unknown work message kind {kind!r}; known: {sorted(WORK_KINDS)}")
-    kwargs = {}
-    for name, accepted, nullable, required in schema:
-        if name not in obj:
-            if required:
-                raise ProtocolError("malformed", f"{kind} message lacks field {name!r}")
-            continue
-        _check(kind, name, obj[name], accepted, nullable)
-        kwargs[name] = obj[name]
-    return WORK_KINDS[kind](**kwargs)
+    return build(obj)
 
 
 def encode_work(msg: WorkMessage, limits: Limits = DEFAULT_LIMITS) -> list[Frame]:
     """Frames of ``msg`` (a header frame, then one frame per large numpy array)."""
     body = {"v": WORK_VERSION, "kind": msg.KIND}
-    for name, *_ in _SCHEMAS[msg.KIND]:
+    for name in _SCHEMAS[msg.KIND]:
         body[name] = getattr(msg, name)
     return encode_payload(body, limits)
 

@@ -17,7 +17,7 @@ from tickwire.protocol.errors import (
     ServerUnreachable,
     TransportError,
 )
-from tickwire.server.world_server.config import ServerConfig
+from tickwire.server.world_server.config import RANGES, ServerConfig
 
 from tickwire import options
 from tickwire.cli import build_parser
@@ -65,6 +65,27 @@ def test_switches_come_from_flags_or_variables():
 def test_bad_values_name_the_flag_and_the_variable(argv, environ, message):
     with pytest.raises(ConfigError, match=message):
         _resolve("server", argv, environ)
+
+
+def test_the_cli_checks_the_ranges_server_config_states():
+    checked = set()
+    for o in options.OPTIONS:
+        role, _, name = (o.field or "").partition(".")
+        if role == "server" and name in RANGES:
+            rng = RANGES[name][1]
+            assert (o.minimum, o.above) == (rng.minimum, rng.above), o.flag
+            checked.add(name)
+    assert checked == set(RANGES) - {"heartbeat_s"}  # heartbeat_s has no flag
+    # one range, each layer in its own words: the CLI names the flag, the variable, the source
+    with pytest.raises(ConfigError, match=r"--strikes \(TICKWIRE_STRIKES\) must be at least 0, got -1 from"):
+        _resolve("server", [], {"TICKWIRE_STRIKES": "-1"})
+    with pytest.raises(ConfigError, match=r"^--strikes must be at least 0 \(0 = never\), got -1$"):
+        ServerConfig(strikes=-1)
+    with pytest.raises(ConfigError, match=r"--tick-rate must be greater than 0 Hz and finite, got inf"):
+        ServerConfig(tick_rate=float("inf"))
+    with pytest.raises(ConfigError, match=r"--memory-budget-mb must be at least 0 MB and finite"):
+        ServerConfig(memory_budget_mb=float("nan"))
+    assert ServerConfig(strikes=0, tick_rate=None, memory_budget_mb=0).strikes == 0
 
 
 def test_a_config_check_across_options_also_names_the_variables():

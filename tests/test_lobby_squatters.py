@@ -18,12 +18,9 @@ from tickwire.protocol import Error, Join, Welcome, decode, derive, encode
 def test_full_with_unready_joiners_says_when_a_slot_may_be_freed():
     r = make_rules(players=2, ready_timeout_s=5.0, lobby_timeout_s=600.0)
     r.open_lobby(0.0)
-    r.lobby(100.0)
-    join(r, b"squatter1")
-    r.lobby(101.0)
-    join(r, b"squatter2")
-    r.lobby(103.0)
-    (err,) = sent(r.receive_control(b"agent", Join("agent")))
+    join(r, b"squatter1", now=100.0)
+    join(r, b"squatter2", now=101.0)
+    (err,) = sent(r.receive_control(b"agent", Join("agent"), 103.0))
     assert isinstance(err, Error) and err.code == "full"
     assert err.retry_ms == 2000  # the first squatter's slot is freed 5 s after its JOIN
     assert "2 of them by players that joined but have not proved readiness" in err.text
@@ -33,13 +30,12 @@ def test_full_with_unready_joiners_says_when_a_slot_may_be_freed():
 
 def test_full_with_every_player_ready_has_no_retry():
     r = make_rules(players=2, ready_timeout_s=5.0)
-    r.lobby(100.0)
-    prove(r, join(r, b"a"))
-    squatter = join(r, b"b")
-    (err,) = sent(r.receive_control(b"c", Join("c")))
+    prove(r, join(r, b"a", now=100.0))
+    squatter = join(r, b"b", now=100.0)
+    (err,) = sent(r.receive_control(b"c", Join("c"), 100.0))
     assert err.retry_ms == 5000  # one joiner not ready yet: a retry is offered
     prove(r, squatter)
-    (err,) = sent(r.receive_control(b"d", Join("d")))
+    (err,) = sent(r.receive_control(b"d", Join("d"), 100.0))
     assert err.code == "full" and err.retry_ms is None and "larger --players" in err.text
 
 

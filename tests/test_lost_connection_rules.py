@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from test_server_rules import action, make_rules, started
 from tickwire.protocol import Actions, Join, ProtocolError, Ready, Welcome
-from tickwire.protocol.server_rules import Send
+from tickwire.protocol.server_rules import SendTo
 
 
 def test_a_ready_or_action_with_this_run_a_player_and_its_token_is_from_a_player():
@@ -44,7 +44,7 @@ def test_a_batch_is_from_a_player_if_one_entry_is():
 def test_with_keys_the_players_key_must_match():
     r = make_rules(players=1)
     r.open_lobby(0.0)
-    (w,) = [o.message for o in r.receive_control(b"id", Join("k"), "alice") if isinstance(o, Send)]
+    (w,) = [o.message for o in r.receive_control(b"id", Join("k"), 0.0, key="alice") if isinstance(o, SendTo)]
     assert isinstance(w, Welcome)
     assert r.from_player(Ready(w.run, w.player, w.token), "alice")
     assert not r.from_player(Ready(w.run, w.player, w.token), "bob")

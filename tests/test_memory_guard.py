@@ -168,7 +168,7 @@ def test_a_cut_actions_connection_is_counted_once_and_a_resend_within_the_grace_
     assert not r.may_close(0.1 + LOST_ACTION_GRACE_S / 2)  # it waits for player 1 ...
     r.receive_action(action(w1, 0, 2), 0.1 + LOST_ACTION_GRACE_S / 2)
     assert r.may_close(0.1 + LOST_ACTION_GRACE_S / 2)
-    assert r.close_tick().result.missing == set()  # ... who misses nothing
+    assert r.close_tick(0.0).result.missing == set()  # ... who misses nothing
     assert dict(r.rejected) == {Rejection.MEMORY_GUARD: 1}
 
 
@@ -179,7 +179,7 @@ def test_a_strict_tick_does_not_wait_forever_after_a_cut(guard_first):
     assert r.next_timeout(0.1) <= LOST_ACTION_GRACE_S
     assert not r.may_close(0.1 + LOST_ACTION_GRACE_S / 2)
     assert r.may_close(0.1 + LOST_ACTION_GRACE_S)
-    assert r.close_tick().result.missing == {1}
+    assert r.close_tick(0.0).result.missing == {1}
     assert dict(r.rejected) == {Rejection.MEMORY_GUARD: 1}  # not also a dropped_connection
 
 

@@ -90,7 +90,7 @@ def test_a_paced_deadline_tick_closes_at_the_end_of_its_period_not_at_deadline_m
     r.begin_tick(0, 100.0)
     assert not r.may_close(100.05)  # 50 ms: past --deadline-ms, within the period
     assert r.may_close(100.1)
-    r.close_tick()
+    r.close_tick(0.0)
 
 
 def test_a_paced_deadline_run_announces_its_period_as_the_deadline():
@@ -106,7 +106,7 @@ def test_between_ticks_the_rules_wait_for_the_next_start_time():
     for w in ws:
         act(r, w, 0, 1, now=0.01)
     assert r.may_close(0.01)
-    r.close_tick()
+    r.close_tick(0.0)
     assert r.until_tick(0.01) == pytest.approx(0.04)
     assert r.next_timeout(0.01) == pytest.approx(0.04)  # the loop's wait ends at the start time
     assert r.until_tick(0.05) == 0.0
@@ -124,7 +124,7 @@ def test_inactive_players_no_longer_let_a_deadline_run_race():
         assert not r.may_close(now)
         now = r.barrier._deadline
         assert r.may_close(now)
-        r.close_tick()
+        r.close_tick(0.0)
     assert now == pytest.approx(0.2) and r.until_tick(now) == 0.0
     assert r.pacer.report()["achieved_hz"] == pytest.approx(50.0)
 
@@ -135,6 +135,6 @@ def test_a_resumed_run_starts_a_new_grid_at_its_first_tick_without_skipping():
     r.begin_tick(500, 1000.0)
     for w in ws:
         act(r, w, 500, 1, now=1000.01)
-    r.close_tick()
+    r.close_tick(0.0)
     assert r.until_tick(1000.01) == pytest.approx(0.04)  # on the grid that began at tick 500
     assert r.pacer.report()["skipped_slots"] == 0

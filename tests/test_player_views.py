@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from tickwire.protocol import Action, Join, Observation, Ready, State, Welcome, derive
 from tickwire.protocol.agent_rules import Act, AgentRules, Send
-from tickwire.protocol.server_rules import ACCEPTED, Rejected, Rejection, ServerRules
-from tickwire.protocol.server_rules import Send as ServerSend
+from tickwire.protocol.server_rules import ACCEPTED, Rejected, Rejection, SendTo, ServerRules
 from tickwire.server.world_server.config import ServerConfig
 from tickwire.server.worlds.world import PlayerView
 
@@ -26,13 +25,13 @@ def server(players: int = 2) -> tuple[ServerRules, list[Welcome]]:
     for i in range(players):
         (w,) = [
             o.message
-            for o in r.receive_control(f"id{i}".encode(), Join(f"p{i}"))
-            if isinstance(o, ServerSend)
+            for o in r.receive_control(f"id{i}".encode(), Join(f"p{i}"), 0.0)
+            if isinstance(o, SendTo)
         ]
-        r.receive_subscription(w.topic, True)
+        r.receive_subscription(w.topic, True, 0.0)
         r.receive_action(Ready(w.run, w.player, w.token), now=0.0)
         welcomes.append(w)
-    r.start()
+    r.start(0.0)
     return r, welcomes
 
 
@@ -49,7 +48,7 @@ def test_welcome_carries_private_and_the_players_spaces():
 def test_each_observation_is_sent_to_its_own_player_only():
     r, ws = server()
     outs = r.begin_tick(0, 0.0, views())
-    assert all(isinstance(o, ServerSend) for o in outs)
+    assert all(isinstance(o, SendTo) for o in outs)
     by_identity = {o.identity: o.message for o in outs}
     assert set(by_identity) == {b"id0", b"id1"}
     for i, w in enumerate(ws):
@@ -71,7 +70,7 @@ def test_a_terminated_player_leaves_the_barrier_and_counts_done():
     assert r.may_close(0.0)  # player 1 is not waited for
     late = r.receive_action(Action("run1", 0, 1, 1, w1.token, 2), 0.0)
     assert [o.reason for o in late if isinstance(o, Rejected)] == [Rejection.UNKNOWN_PLAYER]
-    closed = r.close_tick()
+    closed = r.close_tick(0.0)
     assert set(closed.actions) == {0}
     r.begin_tick(1, 0.0, views())  # a new episode: it plays again
     assert not r.may_close(0.0)
@@ -87,7 +86,7 @@ def test_accounting_identity_holds_with_done_ticks():
         r.receive_action(Action("run1", tick, 0, tick + 1, w0.token, 1), 0.0)
         if tick % 2 == 0:
             r.receive_action(Action("run1", tick, 1, tick + 1, w1.token, 1), 0.0)
-        r.close_tick()
+        r.close_tick(0.0)
     for p in r.roster.summary():
         assert p["answered"] + p["missed"] + p["dead"] + p["left"] + p["not_joined"] + p["done"] == 6
 
@@ -97,10 +96,10 @@ def test_an_action_outside_the_action_space_is_rejected_and_explained_once():
     r.begin_tick(0, 0.0, views())
     outs = r.receive_action(Action("run1", 0, 0, 1, w0.token, 7), 0.0)
     assert [o.reason for o in outs if isinstance(o, Rejected)] == [Rejection.INVALID_ACTION]
-    (error,) = [o.message for o in outs if isinstance(o, ServerSend)]
+    (error,) = [o.message for o in outs if isinstance(o, SendTo)]
     assert "0..2" in error.text and "action space" in error.text
     again = r.receive_action(Action("run1", 0, 0, 2, w0.token, 1.5), 0.0)
-    assert not [o for o in again if isinstance(o, ServerSend)]  # told once
+    assert not [o for o in again if isinstance(o, SendTo)]  # told once
 
 
 def test_worlds_without_views_send_no_observation():

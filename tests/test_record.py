@@ -22,6 +22,8 @@ from tickwire.server.record.log import (
     log_path,
     read_frames,
     read_run,
+    record_logs,
+    refuse_existing_record,
     run_header,
 )
 from tickwire.server.record.replay import replay_run, restore_run
@@ -578,3 +580,20 @@ def test_the_lock_file_names_the_whole_command_line_within_what_a_reader_reads(t
         text = (tmp_path / "run2" / LOCK_NAME).read_text()
     held = _json.loads(text)
     assert len(text) < 4096 and held["argv"][-1] == "..." and held["pid"]
+
+
+def test_a_directory_holds_a_record_when_it_holds_an_epoch_log(tmp_path):
+    """One check (record_logs) for both refusing a new --record and reading a record."""
+    refuse_existing_record(tmp_path / "absent")  # nothing there: fine
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "log-1.twr").write_bytes(b"")  # not an epoch log's name
+    refuse_existing_record(tmp_path)
+    with pytest.raises(RecordError, match="holds no log-\\*.twr file"):
+        RunReader(tmp_path)
+    (tmp_path / "log-000001.twr").write_bytes(b"")
+    (tmp_path / "log-000000.twr").write_bytes(b"")
+    assert [p.name for p in record_logs(tmp_path)] == ["log-000000.twr", "log-000001.twr"]
+    with pytest.raises(RecordError, match="already holds a record: continue it with --resume"):
+        refuse_existing_record(tmp_path)
+    with pytest.raises(RecordError, match="log-000000.twr: the first frame is not a good header"):
+        RunReader(tmp_path)  # read as a record: its first log is (empty, so) damaged

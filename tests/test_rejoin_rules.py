@@ -33,11 +33,11 @@ def play_tick(r, tick: int, answers: list, now: float = 0.0) -> None:
     r.begin_tick(tick, now)
     for w, payload in answers:
         r.receive_action(action(w, tick, payload), now)
-    r.close_tick()
+    r.close_tick(now)
 
 
-def die(r, w: Welcome) -> None:
-    r.receive_subscription(w.topic, False)
+def die(r, w: Welcome, now: float = 0.0) -> None:
+    r.receive_subscription(w.topic, False, now)
 
 
 # ---------------------------------------------------------------------- server: rejoin
@@ -46,7 +46,7 @@ def test_a_dead_players_slot_is_taken_back_by_a_join_naming_it():
     play_tick(r, 0, [(w0, 1), (w1, 1)])
     die(r, w1)
     play_tick(r, 1, [(w0, 1)])
-    outs = r.receive_control(b"new1", Join("p1 again", slot=1))
+    outs = r.receive_control(b"new1", Join("p1 again", slot=1), 0.0)
     (w,) = sent(outs)
     assert (w.player, w.run) == (1, r.run_id) and w.token != w1.token and w.topic != w1.topic
     assert changes(outs) == [(1, Status.DEAD, Status.JOINED)]
@@ -57,7 +57,7 @@ def test_a_dead_players_slot_is_taken_back_by_a_join_naming_it():
     assert r.barrier.waiting_for == {0, 1}  # plays from the next tick
     r.receive_action(action(w0, 3, 1), 0.0)
     r.receive_action(action(w, 3, 2), 0.0)
-    r.close_tick()
+    r.close_tick(0.0)
     stats = r.roster.players[1].stats()
     assert (stats["answered"], stats["dead"], stats["rejoins"]) == (2, 2, 1)
     accounted(r)
@@ -81,7 +81,7 @@ def test_a_join_without_a_slot_mid_run_takes_the_lowest_dead_slot():
 
 def test_a_join_for_a_live_players_slot_is_refused_as_slot_taken():
     r, (w0, w1) = started()
-    outs = r.receive_control(b"impostor", Join("x", slot=1))
+    outs = r.receive_control(b"impostor", Join("x", slot=1), 0.0)
     (err,) = sent(outs)
     assert err.code == "slot_taken" and "active" in err.text
     assert rejections(outs) == [Rejection.SLOT_TAKEN]
@@ -92,8 +92,8 @@ def test_a_left_players_slot_is_not_taken_back():
     r, (w0, w1) = started()
     from tickwire.protocol import Leave
 
-    r.receive_control(b"id1", Leave(r.run_id, 1, "bye"))
-    (err,) = sent(r.receive_control(b"x", Join("x", slot=1)))
+    r.receive_control(b"id1", Leave(r.run_id, 1, "bye"), 0.0)
+    (err,) = sent(r.receive_control(b"x", Join("x", slot=1), 0.0))
     assert err.code == "slot_taken"
 
 
@@ -101,8 +101,8 @@ def test_a_free_slot_mid_run_needs_late_join():
     r = make_rules(players=2)
     r.open_lobby(0.0)
     prove(r, join(r, b"a"))
-    r.start()
-    (err,) = sent(r.receive_control(b"b", Join("b")))
+    r.start(0.0)
+    (err,) = sent(r.receive_control(b"b", Join("b"), 0.0))
     assert err.code == "run_in_progress" and "--late-join" in err.text
 
 
@@ -120,7 +120,7 @@ def test_a_rejoined_player_that_dies_again_can_rejoin_again():
     r, (w0, w1) = started()
     die(r, w1)
     w = join(r, b"second", slot=1)
-    r.receive_subscription(w.topic, True)
+    r.receive_subscription(w.topic, True, 0.0)
     die(r, w)
     assert r.roster.players[1].status is Status.DEAD
     assert join(r, b"third", slot=1).player == 1
@@ -142,7 +142,7 @@ def test_an_unexplained_lost_connection_releases_a_strict_tick_after_the_grace()
     assert not r.may_close(0.1 + LOST_ACTION_GRACE_S / 2)
     assert r.next_timeout(0.2) <= LOST_ACTION_GRACE_S
     assert r.may_close(0.1 + LOST_ACTION_GRACE_S)
-    closed = r.close_tick()
+    closed = r.close_tick(0.0)
     assert closed.result.missing == {1}
     assert r.rejected[Rejection.DROPPED_CONNECTION] == 1
     r.begin_tick(1, 5.0)
@@ -155,10 +155,10 @@ def test_a_lost_connection_explained_by_a_death_is_not_a_drop_in_either_order():
     r.begin_tick(0, 0.0)
     die(r, w1)
     r.actions_connection_lost(0.1)
-    r.receive_control(b"id0", Error("x", "y"))  # noise: nothing
+    r.receive_control(b"id0", Error("x", "y"), 0.15)  # noise: nothing
     r.heartbeat(0.2)
     r.actions_connection_lost(0.3)
-    r.receive_subscription(w0.topic, False)
+    die(r, w0, 0.4)
     assert r.may_close(10.0)  # everyone is dead
     assert Rejection.DROPPED_CONNECTION not in r.rejected
 
@@ -175,7 +175,7 @@ def test_players_that_joined_but_never_subscribed_are_probed_once_a_second():
     r.open_lobby(0.0)
     w0 = join(r, b"a")
     join(r, b"b")
-    r.receive_subscription(w0.topic, True)
+    r.receive_subscription(w0.topic, True, 0.0)
     assert r.probe(0.0) == [Probe(b"b")]
     assert r.probe(0.5) == ()
     assert r.probe(PROBE_EVERY_S) == [Probe(b"b")]
@@ -186,11 +186,11 @@ def test_a_lost_control_connection_in_the_lobby_frees_the_slot():
     r.open_lobby(0.0)
     join(r, b"a")
     join(r, b"b")
-    outs = r.control_lost(b"b")
+    outs = r.control_lost(b"b", 0.0)
     assert changes(outs) == [(1, Status.JOINED, Status.DEAD)]
     assert 1 not in r.roster.players and r.lobby(1.0) is Lobby.WAIT
     assert join(r, b"c").player == 1
-    assert r.control_lost(b"unknown") == []
+    assert r.control_lost(b"unknown", 0.0) == []
 
 
 # ---------------------------------------------------------------------- agent: resend, rejoin
@@ -273,7 +273,7 @@ def test_a_duplicate_we_asked_for_is_not_counted_but_others_are():
     r.actions_connection_lost(0.1)
     assert rejections(r.receive_action(action(w0, 0, 1), 0.2)) == []
     r.receive_action(action(w1, 0, 1), 0.2)
-    r.close_tick()
+    r.close_tick(0.0)
     r.begin_tick(1, 0.3)
     r.receive_action(action(w0, 1, 1), 0.3)
     assert rejections(r.receive_action(action(w0, 1, 1), 0.3)) == [Rejection.DUPLICATE]
@@ -283,7 +283,7 @@ def test_losses_still_unexplained_at_the_end_are_counted():
     r, _ = started()
     r.begin_tick(0, 0.0)
     r.actions_connection_lost(0.1)
-    r.end("stopped", [])
+    r.end("stopped", [], 0.0)
     assert r.rejected[Rejection.DROPPED_CONNECTION] == 1
 
 
@@ -296,7 +296,7 @@ def test_a_player_back_after_the_tick_opened_may_answer_it_and_is_counted_once()
     assert rejections(r.receive_action(action(w, 0, 2), 0.0)) == []
     assert r.barrier.waiting_for == {0}  # but the open tick does not wait for it
     r.receive_action(action(w0, 0, 1), 0.0)
-    closed = r.close_tick()
+    closed = r.close_tick(0.0)
     assert closed.actions == {0: 1, 1: 2}
     assert r.roster.players[1].stats()["answered"] == 1
     accounted(r)
@@ -307,21 +307,21 @@ def keyed_start(keys: list[str], fixed: dict[str, int] | None = None):
     """Rules of a started run whose players joined with ``keys`` (one per player)."""
     r = ServerRules(ServerConfig(bind="inproc://rules", players=len(keys)), "run1", fixed_slots=fixed)
     r.open_lobby(0.0)
-    ws = [sent(r.receive_control(f"id{i}".encode(), Join(k), key=k))[0] for i, k in enumerate(keys)]
+    ws = [sent(r.receive_control(f"id{i}".encode(), Join(k), 0.0, key=k))[0] for i, k in enumerate(keys)]
     for w, k in zip(ws, keys):
-        r.receive_subscription(w.topic, True)
+        r.receive_subscription(w.topic, True, 0.0)
         r.receive_action(Ready(w.run, w.player, w.token), 0.0, k)
-    r.start()
+    r.start(0.0)
     return r, ws
 
 
 def test_with_keys_only_the_key_bound_to_a_dead_slot_may_take_it_back():
     r, (wa, wb) = keyed_start(["alice", "bob"])
     die(r, wa)
-    (err,) = sent(r.receive_control(b"bob2", Join("bob", slot=wa.player), key="bob"))
+    (err,) = sent(r.receive_control(b"bob2", Join("bob", slot=wa.player), 0.0, key="bob"))
     assert isinstance(err, Error) and err.code == Rejection.WRONG_KEY.value
     assert r.roster.players[wa.player].status is Status.DEAD  # the binding survived the death
-    (w,) = sent(r.receive_control(b"alice2", Join("alice", slot=wa.player), key="alice"))
+    (w,) = sent(r.receive_control(b"alice2", Join("alice", slot=wa.player), 0.0, key="alice"))
     assert isinstance(w, Welcome) and w.player == wa.player and w.topic != wa.topic
     assert r.roster.players[wa.player].key == "alice"
 
@@ -329,10 +329,10 @@ def test_with_keys_only_the_key_bound_to_a_dead_slot_may_take_it_back():
 def test_with_keys_a_join_without_a_slot_takes_back_only_its_own_keys_dead_slot():
     r, (wa, wb) = keyed_start(["alice", "bob"])
     die(r, wa)
-    (err,) = sent(r.receive_control(b"bob2", Join("bob"), key="bob"))
+    (err,) = sent(r.receive_control(b"bob2", Join("bob"), 0.0, key="bob"))
     assert isinstance(err, Error) and err.code == Rejection.RUN_IN_PROGRESS.value
     die(r, wb)
-    (w,) = sent(r.receive_control(b"bob3", Join("bob"), key="bob"))
+    (w,) = sent(r.receive_control(b"bob3", Join("bob"), 0.0, key="bob"))
     assert w.player == wb.player and r.roster.players[wb.player].rejoins == 1
 
 
@@ -340,7 +340,7 @@ def test_with_keys_a_fixed_slots_key_takes_its_slot_back_whatever_slot_it_asks_f
     r, (wa, wb) = keyed_start(["alice", "bob"], fixed={"alice": 1})
     assert wa.player == 1
     die(r, wa)
-    (w,) = sent(r.receive_control(b"alice2", Join("x", slot=0), key="alice"))
+    (w,) = sent(r.receive_control(b"alice2", Join("x", slot=0), 0.0, key="alice"))
     assert (w.player, w.name) == (1, "alice")
 
 
@@ -360,7 +360,7 @@ def late_started():
     r.open_lobby(0.0)
     w0 = join(r, b"a")
     prove(r, w0)
-    r.start()
+    r.start(0.0)
     play_tick(r, 0, [(w0, 1)])
     play_tick(r, 1, [(w0, 1)])
     return r, w0
@@ -372,7 +372,7 @@ def test_a_late_join_while_a_tick_is_open_counts_that_tick_as_not_joined():
     w1 = join(r, b"b")  # joins during tick 2: it sat out 0, 1 and (not answering it) 2
     prove(r, w1)
     r.receive_action(action(w0, 2, 1), 0.0)
-    r.close_tick()
+    r.close_tick(0.0)
     play_tick(r, 3, [(w0, 1), (w1, 3)])
     stats = r.roster.players[1].stats()
     assert (stats["not_joined"], stats["answered"]) == (3, 1)
@@ -386,7 +386,7 @@ def test_a_late_joiner_may_answer_the_tick_open_at_its_join_like_a_rejoiner():
     prove(r, w1)
     assert rejections(r.receive_action(action(w1, 2, 3), 0.0)) == []
     r.receive_action(action(w0, 2, 1), 0.0)
-    assert r.close_tick().actions == {0: 1, 1: 3}
+    assert r.close_tick(0.0).actions == {0: 1, 1: 3}
     stats = r.roster.players[1].stats()
     assert (stats["not_joined"], stats["answered"]) == (2, 1)
     accounted(r)
@@ -397,7 +397,7 @@ def test_a_late_joiners_answer_to_a_tick_it_sat_out_is_stale_but_not_late():
     r.begin_tick(2, 0.0)
     w1 = join(r, b"b")
     r.receive_action(action(w0, 2, 1), 0.0)
-    r.close_tick()  # tick 2 closes before it proves readiness: not_joined
+    r.close_tick(0.0)  # tick 2 closes before it proves readiness: not_joined
     prove(r, w1)
     r.begin_tick(3, 0.0)
     assert rejections(r.receive_action(action(w1, 2, 3), 0.0)) == [Rejection.STALE]
@@ -414,7 +414,7 @@ def test_late_counts_each_missed_tick_once_and_never_a_tick_answered_in_time():
         assert rejections(r.receive_action(action(w1, tick, 2), 0.0)) == [Rejection.STALE]
     r.receive_action(action(w0, 2, 1), 0.0)
     r.receive_action(action(w1, 2, 1), 0.0)
-    closed = r.close_tick()
+    closed = r.close_tick(0.0)
     stats = r.roster.players[1].stats()
     assert (stats["missed"], stats["late"], closed.late) == (1, 1, {1: 1})
 
@@ -424,7 +424,7 @@ def test_a_newcomer_taking_a_dead_slot_gets_its_own_name_de_duplicated():
     r, (w0, w1) = started()
     die(r, w1)
     version = r.roster.version
-    outs = r.receive_control(b"new1", Join("newcomer", slot=1))
+    outs = r.receive_control(b"new1", Join("newcomer", slot=1), 0.0)
     (w,) = sent(outs)
     change = next(o for o in outs if hasattr(o, "new"))
     assert w.name == change.name == r.roster.players[1].name == "newcomer"

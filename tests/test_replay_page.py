@@ -335,6 +335,67 @@ def test_a_world_without_render_gets_a_working_page_that_says_so(tmp_path):
     assert cell(dom, 1, "score") == "-" and cell(dom, 0, "score") == str(state["total"])
 
 
+# ---------------------------------------------------------------------------- legend, overlap
+@pytest.fixture
+def overlap_page(tmp_path: Path) -> Path:
+    """A page of a recorded OverlapWorld run: players 0 and 1 share a cell all along."""
+    sys.path.insert(0, str(TESTS))
+    try:
+        from overlap_world import OverlapWorld
+
+        world, cfg = OverlapWorld(), ServerConfig(players=3, seed=0, ticks=5)
+        header = run_header(world, "overlap_world:OverlapWorld", cfg, "r", 0)
+        rec = Recorder(tmp_path / "rec", header, world, 0, 0)
+        state = world.reset(0, 3)
+        statuses, names = {p: "active" for p in range(3)}, {0: "ann", 1: "bob", 2: HOSTILE}
+        for t in range(5):
+            state = world.step(state, {0: 0, 1: 0, 2: 0})
+            rec.tick(t, {0: 0, 1: 0, 2: 0}, frozenset(), statuses, state, None, names)
+        rec.close()
+        assert main(["replay", str(tmp_path / "rec"), "--html", str(tmp_path / "p.html"), "-q"]) == 0
+    finally:
+        sys.path.remove(str(TESTS))
+    return tmp_path / "p.html"
+
+
+def test_the_page_has_a_legend_of_player_colours_and_names(overlap_page, tmp_path):
+    dom = dump_dom(overlap_page, "#tick=2", tmp_path)
+    assert root_attr(dom, "data-errors") == ""
+    items = re.findall(r'<li data-player="(\d+)" data-colour="(#[0-9a-f]{6})">(.*?)</li>', dom, re.S)
+    colours = ["#" + bytes(c).hex() for c in player_colours(3)]
+    assert [(int(p), c) for p, c, _ in items] == list(enumerate(colours))
+    assert "0 ann" in items[0][2] and "1 bob" in items[1][2]
+    assert "&lt;/script&gt;" in items[2][2] and "<img" not in items[2][2]  # a name stays text
+
+
+def test_players_sharing_a_cell_are_all_visible_on_the_page(overlap_page, tmp_path):
+    shot = tmp_path / "shot.png"
+    got = chromium(
+        overlap_page.as_uri() + "#tick=2",
+        [
+            "--virtual-time-budget=3000",
+            "--window-size=1000,800",
+            f"--screenshot={shot}",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+        ],
+        tmp_path,
+    )
+    assert got.returncode == 0 and shot.exists(), got.stderr[-2000:]
+    img = decode_png(shot.read_bytes())
+    # the legend's swatches are small (12 px); the shared cell's stripes are big: look for
+    # each colour's largest patch by counting pixels in the canvas's rows only
+    c0, c1, c2 = player_colours(3)
+    on = [np.all(img == c, axis=-1) for c in (c0, c1, c2)]
+    assert on[0].sum() > 200 and on[1].sum() > 200, "a player sharing the cell is hidden"
+    rows0, cols0 = np.nonzero(on[0])
+    rows1, cols1 = np.nonzero(on[1])
+    big0 = np.bincount(rows0).argmax()  # a row through player 0's stripe
+    assert on[1][big0].any(), "players 0 and 1 are not drawn side by side in their cell"
+    assert cols0[rows0 == big0].max() + 1 == cols1[rows1 == big0].min(), "the stripes are not adjacent"
+    assert on[2].sum() > 200
+
+
 # ---------------------------------------------------------------------------- a difference
 def _grid_record(directory: Path, ticks: int, tamper_at: int | None = None) -> None:
     world, cfg = GridWorld(), ServerConfig(players=2, seed=5, ticks=ticks)

@@ -67,7 +67,7 @@ def test_accepted_actions_send_nothing_and_rejected_ones_are_counted(tmp_path):
     server, fake = _server(tmp_path)
     rules = server.rules
     w = rules.roster.add(0, "p", b"id0")
-    rules.receive_subscription(w.topic, True)
+    rules.receive_subscription(w.topic, True, 0.0)
     fake.actions.append(encode(Ready(rules.run_id, 0, w.token)))
     server._turn(0)
     server._start()
@@ -78,7 +78,7 @@ def test_accepted_actions_send_nothing_and_rejected_ones_are_counted(tmp_path):
     server._turn(0)
     assert rules.may_close(0.0) and fake.sent == []
     assert dict(server.rejected) == {"duplicate": 1}
-    assert rules.close_tick().actions == {0: 2}
+    assert rules.close_tick(0.0).actions == {0: 2}
 
 
 def test_an_undecodable_action_is_counted_under_its_codec_reason(tmp_path):

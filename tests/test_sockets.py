@@ -10,8 +10,19 @@ import pytest
 import zmq
 from conftest import accounted, event, wait_event
 from test_security import start_server, tcp_address, zmtp
-from tickwire.protocol import Action, BindError, State, decode, derive, encode
+from tickwire.agents.runtime import AgentSockets
+from tickwire.plumbing.sockets import (
+    curve_server,
+    hub_bind_refused,
+    is_public,
+    open_socket,
+    server_bind_refused,
+)
+from tickwire.protocol import Action, BindError, ConfigError, State, decode, derive, encode
+from tickwire.protocol.limits import MAX_ACTION_FRAME
+from tickwire.protocol.work import HEARTBEAT_IVL_MS, HEARTBEAT_TIMEOUT_MS
 from tickwire.server.work.hub import Hub
+from tickwire.server.world_server.transport import ServerSockets, SocketOptions
 
 SERVER = ["-m", "tickwire.server"]
 AGENT = ["-m", "tickwire.agents"]
@@ -101,3 +112,104 @@ def test_a_strangers_actions_connections_that_come_and_go_republish_nothing(proc
         assert p["answered"] == ticks and p["late"] == 0 and accounted(p) == ticks, p
     for a in agents:
         assert a.wait(15) == 0, a.stderr
+
+
+# ---------------------------------------------------------------------------- socket set-up
+def test_configure_sets_what_it_is_given_and_leaves_the_rest_at_libzmqs_defaults(zctx):
+    plain = open_socket(zctx, zmq.PUSH, linger_ms=7)
+    tuned = open_socket(
+        zctx,
+        zmq.DEALER,
+        linger_ms=0,
+        sndhwm=3,
+        max_frame=4096,
+        heartbeat_ms=(250, 900),
+        immediate=True,
+        identity=b"me",
+    )
+    try:
+        assert plain.getsockopt(zmq.LINGER) == 7
+        assert plain.getsockopt(zmq.SNDHWM) == 1000 and plain.getsockopt(zmq.MAXMSGSIZE) == -1
+        assert plain.getsockopt(zmq.HEARTBEAT_IVL) == 0 and plain.getsockopt(zmq.IMMEDIATE) == 0
+        assert [tuned.getsockopt(o) for o in (zmq.LINGER, zmq.SNDHWM, zmq.MAXMSGSIZE)] == [0, 3, 4096]
+        assert tuned.getsockopt(zmq.HEARTBEAT_IVL) == 250 and tuned.getsockopt(zmq.HEARTBEAT_TIMEOUT) == 900
+        assert tuned.getsockopt(zmq.IMMEDIATE) == 1 and tuned.getsockopt(zmq.ROUTING_ID) == b"me"
+    finally:
+        plain.close()
+        tuned.close()
+
+
+def test_a_curve_client_reaches_a_curve_server_and_a_plaintext_one_does_not(zctx, ipc_base):
+    (spub, ssec), (cpub, csec) = zmq.curve_keypair(), zmq.curve_keypair()
+    addr = derive(ipc_base).actions
+    server = open_socket(zctx, zmq.PULL, linger_ms=0)
+    curve_server(server, spub, ssec)
+    assert server.getsockopt(zmq.CURVE_SERVER) == 1
+    server.bind(addr)
+    plain = open_socket(zctx, zmq.PUSH, linger_ms=0)
+    plain.connect(addr)
+    plain.send(b"plain")  # queued: the handshake fails, so it is never delivered
+    client = open_socket(zctx, zmq.PUSH, linger_ms=0, curve=(cpub, csec, spub))
+    assert client.getsockopt(zmq.CURVE_SERVER) == 0 and client.getsockopt(zmq.MECHANISM) == zmq.CURVE
+    client.connect(addr)
+    client.send(b"keyed")
+    assert server.poll(10_000) and server.recv() == b"keyed"
+    assert not server.poll(200)
+
+
+def test_the_server_sockets_keep_their_values(ipc_base):
+    socks = ServerSockets(ipc_base)
+    try:
+        o = SocketOptions()
+        state, actions, control = socks.state, socks.actions, socks.control
+        assert {s.getsockopt(zmq.LINGER) for s in (state, actions, control)} == {o.linger_ms}
+        assert state.getsockopt(zmq.SNDHWM) == control.getsockopt(zmq.SNDHWM) == 8
+        assert actions.getsockopt(zmq.SNDHWM) == 1000  # libzmq's: a PULL sends nothing
+        assert (state.getsockopt(zmq.HEARTBEAT_IVL), state.getsockopt(zmq.HEARTBEAT_TIMEOUT)) == (1000, 4000)
+        assert control.getsockopt(zmq.HEARTBEAT_IVL) == 0
+        assert [s.getsockopt(zmq.MAXMSGSIZE) for s in (state, actions, control)] == [
+            1024,
+            MAX_ACTION_FRAME,
+            64 * 1024,
+        ]
+    finally:
+        socks.close()
+
+
+@pytest.mark.parametrize("unlimited_out, heartbeat", [(False, False), (True, True)])
+def test_the_hubs_sockets_keep_their_values(unlimited_out, heartbeat):
+    hub = Hub(None, "t", unlimited_out=unlimited_out, heartbeat=heartbeat, max_in_frame=12345)
+    try:
+        pub, pull = hub._pub, hub._pull
+        assert pub.getsockopt(zmq.LINGER) == pull.getsockopt(zmq.LINGER) == 0
+        assert pub.getsockopt(zmq.MAXMSGSIZE) == 1024 and pull.getsockopt(zmq.MAXMSGSIZE) == 12345
+        assert pub.getsockopt(zmq.SNDHWM) == (0 if unlimited_out else 1000)
+        assert pub.getsockopt(zmq.HEARTBEAT_IVL) == (HEARTBEAT_IVL_MS if heartbeat else 0)
+        assert pub.getsockopt(zmq.HEARTBEAT_TIMEOUT) == (HEARTBEAT_TIMEOUT_MS if heartbeat else -1)
+    finally:
+        hub.close()
+
+
+def test_an_agent_processes_sockets_keep_their_values(ipc_base):
+    socks = AgentSockets(ipc_base, players=2)
+    try:
+        assert socks.state.getsockopt(zmq.LINGER) == 0 and socks.state.getsockopt(zmq.IMMEDIATE) == 0
+        for s in (socks.actions, *socks.controls):
+            assert s.getsockopt(zmq.LINGER) == 500 and s.getsockopt(zmq.IMMEDIATE) == 1
+        ids = [c.getsockopt(zmq.ROUTING_ID) for c in socks.controls]
+        assert len(set(ids)) == 2 and all(len(i) == 16 for i in ids)
+    finally:
+        socks.close()
+
+
+def test_a_public_bind_without_keys_is_refused_with_the_fix():
+    assert is_public("tcp://0.0.0.0:5555") and is_public("tcp://example.org:1")
+    assert not any(map(is_public, ("tcp://127.0.0.1:5555", "tcp://[::1]:1", "ipc:///tmp/x", "inproc://x")))
+    server = server_bind_refused("tcp://0.0.0.0:5555")
+    assert server.option == "--bind" and "refusing to bind tcp://0.0.0.0:5555 without keys" in str(server)
+    assert "--key keys/server.key_secret --allow DIR" in str(server) and "--insecure" in str(server)
+    hub = hub_bind_refused("tcp://0.0.0.0:7000", "PlayerPool")
+    assert hub.option == "address" and "PlayerPool refuses to bind tcp://0.0.0.0:7000" in str(hub)
+    assert "PlayerPool(address, key=" in str(hub) and "insecure=True" in str(hub)
+    with pytest.raises(ConfigError, match="Chief refuses to bind tcp://0.0.0.0:1 without keys"):
+        Hub("tcp://0.0.0.0:1", "t")

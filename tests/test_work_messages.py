@@ -2,11 +2,14 @@
 
 import subprocess
 import sys
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import msgpack
 import numpy as np
 import pytest
-from tickwire.protocol import ProtocolError
+from tickwire.protocol import ProtocolError, messages, work
+from tickwire.protocol.schema import compile_message
 from tickwire.protocol.work import (
     WORK_KINDS,
     WORK_VERSION,
@@ -75,3 +78,39 @@ def test_kinds_are_namespaced_by_role():
 def test_the_work_protocol_does_not_import_zeromq():
     code = "import sys, tickwire.protocol.work; assert 'zmq' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+@dataclass(frozen=True)
+class _Tagged:
+    """A work message with a ``default_factory`` field (none of the real ones has one yet)."""
+
+    KIND: ClassVar[str] = "work.tagged"
+    worker: int
+    tags: list = field(default_factory=list)
+    note: str | None = None
+
+
+def test_a_field_with_a_default_factory_may_be_absent_from_a_work_message(monkeypatch):
+    # the work family's own tables, extended by one kind: decoded by work.from_map
+    names, build = compile_message(_Tagged)
+    monkeypatch.setitem(work.WORK_KINDS, _Tagged.KIND, _Tagged)
+    monkeypatch.setitem(work._SCHEMAS, _Tagged.KIND, names)
+    monkeypatch.setitem(work._BUILDERS, _Tagged.KIND, build)
+    assert work.from_map({"v": WORK_VERSION, "kind": "work.tagged", "worker": 3}) == _Tagged(3, [])
+    assert decode_work(encode_work(_Tagged(4, ["a"]))) == _Tagged(4, ["a"])
+    with pytest.raises(ProtocolError, match="work.tagged message lacks field 'worker'"):
+        work.from_map({"v": WORK_VERSION, "kind": "work.tagged", "tags": []})
+    with pytest.raises(ProtocolError, match="work.tagged.tags must be list, got str"):
+        work.from_map({"v": WORK_VERSION, "kind": "work.tagged", "worker": 1, "tags": "x"})
+
+
+def test_both_message_families_are_compiled_by_the_one_compiler():
+    # a float field takes an int, a nullable one nil, an int field never a bool: in both
+    assert messages.decode(messages.encode(messages.Observation("r", 1, 0, reward=1))).reward == 1
+    for build, obj in (
+        (messages._BUILDERS["state"], {"run": "r", "tick": True}),
+        (work._BUILDERS["work.item"], {"worker": True, "seq": 1}),
+    ):
+        with pytest.raises(ProtocolError, match="must be int, got bool"):
+            build(obj)
+    assert work._BUILDERS["work.fin"]({"worker": 1, "fin": 2, "error": None}) == WorkFin(1, 2)

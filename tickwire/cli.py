@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -40,6 +41,8 @@ COMMANDS = {
 OWN_PARSER = {
     "bench": "benchmark tickwire against the alternatives (tickwire bench --help)",
     "check-world": "check a World class for mistakes (tickwire check-world --help)",
+    "conformance": "check an agent program in any language against a scripted server: "
+    "tickwire conformance -- COMMAND (tickwire conformance --help)",
 }
 
 
@@ -235,9 +238,9 @@ def _check_render_path(path: str | None) -> None:
 def _write_render(path: str, world: World, state: Any) -> dict[str, Any]:
     """Write the final picture; the summary's ``render`` entry. A failure (disk full,
     permissions) is logged and reported there, never raised: the run's outcome stands."""
-    from tickwire.server.worlds.png import png_bytes
+    from tickwire.server.worlds.png import png_bytes, render_picture
 
-    data = png_bytes(_enlarged(world.render(state)))
+    data = png_bytes(render_picture(world, state))
     # a file is written whole or not at all (temp file, renamed); a device or a pipe
     # (/dev/stdout) is written in place: renaming over it would replace the device node
     special = _written_in_place(path)
@@ -493,12 +496,6 @@ def _with_metrics(values: dict[str, Any], command: str, world: World) -> ExitCod
             metrics.close()
 
 
-def _enlarged(img: Any, side: int = 256) -> Any:
-    """A native-size render scaled up by whole pixels (crisp) to at least ``side`` pixels."""
-    k = max(1, -(-side // max(1, min(img.shape[:2]))))
-    return img.repeat(k, axis=0).repeat(k, axis=1)
-
-
 def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> ExitCode:
     from tickwire.server.observers.summary import format_summary
 
@@ -630,7 +627,7 @@ def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset())
     if page is not None:
         _write_page(values["html"], page.page(report))
     if "world" in given:  # the report names the world that was replayed
-        report.world = values["world"]
+        report = dataclasses.replace(report, world=values["world"])
     code = ExitCode.OK if report.identical else ExitCode.REPLAY_DIFFERS
     extra = {"html": values["html"]} if page is not None else {}
     if values["json"]:
@@ -737,6 +734,10 @@ def main(argv: list[str] | None = None) -> int:
         from tickwire.server.worlds.check import main as check_main
 
         return check_main(argv[1:])
+    if argv[:1] == ["conformance"]:
+        from tickwire.server.conformance import main as conformance_main
+
+        return conformance_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except ConfigError as e:  # bad usage: unknown flag, missing command, ...

@@ -22,7 +22,7 @@ from typing import Any
 
 from tickwire.agents.config import AgentConfig
 from tickwire.protocol.errors import ConfigError
-from tickwire.server.world_server.config import MODES, ON_MISSING, ServerConfig
+from tickwire.server.world_server.config import MODES, ON_MISSING, RANGES, ServerConfig
 
 DEFAULT_WORLD = "tickwire.server.worlds.grid_world:GridWorld"
 DEFAULT_AGENT = "tickwire.agents.examples.greedy_agent:GreedyAgent"
@@ -47,8 +47,10 @@ class Option:
     default: Any = None  #: None: not set (shown as "—")
     field: str | None = None  #: config field it fills: "server.ticks", "agent.slot"
     choices: tuple[str, ...] | None = None
-    minimum: float | None = None  #: smallest allowed value
-    above: float | None = None  #: values must be greater than this
+    #: smallest allowed value; values must be greater than ``above`` (a ServerConfig
+    #: field's are filled in from its RANGES, never given in the row)
+    minimum: float | None = None
+    above: float | None = None
     short: str | None = None  #: "-q"
     metavar: str | None = None
 
@@ -110,7 +112,6 @@ OPTIONS: tuple[Option, ...] = (
         int,
         _FROM_CONFIG,
         "server.players",
-        minimum=1,
         metavar="N",
     ),
     Option(
@@ -120,7 +121,6 @@ OPTIONS: tuple[Option, ...] = (
         int,
         4,
         "server.players",
-        minimum=1,
         metavar="N",
     ),
     Option(
@@ -141,7 +141,7 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_WORLD,
         metavar="SPEC",
     ),
-    Option("--ticks", "ticks to run", _RS, int, _FROM_CONFIG, "server.ticks", minimum=0, metavar="N"),
+    Option("--ticks", "ticks to run", _RS, int, _FROM_CONFIG, "server.ticks", metavar="N"),
     Option(
         "--seed",
         "world seed; per-player agent seeds derive from it",
@@ -168,7 +168,6 @@ OPTIONS: tuple[Option, ...] = (
         float,
         _FROM_CONFIG,
         "server.deadline_ms",
-        above=0,
         metavar="MS",
     ),
     Option(
@@ -179,7 +178,6 @@ OPTIONS: tuple[Option, ...] = (
         float,
         None,
         "server.tick_rate",
-        above=0,
         metavar="HZ",
     ),
     Option(
@@ -199,7 +197,6 @@ OPTIONS: tuple[Option, ...] = (
         int,
         _FROM_CONFIG,
         "server.strikes",
-        minimum=0,
         metavar="K",
     ),
     Option(
@@ -209,7 +206,6 @@ OPTIONS: tuple[Option, ...] = (
         int,
         None,
         "server.min_players",
-        minimum=1,
         metavar="N",
     ),
     Option(
@@ -219,7 +215,6 @@ OPTIONS: tuple[Option, ...] = (
         float,
         _FROM_CONFIG,
         "server.lobby_timeout_s",
-        above=0,
         metavar="S",
     ),
     Option(
@@ -238,7 +233,6 @@ OPTIONS: tuple[Option, ...] = (
         float,
         _FROM_CONFIG,
         "server.ready_timeout_s",
-        above=0,
         metavar="S",
     ),
     Option(
@@ -293,7 +287,6 @@ OPTIONS: tuple[Option, ...] = (
         int,
         _FROM_CONFIG,
         "server.fsync_every",
-        minimum=0,
         metavar="K",
     ),
     Option(
@@ -303,7 +296,6 @@ OPTIONS: tuple[Option, ...] = (
         int,
         _FROM_CONFIG,
         "server.checkpoint_every",
-        minimum=0,
         metavar="N",
     ),
     Option(
@@ -370,7 +362,6 @@ OPTIONS: tuple[Option, ...] = (
         float,
         _FROM_CONFIG,
         "server.memory_budget_mb",
-        minimum=0,
         metavar="MB",
     ),
     Option(
@@ -451,11 +442,24 @@ OPTIONS: tuple[Option, ...] = (
     Option("--verbose", "debug logging", _ALL, bool, False, short="-v"),
 )
 
-# Defaults that come from the config dataclasses are filled in once, here.
-OPTIONS = tuple(
-    dataclasses.replace(o, default=_config_default(o.field)) if o.default is _FROM_CONFIG else o
-    for o in OPTIONS
-)
+
+def _from_config(o: Option) -> Option:
+    """``o`` with what its config field states: the default (if the row says so), and the
+    range of a ServerConfig field (:data:`~tickwire.server.world_server.config.RANGES`: one
+    statement of it, checked here with this table's wording)."""
+    if o.default is _FROM_CONFIG:
+        o = dataclasses.replace(o, default=_config_default(o.field))
+    role, _, name = (o.field or "").partition(".")
+    if role == "server" and name in RANGES:
+        if o.minimum is not None or o.above is not None:
+            raise AssertionError(f"{o.flag}: its range is ServerConfig's (RANGES[{name!r}]), not the row's")
+        rng = RANGES[name][1]
+        o = dataclasses.replace(o, minimum=rng.minimum, above=rng.above)
+    return o
+
+
+# Defaults and ranges that come from the config dataclasses are filled in once, here.
+OPTIONS = tuple(_from_config(o) for o in OPTIONS)
 BY_DEST: dict[str, Option] = {o.dest: o for o in OPTIONS}
 
 

@@ -287,7 +287,7 @@ class RunReader:
         self.directory = Path(self.directory)
         if not self.directory.is_dir():
             raise not_a_directory(self.directory)
-        self.logs = sorted(p for p in self.directory.iterdir() if LOG_NAME.match(p.name))
+        self.logs = record_logs(self.directory)
         if not self.logs:
             raise RecordError(
                 f"{self.directory} holds no log-*.twr file: it is not a tickwire record (see --record)"
@@ -581,11 +581,20 @@ def record_holder(directory: str | os.PathLike) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------------- writing
+def record_logs(directory: str | os.PathLike) -> list[Path]:
+    """The record's epoch logs (``log-NNNNNN.twr``) in ``directory``, in order; none if it is
+    not a directory. A directory holds a record if and only if this is not empty."""
+    path = Path(directory)
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.iterdir() if LOG_NAME.match(p.name))
+
+
 def refuse_existing_record(directory: str | os.PathLike) -> None:
     """RecordError if ``directory`` already holds a record (a new ``--record`` run would mix
-    two runs): checked before a server binds or an agent is spawned."""
-    path = Path(directory)
-    if path.is_dir() and any(LOG_NAME.match(p.name) for p in path.iterdir()):
+    two runs): the one such check, made by ``tickwire run|server`` before a socket or an
+    agent, by ``tickwire run``'s launcher and by the server before it records."""
+    if record_logs(directory):
         raise RecordError(
             f"--record {directory} already holds a record: continue it with "
             "--resume, or record to a new directory"

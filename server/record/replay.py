@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,7 @@ def _damage_text(reader: RunReader, damage: Damage, done: int) -> str:
 
 
 def _scan(
-    reader: RunReader, wanted: set[int] = frozenset()
+    reader: RunReader, wanted: AbstractSet[int] = frozenset()
 ) -> tuple[int, dict[int, Any], dict[int, str], dict[int, str]]:
     """(ticks done, {player: its last answered action}, {ticks done: state hash} for the
     tick counts in ``wanted``, {player: its last recorded name}) over every good tick record.
@@ -282,7 +283,7 @@ def _restore_checkpoint(
     """(state, its tick, checkpoints that could not be used): the newest good checkpoint at
     or before ``done`` whose hash is the log's at its tick, else the start (``reset`` with the
     recorded seed)."""
-    first, bad = reader.first, []
+    first, bad = reader.first, list[str]()
     initial = world.reset(first["seed"], first["players"])
     for tick, path in reader.checkpoints():  # none is after ``done`` any more
         try:

@@ -5,7 +5,10 @@ that plays a recorded run (play/pause, tick slider, speed, the world per tick, p
 (its ``on_step``) and keeps a bounded sample of them: one row per shown tick with every
 player's action, score, status, missed and late flags and running totals, and the world's
 frame from its render hook (:meth:`World.render`), identical frames stored once and put into
-the page as a few PNG "sheets" of frames stacked top to bottom.
+the page as a few PNG "sheets" of frames stacked top to bottom. A world that says where its
+players are in that picture (``player_cells(state)``, e.g. the grid world) also gets each
+player's cell per shown tick: the page draws the players there in the colours of its legend
+(:func:`~tickwire.server.worlds.png.player_colours`), splitting a cell that several share.
 :meth:`PageBuilder.page` puts that data into ``replay_page.html`` (package data) as one JSON
 block. The page fetches nothing: CSS, JS, data and images are inline.
 
@@ -24,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..worlds.png import png_bytes
+from ..worlds.png import player_colours, png_bytes
 from .log import TickRecord
 
 #: Shown ticks at most, before the automatic stride (without ``--html-every``) doubles.
@@ -101,8 +104,9 @@ class PageBuilder:
         self.totals = np.zeros((self.players, 3), dtype=np.int64)  # answered, missed, late
         self.replayed = 0
         self.has_render = bool(getattr(world, "has_render", False))
+        self.has_cells = self.has_render and callable(getattr(world, "player_cells", None))
         self.frame_shape: tuple[int, ...] | None = None
-        self._epoch = None
+        self._epoch: int | None = None
 
     # ------------------------------------------------------------------ collecting
     def on_step(self, rec: TickRecord, state: Any, replayed_hash: str) -> None:
@@ -141,6 +145,8 @@ class PageBuilder:
             "l": [int(rec.late.get(p, 0)) for p in range(self.players)],
             "tot": self.totals.tolist(),
         }
+        if self.has_cells:
+            row["pc"] = self._cells(state)
         if differs:
             row["x"] = {"recorded": rec.state_hash, "replayed": replayed_hash}
         return row
@@ -164,6 +170,12 @@ class PageBuilder:
             index = self._frame_ids[key] = len(self.frames)
             self.frames.append(img)
         return index
+
+    def _cells(self, state: Any) -> list[list[int] | None]:
+        """Each player's [row, col] in the frame (None: not shown), for the page to draw."""
+        cells = list(self.world.player_cells(state))[: self.players]
+        cells += [None] * (self.players - len(cells))
+        return [None if c is None else [int(c[0]), int(c[1])] for c in cells]
 
     def _table(self, kind: str, mapping: dict[int, str]) -> int:
         """Index of ``mapping`` in the table of distinct status (or name) maps: they change
@@ -230,6 +242,8 @@ class PageBuilder:
             str(i): r["tot"] for i, r in enumerate(rows) if i == 0 or rows[i - 1]["t"] != r["t"] - 1
         }
         cols["x"] = {str(i): r["x"] for i, r in enumerate(rows) if "x" in r}
+        if self.has_cells:
+            cols["pc"] = [r["pc"] for r in rows]
         return cols
 
     def data(self, report: Any) -> dict[str, Any]:
@@ -252,6 +266,12 @@ class PageBuilder:
                 "frames": len(self.frames),
             },
             "action_names": [str(n) for n in names] if isinstance(names, list) else None,
+            # the legend's colours, when the world says where its players are (else no legend)
+            "player_colours": (
+                ["#" + bytes(c.tolist()).hex() for c in player_colours(self.players)]
+                if self.has_cells
+                else None
+            ),
             "statuses": self._tables["status"][0],
             "names": self._tables["names"][0],
             "frames": {

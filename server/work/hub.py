@@ -29,6 +29,7 @@ from typing import Any
 
 import zmq
 from tickwire.plumbing.keys import HANDSHAKE_FAILED
+from tickwire.plumbing.sockets import bind_endpoints, configure, hub_bind_refused, is_public, open_monitor
 from tickwire.protocol import ConfigError, Endpoints, ProtocolError, derive
 from tickwire.protocol.limits import DEFAULT_LIMITS, Limits
 from tickwire.protocol.work import (
@@ -40,8 +41,8 @@ from tickwire.protocol.work import (
     encode_work,
 )
 
-from ..world_server.security import AllowList, ServerKeys, describe_failure, is_public, secure
-from ..world_server.transport import MONITOR_BATCH, SocketOptions, bind_endpoints
+from ..world_server.security import AllowList, ServerKeys, describe_failure, secure
+from ..world_server.transport import MONITOR_BATCH, SocketOptions
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +61,6 @@ POOL_AUTH_HINT = (
     "processes (they get keys made for them); someone else is connecting to its "
     "address"
 )
-
-
-def refuse_public(address: str, role: str) -> ConfigError:
-    """The error for binding ``address`` (reachable from the network) without keys."""
-    return ConfigError(
-        f"{role} refuses to bind {address} without keys: anyone who can reach it could send "
-        "items and read what is published. Either make keys with `tickwire keys new chief "
-        "--dir keys` and `tickwire keys new NAME --dir keys` (one per worker machine), copy "
-        f"the workers' public NAME.key files into a directory 'allow', and pass {role}(address, "
-        "key='keys/chief.key_secret', allow='allow') and Worker(address, id, "
-        "key='keys/NAME.key_secret', server_key='keys/chief.key'); or bind "
-        "tcp://127.0.0.1:PORT, or give no address (a private ipc directory); or pass "
-        "insecure=True on a network you trust.",
-        "address",
-    )
 
 
 def item_limits(max_frame: int, base: Limits = DEFAULT_LIMITS) -> Limits:
@@ -120,7 +106,7 @@ class Hub:
         role: str = "Chief",
     ) -> None:
         if keys is None and address and is_public(address) and not insecure:
-            raise refuse_public(address, role)
+            raise hub_bind_refused(address, role)
         self._role = role
         self._tmp = None if address else tempfile.mkdtemp(prefix=f"tw{prefix}-")
         self.endpoints: Endpoints = derive(address or f"ipc://{self._tmp}/{prefix}")
@@ -143,16 +129,17 @@ class Hub:
             "tmp": self._tmp,
         }
         self._release = weakref.finalize(self, _release, self._parts)
-        for s in (self._pub, self._pull):
-            s.linger = 0  # the peers go away with us: nothing to flush at close
-        self._pub.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION)
-        self._pull.setsockopt(zmq.MAXMSGSIZE, max_in_frame)
-        if unlimited_out:
-            self._pub.sndhwm = 0
-        if heartbeat:
-            self._pub.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
-            self._pub.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
-        self._pub.setsockopt(zmq.XPUB_VERBOSE, 1)  # report every subscription, not only new topics
+        # linger 0: the peers go away with us, nothing to flush at close; xpub_verbose: report
+        # every subscription, not only new topics
+        configure(
+            self._pub,
+            linger_ms=0,
+            sndhwm=0 if unlimited_out else None,
+            max_frame=MAX_SUBSCRIPTION,
+            heartbeat_ms=(HEARTBEAT_IVL_MS, HEARTBEAT_TIMEOUT_MS) if heartbeat else None,
+            xpub_verbose=True,
+        )
+        configure(self._pull, linger_ms=0, max_frame=max_in_frame)
         try:
             if keys is not None:
                 self._secure(keys)
@@ -169,8 +156,7 @@ class Hub:
         failed handshakes on each."""
         self._auth = self._parts["auth"] = secure(self._ctx, keys, (self._pub, self._pull))
         for s in (self._pub, self._pull):
-            m = s.get_monitor_socket(HANDSHAKE_FAILED)
-            m.linger = 0
+            m = open_monitor(s, HANDSHAKE_FAILED)
             self._monitors.append(m)
             self._parts["socks"].append(m)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import zmq
 from tickwire.plumbing.process import die_with_parent, pin_to_cpu
+from tickwire.plumbing.sockets import open_socket
 from tickwire.protocol import ProtocolError
 from tickwire.protocol.work import (
     ALL_TOPIC,
@@ -60,7 +61,7 @@ class Bootstrap:
     players: list[tuple[int, bytes]]  #: (player index, that player's pickle)
     sys_path: list[str]
     cpu: int | None
-    curve: tuple[bytes, bytes, bytes] | None = None  #: (own public, own secret, pool's public)
+    curve: tuple[bytes, bytes, bytes] | None = None  #: (own public, own secret, pool's public): CURVE
 
 
 def to_wire(b: Bootstrap) -> bytes:
@@ -74,10 +75,9 @@ class Host:
     def __init__(self, boot: Bootstrap) -> None:
         self.boot = boot
         self.ctx = zmq.Context()
-        self.sub, self.push = self.ctx.socket(zmq.SUB), self.ctx.socket(zmq.PUSH)
-        for s in (self.sub, self.push):
-            s.linger = LINGER_MS  # a failure report must reach the pool before we exit
-            self.secure(s)
+        # linger: a failure report must reach the pool before we exit
+        self.sub = open_socket(self.ctx, zmq.SUB, linger_ms=LINGER_MS, curve=boot.curve)
+        self.push = open_socket(self.ctx, zmq.PUSH, linger_ms=LINGER_MS, curve=boot.curve)
         self.push.connect(boot.result_addr)
         self.players: list[tuple[int, Any]] = []
         self.lock = threading.Lock()  # guards the call in progress, shared with the watchdog
@@ -86,11 +86,6 @@ class Host:
         self.unsent: list = []
         self.stopped = threading.Event()
         self.watchdog = threading.Thread(target=self._watch, daemon=True, name="partial-answers")
-
-    def secure(self, sock: zmq.Socket) -> None:
-        """CURVE with the keys the pool gave us (a pool on a non-loopback address)."""
-        if self.boot.curve is not None:
-            sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = self.boot.curve
 
     def send(self, msg: Any) -> None:
         self.push.send_multipart(encode_work(msg), copy=False)
@@ -159,9 +154,7 @@ class Host:
     def _watch(self) -> None:
         """While a call runs longer than PARTIAL_AFTER_S, send the answers done so far (on
         this thread's own socket), so a pool timeout loses only the slow players."""
-        push = self.ctx.socket(zmq.PUSH)
-        push.linger = 0
-        self.secure(push)
+        push = open_socket(self.ctx, zmq.PUSH, linger_ms=0, curve=self.boot.curve)
         push.connect(self.boot.result_addr)
         try:
             while not self.stopped.wait(PARTIAL_AFTER_S / 2):

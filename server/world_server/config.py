@@ -1,7 +1,13 @@
-"""The world server's configuration: one frozen dataclass, validated once at construction."""
+"""The world server's configuration: one frozen dataclass, validated once at construction.
+
+:data:`RANGES` is the one statement of which numbers each setting takes: :class:`ServerConfig`
+checks them, and so does the command line (``tickwire.options``) for the flags and
+environment variables that fill these fields, with its own wording that names both.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from tickwire.protocol import ConfigError
@@ -10,6 +16,55 @@ MODES = ("strict", "deadline")
 #: The default bind with keys (or --insecure), and without.
 PUBLIC_BIND, LOOPBACK_BIND = "tcp://0.0.0.0:5555", "tcp://127.0.0.1:5555"
 ON_MISSING = ("noop", "repeat")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The numbers a setting takes: at least ``minimum``, greater than ``above``, and a finite
+    number if ``finite`` (None: no such bound). ``unit`` and ``note`` only shape the text."""
+
+    minimum: float | None = None
+    above: float | None = None
+    finite: bool = False
+    unit: str = ""  #: " s", " MB": written after each bound
+    note: str = ""  #: " (0 = never)": written after the bounds
+
+    def allows(self, value: float) -> bool:
+        """True if ``value`` is within every bound (NaN never is)."""
+        return (
+            (self.minimum is None or value >= self.minimum)
+            and (self.above is None or value > self.above)
+            and (not self.finite or math.isfinite(value))
+        )
+
+    def describe(self) -> str:
+        """The bounds as text: ``at least 0 (0 = never)``, ``greater than 0 s``."""
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f"at least {self.minimum:g}{self.unit}")
+        if self.above is not None:
+            bounds.append(f"greater than {self.above:g}{self.unit}")
+        if self.finite:
+            bounds.append("finite")
+        return " and ".join(bounds) + self.note
+
+
+#: field → (how errors name it, its range): checked by ServerConfig for every value that is
+#: not None, and by the command line for the options that fill these fields.
+RANGES: dict[str, tuple[str, Range]] = {
+    "players": ("--players", Range(minimum=1)),
+    "ticks": ("--ticks", Range(minimum=0)),
+    "deadline_ms": ("--deadline-ms", Range(above=0)),
+    "strikes": ("--strikes", Range(minimum=0, note=" (0 = never)")),
+    "min_players": ("--min-players", Range(minimum=1)),
+    "lobby_timeout_s": ("--lobby-timeout", Range(above=0, unit=" s")),
+    "heartbeat_s": ("heartbeat_s", Range(above=0, unit=" s")),
+    "tick_rate": ("--tick-rate", Range(above=0, finite=True, unit=" Hz")),
+    "fsync_every": ("--fsync-every", Range(minimum=0, note=" (0 = never)")),
+    "checkpoint_every": ("--checkpoint-every", Range(minimum=0, note=" (0 = never)")),
+    "ready_timeout_s": ("ready_timeout_s", Range(above=0, unit=" s")),
+    "memory_budget_mb": ("--memory-budget-mb", Range(minimum=0, finite=True, unit=" MB", note=" (0 = off)")),
+}
 
 
 @dataclass(frozen=True)
@@ -49,38 +104,24 @@ class ServerConfig:
         if self.bind is None:
             public = self.key_path is not None or self.insecure
             object.__setattr__(self, "bind", PUBLIC_BIND if public else LOOPBACK_BIND)
-        if self.players < 1:
-            raise ConfigError(f"--players must be at least 1, got {self.players}")
-        if self.ticks < 0:
-            raise ConfigError(f"--ticks must be >= 0, got {self.ticks}")
+        for name, (label, rng) in RANGES.items():
+            value = getattr(self, name)
+            if value is not None and not rng.allows(value):
+                raise ConfigError(f"{label} must be {rng.describe()}, got {value}")
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {MODES}, got {self.mode!r}")
         if self.on_missing not in ON_MISSING:
             raise ConfigError(f"--on-missing must be one of {ON_MISSING}, got {self.on_missing!r}")
-        if not self.deadline_ms > 0:
-            raise ConfigError(f"--deadline-ms must be > 0, got {self.deadline_ms}")
-        if self.strikes < 0:
-            raise ConfigError(f"--strikes must be >= 0 (0 = never), got {self.strikes}")
-        if self.min_players is not None and not 1 <= self.min_players <= self.players:
+        if self.min_players is not None and self.min_players > self.players:
             raise ConfigError(
                 f"--min-players must be in 1..--players ({self.players}), got {self.min_players}"
             )
-        if not self.lobby_timeout_s > 0:
-            raise ConfigError(f"--lobby-timeout must be > 0 s, got {self.lobby_timeout_s}")
-        if not self.heartbeat_s > 0:
-            raise ConfigError(f"heartbeat_s must be > 0 s, got {self.heartbeat_s}")
-        if self.tick_rate is not None and not (0 < self.tick_rate < float("inf")):
-            raise ConfigError(f"--tick-rate must be a positive number of Hz, got {self.tick_rate}")
         self._check_record()
         if (self.key_path is None) != (self.allow_dir is None):
             raise ConfigError(
                 "--key and --allow go together: the server needs its own secret "
                 "key and the directory of the agents' public keys it allows"
             )
-        if not self.ready_timeout_s > 0:
-            raise ConfigError(f"ready_timeout_s must be > 0 s, got {self.ready_timeout_s}")
-        if not 0 <= self.memory_budget_mb < float("inf"):
-            raise ConfigError(f"--memory-budget-mb must be >= 0 MB (0 = off), got {self.memory_budget_mb}")
         if self.events_path is not None and not self.events_path:
             raise ConfigError(
                 "--events (TICKWIRE_EVENTS) must name a file; leave it unset for no events file"
@@ -94,10 +135,6 @@ class ServerConfig:
             raise ConfigError(
                 "--resume DIR keeps recording to DIR: drop --record, or give the same directory to both"
             )
-        if self.fsync_every < 0:
-            raise ConfigError(f"--fsync-every must be >= 0 (0 = never), got {self.fsync_every}")
-        if self.checkpoint_every < 0:
-            raise ConfigError(f"--checkpoint-every must be >= 0 (0 = never), got {self.checkpoint_every}")
 
     @property
     def record_to(self) -> str | None:

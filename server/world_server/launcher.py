@@ -137,7 +137,9 @@ class LocalRun:
         alive = {p.sentinel: p for p in self.procs}
         while alive and not self.server.running:
             for sentinel in mp.connection.wait(list(alive), timeout=0.2):
-                p = alive.pop(sentinel)
+                p = alive.pop(sentinel)  # type: ignore[arg-type]  # sentinels are ints
+                # The sentinel fires as the process dies; its exit code is read by a wait.
+                p.join(1.0)
                 if p.exitcode and not self.server.running:
                     self.server.stop(
                         f"agent process {p.name} exited with code {p.exitcode} "

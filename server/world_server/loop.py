@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from tickwire.protocol import (
     ACTION_LIMITS,
     CONTROL_LIMITS,
-    ConfigError,
     Heartbeat,
     LobbyTimeout,
     ProtocolError,
@@ -38,7 +37,7 @@ from tickwire.protocol.server_rules import (
     Publish,
     Rejected,
     Republish,
-    Send,
+    SendTo,
     ServerRules,
     StatusChange,
     StopReason,
@@ -166,16 +165,9 @@ class WorldServer:
         if config.key_path is not None and config.allow_dir is not None:
             return load_server_keys(config.key_path, config.allow_dir)
         if is_public(config.bind) and not config.insecure:
-            from tickwire.plumbing.keys import MAKE_KEYS_HINT
+            from tickwire.plumbing.sockets import server_bind_refused
 
-            raise ConfigError(
-                f"refusing to bind {config.bind} without keys: anyone who can reach it could "
-                f"join and read every observation. Either {MAKE_KEYS_HINT}, and start the "
-                "server with --key keys/server.key_secret --allow DIR (agents: --key "
-                "NAME.key_secret --server-key server.key); or bind tcp://127.0.0.1:PORT; or "
-                "pass --insecure (TICKWIRE_INSECURE=1) on a network you trust.",
-                "--bind",
-            )
+            raise server_bind_refused(config.bind)
         return None
 
     # ------------------------------------------------------------------ public
@@ -275,7 +267,7 @@ class WorldServer:
         ready = self.roster.ready()
         if len(ready) < self.config.players:
             log.warning("lobby timeout: starting with %d of %d players", len(ready), self.config.players)
-        self._carry_out(self.rules.start())
+        self._carry_out(self.rules.start(time.monotonic()))
         players = [{"id": p.id, "name": p.name} for p in ready]
         log.info("all set: %d player(s) ready, starting run %s", len(players), self.run_id)
         self.events.emit("started", run=self.run_id, tick=self.start_tick, players=players)
@@ -304,7 +296,7 @@ class WorldServer:
             rules.published(now)
             while not rules.may_close(now):
                 if self._stop_reason:  # the tick is dropped, as a crash drops it
-                    rules.drop_tick()
+                    rules.drop_tick(now)
                     log.info(
                         "stopped during tick %d: dropped it (not stepped, recorded or "
                         "counted; a --resume plays it again)",
@@ -312,7 +304,7 @@ class WorldServer:
                     )
                     return state, self._stop_reason
                 now = self._turn(min(MAX_WAIT_S, rules.next_timeout(now)))
-            closed = rules.close_tick()
+            closed = rules.close_tick(now)
             if closed.changes:
                 self._carry_out(closed.changes)
             state = world.step(state, closed.actions)
@@ -452,7 +444,7 @@ class WorldServer:
 
     def _end(self, state: Any, reason: str) -> None:
         scores = self.world.scores(state) if state is not None else []
-        self._carry_out(self.rules.end(reason, list(scores)))
+        self._carry_out(self.rules.end(reason, list(scores), time.monotonic()))
         log.info("run %s ended at tick %d: %s", self.run_id, self.tick, reason)
         self.events.emit("end", run=self.run_id, reason=reason, tick=self.tick)
 
@@ -466,14 +458,14 @@ class WorldServer:
             if name == ACTIONS:
                 self._read_actions(now)
             elif name == CONTROL:
-                self._read_control()
+                self._read_control(now)
             elif name == AUTH:
-                self._read_auth_failures()
+                self._read_auth_failures(now)
             elif name == MONITOR:
                 for _ in range(self.sockets.recv_disconnects()):
                     self._carry_out(self.rules.actions_connection_lost(now))
             else:
-                self._read_subscriptions()
+                self._read_subscriptions(now)
         if self.guard is not None:
             self._read_guard(now)
         beat = self.rules.heartbeat(now)
@@ -503,7 +495,7 @@ class WorldServer:
             if len(frames[0]) > BIG_MESSAGE_BYTES and time.monotonic() - now > MAX_TURN_WORK_S:
                 return  # decoding work, not only the count, is bounded per turn
 
-    def _read_control(self) -> None:
+    def _read_control(self, now: float) -> None:
         started = time.monotonic()
         for _ in range(MAX_MESSAGES_PER_TURN):
             got = self.sockets.recv_control()
@@ -514,13 +506,13 @@ class WorldServer:
                 msg = decode(frames, CONTROL_LIMITS)
             except ProtocolError as e:
                 msg = e
-            self._carry_out(self.rules.receive_control(identity, msg, key))
+            self._carry_out(self.rules.receive_control(identity, msg, now, key))
             if time.monotonic() - started > MAX_TURN_WORK_S:
                 return
 
-    def _read_auth_failures(self) -> None:
+    def _read_auth_failures(self, now: float) -> None:
         for detail in self.sockets.recv_auth_failures(MAX_MESSAGES_PER_TURN):
-            self._carry_out(self.rules.receive_auth_failure(detail))
+            self._carry_out(self.rules.receive_auth_failure(detail, now))
 
     def _read_guard(self, now: float) -> None:
         """Count the connections the memory guard cut (it logged each one itself)."""
@@ -536,20 +528,20 @@ class WorldServer:
                 rss_mb=shot.rss_mb,
             )
 
-    def _read_subscriptions(self) -> None:
+    def _read_subscriptions(self, now: float) -> None:
         for _ in range(MAX_MESSAGES_PER_TURN):
             event = self.sockets.recv_subscription()
             if event is None:
                 return
             if event:
-                self._carry_out(self.rules.receive_subscription(event[1:], event[0] == 1))
+                self._carry_out(self.rules.receive_subscription(event[1:], event[0] == 1, now))
 
     # ------------------------------------------------------------------ output
     def _carry_out(self, outs: Iterable[Output]) -> None:
         """Do what the rules decided: send, publish, log, record status changes."""
         for out in outs:
             cls = out.__class__
-            if cls is Send:
+            if cls is SendTo:
                 self.sockets.send_control(out.identity, self._frames(out.message))
             elif cls is Publish:
                 self.sockets.publish(self._frames(out.message))
@@ -565,7 +557,7 @@ class WorldServer:
             elif cls is Probe:
                 beat = Heartbeat(self.run_id, self.tick)
                 if not self.sockets.send_control(out.identity, self._frames(beat)):
-                    self._carry_out(self.rules.control_lost(out.identity))
+                    self._carry_out(self.rules.control_lost(out.identity, time.monotonic()))
 
     def _frames(self, msg: Any) -> list:
         """Encode ``msg``, once even if it goes to many peers (END)."""

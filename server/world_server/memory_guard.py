@@ -38,6 +38,7 @@ import termios
 import threading
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tickwire.protocol.endpoints import Endpoints
 
@@ -136,7 +137,7 @@ class MemoryBudget:
     def limit(self) -> int:
         return self.baseline + self.budget
 
-    def check(self, rss: int, counters: Callable[[], Mapping[Hashable, int]]) -> list[tuple[Hashable, int]]:
+    def check(self, rss: int, counters: Callable[[], Mapping[Any, int]]) -> list[tuple[Any, int]]:
         """The connections to cut now (at most one), each with the bytes it received since
         memory began to climb; ``counters`` is called only when needed."""
         last, self._last_rss = self._last_rss, rss

@@ -7,8 +7,9 @@ name, which the server reads from each received message to bind player slots to 
 Handshakes that fail (unknown key, plaintext client, wrong server key) are reported by a
 socket monitor, so the loop can count them under ``rejected["auth_failed"]``.
 
-The same pieces secure the hub of the Chief and of PlayerPool (:mod:`tickwire.server.work.hub`),
-and :func:`is_public` is the one rule for "this bind needs keys" (server, Chief, PlayerPool).
+The same pieces secure the hub of the Chief and of PlayerPool (:mod:`tickwire.server.work.hub`).
+:func:`~tickwire.plumbing.sockets.is_public` (re-exported here) is the one rule for "this bind
+needs keys" (server, Chief, PlayerPool).
 """
 
 from __future__ import annotations
@@ -20,22 +21,22 @@ from dataclasses import dataclass, field
 
 import zmq
 from tickwire.plumbing.keys import allowed_keys, fixed_slots, load_secret
+from tickwire.plumbing.sockets import LOOPBACK, curve_server, is_public
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 from zmq.utils.monitor import parse_monitor_message
 
 log = logging.getLogger(__name__)
 
-#: Hosts that may be bound without keys: only this machine can reach them.
-LOOPBACK = ("127.", "localhost", "[::1]", "::1")
-
-
-def is_public(address: str) -> bool:
-    """True for a tcp address other than loopback (``tcp://0.0.0.0:5555``, an interface, a
-    host name): others on the network can reach it, so binding it needs keys or an explicit
-    "insecure". ipc, inproc and 127.x / ::1 / localhost stay on this machine."""
-    host = address.partition("://")[2].rpartition(":")[0]
-    return address.startswith("tcp://") and not host.startswith(LOOPBACK)
+__all__ = [
+    "LOOPBACK",
+    "AllowList",
+    "ServerKeys",
+    "describe_failure",
+    "is_public",
+    "load_server_keys",
+    "secure",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,20 +75,13 @@ class AllowList(ThreadAuthenticator):
         return self.allowed[z85.encode(client_public_key)]
 
 
-def make_curve_server(sock: zmq.Socket, keys: ServerKeys) -> None:
-    """Make ``sock`` a CURVE server (before it binds)."""
-    sock.curve_server = True
-    sock.curve_publickey = keys.public
-    sock.curve_secretkey = keys.secret
-
-
 def secure(ctx: zmq.Context, keys: ServerKeys, sockets: Sequence[zmq.Socket]) -> AllowList:
     """Start the allow-list authenticator, then make every socket a CURVE server; call before
     any of them binds (a CURVE server without a running ZAP handler lets every key in)."""
     auth = AllowList(ctx, keys.allowed)
     auth.start()
     for s in sockets:
-        make_curve_server(s, keys)
+        curve_server(s, keys.public, keys.secret)
     return auth
 
 

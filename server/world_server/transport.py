@@ -1,4 +1,4 @@
-"""The server's sockets: the only module of ``server`` that talks to ZeroMQ (with PlayerPool's).
+"""The server's sockets and how frames move on them (their set-up: :mod:`tickwire.plumbing.sockets`).
 
 * ``state``   XPUB  — STATE/HEARTBEAT/END fan-out; sees each player's readiness topic.
 * ``actions`` PULL  — READY and ACTION fan-in.
@@ -34,14 +34,12 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import zmq
 from tickwire.plumbing.keys import HANDSHAKE_FAILED
-from tickwire.protocol import BindError
-from tickwire.protocol.endpoints import Endpoints, derive, with_port
+from tickwire.plumbing.sockets import bind_endpoints, open_monitor, open_socket
 from tickwire.protocol.limits import MAX_ACTION_FRAME
 
 from .security import AllowList, ServerKeys, describe_failure, secure
@@ -53,8 +51,6 @@ log = logging.getLogger(__name__)
 STATE, ACTIONS, CONTROL, AUTH, MONITOR = "state", "actions", "control", "auth", "monitor"
 #: At most this many monitor events are read per monitor socket per poll.
 MONITOR_BATCH = 128
-#: How long a probe of an ipc socket file may wait for a connection (a full backlog).
-IPC_PROBE_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -78,80 +74,6 @@ class SocketOptions:
     #: with NOBLOCK says EAGAIN); END also goes to each player by control and by ``state``.
     sndhwm: int = 8
     control_sndhwm: int = 8
-
-
-def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
-    """Bind ``socks`` in order to ``base``'s derived state, actions (and control) endpoints;
-    ``tcp://HOST:0`` takes the first run of consecutive free ports (also used by the hub)."""
-    if not base.startswith("tcp://") or not base.endswith(":0"):
-        eps = derive(base)
-        addrs = (eps.state, eps.actions, eps.control)[: len(socks)]
-        for addr in addrs:  # all before binding any: a refused bind takes nothing over
-            refuse_live_ipc(addr)
-        for sock, addr in zip(socks, addrs):
-            try:
-                sock.bind(addr)
-            except zmq.ZMQError as e:
-                raise BindError(
-                    f"cannot bind {addr}: {e}; is another server using it? choose another address (--bind)"
-                ) from e
-        return eps
-    host_url = base.rpartition(":")[0]
-    for _ in range(50):
-        port = socks[0].bind_to_random_port(host_url)
-        url = socks[0].getsockopt_string(zmq.LAST_ENDPOINT)
-        if port + len(socks) <= 65536:  # room for the next ones
-            eps = derive(with_port(base, port))
-            if _bind_all(socks[1:], (eps.actions, eps.control)):
-                return eps
-        socks[0].unbind(url)
-    raise BindError(f"found no {len(socks)} consecutive free ports for {base}: choose a port with --bind")
-
-
-def refuse_live_ipc(addr: str) -> None:
-    """Raise :class:`BindError` if a live socket listens at ipc ``addr``'s file.
-
-    libzmq unlinks an ipc socket file and binds a new one at the same path, so a second
-    server would silently take the address over from the one running there (new agents and
-    rejoining ones would land in the second run). Over tcp the second bind fails by itself.
-    A connect tells: accepted (or timed out: a full backlog) means a live listener; refused
-    means a file left behind by a process that is gone, which is reused. Abstract addresses
-    (``ipc://@name``) have no file: the kernel refuses a second bind itself.
-    """
-    path = addr.partition("://")[2]
-    if not addr.startswith("ipc://") or not path or path.startswith("@"):
-        return
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(IPC_PROBE_TIMEOUT_S)
-    try:
-        probe.connect(path)
-    except (ConnectionRefusedError, FileNotFoundError, NotADirectoryError, PermissionError):
-        return  # stale or absent (or not ours to test: libzmq's bind decides)
-    except OSError as e:
-        if not isinstance(e, (TimeoutError, BlockingIOError)):
-            return
-    finally:
-        probe.close()
-    raise BindError(
-        f"cannot bind {addr}: another process is listening on {path} (a "
-        "server still running there?). Stop it first, or choose another "
-        "address (--bind ipc:///other/path); a socket file left behind by a "
-        "process that has exited is reused"
-    )
-
-
-def _bind_all(socks: Sequence[zmq.Socket], addrs: Sequence[str]) -> bool:
-    """Bind each socket to its address; on a failure undo the binds done, False."""
-    done: list[tuple[zmq.Socket, str]] = []
-    for sock, addr in zip(socks, addrs):
-        try:
-            sock.bind(addr)
-        except zmq.ZMQError:
-            for d, a in done:
-                d.unbind(a)
-            return False
-        done.append((sock, addr))
-    return True
 
 
 class ServerSockets:
@@ -182,22 +104,27 @@ class ServerSockets:
         self._last_fd = -1
         #: ipc socket files this server bound, with the (device, inode) each had after bind
         self._ipc_files: list[tuple[str, tuple[int, int]]] = []
-        self.state = self._socket(zmq.XPUB)
-        self.actions = self._socket(zmq.PULL)
-        self.control = self._socket(zmq.ROUTER)
-        self.state.setsockopt(zmq.SNDHWM, options.sndhwm)
-        self.control.setsockopt(zmq.SNDHWM, options.control_sndhwm)
-        self.state.setsockopt(zmq.HEARTBEAT_IVL, options.heartbeat_ivl_ms)
-        self.state.setsockopt(zmq.HEARTBEAT_TIMEOUT, options.heartbeat_timeout_ms)
-        for s, cap in (
-            (self.state, options.max_subscription),
-            (self.actions, options.max_action_frame),
-            (self.control, options.max_control_frame),
-        ):
-            s.setsockopt(zmq.MAXMSGSIZE, cap)
-        # a send to a control identity with no connection fails (EHOSTUNREACH) instead of
-        # vanishing: that is how a JOINed player gone before it subscribed is found
-        self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        o = options
+        self.state = open_socket(
+            self.ctx,
+            zmq.XPUB,
+            linger_ms=o.linger_ms,
+            sndhwm=o.sndhwm,
+            max_frame=o.max_subscription,
+            heartbeat_ms=(o.heartbeat_ivl_ms, o.heartbeat_timeout_ms),
+        )
+        self.actions = open_socket(self.ctx, zmq.PULL, linger_ms=o.linger_ms, max_frame=o.max_action_frame)
+        # router_mandatory: a send to a control identity with no connection fails
+        # (EHOSTUNREACH) instead of vanishing: that is how a JOINed player gone before it
+        # subscribed is found
+        self.control = open_socket(
+            self.ctx,
+            zmq.ROUTER,
+            linger_ms=o.linger_ms,
+            sndhwm=o.control_sndhwm,
+            max_frame=o.max_control_frame,
+            router_mandatory=True,
+        )
         try:
             if keys is not None:
                 self._auth = secure(self.ctx, keys, (self.state, self.actions, self.control))
@@ -219,13 +146,7 @@ class ServerSockets:
         actions = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | auth
         for s, events in ((self.state, auth), (self.actions, actions), (self.control, auth)):
             if events:
-                m = self._monitors[s] = s.get_monitor_socket(events)
-                m.setsockopt(zmq.LINGER, 0)
-
-    def _socket(self, kind: int) -> zmq.Socket:
-        s = self.ctx.socket(kind)
-        s.setsockopt(zmq.LINGER, self.opts.linger_ms)
-        return s
+                self._monitors[s] = open_monitor(s, events)
 
     def poll(self, timeout_ms: float) -> list[str]:
         """Wait up to ``timeout_ms`` and return which sockets have input (monitor events

@@ -120,7 +120,7 @@ class WorldCheck:
                 ("observation", self.world.observation_space),
                 ("action", self.world.action_space),
             ):
-                space = self.problems.check(f"{kind}_space({p})", lambda m=method: m(p))
+                space = self.problems.check(f"{kind}_space({p})", lambda m=method: m(p))  # type: ignore[misc]
                 if space is None:
                     continue
                 try:
@@ -128,7 +128,7 @@ class WorldCheck:
                 except (SpaceError, ImportError) as e:
                     self.problems.append(f"{kind}_space({p}) cannot be sent to agents: {e}")
         for p, space in got["action"].items():
-            self.problems.check(f"compiling action_space({p})", lambda s=space: action_checker(s))
+            self.problems.check(f"compiling action_space({p})", lambda s=space: action_checker(s))  # type: ignore[misc]
         return got
 
     # ------------------------------------------------------------------ play
@@ -170,7 +170,8 @@ class WorldCheck:
         start = self.problems.check("reset() again", lambda: world.reset(self.seed, self.players))
         for when, state in (("reset()", start), (f"tick {tick}", final)):
             frame = self.problems.check(
-                f"render() of the state after {when}", lambda s=state: world.render(s)
+                f"render() of the state after {when}",
+                lambda s=state: world.render(s),  # type: ignore[misc]
             )
             if frame is None:
                 return
@@ -216,7 +217,8 @@ class WorldCheck:
         if world.has_player_views:
             for p in range(self.players):
                 view = problems.check(
-                    f"observe_player(state, {p}) at tick {tick}", lambda p=p: world.observe_player(state, p)
+                    f"observe_player(state, {p}) at tick {tick}",
+                    lambda p=p: world.observe_player(state, p),  # type: ignore[misc]
                 )
                 if view is None or (record and not self._view_ok(view, p, tick, spaces)):
                     return None

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .png import player_colours
 from .world import World
 
 #: Action ids → (d_row, d_col).
@@ -89,7 +90,13 @@ class GridWorld(World):
         native size viewers scale up): resources green, players in distinct colours."""
         img = np.full((self.size, self.size, 3), 24, dtype=np.uint8)
         img[state["grid"] > 0] = (40, 200, 80)
-        hues = np.linspace(0, 1, max(1, len(state["positions"])), endpoint=False)
-        for (r, c), h in zip(state["positions"], hues):
-            img[r, c] = (255 * np.array([1 - h, 0.4 + 0.6 * h, h])).astype(np.uint8)
+        for (r, c), colour in zip(state["positions"], player_colours(len(state["positions"]))):
+            img[r, c] = colour
         return img.repeat(scale, axis=0).repeat(scale, axis=1)
+
+    def player_cells(self, state: dict[str, Any]) -> list[tuple[int, int]]:
+        """Each player's (row, col) pixel in :meth:`render`'s native picture, by player id:
+        viewers (the ``--render`` picture, the replay page) draw the players there in
+        :func:`~tickwire.server.worlds.png.player_colours` with a legend, and split a cell
+        that several players share so that each stays visible."""
+        return [(int(r), int(c)) for r, c in state["positions"]]
