@@ -478,3 +478,42 @@ def test_a_summary_file_that_cannot_be_written_after_a_lobby_timeout_is_named_in
     assert out["outcome"] == "lobby_timeout" and out["summary_file"]["written"] is False
     assert "No space left" in out["summary_file"]["error"]
     assert f"tickwire server: could not write the summary to '{full}'" in p.stderr
+
+
+# ------------------------------------------------------------------ usage errors (issue 19)
+def test_a_misspelt_flag_names_the_commands_help_and_the_flag_meant(procs):
+    p = procs([*TW, "run", "--agentz", "3"])
+    assert p.wait(30) == ExitCode.USAGE
+    last = p.stderr.strip().splitlines()[-1]
+    assert last == (
+        "tickwire run: usage error: unrecognized arguments: --agentz 3: did you mean "
+        "--agent or --agents? (see tickwire run --help)"
+    )
+    assert "usage: tickwire run " in p.stderr  # the command's usage, not the top level's
+
+
+def test_misspelt_flags_commands_and_choices_get_suggestions(capsys):
+    from tickwire.cli import main
+
+    assert main(["server", "--tiks", "4", "--lobby-timout=3", "--json"]) == ExitCode.USAGE
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert "(--tiks: did you mean --ticks?; --lobby-timout: did you mean --lobby-timeout?)" in message
+    assert message.endswith("(see tickwire server --help)")
+    assert main(["keys", "new", "alice", "--dri", "x"]) == ExitCode.USAGE
+    assert "--dri x: did you mean --dir? (see tickwire keys new --help)" in capsys.readouterr().err
+    assert main(["runn"]) == ExitCode.USAGE
+    assert "invalid choice: 'runn': did you mean run?" in capsys.readouterr().err
+    assert main(["run", "--mode", "stirct"]) == ExitCode.USAGE
+    assert "got 'stirct' from --mode: did you mean strict?" in capsys.readouterr().err
+    assert main(["run", "--nothing-like-it"]) == ExitCode.USAGE
+    assert "did you mean" not in capsys.readouterr().err
+
+
+def test_a_summary_file_in_a_missing_folder_is_one_error(procs, tmp_path):
+    p = procs([*TW, "run", "--ticks", "5", "-q", "--summary", str(tmp_path / "nope" / "s.json")])
+    assert p.wait(60) == ExitCode.USAGE
+    assert p.stderr.strip().splitlines() == [
+        f"tickwire run: usage error: --summary (TICKWIRE_SUMMARY): cannot write "
+        f"'{tmp_path / 'nope' / 's.json'}': folder '{tmp_path / 'nope'}' does not exist; "
+        "create it or choose another path"
+    ]

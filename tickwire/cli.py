@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 from tickwire import exitcodes, options
 from tickwire.agents.loading import load_agent_class
 from tickwire.exitcodes import ExitCode
+from tickwire.options import close_matches
 from tickwire.plumbing.process import reap_resource_tracker
 from tickwire.protocol.errors import ConfigError, LobbyTimeout, TickwireError
 from tickwire.server.worlds.loader import load_world
@@ -54,14 +55,45 @@ def _exit_code_epilog() -> str:
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises ConfigError on bad usage instead of exiting, so a usage error
-    takes the same path as every other error (exit code, and JSON with --json)."""
+    takes the same path as every other error (exit code, and JSON with --json).
+
+    A misspelt flag, command or choice gets "did you mean ...?" (difflib; argparse only
+    suggests from Python 3.14 on, and never for an unknown flag)."""
+
+    #: each command's own parser by its words ("run", "keys new"), set by build_parser
+    commands: dict[str, _Parser]
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         raise ConfigError(f"{message} (see {self.prog} --help)")
 
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            close = close_matches(str(value), [str(c) for c in action.choices])
+            if close:
+                choices = ", ".join(map(repr, action.choices))
+                raise argparse.ArgumentError(
+                    action, f"invalid choice: {value!r}{close} (choose from {choices})"
+                )
+        super()._check_value(action, value)
 
-def build_parser() -> argparse.ArgumentParser:
+    def unrecognized(self, extras: list[str]) -> NoReturn:
+        """Report arguments this command does not take, with the flags meant."""
+        flags = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+        hints = {
+            flag: close
+            for flag in (e.partition("=")[0] for e in extras if e.startswith("--"))
+            if (close := close_matches(flag, flags))
+        }
+        text = f"unrecognized arguments: {' '.join(extras)}"
+        if len(hints) == 1:
+            text += next(iter(hints.values()))
+        elif hints:
+            text += " (" + "; ".join(f"{flag}{close}" for flag, close in hints.items()) + ")"
+        self.error(text)
+
+
+def build_parser() -> _Parser:
     """The parser of every command but ``bench`` (which has its own)."""
     parser = _Parser(
         prog="tickwire",
@@ -75,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"tickwire {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = {}
     for name, text in COMMANDS.items():
         p = sub.add_parser(
             name,
@@ -83,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=_exit_code_epilog(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        parser.commands[name] = p
         options.add_to_parser(p, name)
         if name == "replay":
             p.add_argument(
@@ -96,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="new")
     new = keys_sub.add_parser("new", help="write DIR/NAME.key and DIR/NAME.key_secret")
+    parser.commands.update({"keys": keys, "keys new": new})
     new.add_argument(
         "name",
         metavar="NAME",
@@ -149,7 +184,9 @@ def _report_error(
             "reason": summary.get("reason", label),
             "error": {"type": type(error).__name__, "message": str(error)},
         }
-        failed = summary_path and _write_summary_file(summary_path, obj)
+        # the error may be that the file cannot be written: then it is said once, above
+        unwritable = isinstance(error, ConfigError) and error.option == "--summary"
+        failed = summary_path and not unwritable and _write_summary_file(summary_path, obj)
         if failed:  # the exit code is the error's; the JSON says the file is missing too
             print(
                 f"{' '.join(filter(None, ('tickwire', command)))}: could not write the "
@@ -739,9 +776,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return conformance_main(argv[1:])
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # name the command's own help, and the flag meant
+            words = " ".join(filter(None, (args.command, getattr(args, "keys_command", None))))
+            parser.commands.get(words, parser).unrecognized(extras)
     except ConfigError as e:  # bad usage: unknown flag, missing command, ...
-        command = next((a for a in argv if a in COMMANDS), "")
+        command = next((a for a in argv if a in COMMANDS or a == "keys"), "")
         return int(_report_error(command, e, "--json" in argv))
     as_json, summary_path = _wants_json(args), _summary_path(args)
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import math
 import os
 import re
@@ -525,11 +526,25 @@ def _convert(o: Option, raw: Any, source: str) -> Any:
     return value
 
 
+def close_matches(word: str, candidates: list[str] | tuple[str, ...]) -> str:
+    """``": did you mean --agent or --agents?"``: the candidates closest to ``word`` (difflib
+    ratio at least 0.75, and within 0.1 of the best), or "" if none is close."""
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, word, c).ratio(), c) for c in dict.fromkeys(candidates)),
+        key=lambda rc: -rc[0],
+    )
+    best = scored[0][0] if scored else 0.0
+    close = [c for r, c in scored if r >= 0.75 and r >= best - 0.1][:3]
+    return f": did you mean {' or '.join(close)}?" if close else ""
+
+
 def _check(o: Option, value: Any, source: str) -> None:
     """Raise ConfigError if ``value`` is outside the option's choices or range."""
     if o.choices is not None and value not in o.choices:
         raise ConfigError(
-            f"{o.names} must be one of {', '.join(o.choices)}, got {value!r} from {source}", o.flag
+            f"{o.names} must be one of {', '.join(o.choices)}, got {value!r} from {source}"
+            + close_matches(str(value), o.choices),
+            o.flag,
         )
     if o.minimum is not None and value < o.minimum:
         raise ConfigError(f"{o.names} must be at least {o.minimum:g}, got {value!r} from {source}", o.flag)
