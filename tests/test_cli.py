@@ -517,3 +517,26 @@ def test_a_summary_file_in_a_missing_folder_is_one_error(procs, tmp_path):
         f"'{tmp_path / 'nope' / 's.json'}': folder '{tmp_path / 'nope'}' does not exist; "
         "create it or choose another path"
     ]
+
+
+def test_the_help_lists_the_options_in_the_tables_groups(procs):
+    p = procs([*TW, "run", "--help"])
+    assert p.wait(30) == 0
+    out = p.stdout
+    assert out.startswith("usage: tickwire run [-h] [OPTIONS]\n")
+    headings = [title for title, _ in options.GROUPS.values() if f"\n{title}:\n" in out]
+    assert headings == [options.GROUPS[g][0] for g, _ in options.grouped(options.for_command("run"))]
+    assert headings[:2] == ["World", "Players and agents"] and len(headings) >= 6
+    for group, opts in options.grouped(options.for_command("run")):
+        section = out.split(f"\n{options.GROUPS[group][0]}:\n", 1)[1].split("\n\n", 1)[0]
+        for o in opts:
+            assert f"  {o.short + ', ' if o.short else ''}{o.flag}" in section, (group, o.flag)
+
+
+def test_every_option_has_a_group_and_the_docs_table_has_a_heading_per_group():
+    assert {o.group for o in options.OPTIONS} == set(options.GROUPS)
+    table = options.markdown_table()
+    assert [line[4:] for line in table.splitlines() if line.startswith("### ")] == [
+        title for title, _ in options.GROUPS.values()
+    ]
+    assert all(f"`{o.env}`" in table for o in options.OPTIONS)

@@ -111,6 +111,8 @@ def build_parser() -> _Parser:
     for name, text in COMMANDS.items():
         p = sub.add_parser(
             name,
+            # the options come grouped below; listing every one here would take 10 lines
+            usage=f"%(prog)s [-h] [OPTIONS]{' DIR' if name == 'replay' else ''}",
             help=text,
             description=text,
             epilog=_exit_code_epilog(),

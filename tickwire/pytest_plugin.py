@@ -84,6 +84,18 @@ class RunSummary(dict):
     pids: list[int]
     address: str
 
+    #: what the fixture adds: attributes, so that the dict stays the ``--json`` object
+    ATTRIBUTES = ("exit_codes", "errors", "pids", "address")
+
+    def __missing__(self, key: object) -> Any:
+        """A key the ``--json`` object lacks: a KeyError that says where an attribute is."""
+        if key in self.ATTRIBUTES:
+            raise KeyError(
+                f"{key!r} is not a key of the run's summary (the --json object) but an "
+                f"attribute: use summary.{key}"
+            )
+        raise KeyError(key)
+
 
 def _as_json(summary: dict[str, Any]) -> dict[str, Any]:
     """Exactly what ``--json`` prints, back as Python (numpy scalars become numbers), with
