@@ -34,7 +34,10 @@ The rules:
   first STATE seen on (an agent joining mid-run, or rejoining a resumed run, never had the
   ticks before it to play); states at or before the last tick acted on are ignored. Every
   hosted player acts on the same state and their actions go out as one ACTION (one player)
-  or one ACTIONS batch (several).
+  or one ACTIONS batch (several). Each tick from the first STATE on is counted once per
+  player, in ``ticks`` (acted on), ``skipped`` or ``done`` (its own view said terminated or
+  truncated), as the server counts ``answered``/``missed`` and ``done``; a tick played
+  again after a rejoin (the server resumed from before it) is not counted again.
 * **Private views.** When the WELCOME says ``private`` (the world gives each player its own
   view), a player acts on tick *t* only once both the STATE of *t* and its own OBSERVATION
   of *t* (from its control socket) are in; newer ones replace older ones while waiting. A
@@ -196,20 +199,27 @@ class AgentResult:
 
     name: str
     player: int | None = None
-    ticks: int = 0  #: ticks it acted on (whose action was sent)
+    ticks: int = 0  #: ticks it acted on (whose action was sent), each tick once
     skipped: int = 0  #: ticks it never saw, or skipped because a newer state was queued
+    #: ticks its own view (private views) said terminated or truncated: it did not act on
+    #: them (the server's ``done``); ``on_done`` ran for those whose STATE it acted on
+    done: int = 0
     end: End | None = None  #: the server's END, if one arrived
     reason: str = ""  #: why it stopped: ``end: <reason>``, or the stop reason
     errors: list[str] = field(default_factory=list)  #: ERROR texts the server sent
     rejoins: int = 0  #: times it joined again because the server's run changed
 
     def __str__(self) -> str:
-        """One line: who, how many ticks acted on and skipped, how it ended, the scores."""
+        """One line: who, how many ticks acted on, skipped and done (if any), rejoins (if
+        any), how it ended, the scores."""
         if self.player is None:
             return f"{self.name}: never joined ({self.reason or 'not started'})"
         text = (
             f"{self.name} (player {self.player}): acted on {self.ticks} "
-            f"tick{'s' * (self.ticks != 1)}, skipped {self.skipped}; "
+            f"tick{'s' * (self.ticks != 1)}, skipped {self.skipped}"
+            + (f", done {self.done}" if self.done else "")
+            + (f", rejoined {self.rejoins} time{'s' * (self.rejoins != 1)}" if self.rejoins else "")
+            + "; "
         )
         end = self.end
         if end is None:
@@ -264,6 +274,13 @@ class AgentRules:
         #: the first STATE tick seen since this run's WELCOME (or a rejoin's): ticks before
         #: it were never this agent's to play (it joined mid-run, or the server resumed)
         self._first_seen: int | None = None
+        #: the newest tick counted in the results (acted on, skipped or done), across rejoins
+        self._counted = -1
+        #: ticks up to this one were counted in an earlier run (set at a rejoin): a resumed
+        #: server plays them again, and they are not counted twice
+        self._counted_before = -1
+        #: per hosted player: ticks newer than the last acted on whose OBSERVATION said done
+        self._done_seen: list[set[int]] = [set() for _ in names]
         self.seq = 0
         self.other_run: str | None = None  #: the last other run heard from, for the error text
         self._unready = set(range(len(names)))  # no WELCOME yet, or READY not sent yet
@@ -399,6 +416,8 @@ class AgentRules:
         w, held = self.welcomes[agent], self._own[agent]
         if w is None or obs.player != w.player or obs.tick <= self.last_tick:
             return []
+        if obs.terminated or obs.truncated:  # out of that tick, even if it never acts on it
+            self._done_seen[agent].add(obs.tick)
         if held is None or obs.tick > held.tick:
             self._own[agent] = obs
         return self._try_act() if self.phase is Phase.PLAYING else []
@@ -412,12 +431,24 @@ class AgentRules:
         return self._act_on(state, list(self._own))
 
     def _act_on(self, state: State, observations: list[Observation] | None) -> list[Decision]:
-        first = state.tick if self._first_seen is None else self._first_seen
-        gap = state.tick - max(self.last_tick, first - 1) - 1  # skipped from its first state on
-        if gap > 0:
-            for result in self.results:
-                result.skipped += gap
-        self.last_tick = state.tick
+        """Count the ticks between the last one acted on and ``state``'s (from the first
+        state seen on, and not those an earlier run counted): done if the player's own view
+        said so, else skipped; and ``state``'s tick as done for the players whose view says so."""
+        tick = state.tick
+        first = tick if self._first_seen is None else self._first_seen
+        after = max(self.last_tick, first - 1, self._counted_before)  # gap: after < t < tick
+        for i, result in enumerate(self.results):
+            seen = self._done_seen[i]
+            done = sum(1 for t in seen if after < t < tick) if seen else 0
+            result.done += done
+            result.skipped += max(0, tick - after - 1 - done)
+            if seen:
+                self._done_seen[i] = {t for t in seen if t > tick}
+        if observations is not None and tick > self._counted_before:
+            for result, obs in zip(self.results, observations):
+                result.done += bool(obs.terminated or obs.truncated)
+        self.last_tick = tick
+        self._counted = max(self._counted, tick)
         return [Act(state, observations)]
 
     def _welcomed(self, agent: int, welcome: Welcome, now: float) -> list[Decision]:
@@ -506,8 +537,9 @@ class AgentRules:
         if not welcomes:
             return None
         self.seq += 1
-        for i in range(len(self.results)) if acting is None else acting:
-            self.results[i].ticks += 1
+        if tick > self._counted_before:  # else played again after a resume: counted before
+            for i in range(len(self.results)) if acting is None else acting:
+                self.results[i].ticks += 1
         if len(self.welcomes) == 1:
             w = welcomes[0]
             send = Send(Socket.ACTIONS, Action(w.run, tick, w.player, self.seq, w.token, payloads[0]))
@@ -526,6 +558,8 @@ class AgentRules:
         self.phase, self.rejoining, self.run = Phase.JOINING, True, None
         self.last_tick, self._last_sent, self._action_retry = -1, None, None
         self._first_seen = None
+        self._counted_before = self._counted
+        self._done_seen = [set() for _ in range(n)]
         self._pending, self._own, self._full = None, [None] * n, {}
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
         for result in self.results:
@@ -550,6 +584,8 @@ class AgentRules:
 
     def _count_acted(self, msg: Action | Actions, step: int) -> None:
         """Count ``msg``'s players' ticks acted on (sent) up or down by ``step``."""
+        if msg.tick <= self._counted_before:
+            return  # a tick played again after a resume: never counted in this run
         players = {msg.player} if isinstance(msg, Action) else {e[0] for e in msg.actions}
         for result in self.results:
             if result.player in players:

@@ -579,7 +579,7 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
 
 # ---------------------------------------------------------------------------- agent
 def _result_dict(r: Any) -> dict[str, Any]:
-    keys = ("name", "player", "ticks", "skipped", "reason", "errors", "rejoins")
+    keys = ("name", "player", "ticks", "skipped", "done", "reason", "errors", "rejoins")
     out = {k: getattr(r, k, None) for k in keys}
     end = getattr(r, "end", None)
     out["scores"] = list(end.scores) if end is not None else None
