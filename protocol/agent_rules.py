@@ -274,11 +274,12 @@ class AgentRules:
         #: the first STATE tick seen since this run's WELCOME (or a rejoin's): ticks before
         #: it were never this agent's to play (it joined mid-run, or the server resumed)
         self._first_seen: int | None = None
-        #: the newest tick counted in the results (acted on, skipped or done), across rejoins
-        self._counted = -1
-        #: ticks up to this one were counted in an earlier run (set at a rejoin): a resumed
-        #: server plays them again, and they are not counted twice
-        self._counted_before = -1
+        #: the ticks counted in the results (acted on, skipped or done), first to last,
+        #: across rejoins (None before the first)
+        self._counted: tuple[int, int] | None = None
+        #: ``_counted`` when the last rejoin began: a resumed server plays these ticks
+        #: again, and they are not counted twice
+        self._counted_before: tuple[int, int] | None = None
         #: per hosted player: ticks newer than the last acted on whose OBSERVATION said done
         self._done_seen: list[set[int]] = [set() for _ in names]
         self.seq = 0
@@ -436,20 +437,34 @@ class AgentRules:
         said so, else skipped; and ``state``'s tick as done for the players whose view says so."""
         tick = state.tick
         first = tick if self._first_seen is None else self._first_seen
-        after = max(self.last_tick, first - 1, self._counted_before)  # gap: after < t < tick
+        after = max(self.last_tick, first - 1)  # the gap: after < t < tick
+        gap = tick - after - 1 - self._overlap(after + 1, tick - 1)
         for i, result in enumerate(self.results):
             seen = self._done_seen[i]
-            done = sum(1 for t in seen if after < t < tick) if seen else 0
+            done = sum(1 for t in seen if after < t < tick and self._new(t)) if seen else 0
             result.done += done
-            result.skipped += max(0, tick - after - 1 - done)
+            result.skipped += max(0, gap - done)
             if seen:
                 self._done_seen[i] = {t for t in seen if t > tick}
-        if observations is not None and tick > self._counted_before:
+        if observations is not None and self._new(tick):
             for result, obs in zip(self.results, observations):
                 result.done += bool(obs.terminated or obs.truncated)
         self.last_tick = tick
-        self._counted = max(self._counted, tick)
+        lo, hi = self._counted or (first, tick)
+        self._counted = (min(lo, first), max(hi, tick))
         return [Act(state, observations)]
+
+    def _new(self, tick: int) -> bool:
+        """``tick`` was not counted in an earlier run (before the last rejoin)."""
+        before = self._counted_before
+        return before is None or not before[0] <= tick <= before[1]
+
+    def _overlap(self, first: int, last: int) -> int:
+        """How many of the ticks ``first..last`` an earlier run counted."""
+        before = self._counted_before
+        if before is None or last < first:
+            return 0
+        return max(0, min(last, before[1]) - max(first, before[0]) + 1)
 
     def _welcomed(self, agent: int, welcome: Welcome, now: float) -> list[Decision]:
         if self.welcomes[agent] is not None:
@@ -537,7 +552,7 @@ class AgentRules:
         if not welcomes:
             return None
         self.seq += 1
-        if tick > self._counted_before:  # else played again after a resume: counted before
+        if self._new(tick):  # else played again after a resume: counted before
             for i in range(len(self.results)) if acting is None else acting:
                 self.results[i].ticks += 1
         if len(self.welcomes) == 1:
@@ -584,7 +599,7 @@ class AgentRules:
 
     def _count_acted(self, msg: Action | Actions, step: int) -> None:
         """Count ``msg``'s players' ticks acted on (sent) up or down by ``step``."""
-        if msg.tick <= self._counted_before:
+        if not self._new(msg.tick):
             return  # a tick played again after a resume: never counted in this run
         players = {msg.player} if isinstance(msg, Action) else {e[0] for e in msg.actions}
         for result in self.results:

@@ -21,7 +21,7 @@ from .barrier import TickBarrier
 from .connection_ledger import ConnectionLedger
 from .errors import ConfigError, ProtocolError
 from .messages import VERSION, Action, Actions, Error, Join, Leave, Message, Ready, Welcome
-from .roster import Player, Roster
+from .roster import Player, Roster, short_reason
 from .server_outputs import NOTHING, Output, Probe, Rejected, Rejection, SendTo, StatusChange
 from .server_status import PLAYING, PlayerEvent, Status
 from .spaces import Checker, action_checker
@@ -348,6 +348,8 @@ class Seats:
                 outs,
             )
             return
+        if p.leave_reason is None:  # a retried LEAVE keeps the first reason
+            p.leave_reason = short_reason(msg.reason)
         self.gone(p, PlayerEvent.LEAVE, f"left: {msg.reason or 'no reason given'}", now, outs)
 
     # ------------------------------------------------------------------ state socket

@@ -96,3 +96,54 @@ def test_in_private_views_the_agents_counts_agree_with_the_servers(procs, ipc_ba
         p = players[r["player"]]
         assert (r["ticks"], r["done"], r["skipped"]) == (p["answered"], p["done"], p["missed"]), (r, p)
         assert r["ticks"] + r["skipped"] + r["done"] == ticks
+
+
+def test_every_player_leaving_is_players_left_naming_their_reasons(procs, ipc_base, tmp_path):
+    events = tmp_path / "events.jsonl"
+    server = procs(
+        [*TW, "server", "--bind", ipc_base, "--players", "2", "--ticks", "100000", "--events", str(events)]
+    )
+    agent = procs([*TW, "agent", "--connect", ipc_base, "--count", "2"], name="agent")
+    wait_event(events, event("started"), server)
+    agent.popen.send_signal(signal.SIGTERM)
+    assert agent.wait(30) == ExitCode.INTERRUPTED
+    assert server.wait(30) == ExitCode.PLAYERS_LEFT, server.stderr[-2000:]
+    assert "left: 0 'GreedyAgent', 1 'GreedyAgent-1': signal SIGTERM" in server.stdout
+    assert "crashed" not in server.stderr
+    assert (
+        server.stderr.strip()
+        .splitlines()[-1]
+        .startswith("tickwire server: players left: every player left before the end (no players left, ")
+    )
+
+
+def test_a_player_that_left_in_the_lobby_is_named_with_its_reason(procs, ipc_base):
+    """GreedyAgent refuses a world that is not the grid world at setup: its LEAVE's reason
+    says why, and the summary keeps it although the lobby freed the slot."""
+    pytest.importorskip("mpe2")
+    server = procs(
+        [
+            *TW,
+            "server",
+            "--bind",
+            ipc_base,
+            "--world",
+            "pettingzoo:mpe2.simple_spread_v3",
+            "--lobby-timeout",
+            "3",
+            "--json",
+            "-q",
+        ]
+    )
+    agent = procs(
+        [*TW, "agent", "--connect", ipc_base, "--agent", "tickwire.agents.examples.greedy_agent:GreedyAgent"],
+        name="agent",
+    )
+    assert agent.wait(60) != 0
+    assert server.wait(60) == ExitCode.LOBBY_TIMEOUT, server.stderr[-2000:]
+    summary = json.loads(server.stdout)
+    assert summary["players"] == []
+    [left] = summary["left_in_lobby"]
+    assert (left["id"], left["name"]) == (0, "GreedyAgent")
+    assert left["reason"].startswith("agent error: ConfigError: GreedyAgent plays the grid world, but")
+    assert "RandomAgent" in left["reason"] and len(left["reason"]) <= 500

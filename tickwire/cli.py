@@ -563,18 +563,26 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
         _print_json(out)
     else:
         print(format_summary(summary), flush=True)
-    if code is ExitCode.PLAYERS_CRASHED:
-        print(
-            f"tickwire {command}: players crashed: no player was left able to play "
-            f"({summary.get('reason')}); "
-            + (
-                "see the agents' errors above"
-                if command == "run"
-                else "see each agent's own output, and the players' statuses above"
-            ),
-            file=sys.stderr,
-        )
+    if code in (ExitCode.PLAYERS_CRASHED, ExitCode.PLAYERS_LEFT):
+        print(f"tickwire {command}: {_why_nobody_is_left(command, code, summary)}", file=sys.stderr)
     return ExitCode.RECORD_FAILED if failed else code
+
+
+def _why_nobody_is_left(command: str, code: ExitCode, summary: dict[str, Any]) -> str:
+    """The closing line of a run that no player was left to play: who left, and why."""
+    if code is ExitCode.PLAYERS_LEFT:
+        return (
+            f"players left: every player left before the end ({summary.get('reason')}, "
+            f"{summary.get('ticks')} tick(s) played); their reasons are in the summary above"
+        )
+    lobby = summary.get("left_in_lobby") or []
+    if lobby:
+        where = "the reasons the players that left in the lobby gave are in the summary above"
+    elif command == "run":
+        where = "see the agents' errors above"
+    else:
+        where = "see each agent's own output, and the players' statuses above"
+    return f"players crashed: no player was left able to play ({summary.get('reason')}); {where}"
 
 
 # ---------------------------------------------------------------------------- agent

@@ -50,12 +50,29 @@ def format_summary(s: dict[str, Any]) -> str:
             "out of the tick by their own view (done): "
             + ", ".join(f"player {p['id']} {p['done']}" for p in done)
         )
+    lines += _left_lines(s)
     episodes = s.get("episodes")
     if episodes:
         lines.append(_episodes(episodes, s.get("agents")))
     if s["rejected"]:
         lines.append("rejected messages: " + ", ".join(f"{k} {v}" for k, v in s["rejected"].items()))
     return "\n".join(lines)
+
+
+def _left_lines(s: dict[str, Any]) -> list[str]:
+    """Who left (said LEAVE) and why, players of the run and players that left in the
+    lobby; one line per reason, naming the players that gave it."""
+    lines = []
+    for what, entries in (
+        ("left", [(p["id"], p["name"], p.get("leave_reason")) for p in s["players"]]),
+        ("left in the lobby", [(e["id"], e["name"], e["reason"]) for e in s.get("left_in_lobby") or []]),
+    ):
+        by_reason: dict[str, list[str]] = {}
+        for pid, name, reason in entries:
+            if reason is not None:
+                by_reason.setdefault(reason, []).append(f"{pid} {name!r}")
+        lines += [f"{what}: {', '.join(who)}: {reason}" for reason, who in by_reason.items()]
+    return lines
 
 
 def _ticks_line(s: dict[str, Any]) -> str:

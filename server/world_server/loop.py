@@ -620,6 +620,7 @@ class WorldServer:
             "ticks_per_s": round((ticks - self.start_tick) / elapsed, 2) if elapsed > 0 else None,
             "state_hash": self.world.digest(state) if state is not None else None,
             "players": players,
+            "left_in_lobby": self.roster.left_in_lobby,  # the players that LEFT in the lobby
             **(self.world.summarize(state) if state is not None else {}),
             "rejected": {r.value: n for r, n in sorted(self.rejected.items())},
             # --tick-rate: target and achieved rate, p50/p99/max tick start error, skipped slots
