@@ -191,6 +191,16 @@ def test_a_run_with_no_player_left_is_players_crashed():
     )
 
 
+def test_a_run_every_player_left_without_a_crash_is_players_left():
+    def left(reason):
+        return {"status": "left", "leave_reason": reason}
+
+    assert for_summary({"players": [left("signal SIGTERM"), left("done for today")]}) is ExitCode.PLAYERS_LEFT
+    assert for_summary({"players": [left("signal SIGTERM"), {"status": "dead"}]}) is ExitCode.PLAYERS_CRASHED
+    crash = left("agent error: RuntimeError: boom")
+    assert for_summary({"players": [left("signal SIGINT"), crash]}) is ExitCode.PLAYERS_CRASHED
+
+
 # ------------------------------------------------------------------ real commands
 TW = ["-m", "tickwire"]
 
