@@ -448,6 +448,7 @@ def _from_config(o: Option) -> Option:
     range of a ServerConfig field (:data:`~tickwire.server.world_server.config.RANGES`: one
     statement of it, checked here with this table's wording)."""
     if o.default is _FROM_CONFIG:
+        assert o.field is not None, f"{o.flag}: a default from the config needs a config field"
         o = dataclasses.replace(o, default=_config_default(o.field))
     role, _, name = (o.field or "").partition(".")
     if role == "server" and name in RANGES:
