@@ -481,7 +481,10 @@ class SeatsVectorEnv(gymnasium.vector.VectorEnv):
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
         for e in self.envs[1:]:
-            if e.observation_space != self.single_observation_space or e.action_space != self.single_action_space:
+            if (
+                e.observation_space != self.single_observation_space
+                or e.action_space != self.single_action_space
+            ):
                 raise ConfigError(
                     "the worlds of a vector env must give their seats the same spaces; got "
                     f"{e.observation_space}/{e.action_space} and "
@@ -497,7 +500,11 @@ class SeatsVectorEnv(gymnasium.vector.VectorEnv):
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict]:
         super().reset(seed=seed if isinstance(seed, int) else None)
-        seeds = seed if isinstance(seed, list) else [None if seed is None else seed + i for i in range(self.num_envs)]
+        seeds = (
+            seed
+            if isinstance(seed, list)
+            else [None if seed is None else seed + i for i in range(self.num_envs)]
+        )
         infos: dict[str, Any] = {}
         obs = []
         for i, (env, s) in enumerate(zip(self.envs, seeds)):

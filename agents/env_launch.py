@@ -124,6 +124,9 @@ def launch_world(
     if mode not in ("strict", "deadline"):
         raise ConfigError(f"mode must be 'strict' or 'deadline', got {mode!r}")
     directory = Path(tempfile.mkdtemp(prefix="tickwire-world-"))
+    if len(str(directory)) > 80:  # ipc paths are limited to about 100 characters
+        directory.rmdir()
+        directory = Path(tempfile.mkdtemp(prefix="tickwire-world-", dir="/tmp"))
     connect = f"ipc://{directory}/w"
     players = seats + sum(bots.values())
     server = [python, "-m", "tickwire", "server", "--bind", connect, "--world", world]
