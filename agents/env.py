@@ -547,7 +547,7 @@ class SeatsVectorEnv(gymnasium.vector.VectorEnv):
 
 
 def make_vector_env(worlds: Sequence[str | LaunchedWorld], **options: Any) -> SeatsVectorEnv:
-    """One seat in each of ``worlds`` (base addresses or :class:`LaunchedWorld`\\ s) as a
+    """One seat in each of ``worlds`` (base addresses, or launched worlds) as a
     :class:`SeatsVectorEnv`; ``options`` are those of :class:`Seats`, for every seat."""
     envs: list[SeatEnv] = []
     try:
