@@ -47,6 +47,7 @@ from tickwire.protocol import ConfigError, TickwireError, Welcome
 from tickwire.protocol.agent_rules import Act
 from tickwire.protocol.spaces import plain, to_gymnasium
 
+from .config import AgentConfig
 from .env_launch import LaunchedWorld, launch_world
 from .env_link import SeatsLink
 from .env_views import SeatView, default_view
@@ -66,7 +67,7 @@ try:
 
     _PETTINGZOO_MISSING: str | None = None
 except ImportError as e:  # ParallelSeats alone needs it
-    _ParallelBase = object  # type: ignore[assignment,misc]
+    _ParallelBase = object
     _PETTINGZOO_MISSING = str(e)
 
 __all__ = [
@@ -80,6 +81,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: One seat's step: (observation, reward, terminated, truncated, info).
+StepResult = tuple[Any, float, bool, bool, dict]
 
 #: ``spec`` of the environments: a live world with other players is not reproducible from a seed.
 SPEC_ID = "tickwire/Seats-v0"
@@ -119,8 +123,6 @@ class Seats:
             raise ConfigError(f"episode_ticks must be >= 1 or None, got {episode_ticks}")
         self.world = connect if isinstance(connect, LaunchedWorld) else None
         address = connect.connect if isinstance(connect, LaunchedWorld) else connect
-        from .config import AgentConfig  # validates the address-independent options
-
         cfg = AgentConfig(
             connect=address,
             slot=slot,
@@ -165,8 +167,9 @@ class Seats:
             str(agents[p]) if isinstance(agents, list) and p < len(agents) else f"player_{p}"
             for p in self.players
         ]
-        self.view = None if self.private else (view or default_view(first))
-        self.observation_spaces, self.action_spaces = [], []
+        self.view: SeatView | None = None if self.private else (view or default_view(first))
+        self.observation_spaces: list[Any] = []
+        self.action_spaces: list[Any] = []
         for w in self.welcomes:
             if self.private:
                 if w.observation_space is None:
@@ -176,7 +179,7 @@ class Seats:
                     )
                 obs_space = to_gymnasium(w.observation_space)
             else:
-                obs_space = self.view.observation_space(w)
+                obs_space = self._view().observation_space(w)
             self.observation_spaces.append(obs_space)
             self.action_spaces.append(_action_space(w))
 
@@ -208,7 +211,7 @@ class Seats:
         self._forget(self.act.state.tick)
         return obs, infos
 
-    def step(self, actions: Sequence[Any]) -> list[tuple[Any, float, bool, bool, dict] | None]:
+    def step(self, actions: Sequence[Any]) -> list[StepResult | None]:
         """Act for the seats in the episode (``actions[i]`` for seat i; others None), return
         each such seat's (observation, reward, terminated, truncated, info), None for the rest."""
         self.begin_step(actions)
@@ -237,7 +240,7 @@ class Seats:
             self.link.send(t0, payloads, acting)
         self._stepping = (act, late)
 
-    def end_step(self) -> list[tuple[Any, float, bool, bool, dict] | None]:
+    def end_step(self) -> list[StepResult | None]:
         """The second half of :meth:`step`: wait for the next tick, return what it says."""
         if self._stepping is None:
             raise RuntimeError("end_step() without begin_step()")
@@ -245,9 +248,10 @@ class Seats:
         t0 = act.state.tick
         nxt = self._next(t0)
         self.steps += 1
+        out: list[StepResult | None] = []
         if nxt is None:  # the run ended
             end = self.link.end
-            out = []
+            assert end is not None
             for i in range(len(self.players)):
                 if not self.playing[i]:
                     out.append(None)
@@ -259,7 +263,6 @@ class Seats:
         self.act = nxt
         t1 = nxt.state.tick
         missed = t1 - t0 - (0 if late else 1)
-        out = []
         for i in range(len(self.players)):
             if not self.playing[i]:
                 out.append(None)
@@ -274,7 +277,7 @@ class Seats:
         self._forget(t1)
         return out
 
-    def _private_step(self, i: int, t0: int, nxt: Act, missed: int, late: bool) -> tuple:
+    def _private_step(self, i: int, t0: int, nxt: Act, missed: int, late: bool) -> StepResult:
         """Seat i's view at the next tick, rewards of skipped ticks summed in; an episode
         that ended in a skipped tick ends this step (the next reset starts the new one)."""
         views = self.link.views[i]
@@ -286,15 +289,16 @@ class Seats:
                 final = view
                 break
         if final is None:  # the rules acted on it, so it is there; be safe anyway
+            assert nxt.observations is not None
             final = nxt.observations[i]
             reward += float(final.reward)
         info = {**copy.deepcopy(final.info or {}), "tick": final.tick, "missed_ticks": missed, "late": late}
         return (copy.deepcopy(final.payload), reward, bool(final.terminated), bool(final.truncated), info)
 
-    def _shared_step(self, i: int, act: Act, nxt: Act, missed: int, late: bool) -> tuple:
-        player = self.players[i]
-        obs = self.view.observe(nxt.state.payload, player)
-        reward = float(self.view.reward(act.state.payload, nxt.state.payload, player))
+    def _shared_step(self, i: int, act: Act, nxt: Act, missed: int, late: bool) -> StepResult:
+        player, view = self.players[i], self._view()
+        obs = view.observe(nxt.state.payload, player)
+        reward = float(view.reward(act.state.payload, nxt.state.payload, player))
         truncated = self.episode_ticks is not None and self.steps >= self.episode_ticks
         return (obs, reward, False, truncated, self._info(nxt, i, missed, late))
 
@@ -320,7 +324,12 @@ class Seats:
     def _observation(self, act: Act, i: int) -> Any:
         if act.observations is not None:
             return copy.deepcopy(act.observations[i].payload)
-        return self.view.observe(act.state.payload, self.players[i])
+        return self._view().observe(act.state.payload, self.players[i])
+
+    def _view(self) -> SeatView:
+        if self.view is None:
+            raise AssertionError("a world with private views has no view")
+        return self.view
 
     def _info(self, act: Act, i: int, missed: int, late: bool) -> dict:
         extra = copy.deepcopy(act.observations[i].info or {}) if act.observations is not None else {}
@@ -393,13 +402,15 @@ class SeatEnv(gymnasium.Env):
         return obs[0], infos[0]
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        return self.seats.step([action])[0]
+        result = self.seats.step([action])[0]
+        assert result is not None  # the seat was in the episode, or step() raised
+        return result
 
     def close(self) -> None:
         self.seats.close()
 
 
-class ParallelSeats(_ParallelBase):  # type: ignore[misc,valid-type]
+class ParallelSeats(_ParallelBase):
     """K seats of a tickwire world as a PettingZoo ``ParallelEnv`` (module docstring).
 
     Agent names are the world's (``info.world["agents"]``, e.g. a PettingZoo world's) or
@@ -517,7 +528,8 @@ class SeatsVectorEnv(gymnasium.vector.VectorEnv):
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
         from gymnasium.vector.utils import iterate
 
-        actions = list(iterate(self.action_space, actions))
+        split: Any = iterate  # typed loosely by gymnasium
+        actions = list(split(self.action_space, actions))
         seats = [env.seats for env in self.envs]
         n = self.num_envs
         obs: list[Any] = [None] * n
@@ -531,14 +543,16 @@ class SeatsVectorEnv(gymnasium.vector.VectorEnv):
             if self._needs_reset[i]:
                 o, info = self.envs[i].reset()
             else:
-                o, rewards[i], terms[i], truncs[i], info = seats[i].end_step()[0]
+                result = seats[i].end_step()[0]
+                assert result is not None  # the seat was in its episode
+                o, rewards[i], terms[i], truncs[i], info = result
             obs[i] = o
             infos = self._add_info(infos, info, i)
         self._needs_reset = terms | truncs
         return self._batch(obs), rewards, terms, truncs, infos
 
     def _batch(self, obs: list[Any]) -> Any:
-        out = self._empty(self.single_observation_space, self.num_envs)
+        out: Any = self._empty(self.single_observation_space, self.num_envs)
         return self._concatenate(self.single_observation_space, obs, out)
 
     def close_extras(self, **kwargs: Any) -> None:

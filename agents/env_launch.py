@@ -37,7 +37,7 @@ class LaunchedWorld:
     def __init__(self, server: list[str], bots: Sequence[list[str]], directory: Path, connect: str) -> None:
         self.connect = connect
         self.directory = directory
-        self.procs: list[subprocess.Popen] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
         self.names: list[str] = []
         self.closed = False
         try:
@@ -88,7 +88,7 @@ class LaunchedWorld:
             self.procs[0].terminate()  # SIGTERM: the server ends the run cleanly
         stopped = stop_popens(self.procs, STOP_GRACE_S)
         for proc in stopped:
-            log.warning("launched process %s had to be stopped", proc.args[:4])
+            log.warning("launched process %s had to be stopped", proc.args)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> LaunchedWorld:

@@ -96,11 +96,11 @@ class SeatsLink:
 
     def pump(self, timeout_s: float) -> None:
         """Read whatever is there (waiting up to ``timeout_s`` for something), then do what is due."""
-        events = dict(self.sockets.poller.poll(timeout_s * 1e3))
+        events = dict(self.sockets.poller.poll(int(timeout_s * 1e3)))
         if self.sockets.state in events:
             self._read_states()
         for i, dealer in enumerate(self.sockets.controls):
-            if dealer in events or dealer.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if dealer in events or _readable(dealer):
                 self._read_control(i)
         self._carry_out(self.rules.due(time.monotonic()))
 
@@ -130,7 +130,7 @@ class SeatsLink:
     def _read_states(self) -> None:
         sub, msgs = self.sockets.state, []
         for _ in range(MAX_DRAIN):
-            if not sub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if not _readable(sub):
                 break
             try:
                 msgs.append(decode(sub.recv_multipart(copy=False)))
@@ -140,7 +140,7 @@ class SeatsLink:
 
     def _read_control(self, i: int) -> None:
         dealer = self.sockets.controls[i]
-        while not self.rules.finished and dealer.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while not self.rules.finished and _readable(dealer):
             try:
                 msg = decode(dealer.recv_multipart())
             except ProtocolError as e:
@@ -155,26 +155,30 @@ class SeatsLink:
 
     def _carry_out(self, decisions: list[Decision]) -> None:
         for d in decisions:
-            kind = type(d)
-            if kind is Act:
+            if isinstance(d, Act):
                 self.act = d
-            elif kind is Send:
+            elif isinstance(d, Send):
                 if not self.sockets.send(d):
                     self._carry_out(self.rules.send_failed(d, time.monotonic()))
-            elif kind is Setup:
+            elif isinstance(d, Setup):
                 self.welcomes[d.agent] = d.welcome
                 if d.again:
                     log.warning("seat rejoined as player %d in run %s", d.welcome.player, d.welcome.run)
                     self.views[d.agent].clear()
-            elif kind is Subscribe:
+            elif isinstance(d, Subscribe):
                 self.sockets.state.setsockopt(zmq.SUBSCRIBE, d.topic)
-            elif kind is ServerComplained:
+            elif isinstance(d, ServerComplained):
                 log.error("server error for seat %d: %s (%s)", d.agent, d.error.text, d.error.code)
-            elif kind is Waiting:
+            elif isinstance(d, Waiting):
                 log.warning("seat %d: the server is full for now: %s; joining again", d.agent, d.error.text)
-            elif kind is Ended:
+            elif isinstance(d, Ended):
                 self.end = d.end
-            elif kind is GiveUp:
+            elif isinstance(d, GiveUp):
                 raise d.error
-            elif kind is not Finish:
+            elif not isinstance(d, Finish):
                 raise AssertionError(f"unknown decision {d!r}")
+
+
+def _readable(sock: zmq.Socket) -> bool:
+    """A message is queued on ``sock`` (without blocking)."""
+    return bool(int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
