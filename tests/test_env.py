@@ -7,6 +7,9 @@ the test. The API checkers are the libraries' own.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from support.servers import start_server, wait_tick
@@ -193,3 +196,22 @@ def test_a_world_that_describes_no_observation_needs_a_view(procs, tmp_path):
     with pytest.raises(ConfigError, match="pass view="):
         SeatEnv(listening["base"])
     server.kill()
+
+
+@pytest.mark.parametrize(
+    ("hidden", "code", "extra"),
+    [
+        ("gymnasium", "import tickwire.agents.env", "tickwire[gym]"),
+        (
+            "pettingzoo",
+            "from tickwire.agents.env import ParallelSeats; ParallelSeats('ipc:///nowhere')",
+            "tickwire[pettingzoo]",
+        ),
+    ],
+)
+def test_a_missing_extra_is_named(hidden, code, extra):
+    """Without gymnasium (or pettingzoo, for ParallelSeats) the error names the extra to install."""
+    blocker = f"import sys; sys.modules[{hidden!r}] = None\n"  # import of it raises ImportError
+    out = subprocess.run([sys.executable, "-c", blocker + code], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "ImportError" in out.stderr and f"pip install '{extra}'" in out.stderr, out.stderr
