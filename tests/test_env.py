@@ -152,6 +152,8 @@ def test_deadline_mode_a_slow_trainer_misses_ticks_and_sees_it(zctx):
     try:
         _, info = env.reset()
         wait_tick(zctx, world.connect, info["tick"] + 3)  # the trainer "thinks" for 3 ticks
+        link = env.seats.link  # and the newer state has reached its socket too (no race)
+        link.wait(lambda: link.act is not None, 30, "a newer tick")
         _, _, _, _, info2 = env.step(0)
         assert info2["late"] is True
         assert info2["missed_ticks"] >= 3 and info2["tick"] >= info["tick"] + 3
