@@ -27,10 +27,10 @@ import numpy as np
 import zmq
 from tickwire.plumbing.sockets import open_socket
 from tickwire.protocol import (
-    AgentError,
     End,
     Observation,
     ProtocolError,
+    Refused,
     State,
     TransportError,
     Welcome,
@@ -295,7 +295,7 @@ class AgentLoop:
             else " If the server uses keys, pass --key and --server-key (README: Keys)."
         )
         text = str(error)
-        return TransportError(text + ("" if text.endswith((".", "?")) else ".") + hint)
+        return type(error)(text + ("" if text.endswith((".", "?")) else ".") + hint)
 
     def _send(self, send: Send) -> None:
         if not self.sockets.send(send):
@@ -442,8 +442,9 @@ def run(
 
     Pass one agent (returns one :class:`AgentResult`; ``print`` it for a one-line report)
     or several (one process, several players; returns a list). ``options`` are
-    :class:`AgentConfig` fields. Raises :class:`~tickwire.protocol.AgentError` if refused,
-    :class:`~tickwire.protocol.TransportError` if the server cannot be reached or goes away.
+    :class:`AgentConfig` fields. Raises :class:`~tickwire.protocol.Refused` if refused,
+    :class:`~tickwire.protocol.ServerUnreachable` if no server answers within the join timeout,
+    :class:`~tickwire.protocol.ServerGone` if it goes silent (or restarts without this agent).
     On SIGINT/SIGTERM it LEAVEs and returns; see :class:`StopSignals` for user code that
     does not return.
     """
@@ -462,7 +463,7 @@ def run(
         signals.disarm()
     except BaseException as e:
         signals.disarm()
-        if not isinstance(e, (AgentError, TransportError)):
+        if not isinstance(e, (Refused, TransportError)):
             loop.stop(_stop_reason(e, loop))
         raise
     finally:

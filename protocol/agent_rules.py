@@ -14,20 +14,20 @@ The rules:
 * **Join.** Each hosted player sends JOIN (name, slot) on its control socket at once and
   again every :data:`JOIN_RETRY_S` until its WELCOME arrives (a JOIN sent before the server
   is up is dropped, not queued). Without a WELCOME for every player within the join timeout
-  the agent gives up (:class:`TransportError`).
+  the agent gives up (:class:`ServerUnreachable`).
 * **Welcome → ready.** On a player's first WELCOME: call ``setup``, subscribe to the
   WELCOME's topic (this proves to the server that the player hears the state), then send
   READY on the actions socket, retried every :data:`READY_RETRY_S` until it can be sent or
   the join timeout passes. A repeated WELCOME (answer to a retried JOIN) changes nothing.
 * **Refusal.** An ERROR before a player's WELCOME is a refusal: the agent LEAVEs for the
-  players already welcomed and gives up with :class:`AgentError` (the server's code and
+  players already welcomed and gives up with :class:`Refused` (the server's code and
   text). An ERROR after the WELCOME is reported and recorded; play goes on.
 * **Full, for now.** A ``full`` refusal with ``retry_ms`` (some slots are held by players
   that joined but are not ready yet; the server frees them after its ready timeout) is not
   final: :class:`Waiting` is reported once, and the JOIN is sent again after ``retry_ms``
   (at least :data:`FULL_RETRY_MIN_S`, at most :data:`FULL_RETRY_MAX_S`: a slot may be freed
   sooner) until a WELCOME, or a refusal without ``retry_ms``, or the join timeout, which then
-  gives up with :class:`AgentError` ``full`` and the server's last text.
+  gives up with :class:`Refused` ``full`` and the server's last text.
 * **Play.** Once every player sent READY: for each batch of messages read from the state
   socket, act on the **newest** STATE of this run only. Older queued states and ticks never
   seen (gaps: the publisher drops for slow subscribers) count as ``skipped``, from the
@@ -54,7 +54,7 @@ The rules:
   the new run's next STATE. While rejoining, a ``slot_taken`` or ``run_in_progress``
   refusal is retried (the server may not have seen the old connection go yet).
 * **Silence.** Once playing, no message of this run for longer than the server timeout
-  means the server is gone: give up with a :class:`TransportError` that says what to do.
+  means the server is gone: give up with a :class:`ServerGone` that says what to do.
 * **Stop.** A stop request (signal, error in user code) sends LEAVE for every welcomed
   player and finishes.
 """
@@ -67,7 +67,7 @@ from enum import Enum
 from typing import Any, Union
 
 from .endpoints import Endpoints
-from .errors import AgentError, TickwireError, TransportError
+from .errors import Refused, ServerGone, ServerUnreachable, TickwireError
 from .messages import (
     Action,
     Actions,
@@ -107,7 +107,7 @@ class Socket(Enum):
     ACTIONS = "actions"  #: the shared PUSH
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Send:
     """Send ``message`` on ``socket`` (for CONTROL: the socket of hosted player ``agent``)."""
 
@@ -117,14 +117,14 @@ class Send:
     resend: bool = False  #: an action sent again on request (not counted twice)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Subscribe:
     """Subscribe the state socket to ``topic`` (the readiness proof of one player)."""
 
     topic: bytes
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Setup:
     """Hosted player ``agent`` was welcomed: give it its WELCOME and call its ``setup``
     (``again``: a rejoin after the server's run changed; ``setup`` was called already)."""
@@ -134,7 +134,7 @@ class Setup:
     again: bool = False
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Act:
     """The hosted players act on ``state``; then report the payloads to :meth:`AgentRules.acted`.
 
@@ -146,14 +146,14 @@ class Act:
     observations: list[Observation] | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Ended:
     """The run is over: call every hosted player's ``on_end``."""
 
     end: End
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ServerComplained:
     """The server sent hosted player ``agent`` an ERROR after its WELCOME: show it."""
 
@@ -161,7 +161,7 @@ class ServerComplained:
     error: Error
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Waiting:
     """Hosted player ``agent`` was refused ``full`` for now (slots held by players not ready
     yet): it JOINs again by itself; show ``error`` once."""
@@ -170,14 +170,14 @@ class Waiting:
     error: Error
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class GiveUp:
     """Stop now and raise ``error``."""
 
     error: TickwireError
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Finish:
     """The agent's work is done (END, or a stop request); close and return."""
 
@@ -189,7 +189,10 @@ Decision = Union[Send, Subscribe, Setup, Act, Ended, ServerComplained, Waiting, 
 
 @dataclass
 class AgentResult:
-    """How one hosted agent's run went (what :func:`tickwire.agents.run` returns)."""
+    """How one hosted agent's run went (what :func:`tickwire.agents.run` returns).
+
+    Mutable on purpose: the rules fill it in while the agent plays (ticks, skipped, errors,
+    rejoins), so a run stopped part-way (a signal, an error) still returns what happened."""
 
     name: str
     player: int | None = None
@@ -293,7 +296,7 @@ class AgentRules:
                 decisions += self._joins()
             return decisions
         if self.phase is Phase.PLAYING and now - self.last_heard > self.server_timeout_s:
-            return self._give_up(TransportError(self._silence_text()))
+            return self._give_up(ServerGone(self._silence_text()))
         retry = self._action_retry
         if retry is not None and now >= retry[1]:
             self._action_retry = None
@@ -331,7 +334,7 @@ class AgentRules:
         if self._full:  # the server answered: it was full all along
             agent, error = next(iter(self._full.items()))
             return self._give_up(
-                AgentError(
+                Refused(
                     "full",
                     (
                         f"the server refused {self.results[agent].name}: still full after the join "
@@ -358,7 +361,8 @@ class AgentRules:
                 f"within the join timeout ({self.join_timeout_s:g} s): is that address "
                 "reachable from here?"
             )
-        return self._give_up(TransportError(text))
+        # a rejoin that failed lost the server it played with; otherwise none was reached
+        return self._give_up(ServerGone(text) if self.rejoining else ServerUnreachable(text))
 
     def _silence_text(self) -> str:
         text = (
@@ -444,7 +448,7 @@ class AgentRules:
             return self._wait_for_a_slot(agent, error, now)
         if self.welcomes[agent] is None:
             return self._give_up(
-                AgentError(error.code, f"the server refused {result.name}: {error.text} ({error.code})")
+                Refused(error.code, f"the server refused {result.name}: {error.text} ({error.code})")
             )
         self.last_heard = now
         result.errors.append(error.text)
@@ -488,7 +492,7 @@ class AgentRules:
             return [self._last_sent]  # asked again: our action for this tick was lost
         if newest is None or newest.tick <= self.last_tick:
             if now - self.last_heard > self.server_timeout_s:  # other runs only, for long
-                return self._give_up(TransportError(self._silence_text()))
+                return self._give_up(ServerGone(self._silence_text()))
             return []
         if self.private:
             self._pending = newest
@@ -574,7 +578,7 @@ class AgentRules:
         return [Ended(end), Finish(f"end: {end.reason}")]
 
     def _give_up(self, error: TickwireError) -> list[Decision]:
-        leaves = self._leaves(f"giving up: {error}") if isinstance(error, AgentError) else []
+        leaves = self._leaves(f"giving up: {error}") if isinstance(error, Refused) else []
         self.phase = Phase.DONE
         for result in self.results:
             result.reason = f"gave up: {error}"

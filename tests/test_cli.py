@@ -8,13 +8,13 @@ import json
 
 import pytest
 from tickwire.protocol.errors import (
-    AgentError,
     BindError,
     ConfigError,
     LobbyTimeout,
     ProtocolError,
     Refused,
     ServerGone,
+    ServerUnreachable,
     TransportError,
 )
 from tickwire.server.world_server.config import RANGES, ServerConfig
@@ -166,9 +166,9 @@ def test_exit_codes_are_distinct_and_interrupted_is_130():
         (ConfigError("x"), ExitCode.USAGE),
         (LobbyTimeout("x"), ExitCode.LOBBY_TIMEOUT),
         (Refused("full", "x"), ExitCode.REFUSED),
-        (AgentError("full", "x"), ExitCode.REFUSED),
         (TransportError("x"), ExitCode.TRANSPORT),
         (ServerGone("x"), ExitCode.TRANSPORT),
+        (ServerUnreachable("x"), ExitCode.TRANSPORT),
         (BindError("x"), ExitCode.TRANSPORT),
         (ProtocolError("malformed", "x"), ExitCode.ERROR),
         (KeyError("positions"), ExitCode.ERROR),

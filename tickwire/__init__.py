@@ -40,19 +40,18 @@ _EXPORTS = {
     "WorldServer": "tickwire.server.world_server.loop",
     "ServerConfig": "tickwire.server.world_server.config",
     "PlayerPool": "tickwire.server.work.pool",
-    "PlayerError": "tickwire.server.work.pool",
-    "PlayerDied": "tickwire.server.work.pool",
-    "PlayerStartError": "tickwire.server.work.pool",
-    "PoolStateError": "tickwire.server.work.pool",
-    "NotSubmitted": "tickwire.server.work.pool",
-    "AlreadySubmitted": "tickwire.server.work.pool",
+    "PlayerError": "tickwire.protocol.errors",
+    "PlayerDied": "tickwire.protocol.errors",
+    "PlayerStartError": "tickwire.protocol.errors",
+    "PoolStateError": "tickwire.protocol.errors",
+    "NotSubmitted": "tickwire.protocol.errors",
+    "AlreadySubmitted": "tickwire.protocol.errors",
     "Chief": "tickwire.server.work.chief",
     "Item": "tickwire.server.work.chief",
     "TickwireError": "tickwire.protocol.errors",
     "ProtocolError": "tickwire.protocol.errors",
     "ConfigError": "tickwire.protocol.errors",
     "TransportError": "tickwire.protocol.errors",
-    "AgentError": "tickwire.protocol.errors",
     "LobbyTimeout": "tickwire.protocol.errors",
     "Refused": "tickwire.protocol.errors",
     "BindError": "tickwire.protocol.errors",
@@ -70,10 +69,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from tickwire.agents.runtime import AgentResult, run
     from tickwire.agents.worker import Worker
     from tickwire.protocol.errors import (
-        AgentError,
+        AlreadySubmitted,
         BindError,
         ConfigError,
         LobbyTimeout,
+        NotSubmitted,
+        PlayerDied,
+        PlayerError,
+        PlayerStartError,
+        PoolStateError,
         ProtocolError,
         Refused,
         ServerGone,
@@ -82,19 +86,21 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
         TransportError,
     )
     from tickwire.server.work.chief import Chief, Item
-    from tickwire.server.work.pool import (
-        AlreadySubmitted,
-        NotSubmitted,
-        PlayerDied,
-        PlayerError,
-        PlayerPool,
-        PlayerStartError,
-        PoolStateError,
-    )
+    from tickwire.server.work.pool import PlayerPool
     from tickwire.server.world_server.config import ServerConfig
     from tickwire.server.world_server.loop import WorldServer
     from tickwire.server.worlds.grid_world import GridWorld
     from tickwire.server.worlds.world import InvalidAction, PlayerView, World
 
 
-__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+_lazy_getattr, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    """The short imports, loaded on first use; ``AgentError`` (the old name of ``Refused``)
+    still works for one release and warns."""
+    if name in _EXPORTS:
+        return _lazy_getattr(name)
+    from tickwire.protocol.errors import deprecated
+
+    return deprecated(__name__, name)

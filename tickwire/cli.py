@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ import tempfile
 from typing import Any, NoReturn
 
 from tickwire import exitcodes, options
-from tickwire.agents.cli import load_agent_class
+from tickwire.agents.loading import load_agent_class
 from tickwire.exitcodes import ExitCode
 from tickwire.plumbing.process import reap_resource_tracker
 from tickwire.protocol.errors import ConfigError, LobbyTimeout, TickwireError
@@ -348,30 +349,27 @@ def _stop_on_signals(box: list[Any]) -> list[str]:
     return received
 
 
-def _lobby_summary(server: Any, world: World, error: LobbyTimeout) -> dict[str, Any]:
-    """The summary of a run that never started (the server's own, if it attached one)."""
-    cfg = server.config
-    roster = getattr(server, "roster", None)
+def _lobby_summary(config: Any, world: World, error: LobbyTimeout) -> dict[str, Any]:
+    """The summary of a run that never started: the server's own (it attaches one to the
+    error), or what the configuration tells if none is attached."""
     summary = dict(
         error.summary
         or {
-            "run": getattr(server, "run_id", None),
+            "run": None,
             "world": type(world).__name__,
-            "seed": cfg.seed,
-            "mode": cfg.mode,
+            "seed": config.seed,
+            "mode": config.mode,
             "ticks": 0,
             "elapsed_s": 0.0,
-            "lobby_s": cfg.lobby_timeout_s,
+            "lobby_s": config.lobby_timeout_s,
             "ticks_per_s": None,
             "state_hash": None,
-            "players": roster.summary() if hasattr(roster, "summary") else [],
-            "rejected": dict(sorted(getattr(server, "rejected", {}).items())),
+            "players": [],
+            "rejected": {},
         }
     )
     summary.setdefault("lobby", str(error))
     summary["reason"] = "lobby timeout"
-    if hasattr(server, "record_summary"):  # a resume that repaired the record says so
-        summary.update(server.record_summary())
     return summary
 
 
@@ -510,7 +508,7 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
     try:
         summary = run()
     except LobbyTimeout as e:
-        e.summary = _lobby_summary(server, world, e)
+        e.summary = _lobby_summary(server.config, world, e)
         raise
     finally:
         if progress:
@@ -629,7 +627,7 @@ def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset())
     if page is not None:
         _write_page(values["html"], page.page(report))
     if "world" in given:  # the report names the world that was replayed
-        report.world = values["world"]
+        report = dataclasses.replace(report, world=values["world"])
     code = ExitCode.OK if report.identical else ExitCode.REPLAY_DIFFERS
     extra = {"html": values["html"]} if page is not None else {}
     if values["json"]:

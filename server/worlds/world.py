@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from tickwire.protocol import state_digest
@@ -12,7 +13,8 @@ from tickwire.protocol.server_rules import InvalidAction  # noqa: F401  (part of
 from tickwire.protocol.spaces import from_gymnasium
 
 
-class PlayerView(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class PlayerView:
     """What one player alone receives for a tick (see :meth:`World.observe_player`).
 
     ``terminated`` or ``truncated`` takes the player out of the tick: it is not waited for,
