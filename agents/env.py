@@ -43,8 +43,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from tickwire.protocol import ConfigError, TickwireError, Welcome
+from tickwire.protocol import ConfigError, Welcome
 from tickwire.protocol.agent_rules import Act
+from tickwire.protocol.errors import RunEnded
 from tickwire.protocol.spaces import plain, to_gymnasium
 
 from .config import AgentConfig
@@ -87,10 +88,6 @@ StepResult = tuple[Any, float, bool, bool, dict]
 
 #: ``spec`` of the environments: a live world with other players is not reproducible from a seed.
 SPEC_ID = "tickwire/Seats-v0"
-
-
-class RunEnded(TickwireError):
-    """The world's run is over (its END came): no episode can start; start a new run."""
 
 
 class Seats:
