@@ -67,7 +67,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any, Union, cast
 
 from .endpoints import Endpoints
 from .errors import Refused, ServerGone, ServerUnreachable, TickwireError
@@ -318,8 +318,13 @@ class AgentRules:
         retry = self._action_retry
         if retry is not None and now >= retry[1]:
             self._action_retry = None
-            if self.phase is Phase.PLAYING and retry[0].message.tick == self.last_tick:
-                self._count_acted(retry[0].message, +1)  # undone again if it fails again
+            msg = retry[0].message  # an ACTION or ACTIONS (see send_failed)
+            if (
+                self.phase is Phase.PLAYING
+                and isinstance(msg, (Action, Actions))
+                and msg.tick == self.last_tick
+            ):
+                self._count_acted(msg, +1)  # undone again if it fails again
                 return [retry[0]]  # still the newest tick as far as we know: try again
         return []
 
@@ -429,7 +434,7 @@ class AgentRules:
         if state is None or any(o is None or o.tick != state.tick for o in self._own):
             return []
         self._pending = None
-        return self._act_on(state, list(self._own))
+        return self._act_on(state, [o for o in self._own if o is not None])  # all are, see above
 
     def _act_on(self, state: State, observations: list[Observation] | None) -> list[Decision]:
         """Count the ticks between the last one acted on and ``state``'s (from the first
@@ -479,6 +484,7 @@ class AgentRules:
 
     def _ready(self, agent: int) -> Send:
         w = self.welcomes[agent]
+        assert w is not None  # READY follows the WELCOME
         self._unready.discard(agent)
         if not self._unready:
             self.phase = Phase.PLAYING
@@ -504,7 +510,7 @@ class AgentRules:
         """``full`` for now: JOIN again after ``retry_ms`` (bounded); say so the first time."""
         first = agent not in self._full
         self._full[agent] = error
-        wait = min(max(error.retry_ms / 1e3, FULL_RETRY_MIN_S), FULL_RETRY_MAX_S)
+        wait = min(max((error.retry_ms or 0) / 1e3, FULL_RETRY_MIN_S), FULL_RETRY_MAX_S)  # not None here
         self._next_join = now + wait
         if not first:
             return []
@@ -548,7 +554,9 @@ class AgentRules:
     def acted(self, tick: int, payloads: Sequence[Any], acting: Sequence[int] | None = None) -> Send | None:
         """The actions for ``tick`` of the hosted players ``acting`` (indexes in hosting
         order; default all), one payload each: the message to send (None if nobody acted)."""
-        welcomes = self.welcomes if acting is None else [self.welcomes[i] for i in acting]
+        welcomes = cast(  # a player acts only once it has its WELCOME
+            "list[Welcome]", self.welcomes if acting is None else [self.welcomes[i] for i in acting]
+        )
         if not welcomes:
             return None
         self.seq += 1
@@ -560,6 +568,7 @@ class AgentRules:
             send = Send(Socket.ACTIONS, Action(w.run, tick, w.player, self.seq, w.token, payloads[0]))
         else:
             entries = [[w.player, w.token, p] for w, p in zip(welcomes, payloads)]
+            assert self.run is not None  # set by the first WELCOME
             send = Send(Socket.ACTIONS, Actions(self.run, tick, self.seq, entries))
         self._last_sent = Send(send.socket, send.message, send.agent, resend=True)
         return send

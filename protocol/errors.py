@@ -13,6 +13,7 @@ protocol package, so every part that raises them can import it).
     │   └── ServerGone         a playing agent's server went silent, or restarted without it
     ├── Refused                the server refused an agent (.code: full, slot_taken, ...)
     ├── LobbyTimeout           not enough players became ready in time (.summary)
+    ├── RunEnded               seats as an environment: the world's run is over (its END came)
     ├── RecordError            the run record cannot be written or read (--record/--resume/replay)
     │   ├── RecordLocked       another live server records that directory (.holder)
     │   └── ReplayMismatch     a re-simulated state hash differs from the recorded one
@@ -40,6 +41,8 @@ What to do about each (the message text always says it for the case at hand):
 * ``Refused``: read ``.code``; ``full`` and ``run_in_progress`` mean start fewer agents or
   join before the run starts (``--late-join``); ``version`` means upgrade one side.
 * ``LobbyTimeout``: the text names who is missing; start them, or raise ``--lobby-timeout``.
+* ``RunEnded``: the world a ``SeatEnv``/``ParallelSeats`` plays in has ended its run; start a
+  new run (or launch a world) and make a new environment.
 * ``RecordError`` and below: the text names the file; ``--resume DIR`` continues a run whose
   record stopped, ``RecordLocked`` waits for the other server.
 * ``PlayerError`` / ``PlayerDied`` / ``PoolStateError``: fix the player's code, close the
@@ -122,6 +125,10 @@ class LobbyTimeout(TickwireError):
     def __init__(self, text: str, summary: dict[str, Any] | None = None) -> None:
         super().__init__(text)
         self.summary = summary
+
+
+class RunEnded(TickwireError):
+    """The world's run is over (its END came): no episode can start; start a new run."""
 
 
 class RecordError(TickwireError):

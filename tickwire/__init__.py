@@ -29,6 +29,10 @@ _EXPORTS = {
     "AgentResult": "tickwire.agents.runtime",
     "run": "tickwire.agents.runtime",
     "Worker": "tickwire.agents.worker",
+    "SeatEnv": "tickwire.agents.env",
+    "ParallelSeats": "tickwire.agents.env",
+    "make_vector_env": "tickwire.agents.env",
+    "launch_world": "tickwire.agents.env_launch",
     "World": "tickwire.server.worlds.world",
     "InvalidAction": "tickwire.server.worlds.world",
     "PlayerView": "tickwire.server.worlds.world",
@@ -49,6 +53,7 @@ _EXPORTS = {
     "ConfigError": "tickwire.protocol.errors",
     "TransportError": "tickwire.protocol.errors",
     "LobbyTimeout": "tickwire.protocol.errors",
+    "RunEnded": "tickwire.protocol.errors",
     "Refused": "tickwire.protocol.errors",
     "BindError": "tickwire.protocol.errors",
     "ServerUnreachable": "tickwire.protocol.errors",
@@ -60,6 +65,8 @@ __all__ = sorted(_EXPORTS)  # noqa: PLE0605 (a list, built from the lazy-export 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
     from tickwire.agents.agent import Agent
     from tickwire.agents.config import AgentConfig
+    from tickwire.agents.env import ParallelSeats, SeatEnv, make_vector_env
+    from tickwire.agents.env_launch import launch_world
     from tickwire.agents.runtime import AgentResult, run
     from tickwire.agents.worker import Worker
     from tickwire.protocol.errors import (
@@ -74,6 +81,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
         PoolStateError,
         ProtocolError,
         Refused,
+        RunEnded,
         ServerGone,
         ServerUnreachable,
         TickwireError,

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Set
 from typing import Any, NoReturn
 
 from tickwire import exitcodes, options
@@ -471,7 +472,7 @@ def _make_run(
     return runner.server, runner.run, progress
 
 
-def _world_defaults(values: dict[str, Any], command: str, given: set[str], world: World) -> dict[str, Any]:
+def _world_defaults(values: dict[str, Any], command: str, given: Set[str], world: World) -> dict[str, Any]:
     """A world that knows its player count (a PettingZoo env) sets --agents/--players unless
     given; its agents sample their action spaces unless --agent is given."""
     values = dict(values)
@@ -484,7 +485,7 @@ def _world_defaults(values: dict[str, Any], command: str, given: set[str], world
     return values
 
 
-def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) -> ExitCode:
+def _serve(values: dict[str, Any], command: str, given: Set[str] = frozenset()) -> ExitCode:
     """``tickwire run`` / ``tickwire server``: play the run, print (and write) its summary.
 
     With ``--resume DIR`` the record's lock is taken first, before DIR is read (another
@@ -498,7 +499,7 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
         return _serve_locked(values, command, given)
 
 
-def _serve_locked(values: dict[str, Any], command: str, given: set[str]) -> ExitCode:
+def _serve_locked(values: dict[str, Any], command: str, given: Set[str]) -> ExitCode:
     values = _resumed_values(values)
     if values["world"].partition(":")[0].endswith(".py"):  # the record must find it from anywhere
         path, _, name = values["world"].partition(":")
@@ -620,7 +621,7 @@ def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
 
 
 # ---------------------------------------------------------------------------- replay
-def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset()) -> ExitCode:
+def _replay(values: dict[str, Any], command: str, given: Set[str] = frozenset()) -> ExitCode:
     """``tickwire replay DIR``: re-simulate a recorded run, compare every state hash."""
     from tickwire.server.record.log import RunReader
     from tickwire.server.record.replay import replay_run

@@ -529,6 +529,7 @@ def _from_config(o: Option) -> Option:
     if o.group not in GROUPS:
         raise AssertionError(f"{o.flag}: group {o.group!r} is not one of {', '.join(GROUPS)}")
     if o.default is _FROM_CONFIG:
+        assert o.field is not None, f"{o.flag}: a default from the config needs a config field"
         o = dataclasses.replace(o, default=_config_default(o.field))
     role, _, name = (o.field or "").partition(".")
     if role == "server" and name in RANGES:

@@ -46,7 +46,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -325,6 +325,7 @@ class AgentProcesses:
             )
             self.procs.append(p)
             p.start()
+            assert p.pid is not None  # set by start()
             self.pids.append(p.pid)
 
     def describe(self, i: int, when: str = "") -> str:
@@ -351,7 +352,7 @@ class AgentProcesses:
         live = {p.sentinel: i for i, p in enumerate(self.procs) if p.exitcode is None}
         if not live:
             return []
-        ready = mp.connection.wait(list(live), timeout=timeout)
+        ready = cast(list[int], mp.connection.wait(list(live), timeout=timeout))  # what it was given
         for sentinel in ready:
             self.procs[live[sentinel]].join(1.0)  # exiting: reaped within ms; sets exitcode
         return [live[s] for s in ready]

@@ -68,7 +68,7 @@ _TAIL_LINES = 40
 #: Hosts get their own process group, so a terminal's Ctrl-C reaches only the caller (which
 #: then closes the pool), but stay in its session: a new session would also put each host in
 #: its own scheduler autogroup, which halved the tick rate on a loaded machine.
-_OWN_PROCESS_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {}
+_OWN_PROCESS_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {}
 
 
 # ----------------------------------------------------------------------------- sending players
@@ -153,12 +153,14 @@ class _HostProcess:
         self.thread.start()
 
     def _io(self, boot: bytes) -> None:
+        stdin, stderr = self.popen.stdin, self.popen.stderr
+        assert stdin is not None and stderr is not None  # both are pipes
         try:
-            self.popen.stdin.write(boot)
-            self.popen.stdin.close()
+            stdin.write(boot)
+            stdin.close()
         except OSError:
             pass  # it died first: its stderr says why
-        for raw in iter(self.popen.stderr.readline, b""):
+        for raw in iter(stderr.readline, b""):
             line = raw.decode(errors="replace")
             self.tail.append(line)
             try:
@@ -166,7 +168,7 @@ class _HostProcess:
                 sys.stderr.flush()
             except (OSError, ValueError, AttributeError):
                 pass  # our stderr is gone or closed; the tail is still kept
-        self.popen.stderr.close()
+        stderr.close()
 
     def output(self) -> str:
         self.thread.join(_LAST_WORDS_S)  # let the reader reach the end of what it wrote
