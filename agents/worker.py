@@ -305,7 +305,7 @@ class Worker:
         while self._monitor.poll(0):
             event = recv_monitor_message(self._monitor)["event"]
             if event & HANDSHAKE_FAILED:
-                self._failed = [*self._failed[-REFUSED_AFTER + 1 :], zmq.Event(event).name]
+                self._failed = [*self._failed[-REFUSED_AFTER + 1 :], zmq.Event(event).name or str(event)]
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._link_up, self._down_since, self._failed = True, None, []
             elif self._link_up:
@@ -363,7 +363,7 @@ class Worker:
             poller = self._control_poller()
             if due:
                 poller.register(self._push, zmq.POLLOUT)
-            wake = deadline if due else min(deadline, sent_at + _FIN_REPEAT_S)
+            wake = deadline if due or sent_at is None else min(deadline, sent_at + _FIN_REPEAT_S)
             poller.poll(self._ms_until(wake, now))
             while self._sub.poll(0):
                 self._read_control()

@@ -502,7 +502,7 @@ def all_backends() -> dict[str, Callable[[], Backend]]:
 
 
 # ----------------------------------------------------------------------------- harness
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Record:
     backend: str
     n: int

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import zmq
 from tickwire.protocol.endpoints import Endpoints, derive, with_port
-from tickwire.protocol.errors import ConfigError, TransportError
+from tickwire.protocol.errors import BindError, ConfigError
 
 from .keys import MAKE_KEYS_HINT
 
@@ -127,7 +127,7 @@ def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
             try:
                 sock.bind(addr)
             except zmq.ZMQError as e:
-                raise TransportError(
+                raise BindError(
                     f"cannot bind {addr}: {e}; is another server using it? choose another address (--bind)"
                 ) from e
         return eps
@@ -140,11 +140,11 @@ def bind_endpoints(socks: Sequence[zmq.Socket], base: str) -> Endpoints:
             if _bind_all(socks[1:], (eps.actions, eps.control)):
                 return eps
         socks[0].unbind(url)
-    raise TransportError(f"found no {len(socks)} consecutive free ports for {base}")
+    raise BindError(f"found no {len(socks)} consecutive free ports for {base}: choose a port with --bind")
 
 
 def refuse_live_ipc(addr: str) -> None:
-    """Raise :class:`TransportError` if a live socket listens at ipc ``addr``'s file.
+    """Raise :class:`BindError` if a live socket listens at ipc ``addr``'s file.
 
     libzmq unlinks an ipc socket file and binds a new one at the same path, so a second
     server would silently take the address over from the one running there (new agents and
@@ -167,7 +167,7 @@ def refuse_live_ipc(addr: str) -> None:
             return
     finally:
         probe.close()
-    raise TransportError(
+    raise BindError(
         f"cannot bind {addr}: another process is listening on {path} (a "
         "server still running there?). Stop it first, or choose another "
         "address (--bind ipc:///other/path); a socket file left behind by a "

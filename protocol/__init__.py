@@ -10,12 +10,12 @@ from .codec import ALLOWED_DTYPES, decode_payload, encode_payload
 from .digest import player_seed, state_digest
 from .endpoints import Endpoints, connectable, derive
 from .errors import (
-    AgentError,
     BindError,
     ConfigError,
     LobbyTimeout,
     ProtocolError,
     Refused,
+    RunEnded,
     ServerGone,
     ServerUnreachable,
     TickwireError,
@@ -54,9 +54,9 @@ __all__ = [
     "Endpoints",
     "connectable",
     "derive",
-    "AgentError",
     "ConfigError",
     "LobbyTimeout",
+    "RunEnded",
     "Refused",
     "BindError",
     "ServerUnreachable",
@@ -100,3 +100,10 @@ __all__ = [
     "PlayerEvent",
     "Status",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``AgentError``: the old name of :class:`Refused` (warns; removed in the next release)."""
+    from .errors import deprecated
+
+    return deprecated(__name__, name)

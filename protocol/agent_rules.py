@@ -14,27 +14,30 @@ The rules:
 * **Join.** Each hosted player sends JOIN (name, slot) on its control socket at once and
   again every :data:`JOIN_RETRY_S` until its WELCOME arrives (a JOIN sent before the server
   is up is dropped, not queued). Without a WELCOME for every player within the join timeout
-  the agent gives up (:class:`TransportError`).
+  the agent gives up (:class:`ServerUnreachable`).
 * **Welcome → ready.** On a player's first WELCOME: call ``setup``, subscribe to the
   WELCOME's topic (this proves to the server that the player hears the state), then send
   READY on the actions socket, retried every :data:`READY_RETRY_S` until it can be sent or
   the join timeout passes. A repeated WELCOME (answer to a retried JOIN) changes nothing.
 * **Refusal.** An ERROR before a player's WELCOME is a refusal: the agent LEAVEs for the
-  players already welcomed and gives up with :class:`AgentError` (the server's code and
+  players already welcomed and gives up with :class:`Refused` (the server's code and
   text). An ERROR after the WELCOME is reported and recorded; play goes on.
 * **Full, for now.** A ``full`` refusal with ``retry_ms`` (some slots are held by players
   that joined but are not ready yet; the server frees them after its ready timeout) is not
   final: :class:`Waiting` is reported once, and the JOIN is sent again after ``retry_ms``
   (at least :data:`FULL_RETRY_MIN_S`, at most :data:`FULL_RETRY_MAX_S`: a slot may be freed
   sooner) until a WELCOME, or a refusal without ``retry_ms``, or the join timeout, which then
-  gives up with :class:`AgentError` ``full`` and the server's last text.
+  gives up with :class:`Refused` ``full`` and the server's last text.
 * **Play.** Once every player sent READY: for each batch of messages read from the state
   socket, act on the **newest** STATE of this run only. Older queued states and ticks never
   seen (gaps: the publisher drops for slow subscribers) count as ``skipped``, from the
   first STATE seen on (an agent joining mid-run, or rejoining a resumed run, never had the
   ticks before it to play); states at or before the last tick acted on are ignored. Every
   hosted player acts on the same state and their actions go out as one ACTION (one player)
-  or one ACTIONS batch (several).
+  or one ACTIONS batch (several). Each tick from the first STATE on is counted once per
+  player, in ``ticks`` (acted on), ``skipped`` or ``done`` (its own view said terminated or
+  truncated), as the server counts ``answered``/``missed`` and ``done``; a tick played
+  again after a rejoin (the server resumed from before it) is not counted again.
 * **Private views.** When the WELCOME says ``private`` (the world gives each player its own
   view), a player acts on tick *t* only once both the STATE of *t* and its own OBSERVATION
   of *t* (from its control socket) are in; newer ones replace older ones while waiting. A
@@ -54,7 +57,7 @@ The rules:
   the new run's next STATE. While rejoining, a ``slot_taken`` or ``run_in_progress``
   refusal is retried (the server may not have seen the old connection go yet).
 * **Silence.** Once playing, no message of this run for longer than the server timeout
-  means the server is gone: give up with a :class:`TransportError` that says what to do.
+  means the server is gone: give up with a :class:`ServerGone` that says what to do.
 * **Stop.** A stop request (signal, error in user code) sends LEAVE for every welcomed
   player and finishes.
 """
@@ -65,12 +68,12 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import numpy as np
 
 from .endpoints import Endpoints
-from .errors import AgentError, TickwireError, TransportError
+from .errors import Refused, ServerGone, ServerUnreachable, TickwireError
 from .messages import (
     Action,
     ActionArray,
@@ -111,7 +114,7 @@ class Socket(Enum):
     ACTIONS = "actions"  #: the shared PUSH
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Send:
     """Send ``message`` on ``socket`` (for CONTROL: the socket of hosted player ``agent``)."""
 
@@ -121,14 +124,14 @@ class Send:
     resend: bool = False  #: an action sent again on request (not counted twice)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Subscribe:
     """Subscribe the state socket to ``topic`` (the readiness proof of one player)."""
 
     topic: bytes
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Setup:
     """Hosted player ``agent`` was welcomed: give it its WELCOME and call its ``setup``
     (``again``: a rejoin after the server's run changed; ``setup`` was called already)."""
@@ -138,7 +141,7 @@ class Setup:
     again: bool = False
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Act:
     """The hosted players act on ``state``; then report the payloads to :meth:`AgentRules.acted`.
 
@@ -150,14 +153,14 @@ class Act:
     observations: list[Observation] | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Ended:
     """The run is over: call every hosted player's ``on_end``."""
 
     end: End
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ServerComplained:
     """The server sent hosted player ``agent`` an ERROR after its WELCOME: show it."""
 
@@ -165,7 +168,7 @@ class ServerComplained:
     error: Error
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Waiting:
     """Hosted player ``agent`` was refused ``full`` for now (slots held by players not ready
     yet): it JOINs again by itself; show ``error`` once."""
@@ -174,14 +177,14 @@ class Waiting:
     error: Error
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class GiveUp:
     """Stop now and raise ``error``."""
 
     error: TickwireError
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Finish:
     """The agent's work is done (END, or a stop request); close and return."""
 
@@ -193,24 +196,34 @@ Decision = Union[Send, Subscribe, Setup, Act, Ended, ServerComplained, Waiting, 
 
 @dataclass
 class AgentResult:
-    """How one hosted agent's run went (what :func:`tickwire.agents.run` returns)."""
+    """How one hosted agent's run went (what :func:`tickwire.agents.run` returns).
+
+    Mutable on purpose: the rules fill it in while the agent plays (ticks, skipped, errors,
+    rejoins), so a run stopped part-way (a signal, an error) still returns what happened."""
 
     name: str
     player: int | None = None
-    ticks: int = 0  #: ticks it acted on (whose action was sent)
+    ticks: int = 0  #: ticks it acted on (whose action was sent), each tick once
     skipped: int = 0  #: ticks it never saw, or skipped because a newer state was queued
+    #: ticks its own view (private views) said terminated or truncated: it did not act on
+    #: them (the server's ``done``); ``on_done`` ran for those whose STATE it acted on
+    done: int = 0
     end: End | None = None  #: the server's END, if one arrived
     reason: str = ""  #: why it stopped: ``end: <reason>``, or the stop reason
     errors: list[str] = field(default_factory=list)  #: ERROR texts the server sent
     rejoins: int = 0  #: times it joined again because the server's run changed
 
     def __str__(self) -> str:
-        """One line: who, how many ticks acted on and skipped, how it ended, the scores."""
+        """One line: who, how many ticks acted on, skipped and done (if any), rejoins (if
+        any), how it ended, the scores."""
         if self.player is None:
             return f"{self.name}: never joined ({self.reason or 'not started'})"
         text = (
             f"{self.name} (player {self.player}): acted on {self.ticks} "
-            f"tick{'s' * (self.ticks != 1)}, skipped {self.skipped}; "
+            f"tick{'s' * (self.ticks != 1)}, skipped {self.skipped}"
+            + (f", done {self.done}" if self.done else "")
+            + (f", rejoined {self.rejoins} time{'s' * (self.rejoins != 1)}" if self.rejoins else "")
+            + "; "
         )
         end = self.end
         if end is None:
@@ -265,6 +278,14 @@ class AgentRules:
         #: the first STATE tick seen since this run's WELCOME (or a rejoin's): ticks before
         #: it were never this agent's to play (it joined mid-run, or the server resumed)
         self._first_seen: int | None = None
+        #: the ticks counted in the results (acted on, skipped or done), first to last,
+        #: across rejoins (None before the first)
+        self._counted: tuple[int, int] | None = None
+        #: ``_counted`` when the last rejoin began: a resumed server plays these ticks
+        #: again, and they are not counted twice
+        self._counted_before: tuple[int, int] | None = None
+        #: per hosted player: ticks newer than the last acted on whose OBSERVATION said done
+        self._done_seen: list[set[int]] = [set() for _ in names]
         self.seq = 0
         self.other_run: str | None = None  #: the last other run heard from, for the error text
         self._unready = set(range(len(names)))  # no WELCOME yet, or READY not sent yet
@@ -299,12 +320,17 @@ class AgentRules:
                 decisions += self._joins()
             return decisions
         if self.phase is Phase.PLAYING and now - self.last_heard > self.server_timeout_s:
-            return self._give_up(TransportError(self._silence_text()))
+            return self._give_up(ServerGone(self._silence_text()))
         retry = self._action_retry
         if retry is not None and now >= retry[1]:
             self._action_retry = None
-            if self.phase is Phase.PLAYING and retry[0].message.tick == self.last_tick:
-                self._count_acted(retry[0].message, +1)  # undone again if it fails again
+            msg = retry[0].message  # an ACTION or ACTIONS (see send_failed)
+            if (
+                self.phase is Phase.PLAYING
+                and isinstance(msg, (Action, Actions))
+                and msg.tick == self.last_tick
+            ):
+                self._count_acted(msg, +1)  # undone again if it fails again
                 return [retry[0]]  # still the newest tick as far as we know: try again
         return []
 
@@ -337,7 +363,7 @@ class AgentRules:
         if self._full:  # the server answered: it was full all along
             agent, error = next(iter(self._full.items()))
             return self._give_up(
-                AgentError(
+                Refused(
                     "full",
                     (
                         f"the server refused {self.results[agent].name}: still full after the join "
@@ -364,7 +390,8 @@ class AgentRules:
                 f"within the join timeout ({self.join_timeout_s:g} s): is that address "
                 "reachable from here?"
             )
-        return self._give_up(TransportError(text))
+        # a rejoin that failed lost the server it played with; otherwise none was reached
+        return self._give_up(ServerGone(text) if self.rejoining else ServerUnreachable(text))
 
     def _silence_text(self) -> str:
         text = (
@@ -401,6 +428,8 @@ class AgentRules:
         w, held = self.welcomes[agent], self._own[agent]
         if w is None or obs.player != w.player or obs.tick <= self.last_tick:
             return []
+        if obs.terminated or obs.truncated:  # out of that tick, even if it never acts on it
+            self._done_seen[agent].add(obs.tick)
         if held is None or obs.tick > held.tick:
             self._own[agent] = obs
         return self._try_act() if self.phase is Phase.PLAYING else []
@@ -411,16 +440,42 @@ class AgentRules:
         if state is None or any(o is None or o.tick != state.tick for o in self._own):
             return []
         self._pending = None
-        return self._act_on(state, list(self._own))
+        return self._act_on(state, [o for o in self._own if o is not None])  # all are, see above
 
     def _act_on(self, state: State, observations: list[Observation] | None) -> list[Decision]:
-        first = state.tick if self._first_seen is None else self._first_seen
-        gap = state.tick - max(self.last_tick, first - 1) - 1  # skipped from its first state on
-        if gap > 0:
-            for result in self.results:
-                result.skipped += gap
-        self.last_tick = state.tick
+        """Count the ticks between the last one acted on and ``state``'s (from the first
+        state seen on, and not those an earlier run counted): done if the player's own view
+        said so, else skipped; and ``state``'s tick as done for the players whose view says so."""
+        tick = state.tick
+        first = tick if self._first_seen is None else self._first_seen
+        after = max(self.last_tick, first - 1)  # the gap: after < t < tick
+        gap = tick - after - 1 - self._overlap(after + 1, tick - 1)
+        for i, result in enumerate(self.results):
+            seen = self._done_seen[i]
+            done = sum(1 for t in seen if after < t < tick and self._new(t)) if seen else 0
+            result.done += done
+            result.skipped += max(0, gap - done)
+            if seen:
+                self._done_seen[i] = {t for t in seen if t > tick}
+        if observations is not None and self._new(tick):
+            for result, obs in zip(self.results, observations):
+                result.done += bool(obs.terminated or obs.truncated)
+        self.last_tick = tick
+        lo, hi = self._counted or (first, tick)
+        self._counted = (min(lo, first), max(hi, tick))
         return [Act(state, observations)]
+
+    def _new(self, tick: int) -> bool:
+        """``tick`` was not counted in an earlier run (before the last rejoin)."""
+        before = self._counted_before
+        return before is None or not before[0] <= tick <= before[1]
+
+    def _overlap(self, first: int, last: int) -> int:
+        """How many of the ticks ``first..last`` an earlier run counted."""
+        before = self._counted_before
+        if before is None or last < first:
+            return 0
+        return max(0, min(last, before[1]) - max(first, before[0]) + 1)
 
     def _welcomed(self, agent: int, welcome: Welcome, now: float) -> list[Decision]:
         if self.welcomes[agent] is not None:
@@ -435,6 +490,7 @@ class AgentRules:
 
     def _ready(self, agent: int) -> Send:
         w = self.welcomes[agent]
+        assert w is not None  # READY follows the WELCOME
         self._unready.discard(agent)
         if not self._unready:
             self.phase = Phase.PLAYING
@@ -450,7 +506,7 @@ class AgentRules:
             return self._wait_for_a_slot(agent, error, now)
         if self.welcomes[agent] is None:
             return self._give_up(
-                AgentError(error.code, f"the server refused {result.name}: {error.text} ({error.code})")
+                Refused(error.code, f"the server refused {result.name}: {error.text} ({error.code})")
             )
         self.last_heard = now
         result.errors.append(error.text)
@@ -460,7 +516,7 @@ class AgentRules:
         """``full`` for now: JOIN again after ``retry_ms`` (bounded); say so the first time."""
         first = agent not in self._full
         self._full[agent] = error
-        wait = min(max(error.retry_ms / 1e3, FULL_RETRY_MIN_S), FULL_RETRY_MAX_S)
+        wait = min(max((error.retry_ms or 0) / 1e3, FULL_RETRY_MIN_S), FULL_RETRY_MAX_S)  # not None here
         self._next_join = now + wait
         if not first:
             return []
@@ -494,7 +550,7 @@ class AgentRules:
             return [self._last_sent]  # asked again: our action for this tick was lost
         if newest is None or newest.tick <= self.last_tick:
             if now - self.last_heard > self.server_timeout_s:  # other runs only, for long
-                return self._give_up(TransportError(self._silence_text()))
+                return self._give_up(ServerGone(self._silence_text()))
             return []
         if self.private:
             self._pending = newest
@@ -504,17 +560,21 @@ class AgentRules:
     def acted(self, tick: int, payloads: Sequence[Any], acting: Sequence[int] | None = None) -> Send | None:
         """The actions for ``tick`` of the hosted players ``acting`` (indexes in hosting
         order; default all), one payload each: the message to send (None if nobody acted)."""
-        welcomes = self.welcomes if acting is None else [self.welcomes[i] for i in acting]
+        welcomes = cast(  # a player acts only once it has its WELCOME
+            "list[Welcome]", self.welcomes if acting is None else [self.welcomes[i] for i in acting]
+        )
         if not welcomes:
             return None
         self.seq += 1
-        for i in range(len(self.results)) if acting is None else acting:
-            self.results[i].ticks += 1
+        if self._new(tick):  # else played again after a resume: counted before
+            for i in range(len(self.results)) if acting is None else acting:
+                self.results[i].ticks += 1
         if len(self.welcomes) == 1:
             w = welcomes[0]
             send = Send(Socket.ACTIONS, Action(w.run, tick, w.player, self.seq, w.token, payloads[0]))
         else:
             entries = [[w.player, w.token, p] for w, p in zip(welcomes, payloads)]
+            assert self.run is not None  # set by the first WELCOME
             send = Send(Socket.ACTIONS, Actions(self.run, tick, self.seq, entries))
         self._last_sent = Send(send.socket, send.message, send.agent, resend=True)
         return send
@@ -523,16 +583,20 @@ class AgentRules:
         """The actions for ``tick`` of the hosted players ``acting`` (default all) as one
         array (first axis: one entry per acting player, in hosting order): an ACTION_ARRAY
         if every WELCOME said the server takes it, else the same actions as ACTION/ACTIONS."""
-        welcomes = self.welcomes if acting is None else [self.welcomes[i] for i in acting]
+        welcomes = cast(  # a player acts only once it has its WELCOME
+            "list[Welcome]", self.welcomes if acting is None else [self.welcomes[i] for i in acting]
+        )
         if not welcomes:
             return None
         if not all(w.action_array for w in welcomes):  # an older server: entry by entry
             rows = actions.tolist() if getattr(actions, "ndim", 0) == 1 else list(actions)
             return self.acted(tick, rows, acting)
         self.seq += 1
-        for i in range(len(self.results)) if acting is None else acting:
-            self.results[i].ticks += 1
+        if self._new(tick):  # else played again after a resume: counted before
+            for i in range(len(self.results)) if acting is None else acting:
+                self.results[i].ticks += 1
         ids, tokens = self._columns_of(welcomes) if acting is not None else self._all_columns()
+        assert self.run is not None  # set by the first WELCOME
         msg = ActionArray(self.run, tick, self.seq, ids, tokens, actions)
         send = Send(Socket.ACTIONS, msg)
         self._last_sent = Send(send.socket, send.message, send.agent, resend=True)
@@ -559,6 +623,8 @@ class AgentRules:
         self.phase, self.rejoining, self.run = Phase.JOINING, True, None
         self.last_tick, self._last_sent, self._action_retry = -1, None, None
         self._first_seen = None
+        self._counted_before = self._counted
+        self._done_seen = [set() for _ in range(n)]
         self._pending, self._own, self._full = None, [None] * n, {}
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
         for result in self.results:
@@ -583,6 +649,8 @@ class AgentRules:
 
     def _count_acted(self, msg: Action | Actions | ActionArray, step: int) -> None:
         """Count ``msg``'s players' ticks acted on (sent) up or down by ``step``."""
+        if not self._new(msg.tick):
+            return  # a tick played again after a resume: never counted in this run
         if isinstance(msg, ActionArray):
             players = set(np.asarray(msg.players).tolist())
         else:
@@ -614,7 +682,7 @@ class AgentRules:
         return [Ended(end), Finish(f"end: {end.reason}")]
 
     def _give_up(self, error: TickwireError) -> list[Decision]:
-        leaves = self._leaves(f"giving up: {error}") if isinstance(error, AgentError) else []
+        leaves = self._leaves(f"giving up: {error}") if isinstance(error, Refused) else []
         self.phase = Phase.DONE
         for result in self.results:
             result.reason = f"gave up: {error}"

@@ -194,8 +194,8 @@ KINDS: dict[str, type] = {c.KIND: c for c in typing.get_args(Message)}
 
 _SCHEMAS: dict[type, list[str]] = {}
 _BUILDERS: dict[str, Any] = {}
-for _cls in KINDS.values():
-    _SCHEMAS[_cls], _BUILDERS[_cls.KIND] = compile_message(_cls)
+for _kind, _cls in KINDS.items():
+    _SCHEMAS[_cls], _BUILDERS[_kind] = compile_message(_cls)
 
 
 def _from_map(obj: Any) -> Message:

@@ -21,6 +21,16 @@ from .server_status import PLAYING, PlayerEvent, Status, next_status
 #: How many missed ticks per player a late answer may still be counted against (the most
 #: recent ones): bounds the memory a player that never answers can cost.
 MISSES_KEPT = 256
+#: A LEAVE's reason is kept (for the summary) up to this many characters.
+LEAVE_REASON_CHARS = 500
+#: How many players that left in the lobby the summary names (the most recent ones).
+LOBBY_LEAVES_KEPT = 16
+
+
+def short_reason(reason: str) -> str:
+    """A LEAVE's reason as the summary keeps it: at most :data:`LEAVE_REASON_CHARS` characters."""
+    reason = reason or "no reason given"
+    return reason if len(reason) <= LEAVE_REASON_CHARS else reason[: LEAVE_REASON_CHARS - 1] + "…"
 
 
 class LogHistogram:
@@ -123,6 +133,7 @@ class Player:
     streak: int = 0  #: consecutive missed ticks
     rejoins: int = 0
     key: str | None = None  #: the key name (ZAP User-Id) the slot is bound to; None without keys
+    leave_reason: str | None = None  #: its LEAVE's reason (bounded), once it left
     last_action: Any = None
     #: ticks counted as missed and not yet answered late, oldest first (an ordered set of at
     #: most MISSES_KEPT): a late answer counts only against one of these, and only once
@@ -183,6 +194,7 @@ class Player:
             "not_joined": self.not_joined,
             "rejoins": self.rejoins,
             "done": self.done,
+            "leave_reason": self.leave_reason,
             "mean_ms": None if mean is None else round(mean, 3),
             "p99_ms": None if p99 is None else round(p99, 3),
         }
@@ -212,6 +224,9 @@ class Roster:
         self._split: tuple[int, list[int], list[int], dict[int, Status]] | None = None
         self._by_topic: dict[bytes, Player] = {}
         self.response_times = LogHistogram(capacity)
+        #: players that LEFT in the lobby (their slots freed): ``id``, ``name``, ``reason``;
+        #: the most recent :data:`LOBBY_LEAVES_KEPT`
+        self.left_in_lobby: list[dict[str, Any]] = []
 
     def by_identity(self, identity: bytes) -> Player | None:
         return self._by_identity.get(identity)
@@ -299,7 +314,11 @@ class Roster:
         self._by_topic[player.topic] = player
 
     def remove(self, player: Player) -> None:
-        """Forget a player that went away in the lobby, freeing its slot."""
+        """Forget a player that went away in the lobby, freeing its slot; one that said
+        LEAVE is remembered in :attr:`left_in_lobby` with its reason."""
+        if player.leave_reason is not None:
+            self.left_in_lobby.append({"id": player.id, "name": player.name, "reason": player.leave_reason})
+            del self.left_in_lobby[:-LOBBY_LEAVES_KEPT]
         del self.players[player.id]
         self.version += 1
         self._by_identity.pop(player.identity, None)

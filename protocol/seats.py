@@ -23,7 +23,7 @@ from .barrier import TickBarrier
 from .connection_ledger import ConnectionLedger
 from .errors import ConfigError, ProtocolError
 from .messages import VERSION, Action, ActionArray, Actions, Error, Join, Leave, Message, Ready, Welcome
-from .roster import Player, Roster
+from .roster import Player, Roster, short_reason
 from .server_outputs import NOTHING, Output, Probe, Rejected, Rejection, SendTo, StatusChange
 from .server_status import PLAYING, PlayerEvent, Status
 from .spaces import Checker, action_checker
@@ -36,20 +36,32 @@ Spaces = Callable[[int], "tuple[dict | None, dict | None]"]
 
 
 class RuleSettings(Protocol):
-    """The settings the rules read (``tickwire.server.ServerConfig`` provides them)."""
+    """The settings the rules read (``tickwire.server.ServerConfig`` provides them; read-only)."""
 
-    players: int
-    ticks: int
-    seed: int
-    mode: str
-    deadline_ms: float
-    on_missing: str
-    strikes: int
-    min_players: int | None
-    lobby_timeout_s: float
-    heartbeat_s: float
-    late_join: bool
-    ready_timeout_s: float
+    @property
+    def players(self) -> int: ...
+    @property
+    def ticks(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def deadline_ms(self) -> float: ...
+    @property
+    def on_missing(self) -> str: ...
+    @property
+    def strikes(self) -> int: ...
+    @property
+    def min_players(self) -> int | None: ...
+    @property
+    def lobby_timeout_s(self) -> float: ...
+    @property
+    def heartbeat_s(self) -> float: ...
+    @property
+    def late_join(self) -> bool: ...
+    @property
+    def ready_timeout_s(self) -> float: ...
 
 
 def token_matches(token: Any, p: Player) -> bool:
@@ -351,6 +363,8 @@ class Seats:
                 outs,
             )
             return
+        if p.leave_reason is None:  # a retried LEAVE keeps the first reason
+            p.leave_reason = short_reason(msg.reason)
         self.gone(p, PlayerEvent.LEAVE, f"left: {msg.reason or 'no reason given'}", now, outs)
 
     # ------------------------------------------------------------------ state socket

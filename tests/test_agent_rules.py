@@ -13,14 +13,15 @@ from support.agent_rules_builders import EPS, RUN, T0, playing, rules, sends, st
 from tickwire.protocol import (
     Action,
     Actions,
-    AgentError,
     End,
     Error,
     Heartbeat,
     Join,
     Leave,
     Ready,
-    TransportError,
+    Refused,
+    ServerGone,
+    ServerUnreachable,
 )
 from tickwire.protocol.agent_rules import (
     ACTION_RETRY_S,
@@ -74,7 +75,7 @@ def test_no_welcome_within_the_join_timeout_gives_up_naming_the_address():
     r.due(T0)
     assert r.due(T0 + 4.9) != [] and not r.finished  # only retries so far
     [give_up] = r.due(T0 + 5)
-    assert isinstance(give_up, GiveUp) and isinstance(give_up.error, TransportError)
+    assert isinstance(give_up, GiveUp) and isinstance(give_up.error, ServerUnreachable)
     assert "no WELCOME" in str(give_up.error) and "tcp://127.0.0.1:5555" in str(give_up.error)
     assert r.finished
 
@@ -123,7 +124,7 @@ def test_a_ready_never_sent_gives_up_at_the_join_timeout_naming_the_actions_endp
     r.due(T0)
     r.send_failed(r.control_received(0, welcome(0), T0)[-1], T0)
     [give_up] = r.due(T0 + 5)
-    assert isinstance(give_up.error, TransportError) and EPS.actions in str(give_up.error)
+    assert isinstance(give_up.error, ServerUnreachable) and EPS.actions in str(give_up.error)
 
 
 # ---------------------------------------------------------------------- refusal
@@ -131,7 +132,7 @@ def test_an_error_before_the_welcome_is_a_refusal_with_the_servers_code_and_text
     r = rules()
     r.due(T0)
     [give_up] = r.control_received(0, Error("full", "all 2 player slots are taken"), T0)
-    assert isinstance(give_up.error, AgentError) and give_up.error.code == "full"
+    assert isinstance(give_up.error, Refused) and give_up.error.code == "full"
     assert "refused p0" in str(give_up.error) and "slots are taken" in str(give_up.error)
     assert r.finished
 
@@ -280,7 +281,7 @@ def test_server_silence_longer_than_the_server_timeout_gives_up_saying_what_happ
     r.states_received([state(0)], T0 + 1)
     assert r.due(T0 + 11) == []
     [give_up] = r.due(T0 + 11.01)
-    assert isinstance(give_up.error, TransportError)
+    assert isinstance(give_up.error, ServerGone)
     assert "silent for more than 10 s" in str(give_up.error) and EPS.base in str(give_up.error)
 
 
@@ -301,6 +302,7 @@ def test_a_rejoin_that_gets_no_welcome_within_the_server_timeout_gives_up_naming
     [join_again] = r.states_received([Heartbeat("new", 0)], T0 + 5)
     assert join_again.message == Join("p0", 10)
     [give_up] = r.due(T0 + 15.5)
+    assert isinstance(give_up.error, ServerGone)  # the server it played with is gone
     assert "'new'" in str(give_up.error) and "could not rejoin" in str(give_up.error)
 
 
@@ -411,7 +413,7 @@ def test_still_full_at_the_join_timeout_gives_up_as_refused_full():
     r.due(T0)
     r.control_received(0, Error("full", "held by joiners not ready", "r", retry_ms=1000), T0)
     [give_up] = r.due(T0 + 5)
-    assert isinstance(give_up, GiveUp) and isinstance(give_up.error, AgentError)
+    assert isinstance(give_up, GiveUp) and isinstance(give_up.error, Refused)
     assert (
         give_up.error.code == "full"
         and "still full after the join timeout (5 s)" in str(give_up.error)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from tickwire.agents import Agent, AgentConfig, AgentResult, run
 from tickwire.agents.runtime import check_action_size
-from tickwire.protocol import AgentError, ConfigError, ProtocolError, encode
+from tickwire.protocol import ConfigError, ProtocolError, Refused, encode
 from tickwire.protocol.messages import Action
 from tickwire.server import GridWorld, ServerConfig, WorldServer
 
@@ -217,7 +217,7 @@ def test_players_hosted_in_one_process_each_answer_every_tick_with_one_batch(ipc
     assert summary["rejected"] == {}
 
 
-def test_a_refused_agent_raises_agent_error_with_the_servers_code(ipc_base):
+def test_a_refused_agent_raises_refused_with_the_servers_code(ipc_base):
     first = Joined()
     with ServerThread(ipc_base, players=1, ticks=1_000_000) as server:
         playing = threading.Thread(
@@ -225,7 +225,7 @@ def test_a_refused_agent_raises_agent_error_with_the_servers_code(ipc_base):
         )
         playing.start()
         assert first.joined.wait(20)
-        with pytest.raises(AgentError) as refused:
+        with pytest.raises(Refused) as refused:
             run(Idle(), ipc_base, handle_signals=False, join_timeout_s=20)
         server.server.stop("test over")
         playing.join(15)

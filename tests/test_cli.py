@@ -8,13 +8,13 @@ import json
 
 import pytest
 from tickwire.protocol.errors import (
-    AgentError,
     BindError,
     ConfigError,
     LobbyTimeout,
     ProtocolError,
     Refused,
     ServerGone,
+    ServerUnreachable,
     TransportError,
 )
 from tickwire.server.world_server.config import RANGES, ServerConfig
@@ -166,9 +166,9 @@ def test_exit_codes_are_distinct_and_interrupted_is_130():
         (ConfigError("x"), ExitCode.USAGE),
         (LobbyTimeout("x"), ExitCode.LOBBY_TIMEOUT),
         (Refused("full", "x"), ExitCode.REFUSED),
-        (AgentError("full", "x"), ExitCode.REFUSED),
         (TransportError("x"), ExitCode.TRANSPORT),
         (ServerGone("x"), ExitCode.TRANSPORT),
+        (ServerUnreachable("x"), ExitCode.TRANSPORT),
         (BindError("x"), ExitCode.TRANSPORT),
         (ProtocolError("malformed", "x"), ExitCode.ERROR),
         (KeyError("positions"), ExitCode.ERROR),
@@ -189,6 +189,16 @@ def test_a_run_with_no_player_left_is_players_crashed():
         for_summary({"reason": "stopped in the lobby (agent process exited)", "players": []})
         is ExitCode.PLAYERS_CRASHED
     )
+
+
+def test_a_run_every_player_left_without_a_crash_is_players_left():
+    def left(reason):
+        return {"status": "left", "leave_reason": reason}
+
+    assert for_summary({"players": [left("signal SIGTERM"), left("done for today")]}) is ExitCode.PLAYERS_LEFT
+    assert for_summary({"players": [left("signal SIGTERM"), {"status": "dead"}]}) is ExitCode.PLAYERS_CRASHED
+    crash = left("agent error: RuntimeError: boom")
+    assert for_summary({"players": [left("signal SIGINT"), crash]}) is ExitCode.PLAYERS_CRASHED
 
 
 # ------------------------------------------------------------------ real commands
@@ -478,3 +488,65 @@ def test_a_summary_file_that_cannot_be_written_after_a_lobby_timeout_is_named_in
     assert out["outcome"] == "lobby_timeout" and out["summary_file"]["written"] is False
     assert "No space left" in out["summary_file"]["error"]
     assert f"tickwire server: could not write the summary to '{full}'" in p.stderr
+
+
+# ------------------------------------------------------------------ usage errors (issue 19)
+def test_a_misspelt_flag_names_the_commands_help_and_the_flag_meant(procs):
+    p = procs([*TW, "run", "--agentz", "3"])
+    assert p.wait(30) == ExitCode.USAGE
+    last = p.stderr.strip().splitlines()[-1]
+    assert last == (
+        "tickwire run: usage error: unrecognized arguments: --agentz 3: did you mean "
+        "--agent or --agents? (see tickwire run --help)"
+    )
+    assert "usage: tickwire run " in p.stderr  # the command's usage, not the top level's
+
+
+def test_misspelt_flags_commands_and_choices_get_suggestions(capsys):
+    from tickwire.cli import main
+
+    assert main(["server", "--tiks", "4", "--lobby-timout=3", "--json"]) == ExitCode.USAGE
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert "(--tiks: did you mean --ticks?; --lobby-timout: did you mean --lobby-timeout?)" in message
+    assert message.endswith("(see tickwire server --help)")
+    assert main(["keys", "new", "alice", "--dri", "x"]) == ExitCode.USAGE
+    assert "--dri x: did you mean --dir? (see tickwire keys new --help)" in capsys.readouterr().err
+    assert main(["runn"]) == ExitCode.USAGE
+    assert "invalid choice: 'runn': did you mean run?" in capsys.readouterr().err
+    assert main(["run", "--mode", "stirct"]) == ExitCode.USAGE
+    assert "got 'stirct' from --mode: did you mean strict?" in capsys.readouterr().err
+    assert main(["run", "--nothing-like-it"]) == ExitCode.USAGE
+    assert "did you mean" not in capsys.readouterr().err
+
+
+def test_a_summary_file_in_a_missing_folder_is_one_error(procs, tmp_path):
+    p = procs([*TW, "run", "--ticks", "5", "-q", "--summary", str(tmp_path / "nope" / "s.json")])
+    assert p.wait(60) == ExitCode.USAGE
+    assert p.stderr.strip().splitlines() == [
+        f"tickwire run: usage error: --summary (TICKWIRE_SUMMARY): cannot write "
+        f"'{tmp_path / 'nope' / 's.json'}': folder '{tmp_path / 'nope'}' does not exist; "
+        "create it or choose another path"
+    ]
+
+
+def test_the_help_lists_the_options_in_the_tables_groups(procs):
+    p = procs([*TW, "run", "--help"])
+    assert p.wait(30) == 0
+    out = p.stdout
+    assert out.startswith("usage: tickwire run [-h] [OPTIONS]\n")
+    headings = [title for title, _ in options.GROUPS.values() if f"\n{title}:\n" in out]
+    assert headings == [options.GROUPS[g][0] for g, _ in options.grouped(options.for_command("run"))]
+    assert headings[:2] == ["World", "Players and agents"] and len(headings) >= 6
+    for group, opts in options.grouped(options.for_command("run")):
+        section = out.split(f"\n{options.GROUPS[group][0]}:\n", 1)[1].split("\n\n", 1)[0]
+        for o in opts:
+            assert f"  {o.short + ', ' if o.short else ''}{o.flag}" in section, (group, o.flag)
+
+
+def test_every_option_has_a_group_and_the_docs_table_has_a_heading_per_group():
+    assert {o.group for o in options.OPTIONS} == set(options.GROUPS)
+    table = options.markdown_table()
+    assert [line[4:] for line in table.splitlines() if line.startswith("### ")] == [
+        title for title, _ in options.GROUPS.values()
+    ]
+    assert all(f"`{o.env}`" in table for o in options.OPTIONS)

@@ -1,18 +1,26 @@
-"""Following a run from outside: Prometheus metrics over real HTTP, real-time pacing,
-the summary file, and players named after their container."""
+"""Following a run from outside: the loop's per-tick reports, Prometheus metrics over real
+HTTP, the progress line, real-time pacing, the summary file, and players named after their
+container."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import re
 import socket
 import urllib.request
+from types import MappingProxyType
 
 import pytest
 from support.summaries import accounted
 from tickwire.agents.container import container_name, container_name_from, name_agents
 from tickwire.protocol.errors import ConfigError
+from tickwire.protocol.server_rules import Rejection
+from tickwire.protocol.server_status import Status
 from tickwire.server.observers.metrics import MetricsServer, parse_address
+from tickwire.server.observers.progress import Progress
+from tickwire.server.observers.report import PlayerReport, TickReport
 from tickwire.server.world_server.config import ServerConfig
 from tickwire.server.world_server.launcher import LocalRun
 from tickwire.server.worlds.grid_world import GridWorld
@@ -34,13 +42,62 @@ def scrape(url: str) -> dict[str, float]:
     return samples
 
 
+# ---------------------------------------------------------------------------- tick reports
+def test_observers_get_one_frozen_report_per_tick_from_a_real_run():
+    reports: list[TickReport] = []
+    summary = LocalRun(
+        GridWorld(), ServerConfig(ticks=30, lobby_timeout_s=60), GREEDY, 2, progress=reports.append
+    ).run()
+    lobby = [r for r in reports if not r.running]
+    start, *ticks = [r for r in reports if r.running]
+    assert lobby and all(r.tick == 0 and r.tick_s is None for r in lobby)
+    assert lobby[-1].ready == 2  # who became ready is seen before the run starts
+    assert start.tick == 0 and start.tick_s is None and start.live == 2
+    assert [r.tick for r in ticks] == list(range(1, 31))
+    assert all(r.tick_s is not None and r.tick_s > 0 and r.run == summary["run"] for r in ticks)
+    assert [r.now for r in reports] == sorted(r.now for r in reports)
+    last = ticks[-1]
+    assert last.answered == 60 == sum(p["answered"] for p in summary["players"])
+    assert {p.name: p.answered for p in last.players} == {p["name"]: 30 for p in summary["players"]}
+    # a snapshot: the first tick's report was not changed by the ticks after it
+    assert ticks[0].answered == 2 and ticks[0] is not last
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        last.tick = 0
+    with pytest.raises(TypeError):
+        last.rejected[Rejection.MALFORMED] = 1
+
+
+def report(tick: int, now: float, tick_s: float | None = 0.001, running: bool = True) -> TickReport:
+    players = (
+        PlayerReport(0, "a", Status.ACTIVE, tick, 0, 1),
+        PlayerReport(1, "b", Status.DEAD, tick - 2, 2, 0),
+    )
+    return TickReport(
+        "r", tick, 100, 2, running, now, tick_s, players, MappingProxyType({Rejection.MALFORMED: 3})
+    )
+
+
+def test_the_progress_line_is_drawn_from_reports_alone():
+    out = io.StringIO()
+    progress = Progress(100, out, every_s=1.0)
+    progress(report(0, 10.0, None, running=False))  # lobby: nothing drawn, no rate started
+    progress(report(0, 50.0, None))  # the run starts: the rate is measured from here
+    progress(report(10, 50.5))  # within every_s: not drawn
+    progress(report(20, 51.0))
+    progress(report(100, 51.2))  # the last tick is always drawn
+    assert out.getvalue().splitlines() == [
+        "tick 20/100  20 ticks/s  players 1  late 1  missed 2  rejected 3",
+        "tick 100/100  400 ticks/s  players 1  late 1  missed 2  rejected 3",
+    ]
+
+
 # ---------------------------------------------------------------------------- metrics
 def test_metrics_are_served_over_http_during_and_after_a_real_run():
     metrics = MetricsServer("127.0.0.1:0")
     during: list[dict] = []
 
-    def progress(tick, server):
-        if tick == 20:  # the loop is mid-run; the HTTP thread answers meanwhile
+    def progress(report):
+        if report.tick == 20 and report.tick_s is not None:  # mid-run; the HTTP thread answers meanwhile
             during.append(scrape(metrics.url))
 
     try:

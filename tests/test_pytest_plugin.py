@@ -405,3 +405,23 @@ def test_the_plugin_loads_worlds_as_the_cli_does_pettingzoo_specs_included():
     world = _load_world("pettingzoo:mpe2.simple_spread_v3", None)
     assert isinstance(world, PettingZooWorld)
     assert world.default_players == 3
+
+
+def test_the_summary_is_the_json_object_and_a_key_that_is_an_attribute_says_so():
+    from tickwire.pytest_plugin import RunSummary
+
+    summary = RunSummary({"reason": "ticks done", "outcome": "ok", "exit_code": 0, "players": []})
+    summary.exit_codes, summary.errors, summary.pids, summary.address = [0], [None], [1], "ipc://x"
+    assert summary["reason"] == "ticks done" and summary.get("exit_codes") is None
+    assert json.loads(json.dumps(summary)) == {
+        "reason": "ticks done",
+        "outcome": "ok",
+        "exit_code": 0,
+        "players": [],
+    }
+    for name in RunSummary.ATTRIBUTES:
+        with pytest.raises(KeyError, match=rf"not a key of the run's summary .* use summary\.{name}"):
+            summary[name]
+        assert getattr(summary, name) is not None
+    with pytest.raises(KeyError, match="^'nothing'$"):
+        summary["nothing"]

@@ -20,7 +20,7 @@ from tickwire.plumbing.sockets import (
     open_socket,
     server_bind_refused,
 )
-from tickwire.protocol import Action, ConfigError, State, TransportError, decode, derive, encode
+from tickwire.protocol import Action, BindError, ConfigError, State, decode, derive, encode
 from tickwire.protocol.limits import MAX_ACTION_FRAME
 from tickwire.protocol.work import HEARTBEAT_IVL_MS, HEARTBEAT_TIMEOUT_MS
 from tickwire.server.work.hub import Hub
@@ -53,7 +53,7 @@ def test_a_second_server_on_a_live_ipc_address_exits_4_and_a_dead_ones_files_are
 def test_the_hub_refuses_a_live_ipc_address_too(ipc_base):
     hub = Hub(ipc_base, "t")
     try:
-        with pytest.raises(TransportError, match="another process is listening"):
+        with pytest.raises(BindError, match="another process is listening"):
             Hub(ipc_base, "t")
         assert hub.poll(0) == (False, False)
     finally:

@@ -30,6 +30,10 @@ _EXPORTS = {
     "AgentResult": "tickwire.agents.runtime",
     "run": "tickwire.agents.runtime",
     "Worker": "tickwire.agents.worker",
+    "SeatEnv": "tickwire.agents.env",
+    "ParallelSeats": "tickwire.agents.env",
+    "make_vector_env": "tickwire.agents.env",
+    "launch_world": "tickwire.agents.env_launch",
     "World": "tickwire.server.worlds.world",
     "InvalidAction": "tickwire.server.worlds.world",
     "PlayerView": "tickwire.server.worlds.world",
@@ -38,20 +42,20 @@ _EXPORTS = {
     "WorldServer": "tickwire.server.world_server.loop",
     "ServerConfig": "tickwire.server.world_server.config",
     "PlayerPool": "tickwire.server.work.pool",
-    "PlayerError": "tickwire.server.work.pool",
-    "PlayerDied": "tickwire.server.work.pool",
-    "PlayerStartError": "tickwire.server.work.pool",
-    "PoolStateError": "tickwire.server.work.pool",
-    "NotSubmitted": "tickwire.server.work.pool",
-    "AlreadySubmitted": "tickwire.server.work.pool",
+    "PlayerError": "tickwire.protocol.errors",
+    "PlayerDied": "tickwire.protocol.errors",
+    "PlayerStartError": "tickwire.protocol.errors",
+    "PoolStateError": "tickwire.protocol.errors",
+    "NotSubmitted": "tickwire.protocol.errors",
+    "AlreadySubmitted": "tickwire.protocol.errors",
     "Chief": "tickwire.server.work.chief",
     "Item": "tickwire.server.work.chief",
     "TickwireError": "tickwire.protocol.errors",
     "ProtocolError": "tickwire.protocol.errors",
     "ConfigError": "tickwire.protocol.errors",
     "TransportError": "tickwire.protocol.errors",
-    "AgentError": "tickwire.protocol.errors",
     "LobbyTimeout": "tickwire.protocol.errors",
+    "RunEnded": "tickwire.protocol.errors",
     "Refused": "tickwire.protocol.errors",
     "BindError": "tickwire.protocol.errors",
     "ServerUnreachable": "tickwire.protocol.errors",
@@ -64,34 +68,44 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from tickwire.agents.agent import Agent
     from tickwire.agents.batch import BatchAgent
     from tickwire.agents.config import AgentConfig
+    from tickwire.agents.env import ParallelSeats, SeatEnv, make_vector_env
+    from tickwire.agents.env_launch import launch_world
     from tickwire.agents.runtime import AgentResult, run
     from tickwire.agents.worker import Worker
     from tickwire.protocol.errors import (
-        AgentError,
+        AlreadySubmitted,
         BindError,
         ConfigError,
         LobbyTimeout,
+        NotSubmitted,
+        PlayerDied,
+        PlayerError,
+        PlayerStartError,
+        PoolStateError,
         ProtocolError,
         Refused,
+        RunEnded,
         ServerGone,
         ServerUnreachable,
         TickwireError,
         TransportError,
     )
     from tickwire.server.work.chief import Chief, Item
-    from tickwire.server.work.pool import (
-        AlreadySubmitted,
-        NotSubmitted,
-        PlayerDied,
-        PlayerError,
-        PlayerPool,
-        PlayerStartError,
-        PoolStateError,
-    )
+    from tickwire.server.work.pool import PlayerPool
     from tickwire.server.world_server.config import ServerConfig
     from tickwire.server.world_server.loop import WorldServer
     from tickwire.server.worlds.grid_world import GridWorld
     from tickwire.server.worlds.world import ActionBatch, InvalidAction, PlayerView, World
 
 
-__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+_lazy_getattr, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    """The short imports, loaded on first use; ``AgentError`` (the old name of ``Refused``)
+    still works for one release and warns."""
+    if name in _EXPORTS:
+        return _lazy_getattr(name)
+    from tickwire.protocol.errors import deprecated
+
+    return deprecated(__name__, name)

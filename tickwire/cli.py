@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import signal
 import sys
 import tempfile
+from collections.abc import Set
 from typing import Any, NoReturn
 
 from tickwire import exitcodes, options
-from tickwire.agents.cli import load_agent_class
+from tickwire.agents.loading import load_agent_class
 from tickwire.exitcodes import ExitCode
+from tickwire.options import close_matches
 from tickwire.plumbing.process import reap_resource_tracker
 from tickwire.protocol.errors import ConfigError, LobbyTimeout, TickwireError
 from tickwire.server.worlds.loader import load_world
@@ -53,14 +56,45 @@ def _exit_code_epilog() -> str:
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises ConfigError on bad usage instead of exiting, so a usage error
-    takes the same path as every other error (exit code, and JSON with --json)."""
+    takes the same path as every other error (exit code, and JSON with --json).
+
+    A misspelt flag, command or choice gets "did you mean ...?" (difflib; argparse only
+    suggests from Python 3.14 on, and never for an unknown flag)."""
+
+    #: each command's own parser by its words ("run", "keys new"), set by build_parser
+    commands: dict[str, _Parser]
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         raise ConfigError(f"{message} (see {self.prog} --help)")
 
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            close = close_matches(str(value), [str(c) for c in action.choices])
+            if close:
+                choices = ", ".join(map(repr, action.choices))
+                raise argparse.ArgumentError(
+                    action, f"invalid choice: {value!r}{close} (choose from {choices})"
+                )
+        super()._check_value(action, value)
 
-def build_parser() -> argparse.ArgumentParser:
+    def unrecognized(self, extras: list[str]) -> NoReturn:
+        """Report arguments this command does not take, with the flags meant."""
+        flags = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+        hints = {
+            flag: close
+            for flag in (e.partition("=")[0] for e in extras if e.startswith("--"))
+            if (close := close_matches(flag, flags))
+        }
+        text = f"unrecognized arguments: {' '.join(extras)}"
+        if len(hints) == 1:
+            text += next(iter(hints.values()))
+        elif hints:
+            text += " (" + "; ".join(f"{flag}{close}" for flag, close in hints.items()) + ")"
+        self.error(text)
+
+
+def build_parser() -> _Parser:
     """The parser of every command but ``bench`` (which has its own)."""
     parser = _Parser(
         prog="tickwire",
@@ -74,14 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"tickwire {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = {}
     for name, text in COMMANDS.items():
         p = sub.add_parser(
             name,
+            # the options come grouped below; listing every one here would take 10 lines
+            usage=f"%(prog)s [-h] [OPTIONS]{' DIR' if name == 'replay' else ''}",
             help=text,
             description=text,
             epilog=_exit_code_epilog(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        parser.commands[name] = p
         options.add_to_parser(p, name)
         if name == "replay":
             p.add_argument(
@@ -95,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="new")
     new = keys_sub.add_parser("new", help="write DIR/NAME.key and DIR/NAME.key_secret")
+    parser.commands.update({"keys": keys, "keys new": new})
     new.add_argument(
         "name",
         metavar="NAME",
@@ -148,7 +187,9 @@ def _report_error(
             "reason": summary.get("reason", label),
             "error": {"type": type(error).__name__, "message": str(error)},
         }
-        failed = summary_path and _write_summary_file(summary_path, obj)
+        # the error may be that the file cannot be written: then it is said once, above
+        unwritable = isinstance(error, ConfigError) and error.option == "--summary"
+        failed = summary_path and not unwritable and _write_summary_file(summary_path, obj)
         if failed:  # the exit code is the error's; the JSON says the file is missing too
             print(
                 f"{' '.join(filter(None, ('tickwire', command)))}: could not write the "
@@ -348,30 +389,27 @@ def _stop_on_signals(box: list[Any]) -> list[str]:
     return received
 
 
-def _lobby_summary(server: Any, world: World, error: LobbyTimeout) -> dict[str, Any]:
-    """The summary of a run that never started (the server's own, if it attached one)."""
-    cfg = server.config
-    roster = getattr(server, "roster", None)
+def _lobby_summary(config: Any, world: World, error: LobbyTimeout) -> dict[str, Any]:
+    """The summary of a run that never started: the server's own (it attaches one to the
+    error), or what the configuration tells if none is attached."""
     summary = dict(
         error.summary
         or {
-            "run": getattr(server, "run_id", None),
+            "run": None,
             "world": type(world).__name__,
-            "seed": cfg.seed,
-            "mode": cfg.mode,
+            "seed": config.seed,
+            "mode": config.mode,
             "ticks": 0,
             "elapsed_s": 0.0,
-            "lobby_s": cfg.lobby_timeout_s,
+            "lobby_s": config.lobby_timeout_s,
             "ticks_per_s": None,
             "state_hash": None,
-            "players": roster.summary() if hasattr(roster, "summary") else [],
-            "rejected": dict(sorted(getattr(server, "rejected", {}).items())),
+            "players": [],
+            "rejected": {},
         }
     )
     summary.setdefault("lobby", str(error))
     summary["reason"] = "lobby timeout"
-    if hasattr(server, "record_summary"):  # a resume that repaired the record says so
-        summary.update(server.record_summary())
     return summary
 
 
@@ -434,7 +472,7 @@ def _make_run(
     return runner.server, runner.run, progress
 
 
-def _world_defaults(values: dict[str, Any], command: str, given: set[str], world: World) -> dict[str, Any]:
+def _world_defaults(values: dict[str, Any], command: str, given: Set[str], world: World) -> dict[str, Any]:
     """A world that knows its player count (a PettingZoo env) sets --agents/--players unless
     given; its agents sample their action spaces unless --agent is given."""
     values = dict(values)
@@ -447,7 +485,7 @@ def _world_defaults(values: dict[str, Any], command: str, given: set[str], world
     return values
 
 
-def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) -> ExitCode:
+def _serve(values: dict[str, Any], command: str, given: Set[str] = frozenset()) -> ExitCode:
     """``tickwire run`` / ``tickwire server``: play the run, print (and write) its summary.
 
     With ``--resume DIR`` the record's lock is taken first, before DIR is read (another
@@ -461,7 +499,7 @@ def _serve(values: dict[str, Any], command: str, given: set[str] = frozenset()) 
         return _serve_locked(values, command, given)
 
 
-def _serve_locked(values: dict[str, Any], command: str, given: set[str]) -> ExitCode:
+def _serve_locked(values: dict[str, Any], command: str, given: Set[str]) -> ExitCode:
     values = _resumed_values(values)
     if values["world"].partition(":")[0].endswith(".py"):  # the record must find it from anywhere
         path, _, name = values["world"].partition(":")
@@ -510,7 +548,7 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
     try:
         summary = run()
     except LobbyTimeout as e:
-        e.summary = _lobby_summary(server, world, e)
+        e.summary = _lobby_summary(server.config, world, e)
         raise
     finally:
         if progress:
@@ -526,23 +564,31 @@ def _play(values: dict[str, Any], command: str, world: World, metrics: Any) -> E
         _print_json(out)
     else:
         print(format_summary(summary), flush=True)
-    if code is ExitCode.PLAYERS_CRASHED:
-        print(
-            f"tickwire {command}: players crashed: no player was left able to play "
-            f"({summary.get('reason')}); "
-            + (
-                "see the agents' errors above"
-                if command == "run"
-                else "see each agent's own output, and the players' statuses above"
-            ),
-            file=sys.stderr,
-        )
+    if code in (ExitCode.PLAYERS_CRASHED, ExitCode.PLAYERS_LEFT):
+        print(f"tickwire {command}: {_why_nobody_is_left(command, code, summary)}", file=sys.stderr)
     return ExitCode.RECORD_FAILED if failed else code
+
+
+def _why_nobody_is_left(command: str, code: ExitCode, summary: dict[str, Any]) -> str:
+    """The closing line of a run that no player was left to play: who left, and why."""
+    if code is ExitCode.PLAYERS_LEFT:
+        return (
+            f"players left: every player left before the end ({summary.get('reason')}, "
+            f"{summary.get('ticks')} tick(s) played); their reasons are in the summary above"
+        )
+    lobby = summary.get("left_in_lobby") or []
+    if lobby:
+        where = "the reasons the players that left in the lobby gave are in the summary above"
+    elif command == "run":
+        where = "see the agents' errors above"
+    else:
+        where = "see each agent's own output, and the players' statuses above"
+    return f"players crashed: no player was left able to play ({summary.get('reason')}); {where}"
 
 
 # ---------------------------------------------------------------------------- agent
 def _result_dict(r: Any) -> dict[str, Any]:
-    keys = ("name", "player", "ticks", "skipped", "reason", "errors", "rejoins")
+    keys = ("name", "player", "ticks", "skipped", "done", "reason", "errors", "rejoins")
     out = {k: getattr(r, k, None) for k in keys}
     end = getattr(r, "end", None)
     out["scores"] = list(end.scores) if end is not None else None
@@ -582,7 +628,7 @@ def _run_agents(values: dict[str, Any], command: str) -> ExitCode:
 
 
 # ---------------------------------------------------------------------------- replay
-def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset()) -> ExitCode:
+def _replay(values: dict[str, Any], command: str, given: Set[str] = frozenset()) -> ExitCode:
     """``tickwire replay DIR``: re-simulate a recorded run, compare every state hash."""
     from tickwire.server.record.log import RunReader
     from tickwire.server.record.replay import replay_run
@@ -636,7 +682,7 @@ def _replay(values: dict[str, Any], command: str, given: set[str] = frozenset())
     if page is not None:
         _write_page(values["html"], page.page(report))
     if "world" in given:  # the report names the world that was replayed
-        report.world = values["world"]
+        report = dataclasses.replace(report, world=values["world"])
     code = ExitCode.OK if report.identical else ExitCode.REPLAY_DIFFERS
     extra = {"html": values["html"]} if page is not None else {}
     if values["json"]:
@@ -748,9 +794,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return conformance_main(argv[1:])
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # name the command's own help, and the flag meant
+            words = " ".join(filter(None, (args.command, getattr(args, "keys_command", None))))
+            parser.commands.get(words, parser).unrecognized(extras)
     except ConfigError as e:  # bad usage: unknown flag, missing command, ...
-        command = next((a for a in argv if a in COMMANDS), "")
+        command = next((a for a in argv if a in COMMANDS or a == "keys"), "")
         return int(_report_error(command, e, "--json" in argv))
     as_json, summary_path = _wants_json(args), _summary_path(args)
     try:

@@ -35,6 +35,7 @@ class ExitCode(enum.IntEnum):
     PLAYERS_CRASHED = 6
     RECORD_FAILED = 7
     REPLAY_DIFFERS = 8
+    PLAYERS_LEFT = 9
     INTERRUPTED = 130
 
     @property
@@ -57,7 +58,8 @@ MEANING: dict[ExitCode, str] = {
     ExitCode.REFUSED: "the server refused the agent (`full`, `slot_taken`, `run_in_progress`, "
     "`version`, ...)",
     ExitCode.PLAYERS_CRASHED: "the run could not go on: every player crashed, died or left before "
-    "the end and none came back within 4 s (none is waited for when "
+    "the end, at least one of them by a crash (its connection died, or its LEAVE says "
+    "`agent error`), and none came back within 4 s (none is waited for when "
     "all left), or an agent process of `tickwire run` died in the "
     "lobby",
     ExitCode.RECORD_FAILED: "the run record could not be written (disk full, write or fsync "
@@ -70,6 +72,9 @@ MEANING: dict[ExitCode, str] = {
     ExitCode.REPLAY_DIFFERS: "`tickwire replay` (or `--resume`): a re-simulated state hash differs "
     "from the recorded one, or a record is damaged (the tick or the "
     "file and byte offset are printed)",
+    ExitCode.PLAYERS_LEFT: "the run could not go on: every player left (said LEAVE, e.g. its agent "
+    "was stopped by a signal) before the end, none by a crash; each one's `leave_reason` is in "
+    "the summary",
     ExitCode.INTERRUPTED: "stopped by SIGINT or SIGTERM (the summary is still printed)",
 }
 
@@ -101,17 +106,31 @@ def for_error(error: BaseException) -> ExitCode:
 def for_summary(summary: Mapping[str, Any], interrupted: bool = False) -> ExitCode:
     """The exit code for a run that produced a summary.
 
-    Interrupted runs give INTERRUPTED; a run in which no player was left able to play
-    (all crashed, died or left; or the lobby was abandoned because an agent died) gives
-    PLAYERS_CRASHED; anything else is OK.
+    Interrupted runs give INTERRUPTED; a run in which no player was left able to play gives
+    PLAYERS_LEFT if every player left and none crashed (:func:`crashed`), else
+    PLAYERS_CRASHED, as does a lobby abandoned because an agent died; anything else is OK.
     """
     if interrupted:
         return ExitCode.INTERRUPTED
     if str(summary.get("reason", "")).startswith("stopped in the lobby"):
         return ExitCode.PLAYERS_CRASHED  # not a signal (see interrupted): an agent died early
-    if no_player_left(summary.get("players", ())):
-        return ExitCode.PLAYERS_CRASHED
+    players = summary.get("players", ())
+    if no_player_left(players):
+        return ExitCode.PLAYERS_CRASHED if any(crashed(p) for p in players) else ExitCode.PLAYERS_LEFT
     return ExitCode.OK
+
+
+#: The start of the LEAVE reason the agent SDK sends when the agent's own code raised.
+AGENT_ERROR = "agent error"
+
+
+def crashed(player: Mapping[str, Any]) -> bool:
+    """A player (summary entry) that is gone by a crash: its connection died (``dead``), or
+    it left saying its code raised (the SDK's ``agent error: ...`` LEAVE)."""
+    status = str(player.get("status", ""))
+    return status == "dead" or (
+        status == "left" and str(player.get("leave_reason") or "").startswith(AGENT_ERROR)
+    )
 
 
 def no_player_left(players: Iterable[Mapping[str, Any]]) -> bool:

@@ -1,18 +1,20 @@
 """Where flags are defined: every option of ``tickwire run|server|agent``, once.
 
 Each :class:`Option` row says its flag, type, default, allowed values, help, which commands
-have it and which config field it fills; its environment variable is ``TICKWIRE_`` + the
-flag's name. From this one table come the argparse flags (:func:`add_to_parser`), the
-environment fallback and validation (:func:`resolve`: a flag wins over its variable, the
-variable over the default; errors name both), the role configs (:func:`server_config`,
-:func:`agent_config`) and the README's flag table (:func:`markdown_table`;
-``python -m tickwire.options`` prints it). ``tickwire bench`` keeps its own parser.
+have it, which config field it fills and its group (:data:`GROUPS`); its environment
+variable is ``TICKWIRE_`` + the flag's name. From this one table come the argparse flags in
+their groups (:func:`add_to_parser`), the environment fallback and validation
+(:func:`resolve`: a flag wins over its variable, the variable over the default; errors name
+both), the role configs (:func:`server_config`, :func:`agent_config`) and the docs' flag
+tables, one per group (:func:`markdown_table`; ``python -m tickwire.options`` prints them).
+``tickwire bench`` keeps its own parser.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import math
 import os
 import re
@@ -53,6 +55,7 @@ class Option:
     above: float | None = None
     short: str | None = None  #: "-q"
     metavar: str | None = None
+    group: str = ""  #: its heading in ``--help`` and the docs: a key of :data:`GROUPS`
 
     @property
     def env(self) -> str:
@@ -80,10 +83,23 @@ def _config_default(field: str) -> Any:
     return None if f.default is dataclasses.MISSING else f.default
 
 
+#: The option groups, in the order of ``--help`` and of the docs: key → (title, what for).
+GROUPS: dict[str, tuple[str, str]] = {
+    "world": ("World", "what is played, for how long, from which seed"),
+    "players": ("Players and agents", "who plays, and how they join"),
+    "timing": ("Timing and deadlines", "when a tick closes, and what a miss costs"),
+    "connection": ("Connection", "addresses and how long to wait for the other side"),
+    "security": ("Security and keys", "CURVE keys, public addresses, the memory guard"),
+    "recording": ("Recording and resume", "the run record for --resume and tickwire replay"),
+    "output": ("Output", "the summary, pictures and pages, and what is printed"),
+    "observability": ("Observability", "events and metrics while the run plays"),
+}
+
 _RS, _R, _S, _A = ("run", "server"), ("run",), ("server",), ("agent",)
 _ALL = ("run", "server", "agent", "replay")
 
-#: The table. Order is the order of ``--help`` and of the README table.
+#: The table. Grouped by ``group`` (:data:`GROUPS` order), its order is the order of
+#: ``--help`` and of the docs' table.
 OPTIONS: tuple[Option, ...] = (
     Option(
         "--bind",
@@ -95,6 +111,7 @@ OPTIONS: tuple[Option, ...] = (
         _FROM_CONFIG,
         "server.bind",
         metavar="ADDRESS",
+        group="connection",
     ),
     Option(
         "--connect",
@@ -104,6 +121,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "agent.connect",
         metavar="ADDRESS",
+        group="connection",
     ),
     Option(
         "--players",
@@ -113,6 +131,7 @@ OPTIONS: tuple[Option, ...] = (
         _FROM_CONFIG,
         "server.players",
         metavar="N",
+        group="players",
     ),
     Option(
         "--agents",
@@ -122,6 +141,7 @@ OPTIONS: tuple[Option, ...] = (
         4,
         "server.players",
         metavar="N",
+        group="players",
     ),
     Option(
         "--agent",
@@ -130,6 +150,7 @@ OPTIONS: tuple[Option, ...] = (
         str,
         DEFAULT_AGENT,
         metavar="SPEC",
+        group="players",
     ),
     Option(
         "--world",
@@ -140,8 +161,9 @@ OPTIONS: tuple[Option, ...] = (
         str,
         DEFAULT_WORLD,
         metavar="SPEC",
+        group="world",
     ),
-    Option("--ticks", "ticks to run", _RS, int, _FROM_CONFIG, "server.ticks", metavar="N"),
+    Option("--ticks", "ticks to run", _RS, int, _FROM_CONFIG, "server.ticks", metavar="N", group="world"),
     Option(
         "--seed",
         "world seed; per-player agent seeds derive from it",
@@ -151,6 +173,7 @@ OPTIONS: tuple[Option, ...] = (
         "server.seed",
         minimum=0,
         metavar="N",
+        group="world",
     ),
     Option(
         "--mode",
@@ -160,6 +183,7 @@ OPTIONS: tuple[Option, ...] = (
         _FROM_CONFIG,
         "server.mode",
         choices=MODES,
+        group="timing",
     ),
     Option(
         "--deadline-ms",
@@ -169,6 +193,7 @@ OPTIONS: tuple[Option, ...] = (
         _FROM_CONFIG,
         "server.deadline_ms",
         metavar="MS",
+        group="timing",
     ),
     Option(
         "--tick-rate",
@@ -179,6 +204,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "server.tick_rate",
         metavar="HZ",
+        group="timing",
     ),
     Option(
         "--on-missing",
@@ -188,6 +214,7 @@ OPTIONS: tuple[Option, ...] = (
         _FROM_CONFIG,
         "server.on_missing",
         choices=ON_MISSING,
+        group="timing",
     ),
     Option(
         "--strikes",
@@ -198,6 +225,7 @@ OPTIONS: tuple[Option, ...] = (
         _FROM_CONFIG,
         "server.strikes",
         metavar="K",
+        group="timing",
     ),
     Option(
         "--min-players",
@@ -207,6 +235,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "server.min_players",
         metavar="N",
+        group="players",
     ),
     Option(
         "--lobby-timeout",
@@ -216,6 +245,7 @@ OPTIONS: tuple[Option, ...] = (
         _FROM_CONFIG,
         "server.lobby_timeout_s",
         metavar="S",
+        group="players",
     ),
     Option(
         "--late-join",
@@ -224,6 +254,7 @@ OPTIONS: tuple[Option, ...] = (
         bool,
         False,
         "server.late_join",
+        group="players",
     ),
     Option(
         "--ready-timeout",
@@ -234,6 +265,7 @@ OPTIONS: tuple[Option, ...] = (
         _FROM_CONFIG,
         "server.ready_timeout_s",
         metavar="S",
+        group="players",
     ),
     Option(
         "--events",
@@ -243,6 +275,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "server.events_path",
         metavar="FILE",
+        group="observability",
     ),
     Option(
         "--summary",
@@ -251,6 +284,7 @@ OPTIONS: tuple[Option, ...] = (
         str,
         None,
         metavar="FILE",
+        group="output",
     ),
     Option(
         "--metrics",
@@ -259,6 +293,7 @@ OPTIONS: tuple[Option, ...] = (
         str,
         None,
         metavar="HOST:PORT",
+        group="observability",
     ),
     Option(
         "--record",
@@ -269,6 +304,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "server.record_dir",
         metavar="DIR",
+        group="recording",
     ),
     Option(
         "--resume",
@@ -279,6 +315,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "server.resume_dir",
         metavar="DIR",
+        group="recording",
     ),
     Option(
         "--fsync-every",
@@ -288,6 +325,7 @@ OPTIONS: tuple[Option, ...] = (
         _FROM_CONFIG,
         "server.fsync_every",
         metavar="K",
+        group="recording",
     ),
     Option(
         "--checkpoint-every",
@@ -297,6 +335,7 @@ OPTIONS: tuple[Option, ...] = (
         _FROM_CONFIG,
         "server.checkpoint_every",
         metavar="N",
+        group="recording",
     ),
     Option(
         "--per-process",
@@ -306,6 +345,7 @@ OPTIONS: tuple[Option, ...] = (
         1,
         minimum=1,
         metavar="K",
+        group="players",
     ),
     Option(
         "--pin-cpus",
@@ -314,6 +354,7 @@ OPTIONS: tuple[Option, ...] = (
         _R,
         bool,
         False,
+        group="players",
     ),
     Option(
         "--transport",
@@ -322,8 +363,17 @@ OPTIONS: tuple[Option, ...] = (
         str,
         "ipc",
         choices=("ipc", "tcp"),
+        group="connection",
     ),
-    Option("--render", "write the final grid as a PNG image to FILE", _R, str, None, metavar="FILE"),
+    Option(
+        "--render",
+        "write the final grid as a PNG image to FILE",
+        _R,
+        str,
+        None,
+        metavar="FILE",
+        group="output",
+    ),
     Option(
         "--key",
         "this process's secret key file (NAME.key_secret from `tickwire keys new`); "
@@ -333,6 +383,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         metavar="FILE",
+        group="security",
     ),
     Option(
         "--allow",
@@ -343,6 +394,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "server.allow_dir",
         metavar="DIR",
+        group="security",
     ),
     Option(
         "--insecure",
@@ -352,6 +404,7 @@ OPTIONS: tuple[Option, ...] = (
         bool,
         _FROM_CONFIG,
         "server.insecure",
+        group="security",
     ),
     Option(
         "--memory-budget-mb",
@@ -363,6 +416,7 @@ OPTIONS: tuple[Option, ...] = (
         _FROM_CONFIG,
         "server.memory_budget_mb",
         metavar="MB",
+        group="security",
     ),
     Option(
         "--server-key",
@@ -372,6 +426,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "agent.server_key_path",
         metavar="FILE",
+        group="security",
     ),
     Option(
         "--name",
@@ -380,8 +435,18 @@ OPTIONS: tuple[Option, ...] = (
         _A,
         str,
         None,
+        group="players",
     ),
-    Option("--count", "players (agents) hosted by this one process", _A, int, 1, minimum=1, metavar="K"),
+    Option(
+        "--count",
+        "players (agents) hosted by this one process",
+        _A,
+        int,
+        1,
+        minimum=1,
+        metavar="K",
+        group="players",
+    ),
     Option(
         "--slot",
         "ask for this player slot (K players: SLOT .. SLOT+K-1)",
@@ -391,6 +456,7 @@ OPTIONS: tuple[Option, ...] = (
         "agent.slot",
         minimum=0,
         metavar="N",
+        group="players",
     ),
     Option(
         "--join-timeout",
@@ -401,6 +467,7 @@ OPTIONS: tuple[Option, ...] = (
         "agent.join_timeout_s",
         above=0,
         metavar="S",
+        group="connection",
     ),
     Option(
         "--server-timeout",
@@ -411,6 +478,7 @@ OPTIONS: tuple[Option, ...] = (
         "agent.server_timeout_s",
         above=0,
         metavar="S",
+        group="connection",
     ),
     Option(
         "--html",
@@ -420,6 +488,7 @@ OPTIONS: tuple[Option, ...] = (
         str,
         None,
         metavar="FILE",
+        group="output",
     ),
     Option(
         "--html-every",
@@ -430,6 +499,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         minimum=1,
         metavar="K",
+        group="output",
     ),
     Option(
         "--json",
@@ -437,9 +507,18 @@ OPTIONS: tuple[Option, ...] = (
         _ALL,
         bool,
         False,
+        group="output",
     ),
-    Option("--quiet", "no progress line; log only warnings and errors", _ALL, bool, False, short="-q"),
-    Option("--verbose", "debug logging", _ALL, bool, False, short="-v"),
+    Option(
+        "--quiet",
+        "no progress line; log only warnings and errors",
+        _ALL,
+        bool,
+        False,
+        short="-q",
+        group="output",
+    ),
+    Option("--verbose", "debug logging", _ALL, bool, False, short="-v", group="output"),
 )
 
 
@@ -447,7 +526,10 @@ def _from_config(o: Option) -> Option:
     """``o`` with what its config field states: the default (if the row says so), and the
     range of a ServerConfig field (:data:`~tickwire.server.world_server.config.RANGES`: one
     statement of it, checked here with this table's wording)."""
+    if o.group not in GROUPS:
+        raise AssertionError(f"{o.flag}: group {o.group!r} is not one of {', '.join(GROUPS)}")
     if o.default is _FROM_CONFIG:
+        assert o.field is not None, f"{o.flag}: a default from the config needs a config field"
         o = dataclasses.replace(o, default=_config_default(o.field))
     role, _, name = (o.field or "").partition(".")
     if role == "server" and name in RANGES:
@@ -466,6 +548,12 @@ BY_DEST: dict[str, Option] = {o.dest: o for o in OPTIONS}
 def for_command(command: str) -> list[Option]:
     """The options ``command`` has, in table order."""
     return [o for o in OPTIONS if command in o.commands]
+
+
+def grouped(opts: list[Option] | tuple[Option, ...] = OPTIONS) -> list[tuple[str, list[Option]]]:
+    """``opts`` by group, in :data:`GROUPS` order (table order within a group); empty
+    groups left out."""
+    return [(g, [o for o in opts if o.group == g]) for g in GROUPS if any(o.group == g for o in opts)]
 
 
 # ---------------------------------------------------------------------------- argparse
@@ -488,7 +576,12 @@ def _help(o: Option) -> str:
 def add_to_parser(parser: argparse.ArgumentParser, command: str) -> None:
     """Add ``command``'s flags. Values stay raw (None when absent): :func:`resolve` converts
     and checks them, so a bad flag and a bad variable get the same message."""
-    for o in for_command(command):
+    for group, opts in grouped(for_command(command)):
+        _add_group(parser.add_argument_group(GROUPS[group][0]), opts)
+
+
+def _add_group(parser: argparse._ArgumentGroup, opts: list[Option]) -> None:
+    for o in opts:
         names = [o.short, o.flag] if o.short else [o.flag]
         if o.switch:
             parser.add_argument(
@@ -525,11 +618,25 @@ def _convert(o: Option, raw: Any, source: str) -> Any:
     return value
 
 
+def close_matches(word: str, candidates: list[str] | tuple[str, ...]) -> str:
+    """``": did you mean --agent or --agents?"``: the candidates closest to ``word`` (difflib
+    ratio at least 0.75, and within 0.1 of the best), or "" if none is close."""
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, word, c).ratio(), c) for c in dict.fromkeys(candidates)),
+        key=lambda rc: -rc[0],
+    )
+    best = scored[0][0] if scored else 0.0
+    close = [c for r, c in scored if r >= 0.75 and r >= best - 0.1][:3]
+    return f": did you mean {' or '.join(close)}?" if close else ""
+
+
 def _check(o: Option, value: Any, source: str) -> None:
     """Raise ConfigError if ``value`` is outside the option's choices or range."""
     if o.choices is not None and value not in o.choices:
         raise ConfigError(
-            f"{o.names} must be one of {', '.join(o.choices)}, got {value!r} from {source}", o.flag
+            f"{o.names} must be one of {', '.join(o.choices)}, got {value!r} from {source}"
+            + close_matches(str(value), o.choices),
+            o.flag,
         )
     if o.minimum is not None and value < o.minimum:
         raise ConfigError(f"{o.names} must be at least {o.minimum:g}, got {value!r} from {source}", o.flag)
@@ -631,9 +738,16 @@ def agent_config(values: Mapping[str, Any], **override: Any) -> AgentConfig:
 
 # ---------------------------------------------------------------------------- README
 def markdown_table() -> str:
-    """The README's flag table, generated from :data:`OPTIONS`."""
+    """The docs' flag tables, one per group (a heading each), generated from :data:`OPTIONS`."""
+    return "\n\n".join(
+        f"### {GROUPS[g][0]}\n\n{GROUPS[g][1][0].upper()}{GROUPS[g][1][1:]}.\n\n{_group_table(opts)}"
+        for g, opts in grouped()
+    )
+
+
+def _group_table(opts: list[Option]) -> str:
     rows = ["| flag | environment variable | default | commands | meaning |", "|---|---|---|---|---|"]
-    for o in OPTIONS:
+    for o in opts:
         flag = f"`{o.short}`, `{o.flag}`" if o.short else f"`{o.flag}`"
         if o.choices:
             flag += " " + "\\|".join(f"`{c}`" for c in o.choices)

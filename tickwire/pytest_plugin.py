@@ -46,12 +46,13 @@ import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 if TYPE_CHECKING:  # tickwire's server and pyzmq load only when a fixture is used
     from tickwire.agents.agent import Agent
+    from tickwire.server.observers.report import TickReport
     from tickwire.server.world_server.config import ServerConfig
     from tickwire.server.world_server.loop import WorldServer
     from tickwire.server.worlds.world import World
@@ -82,6 +83,18 @@ class RunSummary(dict):
     errors: list[str | None]
     pids: list[int]
     address: str
+
+    #: what the fixture adds: attributes, so that the dict stays the ``--json`` object
+    ATTRIBUTES = ("exit_codes", "errors", "pids", "address")
+
+    def __missing__(self, key: object) -> Any:
+        """A key the ``--json`` object lacks: a KeyError that says where an attribute is."""
+        if key in self.ATTRIBUTES:
+            raise KeyError(
+                f"{key!r} is not a key of the run's summary (the --json object) but an "
+                f"attribute: use summary.{key}"
+            )
+        raise KeyError(key)
 
 
 def _as_json(summary: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +178,7 @@ class AgentRecipe:
     def of(cls, entry: Any, base_dir: Path | None = None) -> AgentRecipe:
         """A recipe for an Agent subclass, an Agent instance or a ``"mod:Class"`` spec."""
         from tickwire.agents.agent import Agent
-        from tickwire.agents.cli import load_agent_class
+        from tickwire.agents.loading import load_agent_class
 
         if isinstance(entry, str):
             spec = _resolve_file_spec(entry, base_dir)
@@ -192,7 +205,7 @@ class AgentRecipe:
     def build(self) -> Agent:
         """In the agent process: import, look up or unpickle, and return a fresh agent."""
         from tickwire.agents.agent import Agent
-        from tickwire.agents.cli import load_agent_class
+        from tickwire.agents.loading import load_agent_class
 
         if self.spec is not None:
             return self._named(load_agent_class(self.spec)())
@@ -312,6 +325,7 @@ class AgentProcesses:
             )
             self.procs.append(p)
             p.start()
+            assert p.pid is not None  # set by start()
             self.pids.append(p.pid)
 
     def describe(self, i: int, when: str = "") -> str:
@@ -338,7 +352,7 @@ class AgentProcesses:
         live = {p.sentinel: i for i, p in enumerate(self.procs) if p.exitcode is None}
         if not live:
             return []
-        ready = mp.connection.wait(list(live), timeout=timeout)
+        ready = cast(list[int], mp.connection.wait(list(live), timeout=timeout))  # what it was given
         for sentinel in ready:
             self.procs[live[sentinel]].join(1.0)  # exiting: reaped within ms; sets exitcode
         return [live[s] for s in ready]
@@ -375,7 +389,10 @@ class LiveServer:
         from tickwire.protocol import connectable
         from tickwire.server.world_server.loop import WorldServer
 
-        self.server: WorldServer = WorldServer(world, config)  # binds now: address known
+        #: the loop's newest report (read by :meth:`progress_report`; replaced whole)
+        self._report: TickReport | None = None
+        self._config = config
+        self.server: WorldServer = WorldServer(world, config, progress=self._observe)  # binds now
         self.address: str = connectable(self.server.endpoints.base)
         self._done = threading.Event()
         self._summary: dict[str, Any] | None = None
@@ -383,6 +400,9 @@ class LiveServer:
         self._thread = threading.Thread(
             target=self._main, daemon=True, name=f"tickwire-server-{self.server.run_id}"
         )
+
+    def _observe(self, report: TickReport) -> None:
+        self._report = report
 
     def start(self) -> LiveServer:
         self._thread.start()
@@ -427,30 +447,25 @@ class LiveServer:
         return _as_json(self._summary)
 
     def progress_report(self, what: str) -> str:
-        """``<what> (tick 12 of 100; players: 0 'A' active answered 12, ...)``: racy but
-        read-only, for error messages."""
-        s = self.server
-        try:
-            players = (
-                ", ".join(
-                    f"{p['id']} {p['name']!r} {p['status']} answered {p['answered']}"
-                    for p in s.roster.summary()
-                )
-                or "none joined"
-            )
-        except RuntimeError:  # the roster changed while we read it
-            players = "?"
+        """``<what> (tick 12 of 100; players: 0 'A' active answered 12, ...)`` from the
+        loop's newest report, for error messages."""
+        r, cfg = self._report, self._config
+        players = (
+            ", ".join(f"{p.id} {p.name!r} {p.status.value} answered {p.answered}" for p in r.players)
+            if r
+            else ""
+        ) or "none joined"
         phase = (
-            f"tick {s.tick} of {s.config.ticks}"
-            if s.running
-            else (f"still in the lobby, {len(s.roster.ready())} of {s.config.players} player(s) ready")
+            f"tick {r.tick} of {r.ticks}"
+            if r and r.running
+            else f"still in the lobby, {r.ready if r else 0} of {cfg.players} player(s) ready"
         )
         return f"{what} ({phase}; players: {players})"
 
     def close(self, grace_s: float = SERVER_STOP_GRACE_S) -> None:
         """Stop the run if it is going and wait (bounded) until the sockets are closed."""
         if not self._thread.is_alive() and not self.done:  # never started: sockets are open
-            self.server.sockets.close()
+            self.server.close()
             self._done.set()
             return
         if not self.done:

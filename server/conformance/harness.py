@@ -181,7 +181,7 @@ class Session:
     def _on_message(self, socket: str, frames: list[zmq.Frame], limits: Any) -> bool:
         user_id = None
         with contextlib.suppress(zmq.ZMQError, KeyError):
-            user_id = frames[0].get("User-Id")
+            user_id = str(frames[0].get("User-Id"))  # a str property (typed int | str)
         try:
             msg = decode(frames, limits)
         except ProtocolError as e:

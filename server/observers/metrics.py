@@ -2,10 +2,11 @@
 
 Needs the optional ``prometheus-client`` package (``pip install 'tickwire[metrics]'``). The
 metrics live in their own registry (never the process-global default one) and are served over
-HTTP from a background thread. The loop pays two cheap calls per tick (ticks counter and
-tick-duration histogram) and nothing per message: the per-player counters, rejections and
-player statuses are read from the server's own counters when Prometheus scrapes, so they cost
-the loop nothing.
+HTTP from a background thread. The loop hands :meth:`MetricsServer.observe` its
+:class:`~.report.TickReport` after each tick (ticks counter, tick-duration histogram) and
+nothing per message; the per-player counters, rejections and player statuses are read from
+the newest report when Prometheus scrapes (a frozen snapshot: the scrape thread never reads
+the server's own state).
 
 Metrics: ``tickwire_ticks_total``, ``tickwire_tick_duration_seconds`` (histogram),
 ``tickwire_player_answered_total``, ``tickwire_player_missed_total``,
@@ -26,7 +27,7 @@ from tickwire.protocol.server_rules import Rejection
 from tickwire.protocol.server_status import Status
 
 if TYPE_CHECKING:
-    from ..world_server.loop import WorldServer
+    from .report import TickReport
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class MetricsServer:
             buckets=BUCKETS,
             registry=self.registry,
         )
-        self._server: WorldServer | None = None
+        self._report: TickReport | None = None  # the newest; replaced whole (no lock needed)
         self.registry.register(_RosterCollector(self))
         try:
             self._httpd = make_server(
@@ -100,14 +101,12 @@ class MetricsServer:
         self._thread.start()
         log.info("metrics on %s", self.url)
 
-    def attach(self, server: WorldServer) -> None:
-        """The server whose players and rejections the scrape reports."""
-        self._server = server
-
-    def tick_done(self, seconds: float) -> None:
-        """One tick finished (called by the loop once per tick)."""
-        self._ticks.inc()
-        self._duration.observe(seconds)
+    def observe(self, report: TickReport) -> None:
+        """The loop's newest report; one that ends a tick counts the tick and its duration."""
+        self._report = report
+        if report.tick_s is not None:
+            self._ticks.inc()
+            self._duration.observe(report.tick_s)
 
     def close(self) -> None:
         """Stop serving and close the listening socket."""
@@ -128,9 +127,9 @@ class _RosterCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        server = self._owner._server
-        players = list(server.roster.players.values()) if server else []  # a snapshot
-        rejected = dict(server.rejected) if server else {}
+        report = self._owner._report
+        players = report.players if report else ()
+        rejected = report.rejected if report else {}
         labels = ["player", "name"]
         for what in ("answered", "missed", "late"):
             family = CounterMetricFamily(

@@ -27,10 +27,9 @@ def peak_rss_mb() -> float:
 
 def format_summary(s: dict[str, Any]) -> str:
     """A short human report of a run's summary dict."""
-    rate = f"{s['ticks_per_s']:,.1f}" if s.get("ticks_per_s") else "-"
     lines = [
         f"run {s['run']} ({s['world']}, seed {s['seed']}, {s['mode']} mode): {s['reason']}",
-        f"{s['ticks']} ticks in {s['elapsed_s']:.2f} s = {rate} ticks/s (lobby {s['lobby_s']:.2f} s)",
+        _ticks_line(s),
         f"state hash {s['state_hash']}",
         *_pacing_line(s.get("pacing")),
         "",
@@ -51,12 +50,44 @@ def format_summary(s: dict[str, Any]) -> str:
             "out of the tick by their own view (done): "
             + ", ".join(f"player {p['id']} {p['done']}" for p in done)
         )
+    lines += _left_lines(s)
     episodes = s.get("episodes")
     if episodes:
         lines.append(_episodes(episodes, s.get("agents")))
     if s["rejected"]:
         lines.append("rejected messages: " + ", ".join(f"{k} {v}" for k, v in s["rejected"].items()))
     return "\n".join(lines)
+
+
+def _left_lines(s: dict[str, Any]) -> list[str]:
+    """Who left (said LEAVE) and why, players of the run and players that left in the
+    lobby; one line per reason, naming the players that gave it."""
+    lines = []
+    for what, entries in (
+        ("left", [(p["id"], p["name"], p.get("leave_reason")) for p in s["players"]]),
+        ("left in the lobby", [(e["id"], e["name"], e["reason"]) for e in s.get("left_in_lobby") or []]),
+    ):
+        by_reason: dict[str, list[str]] = {}
+        for pid, name, reason in entries:
+            if reason is not None:
+                by_reason.setdefault(reason, []).append(f"{pid} {name!r}")
+        lines += [f"{what}: {', '.join(who)}: {reason}" for reason, who in by_reason.items()]
+    return lines
+
+
+def _ticks_line(s: dict[str, Any]) -> str:
+    """``200 ticks in 0.78 s = 255.1 ticks/s (lobby 4.70 s)``; after ``--resume`` the ticks
+    this server played (its rate is over those), the tick it resumed at and the run's total."""
+    rate = f"{s['ticks_per_s']:,.1f}" if s.get("ticks_per_s") else "-"
+    lobby = f"(lobby {s['lobby_s']:.2f} s)"
+    resumed = s.get("resumed_from")
+    if resumed is None:
+        return f"{s['ticks']} ticks in {s['elapsed_s']:.2f} s = {rate} ticks/s {lobby}"
+    played = s["ticks"] - resumed
+    return (
+        f"resumed at tick {resumed}: played {played} tick{'s' * (played != 1)} in "
+        f"{s['elapsed_s']:.2f} s = {rate} ticks/s {lobby}; {s['ticks']} ticks in all"
+    )
 
 
 def _pacing_line(p: dict[str, Any] | None) -> list[str]:

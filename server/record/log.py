@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tickwire.protocol.codec import decode_payload, encode_payload
-from tickwire.protocol.errors import ProtocolError, RecordError
+from tickwire.protocol.errors import ProtocolError, RecordError, RecordLocked
 from tickwire.protocol.messages import VERSION
 
 from ..worlds.snapshot import SNAPSHOT_LIMITS
@@ -378,19 +378,17 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- the lock
-class RecordLocked(RecordError):
-    """Another live process holds DIR's lock: a server records (or resumes) the run there.
-    ``holder`` is what it wrote into the lock file (pid, host, since; empty if not yet)."""
-
-    def __init__(self, directory: Path, holder: dict[str, Any]) -> None:
-        self.holder = holder
-        super().__init__(
-            f"{directory} is being recorded by another tickwire server ({describe_holder(holder)})"
-            ": two servers writing one record would mix their ticks, so this one does not "
-            f"touch it (nothing in {directory} was changed). Wait for that server to end or stop "
-            "it, then `--resume` the record; or record to another directory. `tickwire replay "
-            f"{directory}` reads the ticks it has written so far"
-        )
+def locked(directory: Path, holder: dict[str, Any]) -> RecordLocked:
+    """The error for a directory whose lock another live process holds (``holder``: what it
+    wrote into the lock file: pid, host, since; empty if not yet)."""
+    return RecordLocked(
+        f"{directory} is being recorded by another tickwire server ({describe_holder(holder)})"
+        ": two servers writing one record would mix their ticks, so this one does not "
+        f"touch it (nothing in {directory} was changed). Wait for that server to end or stop "
+        "it, then `--resume` the record; or record to another directory. `tickwire replay "
+        f"{directory}` reads the ticks it has written so far",
+        holder,
+    )
 
 
 def describe_holder(holder: dict[str, Any]) -> str:
@@ -488,7 +486,7 @@ def _take(lock: Path, directory: Path) -> int:
                     _write_holder(fd, lock)
                     return fd
             elif not _try_flock(fd, fcntl.LOCK_SH):  # a writer holds it
-                raise RecordLocked(directory, _holder(fd))
+                raise locked(directory, _holder(fd))
             else:  # only readers looking: gone in a moment
                 time.sleep(LOCK_RETRY_S)
         except BaseException:

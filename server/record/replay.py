@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ def _reported(records: Iterable[TickRecord], progress: Callable[[int], None]) ->
 
 
 # ---------------------------------------------------------------------------- resume
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Restored:
     """A run rebuilt for ``--resume``: continue from ``tick`` with ``state`` in ``epoch``."""
 
@@ -105,7 +105,8 @@ class Restored:
 
     def report(self) -> dict[str, Any]:
         """What the summary shows under ``resume``."""
-        out = {k: v for k, v in vars(self).items() if k not in ("state", "header", "last_actions", "names")}
+        hidden = ("state", "header", "last_actions", "names")
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         out["remembered_players"] = sorted(self.last_actions)
         return out
 
@@ -304,7 +305,7 @@ def _restore_checkpoint(
 
 
 # ---------------------------------------------------------------------------- replay
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ReplayReport:
     """What ``tickwire replay`` found (``--json`` prints it)."""
 

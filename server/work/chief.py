@@ -78,6 +78,9 @@ class Item:
 
 @dataclass
 class WorkerStats:
+    """One worker as the chief's ledger sees it. Mutable on purpose: the ledger updates it
+    as the worker's messages arrive (received, gaps, status)."""
+
     id: int
     received: int = 0
     last_seq: int = 0

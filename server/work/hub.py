@@ -204,7 +204,7 @@ class Hub:
     def _read_failures(self, m: zmq.Socket) -> None:
         """Count up to MONITOR_BATCH failed handshakes reported by monitor ``m``."""
         for _ in range(MONITOR_BATCH):
-            if not m.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if not m.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # type: ignore[arg-type,operator]  # EVENTS is an int option
                 return
             raw = m.recv_multipart(zmq.NOBLOCK)
             if int.from_bytes(raw[0][:2], "little") & HANDSHAKE_FAILED:

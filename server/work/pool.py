@@ -36,6 +36,14 @@ from typing import Any
 import zmq
 from tickwire.plumbing.process import cores_are_free, stop_popens, usable_cores
 from tickwire.protocol import ConfigError, TickwireError
+from tickwire.protocol.errors import (  # noqa: F401  (defined with every error users catch; importable here too)
+    AlreadySubmitted,
+    NotSubmitted,
+    PlayerDied,
+    PlayerError,
+    PlayerStartError,
+    PoolStateError,
+)
 from tickwire.protocol.work import (
     ALL_TOPIC,
     STOP_GRACE_S,
@@ -60,69 +68,7 @@ _TAIL_LINES = 40
 #: Hosts get their own process group, so a terminal's Ctrl-C reaches only the caller (which
 #: then closes the pool), but stay in its session: a new session would also put each host in
 #: its own scheduler autogroup, which halved the tick rate on a loaded machine.
-_OWN_PROCESS_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {}
-
-
-class PlayerError(TickwireError):
-    """A player's method raised. ``index``, ``remote_traceback``; ``errors`` has every
-    player that raised in this call (index → traceback), ``results`` the other actions."""
-
-    def __init__(self, index: int, remote_traceback: str, errors: dict[int, str], results: list[Any]) -> None:
-        last = remote_traceback.strip().splitlines()[-1] if remote_traceback.strip() else "?"
-        more = f" (and {len(errors) - 1} more player(s))" if len(errors) > 1 else ""
-        super().__init__(
-            f"player {index} raised {last}{more}\n--- remote traceback of player "
-            f"{index} ---\n{remote_traceback}"
-        )
-        self.index, self.remote_traceback, self.errors, self.results = (
-            index,
-            remote_traceback,
-            errors,
-            results,
-        )
-
-
-class PlayerDied(TickwireError):
-    """A player's process exited; the pool cannot answer for its players any more.
-    ``index`` (the first of them), ``players`` (all it hosted), ``exitcode``, ``output``
-    (the last lines the process wrote to stderr)."""
-
-    def __init__(
-        self, index: int, exitcode: int | None, players: list[int] | None = None, output: str = ""
-    ) -> None:
-        how = (
-            f"was killed by signal {-exitcode}"
-            if exitcode and exitcode < 0
-            else f"exited with code {exitcode}"
-        )
-        hosted = f" (it hosted players {players})" if players and len(players) > 1 else ""
-        tail = f"\n--- its last output ---\n{output}" if output.strip() else ""
-        super().__init__(
-            f"player {index}'s process {how}{hosted}; close the pool (the other "
-            f"processes are unaffected, but nothing answers for these players){tail}"
-        )
-        self.index, self.exitcode, self.players, self.output = index, exitcode, players, output
-
-
-class PlayerStartError(ConfigError):
-    """A player could not be started in its process; the text has that process's own error."""
-
-    def __init__(self, index: int | None, name: str, error: str) -> None:
-        who = f"player {index} ({name})" if index is not None else f"the process for {name}"
-        super().__init__(f"{who} could not be started in its process:\n{error.rstrip()}")
-        self.index, self.error = index, error
-
-
-class PoolStateError(TickwireError):
-    """submit/collect called out of order."""
-
-
-class AlreadySubmitted(PoolStateError):
-    """``submit`` twice without a ``collect`` in between."""
-
-
-class NotSubmitted(PoolStateError):
-    """``collect`` without a ``submit`` before it."""
+_OWN_PROCESS_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {}
 
 
 # ----------------------------------------------------------------------------- sending players
@@ -207,12 +153,14 @@ class _HostProcess:
         self.thread.start()
 
     def _io(self, boot: bytes) -> None:
+        stdin, stderr = self.popen.stdin, self.popen.stderr
+        assert stdin is not None and stderr is not None  # both are pipes
         try:
-            self.popen.stdin.write(boot)
-            self.popen.stdin.close()
+            stdin.write(boot)
+            stdin.close()
         except OSError:
             pass  # it died first: its stderr says why
-        for raw in iter(self.popen.stderr.readline, b""):
+        for raw in iter(stderr.readline, b""):
             line = raw.decode(errors="replace")
             self.tail.append(line)
             try:
@@ -220,7 +168,7 @@ class _HostProcess:
                 sys.stderr.flush()
             except (OSError, ValueError, AttributeError):
                 pass  # our stderr is gone or closed; the tail is still kept
-        self.popen.stderr.close()
+        stderr.close()
 
     def output(self) -> str:
         self.thread.join(_LAST_WORDS_S)  # let the reader reach the end of what it wrote

@@ -19,6 +19,7 @@ from tickwire.plumbing.process import die_with_parent, pin_to_cpu, reap
 from tickwire.protocol import connectable
 
 from ..observers.metrics import MetricsServer
+from ..observers.report import TickReport
 from ..record.log import refuse_existing_record
 from ..worlds.world import World
 from .loop import ServerConfig, WorldServer
@@ -49,7 +50,7 @@ def agent_process(
         pin_to_cpu(cpu, strict=True)
     logging.basicConfig(level=log_level, format="%(asctime)s agent %(levelname)s %(message)s")
     from tickwire.agents.batch import BatchAgent
-    from tickwire.agents.cli import load_agent_class
+    from tickwire.agents.loading import load_agent_class
     from tickwire.agents.runtime import AgentConfig, run
 
     cls = load_agent_class(spec)
@@ -71,7 +72,7 @@ class LocalRun:
         agents: int,
         transport: str = "ipc",
         per_process: int = 1,
-        progress: Callable[[int, WorldServer], None] | None = None,
+        progress: Callable[[TickReport], None] | None = None,
         agent_log_level: int = logging.WARNING,
         agent_server_timeout_s: float = 10.0,
         pin_cpus: bool = False,

@@ -37,7 +37,8 @@ import struct
 import termios
 import threading
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from tickwire.protocol.endpoints import Endpoints
 
@@ -191,7 +192,8 @@ class MemoryBudget:
 
 
 # ---------------------------------------------------------------------------- the thread
-class Shot(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Shot:
     """One connection the guard cut."""
 
     socket: str  #: "state", "actions" or "control"
@@ -200,7 +202,8 @@ class Shot(NamedTuple):
     rss_mb: float  #: the server's resident memory when it was cut
 
 
-class _Conn(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class _Conn:
     fd: int
     socket: str
     peer: str

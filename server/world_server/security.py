@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
 import zmq
 from tickwire.plumbing.keys import allowed_keys, fixed_slots, load_secret
@@ -39,14 +39,15 @@ __all__ = [
 ]
 
 
-class ServerKeys(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class ServerKeys:
     """The server's key pair, the agents it allows ({z85 public key: name}) and the slots
     some of them are given ({name: slot}, from ``slot = N`` in a key file's metadata)."""
 
     public: bytes
     secret: bytes
     allowed: dict[bytes, str]
-    slots: dict[str, int] = {}
+    slots: dict[str, int] = field(default_factory=dict)
 
 
 def load_server_keys(key_path: str | os.PathLike, allow_dir: str | os.PathLike) -> ServerKeys:

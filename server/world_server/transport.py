@@ -171,7 +171,7 @@ class ServerSockets:
         """Sort up to MONITOR_BATCH events of monitor ``m``: failed handshakes, and the
         actions connections accepted and lost (by fd; only players' losses are reported)."""
         for _ in range(MONITOR_BATCH):
-            if len(self._failures) >= MONITOR_BATCH or not m.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if len(self._failures) >= MONITOR_BATCH or not m.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # type: ignore[arg-type,operator]  # EVENTS is an int option
                 return
             raw = m.recv_multipart(zmq.NOBLOCK)
             event = int.from_bytes(raw[0][:2], "little")
@@ -195,7 +195,7 @@ class ServerSockets:
     # Input is tested with EVENTS (no syscall, no exception) before each receive.
     def recv_subscription(self) -> bytes | None:
         """The next subscription event (``b"\\x01"+topic`` / ``b"\\x00"+topic``) or None."""
-        if self.state.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if self.state.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # type: ignore[arg-type,operator]  # EVENTS is an int option
             return self.state.recv(zmq.NOBLOCK)
         return None
 
@@ -207,7 +207,7 @@ class ServerSockets:
         """The next actions message's frames, or None. While a connection is not yet known
         to carry a player, sets :attr:`unproven` for a message that came on one."""
         sock = self.actions
-        if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # type: ignore[arg-type,operator]  # EVENTS is an int option
             return None
         if self._fresh:
             return self._recv_traced()
@@ -219,7 +219,7 @@ class ServerSockets:
     def recv_action_keyed(self) -> list[bytes] | None:
         """Like :meth:`recv_action`; also sets :attr:`last_user` to the sender's key name
         (only the first frame is received as a zmq.Frame, to read its User-Id)."""
-        if not self.actions.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if not self.actions.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # type: ignore[arg-type,operator]  # EVENTS is an int option
             return None
         return self._recv_traced()
 
@@ -232,7 +232,7 @@ class ServerSockets:
         except zmq.Again:  # only credentials were queued (see above)
             return None
         if self.keyed:
-            self.last_user = first.get("User-Id")
+            self.last_user = first.get("User-Id")  # type: ignore[assignment]  # a str property
         if self._fresh:
             try:
                 fd = first.get(zmq.SRCFD)
@@ -255,14 +255,14 @@ class ServerSockets:
 
     def recv_control(self) -> tuple[bytes, list[bytes], str | None] | None:
         """(identity, frames, key name or None without keys) of the next control message."""
-        if not self.control.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if not self.control.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # type: ignore[arg-type,operator]  # EVENTS is an int option
             return None
         if not self.keyed:
             identity, *frames = self.control.recv_multipart(zmq.NOBLOCK)
             return identity, frames, None
-        identity, *frames = self.control.recv_multipart(zmq.NOBLOCK, copy=False)
-        user = frames[-1].get("User-Id") if frames else None
-        return identity.bytes, [f.bytes for f in frames], user
+        ident, *parts = self.control.recv_multipart(zmq.NOBLOCK, copy=False)
+        user = parts[-1].get("User-Id") if parts else None
+        return ident.bytes, [f.bytes for f in parts], user  # type: ignore[return-value]  # User-Id is a str
 
     def recv_auth_failures(self, limit: int) -> list[str]:
         """Up to ``limit`` failed handshakes read since the last call, as text."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from tickwire.protocol.codec import decode_payload, encode_payload
-from tickwire.protocol.errors import ProtocolError, TickwireError
+from tickwire.protocol.errors import ProtocolError, SnapshotError
 from tickwire.protocol.limits import Limits
 
 #: Everything inline (one frame), and room for large worlds: a snapshot is our own file.
@@ -32,10 +32,6 @@ SNAPSHOT_LIMITS = Limits(
 #: The key that marks a tagged value (a Generator or a big int) inside a snapshot.
 TAG = "__tickwire_snapshot__"
 _INT64 = range(-(2**63), 2**64)
-
-
-class SnapshotError(TickwireError):
-    """A world state could not be snapshotted or restored; the message says which part."""
 
 
 def snapshot_state(state: Any) -> bytes:

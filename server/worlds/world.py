@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -12,7 +13,8 @@ from tickwire.protocol.server_rules import InvalidAction  # noqa: F401  (part of
 from tickwire.protocol.spaces import from_gymnasium
 
 
-class PlayerView(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class PlayerView:
     """What one player alone receives for a tick (see :meth:`World.observe_player`).
 
     ``terminated`` or ``truncated`` takes the player out of the tick: it is not waited for,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ class SameSpaceCounter(PrivateCounter):
 
     def observe_player(self, state: Any, player: int) -> PlayerView:
         view = super().observe_player(state, player)
-        return view._replace(observation=np.full(1, state["totals"][player], dtype=np.int64))
+        return dataclasses.replace(view, observation=np.full(1, state["totals"][player], dtype=np.int64))
 
 
 class CounterBatch(BatchAgent):

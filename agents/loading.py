@@ -1,6 +1,5 @@
-"""``tickwire agent`` from the player side: load the user's agent class (the command itself,
-with every other flag, lives in ``tickwire.cli`` and ``tickwire.options``;
-``python -m tickwire.agents`` runs it)."""
+"""Loading the user's agent class from a ``--agent`` spec (``pkg.module:Class`` or
+``path/file.py:Class``). The ``tickwire agent`` command itself lives in ``tickwire.cli``."""
 
 from __future__ import annotations
 
