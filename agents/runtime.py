@@ -439,7 +439,7 @@ class AgentLoop:
     def _call_on_end(self, end: End) -> None:
         self.in_user_code = "on_end()"
         for agent in [self.batch] if self.batch is not None else self.agents:
-            agent.on_end(end)  # type: ignore[union-attr]
+            agent.on_end(end)
         self.in_user_code = None
 
     def close(self) -> None:
@@ -512,7 +512,7 @@ class StopSignals:
 
 @overload
 def run(
-    agents: Agent, connect: str | None = None, *, config: AgentConfig | None = None, **options: object
+    agents: Agent, connect: str | None = None, *, config: AgentConfig | None = None, **options: Any
 ) -> AgentResult: ...
 @overload
 def run(
@@ -520,7 +520,7 @@ def run(
     connect: str | None = None,
     *,
     config: AgentConfig | None = None,
-    **options: object,
+    **options: Any,
 ) -> list[AgentResult]: ...
 @overload
 def run(
@@ -529,7 +529,7 @@ def run(
     *,
     config: AgentConfig | None = None,
     count: int = 1,
-    **options: object,
+    **options: Any,
 ) -> list[AgentResult]: ...
 def run(
     agents: Agent | Sequence[Agent] | BatchAgent,
@@ -537,7 +537,7 @@ def run(
     *,
     config: AgentConfig | None = None,
     count: int = 1,
-    **options: object,
+    **options: Any,
 ) -> AgentResult | list[AgentResult]:
     """Join the server at ``connect`` (a base address) and play until the run ends.
 
@@ -563,7 +563,7 @@ def run(
         agent_list = [agents] if isinstance(agents, Agent) else list(agents)  # type: ignore[arg-type]
     if not agent_list:
         raise ValueError("run() needs at least one agent")
-    cfg = config or AgentConfig(connect=connect or "", **options)  # type: ignore[arg-type]
+    cfg = config or AgentConfig(connect=connect or "", **options)
     loop = AgentLoop(agent_list, cfg, batch)
     signals = StopSignals(loop, cfg.stop_grace_s)
     if cfg.handle_signals:

@@ -172,7 +172,7 @@ def format_scale(records: list[ScaleRecord]) -> str:
         f"{'N':>6} {'path':<9} {'hosts':>5} {'ticks':>6} {'ticks/s':>9} {'µs/player-tick':>15} "
         f"{'× cost@N0':>10} {'server MB':>10} {'KB/player':>10} {'all answered':>13}"
     ]
-    first = {}
+    first: dict[str, ScaleRecord] = {}
     per_seat = {r.n: r for r in records if r.path == "per-seat"}
     for r in records:
         first.setdefault(r.path, r)

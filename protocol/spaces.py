@@ -307,6 +307,7 @@ def batch_checker(space: Space) -> BatchChecker | None:
     if kind in ("dict", "tuple"):
         return None
     shape = tuple(space["shape"])
+    dtype: np.dtype[Any]
     if kind == "box":
         dtype = np.dtype(space["dtype"])
         low = _unbound(space["low"], shape, np.dtype(np.float64))

@@ -52,6 +52,7 @@ import pytest
 
 if TYPE_CHECKING:  # tickwire's server and pyzmq load only when a fixture is used
     from tickwire.agents.agent import Agent
+    from tickwire.agents.batch import BatchAgent
     from tickwire.server.observers.report import TickReport
     from tickwire.server.world_server.config import ServerConfig
     from tickwire.server.world_server.loop import WorldServer
@@ -202,7 +203,7 @@ class AgentRecipe:
     def named(self, name: str) -> AgentRecipe:
         return replace(self, name=name)
 
-    def build(self) -> Agent:
+    def build(self) -> Agent | BatchAgent:
         """In the agent process: import, look up or unpickle, and return a fresh agent."""
         from tickwire.agents.agent import Agent
         from tickwire.agents.loading import load_agent_class
@@ -221,7 +222,7 @@ class AgentRecipe:
             raise TypeError(f"{self.name} is not a tickwire.Agent")
         return self._named(agent)
 
-    def _named(self, agent: Agent) -> Agent:
+    def _named(self, agent: Agent | BatchAgent) -> Agent | BatchAgent:
         agent.name = self.name
         return agent
 

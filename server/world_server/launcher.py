@@ -55,7 +55,7 @@ def agent_process(
 
     cls = load_agent_class(spec)
     run(
-        cls() if issubclass(cls, BatchAgent) else [cls() for _ in range(count)],  # type: ignore[misc]
+        cls() if issubclass(cls, BatchAgent) else [cls() for _ in range(count)],
         config=AgentConfig(connect=connect, join_timeout_s=join_timeout_s, server_timeout_s=server_timeout_s),
         count=count,
     )

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tickwire.protocol import (
     ACTION_LIMITS,
@@ -324,7 +324,9 @@ class WorldServer:
             if closed.changes:
                 self._carry_out(closed.changes)
             state = world.step(
-                state, ActionBatch.of(closed.actions) if self._action_array else closed.actions
+                state,
+                # a world that declares accepts_action_array takes the batch (World.step's doc)
+                cast(Any, ActionBatch.of(closed.actions)) if self._action_array else closed.actions,
             )
             if self._recorder:
                 self._record_tick(tick, closed, state)
