@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tickwire.protocol import ConfigError
+from tickwire.protocol.ranges import Range, check_ranges
+
+#: field → (how errors name it, its range): checked by AgentConfig, and by the command line
+#: for the options that fill these fields (tickwire.options takes its bounds from here).
+RANGES: dict[str, tuple[str, Range]] = {
+    "slot": ("slot (--slot)", Range(minimum=0)),
+    "join_timeout_s": ("join_timeout_s (--join-timeout)", Range(above=0, unit=" s")),
+    "server_timeout_s": ("server_timeout_s (--server-timeout)", Range(above=0, unit=" s")),
+    "stop_grace_s": (
+        "stop_grace_s",
+        Range(minimum=0, unit=" s", note=" (0: only a second signal interrupts act())"),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -23,18 +36,9 @@ class AgentConfig:
     server_key_path: str | None = None  #: the server's public key file (--server-key)
 
     def __post_init__(self) -> None:
-        if self.slot is not None and self.slot < 0:
-            raise ConfigError(f"slot (--slot) must be >= 0, got {self.slot}")
-        for name, flag in (("join_timeout_s", "--join-timeout"), ("server_timeout_s", "--server-timeout")):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} ({flag}) must be > 0 seconds, got {getattr(self, name)}")
+        check_ranges(self, RANGES)
         if (self.key_path is None) != (self.server_key_path is None):
             raise ConfigError(
                 "--key and --server-key go together: an agent needs its own "
                 "secret key and the server's public key to connect with CURVE"
-            )
-        if not self.stop_grace_s >= 0:
-            raise ConfigError(
-                f"stop_grace_s must be >= 0 seconds (0: only a second signal "
-                f"interrupts act()), got {self.stop_grace_s}"
             )

@@ -306,5 +306,5 @@ def test_a_second_sigterm_interrupts_act_without_waiting_for_the_grace_period(ip
     "field, flag", [("join_timeout_s", "--join-timeout"), ("server_timeout_s", "--server-timeout")]
 )
 def test_a_timeout_that_is_not_positive_is_refused_naming_the_flag(field, flag):
-    with pytest.raises(ConfigError, match=f"{field} \\({flag}\\) must be > 0"):
+    with pytest.raises(ConfigError, match=f"^{field} \\({flag}\\) must be greater than 0 s, got 0$"):
         AgentConfig("tcp://127.0.0.1:5555", **{field: 0})

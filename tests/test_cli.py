@@ -88,6 +88,28 @@ def test_the_cli_checks_the_ranges_server_config_states():
     assert ServerConfig(strikes=0, tick_rate=None, memory_budget_mb=0).strikes == 0
 
 
+def test_the_cli_checks_the_ranges_agent_config_states():
+    from tickwire.agents.config import RANGES as AGENT_RANGES
+    from tickwire.agents.config import AgentConfig
+
+    checked = set()
+    for o in options.OPTIONS:
+        role, _, name = (o.field or "").partition(".")
+        if role == "agent" and name in AGENT_RANGES:
+            rng = AGENT_RANGES[name][1]
+            assert (o.minimum, o.above) == (rng.minimum, rng.above), o.flag
+            checked.add(name)
+    assert checked == set(AGENT_RANGES) - {"stop_grace_s"}  # stop_grace_s has no flag
+    with pytest.raises(ConfigError, match=r"--slot \(TICKWIRE_SLOT\) must be at least 0"):
+        _resolve("agent", ["--slot", "-1"], {})
+    with pytest.raises(
+        ConfigError, match=r"^join_timeout_s \(--join-timeout\) must be greater than 0 s, got 0$"
+    ):
+        AgentConfig(connect="tcp://127.0.0.1:5555", join_timeout_s=0)
+    with pytest.raises(ConfigError, match=r"^stop_grace_s must be at least 0 s \(0: only a second"):
+        AgentConfig(connect="tcp://127.0.0.1:5555", stop_grace_s=-1)
+
+
 def test_a_config_check_across_options_also_names_the_variables():
     values = _resolve("server", ["--players", "2", "--min-players", "3"], {})
     with pytest.raises(

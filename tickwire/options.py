@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tickwire.agents.config import RANGES as AGENT_RANGES
 from tickwire.agents.config import AgentConfig
 from tickwire.protocol.errors import ConfigError
 from tickwire.server.world_server.config import MODES, ON_MISSING, RANGES, ServerConfig
@@ -454,7 +455,6 @@ OPTIONS: tuple[Option, ...] = (
         int,
         None,
         "agent.slot",
-        minimum=0,
         metavar="N",
         group="players",
     ),
@@ -465,7 +465,6 @@ OPTIONS: tuple[Option, ...] = (
         float,
         _FROM_CONFIG,
         "agent.join_timeout_s",
-        above=0,
         metavar="S",
         group="connection",
     ),
@@ -476,7 +475,6 @@ OPTIONS: tuple[Option, ...] = (
         float,
         _FROM_CONFIG,
         "agent.server_timeout_s",
-        above=0,
         metavar="S",
         group="connection",
     ),
@@ -524,7 +522,7 @@ OPTIONS: tuple[Option, ...] = (
 
 def _from_config(o: Option) -> Option:
     """``o`` with what its config field states: the default (if the row says so), and the
-    range of a ServerConfig field (:data:`~tickwire.server.world_server.config.RANGES`: one
+    range of a ServerConfig or AgentConfig field (their ``RANGES``: one
     statement of it, checked here with this table's wording)."""
     if o.group not in GROUPS:
         raise AssertionError(f"{o.flag}: group {o.group!r} is not one of {', '.join(GROUPS)}")
@@ -532,10 +530,13 @@ def _from_config(o: Option) -> Option:
         assert o.field is not None, f"{o.flag}: a default from the config needs a config field"
         o = dataclasses.replace(o, default=_config_default(o.field))
     role, _, name = (o.field or "").partition(".")
-    if role == "server" and name in RANGES:
+    ranges = {"server": RANGES, "agent": AGENT_RANGES}.get(role, {})
+    if name in ranges:
         if o.minimum is not None or o.above is not None:
-            raise AssertionError(f"{o.flag}: its range is ServerConfig's (RANGES[{name!r}]), not the row's")
-        rng = RANGES[name][1]
+            raise AssertionError(
+                f"{o.flag}: its range is the {role} config's (RANGES[{name!r}]), not the row's"
+            )
+        rng = ranges[name][1]
         o = dataclasses.replace(o, minimum=rng.minimum, above=rng.above)
     return o
 

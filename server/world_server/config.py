@@ -7,46 +7,15 @@ environment variables that fill these fields, with its own wording that names bo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from tickwire.protocol import ConfigError
+from tickwire.protocol.ranges import Range, check_ranges
 
 MODES = ("strict", "deadline")
 #: The default bind with keys (or --insecure), and without.
 PUBLIC_BIND, LOOPBACK_BIND = "tcp://0.0.0.0:5555", "tcp://127.0.0.1:5555"
 ON_MISSING = ("noop", "repeat")
-
-
-@dataclass(frozen=True)
-class Range:
-    """The numbers a setting takes: at least ``minimum``, greater than ``above``, and a finite
-    number if ``finite`` (None: no such bound). ``unit`` and ``note`` only shape the text."""
-
-    minimum: float | None = None
-    above: float | None = None
-    finite: bool = False
-    unit: str = ""  #: " s", " MB": written after each bound
-    note: str = ""  #: " (0 = never)": written after the bounds
-
-    def allows(self, value: float) -> bool:
-        """True if ``value`` is within every bound (NaN never is)."""
-        return (
-            (self.minimum is None or value >= self.minimum)
-            and (self.above is None or value > self.above)
-            and (not self.finite or math.isfinite(value))
-        )
-
-    def describe(self) -> str:
-        """The bounds as text: ``at least 0 (0 = never)``, ``greater than 0 s``."""
-        bounds = []
-        if self.minimum is not None:
-            bounds.append(f"at least {self.minimum:g}{self.unit}")
-        if self.above is not None:
-            bounds.append(f"greater than {self.above:g}{self.unit}")
-        if self.finite:
-            bounds.append("finite")
-        return " and ".join(bounds) + self.note
 
 
 #: field → (how errors name it, its range): checked by ServerConfig for every value that is
@@ -104,10 +73,7 @@ class ServerConfig:
         if self.bind is None:
             public = self.key_path is not None or self.insecure
             object.__setattr__(self, "bind", PUBLIC_BIND if public else LOOPBACK_BIND)
-        for name, (label, rng) in RANGES.items():
-            value = getattr(self, name)
-            if value is not None and not rng.allows(value):
-                raise ConfigError(f"{label} must be {rng.describe()}, got {value}")
+        check_ranges(self, RANGES)
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {MODES}, got {self.mode!r}")
         if self.on_missing not in ON_MISSING:
