@@ -583,8 +583,13 @@ def test_squatters_are_released_and_a_join_flood_stays_small(procs, tmp_path, zc
     for d in squatters[:2]:
         assert d.poll(10_000)  # the first two got slots ...
     wait_event(events, event("player", new="dead"), server, timeout=15)  # ... and lost them
+    # Every JOIN is answered (WELCOME or ERROR full) before its socket closes: closing first
+    # (linger 0) would drop JOINs still queued on a loaded machine, and the count would vary.
+    deadline = time.monotonic() + 30
+    unanswered = [d for d in squatters if not d.poll(max(0, int((deadline - time.monotonic()) * 1e3)))]
     for d in squatters:
         d.close()
+    assert not unanswered, f"{len(unanswered)} of 300 JOINs got no reply within 30 s"
     # The peak of the server's own memory, read from outside while it runs (its VmHWM,
     # the same number the summary's max_rss_mb reports at the end).
     grown = rss_mb(server.pid, "VmHWM") - before
