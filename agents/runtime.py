@@ -7,10 +7,11 @@ user's code and carries out the rules' decisions.
 
 One process can host several agents (each its own player): they share one SUB socket,
 so each state is received and decoded once, and one PUSH socket; each has its own DEALER
-(its control identity). The hot path blocks on the state socket alone; control sockets
-are read when it is idle and every :data:`CONTROL_EVERY` states. In a world with private
-views (each tick also brings every player an OBSERVATION on its control socket) it polls
-all of them.
+(its control identity). Each turn waits for any of them at once and reads only those
+with a message (:class:`~tickwire.plumbing.readiness.ReadySet`: one selector over the
+sockets' descriptors, not a poll of every DEALER), the state socket first; so a tick's
+work for K hosted players does not grow with K, except where the world gives each player
+a private view (an OBSERVATION arrives on every control socket each tick).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from typing import Any, overload
 
 import numpy as np
 import zmq
+from tickwire.plumbing.readiness import ReadySet, has_message
 from tickwire.plumbing.sockets import open_socket
 from tickwire.protocol import (
     Action,
+    ActionArray,
     Actions,
     End,
     Observation,
@@ -40,6 +43,7 @@ from tickwire.protocol import (
     derive,
     encode,
 )
+from tickwire.protocol.action_encoder import ActionArrayEncoder, check_action_frames
 from tickwire.protocol.agent_rules import (
     Act,
     AgentResult,
@@ -65,11 +69,7 @@ __all__ = ["AgentConfig", "AgentResult", "run"]
 
 log = logging.getLogger(__name__)
 
-#: An action message with one frame this small is within every limit of the actions socket.
-SMALL_ACTION_BYTES = 4096
-
 POLL_S = 0.1  #: longest blocking wait, so a stop request is seen within this
-CONTROL_EVERY = 16  #: read control sockets at least every this many states
 MAX_DRAIN = 1000  #: most messages read from the state socket in one turn (its HWM)
 
 
@@ -89,12 +89,12 @@ class AgentSockets:
             self._connect(zmq.DEALER, self.endpoints.control, immediate=True, identity=uuid.uuid4().bytes)
             for _ in range(players)
         ]
-        self.poller = zmq.Poller()  # while joining: every socket
+        #: which sockets have a message: controls[i] is i, the state socket is len(controls)
+        self.watch = ReadySet([*self.controls, self.state])
+        self.poller = zmq.Poller()  # every socket (for callers that poll them themselves)
         for s in (self.state, *self.controls):
             self.poller.register(s, zmq.POLLIN)
-        self.control_index = {s: i for i, s in enumerate(self.controls)}  #: socket -> hosted player
-        self.state_poller = zmq.Poller()  # while playing: the state socket alone
-        self.state_poller.register(self.state, zmq.POLLIN)
+        self._encoder: ActionArrayEncoder | None = None  # the last ACTION_ARRAY columns, packed
 
     def _connect(
         self, kind: int, addr: str, linger: int = 500, immediate: bool = False, identity: bytes | None = None
@@ -115,17 +115,35 @@ class AgentSockets:
 
     def send(self, send: Send) -> bool:
         """Send without blocking; False if the socket has no connected peer."""
-        sock = self.actions if send.socket is Socket.ACTIONS else self.controls[send.agent]
-        frames = encode(send.message)
         if send.socket is Socket.ACTIONS:
-            check_action_size(frames, send.message)
+            sock, frames = self.actions, self._action_frames(send.message)
+        else:
+            sock, frames = self.controls[send.agent], encode(send.message)
+            self.watch.touched(send.agent)  # a send may take in what the socket was told
         try:
             sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
         except zmq.Again:
             return False
         return True
 
+    def _action_frames(self, msg: Any) -> list[Any]:
+        """The frames of an action message, checked against the server's limits. An
+        ACTION_ARRAY with the columns of the last one (the usual: every tick, the same
+        players) reuses their packed form and is checked without being decoded again."""
+        if type(msg) is not ActionArray:
+            frames = encode(msg)
+            check_action_size(frames, msg)
+            return frames
+        encoder = self._encoder
+        if encoder is None or not encoder.fits(msg):
+            encoder = self._encoder = ActionArrayEncoder(msg.run, msg.players, msg.tokens)
+        try:
+            return encoder.encode(msg)
+        except ProtocolError as e:
+            raise _too_big(msg, e) from None
+
     def close(self) -> None:
+        self.watch.close()
         for s in (self.state, self.actions, *self.controls):
             s.close()
         self.ctx.term()
@@ -136,26 +154,22 @@ def check_action_size(frames: Sequence[Any], msg: Any) -> None:
     size. It would cut the connection, and the player would miss the tick with nothing said
     on either side; here the agent stops with the reason. Small messages (one short header:
     all the usual ones) cannot break a limit and are not decoded again."""
-    if len(frames) == 1 and len(frames[0]) <= SMALL_ACTION_BYTES:
-        return
-    sizes = [memoryview(f).nbytes for f in frames]
     try:
-        if max(sizes) > MAX_ACTION_FRAME:
-            raise ProtocolError(
-                "oversized",
-                f"one of its parts is {max(sizes):,} bytes, over "
-                f"the server's cap of {MAX_ACTION_FRAME:,} bytes per frame",
-            )
-        decode(frames, ACTION_LIMITS)
+        check_action_frames(list(frames), ACTION_LIMITS, MAX_ACTION_FRAME)
     except ProtocolError as e:
-        raise ProtocolError(
-            "oversized",
-            f"the action(s) for tick {msg.tick} cannot be sent: {e}; "
-            f"the server accepts at most {MAX_ACTION_FRAME // 1024} KiB per "
-            f"array and {ACTION_LIMITS.max_header_bytes // 1024} KiB for the "
-            "rest of an action message: return a smaller action (big data "
-            "belongs in the world's state)",
-        ) from None
+        raise _too_big(msg, e) from None
+
+
+def _too_big(msg: Any, e: ProtocolError) -> ProtocolError:
+    """The error that stops an agent whose action message the server would refuse."""
+    return ProtocolError(
+        "oversized",
+        f"the action(s) for tick {msg.tick} cannot be sent: {e}; "
+        f"the server accepts at most {MAX_ACTION_FRAME // 1024} KiB per "
+        f"array and {ACTION_LIMITS.max_header_bytes // 1024} KiB for the "
+        "rest of an action message: return a smaller action (big data "
+        "belongs in the world's state)",
+    )
 
 
 def curve_keys(cfg: AgentConfig) -> tuple[bytes, bytes, bytes] | None:
@@ -186,7 +200,6 @@ class AgentLoop:
         self.stop_reason: str | None = None  #: set (by a signal handler) to stop cleanly
         self.before_stop = lambda: None  #: called when the loop takes up a stop request
         self.in_user_code: str | None = None  #: the user callback running now, for the signal log
-        self._states = 0
         self._unsent_tick: int | None = None  # the last tick whose action could not be sent
 
     @property
@@ -212,35 +225,29 @@ class AgentLoop:
     # ------------------------------------------------------------------ turns
     def _join_turn(self) -> None:
         timeout = min(POLL_S, self.rules.next_due(time.monotonic()))
-        for sock, _ in self.sockets.poller.poll(int(timeout * 1e3)):
-            if sock is self.sockets.state:
-                self._read_states()
-            else:
-                self._read_control(self.sockets.controls.index(sock))
+        self._read_ready(timeout)
         self.carry_out(self.rules.due(time.monotonic()))
 
     def _play_turn(self) -> None:
-        """The hot path: block on the state socket; control when idle or every N states."""
+        """The hot path: wait for the next state (or a control message) and read what came.
+        Its cost does not grow with the hosted players: only the sockets with a message are
+        asked (see :class:`~tickwire.plumbing.readiness.ReadySet`)."""
         if self.rules.private:  # each tick also brings an OBSERVATION on the control sockets
             self._join_turn()
-            return
-        if self.sockets.state_poller.poll(int(POLL_S * 1e3)):
-            self._read_states()
-            self._states += 1
-            if self._states % CONTROL_EVERY:
-                return
-        else:
+        elif not self._read_ready(POLL_S):
             self.carry_out(self.rules.due(time.monotonic()))
-        self._read_controls()
 
-    def _read_controls(self) -> None:
-        """Every control socket with a message waiting: one poll over all of them (with
-        hundreds of hosted players, cheaper than asking each socket)."""
-        index = self.sockets.control_index
-        for sock, _ in self.sockets.poller.poll(0):
-            i = index.get(sock)
-            if i is not None:
-                self._read_control(i)
+    def _read_ready(self, timeout_s: float) -> bool:
+        """Read every socket with a message waiting (waiting up to ``timeout_s`` for one):
+        the state socket first, then the control sockets; True if states came."""
+        ready = self.sockets.watch.ready(timeout_s)
+        states = bool(ready) and ready[-1] == len(self.sockets.controls)
+        if states:
+            ready.pop()
+            self._read_states()
+        for i in ready:
+            self._read_control(i)
+        return states
 
     def _read_states(self) -> None:
         """Everything queued on the state socket (bounded) goes to the rules at once, so they
@@ -252,13 +259,17 @@ class AgentLoop:
                 msgs.append(decode(frames))
             except ProtocolError as e:
                 log.warning("undecodable message on the state socket: %s", e)
-            if not sub.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # type: ignore[arg-type,operator]  # EVENTS is an int option
+            if not has_message(sub):
+                self.sockets.watch.settled(len(self.sockets.controls))
                 break
         self.carry_out(self.rules.states_received(msgs, time.monotonic()))
 
     def _read_control(self, i: int) -> None:
         dealer = self.sockets.controls[i]
-        while not self.rules.finished and dealer.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # type: ignore[arg-type,operator]  # EVENTS is an int option
+        while not self.rules.finished:
+            if not has_message(dealer):
+                self.sockets.watch.settled(i)
+                return
             try:
                 msg = decode(dealer.recv_multipart())
             except ProtocolError as e:
@@ -281,6 +292,7 @@ class AgentLoop:
                 self._setup(d.agent, d.welcome, d.again)
             elif isinstance(d, Subscribe):
                 self.sockets.state.setsockopt(zmq.SUBSCRIBE, d.topic)
+                self.sockets.watch.touched(len(self.sockets.controls))
             elif isinstance(d, ServerComplained):
                 log.error(
                     "server error for %s: %s (%s)", self.results[d.agent].name, d.error.text, d.error.code

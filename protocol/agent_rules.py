@@ -64,7 +64,6 @@ The rules:
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -265,8 +264,14 @@ class AgentRules:
         if not names:
             raise ValueError("AgentRules needs at least one hosted player")
         self.endpoints = endpoints
-        self.results = [AgentResult(n) for n in names]
+        self._results = [AgentResult(n) for n in names]
+        #: ticks every hosted player acted on that are not yet added to each result's
+        #: ``ticks`` (counting them once per tick, not once per player; see :attr:`results`)
+        self._acted_all = 0
+        #: some player's own view said done for a tick not yet acted on (private views)
+        self._any_done_seen = False
         self.welcomes: list[Welcome | None] = [None] * len(names)
+        self._welcomed_count = 0  #: WELCOMEs taken in: with ``welcomes``' identity, the columns' key
         self.phase = Phase.JOINING
         self.run: str | None = None  #: the run id of the first WELCOME
         self.slot = slot
@@ -294,14 +299,24 @@ class AgentRules:
         self._slots = [None if slot is None else slot + i for i in range(len(names))]
         self.rejoining = False  #: joining again after the server's run changed
         self._last_sent: Send | None = None  # the last action(s) sent, for a resend
-        #: (the WELCOMEs they were built from, player ids, tokens) for ACTION_ARRAY
-        self._columns: tuple[list, np.ndarray, list[str]] | None = None
+        #: ((the ``welcomes`` list and ``_welcomed_count`` they were built from), player ids,
+        #: tokens, all take ACTION_ARRAY)
+        self._columns: tuple[tuple[list, int], np.ndarray, list[str], bool] | None = None
         self._action_retry: tuple[Send, float] | None = None  # a failed action send, and when
         self.private = False  #: the world sends each player its own OBSERVATION
         self._pending: State | None = None  # private views: the newest STATE not acted on
         self._own: list[Observation | None] = [None] * len(names)
         #: hosted players refused ``full`` for now: the server's last such ERROR
         self._full: dict[int, Error] = {}
+
+    @property
+    def results(self) -> list[AgentResult]:
+        """One :class:`AgentResult` per hosted player (hosting order), up to date."""
+        if self._acted_all:  # per-tick counting is one addition for all; spread it on reading
+            n, self._acted_all = self._acted_all, 0
+            for result in self._results:
+                result.ticks += n
+        return self._results
 
     @property
     def never_welcomed(self) -> bool:
@@ -430,6 +445,7 @@ class AgentRules:
             return []
         if obs.terminated or obs.truncated:  # out of that tick, even if it never acts on it
             self._done_seen[agent].add(obs.tick)
+            self._any_done_seen = True
         if held is None or obs.tick > held.tick:
             self._own[agent] = obs
         return self._try_act() if self.phase is Phase.PLAYING else []
@@ -450,13 +466,18 @@ class AgentRules:
         first = tick if self._first_seen is None else self._first_seen
         after = max(self.last_tick, first - 1)  # the gap: after < t < tick
         gap = tick - after - 1 - self._overlap(after + 1, tick - 1)
-        for i, result in enumerate(self.results):
-            seen = self._done_seen[i]
-            done = sum(1 for t in seen if after < t < tick and self._new(t)) if seen else 0
-            result.done += done
-            result.skipped += max(0, gap - done)
-            if seen:
-                self._done_seen[i] = {t for t in seen if t > tick}
+        if self._any_done_seen:
+            for i, result in enumerate(self.results):
+                seen = self._done_seen[i]
+                done = sum(1 for t in seen if after < t < tick and self._new(t)) if seen else 0
+                result.done += done
+                result.skipped += max(0, gap - done)
+                if seen:
+                    self._done_seen[i] = {t for t in seen if t > tick}
+            self._any_done_seen = any(self._done_seen)
+        elif gap > 0:  # nobody's view said done: every player skipped the whole gap
+            for result in self._results:
+                result.skipped += gap
         if observations is not None and self._new(tick):
             for result, obs in zip(self.results, observations):
                 result.done += bool(obs.terminated or obs.truncated)
@@ -482,6 +503,7 @@ class AgentRules:
             return []  # the answer to a retried JOIN
         self._full.pop(agent, None)
         self.welcomes[agent] = welcome
+        self._welcomed_count += 1
         self.run = self.run or welcome.run
         self.private = self.private or welcome.private
         self.last_heard = now
@@ -566,9 +588,7 @@ class AgentRules:
         if not welcomes:
             return None
         self.seq += 1
-        if self._new(tick):  # else played again after a resume: counted before
-            for i in range(len(self.results)) if acting is None else acting:
-                self.results[i].ticks += 1
+        self._count_ticks(tick, acting)
         if len(self.welcomes) == 1:
             w = welcomes[0]
             send = Send(Socket.ACTIONS, Action(w.run, tick, w.player, self.seq, w.token, payloads[0]))
@@ -582,37 +602,50 @@ class AgentRules:
     def acted_array(self, tick: int, actions: Any, acting: Sequence[int] | None = None) -> Send | None:
         """The actions for ``tick`` of the hosted players ``acting`` (default all) as one
         array (first axis: one entry per acting player, in hosting order): an ACTION_ARRAY
-        if every WELCOME said the server takes it, else the same actions as ACTION/ACTIONS."""
-        welcomes = cast(  # a player acts only once it has its WELCOME
-            "list[Welcome]", self.welcomes if acting is None else [self.welcomes[i] for i in acting]
-        )
-        if not welcomes:
-            return None
-        if not all(w.action_array for w in welcomes):  # an older server: entry by entry
+        if every WELCOME said the server takes it, else the same actions as ACTION/ACTIONS.
+        With every player acting, the work does not grow with their number (the columns
+        are cached, the ticks counted once for all)."""
+        if acting is None:  # every hosted player: all welcomed while playing
+            ids, tokens, arrays = self._all_columns()
+        else:
+            welcomes = cast("list[Welcome]", [self.welcomes[i] for i in acting])  # all welcomed
+            if not welcomes:
+                return None
+            ids, tokens, arrays = self._columns_of(welcomes)
+        if not arrays:  # an older server: entry by entry
             rows = actions.tolist() if getattr(actions, "ndim", 0) == 1 else list(actions)
             return self.acted(tick, rows, acting)
         self.seq += 1
-        if self._new(tick):  # else played again after a resume: counted before
-            for i in range(len(self.results)) if acting is None else acting:
-                self.results[i].ticks += 1
-        ids, tokens = self._columns_of(welcomes) if acting is not None else self._all_columns()
+        self._count_ticks(tick, acting)
         assert self.run is not None  # set by the first WELCOME
         msg = ActionArray(self.run, tick, self.seq, ids, tokens, actions)
         send = Send(Socket.ACTIONS, msg)
         self._last_sent = Send(send.socket, send.message, send.agent, resend=True)
         return send
 
-    @staticmethod
-    def _columns_of(welcomes: Sequence[Welcome]) -> tuple[np.ndarray, list[str]]:
-        ids = np.fromiter((w.player for w in welcomes), dtype=np.int64, count=len(welcomes))
-        return ids, [w.token for w in welcomes]
+    def _count_ticks(self, tick: int, acting: Sequence[int] | None) -> None:
+        """Count ``tick`` as acted on for the players ``acting`` (default all)."""
+        if not self._new(tick):  # played again after a resume: counted before
+            return
+        if acting is None:
+            self._acted_all += 1  # added to each result when the results are read
+        else:
+            for i in acting:
+                self._results[i].ticks += 1
 
-    def _all_columns(self) -> tuple[np.ndarray, list[str]]:
-        """Every hosted player's id and token, rebuilt only when a WELCOME changed."""
-        cached, now = self._columns, self.welcomes
-        if cached is None or len(cached[0]) != len(now) or not all(map(operator.is_, cached[0], now)):
-            cached = self._columns = (list(now), *self._columns_of(now))  # type: ignore[arg-type]
-        return cached[1], cached[2]
+    @staticmethod
+    def _columns_of(welcomes: Sequence[Welcome]) -> tuple[np.ndarray, list[str], bool]:
+        """Player ids, tokens, and whether every WELCOME said the server takes ACTION_ARRAY."""
+        ids = np.fromiter((w.player for w in welcomes), dtype=np.int64, count=len(welcomes))
+        return ids, [w.token for w in welcomes], all(w.action_array for w in welcomes)
+
+    def _all_columns(self) -> tuple[np.ndarray, list[str], bool]:
+        """:meth:`_columns_of` every hosted player, rebuilt only when a WELCOME changed: the
+        same objects tick after tick, so an encoder can keep their packed form."""
+        cached, key = self._columns, (self.welcomes, self._welcomed_count)
+        if cached is None or cached[0][0] is not key[0] or cached[0][1] != key[1]:
+            cached = self._columns = (key, *self._columns_of(self.welcomes))  # type: ignore[arg-type]
+        return cached[1], cached[2], cached[3]
 
     def _rejoin(self, now: float) -> list[Decision]:
         """The server's run changed under us: JOIN again for the same slots (module docstring)."""
@@ -625,6 +658,7 @@ class AgentRules:
         self._first_seen = None
         self._counted_before = self._counted
         self._done_seen = [set() for _ in range(n)]
+        self._any_done_seen = False
         self._pending, self._own, self._full = None, [None] * n, {}
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
         for result in self.results:

@@ -76,6 +76,18 @@ def _plain_packer() -> msgpack.Packer:
         return _local.packer
 
 
+def pack_array(o: np.ndarray, buffers: list[Frame], limits: Limits = DEFAULT_LIMITS) -> msgpack.ExtType:
+    """The extension value of array ``o``: inline below ``limits.inline_array_bytes``, else a
+    reference to a new frame appended to ``buffers`` (the frames after the header)."""
+    arr = _wire_array(o)
+    if arr.nbytes < limits.inline_array_bytes:
+        return msgpack.ExtType(
+            EXT_INLINE_ARRAY, msgpack.packb([arr.dtype.str, list(arr.shape), arr.tobytes()])
+        )
+    buffers.append(arr.reshape(-1).view(np.uint8))  # zero-copy byte view
+    return msgpack.ExtType(EXT_FRAME_ARRAY, msgpack.packb([arr.dtype.str, list(arr.shape), len(buffers)]))
+
+
 def encode_payload(obj: Any, limits: Limits = DEFAULT_LIMITS) -> list[Frame]:
     """Encode ``obj`` (dicts, lists, scalars, str, bytes, numpy arrays) into frames."""
     try:  # fast path: plain msgpack types only (most actions and small states)
@@ -86,15 +98,7 @@ def encode_payload(obj: Any, limits: Limits = DEFAULT_LIMITS) -> list[Frame]:
 
     def default(o: Any) -> Any:
         if isinstance(o, np.ndarray):
-            arr = _wire_array(o)
-            if arr.nbytes < limits.inline_array_bytes:
-                return msgpack.ExtType(
-                    EXT_INLINE_ARRAY, msgpack.packb([arr.dtype.str, list(arr.shape), arr.tobytes()])
-                )
-            buffers.append(arr.reshape(-1).view(np.uint8))  # zero-copy byte view
-            return msgpack.ExtType(
-                EXT_FRAME_ARRAY, msgpack.packb([arr.dtype.str, list(arr.shape), len(buffers)])
-            )
+            return pack_array(o, buffers, limits)
         if isinstance(o, np.generic):  # numpy scalars: plain values, complex as a 0-d array
             return default(np.asarray(o)) if o.dtype.kind == "c" else o.item()
         raise ProtocolError(
