@@ -6,8 +6,8 @@ tick, seq and actions array. :class:`ActionArrayEncoder` packs the parts that st
 once, and checks them once against the limits the server decodes the actions socket with
 (:data:`~protocol.limits.ACTION_LIMITS`, :data:`~protocol.limits.MAX_ACTION_FRAME`). Each
 message then packs its tick, seq and actions and checks the actions' size from their dtype
-and shape, so the sender learns that the server would refuse a message (and cut the
-connection) without decoding it a second time. The frames are exactly those of
+and shape, so the sender learns that the server would refuse a message (a frame over the
+cap even cuts the connection) without decoding it a second time. The frames are exactly those of
 :func:`~protocol.messages.encode`.
 """
 
@@ -32,9 +32,12 @@ def _packb(value: Any, buffers: list[Frame]) -> bytes:
 
 
 def _ext(o: Any, buffers: list[Frame]) -> Any:
+    """What :func:`~protocol.codec.encode_payload` makes of a numpy value."""
     if isinstance(o, np.ndarray):
         return pack_array(o, buffers)
-    raise TypeError(f"unexpected {type(o).__name__}")  # the columns are an array and strings
+    if isinstance(o, np.generic):  # numpy scalars: plain values, complex as a 0-d array
+        return pack_array(np.asarray(o), buffers) if o.dtype.kind == "c" else o.item()
+    raise ProtocolError("unencodable", f"cannot encode a value of type {type(o).__name__} in an ACTION_ARRAY")
 
 
 def check_action_frames(

@@ -60,6 +60,13 @@ def test_encoder_gives_the_frames_of_encode_tick_after_tick(k, actions):
     assert not encoder.fits(ActionArray("r2", 0, 1, players, toks, actions(k)))
 
 
+def test_encoder_takes_columns_of_numpy_scalars_as_encode_does():
+    players = [np.int64(3), np.int32(4)]  # a list, as ActionArray allows
+    msg = ActionArray("r1", 1, 2, players, ["a", "b"], np.array([1, 2]))
+    encoder = ActionArrayEncoder("r1", players, ["a", "b"])
+    assert frames_bytes(encoder.encode(msg)) == frames_bytes(encode(msg))
+
+
 @pytest.mark.parametrize(
     "k, actions, token_len",
     [
