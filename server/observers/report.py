@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import overload
 
 import numpy as np
-
 from tickwire.protocol.server_rules import Rejection
 from tickwire.protocol.server_status import PLAYING, Status
 
