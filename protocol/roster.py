@@ -43,8 +43,9 @@ class LogHistogram:
     values above :data:`MAX_S` count as ``MAX_S``. Bucket ``i`` >= 1 holds
     ``(MIN_S * G**(i-1), MIN_S * G**i]`` and reads as the point within RELATIVE_ERROR of
     both ends (as DDSketch does); bucket 0 holds everything up to ``MIN_S`` and reads as 0.
-    New values wait in a buffer of at least :data:`FOLD_EVERY` and are counted together
-    (numpy): the hot path pays two list appends per closed tick, not per value.
+    New values wait in a buffer (folded once it holds :data:`FOLD_EVERY` or more: at most
+    that plus one closed tick's) and are counted together with numpy: the hot path pays two
+    list appends per closed tick, not per value.
     """
 
     RELATIVE_ERROR = 0.02
