@@ -9,9 +9,12 @@ them) and ``answered``.
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 
 class Offer(str, enum.Enum):
@@ -24,15 +27,28 @@ class Offer(str, enum.Enum):
     UNKNOWN = "unknown_player"  #: not a player of this tick
 
 
+class TickColumns(NamedTuple):
+    """A closed tick's accepted actions as columns, ids ascending: the same actions and
+    response times as :class:`TickResult`'s dicts, for numpy readers (the roster's counts,
+    a world that steps on arrays)."""
+
+    ids: np.ndarray  #: int64, ascending
+    actions: np.ndarray  #: first axis aligned with ``ids``
+    response_s: np.ndarray  #: float64, aligned with ``ids``
+
+
 @dataclass(frozen=True)
 class TickResult:
-    """The outcome of one tick: the accepted actions and who missed it."""
+    """The outcome of one tick: the accepted actions and who missed it. ``columns``: the
+    same accepted actions as arrays, when every one of them was offered in columns
+    (:meth:`TickBarrier.offer_batch` with ``columns``); else None."""
 
     tick: int
     actions: dict[int, Any]
     missing: frozenset[int]
     response_s: dict[int, float]
     timed_out: bool
+    columns: TickColumns | None = None
 
 
 class TickBarrier:
@@ -51,6 +67,11 @@ class TickBarrier:
         self._awaited: set[int] = set()
         self._actions: dict[int, Any] = {}
         self._response: dict[int, float] = {}
+        #: the open tick's accepted actions offered in columns: (ids, actions, response)
+        self._chunks: list[tuple[np.ndarray, np.ndarray, float]] = []
+        self._columnar = True  #: every accepted action of the open tick is in ``_chunks``
+        #: the last (id arrays, order, sorted ids) of :meth:`_order`
+        self._last_order: tuple[list[np.ndarray], np.ndarray | None, np.ndarray] | None = None
         self._started = 0.0
         self._deadline: float | None = None
 
@@ -77,6 +98,8 @@ class TickBarrier:
             self._awaited = set(self._accepting)
         self._actions = {}
         self._response = {}
+        self._chunks = []
+        self._columnar = True
         self._started = now
         self._deadline = deadline
 
@@ -93,14 +116,23 @@ class TickBarrier:
         self._actions[player] = action
         self._response[player] = now - self._started
         self._awaited.discard(player)
+        self._columnar = False
         return Offer.ACCEPTED
 
     def offer_batch(
-        self, players: list[int], tick: int, actions: list[Any], *, now: float
+        self,
+        players: list[int],
+        tick: int,
+        actions: list[Any],
+        *,
+        now: float,
+        columns: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[tuple[int, Offer]]:
         """Offer the actions of several ``players`` at once (``actions[i]`` is
         ``players[i]``'s); return only the ones not ACCEPTED, each with its reason (in
-        order). The same outcome as :meth:`offer` per entry, with the set work done once."""
+        order). The same outcome as :meth:`offer` per entry, with the set work done once.
+        ``columns``: the same ids (int64) and actions as arrays, kept for the result's
+        :attr:`TickResult.columns` when every entry is accepted."""
         if tick != self.tick or not self._open:
             reason = Offer.FUTURE if tick > self.tick else Offer.STALE
             return [(pid, reason) for pid in players]
@@ -110,7 +142,12 @@ class TickBarrier:
             taken.update(zip(players, actions))  # the usual case: set algebra, no Python loop
             self._response.update(dict.fromkeys(players, now - self._started))
             self._awaited.difference_update(players)
+            if columns is None:
+                self._columnar = False
+            elif self._columnar:
+                self._chunks.append((columns[0], columns[1], now - self._started))
             return []
+        self._columnar = False
         refused = []
         response = now - self._started
         for pid, action in zip(players, actions):  # entry by entry, in order, as offer() does
@@ -160,10 +197,45 @@ class TickBarrier:
         if not self._open:
             raise RuntimeError("close() called with no tick open")
         self._open = False
+        # handed over, not copied: begin() starts new dicts and nothing changes these meanwhile
         return TickResult(
             tick=self.tick,
-            actions=dict(self._actions),
+            actions=self._actions,
             missing=self._accepting - self._actions.keys(),
-            response_s=dict(self._response),
+            response_s=self._response,
             timed_out=bool(self._awaited),
+            columns=self._columns() if self._columnar and self._chunks else None,
         )
+
+    def _columns(self) -> TickColumns | None:
+        """The accepted actions as columns (all were offered in columns), ids ascending; None
+        if the chunks' actions differ in dtype or shape (they cannot share one array)."""
+        chunks = self._chunks
+        first = chunks[0][1]
+        if any(c[1].dtype != first.dtype or c[1].shape[1:] != first.shape[1:] for c in chunks):
+            return None
+        if len(chunks) == 1:
+            ids, actions = chunks[0][0], first
+        else:
+            actions = np.concatenate([c[1] for c in chunks])
+        response = np.repeat(np.array([c[2] for c in chunks]), [len(c[0]) for c in chunks])
+        order, ids = self._order([c[0] for c in chunks])
+        if order is not None:
+            actions, response = actions[order], response[order]
+        return TickColumns(ids, actions, response)
+
+    def _order(self, parts: list[np.ndarray]) -> tuple[np.ndarray | None, np.ndarray]:
+        """(the order that sorts the ids of ``parts`` put end to end (None: sorted already),
+        the sorted ids). The same read-only id arrays in the same order (the same hosting
+        processes' groups, as usually every tick) reuse the last answer."""
+        cached = self._last_order
+        if cached is not None and len(cached[0]) == len(parts) and all(map(operator.is_, cached[0], parts)):
+            return cached[1], cached[2]
+        ids = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        order = None
+        if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+            order = np.argsort(ids, kind="stable")
+            ids = ids[order]
+        if all(not p.flags.writeable for p in parts):  # kept alive here, so no id is reused
+            self._last_order = (parts, order, ids)
+        return order, ids

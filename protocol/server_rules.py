@@ -137,6 +137,24 @@ def _accept_any(action: Any) -> Any:
     return action
 
 
+#: The dtype a 1-D column of actions has once its entries went through Python (``tolist``)
+#: and back into an array (``np.asarray``), by dtype kind: what a world stepping on arrays
+#: gets from the dict of actions, so the columns give it the same.
+_LISTED_DTYPE = {"b": np.dtype(np.bool_), "i": np.dtype(np.int64), "f": np.dtype(np.float64)}
+
+
+def _as_stepped(values: np.ndarray) -> np.ndarray | None:
+    """``values`` (checked actions) as :meth:`ActionBatch.of` would rebuild them from their
+    Python form, or None when that is not sure (other kinds, unsigned 64-bit)."""
+    if values.ndim > 1:
+        return values  # rows stay arrays in the dict: stacked again, the same dtype
+    kind = values.dtype.kind
+    if kind == "u" and values.dtype.itemsize < 8:
+        kind = "i"
+    listed = _LISTED_DTYPE.get(kind)
+    return None if listed is None else values.astype(listed, copy=False)
+
+
 #: Most verified ACTION_ARRAY groups remembered (one per hosting process is the usual case).
 MAX_GROUPS = 256
 
@@ -150,6 +168,7 @@ class _Group:
     tokens: str  #: the K tokens joined by newlines, compared in constant time
     version: int
     check: BatchChecker | None  #: one check for the K actions (None: entry by entry)
+    ids: np.ndarray  #: the K player ids (int64), for the barrier's columns
 
 
 class ServerRules:
@@ -330,7 +349,8 @@ class ServerRules:
         if pids is None:
             self.seats.reject(Rejection.MALFORMED, f"action_array: {tokens}", None, outs)
             return
-        group = self._group(pids, tokens, key)
+        players_column = msg.players if isinstance(msg.players, np.ndarray) else None
+        group = self._group(pids, tokens, key, players_column)
         if group is None or group.check is None:
             self._entries(msg, pids, tokens, actions, now, outs, key)
             return
@@ -342,6 +362,7 @@ class ServerRules:
                 self._invalid(p, tick, e, outs)
             return
         payloads = values.tolist() if values.ndim == 1 else list(values)
+        ids, column = group.ids, _as_stepped(values)
         if not ok.all():
             for i in np.flatnonzero(~ok).tolist():
                 bad = values[i].tolist() if values.ndim > 1 else payloads[i]
@@ -351,7 +372,10 @@ class ServerRules:
             keep = ok.tolist()
             pids = [pid for pid, good in zip(pids, keep) if good]
             payloads = [a for a, good in zip(payloads, keep) if good]
-        refused = self.barrier.offer_batch(pids, tick, payloads, now=now)
+            ids, column = ids[ok], None if column is None else column[ok]
+        refused = self.barrier.offer_batch(
+            pids, tick, payloads, now=now, columns=None if column is None else (ids, column)
+        )
         if refused:  # rare: entry by entry, for exactly the rejection (or the rejoin) an ACTION gets
             index = {pid: i for i, pid in enumerate(pids)}
             for pid, _ in refused:
@@ -391,12 +415,16 @@ class ServerRules:
             return None, f"{k} entries for a run of {self.roster.capacity} players", None, []
         return pids, tokens, actions, pids
 
-    def _group(self, pids: list[int], tokens: list, key: str | None) -> _Group | None:
+    def _group(
+        self, pids: list[int], tokens: list, key: str | None, column: np.ndarray | None = None
+    ) -> _Group | None:
         """The verified group these K players and tokens make, from the cache or verified now
-        (nothing is counted here); None if any entry would not pass the sender check."""
+        (nothing is counted here); None if any entry would not pass the sender check.
+        ``column``: the same ids as the message's int array (a cheaper cache key)."""
         try:
             joined = "\n".join(tokens)
-            cache_key = (np.asarray(pids, np.int64).tobytes(), key)
+            ids = np.asarray(pids if column is None else column).astype(np.int64, copy=False)
+            cache_key = (ids.tobytes(), key)
             group = self._groups.get(cache_key)
             version = self.roster.version
             if group is not None and group.version == version:
@@ -412,7 +440,9 @@ class ServerRules:
             return None
         if len(self._groups) >= MAX_GROUPS:
             self._groups.clear()
-        group = _Group(players, joined, version, self._group_check(players))  # type: ignore[arg-type]
+        ids = np.asarray(pids, np.int64)
+        ids.flags.writeable = False
+        group = _Group(players, joined, version, self._group_check(players), ids)  # type: ignore[arg-type]
         self._groups[cache_key] = group
         return group
 

@@ -177,6 +177,39 @@ def test_grid_world_steps_the_same_on_an_action_batch_as_on_the_dict():
     assert ActionBatch.of({2: 1, 0: 4}).to_dict() == {0: 4, 2: 1}
 
 
+def test_grid_world_steps_as_its_rules_say_player_by_player():
+    """GridWorld.step against the rules written out per player (move in id order, the
+    lowest id on a resource cell collects it, as many resources respawn): every player
+    answering, and some missing, over many ticks."""
+    from tickwire.server.worlds.grid_world import MOVES
+
+    def by_the_rules(world, state, actions):
+        grid, pos, scores = state["grid"].copy(), state["positions"].copy(), state["scores"].copy()
+        for pid in sorted(actions):
+            pos[pid] = np.clip(pos[pid] + MOVES[actions[pid]], 0, world.size - 1)
+        collected = 0
+        for pid in sorted(actions):
+            r, c = pos[pid]
+            if grid[r, c]:
+                collected, grid[r, c] = collected + int(grid[r, c]), 0
+                scores[pid] += 1
+        if collected:
+            grid.flat[state["rng"].choice(np.flatnonzero(grid == 0), size=collected, replace=False)] = 1
+        return {"grid": grid, "positions": pos, "scores": scores}
+
+    world, rules = GridWorld(), GridWorld()
+    state, expected = world.reset(5, 60), rules.reset(5, 60)
+    rng = np.random.default_rng(0)
+    for tick in range(200):
+        ids = range(60) if tick % 3 else sorted(rng.choice(60, size=int(rng.integers(1, 60)), replace=False))
+        actions = {int(i): int(rng.integers(0, 5)) for i in ids}
+        state = world.step(state, ActionBatch.of(actions))
+        expected = {**expected, **by_the_rules(rules, expected, actions)}
+        for key in ("grid", "positions", "scores"):
+            np.testing.assert_array_equal(state[key], expected[key], err_msg=f"{key} at tick {tick}")
+    assert state["scores"].sum() > 0
+
+
 # ---------------------------------------------------------------------------- BatchAgent set-up
 def test_seats_with_different_action_spaces_or_unstackable_private_views_are_refused_at_setup():
     from tickwire.protocol import Welcome

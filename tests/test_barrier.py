@@ -192,3 +192,77 @@ def test_the_players_memory_does_not_grow_with_the_answers_they_gave():
     # 100,000 answers later: a few KB of noise (numpy caches small blocks), where keeping
     # the answers would take over 3 MB
     assert r.players[0].answered == 3000 and grown < 16_384, grown
+
+
+def test_batches_offered_in_columns_close_into_columns_that_match_the_dicts():
+    """Two batches arriving out of id order: the result's columns are the same actions and
+    response times as its dicts, ids ascending; one action offered alone (or refused
+    entries, or actions that cannot share one array) leaves the columns out."""
+    b = TickBarrier()
+    b.begin(0, range(6), range(6), now=1.0)
+    assert (
+        b.offer_batch(
+            [5, 1, 3], 0, [50, 10, 30], now=1.25, columns=(np.array([5, 1, 3]), np.array([50, 10, 30]))
+        )
+        == []
+    )
+    assert (
+        b.offer_batch(
+            [0, 4, 2], 0, [0, 40, 20], now=1.5, columns=(np.array([0, 4, 2]), np.array([0, 40, 20]))
+        )
+        == []
+    )
+    r = b.close()
+    assert r.columns is not None and r.columns.ids.tolist() == [0, 1, 2, 3, 4, 5]
+    assert dict(zip(r.columns.ids.tolist(), r.columns.actions.tolist())) == r.actions
+    assert dict(zip(r.columns.ids.tolist(), r.columns.response_s.tolist())) == r.response_s
+    assert r.response_s == {0: 0.5, 1: 0.25, 2: 0.5, 3: 0.25, 4: 0.5, 5: 0.25}
+
+    b.begin(1, range(3), range(3), now=0.0)
+    b.offer_batch([0, 1], 1, [1, 1], now=0.1, columns=(np.array([0, 1]), np.array([1, 1])))
+    assert b.offer(2, 1, 1, now=0.2) is Offer.ACCEPTED
+    assert b.close().columns is None  # an action offered alone: the dicts only
+    b.begin(2, range(3), range(3), now=0.0)
+    assert b.offer_batch([0, 0], 2, [1, 2], now=0.1, columns=(np.array([0, 0]), np.array([1, 2])))
+    assert b.close().columns is None  # a refused entry: entry by entry, the dicts only
+    b.begin(3, range(2), range(2), now=0.0)
+    b.offer_batch([0], 3, [1], now=0.1, columns=(np.array([0]), np.array([1])))
+    b.offer_batch([1], 3, [0.5], now=0.1, columns=(np.array([1]), np.array([0.5])))
+    r = b.close()
+    assert r.columns is None and r.actions == {0: 1, 1: 0.5}  # int and float: no one array
+
+
+def test_a_tick_counted_from_columns_gives_the_summary_the_dicts_give():
+    """The roster counts a closed tick from the barrier's columns when it has them: the
+    summary (counts, mean, p99) is the one counting from the dicts gives."""
+    summaries = []
+    for columns in (True, False):
+        r = Roster("run", seed=1, capacity=4, strikes=0)
+        for i in range(4):
+            r.add(i, f"p{i}", f"id{i}".encode()).status = Status.ACTIVE
+        b = TickBarrier()
+        for tick in range(50):
+            b.begin(tick, *r.split()[:2], now=0.0)
+            ids = [3, 0] if tick % 7 else [3, 0, 1]  # player 2 never answers, 1 now and then
+            cols = (np.array(ids), np.array([tick % 5] * len(ids))) if columns else None
+            b.offer_batch(ids, tick, [tick % 5] * len(ids), now=0.001 * (tick % 9 + 1), columns=cols)
+            result = b.close()
+            assert (result.columns is not None) is columns
+            r.count(result, {})
+        assert r.players[0].last_action == 49 % 5 and r.players[2].last_action is None
+        summaries.append(r.summary())
+    assert summaries[0] == summaries[1]
+    assert [(s["answered"], s["missed"]) for s in summaries[0]] == [(50, 0), (8, 42), (0, 50), (50, 0)]
+
+
+def test_a_slot_freed_in_the_lobby_starts_from_zero_for_its_next_player():
+    r = Roster("run", seed=1, capacity=1, strikes=0)
+    first = r.add(0, "a", b"a")
+    first.status = Status.ACTIVE
+    r.count(TickResult(0, {0: 3}, frozenset(), {0: 0.002}, False), {})
+    assert first.answered == 1 and first.last_action == 3
+    r.remove(first)
+    second = r.add(0, "b", b"b", ticks_before=2)
+    s = r.summary()[0]
+    assert (s["answered"], s["not_joined"], s["mean_ms"], s["p99_ms"]) == (0, 2, None, None)
+    assert second.last_action is None

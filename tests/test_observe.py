@@ -77,6 +77,37 @@ def report(tick: int, now: float, tick_s: float | None = 0.001, running: bool = 
     )
 
 
+def test_a_report_of_columns_reads_as_the_tuple_of_player_reports():
+    """The loop snapshots the roster's counters as columns; the report reads the same as one
+    built from a PlayerReport per player, and the snapshot does not change with the roster."""
+    import numpy as np
+    from tickwire.protocol.roster import Roster
+    from tickwire.server.observers.report import PlayerReports
+
+    roster = Roster("r", seed=1, capacity=3, strikes=0)
+    for i, status in ((2, Status.ACTIVE), (0, Status.DEAD), (1, Status.READY)):
+        p = roster.add(i, f"p{i}", f"id{i}".encode())
+        p.status = status
+        p.answered, p.missed, p.late = 10 * i, i, i % 2
+    roster.version += 1
+    columns = PlayerReports(*roster.report_columns())
+    by_player = tuple(
+        PlayerReport(p.id, p.name, p.status, p.answered, p.missed, p.late) for p in roster.players.values()
+    )
+    assert tuple(columns) == by_player and len(columns) == 3
+    assert columns[-1] == by_player[-1] and columns[1:] == by_player[1:]
+    reports = [
+        TickReport("r", 5, 10, 3, True, 1.0, None, ps, MappingProxyType({})) for ps in (columns, by_player)
+    ]
+    for what in ("answered", "missed", "late", "live", "ready"):
+        assert getattr(reports[0], what) == getattr(reports[1], what), what
+    roster.players[2].answered += 1
+    assert columns[0].answered == 20 and reports[0].answered == 30  # a snapshot
+    with pytest.raises(ValueError):
+        columns.answered[0] = 1  # read-only
+    assert isinstance(columns.answered, np.ndarray)
+
+
 def test_the_progress_line_is_drawn_from_reports_alone():
     out = io.StringIO()
     progress = Progress(100, out, every_s=1.0)

@@ -685,3 +685,32 @@ def test_a_keyed_actions_socket_with_only_credentials_queued_receives_nothing(tm
         print(f"{empty} wake-up(s) with only credentials queued")
     finally:
         sockets.close()
+
+
+def test_names_with_control_characters_are_printed_escaped(procs, tmp_path):
+    """An agent picks its own name: an ANSI escape or a carriage return in it must not reach
+    the host's terminal raw through the human summary (the JSON one escapes by itself)."""
+    events = tmp_path / "events.jsonl"
+    server = procs(
+        [
+            *SERVER,
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "-q",
+            "--events",
+            str(events),
+            "--players",
+            "1",
+            "--ticks",
+            "3",
+        ],
+        name="server",
+    )
+    eps = wait_event(events, event("listening"), server)
+    evil = "\x1b[2J\x1b[Hevil\rname"
+    agent = procs([*AGENT, "--connect", eps["base"], "--name", evil], name="agent")
+    assert server.wait(30) == 0, server.stderr
+    assert agent.wait(15) == 0, agent.stderr
+    out = server.stdout
+    assert "\x1b" not in out and "\r" not in out, out
+    assert "\\x1b[2J\\x1b[Hevil" in out, out

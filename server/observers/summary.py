@@ -25,6 +25,15 @@ def peak_rss_mb() -> float:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: an agent chooses its name and its LEAVE reason,
+    and a control character in them (an ANSI escape, a carriage return) must not rewrite the
+    host's screen; such characters are shown escaped (``\\x1b``), the rest as it is."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def format_summary(s: dict[str, Any]) -> str:
     """A short human report of a run's summary dict."""
     lines = [
@@ -39,7 +48,7 @@ def format_summary(s: dict[str, Any]) -> str:
     for p in s["players"]:
         ms = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         lines.append(
-            f"{p['id']:>3}  {p['name'][:20]:<20} {p['status']:<9} "
+            f"{p['id']:>3}  {printable(p['name'])[:20]:<20} {p['status']:<9} "
             f"{_score(p['score']):>6} {p['answered']:>8} "
             f"{p['missed']:>6} {p['late']:>5} {p.get('dead', 0):>5} {ms(p['mean_ms']):>8} "
             f"{ms(p['p99_ms']):>8}"
@@ -71,7 +80,7 @@ def _left_lines(s: dict[str, Any]) -> list[str]:
         for pid, name, reason in entries:
             if reason is not None:
                 by_reason.setdefault(reason, []).append(f"{pid} {name!r}")
-        lines += [f"{what}: {', '.join(who)}: {reason}" for reason, who in by_reason.items()]
+        lines += [f"{what}: {', '.join(who)}: {printable(reason)}" for reason, who in by_reason.items()]
     return lines
 
 

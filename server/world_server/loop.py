@@ -42,13 +42,14 @@ from tickwire.protocol.server_rules import (
     ServerRules,
     StatusChange,
     StopReason,
+    TickClosed,
     lobby_stop_reason,
 )
 from tickwire.protocol.server_status import Status
 from tickwire.protocol.spaces import BatchChecker, batch_checker
 
 from ..observers.events import EventLog
-from ..observers.report import PlayerReport, TickReport
+from ..observers.report import PlayerReports, TickReport
 from ..observers.summary import peak_rss_mb
 from ..record.log import Recorder, RecordError, refuse_existing_record, run_header, world_spec_of
 from ..record.replay import Restored, restore_run
@@ -326,7 +327,7 @@ class WorldServer:
             state = world.step(
                 state,
                 # a world that declares accepts_action_array takes the batch (World.step's doc)
-                cast(Any, ActionBatch.of(closed.actions)) if self._action_array else closed.actions,
+                cast(Any, self._batch(closed)) if self._action_array else closed.actions,
             )
             if self._recorder:
                 self._record_tick(tick, closed, state)
@@ -334,6 +335,15 @@ class WorldServer:
                 now = time.monotonic()
                 self._report(tick + 1, now, now - began)
         return state, self._stop_reason or StopReason.TICKS_DONE.value
+
+    @staticmethod
+    def _batch(closed: TickClosed) -> ActionBatch:
+        """The closed tick's actions as arrays: the barrier's columns when it has them and
+        nobody's action was filled in (the same actions, no conversion); else from the dict."""
+        columns = closed.result.columns
+        if columns is not None and not closed.result.missing:
+            return ActionBatch(columns.ids, columns.actions)
+        return ActionBatch.of(closed.actions)
 
     def _report(self, tick: int, now: float, tick_s: float | None) -> None:
         """Build one TickReport (a snapshot of the roster and rejections) for the observers."""
@@ -345,10 +355,7 @@ class WorldServer:
             self.rules.running,
             now,
             tick_s,
-            tuple(
-                PlayerReport(p.id, p.name, p.status, p.answered, p.missed, p.late)
-                for p in self.roster.players.values()
-            ),
+            PlayerReports(*self.roster.report_columns()),
             MappingProxyType(dict(self.rejected)),
         )
         for observe in self._observers:

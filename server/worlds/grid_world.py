@@ -65,15 +65,26 @@ class GridWorld(World):
             moves = np.array([a if isinstance(a, int) else 0 for a in (actions[i] for i in ids)])
         else:
             ids = np.zeros(0, np.int64)
-        if len(ids):
-            pos[ids] = np.clip(pos[ids] + MOVES[moves], 0, self.size - 1)
-            cells = pos[ids, 0].astype(np.int64) * self.size + pos[ids, 1]
-            # the lowest id on a resource cell collects it (ids are sorted: first occurrence)
-            first_cells, first = np.unique(cells, return_index=True)
-            won = grid.flat[first_cells] > 0
-            scores[ids[first[won]]] += 1
-            grid.flat[first_cells[won]] = 0
-        collected = int(state["grid"].sum() - grid.sum())
+        collected = 0
+        n = len(ids)
+        if n:
+            # ids are distinct and ascending: n of them from 0 to n - 1 are every player
+            everyone = n == len(pos) and ids[0] == 0 and ids[-1] == n - 1
+            moved = (pos if everyone else pos[ids]) + MOVES[moves]
+            np.minimum(np.maximum(moved, 0, out=moved), self.size - 1, out=moved)  # np.clip, faster
+            if everyone:
+                pos = moved
+            else:
+                pos[ids] = moved
+            cells = moved[:, 0].astype(np.int64) * self.size + moved[:, 1]
+            # the lowest id on a resource cell collects it (ids are sorted: first occurrence
+            # among the players that ended on a resource, who are all of that cell's players)
+            on = np.flatnonzero(grid.flat[cells] > 0)
+            if len(on):
+                won_cells, first = np.unique(cells[on], return_index=True)
+                scores[ids[on[first]]] += 1
+                collected = int(grid.flat[won_cells].sum())
+                grid.flat[won_cells] = 0
         if collected:
             empty = np.flatnonzero(grid == 0)
             grid.flat[state["rng"].choice(empty, size=collected, replace=False)] = 1
