@@ -15,31 +15,32 @@ byte counters, ``shutdown``, ``malloc_trim``). Connections are found by the addr
 accepted on (one of the three endpoints), so no ZeroMQ call is made from the guard's thread.
 
 Counters: over TCP, the bytes each connection received (``tcpi_bytes_received`` of
-``TCP_INFO``). ipc (Unix sockets) has no such counter (and ``send`` is not counted in the peer's
-``/proc/PID/io``): there the guard adds up the bytes waiting unread in each connection's
-socket (``FIONREAD``), sampled at every check while memory is high: a peer streaming a huge
-message usually has some, an honest agent sending one small action per tick almost never;
-samples start at a quarter of the budget, follow each other every millisecond while memory
-climbs fast, and while memory still grows fast and no connection showed any, the guard keeps
-sampling rather than moving the baseline. That is a sample, not a count: on ipc a cut may
-come a little later than on TCP.
+``TCP_INFO``). ipc (Unix sockets) has no such counter (and ``send`` is not counted in the
+peer's ``/proc/PID/io``): there the guard adds up the bytes waiting unread in each
+connection's socket (``FIONREAD``), sampled at every check while memory is high: a peer
+streaming a huge message usually has some, an honest agent sending one small action per tick
+almost never; samples start at a quarter of the budget, follow each other every millisecond
+while memory climbs fast (by 1/256 of the budget between two checks), and while memory still
+grows fast and no connection showed any, the guard keeps sampling rather than moving the
+baseline. That is a sample, not a count: on ipc a cut may come a little later than on TCP.
 
-Cost. A big run's server is over the watch level by itself (1,000 players' roster, queues
-and world are tens of MB), so what the guard does while memory is high but steady is what it
-costs: it reads the counters again only when memory passes the highest level they were read
-at (by 1/256 of the budget) or reaches the limit, never while it is merely high; it lists
+Cost. A big run's server is over the watch level by itself (1,000 players' roster, queues and
+world are tens of MB), so what the guard does while memory is high but steady is what it
+costs: it reads the counters again only when memory passes the highest level they were read at
+(by 1/256 of the budget) or reaches the limit, never while it is merely high; it lists
 ``/proc/self/fd`` only then, or when the number of fds changed, and inspects each socket once
 (by its inode); on ipc a sample is one ``epoll_wait`` over the connections (an epoll set of
 the guard's own) and a ``FIONREAD`` of the few with bytes waiting, taken once per check while
-memory is steady and five times (1 ms apart) while it climbs fast (by 1/256 of the budget
-within 0.1 s) or after a cut; ``malloc_trim`` runs only over the limit or after a cut. At
-1,000 players this took the guard's thread from ~40% of the server's CPU to ~2-3%.
+memory is steady and five times (1 ms apart) while it climbs (1/256 of the budget over the
+highest level of the second before: ~256 KiB/s) or after a cut; ``malloc_trim`` runs only over
+the limit or after a cut. At 1,000 players this took the guard's thread from ~40% of the
+server's CPU to ~2-3%.
 
-What it does not do, on purpose: move the baseline, or forget the counters, because memory
-has been calm for a while. An attacker would then bring its message in steps, each under the
+What it does not do, on purpose: move the baseline, or forget the counters, because memory has
+been calm for a while. An attacker would then bring its message in steps, each under the
 budget, waiting for the calm between them; the counters kept when memory began to climb stay
-until it falls back under the watch level or a decision is made at the limit, so the steps
-add up to the connection that brought them (tests: ``test_memory_guard_attacks.py``).
+until it falls back under the watch level or a decision is made at the limit, so the steps add
+up to the connection that brought them (tests: ``test_memory_guard_attacks.py``).
 Linux only: elsewhere the guard is off.
 """
 
@@ -379,10 +380,10 @@ class MemoryGuard:
         self._since_trim += 1
         self._busy = max(0, self._busy - 1)
         self._trimming = max(0, self._trimming - 1)
-        if len(self._recent) > CLIMB_CHECKS:
-            before = max(itertools.islice(self._recent, len(self._recent) - CLIMB_CHECKS))
-            if rss - before >= self.rules.climb_step:
-                self._busy = BUSY_CHECKS  # memory climbs fast
+        if self._recent:  # (in the first second: over the first check's memory)
+            older = itertools.islice(self._recent, max(1, len(self._recent) - CLIMB_CHECKS))
+            if rss - max(older) >= self.rules.climb_step:
+                self._busy = BUSY_CHECKS  # memory climbs
         self._recent.append(rss)
         if (
             rss >= self.rules.limit or (self._trimming and rss >= self.rules.watch_level)
