@@ -1,14 +1,21 @@
-"""The memory guard's decisions (pure: no sockets, no clocks) and how the rules count its cuts.
+"""The memory guard's decisions (pure: no sockets, no clocks), the parts its thread reads
+connections with (on real sockets), and how the rules count its cuts.
 
 The guard itself (a thread, /proc, real connections) is tested from outside in
-test_security.py: many-frame messages against a real server process.
+test_security.py and test_memory_guard_attacks.py: many-frame messages against a real server
+process.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
+
 import pytest
 from support.server_rules_builders import action, started
 from tickwire.protocol.server_rules import LOST_ACTION_GRACE_S, Rejection, Republish
+from tickwire.server.world_server import memory_guard
 from tickwire.server.world_server.memory_guard import MB, MemoryBudget
 
 BASE = 50 * MB
@@ -147,6 +154,124 @@ def test_without_calm_looks_a_jump_and_a_stall_moved_the_baseline():
     assert r.check(BASE + 140 * MB, counters(honest=300, attacker=91)) == []
     assert r.check(BASE + 141 * MB, counters(honest=300, attacker=91)) == []
     assert r.baseline == BASE + 141 * MB and r.rebaselined == 1
+
+
+# ---------------------------------------------------------------------------- high, not climbing
+STEP = BUDGET // 256  # climb_step: counters are read again once memory passes its high by this
+
+
+def test_memory_high_but_not_climbing_reads_no_counters():
+    """A big run's server is over the watch level by itself for the whole run: reading every
+    connection at every check then was most of the guard's cost, for nothing."""
+    r = rules()
+    r.check(BASE + 50 * MB, counters(a=0))  # memory began to climb: counters kept
+    for rss in (50 * MB, 50 * MB + STEP - 1, 49 * MB, 50 * MB + STEP // 2):
+        assert r.check(BASE + rss, never) == []  # up and down, never past the high by a step
+    assert r.reads == 1 and r.watching
+    read = counters(a=0)
+    r.check(BASE + 50 * MB + STEP, read)  # climbing again
+    assert len(read.calls) == 1 and r.reads == 2
+    assert r.check(BASE + 50 * MB + STEP, never) == []  # the high moved up with it
+
+
+def test_memory_over_the_limit_is_decided_at_every_check_even_without_a_new_high():
+    r = MemoryBudget(BUDGET, BASE, min_suspect=1, share=0, patient=True)
+    r.check(BASE + 50 * MB, counters(a=0))
+    assert r.check(BASE + 110 * MB, counters(a=0)) == []  # growing fast: keep sampling
+    assert r.check(BASE + 109 * MB, counters(a=0.5)) == [("a", MB // 2)]  # lower, still read
+
+
+@pytest.mark.parametrize("sampled", [False, True], ids=["tcp", "ipc"])
+def test_memory_brought_in_steps_with_calm_between_them_is_traced_over_all_steps(sampled):
+    """An attacker that sends a little, waits until memory has been calm for a while, and
+    sends again: the counters kept when memory began to climb stay through the calm, so at
+    the limit the steps add up to the connection that brought them all (a guard that moved
+    its baseline, or forgot its counters, after calm would let the steps grow the server
+    without bound)."""
+    kw = {"min_suspect": MB, "share": 0, "patient": True, "watch_share": 1 / 4} if sampled else {}
+    r = MemoryBudget(BUDGET, BASE, **kw)
+    r.check(BASE + 50 * MB, counters(honest=1, attacker=0))
+    for step in range(1, 6):  # +10 MB a step, each followed by a long calm
+        rss = BASE + 50 * MB + step * 10 * MB
+        brought = step * 10 * (0.2 if sampled else 1)  # ipc: what samples saw of it
+        got = r.check(rss, counters(honest=1 + step / 100, attacker=brought))
+        if rss < r.limit:
+            assert got == []
+            for _ in range(1000):
+                assert r.check(rss, never) == []  # calm: nothing read, nothing forgotten
+        else:
+            assert got == [("attacker", int(brought * MB))]
+            break
+    else:
+        raise AssertionError("memory never reached the limit")
+    assert r.baseline == BASE and r.rebaselined == 0
+
+
+# ---------------------------------------------------------------------------- the thread's parts
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="the guard reads /proc (Linux)")
+
+
+@linux_only
+def test_the_connection_list_inspects_each_socket_once_and_sees_new_and_gone_ones(tmp_path, monkeypatch):
+    path = str(tmp_path / "actions")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen()
+    inspected = []
+    inspect = memory_guard._inspect
+    monkeypatch.setattr(
+        memory_guard, "_inspect", lambda fd, where: inspected.append(fd) or inspect(fd, where)
+    )
+    known = memory_guard._Connections({path: "actions"})
+    peers, accepted = [], []
+    try:
+        for _ in range(2):
+            peers.append(socket.socket(socket.AF_UNIX))
+            peers[-1].connect(path)
+            accepted.append(listener.accept()[0])
+        first = known.list()
+        assert sorted(c.fd for c in first.values()) == sorted(a.fileno() for a in accepted)
+        me = f"pid {os.getpid()}"
+        assert all(c.socket == "actions" and c.sampled and me in c.peer for c in first.values())
+        n = len(inspected)  # every socket of this process, once
+        assert known.list() == first and len(inspected) == n  # nothing inspected again
+        gone = accepted.pop()
+        gone_inode = os.fstat(gone.fileno()).st_ino
+        gone.close()
+        peers.append(socket.socket(socket.AF_UNIX))
+        peers[-1].connect(path)
+        accepted.append(listener.accept()[0])  # (it may reuse the closed one's fd)
+        now = known.list()
+        assert gone_inode not in now and os.fstat(accepted[-1].fileno()).st_ino in now
+        assert len(now) == 2
+    finally:
+        for s in [listener, *peers, *accepted]:
+            s.close()
+
+
+@linux_only
+def test_unread_bytes_are_sampled_from_an_epoll_set_of_the_connections(tmp_path):
+    ours, peer = socket.socketpair()
+    other, other_peer = socket.socketpair()
+    unread = memory_guard._Unread()
+    try:
+        inode = os.fstat(ours.fileno()).st_ino
+        conn = memory_guard._Conn(ours.fileno(), "actions", "pid 1 (uid 0)", True)
+        unread.watch({inode: conn})
+        unread.watch({inode: conn})  # already in the set: no error
+        assert unread.sample() == {}
+        peer.sendall(b"x" * 1000)
+        other_peer.sendall(b"y" * 10)  # not in the set
+        assert unread.sample() == {inode: 1000}
+        assert unread.sample() == {inode: 1000}  # level-triggered: still waiting
+        ours.recv(1000)
+        assert unread.sample() == {}
+        ours.close()  # a closed connection leaves the set by itself
+        assert unread.sample() == {}
+    finally:
+        unread.close()
+        for s in (ours, peer, other, other_peer):
+            s.close()
 
 
 # ---------------------------------------------------------------------------- the rules' count
