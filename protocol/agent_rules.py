@@ -12,9 +12,15 @@ identity), and all share one state socket (SUB) and one actions socket (PUSH).
 The rules:
 
 * **Join.** Each hosted player sends JOIN (name, slot) on its control socket at once and
-  again every :data:`JOIN_RETRY_S` until its WELCOME arrives (a JOIN sent before the server
-  is up is dropped, not queued). Without a WELCOME for every player within the join timeout
-  the agent gives up (:class:`ServerUnreachable`).
+  again until its WELCOME arrives: the first time after :data:`JOIN_RETRY_S`, then after
+  twice as long each time, up to :data:`JOIN_RETRY_MAX_S`, each wait after the first one
+  lengthened by up to :data:`JOIN_JITTER` of itself at random (agents started together do
+  not retry together). A JOIN that could not be sent at all (no connection yet: a JOIN sent
+  before the server is up is dropped, not queued) is sent again after :data:`JOIN_RETRY_S`
+  and starts the backing off over. A busy lobby so gets few repeated JOINs (each one queued
+  at the server costs it memory and an answer), and a lost JOIN on a small run still costs
+  only half a second. Without a WELCOME for every player within the join timeout the agent
+  gives up (:class:`ServerUnreachable`).
 * **Welcome → ready.** On a player's first WELCOME: call ``setup``, subscribe to the
   WELCOME's topic (this proves to the server that the player hears the state), then send
   READY on the actions socket, retried every :data:`READY_RETRY_S` until it can be sent or
@@ -65,6 +71,7 @@ The rules:
 from __future__ import annotations
 
 import operator
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -90,7 +97,9 @@ from .messages import (
     Welcome,
 )
 
-JOIN_RETRY_S = 0.5  #: a JOIN without answer is sent again after this long
+JOIN_RETRY_S = 0.5  #: a JOIN without answer is sent again after this long (the first time)
+JOIN_RETRY_MAX_S = 4.0  #: later retries wait twice as long each time, up to this (plus jitter)
+JOIN_JITTER = 0.25  #: each wait after the first is lengthened by up to this fraction, at random
 READY_RETRY_S = 0.01  #: a READY that could not be sent (actions socket not connected) is retried
 #: An action that could not be sent (the actions connection was down: a cut, a restart) is
 #: sent again this often while its tick is still the newest one we have seen.
@@ -261,6 +270,7 @@ class AgentRules:
         slot: int | None = None,
         join_timeout_s: float = 60.0,
         server_timeout_s: float = 10.0,
+        rng: random.Random | None = None,
     ) -> None:
         if not names:
             raise ValueError("AgentRules needs at least one hosted player")
@@ -291,6 +301,8 @@ class AgentRules:
         self._unready = set(range(len(names)))  # no WELCOME yet, or READY not sent yet
         self._ready_retry: set[int] = set()
         self._next_join = now  # JOINs are due at once
+        self._join_wait = JOIN_RETRY_S  # the wait after the next JOINs, before jitter
+        self._rng = rng if rng is not None else random.Random()  # the retries' jitter
         self._slots = [None if slot is None else slot + i for i in range(len(names))]
         self.rejoining = False  #: joining again after the server's run changed
         self._last_sent: Send | None = None  # the last action(s) sent, for a resend
@@ -316,7 +328,7 @@ class AgentRules:
                 return self._join_timed_out()
             decisions = self._ready_retries() if self._ready_retry else []
             if now >= self._next_join:
-                self._next_join = now + JOIN_RETRY_S
+                self._next_join = now + self._join_backoff()
                 decisions += self._joins()
             return decisions
         if self.phase is Phase.PLAYING and now - self.last_heard > self.server_timeout_s:
@@ -347,6 +359,15 @@ class AgentRules:
         else:
             return 0.0
         return max(0.0, at - now)
+
+    def _join_backoff(self) -> float:
+        """The wait before the next JOIN retry: :data:`JOIN_RETRY_S` the first time, then
+        doubling up to :data:`JOIN_RETRY_MAX_S`, with jitter (module docstring)."""
+        wait = self._join_wait
+        self._join_wait = min(wait * 2, JOIN_RETRY_MAX_S)
+        if wait > JOIN_RETRY_S:
+            wait *= 1 + JOIN_JITTER * self._rng.random()
+        return wait
 
     def _joins(self) -> list[Decision]:
         return [
@@ -627,6 +648,7 @@ class AgentRules:
         self._done_seen = [set() for _ in range(n)]
         self._pending, self._own, self._full = None, [None] * n, {}
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
+        self._join_wait = JOIN_RETRY_S
         for result in self.results:
             result.rejoins += 1
         return self.due(now)
@@ -645,7 +667,12 @@ class AgentRules:
             if self.phase is Phase.PLAYING and msg.tick == self.last_tick:
                 # retried until it is sent or a newer STATE comes
                 self._action_retry = (Send(send.socket, msg, send.agent), now + ACTION_RETRY_S)
-        return []  # a lost JOIN is retried on schedule; a lost LEAVE cannot be helped
+        elif isinstance(msg, Join) and self.phase is Phase.JOINING:
+            # it never left (nothing was queued at the server): again soon, as after the
+            # first JOIN, and the backing off starts over
+            self._next_join = min(self._next_join, now + JOIN_RETRY_S)
+            self._join_wait = 2 * JOIN_RETRY_S
+        return []  # a lost LEAVE cannot be helped
 
     def _count_acted(self, msg: Action | Actions | ActionArray, step: int) -> None:
         """Count ``msg``'s players' ticks acted on (sent) up or down by ``step``."""
