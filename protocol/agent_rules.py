@@ -17,10 +17,12 @@ The rules:
   lengthened by up to :data:`JOIN_JITTER` of itself at random (agents started together do
   not retry together). A JOIN that could not be sent at all (no connection yet: a JOIN sent
   before the server is up is dropped, not queued) is sent again after :data:`JOIN_RETRY_S`
-  and starts the backing off over. A busy lobby so gets few repeated JOINs (each one queued
-  at the server costs it memory and an answer), and a lost JOIN on a small run still costs
-  only half a second. Without a WELCOME for every player within the join timeout the agent
-  gives up (:class:`ServerUnreachable`).
+  and starts the backing off over. While the server is working through the JOINs already
+  queued (a WELCOME came for some hosted player since the last JOINs went out), no JOIN is
+  repeated: the check is made again after :data:`JOIN_RETRY_S`. A busy lobby so gets few
+  repeated JOINs (each one queued at the server costs it memory and an answer), and a lost
+  JOIN on a small run still costs about a second at most. Without a WELCOME for every
+  player within the join timeout the agent gives up (:class:`ServerUnreachable`).
 * **Welcome → ready.** On a player's first WELCOME: call ``setup``, subscribe to the
   WELCOME's topic (this proves to the server that the player hears the state), then send
   READY on the actions socket, retried every :data:`READY_RETRY_S` until it can be sent or
@@ -302,6 +304,7 @@ class AgentRules:
         self._ready_retry: set[int] = set()
         self._next_join = now  # JOINs are due at once
         self._join_wait = JOIN_RETRY_S  # the wait after the next JOINs, before jitter
+        self._welcomed_since_join = False  # a WELCOME came since the last JOINs went out
         self._rng = rng if rng is not None else random.Random()  # the retries' jitter
         self._slots = [None if slot is None else slot + i for i in range(len(names))]
         self.rejoining = False  #: joining again after the server's run changed
@@ -328,8 +331,12 @@ class AgentRules:
                 return self._join_timed_out()
             decisions = self._ready_retries() if self._ready_retry else []
             if now >= self._next_join:
-                self._next_join = now + self._join_backoff()
-                decisions += self._joins()
+                if self._welcomed_since_join and not self._full:  # the server is getting there
+                    self._welcomed_since_join = False
+                    self._next_join = now + JOIN_RETRY_S
+                else:
+                    self._next_join = now + self._join_backoff()
+                    decisions += self._joins()
             return decisions
         if self.phase is Phase.PLAYING and now - self.last_heard > self.server_timeout_s:
             return self._give_up(ServerGone(self._silence_text()))
@@ -502,6 +509,7 @@ class AgentRules:
         if self.welcomes[agent] is not None:
             return []  # the answer to a retried JOIN
         self._full.pop(agent, None)
+        self._welcomed_since_join = True
         self.welcomes[agent] = welcome
         self.run = self.run or welcome.run
         self.private = self.private or welcome.private
@@ -648,7 +656,7 @@ class AgentRules:
         self._done_seen = [set() for _ in range(n)]
         self._pending, self._own, self._full = None, [None] * n, {}
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
-        self._join_wait = JOIN_RETRY_S
+        self._join_wait, self._welcomed_since_join = JOIN_RETRY_S, False
         for result in self.results:
             result.rejoins += 1
         return self.due(now)

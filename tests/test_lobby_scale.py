@@ -13,10 +13,10 @@ import json
 from collections import Counter
 
 import pytest
-from support.agent_rules_builders import T0, rules, sends
+from support.agent_rules_builders import RUN, T0, rules, sends, welcome
 from support.rules_pair import RulesPair
 from support.server_rules_builders import join, make_rules, prove
-from tickwire.protocol import Join, Leave
+from tickwire.protocol import Error, Join, Leave
 from tickwire.protocol.agent_rules import (
     JOIN_JITTER,
     JOIN_RETRY_MAX_S,
@@ -183,15 +183,24 @@ def test_a_join_that_could_not_be_sent_is_tried_again_soon_and_the_backoff_start
     assert r.next_due(T0 + 4.1) == pytest.approx(1.0)  # backing off from the start again
 
 
-def test_a_welcome_stops_the_retries_of_that_player_only():
+def test_no_join_is_repeated_while_welcomes_keep_coming():
+    n = 4
+    r = AgentRules([f"p{i}" for i in range(n)], rules().endpoints, now=T0, rng=_FixedRandom(0.0))  # type: ignore[arg-type]
+    assert len(sends(r.due(T0))) == n
+    for i in range(n - 1):  # the server answers one JOIN each 0.5 s: slow, but getting there
+        r.control_received(i, welcome(i), T0 + 0.3 + 0.5 * i)
+        assert r.due(T0 + 0.5 * (i + 1)) == []  # checked every 0.5 s: nothing repeated
+    # no WELCOME for a whole wait: the last one's JOIN is sent again, then backing off
+    assert sends(r.due(T0 + 0.5 * (n + 1))) == [Join(f"p{n - 1}", None)]
+    assert r.next_due(T0 + 0.5 * (n + 1)) == pytest.approx(1.0)
+
+
+def test_a_full_lobby_is_joined_again_when_it_says_even_while_welcomes_come():
     r = AgentRules(["p0", "p1"], rules().endpoints, now=T0, rng=_FixedRandom(0.0))  # type: ignore[arg-type]
     r.due(T0)
-    r.due(T0 + JOIN_RETRY_S)
-    from support.agent_rules_builders import welcome
-
-    r.control_received(0, welcome(0), T0 + 0.6)
-    assert r.due(T0 + 1.49) == []
-    assert sends(r.due(T0 + 1.5)) == [Join("p1", None)]
+    r.control_received(0, welcome(0), T0 + 0.1)
+    r.control_received(1, Error("full", "full for now", RUN, 300), T0 + 0.1)
+    assert sends(r.due(T0 + 0.4)) == [Join("p1", None)]  # at retry_ms, not postponed
 
 
 # ---------------------------------------------------------------------- real processes
