@@ -18,8 +18,9 @@ The rules:
   not retry together). A JOIN that could not be sent at all (no connection yet: a JOIN sent
   before the server is up is dropped, not queued) is sent again after :data:`JOIN_RETRY_S`
   and starts the backing off over. While the server is working through the JOINs already
-  queued (a WELCOME came for some hosted player since the last JOINs went out), no JOIN is
-  repeated: the check is made again after :data:`JOIN_RETRY_S`. A busy lobby so gets few
+  queued (a WELCOME came for some hosted player since the last JOINs went out, and every
+  JOIN could be sent), no JOIN is repeated: the check is made again after
+  :data:`JOIN_RETRY_S`. A busy lobby so gets few
   repeated JOINs (each one queued at the server costs it memory and an answer), and a lost
   JOIN on a small run still costs about a second at most. Without a WELCOME for every
   player within the join timeout the agent gives up (:class:`ServerUnreachable`).
@@ -305,6 +306,7 @@ class AgentRules:
         self._next_join = now  # JOINs are due at once
         self._join_wait = JOIN_RETRY_S  # the wait after the next JOINs, before jitter
         self._welcomed_since_join = False  # a WELCOME came since the last JOINs went out
+        self._join_unsent = False  # a JOIN could not be sent since then (never reached it)
         self._rng = rng if rng is not None else random.Random()  # the retries' jitter
         self._slots = [None if slot is None else slot + i for i in range(len(names))]
         self.rejoining = False  #: joining again after the server's run changed
@@ -331,10 +333,11 @@ class AgentRules:
                 return self._join_timed_out()
             decisions = self._ready_retries() if self._ready_retry else []
             if now >= self._next_join:
-                if self._welcomed_since_join and not self._full:  # the server is getting there
-                    self._welcomed_since_join = False
+                if self._welcomed_since_join and not (self._full or self._join_unsent):
+                    self._welcomed_since_join = False  # the server is getting there
                     self._next_join = now + JOIN_RETRY_S
                 else:
+                    self._welcomed_since_join = self._join_unsent = False
                     self._next_join = now + self._join_backoff()
                     decisions += self._joins()
             return decisions
@@ -656,7 +659,7 @@ class AgentRules:
         self._done_seen = [set() for _ in range(n)]
         self._pending, self._own, self._full = None, [None] * n, {}
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
-        self._join_wait, self._welcomed_since_join = JOIN_RETRY_S, False
+        self._join_wait, self._welcomed_since_join, self._join_unsent = JOIN_RETRY_S, False, False
         for result in self.results:
             result.rejoins += 1
         return self.due(now)
@@ -679,7 +682,7 @@ class AgentRules:
             # it never left (nothing was queued at the server): again soon, as after the
             # first JOIN, and the backing off starts over
             self._next_join = min(self._next_join, now + JOIN_RETRY_S)
-            self._join_wait = 2 * JOIN_RETRY_S
+            self._join_wait, self._join_unsent = 2 * JOIN_RETRY_S, True
         return []  # a lost LEAVE cannot be helped
 
     def _count_acted(self, msg: Action | Actions | ActionArray, step: int) -> None:

@@ -195,6 +195,14 @@ def test_no_join_is_repeated_while_welcomes_keep_coming():
     assert r.next_due(T0 + 0.5 * (n + 1)) == pytest.approx(1.0)
 
 
+def test_a_join_that_could_not_be_sent_goes_again_even_while_welcomes_come():
+    r = AgentRules(["p0", "p1"], rules().endpoints, now=T0, rng=_FixedRandom(0.0))  # type: ignore[arg-type]
+    r.due(T0)
+    r.send_failed(Send(Socket.CONTROL, Join("p1", None), 1), T0)  # not connected yet
+    r.control_received(0, welcome(0), T0 + 0.1)
+    assert sends(r.due(T0 + JOIN_RETRY_S)) == [Join("p1", None)]
+
+
 def test_a_full_lobby_is_joined_again_when_it_says_even_while_welcomes_come():
     r = AgentRules(["p0", "p1"], rules().endpoints, now=T0, rng=_FixedRandom(0.0))  # type: ignore[arg-type]
     r.due(T0)
