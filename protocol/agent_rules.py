@@ -15,12 +15,11 @@ The rules:
   again until its WELCOME arrives: the first time after :data:`JOIN_RETRY_S`, then after
   twice as long each time, up to :data:`JOIN_RETRY_MAX_S`, each wait after the first one
   lengthened by up to :data:`JOIN_JITTER` of itself at random (agents started together do
-  not retry together). A JOIN that could not be sent at all (no connection yet: a JOIN sent
-  before the server is up is dropped, not queued) is sent again after :data:`JOIN_RETRY_S`
-  and starts the backing off over. While the server is working through the JOINs already
-  queued (a WELCOME came for some hosted player since the last JOINs went out, and every
-  JOIN could be sent), no JOIN is repeated: the check is made again after
-  :data:`JOIN_RETRY_S`. A busy lobby so gets few
+  not retry together). While the server is working through the JOINs already queued (a
+  WELCOME came for some hosted player since the last JOINs went out), no JOIN is repeated:
+  the check is made again after :data:`JOIN_RETRY_S`. A JOIN that could not be sent at all
+  (no connection yet: a JOIN sent before the server is up is dropped, not queued) is sent
+  again on its own after :data:`JOIN_RETRY_S`, whatever the others' retries do. A busy lobby so gets few
   repeated JOINs (each one queued at the server costs it memory and an answer), and a lost
   JOIN on a small run still costs about a second at most. Without a WELCOME for every
   player within the join timeout the agent gives up (:class:`ServerUnreachable`).
@@ -306,7 +305,8 @@ class AgentRules:
         self._next_join = now  # JOINs are due at once
         self._join_wait = JOIN_RETRY_S  # the wait after the next JOINs, before jitter
         self._welcomed_since_join = False  # a WELCOME came since the last JOINs went out
-        self._join_unsent = False  # a JOIN could not be sent since then (never reached it)
+        self._unsent: set[int] = set()  # players whose JOIN could not be sent (no connection)
+        self._next_unsent = now  # when those are sent again
         self._rng = rng if rng is not None else random.Random()  # the retries' jitter
         self._slots = [None if slot is None else slot + i for i in range(len(names))]
         self.rejoining = False  #: joining again after the server's run changed
@@ -333,13 +333,16 @@ class AgentRules:
                 return self._join_timed_out()
             decisions = self._ready_retries() if self._ready_retry else []
             if now >= self._next_join:
-                if self._welcomed_since_join and not (self._full or self._join_unsent):
-                    self._welcomed_since_join = False  # the server is getting there
+                if self._welcomed_since_join and not self._full:  # the server is getting there
+                    self._welcomed_since_join = False
                     self._next_join = now + JOIN_RETRY_S
                 else:
-                    self._welcomed_since_join = self._join_unsent = False
+                    self._unsent = set()  # all are sent now
                     self._next_join = now + self._join_backoff()
-                    decisions += self._joins()
+                    decisions += self._joins(self._unready)
+            if self._unsent and now >= self._next_unsent:  # these never reached the server
+                unsent, self._unsent = self._unsent, set()
+                decisions += self._joins(unsent)
             return decisions
         if self.phase is Phase.PLAYING and now - self.last_heard > self.server_timeout_s:
             return self._give_up(ServerGone(self._silence_text()))
@@ -360,6 +363,8 @@ class AgentRules:
         """Seconds until :meth:`due` may have something to do (0 if it has now)."""
         if self.phase is Phase.JOINING:
             at = min(self._next_join, self.join_deadline)
+            if self._unsent:
+                at = min(at, self._next_unsent)
             if self._ready_retry:
                 at = min(at, now + READY_RETRY_S)
         elif self.phase is Phase.PLAYING:
@@ -379,10 +384,10 @@ class AgentRules:
             wait *= 1 + JOIN_JITTER * self._rng.random()
         return wait
 
-    def _joins(self) -> list[Decision]:
+    def _joins(self, players: set[int]) -> list[Decision]:
         return [
             Send(Socket.CONTROL, Join(self.results[i].name, self._slots[i]), i)
-            for i in sorted(self._unready)
+            for i in sorted(players)
             if self.welcomes[i] is None
         ]
 
@@ -659,7 +664,7 @@ class AgentRules:
         self._done_seen = [set() for _ in range(n)]
         self._pending, self._own, self._full = None, [None] * n, {}
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
-        self._join_wait, self._welcomed_since_join, self._join_unsent = JOIN_RETRY_S, False, False
+        self._join_wait, self._welcomed_since_join, self._unsent = JOIN_RETRY_S, False, set()
         for result in self.results:
             result.rejoins += 1
         return self.due(now)
@@ -679,10 +684,11 @@ class AgentRules:
                 # retried until it is sent or a newer STATE comes
                 self._action_retry = (Send(send.socket, msg, send.agent), now + ACTION_RETRY_S)
         elif isinstance(msg, Join) and self.phase is Phase.JOINING:
-            # it never left (nothing was queued at the server): again soon, as after the
-            # first JOIN, and the backing off starts over
-            self._next_join = min(self._next_join, now + JOIN_RETRY_S)
-            self._join_wait, self._join_unsent = 2 * JOIN_RETRY_S, True
+            # it never left (nothing was queued at the server): this one again soon, on its
+            # own, whatever the other players' retries do
+            if not self._unsent:
+                self._next_unsent = now + JOIN_RETRY_S
+            self._unsent.add(send.agent)
         return []  # a lost LEAVE cannot be helped
 
     def _count_acted(self, msg: Action | Actions | ActionArray, step: int) -> None:

@@ -173,14 +173,15 @@ def test_join_retries_back_off_doubling_to_a_bound_with_jitter(jitter):
     assert max(waits) <= JOIN_RETRY_MAX_S * (1 + JOIN_JITTER)
 
 
-def test_a_join_that_could_not_be_sent_is_tried_again_soon_and_the_backoff_starts_over():
-    r = AgentRules(["p0"], rules().endpoints, now=T0, rng=_FixedRandom(0.0))  # type: ignore[arg-type]
+def test_a_join_that_could_not_be_sent_is_sent_again_soon_on_its_own():
+    r = AgentRules(["p0", "p1"], rules().endpoints, now=T0, rng=_FixedRandom(0.0))  # type: ignore[arg-type]
     times = _retry_times(r, 3.6)
     assert times == [0.0, 0.5, 1.5, 3.5]  # the next wait would be 4 s
-    r.send_failed(Send(Socket.CONTROL, Join("p0", None), 0), T0 + 3.6)  # no connection
+    r.send_failed(Send(Socket.CONTROL, Join("p1", None), 1), T0 + 3.6)  # no connection
     assert r.next_due(T0 + 3.6) == pytest.approx(JOIN_RETRY_S)
-    assert sends(r.due(T0 + 4.1)) == [Join("p0", None)]
-    assert r.next_due(T0 + 4.1) == pytest.approx(1.0)  # backing off from the start again
+    assert sends(r.due(T0 + 4.1)) == [Join("p1", None)]  # only the one that never left
+    assert r.next_due(T0 + 4.1) == pytest.approx(3.4)  # the others' backing off goes on
+    assert sends(r.due(T0 + 7.5)) == [Join("p0", None), Join("p1", None)]
 
 
 def test_no_join_is_repeated_while_welcomes_keep_coming():
