@@ -12,9 +12,17 @@ identity), and all share one state socket (SUB) and one actions socket (PUSH).
 The rules:
 
 * **Join.** Each hosted player sends JOIN (name, slot) on its control socket at once and
-  again every :data:`JOIN_RETRY_S` until its WELCOME arrives (a JOIN sent before the server
-  is up is dropped, not queued). Without a WELCOME for every player within the join timeout
-  the agent gives up (:class:`ServerUnreachable`).
+  again until its WELCOME arrives: the first time after :data:`JOIN_RETRY_S`, then after
+  twice as long each time, up to :data:`JOIN_RETRY_MAX_S`, each wait after the first one
+  lengthened by up to :data:`JOIN_JITTER` of itself at random (agents started together do
+  not retry together). While the server is working through the JOINs already queued (a
+  WELCOME came for some hosted player since the last JOINs went out), no JOIN is repeated:
+  the check is made again after :data:`JOIN_RETRY_S`. A JOIN that could not be sent at all
+  (no connection yet: a JOIN sent before the server is up is dropped, not queued) is sent
+  again on its own after :data:`JOIN_RETRY_S`, whatever the others' retries do. A busy lobby so gets few
+  repeated JOINs (each one queued at the server costs it memory and an answer), and a lost
+  JOIN on a small run still costs about a second at most. Without a WELCOME for every
+  player within the join timeout the agent gives up (:class:`ServerUnreachable`).
 * **Welcome → ready.** On a player's first WELCOME: call ``setup``, subscribe to the
   WELCOME's topic (this proves to the server that the player hears the state), then send
   READY on the actions socket, retried every :data:`READY_RETRY_S` until it can be sent or
@@ -64,6 +72,7 @@ The rules:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -89,7 +98,9 @@ from .messages import (
     Welcome,
 )
 
-JOIN_RETRY_S = 0.5  #: a JOIN without answer is sent again after this long
+JOIN_RETRY_S = 0.5  #: a JOIN without answer is sent again after this long (the first time)
+JOIN_RETRY_MAX_S = 4.0  #: later retries wait twice as long each time, up to this (plus jitter)
+JOIN_JITTER = 0.25  #: each wait after the first is lengthened by up to this fraction, at random
 READY_RETRY_S = 0.01  #: a READY that could not be sent (actions socket not connected) is retried
 #: An action that could not be sent (the actions connection was down: a cut, a restart) is
 #: sent again this often while its tick is still the newest one we have seen.
@@ -260,6 +271,7 @@ class AgentRules:
         slot: int | None = None,
         join_timeout_s: float = 60.0,
         server_timeout_s: float = 10.0,
+        rng: random.Random | None = None,
     ) -> None:
         if not names:
             raise ValueError("AgentRules needs at least one hosted player")
@@ -296,6 +308,11 @@ class AgentRules:
         self._unready = set(range(len(names)))  # no WELCOME yet, or READY not sent yet
         self._ready_retry: set[int] = set()
         self._next_join = now  # JOINs are due at once
+        self._join_wait = JOIN_RETRY_S  # the wait after the next JOINs, before jitter
+        self._welcomed_since_join = False  # a WELCOME came since the last JOINs went out
+        self._unsent: set[int] = set()  # players whose JOIN could not be sent (no connection)
+        self._next_unsent = now  # when those are sent again
+        self._rng = rng if rng is not None else random.Random()  # the retries' jitter
         self._slots = [None if slot is None else slot + i for i in range(len(names))]
         self.rejoining = False  #: joining again after the server's run changed
         self._last_sent: Send | None = None  # the last action(s) sent, for a resend
@@ -331,8 +348,16 @@ class AgentRules:
                 return self._join_timed_out()
             decisions = self._ready_retries() if self._ready_retry else []
             if now >= self._next_join:
-                self._next_join = now + JOIN_RETRY_S
-                decisions += self._joins()
+                if self._welcomed_since_join and not self._full:  # the server is getting there
+                    self._welcomed_since_join = False
+                    self._next_join = now + JOIN_RETRY_S
+                else:
+                    self._unsent = set()  # all are sent now
+                    self._next_join = now + self._join_backoff()
+                    decisions += self._joins(self._unready)
+            if self._unsent and now >= self._next_unsent:  # these never reached the server
+                unsent, self._unsent = self._unsent, set()
+                decisions += self._joins(unsent)
             return decisions
         if self.phase is Phase.PLAYING and now - self.last_heard > self.server_timeout_s:
             return self._give_up(ServerGone(self._silence_text()))
@@ -353,6 +378,8 @@ class AgentRules:
         """Seconds until :meth:`due` may have something to do (0 if it has now)."""
         if self.phase is Phase.JOINING:
             at = min(self._next_join, self.join_deadline)
+            if self._unsent:
+                at = min(at, self._next_unsent)
             if self._ready_retry:
                 at = min(at, now + READY_RETRY_S)
         elif self.phase is Phase.PLAYING:
@@ -363,10 +390,19 @@ class AgentRules:
             return 0.0
         return max(0.0, at - now)
 
-    def _joins(self) -> list[Decision]:
+    def _join_backoff(self) -> float:
+        """The wait before the next JOIN retry: :data:`JOIN_RETRY_S` the first time, then
+        doubling up to :data:`JOIN_RETRY_MAX_S`, with jitter (module docstring)."""
+        wait = self._join_wait
+        self._join_wait = min(wait * 2, JOIN_RETRY_MAX_S)
+        if wait > JOIN_RETRY_S:
+            wait *= 1 + JOIN_JITTER * self._rng.random()
+        return wait
+
+    def _joins(self, players: set[int]) -> list[Decision]:
         return [
             Send(Socket.CONTROL, Join(self.results[i].name, self._slots[i]), i)
-            for i in sorted(self._unready)
+            for i in sorted(players)
             if self.welcomes[i] is None
         ]
 
@@ -502,6 +538,7 @@ class AgentRules:
         if self.welcomes[agent] is not None:
             return []  # the answer to a retried JOIN
         self._full.pop(agent, None)
+        self._welcomed_since_join = True
         self.welcomes[agent] = welcome
         self._welcomed_count += 1
         self.run = self.run or welcome.run
@@ -661,6 +698,7 @@ class AgentRules:
         self._any_done_seen = False
         self._pending, self._own, self._full = None, [None] * n, {}
         self.join_deadline, self._next_join = now + self.server_timeout_s, now
+        self._join_wait, self._welcomed_since_join, self._unsent = JOIN_RETRY_S, False, set()
         for result in self.results:
             result.rejoins += 1
         return self.due(now)
@@ -679,7 +717,13 @@ class AgentRules:
             if self.phase is Phase.PLAYING and msg.tick == self.last_tick:
                 # retried until it is sent or a newer STATE comes
                 self._action_retry = (Send(send.socket, msg, send.agent), now + ACTION_RETRY_S)
-        return []  # a lost JOIN is retried on schedule; a lost LEAVE cannot be helped
+        elif isinstance(msg, Join) and self.phase is Phase.JOINING:
+            # it never left (nothing was queued at the server): this one again soon, on its
+            # own, whatever the other players' retries do
+            if not self._unsent:
+                self._next_unsent = now + JOIN_RETRY_S
+            self._unsent.add(send.agent)
+        return []  # a lost LEAVE cannot be helped
 
     def _count_acted(self, msg: Action | Actions | ActionArray, step: int) -> None:
         """Count ``msg``'s players' ticks acted on (sent) up or down by ``step``."""

@@ -4,6 +4,11 @@ Part of the world server's rules (:mod:`tickwire.protocol.server_rules`), sans-I
 The run starts once every slot is ready, or with ``--min-players`` once the lobby timeout
 passed; a player that joined but did not prove readiness within ``--ready-timeout`` loses
 its slot (a squatter, or an agent that cannot reach the other ports).
+
+The lobby is asked for its verdict and its next deadline on every loop turn, so each answer
+is constant time: the roster keeps a count of players per status and the players still
+JOINED in the order they joined (:attr:`Roster.counts`, :attr:`Roster.joined`), never a pass
+over every player (with thousands of players that made the lobby quadratic).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ class LobbyPolicy:
     def verdict(self, now: float) -> Lobby:
         """Start when every slot is ready, or with ``min_players`` once the timeout passed."""
         cfg = self._settings
-        ready = len(self._seats.roster.ready())
+        ready = self._seats.roster.counts[Status.READY]
         if ready >= cfg.players:
             return Lobby.START
         if now - self._opened < cfg.lobby_timeout_s:
@@ -52,20 +57,26 @@ class LobbyPolicy:
 
     def release_unready(self, now: float) -> list[Output]:
         """Free the slots of players that joined but did not prove readiness within
-        ``ready_timeout_s``."""
+        ``ready_timeout_s``. In the lobby the players still JOINED are kept in the order they
+        joined, so only the expired ones at the front are visited."""
         seats = self._seats
         outs: list[Output] = []
         limit = self._settings.ready_timeout_s
-        for p in list(seats.roster.players.values()):
-            if p.status is Status.JOINED and now - seats.joined_at.get(p.id, now) > limit:
-                seats.gone(
-                    p,
-                    PlayerEvent.UNSUBSCRIBED,
-                    f"joined but not ready within {limit:g} "
-                    "s: slot released (can it reach the state and actions ports?)",
-                    now,
-                    outs,
-                )
+        players, joined_at = seats.roster.players, seats.joined_at
+        expired = []
+        for pid in seats.roster.joined:
+            if now - joined_at.get(pid, now) <= limit:
+                break  # every later one joined later
+            expired.append(players[pid])
+        for p in expired:
+            seats.gone(
+                p,
+                PlayerEvent.UNSUBSCRIBED,
+                f"joined but not ready within {limit:g} "
+                "s: slot released (can it reach the state and actions ports?)",
+                now,
+                outs,
+            )
         return outs
 
     def due(self, now: float) -> float:
@@ -73,11 +84,9 @@ class LobbyPolicy:
         timeout of the earliest joiner not ready yet."""
         cfg, seats = self._settings, self._seats
         due = self._opened + cfg.lobby_timeout_s
-        joined = [
-            seats.joined_at.get(p.id, now) for p in seats.roster.players.values() if p.status is Status.JOINED
-        ]
-        if joined:
-            due = min(due, min(joined) + cfg.ready_timeout_s)
+        first = next(iter(seats.roster.joined), None)  # the earliest joiner (release_unready)
+        if first is not None:
+            due = min(due, seats.joined_at.get(first, now) + cfg.ready_timeout_s)
         return due
 
     def report(self) -> str:

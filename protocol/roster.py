@@ -300,6 +300,19 @@ class Roster:
         #: if it asks for the same name, and no other slot takes it first
         self.recorded_names: dict[int, str] = {}
         self._by_identity: dict[bytes, Player] = {}
+        #: {name: slot} of every player, and {name: slot} of :attr:`recorded_names`: a JOIN's
+        #: name is checked in constant time, not against every other player's
+        self._by_name: dict[str, int] = {}
+        self._recorded_by_name: dict[str, int] = {}
+        #: how many players have each status, kept by add/remove/transition (the lobby's
+        #: verdict reads it per loop turn: constant time, not a pass over every player)
+        self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
+        #: the players in status JOINED (an ordered set), in the order they became JOINED:
+        #: in the lobby that is the order they joined in, the oldest first (ready timeout)
+        self.joined: dict[int, None] = {}
+        #: free_slot: (the reserved slots it was asked with, a slot such that every lower
+        #: one is taken or reserved): the lowest free slot is found without a scan from 0
+        self._free_from: tuple[frozenset, int] = (frozenset(), 0)
         #: the last :meth:`split` (version, accepting, awaited, absent): reused while no status
         #: changed, so opening a tick does not visit every player
         self._split: tuple[int, frozenset[int], frozenset[int], dict[int, Status]] | None = None
@@ -326,7 +339,14 @@ class Roster:
         if wanted is not None:
             ok = 0 <= wanted < self.capacity and wanted not in self.players and (wanted not in reserved)
             return wanted if ok else None
-        return next((i for i in range(self.capacity) if i not in self.players and i not in reserved), None)
+        known, start = self._free_from
+        if known != reserved:  # asked with other reserved slots: nothing known below
+            start = 0
+        players = self.players
+        slot = next((i for i in range(start, self.capacity) if i not in players and i not in reserved), None)
+        # every slot below the one found (or all, if none) is taken or reserved
+        self._free_from = (reserved, self.capacity if slot is None else slot)
+        return slot
 
     def add(self, slot: int, name: str, identity: bytes, ticks_before: int = 0) -> Player:
         """A new player in ``slot``; ``ticks_before`` ticks were played without it (late join)."""
@@ -346,6 +366,10 @@ class Roster:
             player.last_action = self.remembered[slot]
         self.players[slot] = player
         self.version += 1
+        self.counts[player.status] += 1
+        if player.status is Status.JOINED:
+            self.joined[slot] = None
+        self._by_name[name] = slot
         self._by_identity[identity] = player
         self._by_topic[player.topic] = player
         return player
@@ -356,17 +380,24 @@ class Roster:
         resumed run a slot keeps its recorded name when asked for by the same name, and the
         recorded names of slots not back yet are kept for them: names do not swap with the
         order in which the agents come back."""
-        taken = {p.name for p in self.players.values() if p.id != slot}
-        taken |= {n for s, n in self.recorded_names.items() if s != slot and s not in self.players}
+        by_name, recorded_by_name, players = self._by_name, self._recorded_by_name, self.players
+
+        def taken(n: str) -> bool:  # another slot's player has it, or a slot not back yet
+            holder = by_name.get(n, slot)
+            if holder != slot:
+                return True
+            kept = recorded_by_name.get(n, slot)
+            return kept != slot and kept not in players
+
         recorded = self.recorded_names.get(slot)
         if (
             recorded is not None
-            and recorded not in taken
+            and not taken(recorded)
             and (recorded == name or recorded.startswith(f"{name}-{slot}"))
         ):
             return recorded
         candidate, n = name, 1
-        while candidate in taken:
+        while taken(candidate):
             candidate = f"{name}-{slot}" if n == 1 else f"{name}-{slot}-{n}"
             n += 1
         return candidate
@@ -378,6 +409,7 @@ class Roster:
         ``names``: each slot's recorded name (see :meth:`unique_name`)."""
         self.remembered = dict(last_actions)
         self.recorded_names = dict(names or {})
+        self._recorded_by_name = {n: s for s, n in self.recorded_names.items()}
         for slot, player in self.players.items():
             if slot in self.remembered:
                 player.last_action = self.remembered[slot]
@@ -388,7 +420,10 @@ class Roster:
         and the new process's ``name`` (de-duplicated as at a first join; empty: unchanged)."""
         new_name = self.unique_name(name, player.id) if name else player.name
         if new_name != player.name:
+            if self._by_name.get(player.name) == player.id:
+                del self._by_name[player.name]
             player.name = new_name
+            self._by_name[new_name] = player.id
             self.version += 1
         self._by_identity.pop(player.identity, None)
         self._by_topic.pop(player.topic, None)
@@ -411,15 +446,29 @@ class Roster:
         self.columns.reset(player.id)  # the slot is free: its next player starts from zero
         self.response_times.clear_row(player.id)
         self.version += 1
+        self.counts[player.status] -= 1
+        self.joined.pop(player.id, None)
+        if self._by_name.get(player.name) == player.id:
+            del self._by_name[player.name]
+        start = self._free_from
+        if player.id < start[1]:
+            self._free_from = (start[0], player.id)
         self._by_identity.pop(player.identity, None)
         self._by_topic.pop(player.topic, None)
 
     def transition(self, player: Player, event: PlayerEvent) -> Status:
         """Apply ``event`` to ``player`` as the table says; return its previous status."""
         old = player.status
-        player.status = next_status(player.id, old, event)
-        if player.status is not old:
+        new = player.status = next_status(player.id, old, event)
+        if new is not old:
             self.version += 1
+            counts = self.counts
+            counts[old] -= 1
+            counts[new] += 1
+            if old is Status.JOINED:
+                self.joined.pop(player.id, None)
+            elif new is Status.JOINED:
+                self.joined[player.id] = None
         return old
 
     def ready(self) -> list[Player]:

@@ -297,9 +297,9 @@ class Seats:
                 f"slot {wanted} is kept for a key or out of range "
                 f"0..{cfg.players - 1}; ask for another or none",
             )
-        unready = [p for p in roster.players.values() if p.status is Status.JOINED]
+        unready = roster.joined  # in the lobby: in the order they joined
         if unready and not self.running:
-            first = min(self.joined_at.get(p.id, now) for p in unready)
+            first = self.joined_at.get(next(iter(unready)), now)
             wait_s = max(0.0, first + cfg.ready_timeout_s - now)
             return (
                 Rejection.FULL,
@@ -475,11 +475,8 @@ class Seats:
         if now < self._next_probe:
             return NOTHING
         self._next_probe = now + PROBE_EVERY_S
-        return [
-            Probe(p.identity)
-            for p in self.roster.players.values()
-            if p.status is Status.JOINED and not p.subscribed
-        ]
+        players = self.roster.players
+        return [Probe(players[pid].identity) for pid in self.roster.joined if not players[pid].subscribed]
 
     def control_lost(self, identity: bytes, now: float) -> list[Output]:
         """A :class:`Probe` found no control connection for ``identity``: the player is dead

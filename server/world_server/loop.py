@@ -73,6 +73,9 @@ BIG_MESSAGE_BYTES = 4096
 MAX_TURN_WORK_S = 0.005
 #: The longest single wait, so ``stop()`` (a signal) is noticed promptly.
 MAX_WAIT_S = 0.1
+#: In the lobby a report (a snapshot of every player, for the progress line and metrics) is
+#: built at most this often: once per change made the lobby quadratic with thousands of JOINs.
+LOBBY_REPORT_EVERY_S = 0.1
 
 
 def _batch_validate(world: World) -> BatchChecker | None:
@@ -266,6 +269,7 @@ class WorldServer:
         log.info("waiting for %d player(s) (lobby timeout %.0f s)", cfg.players, cfg.lobby_timeout_s)
         now = time.monotonic()
         rules.open_lobby(now)
+        next_report = now
         while not self._stop_reason:
             verdict = rules.lobby(now)
             if verdict is Lobby.START:
@@ -275,8 +279,9 @@ class WorldServer:
                 raise LobbyTimeout(rules.lobby_report())
             now = self._turn(min(MAX_WAIT_S, rules.next_timeout(now)))
             self._carry_out(rules.release_unready(now))
-            if self._observers and self.roster.version != self._reported_version:
+            if self._observers and self.roster.version != self._reported_version and now >= next_report:
                 self._reported_version = self.roster.version
+                next_report = now + LOBBY_REPORT_EVERY_S
                 self._report(self.start_tick, now, None)
         return False
 
