@@ -159,6 +159,23 @@ def test_the_p99_is_over_the_whole_run_within_the_stated_error_of_numpy():
     assert LogHistogram(1).quantile(0, 0.99) is None
 
 
+def test_histogram_counts_widen_before_a_bucket_could_wrap():
+    """4-byte counts halve a big run's memory; past 2**32 - 1 values in all they become 8-byte
+    counts before the fold that could wrap one (a wrapped bucket would lose its values)."""
+    h = LogHistogram(2)
+    assert h.counts.dtype == np.uint32
+    h.add({0: 1e-3})
+    h.quantile(0, 0.5)  # folds
+    bucket = int(np.flatnonzero(h.counts[0])[0])
+    top = 2**32 - 1
+    h.counts[0, bucket] = top - 1  # as if that many answers came before
+    h._counted = top - 1
+    for _ in range(3):
+        h.add({0: 1e-3})
+    assert h.quantile(0, 0.5) == pytest.approx(1e-3, rel=LogHistogram.RELATIVE_ERROR)
+    assert h.counts.dtype == np.uint64 and int(h.counts[0, bucket]) == top + 2
+
+
 def test_the_players_memory_does_not_grow_with_the_answers_they_gave():
     """50 players: the memory the roster holds after 1,000 ticks is what it holds after
     3,000 (read after a summary, which counts what was buffered)."""
