@@ -418,10 +418,15 @@ def test_a_paused_agent_is_counted_late_then_answers_again(compose, tmp_path):
     (server,) = c.containers("server")
     _wait_server_event(server, lambda e: e["event"] == "started")
     victim = c.containers("agent")[0]
+    # the victim's player is named after its container's hostname: follow that player (on a
+    # loaded machine another one may be struck for a moment too, and answer late or not)
+    name = _run(["docker", "inspect", "-f", "{{.Config.Hostname}}", victim]).stdout.strip()
     _run(["docker", "pause", victim])
     try:  # struck after 3 missed deadlines: inactive, no longer waited for
         struck = _wait_server_event(
-            server, lambda e: e["event"] == "player" and e["new"] == "inactive", timeout=30
+            server,
+            lambda e: e["event"] == "player" and e["new"] == "inactive" and e["name"] == name,
+            timeout=30,
         )
         time.sleep(1.0)  # the fault itself: stay frozen a while (shorter than the 4 s heartbeat)
     finally:

@@ -273,6 +273,11 @@ class WorldServer:
         while not self._stop_reason:
             verdict = rules.lobby(now)
             if verdict is Lobby.START:
+                if self._observers and self.roster.version != self._reported_version:
+                    # the lobby's last state, whatever the throttle: observers see who became
+                    # ready before the run starts
+                    self._reported_version = self.roster.version
+                    self._report(self.start_tick, now, None)
                 self._start()
                 return True
             if verdict is Lobby.GIVE_UP:
